@@ -1,0 +1,208 @@
+// The contract between the engine and every connector (Source / Destination), plus the few helpers all
+// connectors share. Connectors import only this file and libraries; the engine reaches connectors only
+// through main/engine/registry.ts.
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { z } from 'zod';
+
+/** Result of a connection test. `check()` never throws: failures come back as `{ ok: false, message }`. */
+export type CheckResult = { ok: true; message?: string } | { ok: false; message: string };
+
+/** Minimal structured logger handed to connectors (pino-compatible). */
+export interface ConnectorLogger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+/** Attributes travel with an item, like a NiFi FlowFile's. Values must be JSON-serialisable. */
+export type ItemAttributes = Record<string, string | number | boolean | null>;
+
+/** What a source hands to the engine. The engine stores the body durably before the item counts as queued. */
+export interface NewItem {
+  /**
+   * Stable identity of the thing taken (e.g. a relative path plus mtime). Together with the flow name and
+   * the body's hash it makes the idempotency key, so re-taking the same thing after a crash is recognised.
+   */
+  sourceKey: string;
+  /** File name (or a name for the record); destinations build target names from it after sanitising. */
+  name: string;
+  attributes?: ItemAttributes;
+  /** Either bytes in memory, a file to copy into the content store, or a stream to drain into it. */
+  body: { bytes: Buffer } | { file: string } | { stream: Readable; size?: number };
+  /** Optional ordering group (FIFO per group). */
+  group?: string;
+  /** Source state written in the same transaction as this item, only when it is stored (or a duplicate). */
+  checkpoint?: { key: string; value: unknown };
+}
+
+/** A queued item as a destination sees it. */
+export interface OutgoingItem {
+  id: number;
+  flow: string;
+  name: string;
+  idempotencyKey: string;
+  attributes: ItemAttributes;
+  size: number;
+  sha256: string;
+  attempt: number;
+  /** Opens a fresh stream of the body (call again on every attempt). */
+  openBody(): Readable;
+  /** The body as a Buffer (only for destinations that need it whole; prefer openBody). */
+  readBody(): Promise<Buffer>;
+}
+
+/** What a destination reports for one attempt. Thrown errors count as retryable failures. */
+export type DeliveryOutcome =
+  | { kind: 'delivered'; detail?: string }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number; status?: number; response?: string }
+  | { kind: 'dead'; reason: string; status?: number; response?: string };
+
+export const delivered = (detail?: string): DeliveryOutcome => ({ kind: 'delivered', detail });
+export const retryLater = (
+  reason: string,
+  extra: { retryAfterMs?: number; status?: number; response?: string } = {},
+): DeliveryOutcome => ({ kind: 'retry', reason, ...extra });
+export const deadLetter = (
+  reason: string,
+  extra: { status?: number; response?: string } = {},
+): DeliveryOutcome => ({ kind: 'dead', reason, ...extra });
+
+/** A durable key/value store scoped to one flow's source (checkpoints, "already taken" memory). */
+export interface SourceState {
+  get<T = unknown>(key: string): T | undefined;
+  set(key: string, value: unknown): void;
+  delete(key: string): void;
+  /** Entries whose key starts with the prefix. */
+  entries<T = unknown>(prefix: string): Array<[string, T]>;
+}
+
+/**
+ * What emit() did: how many items it queued, which were duplicates of items already queued or delivered,
+ * which could not be stored (unreadable body: the error says why), and, when back pressure stopped intake,
+ * why nothing was taken.
+ */
+export type EmitResult = {
+  queued: number;
+  duplicates: NewItem[];
+  failed: Array<{ item: NewItem; error: string }>;
+  refused?: string;
+};
+
+export interface SourceContext {
+  flow: string;
+  log: ConnectorLogger;
+  signal: AbortSignal;
+  state: SourceState;
+  /**
+   * Queues items durably. Resolves after the items (and the optional checkpoint, written in the same
+   * transaction) are committed. `duplicates` are items whose idempotency key was already queued or
+   * delivered; `refused` is set when back pressure stopped intake (nothing was queued; try later).
+   */
+  emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult>;
+  /** True while the flow may take more work (its queue cap and the disk floor allow it). */
+  hasCapacity(): boolean;
+  /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
+  problem(message: string, detail?: Record<string, unknown>): void;
+}
+
+/** A delivered (or discarded) item handed back to its source for after-delivery work. */
+export interface SettledItem {
+  id: number;
+  sourceKey: string;
+  name: string;
+  attributes: ItemAttributes;
+  outcome: 'delivered' | 'discarded';
+}
+
+export interface Source {
+  /** Connection/readiness test: never throws. */
+  check(): Promise<CheckResult>;
+  /** One pass over the source (scheduled trigger, start-up, reconcile): queues what is complete. */
+  scan(ctx: SourceContext): Promise<void>;
+  /** Event-driven intake; returns its own teardown. Sources without events omit it. */
+  watch?(ctx: SourceContext): Promise<() => Promise<void>>;
+  /** Runs after the destination confirmed (move/delete the original). Throwing makes the engine retry it. */
+  afterDelivery?(item: SettledItem): Promise<void>;
+  close?(): Promise<void>;
+}
+
+export interface DestinationContext {
+  flow: string;
+  log: ConnectorLogger;
+  signal: AbortSignal;
+}
+
+export interface Destination {
+  check(): Promise<CheckResult>;
+  send(item: OutgoingItem, ctx: DestinationContext): Promise<DeliveryOutcome>;
+  /** How many items this destination may have in flight at once (default 1). */
+  readonly concurrency?: number;
+  close?(): Promise<void>;
+}
+
+/** Values the engine passes when it builds a connector. */
+export interface ConnectorEnv {
+  /** Folder of the config file: relative paths in connector configs are already resolved against it. */
+  configDir: string;
+  log: ConnectorLogger;
+}
+
+/** One connector = one folder exporting one of these. */
+export interface ConnectorDefinition {
+  type: string;
+  /** zod schema of the `source:` block (without `type`), when the connector can be a source. */
+  sourceSchema?: z.ZodObject;
+  /** zod schema of the `destination:` block (without `type`). */
+  destinationSchema?: z.ZodObject;
+  /** True when the source implements watch(), so `trigger: { on: change }` is allowed. */
+  changeEvents?: boolean;
+  /** Keys of the config that hold local paths, resolved against the config file's folder. */
+  pathKeys?: { source?: string[]; destination?: string[] };
+  createSource?(config: any, env: ConnectorEnv): Source;
+  createDestination?(config: any, env: ConnectorEnv): Destination;
+}
+
+/**
+ * Turns an untrusted relative name (from a remote listing, an item name, an attribute) into a safe relative
+ * path: no drive letters, no absolute paths, no `..`, no NUL or control characters. Returns '' when nothing
+ * usable is left. Always use it before joining a name onto a target folder.
+ */
+export function sanitizeRelativePath(name: string): string {
+  const parts = name
+    .replace(/\\/g, '/')
+    .replace(/^[a-zA-Z]:/, '')
+    .split('/')
+    .map((p) => p.replace(/[\u0000-\u001f<>:"|?*]/g, '_').trim())
+    .filter((p) => p !== '' && p !== '.' && p !== '..');
+  return parts.join('/');
+}
+
+/** Joins a sanitised name under a root folder; the result is guaranteed to stay inside root. */
+export function containedPath(root: string, name: string): string {
+  const rel = sanitizeRelativePath(name);
+  if (!rel) throw new Error(`unusable file name ${JSON.stringify(name)}`);
+  const full = path.resolve(root, rel);
+  const rootResolved = path.resolve(root);
+  if (full !== rootResolved && !full.startsWith(rootResolved + path.sep)) {
+    throw new Error(`file name ${JSON.stringify(name)} escapes ${rootResolved}`);
+  }
+  return full;
+}
+
+/** Gives `name.ext` → `name (1).ext`, `name (2).ext`… for collision handling. */
+export function suffixedName(fileName: string, n: number): string {
+  const ext = path.extname(fileName);
+  const base = ext ? fileName.slice(0, -ext.length) : fileName;
+  return `${base} (${n})${ext}`;
+}
+
+/** Turns any thrown value into a one-line message. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}

@@ -1,0 +1,389 @@
+// Folder source: takes a file only once it is complete (size and mtime unchanged for settleMs across two
+// observations, or its ready marker exists), queues it, and moves/deletes it only after delivery.
+import fs from 'node:fs';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { watch as chokidarWatch } from 'chokidar';
+import {
+  containedPath,
+  errorMessage,
+  suffixedName,
+  type CheckResult,
+  type ConnectorEnv,
+  type NewItem,
+  type SettledItem,
+  type Source,
+  type SourceContext,
+} from '../contract.ts';
+import type { FolderSourceConfig } from './schema.ts';
+
+interface Observation {
+  size: number;
+  mtimeMs: number;
+  /** When this size+mtime was first seen. */
+  since: number;
+}
+
+interface Taken {
+  size: number;
+  mtimeMs: number;
+}
+
+const TAKE_CHUNK = 200;
+
+export class FolderSource implements Source {
+  private readonly cfg: FolderSourceConfig;
+  private readonly root: string;
+  private readonly isIncluded: (rel: string) => boolean;
+  private readonly isExcluded: (rel: string) => boolean;
+  private readonly markerMatcher?: (rel: string) => boolean;
+  /** The move target when it lies inside the watched folder: never taken from. */
+  private readonly ignoredDir?: string;
+  private readonly observed = new Map<string, Observation>();
+  /** Files queued (or recognised as already queued) in their current size+mtime: not read again. */
+  private readonly taken = new Map<string, Taken>();
+  /** Files that could not be read, with the time of the next try. */
+  private readonly backoff = new Map<string, { until: number; delay: number }>();
+  private taking = Promise.resolve();
+
+  constructor(cfg: FolderSourceConfig, _env: ConnectorEnv) {
+    this.cfg = cfg;
+    this.root = path.resolve(cfg.path);
+    const opts = { dot: false };
+    this.isIncluded = picomatch(cfg.include, opts);
+    this.isExcluded = cfg.exclude.length ? picomatch(cfg.exclude, { dot: true }) : () => false;
+    if (cfg.readyMarker) {
+      const pattern = cfg.readyMarker.replace('{name}', '*');
+      const m = picomatch(pattern, { dot: true, basename: true });
+      this.markerMatcher = (rel) => m(path.posix.basename(rel));
+    }
+    if (cfg.afterDelivery.action === 'move') {
+      const to = path.resolve(cfg.afterDelivery.to);
+      const rel = path.relative(this.root, to);
+      if (!rel.startsWith('..') && !path.isAbsolute(rel)) this.ignoredDir = rel.split(path.sep).join('/');
+    }
+  }
+
+  /** Whether a file (relative path with "/") is one this source takes. */
+  private wants(rel: string): boolean {
+    if (this.ignoredDir !== undefined && (this.ignoredDir === '' || rel === this.ignoredDir || rel.startsWith(`${this.ignoredDir}/`))) return false;
+    if (this.markerMatcher?.(rel)) return false;
+    if (!this.cfg.recursive && rel.includes('/')) return false;
+    if (this.cfg.depth !== undefined && rel.split('/').length - 1 > this.cfg.depth) return false;
+    return this.isIncluded(rel) && !this.isExcluded(rel);
+  }
+
+  private rel(abs: string): string {
+    return path.relative(this.root, abs).split(path.sep).join('/');
+  }
+
+  async check(): Promise<CheckResult> {
+    try {
+      const st = await fs.promises.stat(this.root);
+      if (!st.isDirectory()) return { ok: false, message: `${this.root} is not a folder` };
+      await fs.promises.access(this.root, fs.constants.R_OK | (this.cfg.afterDelivery.action === 'keep' ? 0 : fs.constants.W_OK));
+      if (this.cfg.afterDelivery.action === 'move') {
+        await fs.promises.mkdir(this.cfg.afterDelivery.to, { recursive: true });
+        await fs.promises.access(this.cfg.afterDelivery.to, fs.constants.W_OK);
+      }
+      return { ok: true, message: `folder ${this.root} is readable` };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { ok: false, message: `folder missing: ${this.root}` };
+      if (code === 'EACCES' || code === 'EPERM') return { ok: false, message: `permission denied: ${(err as NodeJS.ErrnoException).path ?? this.root}` };
+      return { ok: false, message: errorMessage(err) };
+    }
+  }
+
+  /** Lists wanted files with their stats (own walk: chokidar's initial scan does not cover scheduled runs). */
+  private async walk(): Promise<Map<string, fs.Stats>> {
+    const found = new Map<string, fs.Stats>();
+    const maxDepth = this.cfg.recursive ? (this.cfg.depth ?? Infinity) : 0;
+    const visit = async (dir: string, depth: number): Promise<void> => {
+      let entries: fs.Dirent[];
+      try {
+        entries = await fs.promises.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (dir === this.root) throw err;
+        return; // a sub-folder removed while walking
+      }
+      for (const e of entries) {
+        const abs = path.join(dir, e.name);
+        const rel = this.rel(abs);
+        if (e.isDirectory()) {
+          if (depth < maxDepth && !(this.ignoredDir !== undefined && rel === this.ignoredDir)) await visit(abs, depth + 1);
+        } else if (e.isFile() && this.wants(rel)) {
+          const st = await fs.promises.stat(abs).catch(() => undefined);
+          if (st) found.set(rel, st);
+        }
+      }
+    };
+    await visit(this.root, 0);
+    return found;
+  }
+
+  /** Records an observation; returns true when the file has been unchanged for settleMs. */
+  private observe(rel: string, st: { size: number; mtimeMs: number }, now: number): boolean {
+    const prev = this.observed.get(rel);
+    if (!prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs) {
+      this.observed.set(rel, { size: st.size, mtimeMs: st.mtimeMs, since: now });
+      return this.cfg.settleMs === 0;
+    }
+    return now - prev.since >= this.cfg.settleMs;
+  }
+
+  private alreadyTaken(rel: string, st: { size: number; mtimeMs: number }): boolean {
+    const t = this.taken.get(rel);
+    return t !== undefined && t.size === st.size && t.mtimeMs === st.mtimeMs;
+  }
+
+  private async markerPresent(rel: string): Promise<boolean> {
+    if (!this.cfg.readyMarker) return true;
+    const marker = this.markerPath(rel);
+    return fs.promises.access(marker).then(() => true, () => false);
+  }
+
+  private markerPath(rel: string): string {
+    const dir = path.posix.dirname(rel);
+    const name = this.cfg.readyMarker!.replace('{name}', path.posix.basename(rel));
+    return path.join(this.root, dir === '.' ? name : `${dir}/${name}`);
+  }
+
+  /** Windows: a file another program still holds open for writing cannot be opened for update. */
+  private async isLocked(abs: string): Promise<boolean> {
+    if (process.platform !== 'win32') return false;
+    try {
+      const h = await fs.promises.open(abs, 'r+');
+      await h.close();
+      return false;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return code === 'EBUSY' || code === 'EPERM' || code === 'EACCES';
+    }
+  }
+
+  private loadKeepMemory(ctx: SourceContext): void {
+    if (this.cfg.afterDelivery.action !== 'keep' || this.taken.size > 0) return;
+    for (const [key, value] of ctx.state.entries<Taken>('taken:')) this.taken.set(key.slice('taken:'.length), value);
+  }
+
+  /** Candidates that are complete and not yet queued, re-checked right now. */
+  private async ready(ctx: SourceContext, rels: string[], now: number): Promise<Array<{ rel: string; st: fs.Stats }>> {
+    const out: Array<{ rel: string; st: fs.Stats }> = [];
+    for (const rel of rels) {
+      const b = this.backoff.get(rel);
+      if (b && b.until > now) continue;
+      const abs = path.join(this.root, rel);
+      const st = await fs.promises.stat(abs).catch(() => undefined);
+      if (!st || !st.isFile()) {
+        this.observed.delete(rel);
+        continue;
+      }
+      if (this.alreadyTaken(rel, st)) {
+        this.observed.delete(rel);
+        continue;
+      }
+      const settled = this.cfg.readyMarker ? await this.markerPresent(rel) : this.observe(rel, st, now);
+      if (!settled) continue;
+      if (await this.isLocked(abs)) {
+        this.noteFailure(ctx, rel, 'file is locked by another program');
+        continue;
+      }
+      out.push({ rel, st });
+    }
+    return out;
+  }
+
+  private noteFailure(ctx: SourceContext, rel: string, why: string): void {
+    const prev = this.backoff.get(rel);
+    const delay = Math.min((prev?.delay ?? 2500) * 2, 300_000);
+    this.backoff.set(rel, { until: Date.now() + delay, delay });
+    ctx.problem(`cannot take ${path.join(this.root, rel)}: ${why}; retrying in ${Math.round(delay / 1000)} s`, { file: path.join(this.root, rel) });
+  }
+
+  private sourceKey(rel: string, st: fs.Stats): string {
+    // keep mode: the path alone, so an unchanged file (same content) is never sent twice, even when touched.
+    // move/delete: path and mtime, so the same content dropped again later is a new delivery.
+    return this.cfg.afterDelivery.action === 'keep' ? rel : `${rel}@${Math.trunc(st.mtimeMs)}`;
+  }
+
+  /** Queues complete files in chunks; files stay in place (and are retried later) when intake is refused. */
+  private async take(ctx: SourceContext, files: Array<{ rel: string; st: fs.Stats }>): Promise<void> {
+    for (let i = 0; i < files.length; i += TAKE_CHUNK) {
+      if (ctx.signal.aborted || !ctx.hasCapacity()) return;
+      const chunk = files.slice(i, i + TAKE_CHUNK);
+      const items: NewItem[] = chunk.map(({ rel, st }) => ({
+        sourceKey: this.sourceKey(rel, st),
+        name: path.posix.basename(rel),
+        attributes: { relativePath: rel, size: st.size, mtime: new Date(st.mtimeMs).toISOString(), mtimeMs: st.mtimeMs, sourcePath: path.join(this.root, rel) },
+        body: { file: path.join(this.root, rel) },
+        checkpoint: this.cfg.afterDelivery.action === 'keep' ? { key: `taken:${rel}`, value: { size: st.size, mtimeMs: st.mtimeMs } } : undefined,
+      }));
+      const result = await ctx.emit(items);
+      if (result.refused) return;
+      const failed = new Map(result.failed.map((f) => [f.item, f.error]));
+      chunk.forEach(({ rel, st }, k) => {
+        const err = failed.get(items[k]);
+        if (err !== undefined) {
+          const code = /^([A-Z]+):/.exec(err)?.[1];
+          if (code === 'ENOENT') this.observed.delete(rel);
+          else this.noteFailure(ctx, rel, err);
+          return;
+        }
+        this.observed.delete(rel);
+        this.backoff.delete(rel);
+        this.taken.set(rel, { size: st.size, mtimeMs: st.mtimeMs });
+      });
+    }
+  }
+
+  /** Serialises takes so a sweep and a reconcile never read the same file twice at once. */
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.taking.then(fn, fn);
+    this.taking = next.catch(() => undefined);
+    return next;
+  }
+
+  async scan(ctx: SourceContext): Promise<void> {
+    this.loadKeepMemory(ctx);
+    const found = await this.walk();
+    const rels = [...found.keys()].filter((rel) => !this.alreadyTaken(rel, found.get(rel)!));
+    for (const rel of rels) this.observe(rel, found.get(rel)!, Date.now());
+    await this.serial(async () => {
+      let ready = await this.ready(ctx, rels, Date.now());
+      await this.take(ctx, ready);
+      // Files not yet proven complete: look once more after settleMs; what is still changing waits for the next run.
+      const waiting = rels.filter((rel) => this.observed.has(rel));
+      if (waiting.length > 0 && !ctx.signal.aborted && this.cfg.settleMs > 0) {
+        await sleep(this.cfg.settleMs, ctx.signal);
+        ready = await this.ready(ctx, waiting, Date.now());
+        await this.take(ctx, ready);
+      }
+    });
+  }
+
+  async watch(ctx: SourceContext): Promise<() => Promise<void>> {
+    this.loadKeepMemory(ctx);
+    const ignoredAbs = this.ignoredDir !== undefined ? path.join(this.root, this.ignoredDir) : undefined;
+    const watcher = chokidarWatch(this.root, {
+      ignoreInitial: true,
+      persistent: true,
+      alwaysStat: true,
+      depth: this.cfg.recursive ? this.cfg.depth : 0,
+      usePolling: this.cfg.usePolling,
+      interval: this.cfg.pollIntervalMs,
+      binaryInterval: this.cfg.pollIntervalMs,
+      ignored: ignoredAbs ? (p: string) => p === ignoredAbs || p.startsWith(ignoredAbs + path.sep) : undefined,
+    });
+    const onFile = (abs: string, st?: fs.Stats) => {
+      const rel = this.rel(abs);
+      if (this.markerMatcher?.(rel)) {
+        // a marker arrived: its data file may now be ready
+        const name = path.posix.basename(rel);
+        const [pre, post] = this.cfg.readyMarker!.split('{name}');
+        const dataRel = path.posix.join(path.posix.dirname(rel), name.slice(pre.length, name.length - post.length));
+        if (this.wants(dataRel)) this.observed.set(dataRel, { size: -1, mtimeMs: -1, since: Date.now() });
+        return;
+      }
+      if (!this.wants(rel) || !st) return;
+      if (this.alreadyTaken(rel, st)) return;
+      this.observe(rel, st, Date.now());
+    };
+    watcher.on('add', onFile);
+    watcher.on('change', onFile);
+    watcher.on('unlink', (abs) => this.observed.delete(this.rel(abs)));
+    watcher.on('error', (err) => ctx.problem(`watching ${this.root} failed: ${errorMessage(err)}`));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+
+    let sweeping = false;
+    const sweepEvery = Math.max(20, Math.min(250, Math.floor(this.cfg.settleMs / 4) || 20));
+    const sweep = setInterval(() => {
+      if (sweeping || this.observed.size === 0 || ctx.signal.aborted) return;
+      sweeping = true;
+      const now = Date.now();
+      const due = [...this.observed.entries()]
+        .filter(([, o]) => now - o.since >= this.cfg.settleMs || this.cfg.readyMarker)
+        .map(([rel]) => rel);
+      void this.serial(async () => {
+        const ready = await this.ready(ctx, due, Date.now());
+        await this.take(ctx, ready);
+      })
+        .catch((err) => ctx.problem(`taking files from ${this.root} failed: ${errorMessage(err)}`))
+        .finally(() => (sweeping = false));
+    }, sweepEvery);
+
+    const reconcile = async () => {
+      const found = await this.walk();
+      const now = Date.now();
+      for (const [rel, st] of found) if (!this.alreadyTaken(rel, st) && !this.observed.has(rel)) this.observe(rel, st, now);
+    };
+    // Files already there at start-up, or that arrived while Ferry was stopped.
+    await reconcile().catch((err) => ctx.problem(`scanning ${this.root} failed: ${errorMessage(err)}`));
+    const reconcileTimer = setInterval(() => {
+      reconcile().catch((err) => ctx.problem(`scanning ${this.root} failed: ${errorMessage(err)}`));
+    }, this.cfg.reconcileMs);
+
+    return async () => {
+      clearInterval(sweep);
+      clearInterval(reconcileTimer);
+      await watcher.close();
+      await this.taking;
+    };
+  }
+
+  async afterDelivery(item: SettledItem): Promise<void> {
+    const action = this.cfg.afterDelivery;
+    if (action.action === 'keep') return;
+    const rel = String(item.attributes.relativePath ?? item.name);
+    const abs = containedPath(this.root, rel);
+    const st = await fs.promises.stat(abs).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    this.taken.delete(rel);
+    // Gone already (a repeat after a crash), or replaced by a newer file that is not the one delivered.
+    if (!st || Math.trunc(st.mtimeMs) !== Math.trunc(Number(item.attributes.mtimeMs)) || st.size !== Number(item.attributes.size)) return;
+    if (action.action === 'delete') {
+      await fs.promises.rm(abs, { force: true });
+    } else {
+      await moveNoOverwrite(abs, containedPath(path.resolve(action.to), rel));
+    }
+    if (this.cfg.readyMarker) await fs.promises.rm(this.markerPath(rel), { force: true });
+  }
+}
+
+/** Renames src to dest (or dest with a " (n)" suffix when taken); copies across devices. */
+async function moveNoOverwrite(src: string, dest: string): Promise<string> {
+  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+  for (let n = 0; n < 10_000; n++) {
+    const target = n === 0 ? dest : path.join(path.dirname(dest), suffixedName(path.basename(dest), n));
+    const exists = await fs.promises.access(target).then(() => true, () => false);
+    if (exists) continue;
+    try {
+      // link + unlink never replaces an existing file (rename would), and is atomic on one volume.
+      await fs.promises.link(src, target);
+      await fs.promises.unlink(src);
+      return target;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
+        await fs.promises.copyFile(src, target, fs.constants.COPYFILE_EXCL);
+        const h = await fs.promises.open(target, 'r+');
+        await h.sync();
+        await h.close();
+        await fs.promises.unlink(src);
+        return target;
+      }
+      throw err;
+    }
+  }
+  throw new Error(`no free name for ${dest}`);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+}

@@ -1,0 +1,376 @@
+// The `ferry` command (headless). Exit codes: 0 ok, 2 bad usage or config, 1 runtime failure.
+// Each error is one clear line on stderr.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, defaultAppDataDir, loadConfig, type LoadedConfig } from './engine/config/load.ts';
+import { Engine, openStore } from './engine/engine.ts';
+import { createLogger, type LogLevel } from './engine/logger.ts';
+import { DataDirError, isDataDirLocked } from './engine/store/datadir.ts';
+import { ITEM_STATES, type ItemFilter, type ItemState, type ItemSummary } from './engine/store/queue.ts';
+import { readStatus, type StatusReport } from './engine/status.ts';
+import { connectorOf } from './engine/registry.ts';
+import { errorMessage } from '../connectors/contract.ts';
+
+class UsageError extends Error {}
+
+const out = (line = '') => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+function configOption(): Option {
+  return new Option('-c, --config <file>', 'configuration file (YAML or JSON)').env('FERRY_CONFIG');
+}
+
+function requireConfig(opts: { config?: string }): LoadedConfig {
+  if (!opts.config) throw new UsageError('missing --config <file> (or set FERRY_CONFIG)');
+  return loadConfig(opts.config);
+}
+
+const logLevelOption = () =>
+  new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']);
+
+/** Runs the engine until SIGINT/SIGTERM, then stops it cleanly. */
+async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: () => void): Promise<number> {
+  const level = logLevel ?? loaded.config.logLevel;
+  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs') });
+  const engine = Engine.open(loaded, { log });
+  let stopping: Promise<void> | undefined;
+  const done = new Promise<number>((resolve) => {
+    const onSignal = (signal: string) => {
+      if (stopping) {
+        err(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      log.info({ signal }, 'signal received');
+      stopping = engine.stop().then(
+        () => resolve(0),
+        (e) => {
+          err(`stopping failed: ${errorMessage(e)}`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+  });
+  await engine.start();
+  banner?.();
+  return done;
+}
+
+const DEFAULT_CONFIG = (dataDir: string) => `# Ferry configuration (created by \`npm start\`). Reference: docs/config-reference.md
+# Files dropped into "outbox" are queued durably and delivered into "delivered"; the originals move to outbox/.sent.
+dataDir: ${JSON.stringify(dataDir)}
+integrations:
+  - name: getting-started
+    flows:
+      - name: outbox-to-delivered
+        source:
+          type: folder
+          path: ./outbox
+          settleMs: 1000
+          afterDelivery: { action: move, to: ./outbox/.sent }
+        trigger: { on: change }
+        destination:
+          type: folder
+          path: ./delivered
+`;
+
+function formatTime(iso: string | null): string {
+  if (!iso) return '-';
+  const ms = Date.now() - Date.parse(iso);
+  const ago = ms < 60_000 ? `${Math.round(ms / 1000)} s ago` : ms < 3600_000 ? `${Math.round(ms / 60_000)} min ago` : ms < 86_400_000 ? `${Math.round(ms / 3600_000)} h ago` : iso.slice(0, 16).replace('T', ' ');
+  return ms < 0 ? iso.slice(0, 19).replace('T', ' ') : ago;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+}
+
+function printStatus(report: StatusReport): void {
+  out(`Ferry is ${report.running ? 'running' : 'not running'} (${report.generatedAt})`);
+  const rows = [['FLOW', 'STATE', 'QUEUED', 'RETRYING', 'IN-FLIGHT', 'DEAD', 'DELIVERED', 'LAST DELIVERY', 'DESTINATION']];
+  for (const f of report.flows) {
+    const state = !f.enabled ? 'disabled' : f.paused ? 'paused' : f.source.intakeBlocked ? 'blocked' : 'active';
+    const dest = f.destination.health === 'unreachable' ? `unreachable since ${formatTime(f.destination.unreachableSince)}` : f.destination.health;
+    rows.push([f.flow, state, String(f.counts.queued), String(f.counts.retrying), String(f.counts.inflight), String(f.counts.dead), String(f.counts.delivered), formatTime(f.lastDeliveryAt), `${f.destination.type}: ${dest}`]);
+  }
+  out(table(rows));
+  for (const f of report.flows) {
+    if (f.nextRunAt) out(`${f.flow}: ${f.trigger}, last run ${formatTime(f.lastRunAt)}, next run ${f.nextRunAt.slice(0, 19).replace('T', ' ')}Z`);
+    if (f.source.intakeBlocked) out(`${f.flow}: intake paused: ${f.source.intakeBlocked}`);
+    if (f.lastError) out(`${f.flow}: last error ${formatTime(f.lastErrorAt)}: ${f.lastError}`);
+  }
+}
+
+function filterFrom(opts: { flow?: string; state?: string; id?: string; limit?: string }, loaded: LoadedConfig): ItemFilter {
+  const f: ItemFilter = {};
+  if (opts.flow) {
+    const known = loaded.config.integrations.flatMap((i) => i.flows.map((fl) => fl.name));
+    if (!known.includes(opts.flow)) throw new UsageError(`--flow: no flow named "${opts.flow}" (flows: ${known.join(', ') || 'none'})`);
+    f.flow = opts.flow;
+  }
+  if (opts.state) f.state = opts.state as ItemState;
+  if (opts.id !== undefined) {
+    if (!/^\d+$/.test(opts.id)) throw new UsageError(`--id: expected an item number, got "${opts.id}"`);
+    f.id = Number(opts.id);
+  }
+  if (opts.limit !== undefined) f.limit = Number(opts.limit);
+  return f;
+}
+
+function itemLine(i: ItemSummary): string[] {
+  return [String(i.id), i.flow, i.state, String(i.attempts), i.name, i.last_error ?? ''];
+}
+
+export function buildProgram(result: { code: number } = { code: 0 }): Command {
+  /** Wraps an action so its returned exit code reaches main(). */
+  const act =
+    (fn: (opts: any) => number | Promise<number>) =>
+    async (opts: any) => {
+      result.code = await fn(opts);
+    };
+  const program = new Command('ferry')
+    .description('Ferry: moves files and records between legacy systems and SaaS APIs, durably.')
+    .version(JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError('(run ferry --help for usage)');
+
+  program
+    .command('run')
+    .description('run the engine until SIGINT/SIGTERM')
+    .addOption(configOption())
+    .addOption(logLevelOption())
+    .action(act(async (opts) => {
+      const loaded = requireConfig(opts);
+      return runEngine(loaded, opts.logLevel, () => out(`Ferry is running: ${loaded.config.integrations.reduce((n, i) => n + i.flows.length, 0)} flows; data in ${loaded.dataDir}; Ctrl+C stops`));
+    }));
+
+  program
+    .command('start')
+    .description('run Ferry with the given config, or with a default one in the app-data folder (created on first start)')
+    .addOption(configOption())
+    .addOption(logLevelOption())
+    .action(act(async (opts) => {
+      let file = opts.config as string | undefined;
+      if (!file) {
+        const home = defaultAppDataDir();
+        file = path.join(home, 'ferry.yaml');
+        if (!fs.existsSync(file)) {
+          fs.mkdirSync(home, { recursive: true });
+          fs.writeFileSync(file, DEFAULT_CONFIG('./data'), { flag: 'wx' });
+          out(`Created a default configuration: ${file}`);
+        }
+      }
+      const loaded = loadConfig(file);
+      for (const i of loaded.config.integrations) {
+        for (const f of i.flows) {
+          if (f.source.type === 'folder') fs.mkdirSync((f.source as { path: string }).path, { recursive: true });
+          if (f.destination.type === 'folder') fs.mkdirSync((f.destination as { path: string }).path, { recursive: true });
+        }
+      }
+      return runEngine(loaded, opts.logLevel, () => {
+        out(`Ferry is running (headless: the desktop shell is not available here).`);
+        out(`  config:  ${loaded.file}`);
+        out(`  data:    ${loaded.dataDir}`);
+        for (const i of loaded.config.integrations) {
+          for (const f of i.flows) {
+            const src = f.source as { type: string; path?: string };
+            const dst = f.destination as { type: string; path?: string; url?: string };
+            out(`  flow ${f.name}: ${src.type} ${src.path ?? ''} -> ${dst.type} ${dst.path ?? dst.url ?? ''}`);
+          }
+        }
+        out('Ctrl+C stops.');
+      });
+    }));
+
+  program
+    .command('validate')
+    .description('check a configuration file; prints every problem')
+    .addOption(configOption())
+    .action(act((opts) => {
+      const loaded = requireConfig(opts);
+      const flows = loaded.config.integrations.reduce((n, i) => n + i.flows.length, 0);
+      out(`${loaded.file}: valid (${loaded.config.integrations.length} integrations, ${flows} flows)`);
+      return 0;
+    }));
+
+  program
+    .command('status')
+    .description('per flow: counts by state, last delivery, last error, destination health')
+    .addOption(configOption())
+    .option('--json', 'print JSON')
+    .action(act(async (opts) => {
+      const loaded = requireConfig(opts);
+      const store = openStore(loaded.dataDir);
+      try {
+        const report = readStatus(loaded.config, store.queue, store.flowStates, isDataDirLocked(loaded.dataDir));
+        if (opts.json) out(JSON.stringify(report, null, 2));
+        else printStatus(report);
+      } finally {
+        store.close();
+      }
+      return 0;
+    }));
+
+  const queue = program.command('queue').description('inspect and repair the queue');
+  const queueCmd = (name: string, description: string) =>
+    queue
+      .command(name)
+      .description(description)
+      .addOption(configOption())
+      .option('--flow <name>', 'only this flow')
+      .addOption(new Option('--state <state>', 'only items in this state').choices(ITEM_STATES))
+      .option('--id <id>', 'only this item');
+
+  queueCmd('list', 'list items (newest first)')
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'print JSON')
+    .action(act((opts) => {
+      const loaded = requireConfig(opts);
+      const store = openStore(loaded.dataDir);
+      try {
+        const f = filterFrom(opts, loaded);
+        const items = store.queue.list(f);
+        if (opts.json) out(JSON.stringify(items.map((i) => ({ ...i, attrs: JSON.parse(i.attrs) })), null, 2));
+        else if (items.length === 0) out('no items match');
+        else {
+          out(table([['ID', 'FLOW', 'STATE', 'ATTEMPTS', 'NAME', 'LAST ERROR'], ...items.map(itemLine)]));
+          const total = store.queue.count({ ...f, limit: undefined });
+          if (total > items.length) out(`(${items.length} of ${total}; use --limit)`);
+        }
+      } finally {
+        store.close();
+      }
+      return 0;
+    }));
+
+  queueCmd('show', 'show one item with its attributes, attempts and errors')
+    .option('--json', 'print JSON')
+    .action(act((opts) => {
+      const loaded = requireConfig(opts);
+      if (!opts.id) throw new UsageError('queue show needs --id <id>');
+      const store = openStore(loaded.dataDir);
+      try {
+        const id = filterFrom(opts, loaded).id!;
+        const item = store.queue.list({ id })[0];
+        if (!item) {
+          err(`no item ${id}`);
+          return 1;
+        }
+        const attempts = store.queue.attemptsOf(id);
+        const view = { ...item, attrs: JSON.parse(item.attrs), attempts };
+        if (opts.json) out(JSON.stringify(view, null, 2));
+        else {
+          out(`item ${item.id} (${item.flow}): ${item.state}`);
+          out(`  name:            ${item.name}`);
+          out(`  size:            ${item.size} bytes, sha256 ${item.sha256}`);
+          out(`  idempotency key: ${item.idem_key}`);
+          out(`  attempts:        ${item.attempts}`);
+          out(`  queued:          ${new Date(item.created_at).toISOString()}`);
+          if (item.settled_at) out(`  settled:         ${new Date(item.settled_at).toISOString()}`);
+          if (item.state === 'retrying') out(`  next attempt:    ${new Date(item.next_at).toISOString()}`);
+          if (item.last_error) out(`  last error:      ${item.last_error}`);
+          if (item.last_response) out(`  response:        ${item.last_response.slice(0, 500)}`);
+          out('  attributes:');
+          for (const [k, v] of Object.entries(view.attrs)) out(`    ${k}: ${String(v)}`);
+          for (const a of attempts) out(`  attempt at ${new Date(a.at).toISOString()}: ${a.outcome}${a.status ? ` (${a.status})` : ''} ${a.error ?? ''}`);
+        }
+      } finally {
+        store.close();
+      }
+      return 0;
+    }));
+
+  queueCmd('retry', 'queue dead or retrying items again (a fresh attempt budget)').action(act((opts) => {
+    const loaded = requireConfig(opts);
+    const f = filterFrom(opts, loaded);
+    if (f.id === undefined && !f.flow && !f.state) throw new UsageError('queue retry needs --id, --flow or --state (use --state dead to retry every dead item)');
+    const store = openStore(loaded.dataDir);
+    try {
+      out(`requeued ${store.queue.retry(f)} items`);
+    } finally {
+      store.close();
+    }
+    return 0;
+  }));
+
+  queueCmd('discard', 'drop waiting or dead items (they are not taken again)').action(act(async (opts) => {
+    const loaded = requireConfig(opts);
+    const f = filterFrom(opts, loaded);
+    if (f.id === undefined && !f.flow && !f.state) throw new UsageError('queue discard needs --id, --flow or --state');
+    const store = openStore(loaded.dataDir);
+    try {
+      const rows = store.queue.discard(f);
+      for (const r of rows) if (r.bodyFile) await store.content.remove(r.bodyFile);
+      out(`discarded ${rows.length} items`);
+    } finally {
+      store.close();
+    }
+    return 0;
+  }));
+
+  program
+    .command('check')
+    .description('test each source and destination: connect, authenticate, list or write a probe')
+    .addOption(configOption())
+    .option('--flow <name>', 'only this flow')
+    .action(act(async (opts) => {
+      const loaded = requireConfig(opts);
+      const silent = createLogger({ level: 'silent', stderr: false });
+      let failures = 0;
+      let checked = 0;
+      for (const integration of loaded.config.integrations) {
+        for (const flow of integration.flows) {
+          if (opts.flow && flow.name !== opts.flow) continue;
+          checked++;
+          for (const role of ['source', 'destination'] as const) {
+            const { type, ...cfg } = flow[role] as { type: string } & Record<string, unknown>;
+            const def = connectorOf(type);
+            const env = { configDir: loaded.dir, log: silent };
+            const conn = role === 'source' ? def.createSource!(cfg, env) : def.createDestination!(cfg, env);
+            const result = await conn.check();
+            await conn.close?.();
+            if (!result.ok) failures++;
+            out(`${flow.name} ${role} (${type}): ${result.ok ? 'OK' : 'FAILED'}${result.message ? ` - ${result.message}` : ''}`);
+          }
+        }
+      }
+      if (opts.flow && checked === 0) throw new UsageError(`--flow: no flow named "${opts.flow}"`);
+      return failures > 0 ? 1 : 0;
+    }));
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const result = { code: 0 };
+  const program = buildProgram(result);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; every usage mistake exits 2 (commander already printed the line)
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      err(`ferry: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof ConfigError) {
+      err(e.message.split('\n')[0]);
+      for (const p of e.problems) err(p);
+      return 2;
+    }
+    if (e instanceof DataDirError) {
+      err(`ferry: ${e.message}`);
+      return e.message.includes('already running') ? 1 : 2;
+    }
+    err(`ferry: ${errorMessage(e)}`);
+    return 1;
+  }
+  return result.code;
+}

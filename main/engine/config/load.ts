@@ -1,0 +1,185 @@
+// Reads a YAML/JSON config file, interpolates ${env:NAME} / ${secret:NAME}, resolves relative paths
+// against the config file's folder and validates it. Every problem becomes one line naming its key path.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type FerryConfig } from './schema.ts';
+import { connectors } from '../registry.ts';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(file: string, problems: string[]) {
+    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Looks up a secret by name (issue: desktop secrets). Returns undefined when it is not set. */
+export type SecretLookup = (name: string) => string | undefined;
+
+export interface LoadedConfig {
+  file: string;
+  dir: string;
+  config: FerryConfig;
+  dataDir: string;
+  /** The parsed file before interpolation (what admin views show: templates, never secret values). */
+  raw: unknown;
+}
+
+/** `a.b[0].c` from a zod path. */
+export function formatPath(p: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const seg of p) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${String(seg)}` : String(seg);
+  }
+  return out || '(root)';
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  const s = JSON.stringify(value);
+  return s.length > 80 ? `${s.slice(0, 77)}..."` : s;
+}
+
+/** One readable line per zod issue: `<key path>: expected …, got …`. */
+export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
+  const lines: string[] = [];
+  for (const iss of issues) {
+    const at = formatPath(iss.path);
+    const input = (iss as { input?: unknown }).input;
+    switch (iss.code) {
+      case 'unrecognized_keys':
+        for (const key of iss.keys) lines.push(`${formatPath([...iss.path, key])}: unknown key`);
+        break;
+      case 'invalid_type':
+        lines.push(
+          input === undefined
+            ? `${at}: required (expected ${iss.expected})`
+            : `${at}: expected ${iss.expected}, got ${describe(input)}`,
+        );
+        break;
+      case 'invalid_value':
+        lines.push(`${at}: expected one of ${iss.values.map((v) => JSON.stringify(v)).join(' | ')}, got ${describe(input)}`);
+        break;
+      case 'too_small':
+      case 'too_big': {
+        const bound = iss.code === 'too_small' ? 'at least' : 'at most';
+        const limit = iss.code === 'too_small' ? iss.minimum : iss.maximum;
+        lines.push(iss.message.startsWith('expected') ? `${at}: ${iss.message}` : `${at}: expected ${bound} ${String(limit)}${iss.origin === 'array' ? ' entries' : iss.origin === 'string' ? ' characters' : ''}, got ${describe(input)}`);
+        break;
+      }
+      case 'invalid_union': {
+        // A union of object shapes: report the branch that got furthest, else the union's own message.
+        const branches = (iss.errors ?? []).filter((b) => b.length > 0);
+        const best = branches.find((b) => b.every((x) => x.code !== 'invalid_type' || x.path.length > 0));
+        if (best && !iss.message.startsWith('expected')) {
+          lines.push(...formatIssues(best.map((x) => ({ ...x, path: [...iss.path, ...x.path] }))));
+        } else lines.push(`${at}: ${iss.message}`);
+        break;
+      }
+      default:
+        lines.push(`${at}: ${iss.message}`);
+    }
+  }
+  return lines;
+}
+
+const PLACEHOLDER = /\$\{(env|secret):([A-Za-z_][A-Za-z0-9_.-]*)\}/g;
+
+/** Replaces ${env:NAME} and ${secret:NAME} in every string, collecting a problem per missing name. */
+function interpolate(value: unknown, at: PropertyKey[], problems: string[], secrets?: SecretLookup): unknown {
+  if (typeof value === 'string') {
+    return value.replace(PLACEHOLDER, (_m, kind: string, key: string) => {
+      if (kind === 'env') {
+        const v = process.env[key];
+        if (v === undefined) problems.push(`${formatPath(at)}: environment variable ${key} is not set`);
+        return v ?? '';
+      }
+      const v = secrets?.(key);
+      if (v === undefined) problems.push(`${formatPath(at)}: secret ${key} is not set (store it with: ferry secret set ${key})`);
+      return v ?? '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...at, i], problems, secrets));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...at, k], problems, secrets)]));
+  }
+  return value;
+}
+
+function resolveDotted(obj: Record<string, unknown>, dotted: string, base: string): void {
+  const keys = dotted.split('.');
+  let cur: Record<string, unknown> | undefined = obj;
+  for (const k of keys.slice(0, -1)) {
+    const next: unknown = cur?.[k];
+    cur = next && typeof next === 'object' ? (next as Record<string, unknown>) : undefined;
+  }
+  const last = keys[keys.length - 1];
+  if (cur && typeof cur[last] === 'string' && cur[last] !== '') cur[last] = path.resolve(base, cur[last] as string);
+}
+
+/** The OS's per-user app-data folder for Ferry. */
+export function defaultAppDataDir(): string {
+  const home = os.homedir();
+  if (process.platform === 'win32') return path.join(process.env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'Ferry');
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'Ferry');
+  return path.join(process.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'ferry');
+}
+
+/** Parses config text (YAML or JSON) into problems or a validated config. */
+export function parseConfigText(
+  text: string,
+  file: string,
+  opts: { secrets?: SecretLookup } = {},
+): { ok: true; value: LoadedConfig } | { ok: false; problems: string[] } {
+  const dir = path.dirname(path.resolve(file));
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return { ok: false, problems: doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`) };
+  }
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, problems: ['(root): expected a mapping with an "integrations" list'] };
+  const problems: string[] = [];
+  const interpolated = interpolate(raw, [], problems, opts.secrets) as Record<string, unknown>;
+
+  // Resolve relative paths before validation, so defaults and checks see absolute paths.
+  if (typeof interpolated.dataDir === 'string') interpolated.dataDir = path.resolve(dir, interpolated.dataDir);
+  const integrations = Array.isArray(interpolated.integrations) ? interpolated.integrations : [];
+  for (const integration of integrations) {
+    const flows = integration && typeof integration === 'object' && Array.isArray((integration as any).flows) ? (integration as any).flows : [];
+    for (const flow of flows) {
+      for (const role of ['source', 'destination'] as const) {
+        const block = flow?.[role];
+        const def = block && typeof block === 'object' ? connectors.find((c) => c.type === block.type) : undefined;
+        for (const key of def?.pathKeys?.[role] ?? []) resolveDotted(block, key, dir);
+      }
+    }
+  }
+
+  const result = configSchema.safeParse(interpolated, { reportInput: true });
+  if (!result.success) problems.push(...formatIssues(result.error.issues));
+  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems)] };
+  const config = result.data;
+  return { ok: true, value: { file: path.resolve(file), dir, config, dataDir: config.dataDir ?? defaultAppDataDir(), raw } };
+}
+
+/** Loads and validates a config file; throws ConfigError listing every problem. */
+export function loadConfig(file: string, opts: { secrets?: SecretLookup } = {}): LoadedConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, [code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(err)})`]);
+  }
+  const parsed = parseConfigText(text, file, opts);
+  if (!parsed.ok) throw new ConfigError(file, parsed.problems);
+  return parsed.value;
+}

@@ -1,0 +1,156 @@
+// The configuration schema: the single source of truth for the config's TypeScript types, validation,
+// the JSON Schema file (ferry.schema.json) and the reference in docs/config-reference.md.
+import { z } from 'zod';
+import cron from 'node-cron';
+import { connectors } from '../registry.ts';
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+    error: (iss) =>
+      `expected a name of letters, digits, "_", "." or "-" (at most 64, starting with a letter or digit), got ${JSON.stringify(iss.input)}`,
+  });
+
+function isTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const changeTrigger = z
+  .strictObject({ on: z.literal('change') })
+  .meta({ description: 'Event-driven: items flow as soon as the source reports them complete.' });
+
+export const scheduleTrigger = z
+  .strictObject({
+    schedule: z.string().superRefine((expr, ctx) => {
+      const v = cron.validateDetailed(expr);
+      if (!v.valid) {
+        const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+        ctx.addIssue({ code: 'custom', message: `expected a cron expression, got ${JSON.stringify(expr)} (${why})` });
+      }
+    }).meta({ description: 'Cron expression (5 or 6 fields), e.g. "*/5 * * * *".' }),
+    timezone: z
+      .string()
+      .refine(isTimezone, { error: (iss) => `expected an IANA time zone like "Europe/Berlin", got ${JSON.stringify(iss.input)}` })
+      .optional()
+      .meta({ description: "IANA time zone of the schedule; default: the machine's." }),
+    catchUp: z.boolean().default(true).meta({
+      description: 'Run once at start-up when a tick was missed while Ferry was off or the machine slept.',
+    }),
+  })
+  .meta({ description: 'Scheduled: each tick scans the source and queues what is complete.' });
+
+export const triggerSchema = z.union([changeTrigger, scheduleTrigger], {
+  error: () => 'expected { on: change } or { schedule: "<cron>", timezone?, catchUp? }',
+});
+
+export const retrySchema = z
+  .strictObject({
+    maxAttempts: z.int().min(1).max(1000).default(12).meta({ description: 'Attempts before an item goes dead.' }),
+    initialDelayMs: z.int().min(1).default(1000).meta({ description: 'First backoff delay; doubles each attempt, full jitter.' }),
+    maxDelayMs: z.int().min(1).default(600_000).meta({ description: 'Upper bound of one backoff delay.' }),
+  })
+  .meta({ description: 'Exponential backoff with full jitter; Retry-After from the destination wins.' });
+
+export const circuitBreakerSchema = z
+  .strictObject({
+    failureThreshold: z.int().min(1).default(5).meta({ description: 'Consecutive failed attempts that open the circuit.' }),
+    cooldownMs: z.int().min(100).default(15_000).meta({ description: 'Pause before one probe (half-open); doubles up to 5 minutes while it keeps failing.' }),
+  })
+  .meta({ description: 'Pauses a failing destination instead of hammering it; one probe at a time tests recovery.' });
+
+export const flowLimitsSchema = z
+  .strictObject({
+    maxQueuedItems: z.int().min(1).default(100_000).meta({ description: 'Intake stops (files stay where they are) while this many items wait.' }),
+    maxQueuedBytes: z.int().min(1).default(2 * 1024 ** 3).meta({ description: 'Intake stops while this many body bytes wait.' }),
+  })
+  .meta({ description: 'Back pressure per flow.' });
+
+function endpointSchema(role: 'source' | 'destination') {
+  const options = connectors
+    .map((c) => {
+      const shape = role === 'source' ? c.sourceSchema : c.destinationSchema;
+      return shape ? shape.extend({ type: z.literal(c.type) }).strict() : undefined;
+    })
+    .filter((s): s is NonNullable<typeof s> => s !== undefined);
+  const types = connectors.filter((c) => (role === 'source' ? c.sourceSchema : c.destinationSchema)).map((c) => c.type);
+  return z.discriminatedUnion('type', options as [any, ...any[]], {
+    error: (iss) => {
+      const input = iss.input as { type?: unknown } | undefined;
+      const got = input && typeof input === 'object' ? JSON.stringify(input.type) : JSON.stringify(input);
+      return `expected a ${role} type of ${types.join(' | ')}, got ${got}`;
+    },
+  });
+}
+
+export const flowSchema = z.strictObject({
+  name,
+  enabled: z.boolean().default(true).meta({ description: 'A disabled flow is loaded and shown but takes and sends nothing.' }),
+  source: endpointSchema('source'),
+  trigger: triggerSchema.default({ on: 'change' }),
+  destination: endpointSchema('destination'),
+  retry: retrySchema.default(retrySchema.parse({})),
+  circuitBreaker: circuitBreakerSchema.default(circuitBreakerSchema.parse({})),
+  limits: flowLimitsSchema.default(flowLimitsSchema.parse({})),
+});
+
+export const integrationSchema = z.strictObject({
+  name,
+  description: z.string().optional(),
+  flows: z.array(flowSchema).min(1, { error: 'expected at least one flow' }),
+});
+
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional().meta({ description: 'Path or URL of ferry.schema.json, for editor completion.' }),
+    dataDir: z.string().optional().meta({
+      description: "Queue, content store and logs. Relative to the config file; default: the OS's app-data folder. Must be a local disk.",
+    }),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    admin: z
+      .strictObject({ port: z.int().min(0).max(65535).default(7399).meta({ description: '0 picks a free port.' }) })
+      .default({ port: 7399 })
+      .meta({ description: 'Local admin API (127.0.0.1 only).' }),
+    retention: z
+      .strictObject({
+        deliveredDays: z.number().min(0).default(7).meta({ description: 'Delivered and discarded items are pruned after this age.' }),
+        fingerprintDays: z.number().min(0).default(90).meta({ description: 'Idempotency keys of pruned items are kept this long, so nothing is sent twice.' }),
+      })
+      .default({ deliveredDays: 7, fingerprintDays: 90 }),
+    minFreeDiskMb: z.int().min(0).default(512).meta({ description: 'Intake stops while the data dir has less free space.' }),
+    integrations: z.array(integrationSchema),
+  })
+  .superRefine((cfg, ctx) => {
+    const seenIntegrations = new Map<string, number>();
+    const seenFlows = new Map<string, string>();
+    cfg.integrations.forEach((integration, i) => {
+      const prev = seenIntegrations.get(integration.name);
+      if (prev !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['integrations', i, 'name'], message: `duplicate integration name "${integration.name}" (also integrations[${prev}])` });
+      } else seenIntegrations.set(integration.name, i);
+      integration.flows.forEach((flow, f) => {
+        const at = `integrations[${i}].flows[${f}]`;
+        const other = seenFlows.get(flow.name);
+        if (other) {
+          ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'name'], message: `duplicate flow name "${flow.name}" (also ${other}); flow names are unique across integrations` });
+        } else seenFlows.set(flow.name, at);
+        if (flow.retry.initialDelayMs > flow.retry.maxDelayMs) {
+          ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'retry', 'initialDelayMs'], message: `expected at most maxDelayMs (${flow.retry.maxDelayMs}), got ${flow.retry.initialDelayMs}` });
+        }
+        const def = connectors.find((c) => c.type === flow.source.type);
+        if ('on' in flow.trigger && def && !def.changeEvents) {
+          ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'trigger'], message: `source type "${def.type}" reports no change events; expected { schedule: "<cron>" }` });
+        }
+      });
+    });
+  });
+
+export type FerryConfig = z.output<typeof configSchema>;
+export type IntegrationConfig = FerryConfig['integrations'][number];
+export type FlowConfig = IntegrationConfig['flows'][number];
+export type RetryConfig = z.output<typeof retrySchema>;
+export type TriggerConfig = z.output<typeof triggerSchema>;

@@ -1,0 +1,422 @@
+// One flow at run time: its source's intake (durable emit with back pressure), its trigger (watch or
+// cron with catch-up), and its dispatcher (lease → send → settle, with backoff and a circuit breaker).
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import cron, { type ScheduledTask } from 'node-cron';
+import { CronExpressionParser } from 'cron-parser';
+import {
+  errorMessage,
+  type DeliveryOutcome,
+  type Destination,
+  type EmitResult,
+  type NewItem,
+  type OutgoingItem,
+  type Source,
+  type SourceContext,
+} from '../../connectors/contract.ts';
+import type { FlowConfig } from './config/schema.ts';
+import type { Logger } from './logger.ts';
+import { idempotencyKey, type ItemRow, type NewRow, type Queue, type Settlement } from './store/queue.ts';
+import type { ContentStore, StoredBody } from './store/content.ts';
+import type { FlowStates } from './store/state.ts';
+import { sourceState } from './store/state.ts';
+import type { Db } from './store/db.ts';
+import { CircuitBreaker, nextAttemptAt } from './backoff.ts';
+import type { Batcher } from './batcher.ts';
+
+const LEASE_MS = 10 * 60_000;
+const IDLE_POLL_MS = 1000;
+const BODY_READ_CONCURRENCY = 8;
+
+export interface IntakeWrite {
+  rows: NewRow[];
+  state: Array<{ flow: string; key: string; value: unknown }>;
+}
+export type IntakeResult = ReturnType<Queue['enqueue']>;
+
+/** Shared engine parts a flow uses. */
+export interface FlowDeps {
+  db: Db;
+  queue: Queue;
+  content: ContentStore;
+  flowStates: FlowStates;
+  intake: Batcher<IntakeWrite, IntakeResult>;
+  settle: Batcher<Settlement, void>;
+  afterDone: Batcher<number, void>;
+  log: Logger;
+  /** False while the data dir is below its free-space floor (the reason is returned). */
+  diskOk(): string | undefined;
+}
+
+/** Volatile per-flow facts, persisted to flow_state by the engine's maintenance tick. */
+export interface FlowRuntimeState {
+  lastDeliveryAt?: number;
+  lastError?: string;
+  lastErrorAt?: number;
+  intakeBlocked?: string;
+}
+
+export class FlowRuntime {
+  readonly name: string;
+  readonly integration: string;
+  readonly cfg: FlowConfig;
+  readonly source: Source;
+  readonly destination: Destination;
+  readonly breaker: CircuitBreaker;
+  readonly facts: FlowRuntimeState = {};
+  paused = false;
+  private readonly deps: FlowDeps;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private readonly inFlight = new Map<number, AbortController>();
+  private readonly intakeAbort = new AbortController();
+  private readonly sendAbort = new AbortController();
+  private teardown?: () => Promise<void>;
+  private task?: ScheduledTask;
+  private scanning?: Promise<void>;
+  private stopping = false;
+  private wakeResolve?: () => void;
+  private dispatcher?: Promise<void>;
+  private pendingAfter = new Set<Promise<void>>();
+  private backlog?: { n: number; bytes: number; at: number };
+
+  constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
+    this.integration = integration;
+    this.name = cfg.name;
+    this.cfg = cfg;
+    this.source = source;
+    this.destination = destination;
+    this.deps = deps;
+    this.log = deps.log.child({ flow: cfg.name });
+    this.concurrency = destination.concurrency ?? 1;
+    this.breaker = new CircuitBreaker(cfg.circuitBreaker);
+  }
+
+  get runningCount(): number {
+    return this.inFlight.size;
+  }
+
+  runningIds(): number[] {
+    return [...this.inFlight.keys()];
+  }
+
+  // ---------------------------------------------------------------- intake
+
+  private capacityProblem(): string | undefined {
+    const disk = this.deps.diskOk();
+    if (disk) return disk;
+    const now = Date.now();
+    if (!this.backlog || now - this.backlog.at > 500) this.backlog = { ...this.deps.queue.backlog(this.name), at: now };
+    const { maxQueuedItems, maxQueuedBytes } = this.cfg.limits;
+    if (this.backlog.n >= maxQueuedItems) return `queue full: ${this.backlog.n} items waiting (limits.maxQueuedItems ${maxQueuedItems})`;
+    if (this.backlog.bytes >= maxQueuedBytes) return `queue full: ${this.backlog.bytes} bytes waiting (limits.maxQueuedBytes ${maxQueuedBytes})`;
+    return undefined;
+  }
+
+  private hasCapacity(): boolean {
+    const problem = this.capacityProblem();
+    if (problem !== this.facts.intakeBlocked) {
+      if (problem) this.log.warn({ reason: problem }, 'intake paused: files stay where they are');
+      else this.log.info('intake resumed');
+      this.facts.intakeBlocked = problem;
+    }
+    return problem === undefined;
+  }
+
+  /** Stores bodies, then commits rows and checkpoints in one (grouped) transaction. */
+  private async emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult> {
+    if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked };
+    const stored: Array<StoredBody | undefined> = new Array(items.length);
+    const failed: EmitResult['failed'] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const i = next++;
+        try {
+          stored[i] = await this.deps.content.put(items[i].body);
+        } catch (err) {
+          failed.push({ item: items[i], error: errorMessage(err) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BODY_READ_CONCURRENCY, items.length) }, worker));
+
+    const rows: NewRow[] = [];
+    const state: IntakeWrite['state'] = [];
+    const itemOfRow = new Map<NewRow, NewItem>();
+    items.forEach((item, i) => {
+      const body = stored[i];
+      if (!body) return;
+      const row: NewRow = {
+        flow: this.name,
+        idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
+        sourceKey: item.sourceKey,
+        name: item.name,
+        attributes: item.attributes ?? {},
+        size: body.size,
+        sha256: body.sha256,
+        inline: body.inline,
+        bodyFile: body.file,
+        group: item.group,
+      };
+      rows.push(row);
+      itemOfRow.set(row, item);
+      if (item.checkpoint) state.push({ flow: this.name, ...item.checkpoint });
+    });
+    if (checkpoint) state.push({ flow: this.name, ...checkpoint });
+    let result: IntakeResult;
+    try {
+      result = await this.deps.intake.push({ rows, state });
+    } catch (err) {
+      // e.g. SQLITE_FULL: nothing was committed, the source keeps its files and tries again later
+      await Promise.all(rows.map((r) => (r.bodyFile ? this.deps.content.remove(r.bodyFile) : undefined)));
+      this.noteError(`queueing failed: ${errorMessage(err)}`);
+      return { queued: 0, duplicates: [], failed: items.map((item) => ({ item, error: errorMessage(err) })) };
+    }
+    for (const d of result.duplicates) {
+      if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
+      // Already delivered (a crash between delivery and the after-delivery step): finish that step now.
+      if ((d.existing === undefined || d.existing.state === 'delivered') && this.source.afterDelivery) {
+        this.runAfterDelivery({ id: d.existing?.id, sourceKey: d.row.sourceKey, name: d.row.name, attributes: d.row.attributes });
+      }
+    }
+    if (this.backlog) this.backlog.n += result.ids.length;
+    if (result.ids.length > 0) this.wake();
+    return { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+  }
+
+  private sourceContext(): SourceContext {
+    return {
+      flow: this.name,
+      log: this.log,
+      signal: this.intakeAbort.signal,
+      state: sourceState(this.deps.db, this.name),
+      emit: (items, checkpoint) => this.emit(items, checkpoint),
+      hasCapacity: () => this.hasCapacity(),
+      problem: (message, detail) => {
+        this.log.warn(detail ?? {}, message);
+        this.noteError(message);
+      },
+    };
+  }
+
+  private noteError(message: string): void {
+    this.facts.lastError = message;
+    this.facts.lastErrorAt = Date.now();
+    this.deps.queue.addEvent('problem', this.name, null, { message });
+  }
+
+  /** One scan of the source (a cron tick, catch-up, start-up or "run now"); never two at once. */
+  runScan(reason: string): Promise<void> {
+    if (this.scanning) return this.scanning;
+    const started = Date.now();
+    this.scanning = (async () => {
+      this.log.debug({ reason }, 'scanning source');
+      try {
+        await this.source.scan(this.sourceContext());
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'scan failed');
+        this.noteError(`scan failed: ${errorMessage(err)}`);
+      } finally {
+        const next = this.task?.getNextRun();
+        this.deps.flowStates.update(this.name, { last_run_at: started, next_run_at: next ? next.getTime() : null });
+        this.scanning = undefined;
+      }
+    })();
+    return this.scanning;
+  }
+
+  // ---------------------------------------------------------------- trigger
+
+  async start(): Promise<void> {
+    const fs0 = this.deps.flowStates.ensure(this.name);
+    this.paused = fs0.paused === 1;
+    const trigger = this.cfg.trigger;
+    if ('on' in trigger) {
+      if (!this.source.watch) throw new Error(`flow ${this.name}: source has no change events`);
+      this.teardown = await this.source.watch(this.sourceContext());
+    } else {
+      this.task = cron.schedule(trigger.schedule, () => void this.runScan('schedule'), {
+        timezone: trigger.timezone,
+        name: `ferry:${this.name}`,
+        noOverlap: true,
+        suppressMissedWarning: true,
+      });
+      const next = this.task.getNextRun();
+      this.deps.flowStates.update(this.name, { next_run_at: next ? next.getTime() : null });
+      if (trigger.catchUp) {
+        const since = fs0.last_run_at ?? fs0.first_seen_at;
+        const missed = CronExpressionParser.parse(trigger.schedule, { currentDate: new Date(since), tz: trigger.timezone }).next().getTime();
+        if (missed <= Date.now()) {
+          this.log.info({ missed: new Date(missed).toISOString() }, 'running a schedule tick missed while Ferry was off');
+          void this.runScan('catch-up');
+        }
+      }
+    }
+    this.dispatcher = this.dispatchLoop();
+  }
+
+  /** Stops intake now; lets deliveries in flight finish for up to graceMs, then interrupts them. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.intakeAbort.abort();
+    await this.task?.destroy();
+    await this.teardown?.().catch((err) => this.log.warn({ err: errorMessage(err) }, 'closing the source failed'));
+    await this.scanning;
+    this.wake();
+    const timer = setTimeout(() => this.sendAbort.abort(), graceMs);
+    await this.dispatcher;
+    clearTimeout(timer);
+    await Promise.all(this.pendingAfter);
+    await this.source.close?.();
+    await this.destination.close?.();
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    this.deps.flowStates.update(this.name, { paused: paused ? 1 : 0 });
+    this.wake();
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  wake(): void {
+    const r = this.wakeResolve;
+    this.wakeResolve = undefined;
+    r?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeResolve = undefined;
+        resolve();
+      }, ms);
+      this.wakeResolve = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private async dispatchLoop(): Promise<void> {
+    while (!this.stopping) {
+      if (this.paused || !this.cfg.enabled) {
+        await this.sleep(IDLE_POLL_MS);
+        continue;
+      }
+      const now = Date.now();
+      const permits = this.breaker.permits(now, this.concurrency, this.inFlight.size);
+      if (permits === 0) {
+        await this.sleep(this.inFlight.size > 0 ? IDLE_POLL_MS : Math.max(10, Math.min(this.breaker.waitMs(now), IDLE_POLL_MS)));
+        continue;
+      }
+      let rows: ItemRow[];
+      try {
+        rows = this.deps.queue.lease(this.name, permits, LEASE_MS, now);
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'leasing items failed');
+        await this.sleep(IDLE_POLL_MS);
+        continue;
+      }
+      if (rows.length === 0) {
+        const nextAt = this.deps.queue.nextRetryAt(this.name);
+        const wait = nextAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(nextAt - Date.now(), IDLE_POLL_MS));
+        await this.sleep(wait);
+        continue;
+      }
+      for (const row of rows) this.deliver(row);
+    }
+    // Shutdown: wait for deliveries in flight (interrupted after the grace period by sendAbort).
+    while (this.inFlight.size > 0) await this.sleep(50);
+  }
+
+  private outgoing(row: ItemRow): OutgoingItem {
+    const content = this.deps.content;
+    const inline = row.body;
+    const file = row.body_file;
+    return {
+      id: row.id,
+      flow: row.flow,
+      name: row.name,
+      idempotencyKey: row.idem_key,
+      attributes: JSON.parse(row.attrs),
+      size: row.size,
+      sha256: row.sha256,
+      attempt: row.attempts,
+      openBody: () => (file ? fs.createReadStream(content.pathOf(file)) : Readable.from(inline ? [inline] : [])),
+      readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : (inline ?? Buffer.alloc(0))),
+    };
+  }
+
+  private deliver(row: ItemRow): void {
+    const abort = new AbortController();
+    const onStop = () => abort.abort();
+    this.sendAbort.signal.addEventListener('abort', onStop, { once: true });
+    this.inFlight.set(row.id, abort);
+    const started = Date.now();
+    void (async () => {
+      let outcome: DeliveryOutcome;
+      try {
+        outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal });
+      } catch (err) {
+        outcome = { kind: 'retry', reason: errorMessage(err) };
+      }
+      const now = Date.now();
+      let settlement: Settlement;
+      if (abort.signal.aborted && outcome.kind !== 'delivered') {
+        settlement = { id: row.id, kind: 'release' }; // interrupted by shutdown: not a failed attempt
+      } else if (outcome.kind === 'delivered') {
+        this.breaker.success();
+        this.facts.lastDeliveryAt = now;
+        settlement = { id: row.id, kind: 'delivered', afterPending: this.source.afterDelivery !== undefined, detail: outcome.detail };
+        this.log.debug({ item: row.id, name: row.name, ms: now - started }, 'delivered');
+      } else if (outcome.kind === 'dead' || row.attempts >= this.cfg.retry.maxAttempts) {
+        if (outcome.kind === 'retry') this.breaker.failure(now);
+        else this.breaker.success(); // the destination answered: it is reachable
+        const reason = outcome.kind === 'dead' ? outcome.reason : `gave up after ${row.attempts} attempts: ${outcome.reason}`;
+        settlement = { id: row.id, kind: 'dead', reason, status: outcome.status, response: outcome.response };
+        this.noteError(`${row.name}: ${reason}`);
+        this.log.warn({ item: row.id, name: row.name, reason }, 'item is dead');
+      } else {
+        this.breaker.failure(now);
+        const nextAt = nextAttemptAt(now, row.attempts, this.cfg.retry, outcome.retryAfterMs);
+        settlement = { id: row.id, kind: 'retry', nextAt, reason: outcome.reason, status: outcome.status, response: outcome.response };
+        this.noteError(`${row.name}: ${outcome.reason}`);
+        this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
+      }
+      try {
+        await this.deps.settle.push(settlement);
+      } catch (err) {
+        // The outcome could not be recorded: the lease expires and the item is sent again (same key).
+        this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
+      }
+      this.sendAbort.signal.removeEventListener('abort', onStop);
+      this.inFlight.delete(row.id);
+      this.wake();
+      if (settlement.kind === 'delivered' && settlement.afterPending) {
+        this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });
+      }
+    })();
+  }
+
+  /** Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance. */
+  runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): void {
+    const p = (async () => {
+      try {
+        await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
+        if (item.id) await this.deps.afterDone.push(item.id);
+      } catch (err) {
+        const msg = `after-delivery step for ${item.name} failed: ${errorMessage(err)} (will retry)`;
+        this.log.warn(msg);
+        this.noteError(msg);
+      }
+    })();
+    this.pendingAfter.add(p);
+    void p.finally(() => this.pendingAfter.delete(p));
+  }
+
+  get afterDeliveryRunning(): number {
+    return this.pendingAfter.size;
+  }
+}

@@ -1,0 +1,12 @@
+// The one place the engine learns about connectors. Adding a connector: a folder in connectors/ and a line here.
+import type { ConnectorDefinition } from '../../connectors/contract.ts';
+import { folderConnector } from '../../connectors/folder/index.ts';
+import { httpConnector } from '../../connectors/http/index.ts';
+
+export const connectors: ConnectorDefinition[] = [folderConnector, httpConnector];
+
+export function connectorOf(type: string): ConnectorDefinition {
+  const def = connectors.find((c) => c.type === type);
+  if (!def) throw new Error(`unknown connector type "${type}"`);
+  return def;
+}

@@ -1,0 +1,70 @@
+// Status per flow, read from the database alone, so `ferry status` in another process sees what the
+// running engine sees.
+import type { FerryConfig } from './config/schema.ts';
+import { ITEM_STATES, type ItemState, type Queue } from './store/queue.ts';
+import type { FlowStates } from './store/state.ts';
+
+export interface FlowStatus {
+  integration: string;
+  flow: string;
+  enabled: boolean;
+  paused: boolean;
+  trigger: string;
+  counts: Record<ItemState, number>;
+  waitingBytes: number;
+  lastRunAt: string | null;
+  nextRunAt: string | null;
+  lastDeliveryAt: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+  destination: { type: string; health: 'ok' | 'unreachable' | 'unknown'; unreachableSince: string | null };
+  source: { type: string; intakeBlocked: string | null };
+}
+
+export interface StatusReport {
+  generatedAt: string;
+  running: boolean;
+  flows: FlowStatus[];
+  totals: Record<ItemState, number>;
+}
+
+const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
+
+export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowStates, running: boolean): StatusReport {
+  const zero = () => Object.fromEntries(ITEM_STATES.map((s) => [s, 0])) as Record<ItemState, number>;
+  const counts = new Map<string, { counts: Record<ItemState, number>; waitingBytes: number }>();
+  const totals = zero();
+  for (const c of queue.counts()) {
+    const entry = counts.get(c.flow) ?? { counts: zero(), waitingBytes: 0 };
+    entry.counts[c.state] = c.n;
+    if (c.state === 'queued' || c.state === 'retrying' || c.state === 'inflight') entry.waitingBytes += c.bytes;
+    counts.set(c.flow, entry);
+    totals[c.state] += c.n;
+  }
+  const states = new Map(flowStates.all().map((s) => [s.flow, s]));
+  const flows: FlowStatus[] = [];
+  for (const integration of config.integrations) {
+    for (const flow of integration.flows) {
+      const s = states.get(flow.name);
+      const c = counts.get(flow.name) ?? { counts: zero(), waitingBytes: 0 };
+      const health = !s ? 'unknown' : s.unreachable_since ? 'unreachable' : s.last_delivery_at ? 'ok' : 'unknown';
+      flows.push({
+        integration: integration.name,
+        flow: flow.name,
+        enabled: flow.enabled,
+        paused: s?.paused === 1,
+        trigger: 'on' in flow.trigger ? 'on change' : `schedule "${flow.trigger.schedule}"${flow.trigger.timezone ? ` (${flow.trigger.timezone})` : ''}`,
+        counts: c.counts,
+        waitingBytes: c.waitingBytes,
+        lastRunAt: iso(s?.last_run_at),
+        nextRunAt: iso(s?.next_run_at),
+        lastDeliveryAt: iso(s?.last_delivery_at),
+        lastError: s?.last_error ?? null,
+        lastErrorAt: iso(s?.last_error_at),
+        destination: { type: flow.destination.type, health, unreachableSince: iso(s?.unreachable_since) },
+        source: { type: flow.source.type, intakeBlocked: s?.intake_blocked ?? null },
+      });
+    }
+  }
+  return { generatedAt: new Date().toISOString(), running, flows, totals };
+}

@@ -1,0 +1,124 @@
+// Opens the SQLite database: WAL with synchronous=FULL (a committed item survives a power cut), a busy
+// timeout for the CLI reading while `ferry run` writes, and ordered schema migrations.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+/** Each entry runs once, in order, inside a transaction; user_version records how many ran. */
+const migrations: string[] = [
+  `
+  CREATE TABLE items (
+    id            INTEGER PRIMARY KEY,
+    flow          TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('queued','inflight','retrying','delivered','dead','discarded')),
+    idem_key      TEXT NOT NULL,
+    source_key    TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    attrs         TEXT NOT NULL DEFAULT '{}',
+    body          BLOB,
+    body_file     TEXT,
+    size          INTEGER NOT NULL,
+    sha256        TEXT NOT NULL,
+    grp           TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_at       INTEGER NOT NULL DEFAULT 0,
+    lease_until   INTEGER,
+    last_error    TEXT,
+    last_status   INTEGER,
+    last_response TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    settled_at    INTEGER,
+    after_pending INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE UNIQUE INDEX items_flow_key ON items (flow, idem_key);
+  CREATE INDEX items_ready ON items (flow, state, next_at);
+  CREATE INDEX items_settled ON items (state, settled_at);
+  CREATE INDEX items_after ON items (after_pending) WHERE after_pending = 1;
+
+  -- failed attempts, for "show an item with its attempts and errors"
+  CREATE TABLE attempts (
+    item_id  INTEGER NOT NULL,
+    at       INTEGER NOT NULL,
+    outcome  TEXT NOT NULL,
+    error    TEXT,
+    status   INTEGER
+  );
+  CREATE INDEX attempts_item ON attempts (item_id);
+
+  -- idempotency keys of pruned items, so a pruned delivery is still never sent again
+  CREATE TABLE fingerprints (
+    flow       TEXT NOT NULL,
+    idem_key   TEXT NOT NULL,
+    settled_at INTEGER NOT NULL,
+    PRIMARY KEY (flow, idem_key)
+  ) WITHOUT ROWID;
+
+  -- per-flow source memory (checkpoints, cursors, files taken in keep mode)
+  CREATE TABLE source_state (
+    flow  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (flow, key)
+  ) WITHOUT ROWID;
+
+  -- what the running engine knows about each flow, readable by other processes (ferry status)
+  CREATE TABLE flow_state (
+    flow               TEXT PRIMARY KEY,
+    first_seen_at      INTEGER NOT NULL,
+    last_run_at        INTEGER,
+    next_run_at        INTEGER,
+    last_delivery_at   INTEGER,
+    last_error         TEXT,
+    last_error_at      INTEGER,
+    unreachable_since  INTEGER,
+    intake_blocked     TEXT,
+    paused             INTEGER NOT NULL DEFAULT 0,
+    updated_at         INTEGER NOT NULL
+  );
+
+  -- activity log / event stream; id is the resumable cursor
+  CREATE TABLE events (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    type    TEXT NOT NULL,
+    flow    TEXT,
+    item_id INTEGER,
+    data    TEXT
+  );
+  CREATE INDEX events_at ON events (at);
+  `,
+];
+
+export const SCHEMA_VERSION = migrations.length;
+
+export interface OpenOptions {
+  readonly?: boolean;
+}
+
+export function openDatabase(file: string, opts: OpenOptions = {}): Db {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file, { fileMustExist: opts.readonly === true });
+  db.pragma('busy_timeout = 10000');
+  db.pragma('journal_mode = WAL');
+  // better-sqlite3 leaves WAL at NORMAL, which can lose the last commits on power loss.
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > migrations.length) {
+    throw new Error(`the database was written by a newer Ferry (schema ${current}, this one knows ${migrations.length}); upgrade Ferry`);
+  }
+  for (let v = current; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

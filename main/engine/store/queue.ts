@@ -1,0 +1,336 @@
+// The durable queue. Item states: queued → inflight (leased until lease_until) → delivered | retrying
+// (next attempt at next_at) | dead (reason); discarded is an admin's drop. Every write path takes a batch,
+// so callers group many items into one transaction (one fsync).
+import crypto from 'node:crypto';
+import type { Db } from './db.ts';
+import type { ItemAttributes } from '../../../connectors/contract.ts';
+
+export type ItemState = 'queued' | 'inflight' | 'retrying' | 'delivered' | 'dead' | 'discarded';
+export const ITEM_STATES: ItemState[] = ['queued', 'inflight', 'retrying', 'delivered', 'dead', 'discarded'];
+
+export interface NewRow {
+  flow: string;
+  idemKey: string;
+  sourceKey: string;
+  name: string;
+  attributes: ItemAttributes;
+  size: number;
+  sha256: string;
+  inline?: Buffer;
+  bodyFile?: string;
+  group?: string;
+}
+
+export interface ItemRow {
+  id: number;
+  flow: string;
+  state: ItemState;
+  idem_key: string;
+  source_key: string;
+  name: string;
+  attrs: string;
+  body: Buffer | null;
+  body_file: string | null;
+  size: number;
+  sha256: string;
+  grp: string | null;
+  attempts: number;
+  next_at: number;
+  lease_until: number | null;
+  last_error: string | null;
+  last_status: number | null;
+  last_response: string | null;
+  created_at: number;
+  updated_at: number;
+  settled_at: number | null;
+  after_pending: number;
+}
+
+/** An item's summary without its body (for listings). */
+export type ItemSummary = Omit<ItemRow, 'body'>;
+
+/** Outcome of one delivery attempt, applied by settle(). */
+export type Settlement =
+  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string }
+  | { id: number; kind: 'retry'; nextAt: number; reason: string; status?: number; response?: string }
+  | { id: number; kind: 'dead'; reason: string; status?: number; response?: string }
+  /** the lease is given back without counting an attempt (shutdown, circuit opened) */
+  | { id: number; kind: 'release' };
+
+export interface ItemFilter {
+  flow?: string;
+  state?: ItemState;
+  id?: number;
+  limit?: number;
+  offset?: number;
+}
+
+export interface Duplicate {
+  row: NewRow;
+  /** The existing item with the same key, or undefined when only its fingerprint is left (pruned). */
+  existing?: { id: number; state: ItemState };
+}
+
+/** Idempotency key: stable across retries and restarts (flow + source identity + content hash). */
+export function idempotencyKey(flow: string, sourceKey: string, sha256: string): string {
+  return crypto.createHash('sha256').update(`${flow}\0${sourceKey}\0${sha256}`).digest('hex').slice(0, 40);
+}
+
+const SUMMARY_COLUMNS =
+  'id, flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, attempts, next_at, lease_until, last_error, last_status, last_response, created_at, updated_at, settled_at, after_pending';
+
+export class Queue {
+  private readonly db: Db;
+  private readonly stmts;
+
+  constructor(db: Db) {
+    this.db = db;
+    this.stmts = {
+      findKey: db.prepare<[string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE flow = ? AND idem_key = ?'),
+      findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
+      insert: db.prepare(
+        `INSERT INTO items (flow, state, idem_key, source_key, name, attrs, body, body_file, size, sha256, grp, next_at, created_at, updated_at)
+         VALUES (@flow, 'queued', @idemKey, @sourceKey, @name, @attrs, @inline, @bodyFile, @size, @sha256, @grp, 0, @now, @now)`,
+      ),
+      lease: db.prepare<[number, number, string, number, number], ItemRow>(
+        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state IN ('queued','retrying') AND next_at <= ? ORDER BY next_at, id LIMIT ?)
+         RETURNING *`,
+      ),
+      delivered: db.prepare(
+        `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = @now, updated_at = @now, last_error = NULL,
+         after_pending = @after WHERE id = @id AND state = 'inflight'`,
+      ),
+      retry: db.prepare(
+        `UPDATE items SET state = 'retrying', lease_until = NULL, next_at = @nextAt, last_error = @reason, last_status = @status,
+         last_response = @response, updated_at = @now WHERE id = @id AND state = 'inflight'`,
+      ),
+      dead: db.prepare(
+        `UPDATE items SET state = 'dead', lease_until = NULL, last_error = @reason, last_status = @status, last_response = @response,
+         settled_at = @now, updated_at = @now WHERE id = @id AND state = 'inflight'`,
+      ),
+      release: db.prepare(
+        `UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = @now WHERE id = @id AND state = 'inflight'`,
+      ),
+      attempt: db.prepare('INSERT INTO attempts (item_id, at, outcome, error, status) VALUES (?, ?, ?, ?, ?)'),
+      event: db.prepare('INSERT INTO events (at, type, flow, item_id, data) VALUES (?, ?, ?, ?, ?)'),
+      flowOf: db.prepare<[number], { flow: string; name: string }>('SELECT flow, name FROM items WHERE id = ?'),
+      setState: db.prepare('INSERT INTO source_state (flow, key, value) VALUES (?, ?, ?) ON CONFLICT (flow, key) DO UPDATE SET value = excluded.value'),
+      afterDone: db.prepare('UPDATE items SET after_pending = 0 WHERE id = ?'),
+    };
+  }
+
+  /**
+   * Inserts new items (skipping keys already queued, delivered or fingerprinted) and writes source state
+   * (checkpoints) in the same transaction. Returns the inserted ids and the duplicates.
+   */
+  enqueue(rows: NewRow[], state: Array<{ flow: string; key: string; value: unknown }> = [], now = Date.now()): { ids: number[]; duplicates: Duplicate[] } {
+    return this.db.transaction(() => {
+      const ids: number[] = [];
+      const duplicates: Duplicate[] = [];
+      for (const row of rows) {
+        const existing = this.stmts.findKey.get(row.flow, row.idemKey);
+        if (existing) {
+          duplicates.push({ row, existing });
+          continue;
+        }
+        if (this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
+          duplicates.push({ row });
+          continue;
+        }
+        const info = this.stmts.insert.run({
+          flow: row.flow,
+          idemKey: row.idemKey,
+          sourceKey: row.sourceKey,
+          name: row.name,
+          attrs: JSON.stringify(row.attributes),
+          inline: row.inline ?? null,
+          bodyFile: row.bodyFile ?? null,
+          size: row.size,
+          sha256: row.sha256,
+          grp: row.group ?? null,
+          now,
+        });
+        ids.push(Number(info.lastInsertRowid));
+      }
+      for (const s of state) this.stmts.setState.run(s.flow, s.key, JSON.stringify(s.value));
+      return { ids, duplicates };
+    }).immediate();
+  }
+
+  /** Leases up to `limit` ready items of a flow until `now + leaseMs`. */
+  lease(flow: string, limit: number, leaseMs: number, now = Date.now()): ItemRow[] {
+    if (limit <= 0) return [];
+    return this.stmts.lease.all(now + leaseMs, now, flow, now, limit);
+  }
+
+  /** Applies attempt outcomes in one transaction; records failures and activity events. */
+  settle(settlements: Settlement[], now = Date.now()): void {
+    if (settlements.length === 0) return;
+    this.db.transaction(() => {
+      for (const s of settlements) {
+        const item = this.stmts.flowOf.get(s.id);
+        switch (s.kind) {
+          case 'delivered':
+            if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) {
+              this.stmts.event.run(now, 'delivered', item?.flow ?? null, s.id, JSON.stringify({ name: item?.name, detail: s.detail }));
+            }
+            break;
+          case 'retry':
+            if (this.stmts.retry.run({ id: s.id, now, nextAt: s.nextAt, reason: s.reason, status: s.status ?? null, response: s.response ?? null }).changes > 0) {
+              this.stmts.attempt.run(s.id, now, 'retry', s.reason, s.status ?? null);
+              this.stmts.event.run(now, 'retrying', item?.flow ?? null, s.id, JSON.stringify({ name: item?.name, reason: s.reason, nextAt: s.nextAt }));
+            }
+            break;
+          case 'dead':
+            if (this.stmts.dead.run({ id: s.id, now, reason: s.reason, status: s.status ?? null, response: s.response ?? null }).changes > 0) {
+              this.stmts.attempt.run(s.id, now, 'dead', s.reason, s.status ?? null);
+              this.stmts.event.run(now, 'dead', item?.flow ?? null, s.id, JSON.stringify({ name: item?.name, reason: s.reason }));
+            }
+            break;
+          case 'release':
+            this.stmts.release.run({ id: s.id, now });
+            break;
+        }
+      }
+    }).immediate();
+  }
+
+  /** Gives expired leases back to the queue (a crashed or stuck delivery); skips ids still running here. */
+  requeueExpired(now = Date.now(), running: ReadonlySet<number> = new Set()): number {
+    const expired = this.db
+      .prepare<[number], { id: number }>(`SELECT id FROM items WHERE state = 'inflight' AND lease_until < ?`)
+      .all(now)
+      .filter((r) => !running.has(r.id));
+    if (expired.length === 0) return 0;
+    const stmt = this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'inflight'`);
+    this.db.transaction(() => expired.forEach((r) => stmt.run(now, r.id))).immediate();
+    return expired.length;
+  }
+
+  /** At start-up the previous process is gone: every lease it held returns to the queue. */
+  requeueAllInflight(now = Date.now()): number {
+    return this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, updated_at = ? WHERE state = 'inflight'`).run(now).changes;
+  }
+
+  markAfterDone(ids: number[]): void {
+    if (ids.length === 0) return;
+    this.db.transaction(() => ids.forEach((id) => this.stmts.afterDone.run(id))).immediate();
+  }
+
+  afterPending(limit = 500): ItemSummary[] {
+    return this.db.prepare<[number], ItemSummary>(`SELECT ${SUMMARY_COLUMNS} FROM items WHERE after_pending = 1 ORDER BY id LIMIT ?`).all(limit);
+  }
+
+  get(id: number): ItemRow | undefined {
+    return this.db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?').get(id);
+  }
+
+  attemptsOf(id: number): Array<{ at: number; outcome: string; error: string | null; status: number | null }> {
+    return this.db.prepare<[number], { at: number; outcome: string; error: string | null; status: number | null }>('SELECT at, outcome, error, status FROM attempts WHERE item_id = ? ORDER BY at').all(id);
+  }
+
+  private where(f: ItemFilter): { sql: string; params: unknown[] } {
+    const clauses: string[] = [];
+    const params: unknown[] = [];
+    if (f.flow) (clauses.push('flow = ?'), params.push(f.flow));
+    if (f.state) (clauses.push('state = ?'), params.push(f.state));
+    if (f.id !== undefined) (clauses.push('id = ?'), params.push(f.id));
+    return { sql: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+  }
+
+  list(f: ItemFilter = {}): ItemSummary[] {
+    const { sql, params } = this.where(f);
+    return this.db
+      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM items ${sql} ORDER BY id DESC LIMIT ? OFFSET ?`)
+      .all(...params, f.limit ?? 100, f.offset ?? 0) as ItemSummary[];
+  }
+
+  count(f: ItemFilter = {}): number {
+    const { sql, params } = this.where(f);
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM items ${sql}`).get(...params) as { n: number }).n;
+  }
+
+  /** Puts dead or retrying items (or one by id) back in the queue with a fresh attempt budget. */
+  retry(f: ItemFilter, now = Date.now()): number {
+    const { sql, params } = this.where(f);
+    const cond = `${sql ? `${sql} AND` : 'WHERE'} state IN ('dead','retrying')`;
+    return this.db.transaction(() => {
+      const ids = this.db.prepare(`SELECT id, flow FROM items ${cond}`).all(...params) as Array<{ id: number; flow: string }>;
+      const upd = this.db.prepare(`UPDATE items SET state = 'queued', attempts = 0, next_at = 0, settled_at = NULL, updated_at = ? WHERE id = ?`);
+      for (const r of ids) {
+        upd.run(now, r.id);
+        this.stmts.event.run(now, 'requeued', r.flow, r.id, null);
+      }
+      return ids.length;
+    }).immediate();
+  }
+
+  /** Drops items that are not in flight: they are kept as 'discarded' tombstones so they are not taken again. */
+  discard(f: ItemFilter, now = Date.now()): Array<{ id: number; bodyFile: string | null }> {
+    const { sql, params } = this.where(f);
+    const cond = `${sql ? `${sql} AND` : 'WHERE'} state IN ('queued','retrying','dead')`;
+    return this.db.transaction(() => {
+      const rows = this.db.prepare(`SELECT id, flow, body_file FROM items ${cond}`).all(...params) as Array<{ id: number; flow: string; body_file: string | null }>;
+      const upd = this.db.prepare(`UPDATE items SET state = 'discarded', body = NULL, body_file = NULL, settled_at = ?, updated_at = ? WHERE id = ?`);
+      for (const r of rows) {
+        upd.run(now, now, r.id);
+        this.stmts.event.run(now, 'discarded', r.flow, r.id, null);
+      }
+      return rows.map((r) => ({ id: r.id, bodyFile: r.body_file }));
+    }).immediate();
+  }
+
+  /** Per flow and state: item count and body bytes. */
+  counts(): Array<{ flow: string; state: ItemState; n: number; bytes: number }> {
+    return this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
+  }
+
+  /** Waiting work of one flow (not yet delivered, dead or discarded), for back pressure. */
+  backlog(flow: string): { n: number; bytes: number } {
+    return this.db
+      .prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items WHERE flow = ? AND state IN ('queued','inflight','retrying')`)
+      .get(flow) as { n: number; bytes: number };
+  }
+
+  /**
+   * Deletes delivered/discarded items settled before `settledBefore`, keeping their keys as fingerprints,
+   * and drops fingerprints and events older than their own horizons. Returns body files to delete.
+   */
+  prune(settledBefore: number, fingerprintsBefore: number, eventsBefore: number): { items: number; bodyFiles: string[] } {
+    return this.db.transaction(() => {
+      const old = this.db
+        .prepare(`SELECT id, flow, idem_key, body_file, settled_at FROM items WHERE state IN ('delivered','discarded') AND settled_at < ? AND after_pending = 0`)
+        .all(settledBefore) as Array<{ id: number; flow: string; idem_key: string; body_file: string | null; settled_at: number }>;
+      const fp = this.db.prepare('INSERT OR REPLACE INTO fingerprints (flow, idem_key, settled_at) VALUES (?, ?, ?)');
+      const del = this.db.prepare('DELETE FROM items WHERE id = ?');
+      const delAttempts = this.db.prepare('DELETE FROM attempts WHERE item_id = ?');
+      for (const r of old) {
+        fp.run(r.flow, r.idem_key, r.settled_at);
+        delAttempts.run(r.id);
+        del.run(r.id);
+      }
+      this.db.prepare('DELETE FROM fingerprints WHERE settled_at < ?').run(fingerprintsBefore);
+      this.db.prepare('DELETE FROM events WHERE at < ?').run(eventsBefore);
+      return { items: old.length, bodyFiles: old.map((r) => r.body_file).filter((f): f is string => f !== null) };
+    }).immediate();
+  }
+
+  isBodyFileReferenced(file: string): boolean {
+    return this.db.prepare('SELECT 1 FROM items WHERE body_file = ?').get(file) !== undefined;
+  }
+
+  addEvent(type: string, flow: string | null, itemId: number | null, data: unknown, now = Date.now()): void {
+    this.stmts.event.run(now, type, flow, itemId, data === undefined ? null : JSON.stringify(data));
+  }
+
+  events(since: number, limit = 500): Array<{ id: number; at: number; type: string; flow: string | null; item_id: number | null; data: string | null }> {
+    return this.db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(since, limit) as Array<{ id: number; at: number; type: string; flow: string | null; item_id: number | null; data: string | null }>;
+  }
+
+  /** Earliest next_at of retrying items of a flow (to sleep until then). */
+  nextRetryAt(flow: string): number | undefined {
+    const r = this.db.prepare<[string], { t: number | null }>(`SELECT MIN(next_at) AS t FROM items WHERE flow = ? AND state IN ('queued','retrying')`).get(flow);
+    return r?.t ?? undefined;
+  }
+}

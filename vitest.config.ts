@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // integration tests spawn the CLI and real servers; two cores: keep parallelism modest
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});

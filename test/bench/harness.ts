@@ -1,0 +1,48 @@
+// Shared benchmark plumbing: each suite returns rows of figures; run.ts prints them as a table and JSON.
+export interface BenchRow {
+  suite: string;
+  case: string;
+  /** Measured figures, e.g. { 'files/s': 812, 'p99 ms': 140, 'peak RSS MB': 96 }. */
+  figures: Record<string, number | string>;
+  /** The issue's target, in words, e.g. '≥ 70% of baseline files/s'. */
+  target?: string;
+  /** Whether the target was met (undefined when there is no target). */
+  met?: boolean;
+}
+
+export interface BenchSuite {
+  name: string;
+  /** Runs the suite; `quick` shrinks sizes for a smoke run (BENCH_QUICK=1). */
+  run(opts: { quick: boolean }): Promise<BenchRow[]>;
+}
+
+/** Samples a process's RSS (by pid, from /proc) every `everyMs`; returns a stop() giving the peak in MB. */
+export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
+  let peak = 0;
+  const read = async () => {
+    try {
+      const fs = await import('node:fs');
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      peak = Math.max(peak, kb / 1024);
+    } catch {
+      // process gone
+    }
+  };
+  const t = setInterval(() => void read(), everyMs);
+  void read();
+  return {
+    stop() {
+      clearInterval(t);
+      return Math.round(peak * 10) / 10;
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;

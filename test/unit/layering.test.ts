@@ -1,0 +1,110 @@
+// The layering rules of DESIGN.md, checked on every source file's imports (as VS Code's layer lint does).
+import fs from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../helpers/cli.ts';
+
+interface Rule {
+  folder: string;
+  /** Returns a reason when the import is not allowed from a file in this folder. */
+  forbid(spec: string, resolved: string | undefined, typeOnly: boolean): string | undefined;
+}
+
+const inside = (file: string | undefined, folder: string) => file !== undefined && (file + path.sep).startsWith(path.join(repoRoot, folder) + path.sep);
+
+const rules: Rule[] = [
+  {
+    folder: 'connectors',
+    forbid: (spec, resolved) => {
+      if (spec === 'electron' || spec.startsWith('electron/')) return 'connectors never import electron';
+      if (resolved && !inside(resolved, 'connectors')) return 'connectors import only connectors/ (contract.ts) and libraries';
+      return undefined;
+    },
+  },
+  {
+    folder: 'main/engine',
+    forbid: (spec, resolved) => {
+      if (spec === 'electron' || spec.startsWith('electron/')) return 'the engine never imports electron';
+      if (inside(resolved, 'main/desktop')) return 'the engine never imports main/desktop';
+      if (inside(resolved, 'renderer')) return 'the engine never imports the renderer';
+      return undefined;
+    },
+  },
+  {
+    folder: 'renderer',
+    forbid: (_spec, resolved, typeOnly) => {
+      if (resolved && (inside(resolved, 'main') || inside(resolved, 'connectors')) && !typeOnly) return 'the renderer may only import types from the engine';
+      return undefined;
+    },
+  },
+];
+
+function sourceFiles(folder: string): string[] {
+  const dir = path.join(repoRoot, folder);
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((e) => e.isFile() && /\.(ts|tsx|mts)$/.test(e.name) && !e.name.endsWith('.d.ts'))
+    .map((e) => path.join(e.parentPath, e.name))
+    .filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`) && !f.includes(`${path.sep}dist${path.sep}`));
+}
+
+/** Every import/export-from/dynamic import/require in a file, with whether it is type-only. */
+function importsOf(file: string): Array<{ spec: string; typeOnly: boolean }> {
+  const src = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+  const found: Array<{ spec: string; typeOnly: boolean }> = [];
+  const visit = (node: ts.Node) => {
+    if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
+      const c = node.importClause;
+      const typeOnly = !!c && (c.isTypeOnly || (!c.name && !!c.namedBindings && ts.isNamedImports(c.namedBindings) && c.namedBindings.elements.every((e) => e.isTypeOnly)));
+      found.push({ spec: node.moduleSpecifier.text, typeOnly });
+    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+      found.push({ spec: node.moduleSpecifier.text, typeOnly: node.isTypeOnly });
+    } else if (ts.isCallExpression(node) && node.arguments.length === 1 && ts.isStringLiteralLike(node.arguments[0])) {
+      const callee = node.expression;
+      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require')) {
+        found.push({ spec: (node.arguments[0] as ts.StringLiteral).text, typeOnly: false });
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(src);
+  return found;
+}
+
+export function layeringViolations(): string[] {
+  const problems: string[] = [];
+  for (const rule of rules) {
+    for (const file of sourceFiles(rule.folder)) {
+      for (const { spec, typeOnly } of importsOf(file)) {
+        const resolved = spec.startsWith('.') ? path.resolve(path.dirname(file), spec) : undefined;
+        const why = rule.forbid(spec, resolved, typeOnly);
+        if (why) problems.push(`${path.relative(repoRoot, file)} imports "${spec}": ${why}`);
+      }
+    }
+  }
+  return problems;
+}
+
+describe('layering (DESIGN.md import rules)', () => {
+  it('finds source files to check', () => {
+    expect(sourceFiles('main/engine').length).toBeGreaterThan(5);
+    expect(sourceFiles('connectors').length).toBeGreaterThan(3);
+  });
+
+  it('no folder imports what its layer forbids', () => {
+    expect(layeringViolations()).toEqual([]);
+  });
+
+  it('catches an electron import in the engine or a connector', () => {
+    const probes = [path.join(repoRoot, 'main/engine/__probe__.ts'), path.join(repoRoot, 'connectors/__probe__.ts')];
+    try {
+      for (const p of probes) fs.writeFileSync(p, "import { app } from 'electron';\nexport const x = app;\n");
+      const problems = layeringViolations();
+      expect(problems).toContain('main/engine/__probe__.ts imports "electron": the engine never imports electron');
+      expect(problems).toContain('connectors/__probe__.ts imports "electron": connectors never import electron');
+    } finally {
+      for (const p of probes) fs.rmSync(p, { force: true });
+    }
+  });
+});

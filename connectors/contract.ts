@@ -206,3 +206,50 @@ export function errorMessage(err: unknown): string {
   }
   return String(err);
 }
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** Formats a date with the tokens yyyy, yy, MM, dd, HH, mm, ss (local time unless utc). */
+export function formatDate(date: Date, pattern: string, utc = false): string {
+  const parts = {
+    yyyy: utc ? date.getUTCFullYear() : date.getFullYear(),
+    MM: (utc ? date.getUTCMonth() : date.getMonth()) + 1,
+    dd: utc ? date.getUTCDate() : date.getDate(),
+    HH: utc ? date.getUTCHours() : date.getHours(),
+    mm: utc ? date.getUTCMinutes() : date.getMinutes(),
+    ss: utc ? date.getUTCSeconds() : date.getSeconds(),
+  };
+  return pattern.replace(/yyyy|yy|MM|dd|HH|mm|ss/g, (t) =>
+    t === 'yyyy' ? String(parts.yyyy) : t === 'yy' ? pad(parts.yyyy % 100) : pad(parts[t as keyof typeof parts]),
+  );
+}
+
+/**
+ * Renders a name/subject template: `{date:yyyy-MM-dd}` (now), `{name}`, `{stem}` (name without extension),
+ * `{ext}`, `{flow}`, `{count}`, `{attr.KEY}` (an item attribute), and any key of `values`. Unknown
+ * placeholders stay as written so a typo is visible instead of silently empty.
+ */
+export function renderTemplate(
+  template: string,
+  values: Record<string, string | number | boolean | null | undefined>,
+  attributes: ItemAttributes = {},
+  now: Date = new Date(),
+): string {
+  return template.replace(/\{([A-Za-z_][\w.-]*)(?::([^}]*))?\}/g, (whole, key: string, arg: string | undefined) => {
+    if (key === 'date') return formatDate(now, arg ?? 'yyyy-MM-dd');
+    if (key === 'utcdate') return formatDate(now, arg ?? 'yyyy-MM-dd', true);
+    if (key.startsWith('attr.')) {
+      const v = attributes[key.slice(5)];
+      return v === undefined || v === null ? '' : String(v);
+    }
+    if (key === 'stem' || key === 'ext') {
+      const n = String(values.name ?? '');
+      const ext = path.extname(n);
+      return key === 'ext' ? ext.replace(/^\./, '') : ext ? n.slice(0, -ext.length) : n;
+    }
+    const v = values[key];
+    return v === undefined || v === null ? whole : String(v);
+  });
+}

@@ -23,6 +23,8 @@ import { sourceState } from './store/state.ts';
 import type { Db } from './store/db.ts';
 import { CircuitBreaker, nextAttemptAt } from './backoff.ts';
 import type { Batcher } from './batcher.ts';
+import { compileProcess } from './process/pipeline.ts';
+import { ProcessIntake, type DeadItem } from './process/intake.ts';
 
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
@@ -79,6 +81,11 @@ export class FlowRuntime {
   private dispatcher?: Promise<void>;
   private pendingAfter = new Set<Promise<void>>();
   private backlog?: { n: number; bytes: number; at: number };
+  /** Set when the flow has `process:`: items are parsed/transformed at intake into batches or records. */
+  private readonly processor?: ProcessIntake;
+  /** Source keys of parents being processed now: their after-delivery waits until all parts are queued. */
+  private readonly processingParents = new Set<string>();
+  private readonly afterParentsRunning = new Set<string>();
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
     this.integration = integration;
@@ -90,6 +97,29 @@ export class FlowRuntime {
     this.log = deps.log.child({ flow: cfg.name });
     this.concurrency = destination.concurrency ?? 1;
     this.breaker = new CircuitBreaker(cfg.circuitBreaker);
+    if (cfg.process) {
+      this.processor = new ProcessIntake({
+        flow: cfg.name,
+        proc: compileProcess(cfg.process),
+        onRecordError: cfg.onRecordError,
+        content: deps.content,
+        signal: this.intakeAbort.signal,
+        commit: (items, checkpoint) => this.commitItems(items, checkpoint, true),
+        commitDead: (items) => this.commitDead(items),
+        waitForCapacity: () => this.waitForCapacity(),
+        parentProcessing: (parent, active) => {
+          if (active) this.processingParents.add(parent.sourceKey);
+          else {
+            this.processingParents.delete(parent.sourceKey);
+            this.afterParentSettled(parent.sourceKey, parent.name, parent.attributes ?? {});
+          }
+        },
+        problem: (message) => {
+          this.log.warn(message);
+          this.noteError(message);
+        },
+      });
+    }
   }
 
   get runningCount(): number {
@@ -123,9 +153,58 @@ export class FlowRuntime {
     return problem === undefined;
   }
 
-  /** Stores bodies, then commits rows and checkpoints in one (grouped) transaction. */
+  /** Queues what a source emits: as it is, or through the flow's `process:` steps. */
   private async emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult> {
     if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked };
+    if (this.processor) return this.processor.emit(items, checkpoint);
+    return this.commitItems(items, checkpoint, false);
+  }
+
+  /** Waits (bounded by the flow stopping) until back pressure lets intake go on, e.g. in the middle of a big file. */
+  private async waitForCapacity(): Promise<void> {
+    while (!this.hasCapacity()) {
+      if (this.intakeAbort.signal.aborted) throw new Error('interrupted: Ferry is stopping');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Stores bodies and writes items straight into the dead state (bad records found at intake). */
+  private async commitDead(items: DeadItem[]): Promise<void> {
+    const rows: Array<NewRow & { reason: string }> = [];
+    for (const { item, reason } of items) {
+      const body = await this.deps.content.put(item.body);
+      rows.push({
+        flow: this.name,
+        idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
+        sourceKey: item.sourceKey,
+        name: item.name,
+        attributes: item.attributes ?? {},
+        size: body.size,
+        sha256: body.sha256,
+        inline: body.inline,
+        bodyFile: body.file,
+        group: item.group,
+        reason,
+      });
+    }
+    this.deps.intake.flush(); // keep the order: items queued before these dead ones commit first
+    const result = this.deps.queue.enqueueDead(rows);
+    for (const d of result.duplicates) if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
+  }
+
+  /**
+   * A part of a processed file settled (or the file finished processing): when nothing of the file is
+   * still waiting, the source's after-delivery step (move/delete the original) runs once.
+   */
+  private afterParentSettled(parentKey: string, name: string, attributes: Record<string, any>): void {
+    if (!this.source.afterDelivery || this.processingParents.has(parentKey) || this.afterParentsRunning.has(parentKey)) return;
+    if (this.deps.queue.hasPendingWithPrefix(this.name, `${parentKey}#`)) return;
+    this.afterParentsRunning.add(parentKey);
+    void this.runAfterDelivery({ sourceKey: parentKey, name, attributes }).finally(() => this.afterParentsRunning.delete(parentKey));
+  }
+
+  /** Stores bodies, then commits rows and checkpoints in one (grouped) transaction. */
+  private async commitItems(items: NewItem[], checkpoint: { key: string; value: unknown } | undefined, derived: boolean): Promise<EmitResult> {
     const stored: Array<StoredBody | undefined> = new Array(items.length);
     const failed: EmitResult['failed'] = [];
     let next = 0;
@@ -176,7 +255,8 @@ export class FlowRuntime {
     for (const d of result.duplicates) {
       if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
       // Already delivered (a crash between delivery and the after-delivery step): finish that step now.
-      if ((d.existing === undefined || d.existing.state === 'delivered') && this.source.afterDelivery) {
+      // (Parts of a processed file: their parent's after-delivery is run once the whole file is done.)
+      if (!derived && (d.existing === undefined || d.existing.state === 'delivered') && this.source.afterDelivery) {
         this.runAfterDelivery({ id: d.existing?.id, sourceKey: d.row.sourceKey, name: d.row.name, attributes: d.row.attributes });
       }
     }
@@ -355,6 +435,9 @@ export class FlowRuntime {
     this.sendAbort.signal.addEventListener('abort', onStop, { once: true });
     this.inFlight.set(row.id, abort);
     const started = Date.now();
+    const attrs = JSON.parse(row.attrs) as Record<string, any>;
+    // a part of a processed file: the file's after-delivery waits for all its parts
+    const parentKey = this.processor && typeof attrs.parentKey === 'string' ? (attrs.parentKey as string) : undefined;
     void (async () => {
       let outcome: DeliveryOutcome;
       try {
@@ -369,7 +452,7 @@ export class FlowRuntime {
       } else if (outcome.kind === 'delivered') {
         this.breaker.success();
         this.facts.lastDeliveryAt = now;
-        settlement = { id: row.id, kind: 'delivered', afterPending: this.source.afterDelivery !== undefined, detail: outcome.detail };
+        settlement = { id: row.id, kind: 'delivered', afterPending: this.source.afterDelivery !== undefined && parentKey === undefined, detail: outcome.detail };
         this.log.debug({ item: row.id, name: row.name, ms: now - started }, 'delivered');
       } else if (outcome.kind === 'dead' || row.attempts >= this.cfg.retry.maxAttempts) {
         if (outcome.kind === 'retry') this.breaker.failure(now);
@@ -395,13 +478,16 @@ export class FlowRuntime {
       this.inFlight.delete(row.id);
       this.wake();
       if (settlement.kind === 'delivered' && settlement.afterPending) {
-        this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });
+        this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: attrs });
+      }
+      if (parentKey !== undefined && (settlement.kind === 'delivered' || settlement.kind === 'dead')) {
+        this.afterParentSettled(parentKey, String(attrs.fileName ?? row.name), attrs);
       }
     })();
   }
 
   /** Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance. */
-  runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): void {
+  runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): Promise<void> {
     const p = (async () => {
       try {
         await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
@@ -414,6 +500,7 @@ export class FlowRuntime {
     })();
     this.pendingAfter.add(p);
     void p.finally(() => this.pendingAfter.delete(p));
+    return p;
   }
 
   get afterDeliveryRunning(): number {

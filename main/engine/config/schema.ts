@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import cron from 'node-cron';
 import { connectors } from '../registry.ts';
+import { onRecordErrorSchema, processSchema } from '../process/schema.ts';
 
 const name = z
   .string()
@@ -93,6 +94,8 @@ export const flowSchema = z.strictObject({
   source: endpointSchema('source'),
   trigger: triggerSchema.default({ on: 'change' }),
   destination: endpointSchema('destination'),
+  process: processSchema.optional(),
+  onRecordError: onRecordErrorSchema,
   retry: retrySchema.default(retrySchema.parse({})),
   circuitBreaker: circuitBreakerSchema.default(circuitBreakerSchema.parse({})),
   limits: flowLimitsSchema.default(flowLimitsSchema.parse({})),

@@ -90,6 +90,10 @@ const migrations: string[] = [
   );
   CREATE INDEX events_at ON events (at);
   `,
+  // 2 (records issue): find the pending parts of one source file (its after-delivery waits for them)
+  `
+  CREATE INDEX items_pending_source ON items (flow, state, source_key);
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -158,6 +158,57 @@ export class Queue {
     }).immediate();
   }
 
+  /**
+   * Inserts items straight into the dead state (bad records found at intake), skipping keys already known,
+   * with their reason and a 'dead' event each, in one transaction.
+   */
+  enqueueDead(rows: Array<NewRow & { reason: string }>, now = Date.now()): { ids: number[]; duplicates: Duplicate[] } {
+    return this.db.transaction(() => {
+      const ids: number[] = [];
+      const duplicates: Duplicate[] = [];
+      const insert = this.db.prepare(
+        `INSERT INTO items (flow, state, idem_key, source_key, name, attrs, body, body_file, size, sha256, grp, next_at, last_error, created_at, updated_at, settled_at)
+         VALUES (@flow, 'dead', @idemKey, @sourceKey, @name, @attrs, @inline, @bodyFile, @size, @sha256, @grp, 0, @reason, @now, @now, @now)`,
+      );
+      for (const row of rows) {
+        const existing = this.stmts.findKey.get(row.flow, row.idemKey);
+        if (existing || this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
+          duplicates.push({ row, existing });
+          continue;
+        }
+        const info = insert.run({
+          flow: row.flow,
+          idemKey: row.idemKey,
+          sourceKey: row.sourceKey,
+          name: row.name,
+          attrs: JSON.stringify(row.attributes),
+          inline: row.inline ?? null,
+          bodyFile: row.bodyFile ?? null,
+          size: row.size,
+          sha256: row.sha256,
+          grp: row.group ?? null,
+          reason: row.reason,
+          now,
+        });
+        const id = Number(info.lastInsertRowid);
+        ids.push(id);
+        this.stmts.attempt.run(id, now, 'dead', row.reason, null);
+        this.stmts.event.run(now, 'dead', row.flow, id, JSON.stringify({ name: row.name, reason: row.reason }));
+      }
+      return { ids, duplicates };
+    }).immediate();
+  }
+
+  /** Whether any item of the flow whose source key starts with `prefix` is still waiting or in flight. */
+  hasPendingWithPrefix(flow: string, prefix: string): boolean {
+    const row = this.db
+      .prepare<[string, string, string], { x: number }>(
+        `SELECT 1 AS x FROM items WHERE flow = ? AND state IN ('queued','inflight','retrying') AND source_key >= ? AND source_key < ? LIMIT 1`,
+      )
+      .get(flow, prefix, `${prefix}\uffff`);
+    return row !== undefined;
+  }
+
   /** Leases up to `limit` ready items of a flow until `now + leaseMs`. */
   lease(flow: string, limit: number, leaseMs: number, now = Date.now()): ItemRow[] {
     if (limit <= 0) return [];

@@ -1,0 +1,212 @@
+// A flow's `process:` list compiled once and run over one body stream: parse → filter/map (JSONata) →
+// batch | split | whole file → format. Outputs are produced one at a time, so memory holds one batch.
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import jsonata from 'jsonata';
+import { renderTemplate } from '../../../connectors/contract.ts';
+import { createFormatter, type Formatter } from './format.ts';
+import { parseRecords, type ParsedRecord, type Rec, type RecordError } from './parse.ts';
+import type { FormatConfig, ParseConfig, ProcessStep } from './schema.ts';
+
+interface Stage {
+  kind: 'filter' | 'map';
+  /** "filter (step 2)" — how errors and preview name the step. */
+  label: string;
+  source: string;
+  expr: jsonata.Expression;
+}
+
+export interface CompiledProcess {
+  parse: ParseConfig;
+  stages: Stage[];
+  grouping: { kind: 'batch'; size: number } | { kind: 'split'; key?: jsonata.Expression } | { kind: 'whole' };
+  format?: FormatConfig;
+  formatter: Formatter;
+}
+
+export function compileProcess(steps: ProcessStep[]): CompiledProcess {
+  let parse: ParseConfig | undefined;
+  const stages: Stage[] = [];
+  let grouping: CompiledProcess['grouping'] = { kind: 'whole' };
+  let format: FormatConfig | undefined;
+  steps.forEach((step, i) => {
+    if ('parse' in step) parse = step.parse;
+    else if ('filter' in step) stages.push({ kind: 'filter', label: `filter (step ${i + 1})`, source: step.filter, expr: jsonata(step.filter) });
+    else if ('map' in step) stages.push({ kind: 'map', label: `map (step ${i + 1})`, source: step.map, expr: jsonata(step.map) });
+    else if ('batch' in step) grouping = { kind: 'batch', size: step.batch.size };
+    else if ('split' in step) grouping = { kind: 'split', key: step.split === true ? undefined : jsonata(step.split.key) };
+    else if ('format' in step) format = step.format;
+  });
+  if (!parse) throw new Error('process: the first step must be parse');
+  return { parse, stages, grouping, format, formatter: createFormatter(format) };
+}
+
+/** A record's problem, as handed to onError. */
+export interface RecordFailure extends RecordError {
+  n: number;
+  line?: number;
+  raw?: string;
+}
+
+export interface OutputItem {
+  /** 0-based output index (batch number, or record number − 1 for split). */
+  index: number;
+  name: string;
+  /** Identity inside the file: "b3" (batch), "r17" (record) or "k:<key>" (split key field), "" (whole). */
+  part: string;
+  body: Buffer | Readable;
+  contentType: string;
+  /** Records in it, and the first/last record numbers (when known before streaming). */
+  records?: number;
+  firstRecord?: number;
+  lastRecord?: number;
+}
+
+export interface RunHooks {
+  /** The file's name (item name), used in output names and errors. */
+  fileName: string;
+  /** Called for each bad record, in order; throwing stops the run (fail-file). */
+  onError(f: RecordFailure): void;
+  /** Preview: sees every record after each step. */
+  tap?(step: string, n: number, value: Rec): void;
+  now?: Date;
+}
+
+/** Guesses the field a JSONata error is about: the input field holding the offending value. */
+function fieldOf(err: { value?: unknown; token?: string }, rec: Rec): string | undefined {
+  if (err.value !== undefined) {
+    for (const [k, v] of Object.entries(rec)) if (v === err.value) return k;
+  }
+  if (err.token && Object.prototype.hasOwnProperty.call(rec, err.token)) return err.token;
+  return undefined;
+}
+
+function describeJsonataError(err: unknown): string {
+  const e = err as { code?: string; message?: string; value?: unknown; position?: number };
+  const msg = e.message ?? String(err);
+  const v = e.value !== undefined && !msg.includes(JSON.stringify(e.value)) ? ` (value ${JSON.stringify(e.value)})` : '';
+  return `${e.code ? `${e.code}: ` : ''}${msg}${v}`;
+}
+
+/** Runs the filter/map stages over one record: its output, undefined when filtered out, or an error. */
+async function applyStages(stages: Stage[], rec: ParsedRecord, hooks: RunHooks): Promise<{ value?: Rec; error?: RecordError }> {
+  let value: unknown = rec.value;
+  for (const st of stages) {
+    let result: unknown;
+    try {
+      result = await st.expr.evaluate(value);
+    } catch (err) {
+      const e = err as { value?: unknown; token?: string };
+      const field = value && typeof value === 'object' ? fieldOf(e, value as Rec) : undefined;
+      return { error: { step: st.label, field, reason: `${st.label}${field ? `, field ${field}` : ''}: ${describeJsonataError(err)}` } };
+    }
+    if (st.kind === 'filter') {
+      if (result !== true) return {};
+    } else {
+      if (result === undefined) return {}; // a map that yields nothing drops the record
+      if (!result || typeof result !== 'object' || Array.isArray(result)) {
+        return { error: { step: st.label, reason: `${st.label}: expected an object, got ${Array.isArray(result) ? 'an array' : JSON.stringify(result)}` } };
+      }
+      value = result;
+    }
+    hooks.tap?.(st.label, rec.n, value as Rec);
+  }
+  return { value: value as Rec };
+}
+
+/** Parsed and transformed records of one body; errors go to hooks.onError. */
+export async function* transformedRecords(input: AsyncIterable<Buffer>, proc: CompiledProcess, hooks: RunHooks): AsyncGenerator<{ n: number; value: Rec }> {
+  for await (const rec of parseRecords(input, proc.parse)) {
+    if (rec.error || !rec.value) {
+      hooks.onError({ ...rec.error!, n: rec.n, line: rec.line, raw: rec.raw });
+      continue;
+    }
+    hooks.tap?.('parse', rec.n, rec.value);
+    const out = await applyStages(proc.stages, rec, hooks);
+    if (out.error) {
+      hooks.onError({ ...out.error, n: rec.n, line: rec.line, raw: rec.raw ?? JSON.stringify(rec.value) });
+      continue;
+    }
+    if (out.value) yield { n: rec.n, value: out.value };
+  }
+}
+
+function outputName(proc: CompiledProcess, fileName: string, index: number, part: string, now: Date): string {
+  const ext = proc.formatter.ext;
+  const stem = fileName.slice(0, fileName.length - path.extname(fileName).length) || 'records';
+  const tpl = proc.format?.fileName;
+  const indexText = proc.grouping.kind === 'split' ? String(index + 1).padStart(6, '0') : String(index + 1).padStart(5, '0');
+  if (tpl) {
+    const name = renderTemplate(tpl, { name: fileName, index: indexText, part }, {}, now);
+    if (proc.grouping.kind === 'whole' || tpl.includes('{index}')) return name;
+    const e = path.extname(name);
+    return `${name.slice(0, name.length - e.length)}-${indexText}${e}`;
+  }
+  if (proc.grouping.kind === 'whole') return `${stem}.${ext}`;
+  return `${stem}-${indexText}.${ext}`;
+}
+
+/**
+ * Runs the process over one body. Batch/split outputs carry their bytes; a whole-file output carries a
+ * stream that pulls the records as it is read (its bad records reach onError while it is drained).
+ */
+export async function* runProcess(input: AsyncIterable<Buffer>, proc: CompiledProcess, hooks: RunHooks): AsyncGenerator<OutputItem> {
+  const now = hooks.now ?? new Date();
+  const records = transformedRecords(input, proc, hooks);
+  const g = proc.grouping;
+  if (g.kind === 'whole') {
+    const groups = async function* () {
+      let chunk: Rec[] = [];
+      for await (const r of records) {
+        chunk.push(r.value);
+        if (chunk.length >= 500) {
+          yield chunk;
+          chunk = [];
+        }
+      }
+      if (chunk.length > 0) yield chunk;
+    };
+    yield { index: 0, name: outputName(proc, hooks.fileName, 0, '', now), part: '', body: proc.formatter.stream(groups(), now), contentType: proc.formatter.contentType };
+    return;
+  }
+  if (g.kind === 'split') {
+    for await (const r of records) {
+      let part = `r${r.n}`;
+      if (g.key) {
+        let key: unknown;
+        try {
+          key = await g.key.evaluate(r.value);
+        } catch (err) {
+          hooks.onError({ step: 'split', reason: `split key: ${describeJsonataError(err)}`, n: r.n, raw: JSON.stringify(r.value) });
+          continue;
+        }
+        if (key === undefined || key === null || key === '') {
+          hooks.onError({ step: 'split', reason: 'split key: the record has no key value', n: r.n, raw: JSON.stringify(r.value) });
+          continue;
+        }
+        part = `k:${typeof key === 'object' ? JSON.stringify(key) : String(key)}`;
+      }
+      const body = await proc.formatter.batch([r.value], now);
+      yield { index: r.n - 1, name: outputName(proc, hooks.fileName, r.n - 1, part, now), part, body, contentType: proc.formatter.contentType, records: 1, firstRecord: r.n, lastRecord: r.n };
+    }
+    return;
+  }
+  let batch: Rec[] = [];
+  let first = 0;
+  let last = 0;
+  let index = 0;
+  const emit = async (): Promise<OutputItem> => {
+    const body = await proc.formatter.batch(batch, now);
+    const out: OutputItem = { index, name: outputName(proc, hooks.fileName, index, `b${index}`, now), part: `b${index}`, body, contentType: proc.formatter.contentType, records: batch.length, firstRecord: first, lastRecord: last };
+    index++;
+    batch = [];
+    return out;
+  };
+  for await (const r of records) {
+    if (batch.length === 0) first = r.n;
+    last = r.n;
+    batch.push(r.value);
+    if (batch.length >= g.size) yield await emit();
+  }
+  if (batch.length > 0) yield await emit();
+}

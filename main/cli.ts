@@ -11,6 +11,7 @@ import { ITEM_STATES, type ItemFilter, type ItemState, type ItemSummary } from '
 import { readStatus, type StatusReport } from './engine/status.ts';
 import { connectorOf } from './engine/registry.ts';
 import { errorMessage } from '../connectors/contract.ts';
+import { previewLines, previewProcess } from './engine/process/preview.ts';
 
 class UsageError extends Error {}
 
@@ -340,6 +341,30 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
       }
       if (opts.flow && checked === 0) throw new UsageError(`--flow: no flow named "${opts.flow}"`);
       return failures > 0 ? 1 : 0;
+    }));
+
+  // ---- issue 4 (records and APIs): preview a flow's process steps on a sample file
+  program
+    .command('preview')
+    .description("run a flow's process steps on a sample file: the first records after every step, each bad record, the items it would queue")
+    .addOption(configOption())
+    .requiredOption('--flow <name>', 'the flow whose process: steps to run')
+    .requiredOption('--file <file>', 'sample input file')
+    .option('--limit <n>', 'records shown per step', '5')
+    .option('--json', 'print JSON')
+    .action(act(async (opts) => {
+      const loaded = requireConfig(opts);
+      const flows = loaded.config.integrations.flatMap((i) => i.flows);
+      const flow = flows.find((f) => f.name === opts.flow);
+      if (!flow) throw new UsageError(`--flow: no flow named "${opts.flow}" (flows: ${flows.map((f) => f.name).join(', ') || 'none'})`);
+      if (!flow.process) throw new UsageError(`flow ${flow.name} has no process: steps to preview`);
+      if (!/^\d+$/.test(opts.limit) || Number(opts.limit) < 1) throw new UsageError(`--limit: expected a positive number, got "${opts.limit}"`);
+      const file = path.resolve(opts.file);
+      if (!fs.existsSync(file)) throw new UsageError(`--file: ${file} not found`);
+      const report = await previewProcess(flow.process, flow.onRecordError, file, Number(opts.limit));
+      if (opts.json) out(JSON.stringify(report, null, 2));
+      else for (const line of previewLines(report, flow.name, file, Number(opts.limit))) out(line);
+      return report.errors.length > 0 ? 1 : 0;
     }));
 
   return program;

@@ -481,7 +481,7 @@ export class FlowRuntime {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: attrs });
       }
       if (parentKey !== undefined && (settlement.kind === 'delivered' || settlement.kind === 'dead')) {
-        this.afterParentSettled(parentKey, String(attrs.fileName ?? row.name), attrs);
+        this.afterParentSettled(parentKey, String(attrs.fileName ?? row.name), parentAttributes(attrs));
       }
     })();
   }
@@ -506,4 +506,14 @@ export class FlowRuntime {
   get afterDeliveryRunning(): number {
     return this.pendingAfter.size;
   }
+}
+
+/** The attributes a processed file had when its source emitted it (kept on each of its parts). */
+function parentAttributes(attrs: Record<string, any>): Record<string, any> {
+  try {
+    if (typeof attrs.parentAttributes === 'string') return JSON.parse(attrs.parentAttributes);
+  } catch {
+    // fall through: the part's own attributes carry the parent's too
+  }
+  return attrs;
 }

@@ -10,8 +10,8 @@ import type { FormatConfig } from './schema.ts';
 export interface Formatter {
   ext: string;
   contentType: string;
-  /** One batch (or one record, for split) as bytes. */
-  batch(records: Rec[], now: Date): Promise<Buffer>;
+  /** One batch as bytes; `single` (split): one record on its own (json: the object, not an array). */
+  batch(records: Rec[], now: Date, single?: boolean): Promise<Buffer>;
   /** A whole file's records as a byte stream (records are pulled as the stream is read). */
   stream(records: AsyncIterable<Rec[]>, now: Date): Readable;
 }
@@ -29,9 +29,9 @@ function textFormatter(ext: string, contentType: string, make: () => TextFormat)
   return {
     ext,
     contentType,
-    async batch(records) {
+    async batch(records, _now, single) {
       const f = make();
-      if (records.length === 1 && f.single) return f.encode(f.single(records[0]));
+      if (single && records.length === 1 && f.single) return f.encode(f.single(records[0]));
       return f.encode(f.begin(records[0]) + f.items(records, true) + f.end());
     },
     stream(groups) {

@@ -107,8 +107,22 @@ export class ProcessIntake {
     return result;
   }
 
-  private attributesFor(parent: NewItem, extra: ItemAttributes): ItemAttributes {
-    return { ...(parent.attributes ?? {}), fileName: parent.name, parentKey: parent.sourceKey, ...extra };
+  /**
+   * A part's attributes: the parent's, its name as relativePath (destinations name files from it), and the
+   * parent's own attributes kept whole so the parent's after-delivery step sees them unchanged.
+   */
+  private attributesFor(parent: NewItem, name: string, extra: ItemAttributes): ItemAttributes {
+    const attrs = parent.attributes ?? {};
+    const rel = typeof attrs.relativePath === 'string' ? attrs.relativePath : undefined;
+    const dir = rel && rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/') + 1) : '';
+    return {
+      ...attrs,
+      ...(rel !== undefined ? { relativePath: `${dir}${name}` } : {}),
+      fileName: parent.name,
+      parentKey: parent.sourceKey,
+      parentAttributes: JSON.stringify(attrs),
+      ...extra,
+    };
   }
 
   private deadRecord(parent: NewItem, f: RecordFailure): DeadItem {
@@ -118,7 +132,7 @@ export class ProcessIntake {
       item: {
         sourceKey: `${parent.sourceKey}#e${f.n}`,
         name: `${parent.name}#record-${f.n}`,
-        attributes: this.attributesFor(parent, { recordNumber: f.n, line: f.line ?? null, field: f.field ?? null, step: f.step, reason: f.reason }),
+        attributes: this.attributesFor(parent, `${parent.name}#record-${f.n}`, { recordNumber: f.n, line: f.line ?? null, field: f.field ?? null, step: f.step, reason: f.reason }),
         body: { bytes: Buffer.from(f.raw ?? '', 'utf8') },
         group: parent.group,
       },
@@ -141,7 +155,7 @@ export class ProcessIntake {
             item: {
               ...parent,
               sourceKey: `${parent.sourceKey}#file`,
-              attributes: this.attributesFor(parent, { recordNumber: err.failure.n, line: err.failure.line ?? null, field: err.failure.field ?? null, reason: err.failure.reason }),
+              attributes: this.attributesFor(parent, parent.name, { recordNumber: err.failure.n, line: err.failure.line ?? null, field: err.failure.field ?? null, reason: err.failure.reason }),
               body: body.body,
               checkpoint: undefined,
             },
@@ -196,7 +210,7 @@ export class ProcessIntake {
       const item: NewItem = {
         sourceKey: `${parent.sourceKey}#${out.part}`,
         name: out.name,
-        attributes: this.attributesFor(parent, {
+        attributes: this.attributesFor(parent, out.name, {
           part: out.part,
           contentType: out.contentType,
           ...(out.records !== undefined ? { records: out.records, firstRecord: out.firstRecord ?? null, lastRecord: out.lastRecord ?? null } : {}),

@@ -180,7 +180,19 @@ function finish(r: ParsedRecord, cfg: { types?: Record<string, FieldType>; decim
 }
 
 async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGenerator<ParsedRecord> {
-  const skipped: Array<{ line: number; reason: string; raw?: string }> = [];
+  // csv-parse's own line count drifts on CRLF inside quotes, so lines are counted here from each record's
+  // raw text, in parse order (on_record and on_skip run synchronously, in file order).
+  let lineNo = cfg.skipLines;
+  let seq = 0;
+  const place = (raw: string): { line: number; seq: number } => {
+    const body = raw.replace(/^(\r\n|\r|\n)+/, '');
+    const leading = raw.slice(0, raw.length - body.length).match(/\r\n|\r|\n/g)?.length ?? 0;
+    const inner = body.replace(/(\r\n|\r|\n)$/, '').match(/\r\n|\r|\n/g)?.length ?? 0;
+    const line = lineNo + leading + 1;
+    lineNo = line + inner;
+    return { line, seq: ++seq };
+  };
+  const skipped: Array<{ line: number; seq: number; reason: string; raw?: string }> = [];
   const opts: CsvOptions = {
     delimiter: cfg.delimiter ?? (cfg.format === 'tsv' ? '\t' : ','),
     quote: cfg.quote,
@@ -190,12 +202,15 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
     skip_empty_lines: cfg.skipEmptyLines,
     from_line: cfg.skipLines + 1,
     trim: cfg.trim,
-    info: true,
     raw: true,
     skip_records_with_error: true,
+    on_record: (rec: unknown) => {
+      const r = rec as { record: string[]; raw: string };
+      return { record: r.record, raw: r.raw, ...place(r.raw) } as unknown as string[];
+    },
     on_skip: (err, raw) => {
-      const e = err as Error & { lines?: number };
-      skipped.push({ line: e.lines ?? 0, reason: e.message.replace(/^Invalid Record Length: |^Invalid Closing Quote: /, ''), raw });
+      const e = err as Error;
+      skipped.push({ ...place(raw ?? ''), reason: e.message.replace(/^Invalid Record Length: |^Invalid Closing Quote: /, ''), raw });
     },
   };
   const parser = csvParse(opts);
@@ -204,16 +219,14 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
   text.pipe(parser);
   let header: string[] | undefined = cfg.header ? undefined : cfg.columns;
   let n = 0;
-  const flushSkipped = function* (beforeLine: number) {
-    while (skipped.length > 0 && skipped[0].line < beforeLine) {
+  const flushSkipped = function* (beforeSeq: number) {
+    while (skipped.length > 0 && skipped[0].seq < beforeSeq) {
       const s = skipped.shift()!;
-      yield { n: ++n, line: s.line, error: { step: 'parse', reason: `unparsable row: ${s.reason}` }, raw: s.raw } satisfies ParsedRecord;
+      yield { n: ++n, line: s.line, error: { step: 'parse', reason: `unparsable row: ${s.reason}` }, raw: s.raw?.replace(/[\r\n]+$/, '') } satisfies ParsedRecord;
     }
   };
-  for await (const { record, info, raw } of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
-    // info.lines is past the record's own line breaks: step back over them to the line it starts on
-    const line = info.lines - (raw.match(/\r\n|\r|\n/g)?.length ?? 0);
-    yield* flushSkipped(line);
+  for await (const { record, raw, line, seq: at } of parser as AsyncIterable<{ record: string[]; raw: string; line: number; seq: number }>) {
+    yield* flushSkipped(at);
     if (!header) {
       if (cfg.header) {
         header = cfg.columns ?? record.map((h, i) => h || `column${i + 1}`);
@@ -226,7 +239,7 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
       // a trailing empty field from a trailing delimiter is tolerated
       const extra = record.slice(header.length);
       if (!(record.length > header.length && extra.every((x) => x === ''))) {
-        yield { n, line, error: { step: 'parse', reason: `expected ${header.length} fields, got ${record.length}`, field: record.length < header.length ? header[record.length] : undefined }, raw: raw.replace(/[\r\n]+$/, '') };
+        yield { n, line, error: { step: 'parse', reason: `expected ${header.length} fields, got ${record.length}`, field: record.length < header.length ? header[record.length] : undefined }, raw: raw.replace(/^[\r\n]+|[\r\n]+$/g, '') };
         continue;
       }
     }

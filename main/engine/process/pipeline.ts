@@ -186,7 +186,7 @@ export async function* runProcess(input: AsyncIterable<Buffer>, proc: CompiledPr
         }
         part = `k:${typeof key === 'object' ? JSON.stringify(key) : String(key)}`;
       }
-      const body = await proc.formatter.batch([r.value], now);
+      const body = await proc.formatter.batch([r.value], now, true);
       yield { index: r.n - 1, name: outputName(proc, hooks.fileName, r.n - 1, part, now), part, body, contentType: proc.formatter.contentType, records: 1, firstRecord: r.n, lastRecord: r.n };
     }
     return;

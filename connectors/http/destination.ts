@@ -14,6 +14,7 @@ import {
   type OutgoingItem,
 } from '../contract.ts';
 import type { HttpDestinationConfig } from './schema.ts';
+import { AuthError, Authenticator } from './auth.ts';
 
 const SNIPPET_BYTES = 2048;
 const RETRYABLE = new Set([408, 425, 429]);
@@ -86,22 +87,26 @@ export class HttpDestination implements Destination {
       bodyTimeout: cfg.timeoutMs,
       keepAliveTimeout: 4_000,
     });
+    this.auth = new Authenticator(cfg.auth, this.agent);
   }
 
-  private authHeaders(): Record<string, string> {
-    const a = this.cfg.auth;
-    if (!a) return {};
-    if (a.type === 'bearer') return { authorization: `Bearer ${a.token}` };
-    if (a.type === 'basic') return { authorization: `Basic ${Buffer.from(`${a.username}:${a.password}`).toString('base64')}` };
-    return { [a.header.toLowerCase()]: a.value };
+  private readonly auth: Authenticator;
+
+  /** The URL with any query-string credentials (API key in: query). */
+  private target(): URL {
+    const q = this.auth.query();
+    if (Object.keys(q).length === 0) return this.url;
+    const u = new URL(this.url);
+    for (const [k, v] of Object.entries(q)) u.searchParams.set(k, v);
+    return u;
   }
 
   async check(): Promise<CheckResult> {
     try {
-      const res = await request(this.url, {
+      const res = await request(this.target(), {
         method: 'HEAD',
         dispatcher: this.agent,
-        headers: { ...lower(this.cfg.headers), ...this.authHeaders() },
+        headers: { ...lower(this.cfg.headers), ...(await this.auth.headers()) },
         signal: AbortSignal.timeout(this.cfg.timeoutMs),
       });
       await res.body.dump();
@@ -109,6 +114,7 @@ export class HttpDestination implements Destination {
       if (res.statusCode >= 500) return { ok: false, message: `${this.url.origin} answered HTTP ${res.statusCode} (server error)` };
       return { ok: true, message: `${this.url.origin} reachable (HTTP ${res.statusCode} to HEAD)` };
     } catch (err) {
+      if (err instanceof AuthError) return { ok: false, message: err.message };
       if ((err as Error).name === 'TimeoutError') return { ok: false, message: `timed out after ${this.cfg.timeoutMs} ms connecting to ${this.url.host}` };
       return { ok: false, message: networkReason(err, this.url) };
     }
@@ -123,20 +129,29 @@ export class HttpDestination implements Destination {
       'x-ferry-flow': item.flow,
       'idempotency-key': item.idempotencyKey,
       ...lower(this.cfg.headers),
-      ...this.authHeaders(),
     };
     let res;
-    try {
-      res = await request(this.url, {
-        method: this.cfg.method,
-        dispatcher: this.agent,
-        headers,
-        body: item.size > 0 ? item.openBody() : '',
-        signal: ctx.signal,
-      });
-    } catch (err) {
-      if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
-      return retryLater(networkReason(err, this.url));
+    // OAuth: a 401 may mean the cached token expired early or was revoked; fetch a new one and try once more
+    for (let attempt = 0; ; attempt++) {
+      try {
+        res = await request(this.target(), {
+          method: this.cfg.method,
+          dispatcher: this.agent,
+          headers: { ...headers, ...(await this.auth.headers(ctx.signal)) },
+          body: item.size > 0 ? item.openBody() : '',
+          signal: ctx.signal,
+        });
+      } catch (err) {
+        if (err instanceof AuthError) return retryLater(err.message);
+        if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
+        return retryLater(networkReason(err, this.url));
+      }
+      if (res.statusCode === 401 && this.auth.refreshable && attempt === 0) {
+        await res.body.dump();
+        this.auth.invalidate();
+        continue;
+      }
+      break;
     }
     const status = res.statusCode;
     if (status >= 200 && status < 300) {

@@ -2,8 +2,10 @@
 import type { ConnectorDefinition } from '../../connectors/contract.ts';
 import { folderConnector } from '../../connectors/folder/index.ts';
 import { httpConnector } from '../../connectors/http/index.ts';
+import { httpPollConnector } from '../../connectors/http-poll/index.ts';
+import { emailConnector } from '../../connectors/email/index.ts';
 
-export const connectors: ConnectorDefinition[] = [folderConnector, httpConnector];
+export const connectors: ConnectorDefinition[] = [folderConnector, httpConnector, httpPollConnector, emailConnector];
 
 export function connectorOf(type: string): ConnectorDefinition {
   const def = connectors.find((c) => c.type === type);

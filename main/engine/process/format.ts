@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import iconv from 'iconv-lite';
 import PDFDocument from 'pdfkit';
+import { renderTemplate } from '../../../connectors/contract.ts';
 import type { Rec } from './parse.ts';
 import type { FormatConfig } from './schema.ts';
 
@@ -145,7 +146,8 @@ type PdfConfig = Extract<FormatConfig, { format: 'pdf' }>;
 /** A table report: title, generated-at time, column headers repeated on every page, page numbers. */
 function pdfFormatter(cfg: PdfConfig): Formatter {
   const render = (groups: AsyncIterable<Rec[]>, now: Date): Readable => {
-    const doc = new PDFDocument({ size: cfg.pageSize, layout: cfg.landscape ? 'landscape' : 'portrait', margin: 40, compress: true, bufferPages: false, info: { Title: cfg.title, Producer: 'Ferry', CreationDate: now } });
+    const title = renderTemplate(cfg.title, {}, {}, now);
+    const doc = new PDFDocument({ size: cfg.pageSize, layout: cfg.landscape ? 'landscape' : 'portrait', margin: 40, compress: true, bufferPages: false, info: { Title: title, Producer: 'Ferry', CreationDate: now } });
     const chunks: Buffer[] = [];
     let ended = false;
     let wake: (() => void) | undefined;
@@ -202,7 +204,7 @@ function pdfFormatter(cfg: PdfConfig): Formatter {
       doc.y = y + h + 2;
     };
     const out = async function* () {
-      doc.font('Helvetica-Bold').fontSize(16).text(cfg.title, left, doc.page.margins.top, { width: usable });
+      doc.font('Helvetica-Bold').fontSize(16).text(title, left, doc.page.margins.top, { width: usable });
       doc.font('Helvetica').fontSize(9).fillColor('#444').text(`Generated at ${now.toISOString().replace('T', ' ').slice(0, 19)} UTC`, { width: usable });
       doc.fillColor('black').moveDown(0.8);
       let count = 0;

@@ -28,15 +28,16 @@ export interface ParsedRecord {
 }
 
 /** Decodes bytes to text in the given encoding; "auto" reads a BOM (UTF-8, UTF-16 LE/BE), else UTF-8. */
-export async function* decodeText(input: AsyncIterable<Buffer | string>, encoding: string): AsyncGenerator<string> {
+export async function* decodeText(input: AsyncIterable<Buffer | string>, encoding: string, xmlDeclaration = false): AsyncGenerator<string> {
+  const sniff = (head: Buffer) => sniffEncoding(head, xmlDeclaration);
   let decoder: ReturnType<typeof iconv.getDecoder> | undefined;
   let head = Buffer.alloc(0);
   for await (const raw of input) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
     if (!decoder) {
       head = Buffer.concat([head, chunk]);
-      if (head.length < 4 && encoding === 'auto') continue;
-      decoder = iconv.getDecoder(encoding === 'auto' ? sniffEncoding(head) : encoding, { stripBOM: true });
+      if (head.length < (xmlDeclaration ? 256 : 4) && encoding === 'auto') continue;
+      decoder = iconv.getDecoder(encoding === 'auto' ? sniff(head) : encoding, { stripBOM: true });
       const s = decoder.write(head);
       if (s) yield s;
       continue;
@@ -45,7 +46,7 @@ export async function* decodeText(input: AsyncIterable<Buffer | string>, encodin
     if (s) yield s;
   }
   if (!decoder) {
-    decoder = iconv.getDecoder(encoding === 'auto' ? sniffEncoding(head) : encoding, { stripBOM: true });
+    decoder = iconv.getDecoder(encoding === 'auto' ? sniff(head) : encoding, { stripBOM: true });
     const s = decoder.write(head);
     if (s) yield s;
   }
@@ -53,10 +54,15 @@ export async function* decodeText(input: AsyncIterable<Buffer | string>, encodin
   if (tail) yield tail;
 }
 
-function sniffEncoding(head: Buffer): string {
+function sniffEncoding(head: Buffer, xmlDeclaration: boolean): string {
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
   if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
   if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  if (xmlDeclaration) {
+    // <?xml version="1.0" encoding="ISO-8859-1"?> names the encoding of a file without a BOM
+    const decl = /^<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(head.subarray(0, 256).toString('latin1'));
+    if (decl && iconv.encodingExists(decl[1])) return decl[1];
+  }
   return 'utf-8';
 }
 
@@ -315,7 +321,7 @@ async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGen
     const prev = parent[top.name];
     parent[top.name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   });
-  for await (const chunk of decodeText(input, cfg.encoding)) {
+  for await (const chunk of decodeText(input, cfg.encoding, true)) {
     try {
       parser.write(chunk);
     } catch (err) {

@@ -30,12 +30,12 @@ export function compileProcess(steps: ProcessStep[]): CompiledProcess {
   let grouping: CompiledProcess['grouping'] = { kind: 'whole' };
   let format: FormatConfig | undefined;
   steps.forEach((step, i) => {
-    if ('parse' in step) parse = step.parse;
-    else if ('filter' in step) stages.push({ kind: 'filter', label: `filter (step ${i + 1})`, source: step.filter, expr: jsonata(step.filter) });
-    else if ('map' in step) stages.push({ kind: 'map', label: `map (step ${i + 1})`, source: step.map, expr: jsonata(step.map) });
-    else if ('batch' in step) grouping = { kind: 'batch', size: step.batch.size };
-    else if ('split' in step) grouping = { kind: 'split', key: step.split === true ? undefined : jsonata(step.split.key) };
-    else if ('format' in step) format = step.format;
+    if (step.parse) parse = step.parse;
+    else if (step.filter !== undefined) stages.push({ kind: 'filter', label: `filter (step ${i + 1})`, source: step.filter, expr: jsonata(step.filter) });
+    else if (step.map !== undefined) stages.push({ kind: 'map', label: `map (step ${i + 1})`, source: step.map, expr: jsonata(step.map) });
+    else if (step.batch) grouping = { kind: 'batch', size: step.batch.size };
+    else if (step.split !== undefined) grouping = { kind: 'split', key: step.split === true ? undefined : jsonata(step.split.key) };
+    else if (step.format) format = step.format;
   });
   if (!parse) throw new Error('process: the first step must be parse');
   return { parse, stages, grouping, format, formatter: createFormatter(format) };

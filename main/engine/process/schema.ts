@@ -60,7 +60,7 @@ const xmlParse = z.strictObject({
   format: z.literal('xml'),
   record: z.string().min(1).meta({ description: 'Element that holds one record: "Order", or "p:Order" with namespaces.p, or "{uri}Order".' }),
   namespaces: z.record(z.string(), z.string()).default({}).meta({ description: 'Prefixes used in `record`, mapped to namespace URIs.' }),
-  encoding: z.string().default('auto'),
+  encoding,
   decimalComma: z.boolean().default(false),
   types: fieldTypes,
 });
@@ -117,24 +117,40 @@ export const formatStepConfig = z.discriminatedUnion('format', [
   }),
 ], { error: (iss) => `expected format json | ndjson | csv | xml | pdf, got ${JSON.stringify((iss.input as any)?.format ?? iss.input)}` });
 
-export const processStepSchema = z.union([
-  z.strictObject({ parse: parseStepConfig }),
-  z.strictObject({ filter: jsonataExpr('predicate').meta({ description: 'JSONata predicate; records where it is not true are dropped.' }) }),
-  z.strictObject({ map: jsonataExpr('expression').meta({ description: 'JSONata expression building the output record from one input record.' }) }),
-  z.strictObject({ batch: z.strictObject({ size: z.int().min(1).max(1_000_000) }) }),
-  z.strictObject({
-    split: z.union([z.literal(true), z.strictObject({ key: jsonataExpr('expression').meta({ description: 'Field (JSONata) whose value identifies the record (idempotency key).' }) })]),
-  }),
-  z.strictObject({ format: formatStepConfig }),
-], {
-  error: () => 'expected one step: { parse: {...} } | { filter: "<jsonata>" } | { map: "<jsonata>" } | { batch: { size } } | { split: true } | { format: {...} }',
-});
+const STEP_KINDS = ['parse', 'filter', 'map', 'batch', 'split', 'format'] as const;
+
+/** One step: an object with exactly one of the step keys (errors then name e.g. process[0].parse.format). */
+export const processStepSchema = z
+  .strictObject({
+    parse: parseStepConfig.optional(),
+    filter: jsonataExpr('predicate').optional().meta({ description: 'JSONata predicate; records where it is not true are dropped.' }),
+    map: jsonataExpr('expression').optional().meta({ description: 'JSONata expression building the output record from one input record.' }),
+    batch: z.strictObject({ size: z.int().min(1).max(1_000_000) }).optional().meta({ description: 'Many records per item.' }),
+    split: z
+      .union([z.literal(true), z.strictObject({ key: jsonataExpr('expression').meta({ description: 'Field (JSONata) whose value identifies the record (idempotency key).' }) })], {
+        error: () => 'expected true or { key: "<jsonata>" }',
+      })
+      .optional()
+      .meta({ description: 'One item per record.' }),
+    format: formatStepConfig.optional(),
+  })
+  .superRefine((step, ctx) => {
+    const keys = Object.keys(step);
+    if (keys.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `expected exactly one of ${STEP_KINDS.join(' | ')} per step, got ${keys.length === 0 ? 'none' : keys.join(' + ')}` });
+    }
+  });
+
+/** The kind of a validated step. */
+export function stepKind(step: ProcessStep): (typeof STEP_KINDS)[number] {
+  return STEP_KINDS.find((k) => step[k] !== undefined)!;
+}
 
 export const processSchema = z
   .array(processStepSchema)
   .min(1)
   .superRefine((steps, ctx) => {
-    const kinds = steps.map((s) => Object.keys(s)[0]);
+    const kinds = steps.map((s) => STEP_KINDS.find((k) => s[k] !== undefined));
     if (kinds[0] !== 'parse') ctx.addIssue({ code: 'custom', path: [0], message: `expected the first step to be parse, got ${kinds[0]}` });
     kinds.forEach((k, i) => {
       if (k === 'parse' && i > 0) ctx.addIssue({ code: 'custom', path: [i], message: 'expected one parse step, first' });
@@ -143,8 +159,8 @@ export const processSchema = z
         ctx.addIssue({ code: 'custom', path: [i], message: `expected ${k} after every filter/map step and only once` });
       }
     });
-    const fmt = steps.find((s): s is { format: z.output<typeof formatStepConfig> } => 'format' in s);
-    if (fmt?.format.format === 'pdf' && kinds.includes('split')) ctx.addIssue({ code: 'custom', path: [kinds.indexOf('split')], message: 'a pdf report holds many records: use batch or no batching, not split' });
+    const fmt = steps.find((s) => s.format !== undefined);
+    if (fmt?.format?.format === 'pdf' && kinds.includes('split')) ctx.addIssue({ code: 'custom', path: [kinds.indexOf('split')], message: 'a pdf report holds many records: use batch or no batching, not split' });
   })
   .meta({ description: 'Record processing between source and destination: parse, filter, map, batch/split, format.' });
 

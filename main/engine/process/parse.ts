@@ -187,18 +187,31 @@ function finish(r: ParsedRecord, cfg: { types?: Record<string, FieldType>; decim
 
 async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGenerator<ParsedRecord> {
   // csv-parse's own line count drifts on CRLF inside quotes, so lines are counted here from each record's
-  // raw text, in parse order (on_record and on_skip run synchronously, in file order).
+  // raw text, in file order. A record starts on the line after the previous one ended.
   let lineNo = cfg.skipLines;
-  let seq = 0;
-  const place = (raw: string): { line: number; seq: number } => {
-    const body = raw.replace(/^(\r\n|\r|\n)+/, '');
-    const leading = raw.slice(0, raw.length - body.length).match(/\r\n|\r|\n/g)?.length ?? 0;
-    const inner = body.replace(/(\r\n|\r|\n)$/, '').match(/\r\n|\r|\n/g)?.length ?? 0;
+  const place = (raw: string): { line: number } => {
+    // leading line breaks (blank lines skipped before the record), then breaks inside it (not its terminator)
+    let i = 0;
+    let leading = 0;
+    while (i < raw.length && (raw.charCodeAt(i) === 13 || raw.charCodeAt(i) === 10)) {
+      if (!(raw.charCodeAt(i) === 10 && i > 0 && raw.charCodeAt(i - 1) === 13)) leading++;
+      i++;
+    }
+    let end = raw.length;
+    if (end > i && raw.charCodeAt(end - 1) === 10) end--;
+    if (end > i && raw.charCodeAt(end - 1) === 13) end--;
+    let inner = 0;
+    for (let k = i; k < end; k++) {
+      const c = raw.charCodeAt(k);
+      if (c === 13 || (c === 10 && raw.charCodeAt(k - 1) !== 13)) inner++;
+    }
     const line = lineNo + leading + 1;
     lineNo = line + inner;
-    return { line, seq: ++seq };
+    return { line };
   };
-  const skipped: Array<{ line: number; seq: number; reason: string; raw?: string }> = [];
+  // on_skip runs while csv-parse works ahead of this consumer: each skipped row remembers how many good
+  // records came before it, so it is numbered and placed in file order when the consumer gets there.
+  const skipped: Array<{ before: number; reason: string; raw: string }> = [];
   const opts: CsvOptions = {
     delimiter: cfg.delimiter ?? (cfg.format === 'tsv' ? '\t' : ','),
     quote: cfg.quote,
@@ -210,13 +223,13 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
     trim: cfg.trim,
     raw: true,
     skip_records_with_error: true,
-    on_record: (rec: unknown) => {
-      const r = rec as { record: string[]; raw: string };
-      return { record: r.record, raw: r.raw, ...place(r.raw) } as unknown as string[];
-    },
     on_skip: (err, raw) => {
-      const e = err as Error;
-      skipped.push({ ...place(raw ?? ''), reason: e.message.replace(/^Invalid Record Length: |^Invalid Closing Quote: /, ''), raw });
+      const before = parser.info.records;
+      const entry = { before, reason: (err as Error).message.replace(/^Invalid Record Length: |^Invalid Closing Quote: /, ''), raw: raw ?? '' };
+      const last = skipped[skipped.length - 1];
+      // csv-parse may report one broken stretch several times, each time longer: keep the longest
+      if (last && last.before === before && entry.raw.startsWith(last.raw)) skipped[skipped.length - 1] = entry;
+      else skipped.push(entry);
     },
   };
   const parser = csvParse(opts);
@@ -225,14 +238,18 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
   text.pipe(parser);
   let header: string[] | undefined = cfg.header ? undefined : cfg.columns;
   let n = 0;
-  const flushSkipped = function* (beforeSeq: number) {
-    while (skipped.length > 0 && skipped[0].seq < beforeSeq) {
+  let consumed = 0;
+  const flushSkipped = function* (upTo: number) {
+    while (skipped.length > 0 && skipped[0].before <= upTo) {
       const s = skipped.shift()!;
-      yield { n: ++n, line: s.line, error: { step: 'parse', reason: `unparsable row: ${s.reason}` }, raw: s.raw?.replace(/[\r\n]+$/, '') } satisfies ParsedRecord;
+      const { line } = place(s.raw);
+      yield { n: ++n, line, error: { step: 'parse', reason: `unparsable row: ${s.reason}` }, raw: s.raw.replace(/[\r\n]+$/, '') } satisfies ParsedRecord;
     }
   };
-  for await (const { record, raw, line, seq: at } of parser as AsyncIterable<{ record: string[]; raw: string; line: number; seq: number }>) {
-    yield* flushSkipped(at);
+  for await (const { record, raw } of parser as AsyncIterable<{ record: string[]; raw: string }>) {
+    yield* flushSkipped(consumed);
+    consumed++;
+    const { line } = place(raw);
     if (!header) {
       if (cfg.header) {
         header = cfg.columns ?? record.map((h, i) => h || `column${i + 1}`);

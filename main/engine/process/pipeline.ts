@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import jsonata from 'jsonata';
 import { renderTemplate } from '../../../connectors/contract.ts';
 import { createFormatter, type Formatter } from './format.ts';
+import { compileFast, SLOW } from './fastexpr.ts';
 import { parseRecords, type ParsedRecord, type Rec, type RecordError } from './parse.ts';
 import type { FormatConfig, ParseConfig, ProcessStep } from './schema.ts';
 
@@ -14,6 +15,13 @@ interface Stage {
   label: string;
   source: string;
   expr: jsonata.Expression;
+  /** Synchronous evaluator of the common subset (see fastexpr.ts); undefined: always use JSONata. */
+  fast?: (input: Rec) => unknown;
+}
+
+function stage(kind: 'filter' | 'map', label: string, source: string): Stage {
+  const expr = jsonata(source);
+  return { kind, label, source, expr, fast: compileFast(expr) };
 }
 
 export interface CompiledProcess {
@@ -31,8 +39,8 @@ export function compileProcess(steps: ProcessStep[]): CompiledProcess {
   let format: FormatConfig | undefined;
   steps.forEach((step, i) => {
     if (step.parse) parse = step.parse;
-    else if (step.filter !== undefined) stages.push({ kind: 'filter', label: `filter (step ${i + 1})`, source: step.filter, expr: jsonata(step.filter) });
-    else if (step.map !== undefined) stages.push({ kind: 'map', label: `map (step ${i + 1})`, source: step.map, expr: jsonata(step.map) });
+    else if (step.filter !== undefined) stages.push(stage('filter', `filter (step ${i + 1})`, step.filter));
+    else if (step.map !== undefined) stages.push(stage('map', `map (step ${i + 1})`, step.map));
     else if (step.batch) grouping = { kind: 'batch', size: step.batch.size };
     else if (step.split !== undefined) grouping = { kind: 'split', key: step.split === true ? undefined : jsonata(step.split.key) };
     else if (step.format) format = step.format;
@@ -88,26 +96,69 @@ function describeJsonataError(err: unknown): string {
   return `${e.code ? `${e.code}: ` : ''}${msg}${v}`;
 }
 
-/** Runs the filter/map stages over one record: its output, undefined when filtered out, or an error. */
-async function applyStages(stages: Stage[], rec: ParsedRecord, hooks: RunHooks): Promise<{ value?: Rec; error?: RecordError }> {
+type StageResult = { value?: Rec; error?: RecordError };
+const NEEDS_ASYNC = Symbol('needs async');
+
+function stageError(st: Stage, err: unknown, value: unknown): StageResult {
+  const e = err as { value?: unknown; token?: string };
+  const field = value && typeof value === 'object' ? fieldOf(e, value as Rec) : undefined;
+  return { error: { step: st.label, field, reason: `${st.label}${field ? `, field ${field}` : ''}: ${describeJsonataError(err)}` } };
+}
+
+/** A map's result: the new record, or a result that ends the record here (dropped or an error). */
+function mapResult(st: Stage, result: unknown): StageResult {
+  if (result === undefined) return {}; // a map that yields nothing drops the record
+  if (!result || typeof result !== 'object' || Array.isArray(result)) {
+    return { error: { step: st.label, reason: `${st.label}: expected an object, got ${Array.isArray(result) ? 'an array' : JSON.stringify(result)}` } };
+  }
+  return { value: result as Rec };
+}
+
+/** The stages on their synchronous fast paths; NEEDS_ASYNC (nothing tapped) when one needs JSONata itself. */
+function applyStagesSync(stages: Stage[], rec: ParsedRecord, hooks: RunHooks): StageResult | typeof NEEDS_ASYNC {
+  let value: unknown = rec.value;
+  const taps: Array<[string, Rec]> | undefined = hooks.tap ? [] : undefined;
+  const done = (r: StageResult) => {
+    for (const [label, v] of taps ?? []) hooks.tap!(label, rec.n, v);
+    return r;
+  };
+  for (const st of stages) {
+    if (!st.fast) return NEEDS_ASYNC;
+    let result: unknown;
+    try {
+      result = st.fast(value as Rec);
+    } catch (err) {
+      if (err === SLOW) return NEEDS_ASYNC;
+      return done(stageError(st, err, value));
+    }
+    if (st.kind === 'filter') {
+      if (result !== true) return done({});
+    } else {
+      const m = mapResult(st, result);
+      if (!m.value) return done(m);
+      value = m.value;
+    }
+    taps?.push([st.label, value as Rec]);
+  }
+  return done({ value: value as Rec });
+}
+
+/** Runs the filter/map stages over one record with JSONata: its output, nothing when filtered out, or an error. */
+async function applyStages(stages: Stage[], rec: ParsedRecord, hooks: RunHooks): Promise<StageResult> {
   let value: unknown = rec.value;
   for (const st of stages) {
     let result: unknown;
     try {
       result = await st.expr.evaluate(value);
     } catch (err) {
-      const e = err as { value?: unknown; token?: string };
-      const field = value && typeof value === 'object' ? fieldOf(e, value as Rec) : undefined;
-      return { error: { step: st.label, field, reason: `${st.label}${field ? `, field ${field}` : ''}: ${describeJsonataError(err)}` } };
+      return stageError(st, err, value);
     }
     if (st.kind === 'filter') {
       if (result !== true) return {};
     } else {
-      if (result === undefined) return {}; // a map that yields nothing drops the record
-      if (!result || typeof result !== 'object' || Array.isArray(result)) {
-        return { error: { step: st.label, reason: `${st.label}: expected an object, got ${Array.isArray(result) ? 'an array' : JSON.stringify(result)}` } };
-      }
-      value = result;
+      const m = mapResult(st, result);
+      if (!m.value) return m;
+      value = m.value;
     }
     hooks.tap?.(st.label, rec.n, value as Rec);
   }
@@ -122,7 +173,8 @@ export async function* transformedRecords(input: AsyncIterable<Buffer>, proc: Co
       continue;
     }
     hooks.tap?.('parse', rec.n, rec.value);
-    const out = await applyStages(proc.stages, rec, hooks);
+    let out = applyStagesSync(proc.stages, rec, hooks);
+    if (out === NEEDS_ASYNC) out = await applyStages(proc.stages, rec, hooks);
     if (out.error) {
       hooks.onError({ ...out.error, n: rec.n, line: rec.line, raw: rec.raw ?? JSON.stringify(rec.value) });
       continue;

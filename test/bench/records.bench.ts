@@ -141,14 +141,23 @@ export const recordsSuite: BenchSuite = {
     try {
       const csv = path.join(dir, 'orders.csv');
       const bytes = await writeCsv(csv, rows);
-      const baseline = await runBaseline(csv, rows, sink);
-      const ferry = await runFerry(path.join(dir, 'ferry-1x'), csv, rows, sink);
+      // Two rounds, baseline and Ferry alternating, best of each: the machine is shared and noisy.
+      let baseline = await runBaseline(csv, rows, sink);
+      const keep = path.join(dir, 'orders-copy.csv');
+      fs.copyFileSync(csv, keep);
+      let ferry = await runFerry(path.join(dir, 'ferry-1x'), csv, rows, sink);
+      fs.rmSync(path.join(dir, 'ferry-1x'), { recursive: true, force: true });
+      const b2 = await runBaseline(keep, rows, sink);
+      const f2 = await runFerry(path.join(dir, 'ferry-1x'), keep, rows, sink);
+      if (b2.rowsPerSec > baseline.rowsPerSec) baseline = { rowsPerSec: b2.rowsPerSec, peakMb: Math.max(b2.peakMb, baseline.peakMb) };
+      if (f2.rowsPerSec > ferry.rowsPerSec) ferry = { ...f2, peakMb: Math.max(f2.peakMb, ferry.peakMb) };
+      else ferry = { ...ferry, peakMb: Math.max(f2.peakMb, ferry.peakMb) };
       const ratio = ferry.rowsPerSec / baseline.rowsPerSec;
-      out.push({ suite: 'records', case: `baseline: csv-parse → JSON.stringify → POST (${rows} rows, ${round(bytes / 1048576)} MB)`, figures: { 'rows/s': baseline.rowsPerSec, 'peak RSS MB': baseline.peakMb } });
+      out.push({ suite: 'records', case: `baseline: csv-parse → JSON.stringify → POST (${rows} rows, ${round(bytes / 1048576)} MB)`, figures: { 'rows/s': baseline.rowsPerSec, 'peak RSS MB': baseline.peakMb, runs: 2 } });
       out.push({
         suite: 'records',
         case: `ferry: folder → parse → map → batch 1000 → json → http (${rows} rows)`,
-        figures: { 'rows/s': ferry.rowsPerSec, 'peak RSS MB': ferry.peakMb, 'vs baseline': `${Math.round(ratio * 100)}%`, seconds: round(ferry.ms / 1000) },
+        figures: { 'rows/s': ferry.rowsPerSec, 'peak RSS MB': ferry.peakMb, 'vs baseline': `${Math.round(ratio * 100)}%`, seconds: round(ferry.ms / 1000), runs: 2 },
         target: '≥ 70% of baseline rows/s, peak RSS ≤ 200 MB',
         met: ratio >= 0.7 && ferry.peakMb <= 200,
       });

@@ -117,11 +117,9 @@ function mapResult(st: Stage, result: unknown): StageResult {
 /** The stages on their synchronous fast paths; NEEDS_ASYNC (nothing tapped) when one needs JSONata itself. */
 function applyStagesSync(stages: Stage[], rec: ParsedRecord, hooks: RunHooks): StageResult | typeof NEEDS_ASYNC {
   let value: unknown = rec.value;
+  // preview's taps are held back until the fast path is sure to finish (else JSONata runs it all again)
   const taps: Array<[string, Rec]> | undefined = hooks.tap ? [] : undefined;
-  const done = (r: StageResult) => {
-    for (const [label, v] of taps ?? []) hooks.tap!(label, rec.n, v);
-    return r;
-  };
+  let out: StageResult | undefined;
   for (const st of stages) {
     if (!st.fast) return NEEDS_ASYNC;
     let result: unknown;
@@ -129,18 +127,26 @@ function applyStagesSync(stages: Stage[], rec: ParsedRecord, hooks: RunHooks): S
       result = st.fast(value as Rec);
     } catch (err) {
       if (err === SLOW) return NEEDS_ASYNC;
-      return done(stageError(st, err, value));
+      out = stageError(st, err, value);
+      break;
     }
     if (st.kind === 'filter') {
-      if (result !== true) return done({});
+      if (result !== true) {
+        out = {};
+        break;
+      }
     } else {
       const m = mapResult(st, result);
-      if (!m.value) return done(m);
+      if (!m.value) {
+        out = m;
+        break;
+      }
       value = m.value;
     }
     taps?.push([st.label, value as Rec]);
   }
-  return done({ value: value as Rec });
+  if (taps) for (const [label, v] of taps) hooks.tap!(label, rec.n, v);
+  return out ?? { value: value as Rec };
 }
 
 /** Runs the filter/map stages over one record with JSONata: its output, nothing when filtered out, or an error. */

@@ -80,15 +80,15 @@ export class Engine {
         const own = new Set(w.rows);
         return { ids, duplicates: all.duplicates.filter((d) => own.has(d.row)) };
       });
-    }, 2000);
+    }, { maxBatch: 2000 });
     const settle = new Batcher<Settlement, void>((s) => {
       this.queue.settle(s);
       return s.map(() => undefined);
-    }, 1000);
+    }, { maxBatch: 1000, maxDelayMs: 4 });
     const afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
-    }, 1000);
+    }, { maxBatch: 1000, maxDelayMs: 20 });
 
     for (const integration of this.config.integrations) {
       for (const flowCfg of integration.flows) {

@@ -129,6 +129,7 @@ export class Engine {
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
+    await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
     for (const flow of this.flows.values()) {
       if (!flow.cfg.enabled) {
@@ -144,6 +145,7 @@ export class Engine {
       }
     }
     this.retryAfterDelivery();
+    this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir }, 'Ferry is running');
   }

@@ -80,7 +80,8 @@ export class FlowRuntime {
   private stopping = false;
   private wakeResolve?: () => void;
   private dispatcher?: Promise<void>;
-  private pendingAfter = new Set<Promise<void>>();
+  private readonly pendingAfter = new Set<Promise<void>>();
+  private readonly afterRunning = new Set<string>();
   private backlog?: { n: number; bytes: number; at: number };
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
@@ -429,8 +430,14 @@ export class FlowRuntime {
     void p.finally(() => this.pendingAfter.delete(p));
   }
 
-  /** Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance. */
+  /**
+   * Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance.
+   * At most one run per item at a time (delivery, duplicate detection and the retry sweep may all ask).
+   */
   runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): void {
+    const key = item.id ? `id:${item.id}` : `src:${item.sourceKey}`;
+    if (this.afterRunning.has(key)) return;
+    this.afterRunning.add(key);
     const p = (async () => {
       try {
         await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
@@ -439,12 +446,14 @@ export class FlowRuntime {
         const msg = `after-delivery step for ${item.name} failed: ${errorMessage(err)} (will retry)`;
         this.log.warn(msg);
         this.noteError(msg);
+      } finally {
+        this.afterRunning.delete(key);
       }
     })();
     this.track(p);
   }
 
   get afterDeliveryRunning(): number {
-    return this.pendingAfter.size;
+    return this.afterRunning.size;
   }
 }

@@ -220,9 +220,10 @@ export class FolderSource implements Source {
         checkpoint: this.cfg.afterDelivery.action === 'keep' ? { key: `taken:${rel}`, value: { size: st.size, mtimeMs: st.mtimeMs } } : undefined,
       }));
       const result = await ctx.emit(items);
-      if (result.refused) return;
+      const deferred = new Set(result.deferred ?? (result.refused ? items : []));
       const failed = new Map(result.failed.map((f) => [f.item, f.error]));
       chunk.forEach(({ rel, st }, k) => {
+        if (deferred.has(items[k])) return; // back pressure: the file stays and is offered again later
         const err = failed.get(items[k]);
         if (err !== undefined) {
           const code = /^([A-Z]+):/.exec(err)?.[1];
@@ -234,6 +235,7 @@ export class FolderSource implements Source {
         this.backoff.delete(rel);
         this.taken.set(rel, { size: st.size, mtimeMs: st.mtimeMs });
       });
+      if (result.refused) return;
     }
   }
 

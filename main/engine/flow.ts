@@ -123,9 +123,19 @@ export class FlowRuntime {
     return problem === undefined;
   }
 
+  /** Re-checks a blocked intake so status clears once the queue drained, even when no file is waiting. */
+  refreshIntake(): void {
+    if (this.facts.intakeBlocked) this.hasCapacity();
+  }
+
   /** Stores bodies, then commits rows and checkpoints in one (grouped) transaction. */
-  private async emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult> {
-    if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked };
+  private async emit(allItems: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult> {
+    if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked, deferred: allItems };
+    // Take no more than the room left under limits.maxQueuedItems; the rest stays at the source.
+    const room = Math.max(0, this.cfg.limits.maxQueuedItems - (this.backlog?.n ?? 0));
+    const items = allItems.length > room ? allItems.slice(0, room) : allItems;
+    const deferred = allItems.slice(items.length);
+    if (deferred.length > 0) checkpoint = undefined; // a batch cursor must not move past items not queued
     const stored: Array<StoredBody | undefined> = new Array(items.length);
     const failed: EmitResult['failed'] = [];
     let next = 0;
@@ -180,9 +190,18 @@ export class FlowRuntime {
         this.runAfterDelivery({ id: d.existing?.id, sourceKey: d.row.sourceKey, name: d.row.name, attributes: d.row.attributes });
       }
     }
-    if (this.backlog) this.backlog.n += result.ids.length;
+    if (this.backlog) {
+      this.backlog.n += result.ids.length;
+      this.backlog.bytes += rows.filter((r) => !result.duplicates.some((d) => d.row === r)).reduce((n, r) => n + r.size, 0);
+    }
     if (result.ids.length > 0) this.wake();
-    return { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+    const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+    if (deferred.length > 0) {
+      this.hasCapacity(); // records "queue full" for status
+      out.refused = this.facts.intakeBlocked ?? `queue full (limits.maxQueuedItems ${this.cfg.limits.maxQueuedItems})`;
+      out.deferred = deferred;
+    }
+    return out;
   }
 
   private sourceContext(): SourceContext {

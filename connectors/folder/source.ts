@@ -359,8 +359,16 @@ async function moveNoOverwrite(src: string, dest: string): Promise<string> {
   await fs.promises.mkdir(path.dirname(dest), { recursive: true });
   for (let n = 0; n < 10_000; n++) {
     const target = n === 0 ? dest : path.join(path.dirname(dest), suffixedName(path.basename(dest), n));
-    const exists = await fs.promises.access(target).then(() => true, () => false);
-    if (exists) continue;
+    const existing = await fs.promises.stat(target).catch(() => undefined);
+    if (existing) {
+      // A crash between link and unlink left the same file in both places: finish the move.
+      const st = await fs.promises.stat(src);
+      if (existing.ino === st.ino && existing.dev === st.dev && existing.ino !== 0) {
+        await fs.promises.unlink(src);
+        return target;
+      }
+      continue;
+    }
     try {
       // link + unlink never replaces an existing file (rename would), and is atomic on one volume.
       await fs.promises.link(src, target);

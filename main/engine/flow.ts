@@ -78,6 +78,7 @@ export class FlowRuntime {
   private wakeResolve?: () => void;
   private dispatcher?: Promise<void>;
   private pendingAfter = new Set<Promise<void>>();
+  private readonly afterRunning = new Set<string>();
   private backlog?: { n: number; bytes: number; at: number };
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
@@ -421,6 +422,9 @@ export class FlowRuntime {
 
   /** Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance. */
   runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): void {
+    // One step per source thing at a time: start-up's retry and a re-taken duplicate must not move a file twice.
+    if (this.afterRunning.has(item.sourceKey)) return;
+    this.afterRunning.add(item.sourceKey);
     const p = (async () => {
       try {
         await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
@@ -429,6 +433,8 @@ export class FlowRuntime {
         const msg = `after-delivery step for ${item.name} failed: ${errorMessage(err)} (will retry)`;
         this.log.warn(msg);
         this.noteError(msg);
+      } finally {
+        this.afterRunning.delete(item.sourceKey);
       }
     })();
     this.pendingAfter.add(p);

@@ -106,4 +106,30 @@ describe('ferry CLI', () => {
     expect(status.flows[0].lastError).toContain('gave up after 3 attempts');
     expect(await f.stop()).toBe(0);
   });
+
+  it('keeps at most `concurrency` requests in flight, and waits as long as Retry-After says', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let first429 = true;
+    const s = await sink((req) => {
+      if (decodeURIComponent(String(req.headers['x-ferry-filename'])) === 'later.csv' && first429) {
+        first429 = false;
+        return { status: 429, headers: { 'retry-after': '2' } };
+      }
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setTimeout(() => inFlight--, 150);
+      return { delayMs: 150 };
+    });
+    const st = setup(s.url, { destination: { concurrency: 3 }, retry: { maxAttempts: 5, initialDelayMs: 20, maxDelayMs: 50 } });
+    const f = await ferry(st.cfg);
+    for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(st.inbox, `c${i}.csv`), `c${i}`);
+    fs.writeFileSync(path.join(st.inbox, 'later.csv'), 'later');
+    await waitFor(() => listFiles(st.sent).length === 13, 'all 13 files delivered', 30_000, 50);
+    expect(maxInFlight).toBe(3);
+    const tries = s.received.filter((r) => decodeURIComponent(String(r.headers['x-ferry-filename'])) === 'later.csv');
+    expect(tries).toHaveLength(2);
+    expect(tries[1].at - tries[0].at).toBeGreaterThanOrEqual(1900);
+    expect(await f.stop()).toBe(0);
+  });
 });

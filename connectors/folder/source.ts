@@ -300,7 +300,8 @@ export class FolderSource implements Source {
     let sweeping = false;
     const sweepEvery = Math.max(20, Math.min(250, Math.floor(this.cfg.settleMs / 4) || 20));
     const sweep = setInterval(() => {
-      if (sweeping || this.observed.size === 0 || ctx.signal.aborted) return;
+      // Under back pressure nothing can be taken: do not re-stat every waiting file four times a second.
+      if (sweeping || this.observed.size === 0 || ctx.signal.aborted || !ctx.hasCapacity()) return;
       sweeping = true;
       const now = Date.now();
       const due = [...this.observed.entries()]

@@ -134,11 +134,9 @@ export class FlowRuntime {
     if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked, deferred: allItems };
     // Take no more than the room left under limits.maxQueuedItems; the rest stays at the source.
     const room = Math.max(0, this.cfg.limits.maxQueuedItems - (this.backlog?.n ?? 0));
-    const items = allItems.length > room ? allItems.slice(0, room) : allItems;
-    const deferred = allItems.slice(items.length);
-    if (deferred.length > 0) checkpoint = undefined; // a batch cursor must not move past items not queued
+    let items = allItems.length > room ? allItems.slice(0, room) : allItems;
     const stored: Array<StoredBody | undefined> = new Array(items.length);
-    const failed: EmitResult['failed'] = [];
+    let failed: EmitResult['failed'] = [];
     let next = 0;
     const worker = async () => {
       while (next < items.length) {
@@ -151,6 +149,21 @@ export class FlowRuntime {
       }
     };
     await Promise.all(Array.from({ length: Math.min(BODY_READ_CONCURRENCY, items.length) }, worker));
+    // Sizes are known now: stop at limits.maxQueuedBytes as well (the item crossing the limit is still taken).
+    let waitingBytes = this.backlog?.bytes ?? 0;
+    const cut = stored.findIndex((body) => {
+      if (waitingBytes >= this.cfg.limits.maxQueuedBytes) return true;
+      waitingBytes += body?.size ?? 0;
+      return false;
+    });
+    if (cut >= 0) {
+      await Promise.all(stored.slice(cut).map((b) => (b?.file ? this.deps.content.remove(b.file) : undefined)));
+      const kept = new Set(items.slice(0, cut));
+      failed = failed.filter((f) => kept.has(f.item));
+      items = items.slice(0, cut);
+    }
+    const deferred = allItems.slice(items.length);
+    if (deferred.length > 0) checkpoint = undefined; // a batch cursor must not move past items not queued
 
     const rows: NewRow[] = [];
     const state: IntakeWrite['state'] = [];

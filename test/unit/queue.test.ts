@@ -378,6 +378,28 @@ describe('run lock, back pressure and disk floor through the CLI', () => {
     expect(await ferry.stop()).toBe(0);
   });
 
+  it('back pressure by bytes: intake stops once limits.maxQueuedBytes wait', async () => {
+    const dir = tempDir();
+    let down = true;
+    sink = await startSink(() => (down ? { status: 503 } : undefined));
+    const cfg = config(dir, sink.url, {}, { limits: { maxQueuedBytes: 1000 } });
+    ferry = await startFerry(cfg);
+    for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(dir, 'in', `b${i}.bin`), Buffer.alloc(400, i));
+    let status: any;
+    await waitFor(async () => {
+      const r = await runCli(['status', '--config', cfg, '--json']);
+      status = JSON.parse(r.stdout);
+      return status.flows[0].source.intakeBlocked;
+    }, 'status to show intake blocked by bytes', 30_000, 200);
+    expect(status.flows[0].source.intakeBlocked).toMatch(/^queue full: \d+ bytes waiting \(limits.maxQueuedBytes 1000\)$/);
+    expect(status.flows[0].waitingBytes).toBeGreaterThanOrEqual(1000);
+    expect(status.flows[0].waitingBytes).toBeLessThan(1000 + 400 + 1);
+    expect(listFiles(path.join(dir, 'in')).filter((f) => !f.startsWith('.sent/')).length).toBe(10);
+    down = false;
+    await waitFor(() => listFiles(path.join(dir, 'in', '.sent')).length === 10, 'all 10 files delivered after recovery', 60_000, 100);
+    expect(await ferry.stop()).toBe(0);
+  });
+
   it('free-disk floor: with minFreeDiskMb above the free space intake is blocked with a clear reason', async () => {
     const dir = tempDir();
     sink = await startSink();

@@ -51,7 +51,7 @@ describe('queue on a real SQLite file', () => {
     expect(leased[0].state).toBe('inflight');
     expect(leased[0].attempts).toBe(1);
     expect(leased[0].lease_until).toBe(62_000);
-    expect(leased[0].body!.toString()).toBe('body 1');
+    expect(queue.body(ids[0])!.toString()).toBe('body 1');
     expect(queue.lease('f', 10, 60_000, 2001)).toEqual([]); // leased items are not handed out twice
     queue.settle([{ id: ids[0], kind: 'delivered', afterPending: true }], 3000);
     const done = queue.get(ids[0])!;
@@ -127,10 +127,10 @@ describe('queue on a real SQLite file', () => {
     expect(new Set([idempotencyKey('f', 'a', 'h'), idempotencyKey('g', 'a', 'h'), idempotencyKey('f', 'b', 'h'), idempotencyKey('f', 'a', 'i')]).size).toBe(4);
   });
 
-  it('a failed batch commits nothing: neither rows nor checkpoints', () => {
+  it('a failed batch commits nothing: neither rows nor checkpoints; an invalid row is never taken for a duplicate', () => {
     const { queue, db } = freshQueue();
     const broken = { ...row(2), size: null as unknown as number }; // NOT NULL violation inside the batch
-    expect(() => queue.enqueue([row(1), broken], [{ flow: 'f', key: 'cursor', value: 9 }])).toThrow();
+    expect(() => queue.enqueue([row(1), broken], [{ flow: 'f', key: 'cursor', value: 9 }])).toThrow(/could not be stored/);
     expect(queue.count()).toBe(0);
     expect(db.prepare("SELECT COUNT(*) AS n FROM source_state").get()).toEqual({ n: 0 });
   });
@@ -195,7 +195,7 @@ describe('queue on a real SQLite file', () => {
     expect(queue.get(a[2])!.state).toBe('delivered');
     expect(queue.get(a[3])!.state).toBe('inflight');
     expect(queue.get(a[0])!.state).toBe('discarded');
-    expect(queue.get(a[0])!.body).toBeNull();
+    expect(queue.body(a[0])).toBeUndefined();
     // a discarded item is a tombstone: the same key is not taken again
     expect(queue.enqueue([row(1)]).ids).toEqual([]);
     expect(queue.count({ flow: 'g', state: 'queued' })).toBe(1);

@@ -240,7 +240,12 @@ export class FlowRuntime {
   private noteError(message: string): void {
     this.facts.lastError = message;
     this.facts.lastErrorAt = Date.now();
-    this.deps.queue.addEvent('problem', this.name, null, { message });
+    try {
+      this.deps.queue.addEvent('problem', this.name, null, { message });
+    } catch (err) {
+      // reporting a problem must never become one (a full disk, a database closing at shutdown)
+      this.log.warn({ err: errorMessage(err) }, 'could not record a problem event');
+    }
   }
 
   /** One scan of the source (a cron tick, catch-up, start-up or "run now"); never two at once. */
@@ -304,7 +309,9 @@ export class FlowRuntime {
     const timer = setTimeout(() => this.sendAbort.abort(), graceMs);
     await this.dispatcher;
     clearTimeout(timer);
-    await Promise.all(this.pendingAfter);
+    // A delivery finishing during shutdown starts its after-delivery step only once its outcome committed:
+    // wait until nothing new appears, or that step would run against a closed database.
+    while (this.pendingAfter.size > 0) await Promise.all([...this.pendingAfter]);
     await this.source.close?.();
     await this.destination.close?.();
   }

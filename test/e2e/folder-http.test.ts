@@ -128,7 +128,7 @@ describe('folder → HTTP through `ferry run`', () => {
     fs.writeFileSync(path.join(st.inbox, 'last.csv'), 'in flight at shutdown');
     await waitFor(() => s.received.length === 1, 'the request to reach the sink', 10_000, 20);
     const code = await f.stop();
-    expect(code).toBe(0);
+    expect(code, f.output()).toBe(0);
     expect(s.accepted.size).toBe(1);
     expect(f.output()).toContain('stopped');
     const list = await runCli(['queue', 'list', '--config', st.cfg, '--json']);

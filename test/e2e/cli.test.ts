@@ -104,6 +104,13 @@ describe('ferry CLI', () => {
     expect(fs.existsSync(path.join(st.inbox, 'a.csv'))).toBe(true);
     const status = await statusJson(st.cfg);
     expect(status.flows[0].lastError).toContain('gave up after 3 attempts');
+    // an admin drops it: it becomes a tombstone (never taken again), and discard leaves delivered items alone
+    const discard = await runCli(['queue', 'discard', '--config', st.cfg, '--id', String(dead.id)]);
+    expect(discard.stdout.trim()).toBe('discarded 1 items');
+    const dropped = await runCli(['queue', 'list', '--config', st.cfg, '--state', 'discarded', '--json']);
+    expect(JSON.parse(dropped.stdout).map((i: any) => i.id)).toEqual([dead.id]);
+    const usage = await runCli(['queue', 'discard', '--config', st.cfg]);
+    expect(usage.code).toBe(2);
     expect(await f.stop()).toBe(0);
   });
 

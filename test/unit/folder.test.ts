@@ -336,4 +336,19 @@ describe('folder source: watch', () => {
     await new Promise((r) => setTimeout(r, 400));
     expect(c.names()).toEqual(['after.txt', 'before.txt']);
   });
+
+  it('with a readyMarker, takes a file when its marker arrives, not before', async () => {
+    const root = tempDir();
+    const src = source(root, { settleMs: 50, readyMarker: '{name}.ok' });
+    const c = fakeContext();
+    teardown = await src.watch(c.ctx);
+    write(root, 'data.xml', '<a/>');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(c.emitted).toHaveLength(0);
+    write(root, 'data.xml.ok', '');
+    await waitFor(() => c.emitted.length === 1, 'the file taken once its marker exists', 10_000);
+    expect(c.emitted[0].bytes.toString()).toBe('<a/>');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(c.names()).toEqual(['data.xml']);
+  });
 });

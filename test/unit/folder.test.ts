@@ -351,4 +351,14 @@ describe('folder source: watch', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(c.names()).toEqual(['data.xml']);
   });
+
+  it('usePolling (network shares) takes new files too', async () => {
+    const root = tempDir();
+    const src = source(root, { settleMs: 100, usePolling: true, pollIntervalMs: 100 });
+    const c = fakeContext();
+    teardown = await src.watch(c.ctx);
+    write(root, 'sub/polled.txt', 'via polling');
+    await waitFor(() => c.emitted.length === 1, 'the polled file taken', 10_000);
+    expect(c.names()).toEqual(['sub/polled.txt']);
+  });
 });

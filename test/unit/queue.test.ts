@@ -339,6 +339,8 @@ describe('run lock, back pressure and disk floor through the CLI', () => {
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`ferry: another Ferry is already running with data dir ${path.join(dir, 'data')}`);
     await ferry.kill9();
+    const after = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
+    expect(after.running).toBe(false); // the OS dropped the lock with the process
     ferry = await startFerry(cfg); // would throw if refused
     fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'after restart');
     await waitFor(() => sink!.accepted.size === 1, 'delivery after restart', 20_000);

@@ -51,6 +51,14 @@ describe('folder → HTTP through `ferry run`: recovery', () => {
     expect(s.received.map((r) => `${nameOf(r)}=${r.body.toString()}`).sort()).toEqual(['a.csv=a v1', 'b.csv=b v1', 'b.csv=b v2, longer', 'c.csv=c v1', 'd.csv=d v1']);
     expect(listFiles(st.inbox)).toEqual(['a.csv', 'b.csv', 'c.csv', 'd.csv']); // keep: nothing moved
     expect(await f.stop()).toBe(0);
+    // b changed back to its first content while Ferry was off: the latest version is sent again
+    fs.writeFileSync(path.join(st.inbox, 'b.csv'), 'b v1');
+    f = await ferry(st.cfg);
+    await waitFor(() => s.received.length >= 6, 'the reverted file', 15_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(s.received.slice(5).map((r) => `${nameOf(r)}=${r.body.toString()}`)).toEqual(['b.csv=b v1']);
+    expect(s.accepted.size).toBe(6); // each version under its own idempotency key
+    expect(await f.stop()).toBe(0);
   });
 
   it('a cron flow scans on its tick, and runs a tick missed while Ferry was off once at start-up', async () => {

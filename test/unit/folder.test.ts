@@ -249,6 +249,18 @@ describe('folder source: after delivery', () => {
     await again.scan(c.ctx);
     expect(c.emitted.slice(before).map((e) => e.bytes.toString())).toEqual(['b changed']);
     expect(fs.existsSync(path.join(root, 'a.txt'))).toBe(true);
+    // touched without a change in content: not taken again
+    const later = new Date(Date.now() + 10_000);
+    fs.utimesSync(path.join(root, 'a.txt'), later, later);
+    const n = c.emitted.length;
+    await source(root).scan(c.ctx);
+    expect(c.emitted.length).toBe(n);
+    // changed back to an earlier content: a new version, with another source key than the first time
+    fs.writeFileSync(path.join(root, 'b.txt'), 'b');
+    await source(root).scan(c.ctx);
+    const bs = c.emitted.filter((e) => e.item.name === 'b.txt');
+    expect(bs.map((e) => e.bytes.toString())).toEqual(['b', 'b changed', 'b']);
+    expect(new Set(bs.map((e) => e.item.sourceKey)).size).toBe(3);
   });
 });
 

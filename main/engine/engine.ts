@@ -174,6 +174,7 @@ export class Engine {
   /** Writes what each flow knows (last delivery, last error, breaker) for other processes to read. */
   private persistFacts(): void {
     for (const flow of this.flows.values()) {
+      flow.refreshIntake();
       const facts = {
         last_delivery_at: flow.facts.lastDeliveryAt,
         last_error: flow.facts.lastError,

@@ -29,6 +29,7 @@ import { ProcessIntake, type DeadItem } from './process/intake.ts';
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
 const BODY_READ_CONCURRENCY = 8;
+const PREFETCH = 16;
 
 export interface IntakeWrite {
   rows: NewRow[];
@@ -71,6 +72,8 @@ export class FlowRuntime {
   private readonly log: Logger;
   private readonly concurrency: number;
   private readonly inFlight = new Map<number, AbortController>();
+  /** Leased but not yet started. */
+  private readonly buffered: ItemRow[] = [];
   private readonly intakeAbort = new AbortController();
   private readonly sendAbort = new AbortController();
   private teardown?: () => Promise<void>;
@@ -79,13 +82,13 @@ export class FlowRuntime {
   private stopping = false;
   private wakeResolve?: () => void;
   private dispatcher?: Promise<void>;
-  private pendingAfter = new Set<Promise<void>>();
+  private readonly pendingAfter = new Set<Promise<void>>();
+  private readonly afterRunning = new Set<string>();
   private backlog?: { n: number; bytes: number; at: number };
   /** Set when the flow has `process:`: items are parsed/transformed at intake into batches or records. */
   private readonly processor?: ProcessIntake;
   /** Source keys of parents being processed now: their after-delivery waits until all parts are queued. */
   private readonly processingParents = new Set<string>();
-  private readonly afterParentsRunning = new Set<string>();
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
     this.integration = integration;
@@ -127,7 +130,7 @@ export class FlowRuntime {
   }
 
   runningIds(): number[] {
-    return [...this.inFlight.keys()];
+    return [...this.inFlight.keys(), ...this.buffered.map((r) => r.id)];
   }
 
   // ---------------------------------------------------------------- intake
@@ -155,7 +158,7 @@ export class FlowRuntime {
 
   /** Queues what a source emits: as it is, or through the flow's `process:` steps. */
   private async emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult> {
-    if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked };
+    if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked, deferred: items };
     if (this.processor) return this.processor.emit(items, checkpoint);
     return this.commitItems(items, checkpoint, false);
   }
@@ -197,16 +200,25 @@ export class FlowRuntime {
    * still waiting, the source's after-delivery step (move/delete the original) runs once.
    */
   private afterParentSettled(parentKey: string, name: string, attributes: Record<string, any>): void {
-    if (!this.source.afterDelivery || this.processingParents.has(parentKey) || this.afterParentsRunning.has(parentKey)) return;
+    if (!this.source.afterDelivery || this.processingParents.has(parentKey)) return;
     if (this.deps.queue.hasPendingWithPrefix(this.name, `${parentKey}#`)) return;
-    this.afterParentsRunning.add(parentKey);
-    void this.runAfterDelivery({ sourceKey: parentKey, name, attributes }).finally(() => this.afterParentsRunning.delete(parentKey));
+    this.runAfterDelivery({ sourceKey: parentKey, name, attributes }); // runs once at a time per source key
+  }
+
+
+  /** Re-checks a blocked intake so status clears once the queue drained, even when no file is waiting. */
+  refreshIntake(): void {
+    if (this.facts.intakeBlocked) this.hasCapacity();
   }
 
   /** Stores bodies, then commits rows and checkpoints in one (grouped) transaction. */
-  private async commitItems(items: NewItem[], checkpoint: { key: string; value: unknown } | undefined, derived: boolean): Promise<EmitResult> {
+  private async commitItems(allItems: NewItem[], checkpoint: { key: string; value: unknown } | undefined, derived: boolean): Promise<EmitResult> {
+    if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked, deferred: allItems };
+    // Take no more than the room left under limits.maxQueuedItems; the rest stays at the source.
+    const room = Math.max(0, this.cfg.limits.maxQueuedItems - (this.backlog?.n ?? 0));
+    let items = allItems.length > room ? allItems.slice(0, room) : allItems;
     const stored: Array<StoredBody | undefined> = new Array(items.length);
-    const failed: EmitResult['failed'] = [];
+    let failed: EmitResult['failed'] = [];
     let next = 0;
     const worker = async () => {
       while (next < items.length) {
@@ -219,6 +231,21 @@ export class FlowRuntime {
       }
     };
     await Promise.all(Array.from({ length: Math.min(BODY_READ_CONCURRENCY, items.length) }, worker));
+    // Sizes are known now: stop at limits.maxQueuedBytes as well (the item crossing the limit is still taken).
+    let waitingBytes = this.backlog?.bytes ?? 0;
+    const cut = stored.findIndex((body) => {
+      if (waitingBytes >= this.cfg.limits.maxQueuedBytes) return true;
+      waitingBytes += body?.size ?? 0;
+      return false;
+    });
+    if (cut >= 0) {
+      await Promise.all(stored.slice(cut).map((b) => (b?.file ? this.deps.content.remove(b.file) : undefined)));
+      const kept = new Set(items.slice(0, cut));
+      failed = failed.filter((f) => kept.has(f.item));
+      items = items.slice(0, cut);
+    }
+    const deferred = allItems.slice(items.length);
+    if (deferred.length > 0) checkpoint = undefined; // a batch cursor must not move past items not queued
 
     const rows: NewRow[] = [];
     const state: IntakeWrite['state'] = [];
@@ -260,9 +287,19 @@ export class FlowRuntime {
         this.runAfterDelivery({ id: d.existing?.id, sourceKey: d.row.sourceKey, name: d.row.name, attributes: d.row.attributes });
       }
     }
-    if (this.backlog) this.backlog.n += result.ids.length;
+    if (this.backlog) {
+      this.backlog.n += result.ids.length;
+      const dup = new Set(result.duplicates.map((d) => d.row));
+      this.backlog.bytes += rows.reduce((n, r) => (dup.has(r) ? n : n + r.size), 0);
+    }
     if (result.ids.length > 0) this.wake();
-    return { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+    const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+    if (deferred.length > 0) {
+      this.hasCapacity(); // records "queue full" for status
+      out.refused = this.facts.intakeBlocked ?? `queue full (limits.maxQueuedItems ${this.cfg.limits.maxQueuedItems})`;
+      out.deferred = deferred;
+    }
+    return out;
   }
 
   private sourceContext(): SourceContext {
@@ -283,7 +320,12 @@ export class FlowRuntime {
   private noteError(message: string): void {
     this.facts.lastError = message;
     this.facts.lastErrorAt = Date.now();
-    this.deps.queue.addEvent('problem', this.name, null, { message });
+    try {
+      this.deps.queue.addEvent('problem', this.name, null, { message });
+    } catch (err) {
+      // reporting a problem must never become one (a full disk, a database closing at shutdown)
+      this.log.warn({ err: errorMessage(err) }, 'could not record a problem event');
+    }
   }
 
   /** One scan of the source (a cron tick, catch-up, start-up or "run now"); never two at once. */
@@ -347,7 +389,9 @@ export class FlowRuntime {
     const timer = setTimeout(() => this.sendAbort.abort(), graceMs);
     await this.dispatcher;
     clearTimeout(timer);
-    await Promise.all(this.pendingAfter);
+    // A delivery finishing during shutdown starts its after-delivery step only once its outcome committed:
+    // wait until nothing new appears, or that step would run against a closed database.
+    while (this.pendingAfter.size > 0) await Promise.all([...this.pendingAfter]);
     await this.source.close?.();
     await this.destination.close?.();
   }
@@ -379,42 +423,58 @@ export class FlowRuntime {
     });
   }
 
+  /**
+   * Leases ahead (up to PREFETCH × concurrency items per transaction) so a busy flow does not pay one
+   * fsync'd lease per item; unstarted leases go back to the queue when the circuit opens or Ferry stops.
+   */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
       if (this.paused || !this.cfg.enabled) {
+        this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
         continue;
       }
       const now = Date.now();
       const permits = this.breaker.permits(now, this.concurrency, this.inFlight.size);
       if (permits === 0) {
+        if (this.breaker.state !== 'closed') this.releaseBuffered();
         await this.sleep(this.inFlight.size > 0 ? IDLE_POLL_MS : Math.max(10, Math.min(this.breaker.waitMs(now), IDLE_POLL_MS)));
         continue;
       }
-      let rows: ItemRow[];
-      try {
-        rows = this.deps.queue.lease(this.name, permits, LEASE_MS, now);
-      } catch (err) {
-        this.log.error({ err: errorMessage(err) }, 'leasing items failed');
-        await this.sleep(IDLE_POLL_MS);
-        continue;
+      if (this.buffered.length < permits) {
+        const want = this.breaker.state === 'closed' ? permits + this.concurrency * PREFETCH - this.buffered.length : permits - this.buffered.length;
+        try {
+          this.buffered.push(...this.deps.queue.lease(this.name, want, LEASE_MS, now));
+        } catch (err) {
+          this.log.error({ err: errorMessage(err) }, 'leasing items failed');
+          await this.sleep(IDLE_POLL_MS);
+          continue;
+        }
       }
-      if (rows.length === 0) {
+      if (this.buffered.length === 0) {
         const nextAt = this.deps.queue.nextRetryAt(this.name);
         const wait = nextAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(nextAt - Date.now(), IDLE_POLL_MS));
         await this.sleep(wait);
         continue;
       }
-      for (const row of rows) this.deliver(row);
+      for (const row of this.buffered.splice(0, permits)) this.deliver(row);
     }
+    this.releaseBuffered();
     // Shutdown: wait for deliveries in flight (interrupted after the grace period by sendAbort).
     while (this.inFlight.size > 0) await this.sleep(50);
   }
 
+  private releaseBuffered(): void {
+    if (this.buffered.length === 0) return;
+    const rows = this.buffered.splice(0);
+    for (const row of rows) void this.deps.settle.push({ id: row.id, kind: 'release' }).catch(() => undefined);
+  }
+
   private outgoing(row: ItemRow): OutgoingItem {
     const content = this.deps.content;
-    const inline = row.body;
+    const queue = this.deps.queue;
     const file = row.body_file;
+    const inline = () => queue.body(row.id) ?? Buffer.alloc(0);
     return {
       id: row.id,
       flow: row.flow,
@@ -424,8 +484,8 @@ export class FlowRuntime {
       size: row.size,
       sha256: row.sha256,
       attempt: row.attempts,
-      openBody: () => (file ? fs.createReadStream(content.pathOf(file)) : Readable.from(inline ? [inline] : [])),
-      readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : (inline ?? Buffer.alloc(0))),
+      openBody: () => (file ? fs.createReadStream(content.pathOf(file)) : Readable.from([inline()])),
+      readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : inline()),
     };
   }
 
@@ -438,7 +498,7 @@ export class FlowRuntime {
     const attrs = JSON.parse(row.attrs) as Record<string, any>;
     // a part of a processed file: the file's after-delivery waits for all its parts
     const parentKey = this.processor && typeof attrs.parentKey === 'string' ? (attrs.parentKey as string) : undefined;
-    void (async () => {
+    const done = (async () => {
       let outcome: DeliveryOutcome;
       try {
         outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal });
@@ -468,15 +528,18 @@ export class FlowRuntime {
         this.noteError(`${row.name}: ${outcome.reason}`);
         this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
       }
-      try {
-        await this.deps.settle.push(settlement);
-      } catch (err) {
-        // The outcome could not be recorded: the lease expires and the item is sent again (same key).
-        this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
-      }
+      // The slot frees now; the outcome commits with others in one transaction (group commit). The item stays
+      // 'inflight' in the database until then, so it cannot be leased twice.
       this.sendAbort.signal.removeEventListener('abort', onStop);
       this.inFlight.delete(row.id);
       this.wake();
+      try {
+        await this.deps.settle.push(settlement);
+      } catch (err) {
+        // The outcome could not be recorded: the item is sent again after a restart (same key).
+        this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
+        return;
+      }
       if (settlement.kind === 'delivered' && settlement.afterPending) {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: attrs });
       }
@@ -484,10 +547,23 @@ export class FlowRuntime {
         this.afterParentSettled(parentKey, String(attrs.fileName ?? row.name), parentAttributes(attrs));
       }
     })();
+    this.track(done);
   }
 
-  /** Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance. */
-  runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): Promise<void> {
+  /** Keeps a promise until it settles, so stop() can wait for outcome commits and after-delivery steps. */
+  private track(p: Promise<void>): void {
+    this.pendingAfter.add(p);
+    void p.finally(() => this.pendingAfter.delete(p));
+  }
+
+  /**
+   * Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance.
+   * At most one run per item at a time (delivery, duplicate detection and the retry sweep may all ask).
+   */
+  runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): void {
+    const key = item.id ? `id:${item.id}` : `src:${item.sourceKey}`;
+    if (this.afterRunning.has(key)) return;
+    this.afterRunning.add(key);
     const p = (async () => {
       try {
         await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
@@ -496,15 +572,15 @@ export class FlowRuntime {
         const msg = `after-delivery step for ${item.name} failed: ${errorMessage(err)} (will retry)`;
         this.log.warn(msg);
         this.noteError(msg);
+      } finally {
+        this.afterRunning.delete(key);
       }
     })();
-    this.pendingAfter.add(p);
-    void p.finally(() => this.pendingAfter.delete(p));
-    return p;
+    this.track(p);
   }
 
   get afterDeliveryRunning(): number {
-    return this.pendingAfter.size;
+    return this.afterRunning.size;
   }
 }
 

@@ -103,8 +103,25 @@ export class ProcessIntake {
         this.d.parentProcessing(item, false);
       }
     }
-    if (checkpoint) await this.d.commit([], checkpoint);
+    if (checkpoint) await this.commitAll([], checkpoint);
     return result;
+  }
+
+  /** Commits items, waiting out back pressure for any the queue deferred (the checkpoint goes with the last). */
+  private async commitAll(items: NewItem[], checkpoint?: NewItem['checkpoint']): Promise<{ queued: number; duplicates: number }> {
+    let queued = 0;
+    let duplicates = 0;
+    let rest = items;
+    for (;;) {
+      await this.d.waitForCapacity();
+      const r = await this.d.commit(rest, checkpoint);
+      if (r.failed.length > 0) throw new Error(r.failed[0].error);
+      queued += r.queued;
+      duplicates += r.duplicates.length;
+      if (!r.refused) return { queued, duplicates };
+      rest = r.deferred ?? [];
+      if (rest.length === 0 && !checkpoint) return { queued, duplicates };
+    }
   }
 
   /**
@@ -160,7 +177,7 @@ export class ProcessIntake {
               checkpoint: undefined,
             },
           }]);
-          if (parent.checkpoint) await this.d.commit([], parent.checkpoint);
+          if (parent.checkpoint) await this.commitAll([], parent.checkpoint);
           this.d.problem(reason);
           return { queued: 0, duplicates: 0, dead: 1 };
         }
@@ -196,14 +213,12 @@ export class ProcessIntake {
     };
     const flush = async (checkpoint?: NewItem['checkpoint']) => {
       if (pending.length === 0 && !checkpoint) return;
-      await this.d.waitForCapacity();
       const items = pending;
       pending = [];
       pendingBytes = 0;
-      const r = await this.d.commit(items, checkpoint);
-      if (r.failed.length > 0) throw new Error(r.failed[0].error);
+      const r = await this.commitAll(items, checkpoint);
       queued += r.queued;
-      duplicates += r.duplicates.length;
+      duplicates += r.duplicates;
     };
     for await (const out of runProcess(body.open(), this.d.proc, hooks)) {
       if (this.d.signal.aborted) throw new Error('interrupted: Ferry is stopping (the file is processed again at the next start)');

@@ -6,6 +6,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { CronExpressionParser } from 'cron-parser';
 import {
   errorMessage,
+  type CallOutcome,
   type DeliveryOutcome,
   type Destination,
   type EmitResult,
@@ -16,7 +17,7 @@ import {
 } from '../../connectors/contract.ts';
 import type { FlowConfig } from './config/schema.ts';
 import type { Logger } from './logger.ts';
-import { idempotencyKey, type ItemRow, type NewRow, type Queue, type Settlement } from './store/queue.ts';
+import { idempotencyKey, type ItemRow, type LeaseOrdering, type NewRow, type Queue, type Settlement } from './store/queue.ts';
 import type { ContentStore, StoredBody } from './store/content.ts';
 import type { FlowStates } from './store/state.ts';
 import { sourceState } from './store/state.ts';
@@ -79,6 +80,9 @@ export class FlowRuntime {
   private dispatcher?: Promise<void>;
   private pendingAfter = new Set<Promise<void>>();
   private backlog?: { n: number; bytes: number; at: number };
+  /** Synchronous callers waiting for an item's final outcome, by item id. */
+  private readonly waiters = new Map<number, Set<(o: CallOutcome) => void>>();
+  private readonly ordering: LeaseOrdering;
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
     this.integration = integration;
@@ -90,6 +94,7 @@ export class FlowRuntime {
     this.log = deps.log.child({ flow: cfg.name });
     this.concurrency = destination.concurrency ?? 1;
     this.breaker = new CircuitBreaker(cfg.circuitBreaker);
+    this.ordering = cfg['fifo-by'] ? 'group' : cfg.ordering === 'fifo' ? 'fifo' : 'none';
   }
 
   get runningCount(): number {
@@ -157,7 +162,7 @@ export class FlowRuntime {
         sha256: body.sha256,
         inline: body.inline,
         bodyFile: body.file,
-        group: item.group,
+        group: this.groupOf(item, body),
       };
       rows.push(row);
       itemOfRow.set(row, item);
@@ -185,6 +190,24 @@ export class FlowRuntime {
     return { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
   }
 
+  /** The FIFO group of an item under `fifo-by`: an attribute, else a field of its JSON body, else the source's group. */
+  private groupOf(item: NewItem, body: StoredBody): string | undefined {
+    const field = this.cfg['fifo-by'];
+    if (!field) return item.group;
+    const attr = item.attributes?.[field];
+    if (attr !== undefined && attr !== null) return String(attr);
+    if (body.inline && body.inline.length > 0 && (body.inline[0] === 0x7b || body.inline[0] === 0x20 || body.inline[0] === 0x0a)) {
+      try {
+        let v: unknown = JSON.parse(body.inline.toString('utf8'));
+        for (const k of field.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+        if (v !== undefined && v !== null && typeof v !== 'object') return String(v);
+      } catch {
+        // not JSON: the item falls into the group of items without the field
+      }
+    }
+    return item.group ?? '';
+  }
+
   private sourceContext(): SourceContext {
     return {
       flow: this.name,
@@ -197,7 +220,110 @@ export class FlowRuntime {
         this.log.warn(detail ?? {}, message);
         this.noteError(message);
       },
+      call: (item, opts) => this.call(item, opts.timeoutMs),
+      outcome: (ticket, opts) => this.outcome(ticket, opts?.waitMs ?? 0),
     };
+  }
+
+  // ---------------------------------------------------------------- synchronous calls (issue 5)
+
+  /**
+   * Queues one item already leased, sends it at once (no dispatcher round trip) and waits up to timeoutMs
+   * for its final outcome. The queue keeps the record: a crash mid-call leaves the item to the dispatcher.
+   */
+  async call(item: NewItem, timeoutMs: number): Promise<CallOutcome | { refused: string }> {
+    if (this.stopping) return { refused: 'Ferry is stopping' };
+    if (!this.hasCapacity()) return { refused: this.facts.intakeBlocked ?? 'intake paused' };
+    const body = await this.deps.content.put(item.body);
+    const now = Date.now();
+    // Sent directly only when the dispatcher would send it now; otherwise it waits in the queue like any item.
+    const direct = !this.paused && this.cfg.enabled && this.ordering === 'none' && this.breaker.state === 'closed';
+    const row: NewRow = {
+      flow: this.name,
+      idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
+      sourceKey: item.sourceKey,
+      name: item.name,
+      attributes: item.attributes ?? {},
+      size: body.size,
+      sha256: body.sha256,
+      inline: body.inline,
+      bodyFile: body.file,
+      group: this.groupOf(item, body),
+      leaseUntil: direct ? now + LEASE_MS : undefined,
+    };
+    let result: IntakeResult;
+    try {
+      result = await this.deps.intake.push({ rows: [row], state: [] });
+    } catch (err) {
+      if (row.bodyFile) await this.deps.content.remove(row.bodyFile);
+      this.noteError(`queueing failed: ${errorMessage(err)}`);
+      return { refused: `queueing failed: ${errorMessage(err)}` };
+    }
+    let id: number;
+    if (result.ids.length === 1) {
+      id = result.ids[0];
+      if (this.backlog) this.backlog.n += 1;
+      const waiting = this.outcome(String(id), timeoutMs);
+      if (direct) {
+        const leased = this.deps.queue.get(id);
+        if (leased) this.deliver(leased);
+      } else this.wake();
+      return (await waiting)!;
+    }
+    const dup = result.duplicates[0];
+    if (dup?.row.bodyFile) await this.deps.content.remove(dup.row.bodyFile);
+    if (!dup?.existing) return { ticket: '0', state: 'dead', reason: 'this call was already made and its record pruned (same idempotency key)' };
+    id = dup.existing.id;
+    return (await this.outcome(String(id), timeoutMs))!;
+  }
+
+  /** The outcome of the item named by ticket; waits up to waitMs while it is unfinished. */
+  outcome(ticket: string, waitMs: number): Promise<CallOutcome | undefined> {
+    if (!/^\d{1,15}$/.test(ticket)) return Promise.resolve(undefined);
+    const id = Number(ticket);
+    const now = this.settledOutcome(id);
+    if (now === undefined || now.state !== 'pending' || waitMs <= 0) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      const done = (o: CallOutcome) => {
+        clearTimeout(timer);
+        set!.delete(done);
+        if (set!.size === 0) this.waiters.delete(id);
+        resolve(o);
+      };
+      const timer = setTimeout(() => done(this.settledOutcome(id) ?? { ticket, state: 'pending' }), waitMs);
+      set.add(done);
+    });
+  }
+
+  /** Reads an item's outcome from the queue (pending while queued, in flight or retrying). */
+  private settledOutcome(id: number): CallOutcome | undefined {
+    const row = this.deps.queue.get(id);
+    if (!row || row.flow !== this.name) return undefined;
+    const ticket = String(id);
+    switch (row.state) {
+      case 'delivered':
+        return {
+          ticket,
+          state: 'delivered',
+          reply: row.reply_status != null ? { status: row.reply_status, contentType: row.reply_type ?? undefined, body: row.reply_body ?? Buffer.alloc(0) } : undefined,
+        };
+      case 'dead':
+        return { ticket, state: 'dead', reason: row.last_error ?? 'dead', status: row.last_status ?? undefined, response: row.last_response ?? undefined };
+      case 'discarded':
+        return { ticket, state: 'discarded' };
+      default:
+        return { ticket, state: 'pending', reason: row.last_error ?? undefined };
+    }
+  }
+
+  private notifyWaiters(id: number): void {
+    const set = this.waiters.get(id);
+    if (!set || set.size === 0) return;
+    const o = this.settledOutcome(id);
+    if (!o || o.state === 'pending') return;
+    for (const w of [...set]) w(o);
   }
 
   private noteError(message: string): void {
@@ -313,7 +439,7 @@ export class FlowRuntime {
       }
       let rows: ItemRow[];
       try {
-        rows = this.deps.queue.lease(this.name, permits, LEASE_MS, now);
+        rows = this.deps.queue.lease(this.name, permits, LEASE_MS, now, this.ordering);
       } catch (err) {
         this.log.error({ err: errorMessage(err) }, 'leasing items failed');
         await this.sleep(IDLE_POLL_MS);
@@ -369,7 +495,13 @@ export class FlowRuntime {
       } else if (outcome.kind === 'delivered') {
         this.breaker.success();
         this.facts.lastDeliveryAt = now;
-        settlement = { id: row.id, kind: 'delivered', afterPending: this.source.afterDelivery !== undefined, detail: outcome.detail };
+        settlement = {
+          id: row.id,
+          kind: 'delivered',
+          afterPending: this.source.afterDelivery !== undefined,
+          detail: outcome.detail,
+          reply: this.source.keepsReplies ? outcome.reply : undefined,
+        };
         this.log.debug({ item: row.id, name: row.name, ms: now - started }, 'delivered');
       } else if (outcome.kind === 'dead' || row.attempts >= this.cfg.retry.maxAttempts) {
         if (outcome.kind === 'retry') this.breaker.failure(now);
@@ -393,6 +525,7 @@ export class FlowRuntime {
       }
       this.sendAbort.signal.removeEventListener('abort', onStop);
       this.inFlight.delete(row.id);
+      if (settlement.kind === 'delivered' || settlement.kind === 'dead') this.notifyWaiters(row.id);
       this.wake();
       if (settlement.kind === 'delivered' && settlement.afterPending) {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });

@@ -90,6 +90,14 @@ const migrations: string[] = [
   );
   CREATE INDEX events_at ON events (at);
   `,
+  // issue 5: the reply a destination gave a synchronous caller (fetched later by ticket), and the index the
+  // FIFO lease uses to find an earlier unfinished item of the same group.
+  `
+  ALTER TABLE items ADD COLUMN reply_status INTEGER;
+  ALTER TABLE items ADD COLUMN reply_type TEXT;
+  ALTER TABLE items ADD COLUMN reply_body BLOB;
+  CREATE INDEX items_fifo ON items (flow, grp, id) WHERE state IN ('queued','inflight','retrying');
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

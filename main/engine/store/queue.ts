@@ -19,7 +19,12 @@ export interface NewRow {
   inline?: Buffer;
   bodyFile?: string;
   group?: string;
+  /** Insert the item already leased until this time (a synchronous call sends it at once). */
+  leaseUntil?: number;
 }
+
+/** How the lease orders a flow's items: none (ready items in any order), fifo (one at a time, in order), group (FIFO per grp). */
+export type LeaseOrdering = 'none' | 'fifo' | 'group';
 
 export interface ItemRow {
   id: number;
@@ -44,14 +49,17 @@ export interface ItemRow {
   updated_at: number;
   settled_at: number | null;
   after_pending: number;
+  reply_status?: number | null;
+  reply_type?: string | null;
+  reply_body?: Buffer | null;
 }
 
 /** An item's summary without its body (for listings). */
-export type ItemSummary = Omit<ItemRow, 'body'>;
+export type ItemSummary = Omit<ItemRow, 'body' | 'reply_body'>;
 
 /** Outcome of one delivery attempt, applied by settle(). */
 export type Settlement =
-  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string }
+  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string; reply?: { status: number; contentType?: string; body: Buffer } }
   | { id: number; kind: 'retry'; nextAt: number; reason: string; status?: number; response?: string }
   | { id: number; kind: 'dead'; reason: string; status?: number; response?: string }
   /** the lease is given back without counting an attempt (shutdown, circuit opened) */
@@ -89,9 +97,26 @@ export class Queue {
       findKey: db.prepare<[string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE flow = ? AND idem_key = ?'),
       findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
       insert: db.prepare(
-        `INSERT INTO items (flow, state, idem_key, source_key, name, attrs, body, body_file, size, sha256, grp, next_at, created_at, updated_at)
-         VALUES (@flow, 'queued', @idemKey, @sourceKey, @name, @attrs, @inline, @bodyFile, @size, @sha256, @grp, 0, @now, @now)`,
+        `INSERT INTO items (flow, state, idem_key, source_key, name, attrs, body, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
+         VALUES (@flow, CASE WHEN @leaseUntil IS NULL THEN 'queued' ELSE 'inflight' END, @idemKey, @sourceKey, @name, @attrs, @inline, @bodyFile, @size,
+         @sha256, @grp, 0, @now, @now, @leaseUntil, CASE WHEN @leaseUntil IS NULL THEN 0 ELSE 1 END)`,
       ),
+      // FIFO: an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
+      leaseFifo: db.prepare<[number, number, string, number, number], ItemRow>(
+        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
+           ORDER BY i.id LIMIT ?)
+         RETURNING *`,
+      ),
+      leaseGroup: db.prepare<[number, number, string, number, number], ItemRow>(
+        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.grp IS i.grp AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
+           ORDER BY i.id LIMIT ?)
+         RETURNING *`,
+      ),
+      reply: db.prepare('UPDATE items SET reply_status = @status, reply_type = @type, reply_body = @body WHERE id = @id'),
       lease: db.prepare<[number, number, string, number, number], ItemRow>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
          WHERE id IN (SELECT id FROM items WHERE flow = ? AND state IN ('queued','retrying') AND next_at <= ? ORDER BY next_at, id LIMIT ?)
@@ -149,6 +174,7 @@ export class Queue {
           size: row.size,
           sha256: row.sha256,
           grp: row.group ?? null,
+          leaseUntil: row.leaseUntil ?? null,
           now,
         });
         ids.push(Number(info.lastInsertRowid));
@@ -158,10 +184,11 @@ export class Queue {
     }).immediate();
   }
 
-  /** Leases up to `limit` ready items of a flow until `now + leaseMs`. */
-  lease(flow: string, limit: number, leaseMs: number, now = Date.now()): ItemRow[] {
+  /** Leases up to `limit` ready items of a flow until `now + leaseMs`, honouring the flow's ordering. */
+  lease(flow: string, limit: number, leaseMs: number, now = Date.now(), ordering: LeaseOrdering = 'none'): ItemRow[] {
     if (limit <= 0) return [];
-    return this.stmts.lease.all(now + leaseMs, now, flow, now, limit);
+    const stmt = ordering === 'fifo' ? this.stmts.leaseFifo : ordering === 'group' ? this.stmts.leaseGroup : this.stmts.lease;
+    return stmt.all(now + leaseMs, now, flow, now, limit);
   }
 
   /** Applies attempt outcomes in one transaction; records failures and activity events. */
@@ -173,6 +200,7 @@ export class Queue {
         switch (s.kind) {
           case 'delivered':
             if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) {
+              if (s.reply) this.stmts.reply.run({ id: s.id, status: s.reply.status, type: s.reply.contentType ?? null, body: s.reply.body });
               this.stmts.event.run(now, 'delivered', item?.flow ?? null, s.id, JSON.stringify({ name: item?.name, detail: s.detail }));
             }
             break;

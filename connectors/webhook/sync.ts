@@ -117,7 +117,7 @@ export class SyncSource implements Source {
 
   private async fetchTicket(ctx: SourceContext, req: http.IncomingMessage, res: http.ServerResponse, ticket: string): Promise<void> {
     const wait = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('wait') ?? 0);
-    const waitMs = Number.isFinite(wait) ? Math.min(Math.max(wait, 0) * 1000, this.cfg.timeoutMs) : 0;
+    const waitMs = Number.isFinite(wait) ? Math.min(Math.max(wait, 0) * 1000, 60_000) : 0; // ?wait=<s>: long-poll up to a minute
     const outcome = await ctx.outcome!(ticket, { waitMs });
     if (!outcome) return sendJson(res, 404, { error: `no call with ticket ${JSON.stringify(ticket.slice(0, 40))} in this flow` });
     if (outcome.state === 'pending') return sendJson(res, 202, { ticket, state: 'pending', lastError: outcome.reason ?? null });

@@ -318,11 +318,15 @@ export class FlowRuntime {
     }
   }
 
-  private notifyWaiters(id: number): void {
+  /** Resolves the synchronous callers waiting for this item with its final outcome. */
+  private answerWaiters(id: number, s: Settlement): void {
     const set = this.waiters.get(id);
     if (!set || set.size === 0) return;
-    const o = this.settledOutcome(id);
-    if (!o || o.state === 'pending') return;
+    const ticket = String(id);
+    let o: CallOutcome;
+    if (s.kind === 'delivered') o = { ticket, state: 'delivered', reply: s.reply, detail: s.detail };
+    else if (s.kind === 'dead') o = { ticket, state: 'dead', reason: s.reason, status: s.status, response: s.response };
+    else return;
     for (const w of [...set]) w(o);
   }
 
@@ -517,6 +521,9 @@ export class FlowRuntime {
         this.noteError(`${row.name}: ${outcome.reason}`);
         this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
       }
+      // A synchronous caller gets its answer now; the outcome's commit follows in the same group commit (a crash
+      // in between re-sends the item later with the same idempotency key, as for any delivery).
+      if (settlement.kind === 'delivered' || settlement.kind === 'dead') this.answerWaiters(row.id, settlement);
       try {
         await this.deps.settle.push(settlement);
       } catch (err) {
@@ -525,7 +532,6 @@ export class FlowRuntime {
       }
       this.sendAbort.signal.removeEventListener('abort', onStop);
       this.inFlight.delete(row.id);
-      if (settlement.kind === 'delivered' || settlement.kind === 'dead') this.notifyWaiters(row.id);
       this.wake();
       if (settlement.kind === 'delivered' && settlement.afterPending) {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });

@@ -1,9 +1,10 @@
 // Runs an Engine in-process on a config object (written as YAML, loaded like the CLI does).
-import net from 'node:net';
 import { loadConfig } from '../../main/engine/config/load.ts';
 import { Engine } from '../../main/engine/engine.ts';
 import { writeConfig } from './cli.ts';
 import { tempDir } from './tmp.ts';
+
+export { freePort } from './net.ts';
 
 export interface RunningEngine {
   engine: Engine;
@@ -17,16 +18,4 @@ export async function startEngine(config: Record<string, unknown>, dir = tempDir
   const engine = Engine.open(loadConfig(file), { stopGraceMs: 2000 });
   await engine.start();
   return { engine, dir, stop: () => engine.stop() };
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }

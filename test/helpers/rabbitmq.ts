@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort } from './engine.ts';
+import { freePort } from './net.ts';
 import { tempDir } from './tmp.ts';
 
 export interface Rabbit {

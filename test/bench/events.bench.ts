@@ -1,0 +1,143 @@
+// Issue 5 benchmark. Webhook intake: requests/s answered 2xx (each answer only after the event is durably
+// committed) and p99 answer time with 50 concurrent senders (autocannon), against a real `ferry run` process.
+// Sync endpoint: added latency p50/p99 of POST /sync/<flow> over calling the same SaaS stub directly, both
+// measured interleaved in the same run.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import autocannon from 'autocannon';
+import { Agent, request } from 'undici';
+import { startFerry, writeConfig } from '../helpers/cli.ts';
+import { freePort } from '../helpers/net.ts';
+import { openStore } from '../../main/engine/engine.ts';
+import { percentile, round, type BenchRow, type BenchSuite } from './harness.ts';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const SECRET_KEY = crypto.randomBytes(32);
+const SECRET = `whsec_${SECRET_KEY.toString('base64')}`;
+
+export const eventsSuite: BenchSuite = {
+  name: 'events',
+  async run({ quick }) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-events-'));
+    const hookPort = await freePort();
+    const downPort = await freePort(); // nothing listens: deliveries wait, intake is measured alone
+    // the SaaS stub answers a small JSON reply
+    const saas = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.from(JSON.stringify({ ok: true, echo: Buffer.concat(chunks).length }));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) }).end(body);
+      });
+    });
+    const saasPort = await freePort();
+    await new Promise<void>((r) => saas.listen(saasPort, '127.0.0.1', r));
+    const file = writeConfig(dir, {
+      dataDir: './data',
+      logLevel: 'warn',
+      integrations: [
+        {
+          name: 'bench',
+          flows: [
+            {
+              name: 'intake',
+              source: { type: 'webhook', port: hookPort, verify: { scheme: 'standard-webhooks', secret: SECRET } },
+              destination: { type: 'http', url: `http://127.0.0.1:${downPort}/` },
+              circuitBreaker: { failureThreshold: 1, cooldownMs: 600_000 },
+            },
+            {
+              name: 'quote',
+              source: { type: 'sync', port: hookPort, maxConcurrent: 64 },
+              destination: { type: 'http', url: `http://127.0.0.1:${saasPort}/quote`, contentType: 'application/json' },
+            },
+          ],
+        },
+      ],
+    });
+    const ferry = await startFerry(file, { args: ['--log-level', 'warn'] });
+    const rows: BenchRow[] = [];
+    try {
+      // ---- webhook intake
+      let n = 0;
+      const result = await autocannon({
+        url: `http://127.0.0.1:${hookPort}/hooks/intake`,
+        connections: 50,
+        duration: quick ? 3 : 10,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req) => {
+              const id = `evt-${n++}`;
+              const body = JSON.stringify({ id, type: 'order.created', amount: n, customer: `c-${n % 97}` });
+              const t = String(Math.floor(Date.now() / 1000));
+              const sig = crypto.createHmac('sha256', SECRET_KEY).update(`${id}.${t}.${body}`).digest('base64');
+              return { ...req, body, headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': t, 'webhook-signature': `v1,${sig}` } };
+            },
+          },
+        ],
+      });
+      const ok = result['2xx'];
+      const store = openStore(path.join(dir, 'data'));
+      const queued = store.queue.count({ flow: 'intake' });
+      store.close();
+      const rps = ok / (result.duration || 1);
+      rows.push({
+        suite: 'events',
+        case: 'webhook intake (50 senders, Standard Webhooks verified, answered after commit)',
+        figures: { 'requests/s': round(rps, 0), 'p50 ms': result.latency.p50, 'p99 ms': result.latency.p99, '2xx': ok, 'non-2xx': result.non2xx, errors: result.errors, queued },
+        target: '≥ 3,000 requests/s, p99 ≤ 50 ms, every 2xx queued',
+        met: rps >= 3000 && result.latency.p99 <= 50 && queued >= ok,
+      });
+
+      // ---- sync overhead: direct vs through Ferry, interleaved, one call at a time
+      const agent = new Agent({ connections: 2 });
+      const direct: number[] = [];
+      const viaFerry: number[] = [];
+      const calls = quick ? 200 : 1000;
+      const body = JSON.stringify({ sku: 'A-1', quantity: 3 });
+      const time = async (url: string) => {
+        const t0 = performance.now();
+        const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+        await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`);
+        return performance.now() - t0;
+      };
+      for (let i = 0; i < 50; i++) {
+        await time(`http://127.0.0.1:${saasPort}/quote`);
+        await time(`http://127.0.0.1:${hookPort}/sync/quote`);
+      }
+      for (let i = 0; i < calls; i++) {
+        direct.push(await time(`http://127.0.0.1:${saasPort}/quote`));
+        viaFerry.push(await time(`http://127.0.0.1:${hookPort}/sync/quote`));
+      }
+      await agent.close();
+      direct.sort((a, b) => a - b);
+      viaFerry.sort((a, b) => a - b);
+      const over50 = percentile(viaFerry, 50) - percentile(direct, 50);
+      const over99 = percentile(viaFerry, 99) - percentile(direct, 99);
+      rows.push({
+        suite: 'events',
+        case: `sync endpoint overhead (${calls} calls, sequential)`,
+        figures: {
+          'direct p50 ms': round(percentile(direct, 50), 2),
+          'direct p99 ms': round(percentile(direct, 99), 2),
+          'via Ferry p50 ms': round(percentile(viaFerry, 50), 2),
+          'via Ferry p99 ms': round(percentile(viaFerry, 99), 2),
+          'overhead p50 ms': round(over50, 2),
+          'overhead p99 ms': round(over99, 2),
+        },
+        target: 'overhead p99 ≤ 5 ms',
+        met: over99 <= 5,
+      });
+    } finally {
+      await ferry.stop();
+      saas.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return rows;
+  },
+};
+
+export default eventsSuite;

@@ -211,3 +211,43 @@ describe('webhook-relay mode', () => {
     expect(status.lastError ?? run.engine.flow('relayed').facts.lastError).toMatch(/r2 refused: verification failed/);
   });
 });
+
+describe('TLS and listener sharing', () => {
+  it('serves HTTPS with a cert/key pair and refuses a second TLS setting on the same port', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const { tempDir } = await import('../helpers/tmp.ts');
+    const dir = tempDir('ferry-tls-');
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    expect(r.status).toBe(0);
+    const tlsPort = await freePort();
+    const tls = { cert: './cert.pem', key: './key.pem' };
+    const e = await startEngine(
+      {
+        integrations: [
+          {
+            name: 'secure',
+            flows: [
+              { name: 'tls-hook', source: { type: 'webhook', port: tlsPort, tls, verify: { scheme: 'bearer', secret: TOKEN } }, destination: { type: 'folder', path: './out' } },
+              { name: 'plain-hook', source: { type: 'webhook', port: tlsPort, verify: { scheme: 'bearer', secret: TOKEN } }, destination: { type: 'folder', path: './out2' } },
+            ],
+          },
+        ],
+      },
+      dir,
+    );
+    try {
+      const { Agent } = await import('undici');
+      const agent = new Agent({ connect: { ca: fs.readFileSync(path.join(dir, 'cert.pem')), rejectUnauthorized: false } });
+      const res = await request(`https://127.0.0.1:${tlsPort}/hooks/tls-hook`, { method: 'POST', body: '{"x":1}', headers: { authorization: `Bearer ${TOKEN}` }, dispatcher: agent });
+      expect(res.statusCode).toBe(202);
+      await res.body.dump();
+      await agent.close();
+      // the second flow asked for the same port without TLS: it could not start, and says why
+      expect(e.engine.flow('plain-hook').facts.lastError).toMatch(/already served with a different TLS certificate|without TLS/);
+    } finally {
+      await e.stop();
+    }
+  });
+});

@@ -293,6 +293,7 @@ export class FlowRuntime {
         resolve(o);
       };
       const timer = setTimeout(() => done(this.settledOutcome(id) ?? { ticket, state: 'pending' }), waitMs);
+      timer.unref(); // a waiting caller never keeps a stopping process alive
       set.add(done);
     });
   }
@@ -397,6 +398,8 @@ export class FlowRuntime {
     const timer = setTimeout(() => this.sendAbort.abort(), graceMs);
     await this.dispatcher;
     clearTimeout(timer);
+    // callers still waiting get "pending" with their ticket: the item stays queued for the next start
+    for (const [id, set] of this.waiters) for (const w of [...set]) w({ ticket: String(id), state: 'pending', reason: 'Ferry is stopping' });
     await Promise.all(this.pendingAfter);
     await this.source.close?.();
     await this.destination.close?.();

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { freePort, startEngine, type RunningEngine } from '../helpers/engine.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
-import { waitFor } from '../helpers/tmp.ts';
+import { tempDir, waitFor } from '../helpers/tmp.ts';
+import { startFerry, writeConfig } from '../helpers/cli.ts';
 
 let port: number;
 let saas: http.Server;
@@ -176,4 +177,28 @@ describe('sync endpoint', () => {
     const r = await call('quote', { quantity: 1 });
     expect((await fetchTicket('slow', String(r.headers['x-ferry-ticket']))).status).toBe(404);
   });
+});
+
+describe('sync calls survive a crash', () => {
+  it('a call that timed out into a ticket completes after kill -9 and a restart', async () => {
+    const dir = tempDir('ferry-sync-crash-');
+    const p = await freePort();
+    const file = writeConfig(dir, {
+      dataDir: './data',
+      integrations: [{ name: 's', flows: [{ name: 'slowcall', source: { type: 'sync', port: p, timeoutMs: 100 }, destination: { type: 'http', url: `${saasUrl}/slow`, contentType: 'application/json' } }] }],
+    });
+    const first = await startFerry(file);
+    const res = await request(`http://127.0.0.1:${p}/sync/slowcall`, { method: 'POST', body: JSON.stringify({ n: 7 }), headers: { 'content-type': 'application/json' } });
+    const pending = (await res.body.json()) as { ticket: string };
+    expect(res.statusCode).toBe(504);
+    await first.kill9(); // the SaaS call was still running
+    const second = await startFerry(file);
+    try {
+      const done = await request(`http://127.0.0.1:${p}/sync/slowcall/${pending.ticket}?wait=10`);
+      expect(done.statusCode).toBe(200);
+      expect(await done.body.json()).toEqual({ done: 7 });
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });

@@ -41,6 +41,9 @@ function createServer(cfg: ListenConfig, routes: Map<string, RouteHandler>): htt
     } catch {
       return sendJson(res, 400, { error: 'bad request target' });
     }
+    // A web page open in a browser on this machine could otherwise POST to 127.0.0.1 (cross-site request):
+    // integrations never send Origin, browsers always do on cross-origin requests.
+    if (req.headers.origin !== undefined) return sendJson(res, 403, { error: 'requests from web pages (with an Origin header) are refused' });
     const parts = pathname.split('/').filter((p) => p !== '');
     const route = parts.length >= 2 ? routes.get(`${parts[0]}/${decodeURIComponent(parts[1])}`) : undefined;
     if (!route) return sendJson(res, 404, { error: `no flow at ${parts.slice(0, 2).join('/') || '/'} (routes: POST /hooks/<flow>, POST /sync/<flow>, GET /sync/<flow>/<ticket>)` });

@@ -83,6 +83,9 @@ export const webhookDestinationSchema = z.strictObject({
 
 export const syncSourceSchema = z.strictObject({
   ...listenShape,
+  token: z.string().min(16).optional().meta({
+    description: 'When set, callers must send Authorization: Bearer <token> (POST and GET by ticket). Use ${secret:NAME}; advised whenever other programs share the machine.',
+  }),
   timeoutMs: z.int().min(50).max(600_000).default(10_000).meta({ description: 'How long a caller waits for the SaaS answer before getting 504 and a ticket.' }),
   maxConcurrent: z.int().min(1).max(1024).default(16).meta({ description: 'Calls in progress at once; more get 503 with Retry-After.' }),
   retryAfterSec: z.int().min(1).default(1).meta({ description: 'Retry-After sent with 503.' }),

@@ -9,7 +9,7 @@ import jsonata from 'jsonata';
 import { request } from 'undici';
 import { errorMessage, type CallOutcome, type CheckResult, type ConnectorEnv, type Source, type SourceContext } from '../contract.ts';
 import { mountRoute, probeListen, readBody, sendJson } from './listener.ts';
-import { standardWebhookHeaders } from './signatures.ts';
+import { standardWebhookHeaders, verifyRequest } from './signatures.ts';
 import type { SyncSourceConfig } from './schema.ts';
 
 type Expr = ReturnType<typeof jsonata>;
@@ -64,6 +64,13 @@ export class SyncSource implements Source {
   }
 
   private async handle(ctx: SourceContext, req: http.IncomingMessage, res: http.ServerResponse, rest: string[], stop: AbortSignal): Promise<void> {
+    if (this.cfg.token !== undefined) {
+      const verdict = verifyRequest({ scheme: 'bearer', secret: this.cfg.token, toleranceSec: 300 }, req.headers, Buffer.alloc(0));
+      if (!verdict.ok) {
+        req.resume();
+        return sendJson(res, 401, { error: verdict.reason }, { 'www-authenticate': 'Bearer' });
+      }
+    }
     if (req.method === 'GET' && rest.length === 1) return this.fetchTicket(ctx, req, res, rest[0]);
     if (rest.length > 0) return sendJson(res, 404, { error: 'not found (GET /sync/<flow>/<ticket> fetches an outcome)' });
     if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST a call to /sync/<flow>, GET /sync/<flow>/<ticket> for an outcome' }, { allow: 'POST' });

@@ -86,6 +86,8 @@ export class FlowRuntime {
   private backlog?: { n: number; bytes: number; at: number };
   /** Synchronous callers waiting for an item's final outcome, by item id. */
   private readonly waiters = new Map<number, Set<(o: CallOutcome) => void>>();
+  /** Outcomes already answered to a caller whose commit is still in the group-commit window. */
+  private readonly uncommitted = new Map<number, CallOutcome>();
   private readonly ordering: LeaseOrdering;
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
@@ -304,6 +306,8 @@ export class FlowRuntime {
 
   /** Reads an item's outcome from the queue (pending while queued, in flight or retrying). */
   private settledOutcome(id: number): CallOutcome | undefined {
+    const recent = this.uncommitted.get(id);
+    if (recent) return recent;
     const row = this.deps.queue.get(id);
     if (!row || row.flow !== this.name) return undefined;
     const ticket = String(id);
@@ -326,13 +330,15 @@ export class FlowRuntime {
   /** Resolves the synchronous callers waiting for this item with its final outcome. */
   private answerWaiters(id: number, s: Settlement): void {
     const set = this.waiters.get(id);
-    if (!set || set.size === 0) return;
+    if ((!set || set.size === 0) && !this.source.keepsReplies) return;
     const ticket = String(id);
     let o: CallOutcome;
     if (s.kind === 'delivered') o = { ticket, state: 'delivered', reply: s.reply, detail: s.detail };
     else if (s.kind === 'dead') o = { ticket, state: 'dead', reason: s.reason, status: s.status, response: s.response };
     else return;
-    for (const w of [...set]) w(o);
+    // until the outcome commits, a GET by ticket reads it from here (the database still says in flight)
+    if (this.source.keepsReplies) this.uncommitted.set(id, o);
+    for (const w of [...(set ?? [])]) w(o);
   }
 
   private noteError(message: string): void {
@@ -558,6 +564,8 @@ export class FlowRuntime {
         // The outcome could not be recorded: the item is sent again after a restart (same key).
         this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
         return;
+      } finally {
+        this.uncommitted.delete(row.id);
       }
       if (settlement.kind === 'delivered' && settlement.afterPending) {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });

@@ -3,7 +3,7 @@
 // Sync endpoint: added latency p50/p99 of POST /sync/<flow> over calling the same SaaS stub directly, both
 // measured interleaved in the same run.
 import crypto from 'node:crypto';
-import http from 'node:http';
+import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
 import { startFerry, writeConfig } from '../helpers/cli.ts';
@@ -23,17 +23,23 @@ export const eventsSuite: BenchSuite = {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-events-'));
     const hookPort = await freePort();
     const downPort = await freePort(); // nothing listens: deliveries wait, intake is measured alone
-    // the SaaS stub answers a small JSON reply
-    const saas = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.from(JSON.stringify({ ok: true, echo: Buffer.concat(chunks).length }));
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) }).end(body);
-      });
-    });
+    // the SaaS stub: a separate process (as a real API is), answering a small JSON reply
     const saasPort = await freePort();
-    await new Promise<void>((r) => saas.listen(saasPort, '127.0.0.1', r));
+    const saas = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('node:http').createServer((req, res) => { const c = []; req.on('data', (d) => c.push(d)); req.on('end', () => {
+           const b = Buffer.from(JSON.stringify({ ok: true, echo: Buffer.concat(c).length }));
+           res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(b.length) }).end(b); }); })
+         .listen(${saasPort}, '127.0.0.1', () => console.log('listening'));`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      saas.stdout!.once('data', () => resolve());
+      saas.once('exit', (code) => reject(new Error(`SaaS stub exited (${code})`)));
+    });
     const file = writeConfig(dir, {
       dataDir: './data',
       logLevel: 'warn',
@@ -133,7 +139,7 @@ export const eventsSuite: BenchSuite = {
       });
     } finally {
       await ferry.stop();
-      saas.close();
+      saas.kill();
       fs.rmSync(dir, { recursive: true, force: true });
     }
     return rows;

@@ -64,6 +64,11 @@ beforeAll(async () => {
             destination: { type: 'http', url: `${saasUrl}/slow`, contentType: 'application/json' },
           },
           {
+            name: 'guarded',
+            source: { type: 'sync', port, token: 'sync-token-0123456789' },
+            destination: { type: 'http', url: `${saasUrl}/quote`, contentType: 'application/json' },
+          },
+          {
             name: 'checkout',
             source: { type: 'sync', port },
             destination: {
@@ -106,9 +111,11 @@ describe('sync endpoint', () => {
     expect(r.json).toEqual({ total: 6, currency: 'EUR' });
     expect(calls.find((c) => c.path === '/quote')!.body).toEqual({ qty: 3 });
     const ticket = String(r.headers['x-ferry-ticket']);
-    const item = run.engine.queue.get(Number(ticket))!;
-    expect(item.flow).toBe('quote');
-    expect(item.state).toBe('delivered');
+    // asked right away, the ticket already gives the answer (its commit may still be in the group-commit window)
+    expect(await fetchTicket('quote', ticket)).toEqual({ status: 201, json: { total: 6, currency: 'EUR' } });
+    await waitFor(() => run.engine.queue.get(Number(ticket))?.state === 'delivered', 'the call recorded as delivered');
+    expect(run.engine.queue.get(Number(ticket))!.flow).toBe('quote');
+    expect(JSON.parse(run.engine.queue.reply(Number(ticket))!.body.toString())).toEqual({ price: 6, currency: 'EUR' });
     expect(await fetchTicket('quote', ticket)).toEqual({ status: 201, json: { total: 6, currency: 'EUR' } });
   });
 
@@ -168,6 +175,19 @@ describe('sync endpoint', () => {
     // each step carries its own idempotency key derived from the item's
     const charge = calls.filter((c) => c.path === '/pay').at(-1)!;
     expect(charge.key).toMatch(/^[0-9a-f]{40}:charge$/);
+  });
+
+  it('needs the bearer token when one is set, and refuses browser (Origin) requests', async () => {
+    expect((await call('guarded', { qty: 1 })).status).toBe(401);
+    expect((await call('guarded', { qty: 1 }, { authorization: 'Bearer wrong-token-0123456789' })).status).toBe(401);
+    const ok = await call('guarded', { qty: 2 }, { authorization: 'Bearer sync-token-0123456789' });
+    expect(ok.status).toBe(201);
+    const ticket = String(ok.headers['x-ferry-ticket']);
+    expect((await fetchTicket('guarded', ticket)).status).toBe(401);
+    const before = calls.length;
+    const fromPage = await call('quote', { quantity: 1 }, { origin: 'https://evil.example' });
+    expect(fromPage.status).toBe(403);
+    expect(calls.length).toBe(before);
   });
 
   it('refuses bad JSON (400), unknown tickets (404) and tickets of another flow', async () => {

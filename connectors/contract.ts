@@ -185,6 +185,8 @@ export interface ConnectorDefinition {
   destinationSchema?: z.ZodObject;
   /** True when the source implements watch(), so `trigger: { on: change }` is allowed. */
   changeEvents?: boolean;
+  /** True when the source only works event-driven (a listener, a subscription): a schedule trigger is refused. */
+  eventsOnly?: boolean;
   /** Keys of the config that hold local paths, resolved against the config file's folder. */
   pathKeys?: { source?: string[]; destination?: string[] };
   createSource?(config: any, env: ConnectorEnv): Source;

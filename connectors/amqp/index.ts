@@ -9,6 +9,7 @@ export const amqpConnector: ConnectorDefinition = {
   sourceSchema: amqpSourceSchema,
   destinationSchema: amqpDestinationSchema,
   changeEvents: true,
+  eventsOnly: true,
   createSource: (config: AmqpSourceConfig, env) => new AmqpSource(config, env),
   createDestination: (config: AmqpDestinationConfig) => new AmqpDestination(config),
 };

@@ -1,3 +1,4 @@
+import jsonata from 'jsonata';
 import { z } from 'zod';
 
 const httpUrl = z.string().refine(
@@ -16,7 +17,18 @@ export const stepSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, { error: 'expected a step name of letters, digits and "_"' }),
   url: httpUrl,
   method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
-  body: z.string().min(1).optional().meta({
+  body: z
+    .string()
+    .min(1)
+    .superRefine((expr, ctx) => {
+      try {
+        jsonata(expr);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `not a valid JSONata expression: ${(err as Error).message}` });
+      }
+    })
+    .optional()
+    .meta({
     description: 'JSONata building this step\'s JSON body from { input, steps: { <name>: <reply JSON> } }; default: the item as it is.',
   }),
   headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Extra headers (e.g. Authorization: Bearer ${secret:NAME}).' }),

@@ -17,6 +17,7 @@ export const webhookConnector: ConnectorDefinition = {
   sourceSchema: webhookSourceSchema,
   destinationSchema: webhookDestinationSchema,
   changeEvents: true,
+  eventsOnly: true,
   pathKeys: { source: ['tls.cert', 'tls.key'] },
   createSource: (config: WebhookSourceConfig, env) => new WebhookSource(config, env),
   createDestination: (config: WebhookDestinationConfig) => new WebhookDestination(config),
@@ -27,6 +28,7 @@ export const syncConnector: ConnectorDefinition = {
   type: 'sync',
   sourceSchema: syncSourceSchema,
   changeEvents: true,
+  eventsOnly: true,
   pathKeys: { source: ['tls.cert', 'tls.key'] },
   createSource: (config: SyncSourceConfig, env) => new SyncSource(config, env),
 };

@@ -1,4 +1,14 @@
+import jsonata from 'jsonata';
 import { z } from 'zod';
+
+/** A JSONata expression that compiles; the error names the problem. */
+export const jsonataExpr = z.string().min(1).superRefine((expr, ctx) => {
+  try {
+    jsonata(expr);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a valid JSONata expression: ${(err as Error).message}` });
+  }
+});
 
 const httpUrl = z.string().refine(
   (s) => {
@@ -90,8 +100,8 @@ export const syncSourceSchema = z.strictObject({
   maxConcurrent: z.int().min(1).max(1024).default(16).meta({ description: 'Calls in progress at once; more get 503 with Retry-After.' }),
   retryAfterSec: z.int().min(1).default(1).meta({ description: 'Retry-After sent with 503.' }),
   format: z.enum(['json', 'raw']).default('json'),
-  request: z.strictObject({ map: z.string().min(1).meta({ description: 'JSONata applied to the caller\'s JSON before the SaaS call.' }) }).optional(),
-  response: z.strictObject({ map: z.string().min(1).meta({ description: 'JSONata applied to the SaaS JSON answer before replying.' }) }).optional(),
+  request: z.strictObject({ map: jsonataExpr.meta({ description: 'JSONata applied to the caller\'s JSON before the SaaS call.' }) }).optional(),
+  response: z.strictObject({ map: jsonataExpr.meta({ description: 'JSONata applied to the SaaS JSON answer before replying.' }) }).optional(),
   callbackUrl: httpUrl.optional().meta({ description: 'Where the outcome of a call that timed out into a ticket is POSTed when it settles.' }),
   callbackSecret: z
     .string()

@@ -151,6 +151,9 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'retry', 'initialDelayMs'], message: `expected at most maxDelayMs (${flow.retry.maxDelayMs}), got ${flow.retry.initialDelayMs}` });
         }
         const def = connectors.find((c) => c.type === flow.source.type);
+        if (!('on' in flow.trigger) && def?.eventsOnly) {
+          ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'trigger'], message: `source type "${def.type}" receives events as they come; expected { on: change } (or leave trigger out)` });
+        }
         if ('on' in flow.trigger && def && !def.changeEvents) {
           ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'trigger'], message: `source type "${def.type}" reports no change events; expected { schedule: "<cron>" }` });
         }

@@ -92,7 +92,7 @@ export const eventsSuite: BenchSuite = {
       rows.push({
         suite: 'events',
         case: 'webhook intake (50 senders, Standard Webhooks verified, answered after commit)',
-        figures: { 'requests/s': round(rps, 0), 'p50 ms': result.latency.p50, 'p99 ms': result.latency.p99, '2xx': ok, 'non-2xx': result.non2xx, errors: result.errors, queued },
+        figures: { 'load avg': round(os.loadavg()[0], 1), 'requests/s': round(rps, 0), 'p50 ms': result.latency.p50, 'p99 ms': result.latency.p99, '2xx': ok, 'non-2xx': result.non2xx, errors: result.errors, queued },
         target: '≥ 3,000 requests/s, p99 ≤ 50 ms, every 2xx queued',
         met: rps >= 3000 && result.latency.p99 <= 50 && queued >= ok,
       });
@@ -127,6 +127,7 @@ export const eventsSuite: BenchSuite = {
         suite: 'events',
         case: `sync endpoint overhead (${calls} calls, sequential)`,
         figures: {
+          'load avg': round(os.loadavg()[0], 1),
           'direct p50 ms': round(percentile(direct, 50), 2),
           'direct p99 ms': round(percentile(direct, 99), 2),
           'via Ferry p50 ms': round(percentile(viaFerry, 50), 2),

@@ -159,6 +159,8 @@ export interface DestinationContext {
   flow: string;
   log: ConnectorLogger;
   signal: AbortSignal;
+  /** True when the flow keeps the destination's reply for a synchronous caller: return it as `delivered(…, reply)`. */
+  wantsReply?: boolean;
 }
 
 export interface Destination {

@@ -154,6 +154,10 @@ export class HttpDestination implements Destination {
     }
     const status = res.statusCode;
     if (status >= 200 && status < 300) {
+      if (!ctx.wantsReply) {
+        await res.body.dump();
+        return delivered(`HTTP ${status}`);
+      }
       // the reply is kept for synchronous callers (issue 5); bounded so a huge answer cannot exhaust memory
       const body = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
       const contentType = res.headers['content-type'];

@@ -94,6 +94,10 @@ export class WebhookDestination implements Destination {
     }
     const status = res.statusCode;
     if (status >= 200 && status < 300) {
+      if (!ctx.wantsReply) {
+        await res.body.dump();
+        return delivered(`HTTP ${status}`);
+      }
       const reply = await readUpTo(res.body, REPLY_MAX).catch(() => Buffer.alloc(0));
       const ct = res.headers['content-type'];
       return delivered(`HTTP ${status}`, { status, contentType: Array.isArray(ct) ? ct[0] : ct, body: reply });

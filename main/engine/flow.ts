@@ -517,7 +517,7 @@ export class FlowRuntime {
     const done = (async () => {
       let outcome: DeliveryOutcome;
       try {
-        outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal });
+        outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
       } catch (err) {
         outcome = { kind: 'retry', reason: errorMessage(err) };
       }

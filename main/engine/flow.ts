@@ -269,7 +269,7 @@ export class FlowRuntime {
     if (result.ids.length === 1) {
       id = result.ids[0];
       if (this.backlog) this.backlog.n += 1;
-      const waiting = this.outcome(String(id), timeoutMs);
+      const waiting = this.outcome(String(id), timeoutMs, true);
       if (direct) {
         const leased = this.deps.queue.get(id);
         if (leased) this.deliver(leased);
@@ -284,11 +284,13 @@ export class FlowRuntime {
   }
 
   /** The outcome of the item named by ticket; waits up to waitMs while it is unfinished. */
-  outcome(ticket: string, waitMs: number): Promise<CallOutcome | undefined> {
+  outcome(ticket: string, waitMs: number, justQueued = false): Promise<CallOutcome | undefined> {
     if (!/^\d{1,15}$/.test(ticket)) return Promise.resolve(undefined);
     const id = Number(ticket);
-    const now = this.settledOutcome(id);
-    if (now === undefined || now.state !== 'pending' || waitMs <= 0) return Promise.resolve(now);
+    if (!justQueued) {
+      const now = this.settledOutcome(id);
+      if (now === undefined || now.state !== 'pending' || waitMs <= 0) return Promise.resolve(now);
+    }
     return new Promise((resolve) => {
       let set = this.waiters.get(id);
       if (!set) this.waiters.set(id, (set = new Set()));

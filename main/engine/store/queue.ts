@@ -120,6 +120,7 @@ export class Queue {
            ORDER BY i.id LIMIT ?)
          RETURNING ${SUMMARY_COLUMNS}`,
       ),
+      getItem: db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?'),
       insertReply: db.prepare('INSERT OR REPLACE INTO replies (item_id, status, content_type, body) VALUES (@id, @status, @type, @body)'),
       reply: db.prepare<[number], { status: number; content_type: string | null; body: Buffer }>('SELECT status, content_type, body FROM replies WHERE item_id = ?'),
       insertBody: db.prepare<[number, Buffer]>('INSERT INTO bodies (item_id, body) VALUES (?, ?)'),
@@ -272,7 +273,7 @@ export class Queue {
   }
 
   get(id: number): ItemRow | undefined {
-    return this.db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?').get(id);
+    return this.stmts.getItem.get(id); // prepared once: synchronous calls read items by id on their hot path
   }
 
   /** The inline body of an item (undefined when it lives in the content store or was dropped). */

@@ -84,11 +84,11 @@ export class Engine {
     const settle = new Batcher<Settlement, void>((s) => {
       this.queue.settle(s);
       return s.map(() => undefined);
-    }, { maxBatch: 1000, maxDelayMs: 4 });
+    }, { maxBatch: 1000, maxDelayMs: 15 });
     const afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
-    }, { maxBatch: 1000, maxDelayMs: 20 });
+    }, { maxBatch: 1000, maxDelayMs: 50 });
 
     for (const integration of this.config.integrations) {
       for (const flowCfg of integration.flows) {

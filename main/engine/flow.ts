@@ -27,7 +27,7 @@ import type { Batcher } from './batcher.ts';
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
 const BODY_READ_CONCURRENCY = 8;
-const PREFETCH = 8;
+const PREFETCH = 16;
 
 export interface IntakeWrite {
   rows: NewRow[];

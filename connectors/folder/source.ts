@@ -10,6 +10,9 @@ import {
   suffixedName,
   type CheckResult,
   type ConnectorEnv,
+  type DryRunFile,
+  type DryRunOptions,
+  type DryRunResult,
   type NewItem,
   type SettledItem,
   type Source,
@@ -91,6 +94,48 @@ export class FolderSource implements Source {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { ok: false, message: `folder missing: ${this.root}` };
       if (code === 'EACCES' || code === 'EPERM') return { ok: false, message: `permission denied: ${(err as NodeJS.ErrnoException).path ?? this.root}` };
+      return { ok: false, message: errorMessage(err) };
+    }
+  }
+
+  /**
+   * What a scan would take now: files unchanged for settleMs (by their mtime, or by a second look after
+   * waiting up to maxWaitMs) are complete; with a ready marker, a file is complete when its marker exists.
+   */
+  async dryRun(opts: DryRunOptions = {}): Promise<DryRunResult> {
+    const maxFiles = opts.maxFiles ?? 1000;
+    const maxWait = opts.maxWaitMs ?? 3000;
+    try {
+      const found = await this.walk();
+      const rels = [...found.keys()].sort().slice(0, maxFiles);
+      const files: DryRunFile[] = [];
+      const recheck: string[] = [];
+      const now = Date.now();
+      for (const rel of rels) {
+        const st = found.get(rel)!;
+        const entry: DryRunFile = { relativePath: rel, size: st.size, mtime: new Date(st.mtimeMs).toISOString(), state: 'complete' };
+        if (this.cfg.readyMarker) entry.state = (await this.markerPresent(rel)) ? 'complete' : 'writing';
+        else if (now - st.mtimeMs < this.cfg.settleMs) recheck.push(rel);
+        files.push(entry);
+      }
+      if (recheck.length > 0) {
+        // Recently changed: look again once the settle time has passed (bounded), as a scan would.
+        const newest = Math.max(...recheck.map((r) => found.get(r)!.mtimeMs));
+        await sleep(Math.max(0, Math.min(maxWait, newest + this.cfg.settleMs - now)), opts.signal ?? new AbortController().signal);
+        for (const rel of recheck) {
+          const before = found.get(rel)!;
+          const after = await fs.promises.stat(path.join(this.root, rel)).catch(() => undefined);
+          const entry = files.find((f) => f.relativePath === rel)!;
+          const unchanged = after !== undefined && after.size === before.size && after.mtimeMs === before.mtimeMs;
+          entry.state = unchanged && Date.now() - before.mtimeMs >= this.cfg.settleMs ? 'complete' : 'writing';
+          if (after) (entry.size = after.size), (entry.mtime = new Date(after.mtimeMs).toISOString());
+        }
+      }
+      return { ok: true, files, truncated: found.size > maxFiles };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { ok: false, message: `folder missing: ${this.root}` };
+      if (code === 'EACCES' || code === 'EPERM') return { ok: false, message: `permission denied: ${this.root}` };
       return { ok: false, message: errorMessage(err) };
     }
   }

@@ -3,7 +3,10 @@
 // cleanly. Plain Node: it never imports electron.
 import path from 'node:path';
 import type { LoadedConfig } from './config/load.ts';
-import type { FerryConfig } from './config/schema.ts';
+import type { FerryConfig, FlowConfig } from './config/schema.ts';
+import type { ApplyReport } from './admin/types.ts';
+import { AdminServer, type AdminOptions } from './admin/server.ts';
+import type { SecretStore } from './secrets.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
@@ -22,6 +25,10 @@ export interface EngineOptions {
   log?: Logger;
   /** How long stop() lets in-flight deliveries finish. */
   stopGraceMs?: number;
+  /** The local admin API: false to run without it (tests, `ferry` commands that only read). */
+  admin?: false | AdminOptions;
+  /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
+  secrets?: SecretStore;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -32,7 +39,10 @@ export function openStore(dataDir: string): { db: Db; queue: Queue; flowStates: 
 }
 
 export class Engine {
-  readonly config: FerryConfig;
+  /** The running config; replaced by applyConfig(). */
+  config: FerryConfig;
+  /** The loaded config file (path, folder, raw text's values) the running config came from. */
+  loaded: LoadedConfig;
   readonly dataDir: string;
   readonly db: Db;
   readonly queue: Queue;
@@ -42,6 +52,10 @@ export class Engine {
   readonly log: Logger;
   private readonly unlock: () => void;
   private readonly stopGraceMs: number;
+  private readonly opts: EngineOptions;
+  /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
+  admin?: AdminServer;
+  readonly startedAt = Date.now();
   private maintenance?: NodeJS.Timeout;
   private diskProblem: string | undefined;
   private lastPrune = 0;
@@ -50,10 +64,12 @@ export class Engine {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   private constructor(loaded: LoadedConfig, opts: EngineOptions) {
+    this.loaded = loaded;
     this.config = loaded.config;
     this.dataDir = loaded.dataDir;
     this.log = opts.log ?? silentLogger;
     this.stopGraceMs = opts.stopGraceMs ?? 10_000;
+    this.opts = opts;
     prepareDataDir(this.dataDir);
     this.unlock = lockDataDir(this.dataDir);
     try {
@@ -66,7 +82,7 @@ export class Engine {
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
 
-    const intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
+    this.intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
       const rows = writes.flatMap((w) => w.rows);
       const state = writes.flatMap((w) => w.state);
       const all = this.queue.enqueue(rows, state);
@@ -81,42 +97,45 @@ export class Engine {
         return { ids, duplicates: all.duplicates.filter((d) => own.has(d.row)) };
       });
     }, 2000);
-    const settle = new Batcher<Settlement, void>((s) => {
+    this.settleBatcher = new Batcher<Settlement, void>((s) => {
       this.queue.settle(s);
       return s.map(() => undefined);
     }, 1000);
-    const afterDone = new Batcher<number, void>((ids) => {
+    this.afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
     }, 1000);
 
     for (const integration of this.config.integrations) {
-      for (const flowCfg of integration.flows) {
-        const env = { configDir: loaded.dir, log: this.log.child({ flow: flowCfg.name }) };
-        const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
-        const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
-        const source = connectorOf(st).createSource!(sourceCfg, env);
-        const destination = connectorOf(dt).createDestination!(destCfg, env);
-        this.flows.set(
-          flowCfg.name,
-          new FlowRuntime(integration.name, flowCfg, source, destination, {
-            db: this.db,
-            queue: this.queue,
-            content: this.content,
-            flowStates: this.flowStates,
-            intake,
-            settle,
-            afterDone,
-            log: this.log,
-            diskOk: () => this.diskProblem,
-          }),
-        );
-      }
+      for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));
     }
-    this.batchers = [intake, settle, afterDone];
+    this.batchers = [this.intake, this.settleBatcher, this.afterDone];
   }
 
+  private readonly intake: Batcher<IntakeWrite, IntakeResult>;
+  private readonly settleBatcher: Batcher<Settlement, void>;
+  private readonly afterDone: Batcher<number, void>;
   private readonly batchers: Array<{ flush(): void }>;
+
+  /** Builds one flow's runtime from its config (connectors through the registry). */
+  private buildFlow(integration: string, flowCfg: FlowConfig, configDir: string): FlowRuntime {
+    const env = { configDir, log: this.log.child({ flow: flowCfg.name }) };
+    const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
+    const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
+    const source = connectorOf(st).createSource!(sourceCfg, env);
+    const destination = connectorOf(dt).createDestination!(destCfg, env);
+    return new FlowRuntime(integration, flowCfg, source, destination, {
+      db: this.db,
+      queue: this.queue,
+      content: this.content,
+      flowStates: this.flowStates,
+      intake: this.intake,
+      settle: this.settleBatcher,
+      afterDone: this.afterDone,
+      log: this.log,
+      diskOk: () => this.diskProblem,
+    });
+  }
 
   /** Opens the data dir (refusing network shares and a second engine on the same queue). */
   static open(loaded: LoadedConfig, opts: EngineOptions = {}): Engine {
@@ -130,22 +149,14 @@ export class Engine {
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
-    for (const flow of this.flows.values()) {
-      if (!flow.cfg.enabled) {
-        this.flowStates.ensure(flow.name);
-        continue;
-      }
-      try {
-        await flow.start();
-      } catch (err) {
-        this.log.error({ flow: flow.name, err: errorMessage(err) }, 'flow failed to start');
-        flow.facts.lastError = `failed to start: ${errorMessage(err)}`;
-        flow.facts.lastErrorAt = Date.now();
-      }
-    }
+    for (const flow of this.flows.values()) await this.startFlow(flow);
     this.retryAfterDelivery();
     this.maintenance = setInterval(() => this.maintain(), 1000);
-    this.log.info({ flows: this.flows.size, dataDir: this.dataDir }, 'Ferry is running');
+    if (this.opts.admin !== false) {
+      this.admin = new AdminServer(this, this.opts.admin ?? {});
+      await this.admin.listen(this.config.admin.port);
+    }
+    this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 
   /** Every second: flow facts to flow_state; every 30 s: leases, after-delivery retries, disk; hourly: prune. */
@@ -244,11 +255,82 @@ export class Engine {
     return rows.length;
   }
 
+  get secrets(): SecretStore | undefined {
+    return this.opts.secrets;
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Starts a flow; a flow that fails to start keeps the reason as its last error. */
+  private async startFlow(flow: FlowRuntime): Promise<void> {
+    if (!flow.cfg.enabled) {
+      this.flowStates.ensure(flow.name);
+      return;
+    }
+    try {
+      await flow.start();
+    } catch (err) {
+      this.log.error({ flow: flow.name, err: errorMessage(err) }, 'flow failed to start');
+      flow.facts.lastError = `failed to start: ${errorMessage(err)}`;
+      flow.facts.lastErrorAt = Date.now();
+    }
+  }
+
+  /**
+   * Applies a new config to the running engine (admin API edits, secret changes): flows that were removed
+   * or whose settings changed are stopped (deliveries in flight finish first), new and changed ones start.
+   * Items queued for a changed flow stay queued and go out through its new settings. dataDir and the admin
+   * port need a restart; they are reported, not applied.
+   */
+  async applyConfig(loaded: LoadedConfig): Promise<ApplyReport> {
+    const report: ApplyReport = { started: [], stopped: [], restarted: [], restartRequired: [] };
+    if (path.resolve(loaded.dataDir) !== path.resolve(this.dataDir)) report.restartRequired.push('dataDir');
+    if (loaded.config.admin.port !== this.config.admin.port && this.admin) report.restartRequired.push('admin.port');
+    const wanted = new Map<string, { integration: string; cfg: FlowConfig }>();
+    for (const i of loaded.config.integrations) for (const f of i.flows) wanted.set(f.name, { integration: i.name, cfg: f });
+    const same = (a: FlowRuntime, b: { integration: string; cfg: FlowConfig }) =>
+      a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
+
+    const toStop = [...this.flows.values()].filter((f) => !wanted.has(f.name) || !same(f, wanted.get(f.name)!));
+    await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
+    for (const f of toStop) {
+      this.flows.delete(f.name);
+      this.writtenFacts.delete(f.name);
+      (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
+    }
+    this.loaded = loaded;
+    this.config = loaded.config;
+    if (loaded.config.logLevel !== this.log.level && this.log.level !== 'silent') this.log.level = loaded.config.logLevel;
+
+    // Rebuild the map in config order, keeping the runtimes that did not change.
+    const previous = new Map(this.flows);
+    this.flows.clear();
+    for (const [name, w] of wanted) {
+      const kept = previous.get(name);
+      if (kept) {
+        this.flows.set(name, kept);
+        continue;
+      }
+      const flow = this.buildFlow(w.integration, w.cfg, loaded.dir);
+      this.flows.set(name, flow);
+      if (this.state === 'running') await this.startFlow(flow);
+      if (!report.restarted.includes(name)) report.started.push(name);
+    }
+    if (report.started.length + report.stopped.length + report.restarted.length > 0) {
+      this.queue.addEvent('config', null, null, { started: report.started, stopped: report.stopped, restarted: report.restarted });
+      this.log.info(report, 'configuration applied');
+    }
+    return report;
+  }
+
   /** Stops intake, lets in-flight deliveries finish (bounded), writes what is pending and closes the database. */
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     clearInterval(this.maintenance);
+    await this.admin?.close();
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     for (const b of this.batchers) b.flush();

@@ -3,13 +3,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, defaultAppDataDir, loadConfig, type LoadedConfig } from './engine/config/load.ts';
+import { ConfigError, loadConfig, type LoadedConfig } from './engine/config/load.ts';
 import { Engine, openStore } from './engine/engine.ts';
 import { createLogger, type LogLevel } from './engine/logger.ts';
 import { DataDirError, isDataDirLocked } from './engine/store/datadir.ts';
 import { ITEM_STATES, type ItemFilter, type ItemState, type ItemSummary } from './engine/store/queue.ts';
 import { readStatus, type StatusReport } from './engine/status.ts';
 import { connectorOf } from './engine/registry.ts';
+import type { SecretStore } from './engine/secrets.ts';
+import { loadStartConfig, startConfigFile } from './start-config.ts';
+import { appRoot, decideDesktop, probeDesktop, runDesktop, type DesktopDecision } from './desktop/launch.ts';
 import { errorMessage } from '../connectors/contract.ts';
 
 class UsageError extends Error {}
@@ -30,10 +33,10 @@ const logLevelOption = () =>
   new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']);
 
 /** Runs the engine until SIGINT/SIGTERM, then stops it cleanly. */
-async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: () => void): Promise<number> {
+async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: (engine: Engine) => void, secrets?: SecretStore): Promise<number> {
   const level = logLevel ?? loaded.config.logLevel;
   const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs') });
-  const engine = Engine.open(loaded, { log });
+  const engine = Engine.open(loaded, { log, secrets });
   let stopping: Promise<void> | undefined;
   const done = new Promise<number>((resolve) => {
     const onSignal = (signal: string) => {
@@ -54,27 +57,9 @@ async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: () 
     process.on('SIGTERM', () => onSignal('SIGTERM'));
   });
   await engine.start();
-  banner?.();
+  banner?.(engine);
   return done;
 }
-
-const DEFAULT_CONFIG = (dataDir: string) => `# Ferry configuration (created by \`npm start\`). Reference: docs/config-reference.md
-# Files dropped into "outbox" are queued durably and delivered into "delivered"; the originals move to outbox/.sent.
-dataDir: ${JSON.stringify(dataDir)}
-integrations:
-  - name: getting-started
-    flows:
-      - name: outbox-to-delivered
-        source:
-          type: folder
-          path: ./outbox
-          settleMs: 1000
-          afterDelivery: { action: move, to: ./outbox/.sent }
-        trigger: { on: change }
-        destination:
-          type: folder
-          path: ./delivered
-`;
 
 function formatTime(iso: string | null): string {
   if (!iso) return '-';
@@ -150,31 +135,27 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
 
   program
     .command('start')
-    .description('run Ferry with the given config, or with a default one in the app-data folder (created on first start)')
+    .description('open the desktop app (tray and window) where Electron can run, else run headless with the dashboard URL; uses the given config or a default one in the app-data folder (created on first start)')
     .addOption(configOption())
     .addOption(logLevelOption())
+    .option('--headless', 'never open the desktop app')
     .action(act(async (opts) => {
-      let file = opts.config as string | undefined;
-      if (!file) {
-        const home = defaultAppDataDir();
-        file = path.join(home, 'ferry.yaml');
-        if (!fs.existsSync(file)) {
-          fs.mkdirSync(home, { recursive: true });
-          fs.writeFileSync(file, DEFAULT_CONFIG('./data'), { flag: 'wx' });
-          out(`Created a default configuration: ${file}`);
-        }
+      const file = startConfigFile(opts.config as string | undefined, out);
+      const decision: DesktopDecision = opts.headless ? { desktop: false, reason: '--headless given' } : decideDesktop(probeDesktop());
+      if (decision.desktop) {
+        loadConfig(file); // fail here, in the terminal, on a bad config
+        out('Starting the Ferry desktop app…');
+        return runDesktop(decision.electron, ['--config', path.resolve(file), ...(opts.logLevel ? ['--log-level', opts.logLevel] : [])]);
       }
-      const loaded = loadConfig(file);
-      for (const i of loaded.config.integrations) {
-        for (const f of i.flows) {
-          if (f.source.type === 'folder') fs.mkdirSync((f.source as { path: string }).path, { recursive: true });
-          if (f.destination.type === 'folder') fs.mkdirSync((f.destination as { path: string }).path, { recursive: true });
+      const { loaded, secrets } = loadStartConfig(file);
+      return runEngine(loaded, opts.logLevel, (engine) => {
+        out(`Ferry is running headless (no tray: ${decision.reason}).`);
+        if (engine.admin) {
+          const built = fs.existsSync(path.join(appRoot, 'dist/renderer/index.html'));
+          out(`  dashboard: ${engine.admin.url}/  (open it signed in: \`ferry dashboard${opts.config ? ` --config ${opts.config}` : ''}\`)${built ? '' : ' [not built yet: npm run build:renderer]'}`);
         }
-      }
-      return runEngine(loaded, opts.logLevel, () => {
-        out(`Ferry is running (headless: the desktop shell is not available here).`);
-        out(`  config:  ${loaded.file}`);
-        out(`  data:    ${loaded.dataDir}`);
+        out(`  config:    ${loaded.file}`);
+        out(`  data:      ${loaded.dataDir}`);
         for (const i of loaded.config.integrations) {
           for (const f of i.flows) {
             const src = f.source as { type: string; path?: string };
@@ -183,7 +164,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
           }
         }
         out('Ctrl+C stops.');
-      });
+      }, secrets);
     }));
 
   program

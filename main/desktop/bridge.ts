@@ -19,9 +19,5 @@ export interface FerryDesktopBridge {
   platform: string;
 }
 
-/** IPC channel names shared by preload.ts and main.ts. */
-export const IPC = {
-  connection: 'ferry:connection',
-  pickFolder: 'ferry:pick-folder',
-  setStartAtLogin: 'ferry:set-start-at-login',
-} as const;
+/** IPC channels between preload.ts and main.ts (a type, so the sandboxed preload needs no shared module). */
+export type IpcChannel = 'ferry:connection' | 'ferry:pick-folder' | 'ferry:set-start-at-login';

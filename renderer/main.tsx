@@ -1,6 +1,6 @@
 // The dashboard: a client of the engine's admin API only (in the desktop window and in a browser).
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import './styles.css';
 import { connect, ConnectionContext, type Connection } from './lib/api.ts';
 import { errorText } from './lib/hooks.ts';
@@ -22,9 +22,15 @@ const NAV = [
 function Page() {
   const route = useRoute();
   const [section, arg] = route.path;
+  const first = useRef(true);
   useEffect(() => {
-    // move focus to the new page's heading so keyboard and screen-reader users land on it
-    const t = setTimeout(() => document.getElementById('page-title')?.focus({ preventScroll: false }), 0);
+    // after a page change, focus the new page's heading so keyboard and screen-reader users land on it
+    // (not on first load: there the first Tab should reach "Skip to content")
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const t = setTimeout(() => document.getElementById('page-title')?.focus({ preventScroll: false }), 50);
     return () => clearTimeout(t);
   }, [route.path.join('/')]);
   const title = NAV.find((n) => n.path === (section ?? ''))?.label ?? 'Ferry';
@@ -33,7 +39,7 @@ function Page() {
   }, [title]);
   switch (section) {
     case undefined: return <Overview />;
-    case 'flows': return <FlowEditor name={arg && arg !== 'new' ? arg : undefined} />;
+    case 'flows': return <FlowEditor name={arg && arg !== 'new' ? arg : undefined} saved={route.query.get('saved') === '1'} />;
     case 'queue': return arg ? <QueueItem id={Number(arg)} /> : <Queue query={route.query} />;
     case 'activity': return <Activity />;
     case 'settings': return <Settings />;

@@ -25,7 +25,7 @@ const toProblems = (list: Problem[] | undefined): Problems => Object.fromEntries
 
 const NEW_INTEGRATION = '\u0000new';
 
-export function FlowEditor({ name }: { name?: string }) {
+export function FlowEditor({ name, saved }: { name?: string; saved?: boolean }) {
   const conn = useConnection();
   const cfg = usePoll<ConfigView>(() => conn.client.config(), 0, [name]);
   const view = cfg.data;
@@ -34,10 +34,10 @@ export function FlowEditor({ name }: { name?: string }) {
   const owner = name ? view.config.integrations?.find((i) => i.flows.some((f) => f.name === name)) : undefined;
   if (name && !owner) return <><PageHeader title={`Flow ${name}`} /><Notice kind="error">There is no flow named “{name}”. <a href="#/">Back to the overview</a></Notice></>;
   const existing = owner?.flows.find((f) => f.name === name);
-  return <EditorForm key={name ?? 'new'} view={view} originalName={name} originalIntegration={owner?.name} initial={existing ? structuredClone(existing) as FlowDraft : undefined} />;
+  return <EditorForm key={name ?? 'new'} view={view} originalName={name} originalIntegration={owner?.name} initial={existing ? structuredClone(existing) as FlowDraft : undefined} savedNotice={saved && name ? `Saved “${name}”.` : undefined} />;
 }
 
-function EditorForm({ view, originalName, originalIntegration, initial }: { view: ConfigView; originalName?: string; originalIntegration?: string; initial?: FlowDraft }) {
+function EditorForm({ view, originalName, originalIntegration, initial, savedNotice }: { view: ConfigView; originalName?: string; originalIntegration?: string; initial?: FlowDraft; savedNotice?: string }) {
   const conn = useConnection();
   const integrations = view.config.integrations ?? [];
   const [integration, setIntegration] = useState<string>(originalIntegration ?? integrations[0]?.name ?? NEW_INTEGRATION);
@@ -48,7 +48,7 @@ function EditorForm({ view, originalName, originalIntegration, initial }: { view
   const [problems, setProblems] = useState<Problems>({});
   const [touched, setTouched] = useState(false);
   const [saving, setSaving] = useState(false);
-  const [result, setResult] = useState<{ kind: 'ok' | 'error' | 'warn'; text: string }>();
+  const [result, setResult] = useState<{ kind: 'ok' | 'error' | 'warn'; text: string } | undefined>(savedNotice ? { kind: 'ok', text: savedNotice } : undefined);
   const root = view.schema as Schema;
   const flowSchema = useMemo(() => flowSchemaOf(root), [root]);
   const integrationName = integration === NEW_INTEGRATION ? newIntegration.trim() : integration;
@@ -121,8 +121,9 @@ function EditorForm({ view, originalName, originalIntegration, initial }: { view
         : await conn.client.putIntegration(integrationName, { flows: [draft as RawFlow] });
       setProblems({});
       const restart = reply.applied.restartRequired.length ? ` Restart Ferry to apply: ${reply.applied.restartRequired.join(', ')}.` : '';
-      setResult({ kind: 'ok', text: `Saved “${flowName}”.${restart}` });
-      if (originalName !== flowName) navigate(`#/flows/${encodeURIComponent(flowName)}`);
+      // a new or renamed flow gets its own page; it says it was saved there
+      if (originalName !== flowName && !restart) navigate(`#/flows/${encodeURIComponent(flowName)}?saved=1`);
+      else setResult({ kind: 'ok', text: `Saved “${flowName}”.${restart}` });
     } catch (err) {
       if (err instanceof ApiRequestError && err.problems?.length) {
         setProblems(toProblems(err.problems));

@@ -33,14 +33,22 @@ export function Overview() {
         }
         return next;
       });
-    conn.client.activity(undefined, 2000).then((r) => {
+    const subscribe = (since?: number) => {
       if (cancelled) return;
-      add(r.events);
       close = conn.client.events((e) => {
         add([e]);
         if (e.type !== 'config') status.reload();
-      }, r.cursor);
-    }, () => undefined);
+      }, since);
+    };
+    // the API returns at most the latest 1000 events: enough for an hour's sparkline on a desktop agent
+    conn.client.activity(undefined, 1000).then(
+      (r) => {
+        if (cancelled) return;
+        add(r.events);
+        subscribe(r.cursor);
+      },
+      () => subscribe(),
+    );
     return () => {
       cancelled = true;
       close?.();

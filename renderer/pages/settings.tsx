@@ -1,5 +1,5 @@
 // Settings: start at login, data folder, log level, port; and the secrets configs refer to as ${secret:NAME}.
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { LogLevelName, SecretsReply, SettingsReply, SettingsUpdate } from '../api/client.ts';
 import { ApiRequestError } from '../api/client.ts';
 import { useConnection } from '../lib/api.ts';
@@ -12,28 +12,30 @@ const LEVELS: LogLevelName[] = ['error', 'warn', 'info', 'debug', 'trace'];
 export function Settings() {
   const conn = useConnection();
   const settings = usePoll<SettingsReply>(() => conn.client.settings(), 0);
-  const [form, setForm] = useState<SettingsUpdate>({});
+  // the admin's edits, over the values the engine reported
+  const [edits, setEdits] = useState<SettingsUpdate>({});
   const [message, setMessage] = useState<{ kind: 'ok' | 'error' | 'warn'; text: string }>();
   const [problems, setProblems] = useState<Record<string, string>>({});
-  useEffect(() => {
-    if (settings.data) setForm({ startAtLogin: settings.data.startAtLogin, dataDir: settings.data.dataDir, logLevel: settings.data.logLevel, adminPort: settings.data.adminPort });
-  }, [settings.data]);
+  const s = settings.data;
+  const form: SettingsUpdate = s ? { startAtLogin: s.startAtLogin, dataDir: s.dataDir, logLevel: s.logLevel, adminPort: s.adminPort, ...edits } : edits;
+  // keep only what differs from the engine's values, so saving sends just the changes
+  const setForm = (next: SettingsUpdate) => setEdits(Object.fromEntries(Object.entries(next).filter(([k, v]) => !s || (s as unknown as Record<string, unknown>)[k] !== v)) as SettingsUpdate);
 
   const save = async (e: Event) => {
     e.preventDefault();
     setMessage(undefined);
     setProblems({});
     try {
-      const reply = await conn.client.updateSettings(form);
+      const reply = await conn.client.updateSettings(edits);
       if (conn.desktop && form.startAtLogin !== undefined) await conn.desktop.setStartAtLogin(form.startAtLogin);
       setMessage(reply.restartRequired.length ? { kind: 'warn', text: `Saved. Restart Ferry to apply: ${reply.restartRequired.join(', ')}.` } : { kind: 'ok', text: 'Saved.' });
+      setEdits({});
       settings.reload();
     } catch (err) {
       if (err instanceof ApiRequestError && err.problems) setProblems(Object.fromEntries(err.problems.map((p) => [p.path, p.message])));
       setMessage({ kind: 'error', text: `Not saved: ${errorText(err)}` });
     }
   };
-  const s = settings.data;
   const err = (key: string) => (problems[key] ? <p class="field-error" id={`s-${key}-error`}>{problems[key]}</p> : null);
   const inv = (key: string) => (problems[key] ? { 'aria-invalid': true as const, 'aria-describedby': `s-${key}-error` } : {});
   return (

@@ -13,7 +13,7 @@ import { Settings } from './pages/settings.tsx';
 
 const NAV = [
   { path: '', label: 'Overview' },
-  { path: 'flows', label: 'Flows', target: 'flows/new' },
+  { path: 'flows', label: 'New flow', target: 'flows/new' },
   { path: 'queue', label: 'Queue' },
   { path: 'activity', label: 'Activity' },
   { path: 'settings', label: 'Settings' },

@@ -19,6 +19,18 @@ export function describeEvent(e: ActivityEvent): string {
     case 'queued': return `Queued ${name}`;
     case 'requeued': return `Queued again: ${name || `${d.count ?? ''} items`}`;
     case 'discarded': return `Discarded ${name || `${d.count ?? ''} items`}`;
+    case 'problem': return `Problem: ${plainError(String(d.message ?? ''))!.plain}`;
+    case 'config': {
+      const parts = [['started', d.started], ['stopped', d.stopped], ['restarted', d.restarted]]
+        .filter(([, v]) => Array.isArray(v) && v.length)
+        .map(([k, v]) => `${k} ${(v as string[]).join(', ')}`);
+      return `Configuration changed${parts.length ? `: ${parts.join('; ')}` : ''}`;
+    }
+    case 'flow': {
+      const words: Record<string, string> = { pause: 'paused', resume: 'resumed', run: 'scan started', 'pause all': 'all flows paused', 'resume all': 'all flows resumed' };
+      return words[String(d.action)] ?? `flow ${String(d.action ?? 'changed')}`;
+    }
+    case 'secret': return `Secret ${String(d.name ?? '')} ${d.action === 'delete' ? 'deleted' : 'set'}`;
     default: return [e.type, name, reason || (Object.keys(d).length ? JSON.stringify(d) : '')].filter(Boolean).join(': ');
   }
 }

@@ -185,11 +185,20 @@ function EditorForm({ view, originalName, originalIntegration, initial, savedNot
       <section class="panel" aria-labelledby="h-source">
         <h2 id="h-source">Take from (source)</h2>
         <TypeSelect id="f-source-type" label="Source type" value={source.type} options={sourceTypes.map((c) => c.type)} onChange={(t) => update('source')({ type: t })} />
-        {srcDef?.source ? <ObjectFields schema={srcDef.source as Schema} path="source" value={source} env={env(problems)} onChange={(v) => update('source')({ ...v, type: source.type })} /> : null}
+        {srcDef?.source ? <ObjectFields schema={srcDef.source as Schema} path="source" value={source} env={env(problems)} omit={['existingFiles']} onChange={(v) => update('source')({ ...v, type: source.type })} /> : null}
         <div class="row-actions">
           <CheckButton role="source" block={source} />
           {source.type === 'folder' ? <DryRun source={source} /> : null}
         </div>
+        {srcDef?.source && (srcDef.source as Schema).properties?.existingFiles ? (
+          <fieldset class="choice" id={fieldId('source.existingFiles')}>
+            <legend>Files already in the folder</legend>
+            <label><input type="radio" name="existingFiles" checked={source.existingFiles !== 'skip'} onChange={() => update('source')({ ...source, existingFiles: undefined })} /> Process existing files</label>
+            <label><input type="radio" name="existingFiles" checked={source.existingFiles === 'skip'} onChange={() => update('source')({ ...source, existingFiles: 'skip' })} /> Only new files (leave what is there now alone)</label>
+            <p class="help">Decided when the flow first starts; files that change later are taken either way.</p>
+            {problems['source.existingFiles'] ? <p class="field-error">{problems['source.existingFiles']}</p> : null}
+          </fieldset>
+        ) : null}
       </section>
 
       <section class="panel" aria-labelledby="h-trigger">

@@ -45,7 +45,7 @@ export function Settings() {
       {s ? (
         <form class="panel" onSubmit={save} aria-labelledby="h-general-settings">
           <h2 id="h-general-settings">General</h2>
-          <p class="help">Configuration file: <code>{s.configFile}</code></p>
+          <p class="help intro">Configuration file: <code>{s.configFile}</code></p>
           <div class="field field-check">
             <input id="s-startAtLogin" type="checkbox" checked={!!form.startAtLogin} onChange={(e) => setForm({ ...form, startAtLogin: (e.currentTarget as HTMLInputElement).checked })} />
             <label for="s-startAtLogin">Start Ferry when I log in</label>
@@ -117,7 +117,7 @@ function Secrets() {
     <section class="panel" aria-labelledby="h-secrets">
       <h2 id="h-secrets">Secrets</h2>
       <p class="help">Passwords and tokens are kept encrypted and never shown again. In a flow, write <code>{'${secret:NAME}'}</code>.{list.data ? <> Stored in: {list.data.storage}</> : null}</p>
-      {list.error ? <Notice kind="error">{list.error}</Notice> : null}
+      {list.error ? <Notice kind="warn">Secrets are not available: {list.error}. Run Ferry with a secret store (the desktop app, or FERRY_MASTER_KEY for the headless engine).</Notice> : null}
       {list.data && list.data.secrets.length > 0 ? (
         <table class="compact">
           <thead><tr><th scope="col">Name</th><th scope="col">Updated</th><th scope="col">Used by</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>

@@ -157,7 +157,8 @@ describe('dashboard in Chromium against a running engine', () => {
     fs.writeFileSync(path.join(inbox, 'already-there.csv'), 'id\n1\n');
     await page.getByRole('button', { name: 'Preview matching files' }).click();
     await page.getByText('1 existing file matches').waitFor();
-    fs.rmSync(path.join(inbox, 'already-there.csv'));
+    // …and leave it alone: only files that arrive from now on
+    await page.getByLabel('Only new files (leave what is there now alone)').check();
     await page.locator('#h-source').locator('..').getByText('More options').first().click();
     await page.locator('#f-source-settleMs').fill('200');
     await page.locator('#f-destination-type').selectOption('http');
@@ -178,6 +179,7 @@ describe('dashboard in Chromium against a running engine', () => {
     const saved = fs.readFileSync(path.join(dir, 'ferry.yaml'), 'utf8');
     expect(saved).toContain('# written by the dashboard e2e test');
     expect(saved).toContain(FLOW);
+    expect(saved).toContain('existingFiles: skip');
 
     fs.writeFileSync(path.join(inbox, 'order-1.json'), '{"order":1}');
     await page.goto(`${baseUrl}/#/`);
@@ -186,7 +188,7 @@ describe('dashboard in Chromium against a running engine', () => {
     expect(await card().locator('.badge').textContent()).toBe('OK');
     // the engine records the last delivery time within a second of the delivery
     await waitFor(async () => /just now|min ago/.test((await card().locator('[data-fact="last-delivery"]').textContent()) ?? ''), 'the last delivery time', 10_000);
-    // (the connection test earlier sent a HEAD probe; deliveries are POSTs)
+    // (the connection test earlier sent a HEAD probe; deliveries are POSTs; already-there.csv was skipped)
     expect(sink.received.filter((r) => r.method === 'POST').map((r) => `${r.url} ${r.body}`)).toEqual(['/ingest {"order":1}']);
     await waitFor(async () => /[1-9]\d* delivered in the last hour/.test((await card().locator('.spark figcaption').textContent()) ?? ''), 'the sparkline to count the delivery', 10_000);
     await shot('overview');

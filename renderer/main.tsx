@@ -49,7 +49,7 @@ function Page() {
 
 function Shell({ conn }: { conn: Connection }) {
   const route = useRoute();
-  const current = route.path[0] ?? '';
+  const current = route.path[0] === 'flows' ? (route.path[1] === 'new' || !route.path[1] ? 'flows' : '') : (route.path[0] ?? '');
   return (
     <ConnectionContext.Provider value={conn}>
       <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>Skip to content</a>

@@ -103,7 +103,9 @@ function Totals({ report }: { report: StatusReply }) {
 function FlowCard({ f, now, deliveries, act }: { f: FlowStatus; now: number; deliveries: number[]; act: (what: string, fn: () => Promise<unknown>) => void }) {
   const conn = useConnection();
   const state = flowState(f);
-  const err = plainError(f.lastError);
+  // an error older than the last delivery on a healthy flow is history, not news
+  const resolved = f.lastErrorAt && f.lastDeliveryAt && Date.parse(f.lastDeliveryAt) > Date.parse(f.lastErrorAt) && (state === 'ok' || state === 'syncing');
+  const err = resolved ? null : plainError(f.lastError);
   const titleId = `card-${f.flow}`;
   return (
     <li class={`card card-${state}`} aria-labelledby={titleId} data-flow={f.flow}>

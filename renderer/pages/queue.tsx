@@ -87,12 +87,12 @@ export function Queue({ query }: { query: URLSearchParams }) {
             <tr key={i.id} data-item={i.id} class={selected.has(i.id) ? 'selected' : undefined}>
               <td><input type="checkbox" aria-label={`Select item ${i.id} ${i.name}`} checked={selected.has(i.id)} onChange={() => toggle(i.id)} /></td>
               <td><a href={`#/queue/${i.id}`}>#{i.id} {i.name}</a></td>
-              <td>{i.flow}</td>
-              <td><Badge state={i.state}>{i.state}</Badge>{i.state === 'retrying' && i.nextAttemptAt ? <span class="hint"> next {inFuture(i.nextAttemptAt)}</span> : null}</td>
-              <td>{i.attempts}</td>
-              <td>{bytes(i.size)}</td>
-              <td>{ago(i.updatedAt)}</td>
-              <td class="error-cell">{plainError(i.lastError)?.plain ?? ''}</td>
+              <td data-label="Flow">{i.flow}</td>
+              <td data-label="State"><Badge state={i.state}>{i.state}</Badge>{i.state === 'retrying' && i.nextAttemptAt ? <span class="hint"> next {inFuture(i.nextAttemptAt)}</span> : null}</td>
+              <td data-label="Attempts">{i.attempts}</td>
+              <td data-label="Size">{bytes(i.size)}</td>
+              <td data-label="Updated">{ago(i.updatedAt)}</td>
+              <td class="error-cell" data-label={i.lastError ? 'Last error' : undefined}>{plainError(i.lastError)?.plain ?? ''}</td>
             </tr>
           ))}
         </tbody>

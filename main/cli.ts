@@ -11,7 +11,7 @@ import { ITEM_STATES, type ItemFilter, type ItemState, type ItemSummary } from '
 import { readStatus, type StatusReport } from './engine/status.ts';
 import { connectorOf } from './engine/registry.ts';
 import { errorMessage } from '../connectors/contract.ts';
-import { assertSecretName, SecretError, SecretStore } from './engine/secrets.ts';
+import { assertSecretName, SecretError, SecretStore, secretScrubber } from './engine/secrets.ts';
 import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.ts';
 import { installPlan, uninstallPlan, type ServiceOptions } from './engine/service.ts';
 
@@ -40,8 +40,9 @@ const logLevelOption = () =>
 /** Runs the engine until SIGINT/SIGTERM, then stops it cleanly. */
 async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: (engine: Engine) => void): Promise<number> {
   const level = logLevel ?? loaded.config.logLevel;
-  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs') });
-  const engine = Engine.open(loaded, { log, secrets: new SecretStore(loaded.dataDir), admin: process.env.FERRY_ADMIN === 'off' ? false : {} });
+  const secrets = new SecretStore(loaded.dataDir);
+  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), scrub: secretScrubber(secrets) });
+  const engine = Engine.open(loaded, { log, secrets, admin: process.env.FERRY_ADMIN === 'off' ? false : {} });
   let stopping: Promise<void> | undefined;
   const done = new Promise<number>((resolve) => {
     const onSignal = (signal: string) => {

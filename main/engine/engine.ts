@@ -6,7 +6,7 @@ import type { LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
-import type { SecretStore } from './secrets.ts';
+import { secretScrubber, type SecretStore } from './secrets.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
@@ -81,6 +81,12 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
+    if (opts.secrets) {
+      // A receiver may echo a credential in an error reply: secret values never reach the database.
+      const scrub = secretScrubber(opts.secrets);
+      this.queue.redact = scrub;
+      this.flowStates.redact = scrub;
+    }
 
     this.intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
       const rows = writes.flatMap((w) => w.rows);

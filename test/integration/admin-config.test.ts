@@ -20,11 +20,7 @@ integrations:
     description: Scanned delivery notes
     flows:
       - name: scans-in # do not rename: the ERP support team knows it
-        source:
-          type: folder
-          path: ./scans # shared with the scanner
-          settleMs: 0
-          afterDelivery: { action: delete }
+        source: { type: folder, path: ./scans, settleMs: 0, afterDelivery: { action: delete } } # shared with the scanner
         trigger: { on: change }
         destination:
           type: folder
@@ -32,8 +28,7 @@ integrations:
 `;
 
 beforeAll(async () => {
-  h = await startAdmin(CONFIG);
-  fs.mkdirSync(path.join(h.dir, 'scans'), { recursive: true });
+  h = await startAdmin(CONFIG, { dirs: ['scans'] });
 });
 afterAll(async () => {
   await h?.stop();
@@ -95,7 +90,7 @@ describe('config routes', () => {
     expect(r.status).toBe(200);
     expect(r.json.applied).toEqual({ started: ['invoices'], stopped: [], restarted: [], restartRequired: [] });
     const t = text();
-    for (const comment of ['retention: { deliveredDays: 7, fingerprintDays: 90 } # as long as the auditors ask for, and not a day longer', '# Ferry at the depot: keep these notes', '# tests pick a free port', '# the ERP hands over scans here', '# do not rename: the ERP support team knows it', '# shared with the scanner']) {
+    for (const comment of ['retention: { deliveredDays: 7, fingerprintDays: 90 } # as long as the auditors ask for, and not a day longer', '# Ferry at the depot: keep these notes', '# tests pick a free port', '# the ERP hands over scans here', '# do not rename: the ERP support team knows it', '        source: { type: folder, path: ./scans, settleMs: 0, afterDelivery: { action: delete } } # shared with the scanner']) {
       expect(t).toContain(comment);
     }
     expect(YAML.parse(t).integrations[0].flows[1].name).toBe('invoices');
@@ -114,7 +109,7 @@ describe('config routes', () => {
     expect(r.json.applied.restarted).toEqual(['scans-in']);
     const t = text();
     expect(t).toContain('- name: scans-in # do not rename: the ERP support team knows it');
-    expect(t).toContain('path: ./scans # shared with the scanner');
+    expect(t).toContain('        source: { type: folder, path: ./scans, settleMs: 0, afterDelivery: { action: delete } } # shared with the scanner');
     expect(t).toContain('path: ./scans-archive');
     fs.writeFileSync(path.join(h.dir, 'scans', 'note-1.tif'), 'II*');
     await waitFor(() => listFiles(path.join(h.dir, 'scans-archive')).includes('note-1.tif'), 'delivery to the new destination');

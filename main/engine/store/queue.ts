@@ -82,6 +82,8 @@ const SUMMARY_COLUMNS =
 export class Queue {
   private readonly db: Db;
   private readonly stmts;
+  /** Filter for error texts and replies before they are stored (the engine removes secret values with it). */
+  redact: (text: string) => string = (t) => t;
 
   constructor(db: Db) {
     this.db = db;
@@ -168,7 +170,8 @@ export class Queue {
   settle(settlements: Settlement[], now = Date.now()): void {
     if (settlements.length === 0) return;
     this.db.transaction(() => {
-      for (const s of settlements) {
+      for (const given of settlements) {
+        const s = given.kind === 'retry' || given.kind === 'dead' ? { ...given, reason: this.redact(given.reason), response: given.response === undefined ? undefined : this.redact(given.response) } : given;
         const item = this.stmts.flowOf.get(s.id);
         switch (s.kind) {
           case 'delivered':
@@ -321,7 +324,7 @@ export class Queue {
   }
 
   addEvent(type: string, flow: string | null, itemId: number | null, data: unknown, now = Date.now()): void {
-    this.stmts.event.run(now, type, flow, itemId, data === undefined ? null : JSON.stringify(data));
+    this.stmts.event.run(now, type, flow, itemId, data === undefined ? null : this.redact(JSON.stringify(data)));
   }
 
   events(since: number, limit = 500): Array<{ id: number; at: number; type: string; flow: string | null; item_id: number | null; data: string | null }> {

@@ -14,6 +14,7 @@ import { errorMessage } from '../connectors/contract.ts';
 import { assertSecretName, SecretError, SecretStore, secretScrubber } from './engine/secrets.ts';
 import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.ts';
 import { installPlan, uninstallPlan, type ServiceOptions } from './engine/service.ts';
+import { packageRoot } from './engine/paths.ts';
 
 class UsageError extends Error {}
 
@@ -493,7 +494,7 @@ function addIssue6Commands(program: Command, act: (fn: (opts: any) => number | P
       const o: ServiceOptions = {
         name: opts.name,
         node: process.execPath,
-        ferryBin: path.resolve(new URL('../bin/ferry.js', import.meta.url).pathname),
+        ferryBin: path.join(packageRoot(), 'bin', 'ferry.js'),
         configFile: file,
         logDir: path.join(dataDir, 'logs'),
         workingDir: path.dirname(file),

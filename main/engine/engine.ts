@@ -140,6 +140,7 @@ export class Engine {
       afterDone: this.afterDone,
       log: this.log,
       diskOk: () => this.diskProblem,
+      dataVersion: () => this.db.pragma('data_version', { simple: true }) as number,
     });
   }
 
@@ -175,7 +176,7 @@ export class Engine {
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
         const running = new Set([...this.flows.values()].flatMap((f) => f.runningIds()));
-        this.queue.requeueExpired(now, running);
+        if (this.queue.requeueExpired(now, running) > 0) for (const f of this.flows.values()) f.wake();
         this.retryAfterDelivery();
         this.checkDisk();
       }

@@ -26,6 +26,8 @@ import type { Batcher } from './batcher.ts';
 
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
+/** An idle flow still looks at its queue this often, whatever else happened. */
+const IDLE_RECHECK_MS = 10_000;
 const BODY_READ_CONCURRENCY = 8;
 const PREFETCH = 8;
 
@@ -47,6 +49,8 @@ export interface FlowDeps {
   log: Logger;
   /** False while the data dir is below its free-space floor (the reason is returned). */
   diskOk(): string | undefined;
+  /** SQLite's data_version: changes when another process (`ferry queue retry`) committed to the database. */
+  dataVersion?(): number;
 }
 
 /** Volatile per-flow facts, persisted to flow_state by the engine's maintenance tick. */
@@ -79,6 +83,8 @@ export class FlowRuntime {
   private scanning?: Promise<void>;
   private stopping = false;
   private wakeResolve?: () => void;
+  /** Set while the queue was found empty: the data version then and since when. */
+  private idle?: { version: number; since: number };
   private dispatcher?: Promise<void>;
   private readonly pendingAfter = new Set<Promise<void>>();
   private readonly afterRunning = new Set<string>();
@@ -285,6 +291,7 @@ export class FlowRuntime {
   // ---------------------------------------------------------------- dispatch
 
   wake(): void {
+    this.idle = undefined;
     const r = this.wakeResolve;
     this.wakeResolve = undefined;
     r?.();
@@ -309,6 +316,13 @@ export class FlowRuntime {
    */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
+      // Idle (nothing queued, no retry due): skip the lease transaction until this process wakes the flow,
+      // another process writes the database, or IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows).
+      if (this.idle && this.deps.dataVersion && this.deps.dataVersion() === this.idle.version && Date.now() - this.idle.since < IDLE_RECHECK_MS) {
+        await this.sleep(IDLE_POLL_MS);
+        continue;
+      }
+      const versionBefore = this.deps.dataVersion?.();
       if (this.paused || !this.cfg.enabled) {
         this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
@@ -333,6 +347,8 @@ export class FlowRuntime {
       }
       if (this.buffered.length === 0) {
         const nextAt = this.deps.queue.nextRetryAt(this.name);
+        if (nextAt === undefined && versionBefore !== undefined) this.idle = { version: versionBefore, since: Date.now() };
+        else this.idle = undefined;
         const wait = nextAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(nextAt - Date.now(), IDLE_POLL_MS));
         await this.sleep(wait);
         continue;

@@ -307,8 +307,16 @@ export class Queue {
 
   /** Per flow and state: item count and body bytes. */
   counts(): Array<{ flow: string; state: ItemState; n: number; bytes: number }> {
-    return this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
+    // Counting scans every item (index-only); status pages poll it. The result is reused while nothing was
+    // written since: not by this connection (total_changes) nor by another process (data_version).
+    const key = `${this.db.pragma('data_version', { simple: true })}:${(this.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n}`;
+    if (this.countsCache?.key === key) return this.countsCache.rows.map((r) => ({ ...r }));
+    const rows = this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
+    this.countsCache = { key, rows };
+    return rows.map((r) => ({ ...r }));
   }
+
+  private countsCache?: { key: string; rows: Array<{ flow: string; state: ItemState; n: number; bytes: number }> };
 
   /** Waiting work of one flow (not yet delivered, dead or discarded), for back pressure. */
   backlog(flow: string): { n: number; bytes: number } {

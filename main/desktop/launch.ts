@@ -4,9 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const appRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { packageRoot } from '../engine/paths.ts';
 
 export interface DesktopProbe {
   platform: NodeJS.Platform;
@@ -44,14 +42,15 @@ export function findElectronBinary(): string | undefined {
 }
 
 export function probeDesktop(): DesktopProbe {
-  const built = fs.existsSync(path.join(appRoot, 'dist/desktop/preload.cjs')) && fs.existsSync(path.join(appRoot, 'dist/renderer/index.html'));
+  const root = packageRoot();
+  const built = fs.existsSync(path.join(root, 'dist/desktop/preload.cjs')) && fs.existsSync(path.join(root, 'dist/renderer/index.html'));
   return { platform: process.platform, env: process.env, electronBinary: findElectronBinary(), built };
 }
 
 /** Runs the desktop app (main/desktop/main.js) with the given config; resolves with its exit code. */
 export function runDesktop(electron: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(electron, [appRoot, ...args], { stdio: 'inherit', env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined } });
+    const child = spawn(electron, [packageRoot(), ...args], { stdio: 'inherit', env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined } });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);

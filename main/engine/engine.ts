@@ -6,7 +6,7 @@ import type { LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
-import type { SecretStore } from './secrets.ts';
+import { secretScrubber, type SecretStore } from './secrets.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
@@ -81,6 +81,12 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
+    if (opts.secrets) {
+      // A receiver may echo a credential in an error reply: secret values never reach the database.
+      const scrub = secretScrubber(opts.secrets);
+      this.queue.redact = scrub;
+      this.flowStates.redact = scrub;
+    }
 
     this.intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
       const rows = writes.flatMap((w) => w.rows);
@@ -96,15 +102,15 @@ export class Engine {
         const own = new Set(w.rows);
         return { ids, duplicates: all.duplicates.filter((d) => own.has(d.row)) };
       });
-    }, 2000);
+    }, { maxBatch: 2000 });
     this.settleBatcher = new Batcher<Settlement, void>((s) => {
       this.queue.settle(s);
       return s.map(() => undefined);
-    }, 1000);
+    }, { maxBatch: 1000, maxDelayMs: 4 });
     this.afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
-    }, 1000);
+    }, { maxBatch: 1000, maxDelayMs: 20 });
 
     for (const integration of this.config.integrations) {
       for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));
@@ -134,6 +140,7 @@ export class Engine {
       afterDone: this.afterDone,
       log: this.log,
       diskOk: () => this.diskProblem,
+      dataVersion: () => this.db.pragma('data_version', { simple: true }) as number,
     });
   }
 
@@ -148,9 +155,11 @@ export class Engine {
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
+    await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.retryAfterDelivery();
+    this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
     if (this.opts.admin !== false) {
       this.admin = new AdminServer(this, this.opts.admin ?? {});
@@ -167,7 +176,7 @@ export class Engine {
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
         const running = new Set([...this.flows.values()].flatMap((f) => f.runningIds()));
-        this.queue.requeueExpired(now, running);
+        if (this.queue.requeueExpired(now, running) > 0) for (const f of this.flows.values()) f.wake();
         this.retryAfterDelivery();
         this.checkDisk();
       }

@@ -55,6 +55,7 @@ export class SecretStore {
   private readonly masterKey: string | undefined;
   private cache?: Map<string, Entry>;
   private cacheMtime = -1;
+  private checkedAt = 0;
 
   constructor(dataDir: string, opts: { masterKey?: string } = {}) {
     this.dir = dataDir;
@@ -114,7 +115,11 @@ export class SecretStore {
   }
 
   private load(): Map<string, Entry> {
+    // Another process (`ferry secret set`) may change the file: look at its mtime at most every 500 ms.
+    const now = Date.now();
+    if (this.cache && now - this.checkedAt < 500) return this.cache;
     const mtime = fs.statSync(this.file, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    this.checkedAt = now;
     if (this.cache && mtime === this.cacheMtime) return this.cache;
     const file = this.readFile();
     const map = new Map<string, Entry>();
@@ -188,6 +193,7 @@ export class SecretStore {
 
 /** Replaces every secret value (4+ characters) found in a text with "[secret]". */
 export function scrubSecrets(text: string, values: string[]): string {
+  if (values.length === 0) return text;
   let out = text;
   for (const v of values) {
     if (v.length < 4) continue;
@@ -196,4 +202,20 @@ export function scrubSecrets(text: string, values: string[]): string {
     if (json !== v && out.includes(json)) out = out.split(json).join('[secret]');
   }
   return out;
+}
+
+/**
+ * A text filter that removes every stored secret value (for what the engine writes to its database and logs:
+ * a receiver may echo a credential back in an error reply). An unreadable store leaves texts unchanged.
+ */
+export function secretScrubber(store: SecretStore): (text: string) => string {
+  return (text) => {
+    let values: string[];
+    try {
+      values = store.values();
+    } catch {
+      return text;
+    }
+    return scrubSecrets(text, values);
+  };
 }

@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { loadConfig } from '../../main/engine/config/load.ts';
 import { Engine } from '../../main/engine/engine.ts';
 import { createLogger } from '../../main/engine/logger.ts';
-import { SecretStore } from '../../main/engine/secrets.ts';
+import { SecretStore, secretScrubber } from '../../main/engine/secrets.ts';
 import { tempDir } from './tmp.ts';
 
 export interface ApiReply<T = any> {
@@ -57,16 +57,17 @@ export function request(port: number, method: string, urlPath: string, opts: { b
  * Writes `config` (an object, or YAML text kept verbatim so comments can be tested) to ferry.yaml in a temp
  * dir (dataDir ./data, admin port 0 unless given), starts the engine with its admin API.
  */
-export async function startAdmin(config: Record<string, unknown> | string, opts: { secrets?: Record<string, string>; logFile?: boolean; staticDir?: string } = {}): Promise<AdminHarness> {
+export async function startAdmin(config: Record<string, unknown> | string, opts: { secrets?: Record<string, string>; logFile?: boolean; staticDir?: string; /** folders (relative to the config) created before the engine starts */ dirs?: string[] } = {}): Promise<AdminHarness> {
   const dir = tempDir('ferry-admin-');
   const configFile = path.join(dir, 'ferry.yaml');
   const text = typeof config === 'string' ? config : YAML.stringify({ dataDir: './data', admin: { port: 0 }, ...config });
   fs.writeFileSync(configFile, text);
+  for (const d of opts.dirs ?? []) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const dataDir = path.join(dir, 'data');
   const secrets = new SecretStore(dataDir, { masterKey: 'test-master-key' });
   for (const [k, v] of Object.entries(opts.secrets ?? {})) secrets.set(k, v);
   const loaded = loadConfig(configFile, { secrets: secrets.lookup() });
-  const log = opts.logFile ? createLogger({ level: 'debug', logDir: path.join(loaded.dataDir, 'logs'), stderr: false }) : undefined;
+  const log = opts.logFile ? createLogger({ level: 'debug', logDir: path.join(loaded.dataDir, 'logs'), stderr: false, scrub: secretScrubber(secrets) }) : undefined;
   const engine = Engine.open(loaded, { log, secrets, stopGraceMs: 2000, admin: { staticDir: opts.staticDir } });
   await engine.start();
   const port = engine.admin!.port;

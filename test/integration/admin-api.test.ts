@@ -55,8 +55,7 @@ integrations:
 
 beforeAll(async () => {
   sink = await startSink(() => (sinkFails ? { status: 400, body: 'rejected: bad invoice' } : undefined));
-  h = await startAdmin(COMMENTED(sink.url));
-  for (const d of ['inbox', 'outbox', 'nightly']) fs.mkdirSync(path.join(h.dir, d), { recursive: true });
+  h = await startAdmin(COMMENTED(sink.url), { dirs: ['inbox', 'outbox', 'nightly'] });
 });
 
 afterAll(async () => {

@@ -10,6 +10,9 @@ import type { Problem, RawConfig } from './types.ts';
 
 type Doc = Document.Parsed | Document;
 
+/** No line folding: long flow mappings (`source: { … }`) and strings stay on their lines as the admin wrote them. */
+const KEEP_LAYOUT = { lineWidth: 0 } as const;
+
 /** Outcome of a proposed change: the new text and loaded config, or the problems with paths. */
 export type Proposal = { ok: true; text: string; loaded: LoadedConfig } | { ok: false; problems: Problem[] };
 
@@ -63,7 +66,7 @@ export class ConfigFile {
     return this.serial(async () => {
       const doc = this.document();
       const prefix = edit(doc);
-      const proposal = this.check(doc.toString(), prefix);
+      const proposal = this.check(doc.toString(KEEP_LAYOUT), prefix);
       if (!proposal.ok) throw new HttpError(400, `invalid configuration: ${proposal.problems.map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ')}`, proposal.problems);
       writeFileAtomic(this.file, proposal.text, fs.statSync(this.file).mode & 0o777);
       return apply(proposal.loaded);
@@ -74,7 +77,7 @@ export class ConfigFile {
   propose(edit: (doc: Doc) => string | undefined): Proposal {
     const doc = this.document();
     const prefix = edit(doc);
-    return this.check(doc.toString(), prefix);
+    return this.check(doc.toString(KEEP_LAYOUT), prefix);
   }
 
   /** Validates a whole config object. */

@@ -17,6 +17,7 @@ import { HttpError, isPlainObject, problemFromLine, Reply, STREAMED } from './ht
 import { deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { readDesktopSettings, writeDesktopSettings } from './settings.ts';
 import { openApiDocument } from './openapi.ts';
+import { packageVersion } from '../paths.ts';
 import type {
   ActivityEvent,
   ActivityReply,
@@ -64,7 +65,7 @@ export interface Route {
   handler(ctx: RouteContext): unknown;
 }
 
-const VERSION: string = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
+const VERSION = packageVersion();
 
 // ------------------------------------------------------------------ the table
 
@@ -234,7 +235,7 @@ function showItem(ctx: RouteContext): ItemDetail {
   const id = itemId(ctx);
   const item = ctx.engine.queue.list({ id })[0];
   if (!item) throw new HttpError(404, `no item ${id}`);
-  const hasBody = item.body_file !== null || ctx.engine.queue.get(id)?.body != null;
+  const hasBody = item.body_file !== null || ctx.engine.queue.body(id) !== undefined;
   return {
     item: itemView(item),
     attempts: ctx.engine.queue.attemptsOf(id).map((a) => ({ at: new Date(a.at).toISOString(), outcome: a.outcome, error: a.error, status: a.status })),
@@ -247,8 +248,9 @@ function itemBody(ctx: RouteContext): typeof STREAMED {
   const id = itemId(ctx);
   const row = ctx.engine.queue.get(id);
   if (!row) throw new HttpError(404, `no item ${id}`);
-  if (!row.body_file && !row.body) throw new HttpError(410, `item ${id} has no body any more (${row.state})`);
-  const stream = row.body_file ? fs.createReadStream(ctx.engine.content.pathOf(row.body_file)) : Readable.from([row.body!]);
+  const inline = row.body_file ? undefined : ctx.engine.queue.body(id);
+  if (!row.body_file && !inline) throw new HttpError(410, `item ${id} has no body any more (${row.state})`);
+  const stream = row.body_file ? fs.createReadStream(ctx.engine.content.pathOf(row.body_file)) : Readable.from([inline!]);
   const ascii = row.name.replace(/[^\x20-\x7e]|["\\]/g, '_');
   ctx.res.writeHead(200, {
     'content-type': 'application/octet-stream',

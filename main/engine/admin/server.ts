@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Engine } from '../engine.ts';
 import { errorMessage } from '../../../connectors/contract.ts';
 import { scrubSecrets } from '../secrets.ts';
@@ -14,6 +13,7 @@ import { HttpError, readJsonBody, Reply, STREAMED } from './http.ts';
 import { checkLoginLink, ensureAdminToken, removeAdminInfo, writeAdminInfo } from './login.ts';
 import { matchRoute, routes, type RouteContext } from './routes.ts';
 import { ConfigFile } from './config-file.ts';
+import { packageRoot } from '../paths.ts';
 
 export interface AdminOptions {
   /** Folder of the built dashboard (default: dist/renderer of this checkout); served at `/` when present. */
@@ -52,7 +52,7 @@ const MIME: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-export const defaultStaticDir = () => fileURLToPath(new URL('../../../dist/renderer', import.meta.url));
+export const defaultStaticDir = () => path.join(packageRoot(), 'dist', 'renderer');
 
 export class AdminServer {
   readonly engine: Engine;

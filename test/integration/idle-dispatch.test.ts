@@ -1,0 +1,46 @@
+// An idle flow skips its lease transaction (idle CPU with many flows), yet still notices work queued by
+// another process (SQLite's data_version) and by this one (wake), well before its 10 s safety re-check.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { loadConfig } from '../../main/engine/config/load.ts';
+import { Engine, openStore } from '../../main/engine/engine.ts';
+import { startSink } from '../helpers/sink.ts';
+import { writeConfig } from '../helpers/cli.ts';
+import { tempDir, waitFor } from '../helpers/tmp.ts';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+it('delivers items another process re-queued while the flow sat idle', async () => {
+  let accept = false;
+  const sink = await startSink(() => (accept ? undefined : { status: 422, body: 'no' }));
+  cleanup.push(() => sink.close());
+  const dir = tempDir();
+  fs.mkdirSync(path.join(dir, 'in'));
+  const file = writeConfig(dir, {
+    dataDir: './data',
+    integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` } }] }],
+  });
+  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000 });
+  await engine.start();
+  cleanup.push(() => engine.stop());
+  fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'a');
+  await waitFor(() => engine.queue.count({ state: 'dead' }) === 1, 'dead item');
+  await new Promise((r) => setTimeout(r, 2500)); // the flow has found its queue empty and is idle
+  accept = true;
+
+  // `ferry queue retry` in another process: its own connection
+  const other = openStore(engine.dataDir);
+  const requeuedAt = Date.now();
+  expect(other.queue.retry({ state: 'dead' })).toBe(1);
+  other.close();
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after an external retry', 8000, 20);
+  expect(Date.now() - requeuedAt).toBeLessThan(5000);
+
+  // and in-process work still wakes it at once
+  fs.writeFileSync(path.join(dir, 'in', 'b.txt'), 'b');
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 2, 'second delivery', 8000, 20);
+});

@@ -2,7 +2,7 @@
 // runs them, keeps the queue healthy (expired leases, after-delivery retries, pruning, disk floor) and stops
 // cleanly. Plain Node: it never imports electron.
 import path from 'node:path';
-import type { LoadedConfig } from './config/load.ts';
+import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
@@ -332,6 +332,14 @@ export class Engine {
       this.log.info(report, 'configuration applied');
     }
     return report;
+  }
+
+  /**
+   * Re-reads the config file (secrets included) and applies it (SIGHUP, an admin's hand edit). A file with
+   * problems throws ConfigError and leaves the running flows as they are.
+   */
+  async reload(): Promise<ApplyReport> {
+    return this.applyConfig(loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() }));
   }
 
   /** Stops intake, lets in-flight deliveries finish (bounded), writes what is pending and closes the database. */

@@ -162,6 +162,21 @@ describe('config routes', () => {
   });
 });
 
+describe('Engine.reload', () => {
+  it('applies a hand edit of the file, and leaves the flows alone when the file is broken', async () => {
+    const before = text();
+    const doc = YAML.parseDocument(before);
+    (doc.getIn(['integrations', 0, 'flows']) as any).add(doc.createNode({ name: 'hand-made', source: { type: 'folder', path: './hand' }, destination: { type: 'folder', path: './hand-out' } }));
+    fs.writeFileSync(h.configFile, doc.toString());
+    expect((await h.engine.reload()).started).toEqual(['hand-made']);
+    fs.writeFileSync(h.configFile, before.replace('settleMs: 0', 'settleMs: -1'));
+    await expect(h.engine.reload()).rejects.toThrow(/settleMs: expected at least 0/);
+    expect([...h.engine.flows.keys()]).toEqual(['scans-in', 'hand-made']);
+    fs.writeFileSync(h.configFile, before);
+    expect((await h.engine.reload()).stopped).toEqual(['hand-made']);
+  });
+});
+
 describe('check, dry run and schedule preview', () => {
   it('checks a configured endpoint and an unsaved block, never failing the request', async () => {
     const ok = await h.api('POST', '/api/check', { flow: 'scans-in', role: 'source' });

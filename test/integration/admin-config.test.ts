@@ -162,6 +162,22 @@ describe('config routes', () => {
   });
 });
 
+describe('log level', () => {
+  it('a new logLevel applies at once, to the flows too', async () => {
+    const h2 = await startAdmin({ logLevel: 'info', integrations: [{ name: 'i', flows: [{ name: 'quiet', source: { type: 'folder', path: './in' }, destination: { type: 'folder', path: './out' } }] }] }, { logFile: true, dirs: ['in'] });
+    try {
+      const r = await h2.api('PUT', '/api/settings', { logLevel: 'warn' });
+      expect(r.json.logLevel).toBe('warn');
+      expect(h2.engine.log.level).toBe('warn');
+      const same = await h2.api('PUT', '/api/settings', { startAtLogin: true });
+      expect(same.json.restartRequired).toEqual([]);
+      expect(YAML.parse(fs.readFileSync(h2.configFile, 'utf8')).logLevel).toBe('warn');
+    } finally {
+      await h2.stop();
+    }
+  });
+});
+
 describe('Engine.reload', () => {
   it('applies a hand edit of the file, and leaves the flows alone when the file is broken', async () => {
     const before = text();

@@ -64,6 +64,15 @@ async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: (en
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
+    if (process.platform !== 'win32') {
+      // issue 6: `kill -HUP` re-reads the config file (as the admin API's edits do)
+      process.on('SIGHUP', () => {
+        engine.reload().then(
+          (r) => log.info(r, 'configuration reloaded (SIGHUP)'),
+          (e) => log.error({ err: e instanceof ConfigError ? e.problems.join('; ') : errorMessage(e) }, 'configuration not reloaded: the running flows are unchanged'),
+        );
+      });
+    }
   });
   await engine.start();
   banner?.(engine);

@@ -2,7 +2,7 @@
 // runs them, keeps the queue healthy (expired leases, after-delivery retries, pruning, disk floor) and stops
 // cleanly. Plain Node: it never imports electron.
 import path from 'node:path';
-import type { LoadedConfig } from './config/load.ts';
+import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
@@ -152,6 +152,11 @@ export class Engine {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('engine already started');
     this.state = 'running';
+    if (this.opts.admin !== false) {
+      // first: a port problem stops the start before any file is taken
+      this.admin = new AdminServer(this, this.opts.admin ?? {});
+      await this.admin.listen(this.config.admin.port);
+    }
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
@@ -161,10 +166,6 @@ export class Engine {
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
-    if (this.opts.admin !== false) {
-      this.admin = new AdminServer(this, this.opts.admin ?? {});
-      await this.admin.listen(this.config.admin.port);
-    }
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 
@@ -299,8 +300,11 @@ export class Engine {
     if (loaded.config.admin.port !== this.config.admin.port && this.admin) report.restartRequired.push('admin.port');
     const wanted = new Map<string, { integration: string; cfg: FlowConfig }>();
     for (const i of loaded.config.integrations) for (const f of i.flows) wanted.set(f.name, { integration: i.name, cfg: f });
+    // A new logLevel in the config (a --log-level flag stays until then): flows log through child loggers
+    // made at build time, so they are rebuilt too.
+    const levelChanged = this.log.level !== 'silent' && loaded.config.logLevel !== this.config.logLevel;
     const same = (a: FlowRuntime, b: { integration: string; cfg: FlowConfig }) =>
-      a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
+      !levelChanged && a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
 
     const toStop = [...this.flows.values()].filter((f) => !wanted.has(f.name) || !same(f, wanted.get(f.name)!));
     await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
@@ -311,7 +315,7 @@ export class Engine {
     }
     this.loaded = loaded;
     this.config = loaded.config;
-    if (loaded.config.logLevel !== this.log.level && this.log.level !== 'silent') this.log.level = loaded.config.logLevel;
+    if (levelChanged) this.log.level = loaded.config.logLevel;
 
     // Rebuild the map in config order, keeping the runtimes that did not change.
     const previous = new Map(this.flows);
@@ -332,6 +336,14 @@ export class Engine {
       this.log.info(report, 'configuration applied');
     }
     return report;
+  }
+
+  /**
+   * Re-reads the config file (secrets included) and applies it (SIGHUP, an admin's hand edit). A file with
+   * problems throws ConfigError and leaves the running flows as they are.
+   */
+  async reload(): Promise<ApplyReport> {
+    return this.applyConfig(loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() }));
   }
 
   /** Stops intake, lets in-flight deliveries finish (bounded), writes what is pending and closes the database. */

@@ -37,16 +37,17 @@ function scrubDeep(value: unknown, scrub: (text: string) => string, depth = 0): 
 
 export function createLogger(opts: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = [];
+  // Streams pass everything: the logger's own level decides, so it can change at run time (admin settings).
   if (opts.stderr !== false) {
     streams.push({
-      level: opts.level === 'silent' ? 'fatal' : opts.level,
+      level: 'trace',
       stream: pretty({ destination: 2, sync: true, colorize: false, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }),
     });
   }
   if (opts.logDir) {
     fs.mkdirSync(opts.logDir, { recursive: true });
     streams.push({
-      level: opts.level === 'silent' ? 'fatal' : opts.level,
+      level: 'trace',
       stream: createStream('ferry.log', { path: opts.logDir, size: '10M', maxFiles: 5 }),
     });
   }

@@ -162,6 +162,37 @@ describe('config routes', () => {
   });
 });
 
+describe('log level', () => {
+  it('a new logLevel applies at once, to the flows too', async () => {
+    const h2 = await startAdmin({ logLevel: 'info', integrations: [{ name: 'i', flows: [{ name: 'quiet', source: { type: 'folder', path: './in' }, destination: { type: 'folder', path: './out' } }] }] }, { logFile: true, dirs: ['in'] });
+    try {
+      const r = await h2.api('PUT', '/api/settings', { logLevel: 'warn' });
+      expect(r.json.logLevel).toBe('warn');
+      expect(h2.engine.log.level).toBe('warn');
+      const same = await h2.api('PUT', '/api/settings', { startAtLogin: true });
+      expect(same.json.restartRequired).toEqual([]);
+      expect(YAML.parse(fs.readFileSync(h2.configFile, 'utf8')).logLevel).toBe('warn');
+    } finally {
+      await h2.stop();
+    }
+  });
+});
+
+describe('Engine.reload', () => {
+  it('applies a hand edit of the file, and leaves the flows alone when the file is broken', async () => {
+    const before = text();
+    const doc = YAML.parseDocument(before);
+    (doc.getIn(['integrations', 0, 'flows']) as any).add(doc.createNode({ name: 'hand-made', source: { type: 'folder', path: './hand' }, destination: { type: 'folder', path: './hand-out' } }));
+    fs.writeFileSync(h.configFile, doc.toString());
+    expect((await h.engine.reload()).started).toEqual(['hand-made']);
+    fs.writeFileSync(h.configFile, before.replace('settleMs: 0', 'settleMs: -1'));
+    await expect(h.engine.reload()).rejects.toThrow(/settleMs: expected at least 0/);
+    expect([...h.engine.flows.keys()]).toEqual(['scans-in', 'hand-made']);
+    fs.writeFileSync(h.configFile, before);
+    expect((await h.engine.reload()).stopped).toEqual(['hand-made']);
+  });
+});
+
 describe('check, dry run and schedule preview', () => {
   it('checks a configured endpoint and an unsaved block, never failing the request', async () => {
     const ok = await h.api('POST', '/api/check', { flow: 'scans-in', role: 'source' });

@@ -1,5 +1,8 @@
 // Pure parts of issue 6: service unit/plist/task texts, login links, route table, YAML merges.
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../helpers/cli.ts';
 import YAML from 'yaml';
 import { installPlan, launchdPlist, systemdUnit, uninstallPlan, windowsTaskXml, type ServiceOptions } from '../../main/engine/service.ts';
 import { checkLoginLink, loginLink } from '../../main/engine/admin/login.ts';
@@ -97,6 +100,11 @@ describe('route table', () => {
       'POST /api/flows/:flow/run', 'POST /api/check', 'POST /api/dry-run', 'GET /api/schedule/next', 'GET /api/activity', 'GET /api/events',
       'PUT /api/secrets/:name', 'GET /api/settings', 'PUT /api/settings',
     ]));
+  });
+
+  it('is documented in docs/admin-api.md, route by route', () => {
+    const doc = fs.readFileSync(path.join(repoRoot, 'docs/admin-api.md'), 'utf8');
+    for (const r of routes) expect(doc, `${r.method} ${r.path}`).toMatch(new RegExp(`\`${r.method} ${r.path.replace(/[.]/g, '\\.')}[?\`]`));
   });
 
   it('matches paths with decoded parameters, and fixed paths before parameters', () => {

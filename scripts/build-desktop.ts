@@ -1,7 +1,6 @@
 // Builds the desktop app's JavaScript (npm run build:desktop):
-//   dist/app/**            main/ and connectors/ compiled 1:1 by tsc (tsconfig.desktop.json), so relative
-//                          paths (package.json, dist/renderer) resolve as they do from the sources
-//   dist/app/package.json  a copy, read by the engine for its version
+//   dist/app/**            main/ and connectors/ compiled 1:1 by tsc (tsconfig.desktop.json); the engine finds
+//                          the app's package.json and dist/renderer by walking up (main/engine/paths.ts)
 //   dist/desktop/preload.cjs  the sandboxed preload as CommonJS (a sandboxed preload may only require electron)
 // The packaged app starts dist/app/main/desktop/main.js (electron-builder.yml extraMetadata.main).
 import { spawnSync } from 'node:child_process';
@@ -32,7 +31,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     fs.rmSync(path.join(root, 'dist/app'), { recursive: true, force: true });
     const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.desktop.json')], { stdio: 'inherit' });
     if (tsc.status !== 0) process.exit(tsc.status ?? 1);
-    fs.copyFileSync(path.join(root, 'package.json'), path.join(root, 'dist/app/package.json'));
+    fs.rmSync(path.join(root, 'dist/app/package.json'), { force: true }); // a package.json here would become the package root
     console.log('main: dist/app/main/desktop/main.js');
   }
 }

@@ -75,6 +75,8 @@ function EditorForm({ view, originalName, originalIntegration, initial, savedNot
 
   const update = (key: string) => (v: unknown) => {
     setTouched(true);
+    // the edited part's old problems go at once; the debounced validation brings back what still applies
+    setProblems((p) => Object.fromEntries(Object.entries(p).filter(([k]) => k !== key && !k.startsWith(`${key}.`) && !k.startsWith(`${key}[`))));
     setDraft((d) => {
       const next = { ...d };
       if (v === undefined) delete next[key];

@@ -21,6 +21,7 @@ export function Overview() {
   useEffect(() => {
     let close: (() => void) | undefined;
     let cancelled = false;
+    let reloadTimer: ReturnType<typeof setTimeout> | undefined;
     const add = (events: ActivityEvent[]) =>
       setDeliveries((prev) => {
         const next = new Map(prev);
@@ -37,7 +38,11 @@ export function Overview() {
       if (cancelled) return;
       close = conn.client.events((e) => {
         add([e]);
-        if (e.type !== 'config') status.reload();
+        // a burst of events refreshes the cards once per 500 ms, not once per event
+        if (!reloadTimer) reloadTimer = setTimeout(() => {
+          reloadTimer = undefined;
+          status.reload();
+        }, 500);
       }, since);
     };
     // the API returns at most the latest 1000 events: enough for an hour's sparkline on a desktop agent
@@ -51,6 +56,7 @@ export function Overview() {
     );
     return () => {
       cancelled = true;
+      clearTimeout(reloadTimer);
       close?.();
     };
   }, []);

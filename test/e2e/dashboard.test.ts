@@ -253,6 +253,14 @@ describe('dashboard in Chromium against a running engine', () => {
     await page.goto(`${baseUrl}/#/settings`);
     await page.getByRole('heading', { name: 'Settings' }).waitFor();
     expect(await page.getByLabel('Log level').inputValue()).toBe('info');
+    // a secret set here is listed by name; its value is never shown again
+    await page.getByLabel('Name', { exact: true }).fill('API_TOKEN');
+    await page.getByLabel('Value', { exact: true }).fill('s3cr3t-value-123');
+    await page.getByRole('button', { name: 'Save secret' }).click();
+    await page.getByText('Secret API_TOKEN saved.').waitFor();
+    await page.locator('td code', { hasText: 'API_TOKEN' }).waitFor();
+    expect(await page.getByLabel('Value', { exact: true }).inputValue()).toBe('');
+    expect(await page.content()).not.toContain('s3cr3t-value-123');
     await shot('settings');
 
     await page.goto(`${baseUrl}/#/flows/${FLOW}`);

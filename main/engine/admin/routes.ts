@@ -35,6 +35,7 @@ import type {
   QueueActionReply,
   QueueList,
   ScheduleReply,
+  SecretInfo,
   SecretsReply,
   SettingsReply,
   SettingsUpdate,
@@ -100,6 +101,7 @@ export const routes: Route[] = [
   { method: 'GET', path: '/api/events', summary: 'Server-Sent Events of the activity log, resumable from ?since= or Last-Event-ID', query: ['since'], handler: events },
 
   { method: 'GET', path: '/api/secrets', summary: 'Secret names (values are never returned)', reply: 'SecretsReply', handler: listSecrets },
+  { method: 'GET', path: '/api/secrets/:name', summary: 'One secret: name, last change, flows using it (never the value)', reply: 'SecretInfo', handler: showSecret },
   { method: 'PUT', path: '/api/secrets/:name', summary: 'Set a secret (the config refers to it as ${secret:NAME}); flows using it restart', body: 'SecretPutRequest', handler: putSecret },
   { method: 'DELETE', path: '/api/secrets/:name', summary: 'Delete a secret', handler: deleteSecret },
 
@@ -495,6 +497,13 @@ function listSecrets({ engine, admin }: RouteContext): SecretsReply {
     if (err instanceof SecretError) throw new HttpError(500, err.message);
     throw err;
   }
+}
+
+function showSecret({ engine, admin, params }: RouteContext): SecretInfo {
+  const store = secretStore(engine);
+  const found = store.list().find((s) => s.name === params.name);
+  if (!found) throw new HttpError(404, `no secret named "${params.name}"`);
+  return { name: found.name, updatedAt: new Date(found.updatedAt).toISOString(), usedBy: usedBy(engine, admin.configFile.raw()).get(found.name) ?? [] };
 }
 
 /** After a secret changed: re-read the config so flows that use it restart with the new value. */

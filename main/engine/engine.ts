@@ -294,7 +294,17 @@ export class Engine {
    * Items queued for a changed flow stay queued and go out through its new settings. dataDir and the admin
    * port need a restart; they are reported, not applied.
    */
-  async applyConfig(loaded: LoadedConfig): Promise<ApplyReport> {
+  applyConfig(loaded: LoadedConfig): Promise<ApplyReport> {
+    // one change at a time (admin edits, secret changes and SIGHUP can arrive together)
+    const next = this.applying.then(() => this.applyNow(loaded));
+    this.applying = next.catch(() => undefined);
+    return next;
+  }
+
+  private applying: Promise<unknown> = Promise.resolve();
+
+  private async applyNow(loaded: LoadedConfig): Promise<ApplyReport> {
+    if (this.state === 'stopping' || this.state === 'stopped') throw new Error('Ferry is stopping; the configuration change was saved and applies at the next start');
     const report: ApplyReport = { started: [], stopped: [], restarted: [], restartRequired: [] };
     if (path.resolve(loaded.dataDir) !== path.resolve(this.dataDir)) report.restartRequired.push('dataDir');
     if (loaded.config.admin.port !== this.config.admin.port && this.admin) report.restartRequired.push('admin.port');
@@ -352,6 +362,7 @@ export class Engine {
     this.state = 'stopping';
     clearInterval(this.maintenance);
     await this.admin?.close();
+    await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     for (const b of this.batchers) b.flush();

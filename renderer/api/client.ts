@@ -20,6 +20,7 @@ import type {
   RawFlow,
   RawIntegration,
   ScheduleReply,
+  SecretInfo,
   SecretsReply,
   SettingsReply,
   SettingsUpdate,
@@ -123,6 +124,7 @@ export function createClient(opts: ClientOptions = {}) {
     },
 
     secrets: () => call<SecretsReply>('GET', '/api/secrets'),
+    secret: (name: string) => call<SecretInfo>('GET', `/api/secrets/${enc(name)}`),
     setSecret: (name: string, value: string) => call<{ name: string }>('PUT', `/api/secrets/${enc(name)}`, { value }),
     deleteSecret: (name: string) => call<{ name: string }>('DELETE', `/api/secrets/${enc(name)}`),
 

@@ -153,6 +153,11 @@ describe('status and OpenAPI', () => {
       const p = route.path.replace(/:([a-zA-Z]+)/g, '{$1}');
       expect(r.json.paths[p]?.[route.method.toLowerCase()]?.summary, `${route.method} ${route.path}`).toBe(route.summary);
     }
+    const schemas = r.json.components.schemas;
+    expect(schemas.QueueActionRequest.properties.ids.type).toBe('array');
+    expect(schemas.SettingsUpdate.properties.logLevel.enum).toContain('debug');
+    expect(schemas.RawFlow.properties.source).toBeDefined();
+    expect(r.json.paths['/api/queue/retry'].post.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/QueueActionRequest');
   });
 
   it('answers 404 for unknown routes and 405 for a wrong method', async () => {
@@ -211,6 +216,13 @@ describe('queue routes', () => {
     const noFilter = await h.api('POST', '/api/queue/retry', {});
     expect(noFilter.status).toBe(400);
     expect(noFilter.json.error).toMatch(/ids, flow or state/);
+    const badIds = await h.api('POST', '/api/queue/retry', { ids: [3, 0] });
+    expect(badIds.status).toBe(400);
+    expect(badIds.json.problems[0].path).toBe('ids[1]');
+    const badState = await h.api('POST', '/api/queue/discard', { state: 'lost' });
+    expect(badState.json.problems[0]).toMatchObject({ path: 'state', message: expect.stringMatching(/expected one of .*"dead"/) });
+    const extra = await h.api('POST', '/api/queue/discard', { flow: 'inbox', force: true });
+    expect(extra.json.problems[0]).toEqual({ path: 'force', message: 'unknown key' });
     const unknownFlow = await h.api('POST', '/api/queue/discard', { flow: 'ghost' });
     expect(unknownFlow.status).toBe(404);
     expect((await h.api('GET', '/api/queue/999999')).status).toBe(404);

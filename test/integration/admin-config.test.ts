@@ -158,7 +158,7 @@ describe('config routes', () => {
     expect(bad.status).toBe(400);
     expect(bad.json.problems[0].path).toBe('logLevel');
     const unknown = await h.api('PUT', '/api/settings', { colour: 'blue' });
-    expect(unknown.json.problems[0]).toEqual({ path: 'colour', message: 'unknown setting' });
+    expect(unknown.json.problems[0]).toEqual({ path: 'colour', message: 'unknown key' });
   });
 });
 

@@ -125,6 +125,9 @@ describe('secret routes', () => {
     const list = await h2.api('GET', '/api/secrets');
     expect(list.json.secrets.map((s: any) => s.name)).toEqual(['SFTP_PASSWORD']);
     expect(list.text).not.toContain('hunter2');
+    const one = await h2.api('GET', '/api/secrets/SFTP_PASSWORD');
+    expect(one.json).toEqual({ name: 'SFTP_PASSWORD', updatedAt: expect.any(String), usedBy: [] });
+    expect(one.text).not.toContain('hunter2');
     const badName = await h2.api('PUT', '/api/secrets/has%20space', { value: 'x' });
     expect(badName.status).toBe(400);
     expect(badName.json.problems[0].path).toBe('name');
@@ -133,6 +136,7 @@ describe('secret routes', () => {
     expect(empty.json.problems[0].path).toBe('value');
     expect((await h2.api('DELETE', '/api/secrets/SFTP_PASSWORD')).status).toBe(200);
     expect((await h2.api('DELETE', '/api/secrets/SFTP_PASSWORD')).status).toBe(404);
+    expect((await h2.api('GET', '/api/secrets/SFTP_PASSWORD')).status).toBe(404);
     expect((await h2.api('GET', '/api/secrets')).json.secrets).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 // Builds the OpenAPI 3.1 document from the route table (so the two never drift apart).
 import type { Route } from './routes.ts';
+import { bodyJsonSchemas } from './schemas.ts';
 
 export function openApiDocument(routes: Route[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -62,6 +63,7 @@ export function openApiDocument(routes: Route[], version: string): Record<string
           },
         },
         ...Object.fromEntries([...typeNames].map((n) => [n, { type: 'object', description: `See ${n} in main/engine/admin/types.ts` }])),
+        ...Object.fromEntries(Object.entries(bodyJsonSchemas()).map(([n, s]) => { const { $schema: _drop, ...rest } = s as Record<string, unknown>; return [n, { description: `${n} (main/engine/admin/types.ts)`, ...rest }]; })),
       },
     },
   };

@@ -17,6 +17,7 @@ import { HttpError, isPlainObject, problemFromLine, Reply, STREAMED } from './ht
 import { deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { readDesktopSettings, writeDesktopSettings } from './settings.ts';
 import { openApiDocument } from './openapi.ts';
+import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
 import type {
   ActivityEvent,
@@ -34,8 +35,10 @@ import type {
   QueueActionReply,
   QueueList,
   ScheduleReply,
+  SecretInfo,
   SecretsReply,
   SettingsReply,
+  SettingsUpdate,
   StatusReply,
   ValidateReply,
 } from './types.ts';
@@ -58,8 +61,8 @@ export interface Route {
   summary: string;
   /** Query parameters (documentation). */
   query?: string[];
-  /** Request body type in types.ts (documentation). */
-  body?: string;
+  /** Request body: a schema of schemas.ts (validated before the handler when in VALIDATED_BODIES) and type in types.ts. */
+  body?: BodyName;
   /** Reply type in types.ts (documentation). */
   reply?: string;
   handler(ctx: RouteContext): unknown;
@@ -98,6 +101,7 @@ export const routes: Route[] = [
   { method: 'GET', path: '/api/events', summary: 'Server-Sent Events of the activity log, resumable from ?since= or Last-Event-ID', query: ['since'], handler: events },
 
   { method: 'GET', path: '/api/secrets', summary: 'Secret names (values are never returned)', reply: 'SecretsReply', handler: listSecrets },
+  { method: 'GET', path: '/api/secrets/:name', summary: 'One secret: name, last change, flows using it (never the value)', reply: 'SecretInfo', handler: showSecret },
   { method: 'PUT', path: '/api/secrets/:name', summary: 'Set a secret (the config refers to it as ${secret:NAME}); flows using it restart', body: 'SecretPutRequest', handler: putSecret },
   { method: 'DELETE', path: '/api/secrets/:name', summary: 'Delete a secret', handler: deleteSecret },
 
@@ -267,17 +271,9 @@ function itemBody(ctx: RouteContext): typeof STREAMED {
 }
 
 async function queueAction(ctx: RouteContext, action: 'retry' | 'discard'): Promise<QueueActionReply> {
-  const b = ctx.body;
-  if (!isPlainObject(b)) throw new HttpError(400, `expected { ids?, flow?, state? }`);
-  const ids = b.ids;
-  if (ids !== undefined && (!Array.isArray(ids) || !ids.every((i) => Number.isInteger(i) && i > 0))) {
-    throw new HttpError(400, 'ids: expected a list of item numbers', [{ path: 'ids', message: 'expected a list of item numbers' }]);
-  }
-  if (b.flow !== undefined && typeof b.flow !== 'string') throw new HttpError(400, 'flow: expected a flow name', [{ path: 'flow', message: 'expected a flow name' }]);
-  const flow = b.flow ? knownFlow(ctx.engine, b.flow as string, 'flow') : undefined;
-  const state = stateParam(b.state, 'state');
-  if (!ids && !flow && !state) throw new HttpError(400, `${action} needs ids, flow or state (state "dead" for every dead item)`);
-  const filters: ItemFilter[] = ids ? (ids as number[]).map((id) => ({ id, flow, state })) : [{ flow, state }];
+  const b = ctx.body as { ids?: number[]; flow?: string; state?: ItemState }; // checked against QueueActionRequest
+  const flow = b.flow ? knownFlow(ctx.engine, b.flow, 'flow') : undefined;
+  const filters: ItemFilter[] = b.ids ? b.ids.map((id) => ({ id, flow, state: b.state })) : [{ flow, state: b.state }];
   let count = 0;
   for (const f of filters) count += action === 'retry' ? ctx.engine.retry(f) : await ctx.engine.discard(f);
   return { count };
@@ -503,6 +499,13 @@ function listSecrets({ engine, admin }: RouteContext): SecretsReply {
   }
 }
 
+function showSecret({ engine, admin, params }: RouteContext): SecretInfo {
+  const store = secretStore(engine);
+  const found = store.list().find((s) => s.name === params.name);
+  if (!found) throw new HttpError(404, `no secret named "${params.name}"`);
+  return { name: found.name, updatedAt: new Date(found.updatedAt).toISOString(), usedBy: usedBy(engine, admin.configFile.raw()).get(found.name) ?? [] };
+}
+
 /** After a secret changed: re-read the config so flows that use it restart with the new value. */
 async function reapply(ctx: RouteContext): Promise<ApplyReport | undefined> {
   const { admin, engine } = ctx;
@@ -519,8 +522,7 @@ async function putSecret(ctx: RouteContext): Promise<{ name: string; applied?: A
   } catch (err) {
     throw new HttpError(400, (err as Error).message, [{ path: 'name', message: (err as Error).message }]);
   }
-  const b = ctx.body;
-  if (!isPlainObject(b) || typeof b.value !== 'string' || b.value === '') throw new HttpError(400, 'value: expected a non-empty string', [{ path: 'value', message: 'expected a non-empty string' }]);
+  const b = ctx.body as { value: string }; // checked against SecretPutRequest
   try {
     store.set(name, b.value);
   } catch (err) {
@@ -561,14 +563,9 @@ function getSettings(ctx: RouteContext): SettingsReply {
 }
 
 async function putSettingsRoute(ctx: RouteContext): Promise<SettingsReply> {
-  const b = ctx.body;
-  if (!isPlainObject(b)) throw new HttpError(400, 'expected { logLevel?, adminPort?, dataDir?, startAtLogin? }');
-  const known = ['logLevel', 'adminPort', 'dataDir', 'startAtLogin'];
-  const unknown = Object.keys(b).filter((k) => !known.includes(k));
-  if (unknown.length) throw new HttpError(400, `unknown setting ${unknown.join(', ')}`, unknown.map((k) => ({ path: k, message: 'unknown setting' })));
-  if (b.startAtLogin !== undefined && typeof b.startAtLogin !== 'boolean') throw new HttpError(400, 'startAtLogin: expected true or false', [{ path: 'startAtLogin', message: 'expected true or false' }]);
+  const b = ctx.body as SettingsUpdate; // checked against SettingsUpdate
   const restart: string[] = [];
-  const fileSettings = { logLevel: b.logLevel as string | undefined, adminPort: b.adminPort as number | undefined, dataDir: b.dataDir as string | undefined };
+  const fileSettings = { logLevel: b.logLevel, adminPort: b.adminPort, dataDir: b.dataDir };
   if (fileSettings.logLevel !== undefined || fileSettings.adminPort !== undefined || fileSettings.dataDir !== undefined) {
     try {
       const report = await ctx.admin.configFile.change((doc) => putSettings(doc, fileSettings), (loaded) => ctx.engine.applyConfig(loaded));

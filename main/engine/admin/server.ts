@@ -9,7 +9,9 @@ import path from 'node:path';
 import type { Engine } from '../engine.ts';
 import { errorMessage } from '../../../connectors/contract.ts';
 import { scrubSecrets } from '../secrets.ts';
-import { HttpError, readJsonBody, Reply, STREAMED } from './http.ts';
+import { HttpError, problemFromLine, readJsonBody, Reply, STREAMED } from './http.ts';
+import { bodySchemas, VALIDATED_BODIES } from './schemas.ts';
+import { formatIssues } from '../config/load.ts';
 import { checkLoginLink, ensureAdminToken, removeAdminInfo, writeAdminInfo } from './login.ts';
 import { matchRoute, routes, type RouteContext } from './routes.ts';
 import { ConfigFile } from './config-file.ts';
@@ -213,6 +215,14 @@ export class AdminServer {
     }
     try {
       const body = req.method === 'GET' || req.method === 'DELETE' ? undefined : await readJsonBody(req);
+      const bodyName = match.route.body;
+      if (bodyName && VALIDATED_BODIES.has(bodyName)) {
+        const parsed = bodySchemas[bodyName].safeParse(body ?? {}, { reportInput: true });
+        if (!parsed.success) {
+          const problems = formatIssues(parsed.error.issues).map(problemFromLine).map((p) => (p.path === '(root)' ? { ...p, path: '' } : p));
+          throw new HttpError(400, `invalid request: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`, problems);
+        }
+      }
       const ctx: RouteContext = { engine: this.engine, admin: this, params: match.params, query: url.searchParams, body, req, res };
       const result = await match.route.handler(ctx);
       if (result === STREAMED) return;

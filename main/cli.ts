@@ -172,8 +172,8 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
       return runEngine(loaded, opts.logLevel, () => {
         out(`Ferry is running headless (no tray: ${decision.reason}).`);
         if (!fs.existsSync(path.join(packageRoot(), 'dist/renderer/index.html'))) out('  the dashboard is not built yet: npm run build:renderer');
-        out(`  config:    ${loaded.file}`);
-        out(`  data:      ${loaded.dataDir}`);
+        out(`  config:  ${loaded.file}`);
+        out(`  data:    ${loaded.dataDir}`);
         for (const i of loaded.config.integrations) {
           for (const f of i.flows) {
             const src = f.source as { type: string; path?: string };

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { openDatabase, type Db } from '../../main/engine/store/db.ts';
+import { openDatabase, SCHEMA_VERSION, type Db } from '../../main/engine/store/db.ts';
 import { Queue, idempotencyKey, type NewRow } from '../../main/engine/store/queue.ts';
 import { DataDirError, isDataDirLocked, lockDataDir, prepareDataDir } from '../../main/engine/store/datadir.ts';
 import { ContentStore, INLINE_MAX_BYTES } from '../../main/engine/store/content.ts';
@@ -236,7 +236,7 @@ describe('queue on a real SQLite file', () => {
     open.pop();
     const again = openDatabase(file);
     open.push(again);
-    expect(again.pragma('user_version', { simple: true })).toBe(1);
+    expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(new Queue(again).list().map((r) => r.id).sort()).toEqual(ids.sort());
   });
 

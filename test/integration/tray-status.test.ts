@@ -18,15 +18,16 @@ afterAll(async () => {
 
 describe('tray state from a running engine', () => {
   it('goes ok → attention (retrying) → error (dead) → paused, with matching tooltip, menu and notices', async () => {
-    let status = 500;
-    sink = await startSink(() => ({ status }));
+    let status = 503;
+    // Retry-After wins over the (jittered) backoff: a deterministic 2 s in 'retrying' to observe
+    sink = await startSink(() => (status === 200 ? undefined : { status, headers: { 'retry-after': '2' } }));
     const inbox = tempDir();
     admin = await startAdmin({
       integrations: [{ name: 'i', flows: [{
         name: 'orders',
         source: { type: 'folder', path: inbox, settleMs: 50 },
         destination: { type: 'http', url: `${sink.url}/in` },
-        retry: { maxAttempts: 3, initialDelayMs: 300, maxDelayMs: 300 },
+        retry: { maxAttempts: 2, initialDelayMs: 300, maxDelayMs: 5000 },
       }] }],
     });
     const engine = admin.engine;

@@ -468,6 +468,7 @@ export class FlowRuntime {
       this.wake();
       try {
         await this.deps.settle.push(settlement);
+        this.idle = undefined; // the loop may have looked while this item was still in flight: look again
       } catch (err) {
         // The outcome could not be recorded: the item is sent again after a restart (same key).
         this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');

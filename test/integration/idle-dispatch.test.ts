@@ -44,3 +44,24 @@ it('delivers items another process re-queued while the flow sat idle', async () 
   fs.writeFileSync(path.join(dir, 'in', 'b.txt'), 'b');
   await waitFor(() => engine.queue.count({ state: 'delivered' }) === 2, 'second delivery', 8000, 20);
 });
+
+it('a retry is not held back by the idle skip (the outcome commits after the loop looked)', async () => {
+  let n = 0;
+  const sink = await startSink(() => (n++ < 2 ? { status: 503, body: 'busy' } : undefined));
+  cleanup.push(() => sink.close());
+  const dir = tempDir();
+  fs.mkdirSync(path.join(dir, 'in'));
+  const file = writeConfig(dir, {
+    dataDir: './data',
+    integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` }, retry: { maxAttempts: 5, initialDelayMs: 20, maxDelayMs: 40 } }] }],
+  });
+  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000 });
+  await engine.start();
+  cleanup.push(() => engine.stop());
+  fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'a');
+  await waitFor(() => sink.received.length > 0, 'first attempt');
+  const firstAt = Date.now();
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after two retries', 9000, 20);
+  expect(sink.received).toHaveLength(3);
+  expect(Date.now() - firstAt).toBeLessThan(5000); // two ≤ 1 s polls, not two 10 s idle re-checks
+});

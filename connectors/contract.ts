@@ -148,9 +148,30 @@ export interface SettledItem {
   outcome: 'delivered' | 'discarded';
 }
 
+/** One file (or object) a dry run found: `complete` would be taken now, `writing` is still changing. */
+export interface DryRunFile {
+  relativePath: string;
+  size: number;
+  mtime: string;
+  state: 'complete' | 'writing';
+}
+
+/** What a source would take right now, without taking anything. Like check(), never throws. */
+export type DryRunResult = { ok: true; files: DryRunFile[]; truncated: boolean } | { ok: false; message: string };
+
+export interface DryRunOptions {
+  /** Stop listing after this many files (default 1000). */
+  maxFiles?: number;
+  /** Longest wait to see whether recently changed files are still being written (default 3000 ms). */
+  maxWaitMs?: number;
+  signal?: AbortSignal;
+}
+
 export interface Source {
   /** Connection/readiness test: never throws. */
   check(): Promise<CheckResult>;
+  /** Lists what a scan would find now (complete vs still being written) without queueing or moving anything. */
+  dryRun?(opts?: DryRunOptions): Promise<DryRunResult>;
   /** One pass over the source (scheduled trigger, start-up, reconcile): queues what is complete. */
   scan(ctx: SourceContext): Promise<void>;
   /** Event-driven intake; returns its own teardown. Sources without events omit it. */

@@ -27,6 +27,8 @@ import type { Batcher } from './batcher.ts';
 
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
+/** An idle flow still looks at its queue this often, whatever else happened. */
+const IDLE_RECHECK_MS = 10_000;
 const BODY_READ_CONCURRENCY = 8;
 const PREFETCH = 16;
 
@@ -48,6 +50,8 @@ export interface FlowDeps {
   log: Logger;
   /** False while the data dir is below its free-space floor (the reason is returned). */
   diskOk(): string | undefined;
+  /** SQLite's data_version: changes when another process (`ferry queue retry`) committed to the database. */
+  dataVersion?(): number;
 }
 
 /** Volatile per-flow facts, persisted to flow_state by the engine's maintenance tick. */
@@ -80,6 +84,8 @@ export class FlowRuntime {
   private scanning?: Promise<void>;
   private stopping = false;
   private wakeResolve?: () => void;
+  /** Set while the queue was found empty: the data version then and since when. */
+  private idle?: { version: number; since: number };
   private dispatcher?: Promise<void>;
   private readonly pendingAfter = new Set<Promise<void>>();
   private readonly afterRunning = new Set<string>();
@@ -466,6 +472,7 @@ export class FlowRuntime {
   // ---------------------------------------------------------------- dispatch
 
   wake(): void {
+    this.idle = undefined;
     const r = this.wakeResolve;
     this.wakeResolve = undefined;
     r?.();
@@ -490,6 +497,13 @@ export class FlowRuntime {
    */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
+      // Idle (nothing queued, no retry due): skip the lease transaction until this process wakes the flow,
+      // another process writes the database, or IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows).
+      if (this.idle && this.deps.dataVersion && this.deps.dataVersion() === this.idle.version && Date.now() - this.idle.since < IDLE_RECHECK_MS) {
+        await this.sleep(IDLE_POLL_MS);
+        continue;
+      }
+      const versionBefore = this.deps.dataVersion?.();
       if (this.paused || !this.cfg.enabled) {
         this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
@@ -514,6 +528,8 @@ export class FlowRuntime {
       }
       if (this.buffered.length === 0) {
         const nextAt = this.deps.queue.nextRetryAt(this.name);
+        if (nextAt === undefined && versionBefore !== undefined) this.idle = { version: versionBefore, since: Date.now() };
+        else this.idle = undefined;
         const wait = nextAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(nextAt - Date.now(), IDLE_POLL_MS));
         await this.sleep(wait);
         continue;
@@ -602,6 +618,7 @@ export class FlowRuntime {
       this.wake();
       try {
         await this.deps.settle.push(settlement);
+        this.idle = undefined; // the loop may have looked while this item was still in flight: look again
       } catch (err) {
         // The outcome could not be recorded: the item is sent again after a restart (same key).
         this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
@@ -609,6 +626,9 @@ export class FlowRuntime {
       } finally {
         this.uncommitted.delete(row.id);
       }
+      // The retry time is in the database only now (this connection's own commit does not change
+      // data_version): wake a dispatcher that went idle meanwhile, or the retry waits for IDLE_RECHECK_MS.
+      if (settlement.kind === 'retry') this.wake();
       if (settlement.kind === 'delivered' && settlement.afterPending) {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });
       }

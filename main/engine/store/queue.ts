@@ -93,6 +93,8 @@ const SUMMARY_COLUMNS =
 export class Queue {
   private readonly db: Db;
   private readonly stmts;
+  /** Filter for error texts and replies before they are stored (the engine removes secret values with it). */
+  redact: (text: string) => string = (t) => t;
 
   constructor(db: Db) {
     this.db = db;
@@ -221,7 +223,8 @@ export class Queue {
   settle(settlements: Settlement[], now = Date.now()): void {
     if (settlements.length === 0) return;
     this.db.transaction(() => {
-      for (const s of settlements) {
+      for (const given of settlements) {
+        const s = given.kind === 'retry' || given.kind === 'dead' ? { ...given, reason: this.redact(given.reason), response: given.response === undefined ? undefined : this.redact(given.response) } : given;
         const ev = (type: string, detail: string | null, nextAt: number | null = null) => this.stmts.itemEvent.run({ now, type, id: s.id, detail, nextAt });
         switch (s.kind) {
           case 'delivered':
@@ -352,8 +355,16 @@ export class Queue {
 
   /** Per flow and state: item count and body bytes. */
   counts(): Array<{ flow: string; state: ItemState; n: number; bytes: number }> {
-    return this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
+    // Counting scans every item (index-only); status pages poll it. The result is reused while nothing was
+    // written since: not by this connection (total_changes) nor by another process (data_version).
+    const key = `${this.db.pragma('data_version', { simple: true })}:${(this.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n}`;
+    if (this.countsCache?.key === key) return this.countsCache.rows.map((r) => ({ ...r }));
+    const rows = this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
+    this.countsCache = { key, rows };
+    return rows.map((r) => ({ ...r }));
   }
+
+  private countsCache?: { key: string; rows: Array<{ flow: string; state: ItemState; n: number; bytes: number }> };
 
   /** Waiting work of one flow (not yet delivered, dead or discarded), for back pressure. */
   backlog(flow: string): { n: number; bytes: number } {
@@ -394,7 +405,7 @@ export class Queue {
   }
 
   addEvent(type: string, flow: string | null, itemId: number | null, data: unknown, now = Date.now()): void {
-    this.stmts.event.run(now, type, flow, itemId, data === undefined ? null : JSON.stringify(data));
+    this.stmts.event.run(now, type, flow, itemId, data === undefined ? null : this.redact(JSON.stringify(data)));
   }
 
   events(since: number, limit = 500): Array<{ id: number; at: number; type: string; flow: string | null; item_id: number | null; data: string | null }> {

@@ -66,7 +66,7 @@ export class EmailDestination implements Destination {
   private describe(e: SmtpError): string {
     if (e.code === 'EAUTH') return `SMTP login to ${this.where()} refused: ${e.response ?? e.message} (check auth.user/auth.pass)`;
     if (e.responseCode) return `SMTP ${this.where()} replied ${e.response ?? e.responseCode}${e.command ? ` to ${e.command}` : ''}`;
-    if (e.code === 'ECONNREFUSED') return `SMTP server ${this.where()} refused the connection`;
+    if (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(e.message)) return `SMTP server ${this.where()} refused the connection (not running, or wrong host/port)`;
     if (e.code === 'ETIMEDOUT') return `timed out talking to SMTP server ${this.where()}`;
     if (e.code === 'ESOCKET' || e.code === 'ETLS') return `TLS/socket error with ${this.where()}: ${e.message}`;
     return `${this.where()}: ${errorMessage(e)}`;

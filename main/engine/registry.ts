@@ -2,8 +2,18 @@
 import type { ConnectorDefinition } from '../../connectors/contract.ts';
 import { folderConnector } from '../../connectors/folder/index.ts';
 import { httpConnector } from '../../connectors/http/index.ts';
+import { syncConnector, webhookConnector } from '../../connectors/webhook/index.ts';
+import { amqpConnector } from '../../connectors/amqp/index.ts';
+import { httpStepsConnector } from '../../connectors/http-steps/index.ts';
 
-export const connectors: ConnectorDefinition[] = [folderConnector, httpConnector];
+export const connectors: ConnectorDefinition[] = [
+  folderConnector,
+  httpConnector,
+  webhookConnector,
+  syncConnector,
+  amqpConnector,
+  httpStepsConnector,
+];
 
 export function connectorOf(type: string): ConnectorDefinition {
   const def = connectors.find((c) => c.type === type);

@@ -3,9 +3,10 @@
 import fs from 'node:fs';
 import type { BenchRow, BenchSuite } from './harness.ts';
 import { engineSuite } from './engine.bench.ts';
+import { eventsSuite } from './events.bench.ts';
 import { adminSuite } from './admin.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, adminSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

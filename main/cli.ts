@@ -3,13 +3,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, dataDirOfConfigFile, defaultAppDataDir, loadConfig, type LoadedConfig } from './engine/config/load.ts';
+import { ConfigError, dataDirOfConfigFile, loadConfig, type LoadedConfig } from './engine/config/load.ts';
 import { Engine, openStore } from './engine/engine.ts';
 import { createLogger, type LogLevel } from './engine/logger.ts';
 import { DataDirError, isDataDirLocked } from './engine/store/datadir.ts';
 import { ITEM_STATES, type ItemFilter, type ItemState, type ItemSummary } from './engine/store/queue.ts';
 import { readStatus, type StatusReport } from './engine/status.ts';
 import { connectorOf } from './engine/registry.ts';
+import { loadStartConfig, startConfigFile } from './start-config.ts';
+import { decideDesktop, probeDesktop, runDesktop, type DesktopDecision } from './desktop/launch.ts';
 import { errorMessage } from '../connectors/contract.ts';
 import { assertSecretName, SecretError, SecretStore, secretScrubber } from './engine/secrets.ts';
 import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.ts';
@@ -79,24 +81,6 @@ async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: (en
   }
   return done;
 }
-
-const DEFAULT_CONFIG = (dataDir: string) => `# Ferry configuration (created by \`npm start\`). Reference: docs/config-reference.md
-# Files dropped into "outbox" are queued durably and delivered into "delivered"; the originals move to outbox/.sent.
-dataDir: ${JSON.stringify(dataDir)}
-integrations:
-  - name: getting-started
-    flows:
-      - name: outbox-to-delivered
-        source:
-          type: folder
-          path: ./outbox
-          settleMs: 1000
-          afterDelivery: { action: move, to: ./outbox/.sent }
-        trigger: { on: change }
-        destination:
-          type: folder
-          path: ./delivered
-`;
 
 function formatTime(iso: string | null): string {
   if (!iso) return '-';
@@ -172,29 +156,22 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
 
   program
     .command('start')
-    .description('run Ferry with the given config, or with a default one in the app-data folder (created on first start)')
+    .description('open the desktop app (tray and window) where Electron can run, else run headless with the dashboard URL; uses the given config or a default one in the app-data folder (created on first start)')
     .addOption(configOption())
     .addOption(logLevelOption())
+    .option('--headless', 'never open the desktop app')
     .action(act(async (opts) => {
-      let file = opts.config as string | undefined;
-      if (!file) {
-        const home = defaultAppDataDir();
-        file = path.join(home, 'ferry.yaml');
-        if (!fs.existsSync(file)) {
-          fs.mkdirSync(home, { recursive: true });
-          fs.writeFileSync(file, DEFAULT_CONFIG('./data'), { flag: 'wx' });
-          out(`Created a default configuration: ${file}`);
-        }
+      const file = startConfigFile(opts.config as string | undefined, out);
+      const decision: DesktopDecision = opts.headless ? { desktop: false, reason: '--headless given' } : decideDesktop(probeDesktop());
+      if (decision.desktop) {
+        loadConfig(file); // fail here, in the terminal, on a bad config
+        out('Starting the Ferry desktop app…');
+        return runDesktop(decision.electron, ['--config', path.resolve(file), ...(opts.logLevel ? ['--log-level', opts.logLevel] : [])]);
       }
-      const loaded = loadConfig(file, { secrets: secretStoreFor(file).lookup() });
-      for (const i of loaded.config.integrations) {
-        for (const f of i.flows) {
-          if (f.source.type === 'folder') fs.mkdirSync((f.source as { path: string }).path, { recursive: true });
-          if (f.destination.type === 'folder') fs.mkdirSync((f.destination as { path: string }).path, { recursive: true });
-        }
-      }
+      const { loaded } = loadStartConfig(file);
       return runEngine(loaded, opts.logLevel, () => {
-        out(`Ferry is running (headless: the desktop shell is not available here).`);
+        out(`Ferry is running headless (no tray: ${decision.reason}).`);
+        if (!fs.existsSync(path.join(packageRoot(), 'dist/renderer/index.html'))) out('  the dashboard is not built yet: npm run build:renderer');
         out(`  config:  ${loaded.file}`);
         out(`  data:    ${loaded.dataDir}`);
         for (const i of loaded.config.integrations) {

@@ -51,6 +51,9 @@ export class FolderSource implements Source {
   /** Files that could not be read, with the time of the next try. */
   private readonly backoff = new Map<string, { until: number; delay: number }>();
   private taking = Promise.resolve();
+  /** existingFiles: skip — the files found when the flow first started, never taken unless they change. */
+  private readonly existing = new Map<string, Taken>();
+  private baseline?: Promise<void>;
 
   constructor(cfg: FolderSourceConfig, _env: ConnectorEnv) {
     this.cfg = cfg;
@@ -181,8 +184,27 @@ export class FolderSource implements Source {
   }
 
   private alreadyTaken(rel: string, st: { size: number; mtimeMs: number }): boolean {
-    const t = this.taken.get(rel);
+    const t = this.taken.get(rel) ?? this.existing.get(rel);
     return t !== undefined && t.size === st.size && t.mtimeMs === st.mtimeMs;
+  }
+
+  /**
+   * existingFiles: skip. On the flow's first start the files already there are recorded (size and mtime, in
+   * the source state, so a restart keeps the same baseline); later runs leave exactly those alone.
+   */
+  private loadBaseline(ctx: SourceContext): Promise<void> {
+    if (this.cfg.existingFiles !== 'skip') return Promise.resolve();
+    this.baseline ??= (async () => {
+      let saved = ctx.state.get<Record<string, [number, number]>>('existing-baseline');
+      if (!saved) {
+        const found = await this.walk().catch(() => new Map<string, fs.Stats>());
+        saved = Object.fromEntries([...found].map(([rel, st]) => [rel, [st.size, st.mtimeMs] as [number, number]]));
+        ctx.state.set('existing-baseline', saved);
+        ctx.log.info({ files: found.size }, 'existing files left alone (existingFiles: skip)');
+      }
+      for (const [rel, [size, mtimeMs]] of Object.entries(saved)) this.existing.set(rel, { size, mtimeMs });
+    })();
+    return this.baseline;
   }
 
   private async markerPresent(rel: string): Promise<boolean> {
@@ -324,6 +346,7 @@ export class FolderSource implements Source {
 
   async scan(ctx: SourceContext): Promise<void> {
     this.loadKeepMemory(ctx);
+    await this.loadBaseline(ctx);
     const found = await this.walk();
     const rels = [...found.keys()].filter((rel) => !this.alreadyTaken(rel, found.get(rel)!));
     for (const rel of rels) this.observe(rel, found.get(rel)!, Date.now());
@@ -342,6 +365,7 @@ export class FolderSource implements Source {
 
   async watch(ctx: SourceContext): Promise<() => Promise<void>> {
     this.loadKeepMemory(ctx);
+    await this.loadBaseline(ctx);
     const ignoredAbs = this.ignoredDir !== undefined ? path.join(this.root, this.ignoredDir) : undefined;
     const watcher = chokidarWatch(this.root, {
       ignoreInitial: true,

@@ -626,6 +626,9 @@ export class FlowRuntime {
       } finally {
         this.uncommitted.delete(row.id);
       }
+      // The retry time is in the database only now (this connection's own commit does not change
+      // data_version): wake a dispatcher that went idle meanwhile, or the retry waits for IDLE_RECHECK_MS.
+      if (settlement.kind === 'retry') this.wake();
       if (settlement.kind === 'delivered' && settlement.afterPending) {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });
       }

@@ -110,6 +110,8 @@ describe('queue on a real SQLite file', () => {
     expect(queue.requeueAllInflight(2000)).toBe(2);
     expect(queue.count({ state: 'inflight' })).toBe(0);
     expect(queue.count({ state: 'queued' })).toBe(3);
+    // a lease that never reported an outcome spends no attempt (a killed process's prefetched items)
+    expect(ids.map((id) => queue.get(id)!.attempts)).toEqual([0, 0, 0]);
   });
 
   it('dedupes by idempotency key per flow and writes checkpoints in the same transaction', () => {

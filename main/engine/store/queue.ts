@@ -260,14 +260,16 @@ export class Queue {
       .all(now)
       .filter((r) => !running.has(r.id));
     if (expired.length === 0) return 0;
-    const stmt = this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'inflight'`);
+    // The holder never reported an outcome: like a release, the lease does not count as a failed attempt
+    // (prefetched leases of a killed process were never even sent).
+    const stmt = this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ? AND state = 'inflight'`);
     this.db.transaction(() => expired.forEach((r) => stmt.run(now, r.id))).immediate();
     return expired.length;
   }
 
   /** At start-up the previous process is gone: every lease it held returns to the queue. */
   requeueAllInflight(now = Date.now()): number {
-    return this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, updated_at = ? WHERE state = 'inflight'`).run(now).changes;
+    return this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE state = 'inflight'`).run(now).changes;
   }
 
   markAfterDone(ids: number[]): void {

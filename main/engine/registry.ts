@@ -2,8 +2,10 @@
 import type { ConnectorDefinition } from '../../connectors/contract.ts';
 import { folderConnector } from '../../connectors/folder/index.ts';
 import { httpConnector } from '../../connectors/http/index.ts';
+import { ftpConnector } from '../../connectors/ftp/index.ts';
+import { sftpConnector } from '../../connectors/sftp/index.ts';
 
-export const connectors: ConnectorDefinition[] = [folderConnector, httpConnector];
+export const connectors: ConnectorDefinition[] = [folderConnector, httpConnector, ftpConnector, sftpConnector];
 
 export function connectorOf(type: string): ConnectorDefinition {
   const def = connectors.find((c) => c.type === type);

@@ -1,0 +1,189 @@
+// SFTP over ssh2-sftp-client: password or private key (+ passphrase), host key pinned by its SHA256
+// fingerprint and refused when it differs; one SSH connection per session.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import SftpClient from 'ssh2-sftp-client';
+import { errorMessage, type ConnectorLogger } from '../contract.ts';
+import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from '../ftp/remote.ts';
+import type { SftpConnectionConfig } from './schema.ts';
+
+/** "SHA256:<base64 without padding>" of a raw host key, as `ssh-keygen -lf` prints it. */
+export function hostKeyFingerprint(key: Buffer): string {
+  return `SHA256:${crypto.createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+// SFTP status codes (draft-ietf-secsh-filexfer): 2 no such file, 3 permission denied
+const NO_SUCH_FILE = 2;
+const PERMISSION_DENIED = 3;
+
+class SftpSession implements RemoteSession {
+  private readonly sftp: SftpClient;
+  private ended = false;
+
+  constructor(sftp: SftpClient) {
+    this.sftp = sftp;
+    const raw = (sftp as unknown as { client: NodeJS.EventEmitter }).client;
+    const gone = () => (this.ended = true);
+    raw.on('close', gone);
+    raw.on('end', gone);
+    raw.on('error', gone);
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  async list(dir: string): Promise<RemoteEntry[]> {
+    const entries = await this.sftp.list(dir);
+    return entries.map((e) => ({
+      name: e.name,
+      type: e.type === 'd' ? 'dir' : e.type === '-' ? 'file' : 'other',
+      size: e.size,
+      mtimeMs: e.modifyTime,
+      rawTime: String(e.modifyTime),
+    }));
+  }
+
+  async stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined> {
+    try {
+      const st = await this.sftp.stat(file);
+      return { size: st.size, mtimeMs: st.modifyTime, type: st.isDirectory ? 'dir' : st.isFile ? 'file' : 'other' };
+    } catch (err) {
+      if (isNoSuchFile(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async download(file: string, into: Writable): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      into.once('finish', resolve);
+      into.once('error', reject);
+    });
+    await this.sftp.get(file, into, { readStreamOptions: { highWaterMark: 256 * 1024 } as never });
+    await done; // get() resolves when reading ends; wait until the last bytes are written too
+  }
+
+  async upload(from: Readable, file: string): Promise<void> {
+    await this.sftp.put(from, file, { writeStreamOptions: { highWaterMark: 256 * 1024 } as never });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.sftp.rename(from, to);
+  }
+
+  async remove(file: string): Promise<void> {
+    await this.sftp.delete(file);
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    if ((await this.sftp.exists(dir)) === 'd') return;
+    await this.sftp.mkdir(dir, true);
+  }
+
+  async close(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.sftp.end().catch(() => undefined);
+  }
+}
+
+function isNoSuchFile(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === NO_SUCH_FILE || code === 'ENOENT' || /no such file/i.test(errorMessage(err));
+}
+
+export class SftpFs implements RemoteFs {
+  readonly label: string;
+  private readonly cfg: SftpConnectionConfig;
+  private readonly log: ConnectorLogger;
+  /** The fingerprint the last connection attempt saw (for the mismatch message and check's hint). */
+  private seenHostKey?: string;
+  private hostKeyRefused = false;
+  private warnedUnpinned = false;
+
+  constructor(cfg: SftpConnectionConfig, log: ConnectorLogger) {
+    this.cfg = cfg;
+    this.log = log;
+    this.label = `sftp://${cfg.username}@${cfg.host}:${cfg.port}`;
+  }
+
+  private where(): string {
+    return `${this.cfg.host}:${this.cfg.port}`;
+  }
+
+  async connect(): Promise<RemoteSession> {
+    if (this.cfg.password === undefined && this.cfg.privateKey === undefined) {
+      throw new RemoteProblem('auth', 'authentication failed: no credentials configured (expected password or privateKey)');
+    }
+    let privateKey: Buffer | undefined;
+    if (this.cfg.privateKey) {
+      try {
+        privateKey = await fs.promises.readFile(this.cfg.privateKey);
+      } catch (err) {
+        throw new RemoteProblem('auth', `authentication failed: cannot read privateKey ${this.cfg.privateKey} (${errorMessage(err)})`);
+      }
+    }
+    const sftp = new SftpClient('ferry');
+    this.hostKeyRefused = false;
+    try {
+      await sftp.connect({
+        host: this.cfg.host,
+        port: this.cfg.port,
+        username: this.cfg.username,
+        password: this.cfg.password,
+        privateKey,
+        passphrase: this.cfg.passphrase,
+        readyTimeout: this.cfg.connectTimeoutMs,
+        keepaliveInterval: Math.max(1000, Math.floor(this.cfg.timeoutMs / 3)),
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          const fp = hostKeyFingerprint(key);
+          this.seenHostKey = fp;
+          if (!this.cfg.hostKey) {
+            if (!this.warnedUnpinned) this.log.warn({ host: this.where(), hostKey: fp }, 'SFTP host key is not pinned; set hostKey to refuse any other server');
+            this.warnedUnpinned = true;
+            return true;
+          }
+          this.hostKeyRefused = fp !== this.cfg.hostKey.replace(/=+$/, '');
+          return !this.hostKeyRefused;
+        },
+      });
+    } catch (err) {
+      await sftp.end().catch(() => undefined);
+      if (this.hostKeyRefused) {
+        throw new RemoteProblem('hostkey', `host key mismatch: ${this.where()} presented ${this.seenHostKey}, hostKey pins ${this.cfg.hostKey}; refused`);
+      }
+      throw err;
+    }
+    return new SftpSession(sftp);
+  }
+
+  /** The host key seen by the last connection (check prints it when none is pinned). */
+  get hostKeySeen(): string | undefined {
+    return this.seenHostKey;
+  }
+
+  classify(err: unknown, what?: string): RemoteFailure {
+    const where = this.where();
+    const net = networkFailure(err, where);
+    if (net) return net;
+    const msg = errorMessage(err);
+    const code = (err as { code?: unknown })?.code;
+    const on = what ? ` on ${what}` : '';
+    if (/Remote host refused connection/i.test(msg)) return { kind: 'unreachable', broken: true, reason: `host unreachable: connection refused by ${where}` };
+    if (/Address lookup failed/i.test(msg)) return { kind: 'unreachable', broken: true, reason: `host unreachable: ${this.cfg.host} not found (DNS)` };
+    if (/authentication methods failed|Authentication failure/i.test(msg)) return { kind: 'auth', broken: true, reason: `authentication failed: ${where} refused user ${this.cfg.username}` };
+    if (/passphrase|Cannot parse privateKey|Unsupported key format|Encrypted private OpenSSH key detected/i.test(msg)) {
+      return { kind: 'auth', broken: true, reason: `authentication failed: cannot use privateKey ${this.cfg.privateKey ?? ''} (${msg.replace(/^[a-z]+: /, '')})` };
+    }
+    if (/Host denied|verification failed/i.test(msg)) return { kind: 'hostkey', broken: true, reason: `host key mismatch: ${where} presented ${this.seenHostKey ?? 'another key'}, hostKey pins ${this.cfg.hostKey}` };
+    if (/Timed out while waiting for handshake/i.test(msg)) return { kind: 'unreachable', broken: true, reason: `host unreachable: no SSH handshake from ${where} within ${this.cfg.connectTimeoutMs} ms` };
+    if (code === PERMISSION_DENIED || /permission denied/i.test(msg)) return { kind: 'permission', broken: false, reason: `permission denied${on}` };
+    if (isNoSuchFile(err)) return { kind: 'missing', broken: false, reason: `folder or file missing${on}` };
+    if (/No SFTP connection|not connected|ECONNRESET|connection lost|Channel|closed|keepalive/i.test(msg)) {
+      return { kind: 'dropped', broken: true, reason: `connection to ${where} dropped (${msg})` };
+    }
+    return { kind: 'other', broken: false, reason: msg };
+  }
+}

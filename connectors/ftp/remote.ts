@@ -725,14 +725,22 @@ export class RemoteDestination implements Destination {
   }
 
   private async upload(s: RemoteSession, item: OutgoingItem, partial: string, ctx: DestinationContext): Promise<void> {
-    const body = item.openBody();
+    const source = item.openBody();
     const guard = stallGuard(this.cfg.timeoutMs, () => {
       body.destroy(new StallError(`no progress for ${this.cfg.timeoutMs} ms uploading ${partial}`));
       void s.close();
     });
+    // progress is watched in a pass-through (a 'data' listener on the body would start it flowing too early)
+    const body = new Transform({
+      transform(chunk, _enc, done) {
+        guard.tick();
+        done(null, chunk);
+      },
+    });
+    source.on('error', (err) => body.destroy(err));
+    source.pipe(body);
     const onAbort = () => void s.close();
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    body.on('data', () => guard.tick());
     try {
       await s.upload(body, partial);
     } catch (err) {
@@ -741,6 +749,7 @@ export class RemoteDestination implements Destination {
     } finally {
       guard.stop();
       ctx.signal.removeEventListener('abort', onAbort);
+      source.destroy();
       body.destroy();
     }
   }

@@ -56,6 +56,8 @@ export interface FtpFaults {
   /** Same for uploads (STOR). */
   dropUploadAfterBytes?: number;
   dropUploads?: number;
+  /** Uploads into this folder (and below) are refused with "Permission denied". */
+  denyWritesUnder?: string;
 }
 
 export interface FtpServerHandle {
@@ -67,6 +69,9 @@ export interface FtpServerHandle {
   password: string;
   faults: FtpFaults;
   logins: number;
+  /** Logged-in connections now, and the most seen at once. */
+  connected: number;
+  maxConnected: number;
   close(): Promise<void>;
 }
 
@@ -109,6 +114,8 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
     password,
     faults,
     logins: 0,
+    connected: 0,
+    maxConnected: 0,
     close: async () => {
       await server.close().catch(() => undefined);
     },
@@ -123,6 +130,10 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
     }
 
     override write(fileName: string, o?: { append?: boolean; start?: any }): any {
+      if (faults.denyWritesUnder) {
+        const abs = path.posix.resolve(this.currentDirectory(), fileName);
+        if (abs === faults.denyWritesUnder || abs.startsWith(`${faults.denyWritesUnder}/`)) throw new Error(`Permission denied: ${abs}`);
+      }
       const w = super.write(fileName, o);
       if (!faults.dropUploads || faults.dropUploadAfterBytes === undefined) return w;
       faults.dropUploads--;
@@ -168,8 +179,15 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
   server.on('login', ({ connection, username, password: pw }, resolve, reject) => {
     if (username === user && pw === password) {
       handle.logins++;
+      handle.connected++;
+      handle.maxConnected = Math.max(handle.maxConnected, handle.connected);
+      loggedIn.add(connection.id);
       resolve({ fs: new FaultyFs(connection, { root, cwd: '/' }) });
     } else reject(new Error('Invalid username or password'));
+  });
+  const loggedIn = new Set<string>();
+  server.on('disconnect', ({ id }) => {
+    if (loggedIn.delete(id)) handle.connected--;
   });
   server.on('client-error', () => undefined);
   await server.listen();

@@ -1,9 +1,11 @@
 // SFTP over ssh2-sftp-client: password or private key (+ passphrase), host key pinned by its SHA256
 // fingerprint and refused when it differs; one SSH connection per session.
 import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
+import { utils as sshUtils, type ParsedKey } from 'ssh2';
 import { errorMessage, type ConnectorLogger } from '../contract.ts';
 import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from '../ftp/remote.ts';
 import type { SftpConnectionConfig } from './schema.ts';
@@ -20,14 +22,24 @@ const PERMISSION_DENIED = 3;
 class SftpSession implements RemoteSession {
   private readonly sftp: SftpClient;
   private ended = false;
+  /** Rejects when the SSH connection goes away, so a transfer in progress fails at once instead of hanging. */
+  private readonly lost: Promise<never>;
 
-  constructor(sftp: SftpClient) {
+  constructor(sftp: SftpClient, events: NodeJS.EventEmitter) {
     this.sftp = sftp;
-    const raw = (sftp as unknown as { client: NodeJS.EventEmitter }).client;
-    const gone = () => (this.ended = true);
-    raw.on('close', gone);
-    raw.on('end', gone);
-    raw.on('error', gone);
+    this.lost = new Promise<never>((_resolve, reject) => {
+      const gone = (err?: Error) => {
+        this.ended = true;
+        reject(Object.assign(new Error(`connection lost${err?.message ? `: ${err.message}` : ''}`), { code: 'ECONNRESET' }));
+      };
+      events.once('gone', gone);
+    });
+    this.lost.catch(() => undefined);
+  }
+
+  /** Runs a transfer, failing it when the connection drops. */
+  private transfer<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.lost]);
   }
 
   get closed(): boolean {
@@ -60,12 +72,11 @@ class SftpSession implements RemoteSession {
       into.once('finish', resolve);
       into.once('error', reject);
     });
-    await this.sftp.get(file, into, { readStreamOptions: { highWaterMark: 256 * 1024 } as never });
-    await done; // get() resolves when reading ends; wait until the last bytes are written too
+    await this.transfer(this.sftp.get(file, into, { readStreamOptions: { highWaterMark: 256 * 1024 } as never }).then(() => done)); // get() resolves when reading ends; wait until the last bytes are written too
   }
 
   async upload(from: Readable, file: string): Promise<void> {
-    await this.sftp.put(from, file, { writeStreamOptions: { highWaterMark: 256 * 1024 } as never });
+    await this.transfer(this.sftp.put(from, file, { writeStreamOptions: { highWaterMark: 256 * 1024 } as never }));
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -78,7 +89,12 @@ class SftpSession implements RemoteSession {
 
   async mkdirp(dir: string): Promise<void> {
     if ((await this.sftp.exists(dir)) === 'd') return;
-    await this.sftp.mkdir(dir, true);
+    try {
+      await this.sftp.mkdir(dir, true);
+    } catch (err) {
+      // another connection of the pool may have made it meanwhile
+      if ((await this.sftp.exists(dir)) !== 'd') throw err;
+    }
   }
 
   async close(): Promise<void> {
@@ -101,6 +117,7 @@ export class SftpFs implements RemoteFs {
   private seenHostKey?: string;
   private hostKeyRefused = false;
   private warnedUnpinned = false;
+  private parsedKey?: ParsedKey;
 
   constructor(cfg: SftpConnectionConfig, log: ConnectorLogger) {
     this.cfg = cfg;
@@ -116,24 +133,24 @@ export class SftpFs implements RemoteFs {
     if (this.cfg.password === undefined && this.cfg.privateKey === undefined) {
       throw new RemoteProblem('auth', 'authentication failed: no credentials configured (expected password or privateKey)');
     }
-    let privateKey: Buffer | undefined;
-    if (this.cfg.privateKey) {
-      try {
-        privateKey = await fs.promises.readFile(this.cfg.privateKey);
-      } catch (err) {
-        throw new RemoteProblem('auth', `authentication failed: cannot read privateKey ${this.cfg.privateKey} (${errorMessage(err)})`);
-      }
-    }
-    const sftp = new SftpClient('ferry');
+    const privateKey = this.cfg.privateKey ? await this.loadKey(this.cfg.privateKey) : undefined;
+    // the library's default listeners print to stdout; the session watches the connection itself
+    const events = new EventEmitter();
+    const gone = (err?: Error) => events.emit('gone', err);
+    const sftp = new SftpClient('ferry', { end: () => gone(), close: () => gone(), error: (err: Error) => gone(err) } as never);
+    const raw = (sftp as unknown as { client: NodeJS.EventEmitter }).client;
+    for (const ev of ['close', 'end', 'error']) raw.on(ev, (err?: Error) => gone(err));
     this.hostKeyRefused = false;
     try {
       await sftp.connect({
         host: this.cfg.host,
         port: this.cfg.port,
         username: this.cfg.username,
-        password: this.cfg.password,
-        privateKey,
-        passphrase: this.cfg.passphrase,
+        // the decrypted key object goes through authHandler (the privateKey option only takes text)
+        authHandler: [
+          ...(privateKey ? [{ type: 'publickey', username: this.cfg.username, key: privateKey }] : []),
+          ...(this.cfg.password !== undefined ? [{ type: 'password', username: this.cfg.username, password: this.cfg.password }] : []),
+        ] as never,
         readyTimeout: this.cfg.connectTimeoutMs,
         keepaliveInterval: Math.max(1000, Math.floor(this.cfg.timeoutMs / 3)),
         keepaliveCountMax: 3,
@@ -156,7 +173,26 @@ export class SftpFs implements RemoteFs {
       }
       throw err;
     }
-    return new SftpSession(sftp);
+    return new SftpSession(sftp, events);
+  }
+
+  /** Reads and decrypts the key once (an encrypted OpenSSH key costs a bcrypt KDF run on every parse). */
+  private async loadKey(file: string): Promise<ParsedKey> {
+    if (this.parsedKey) return this.parsedKey;
+    let data: Buffer;
+    try {
+      data = await fs.promises.readFile(file);
+    } catch (err) {
+      throw new RemoteProblem('auth', `authentication failed: cannot read privateKey ${file} (${errorMessage(err)})`);
+    }
+    const parsed = sshUtils.parseKey(data, this.cfg.passphrase);
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (key instanceof Error) {
+      const why = /passphrase/i.test(key.message) ? (this.cfg.passphrase ? 'wrong passphrase' : 'the key is encrypted: set passphrase') : key.message;
+      throw new RemoteProblem('auth', `authentication failed: cannot use privateKey ${file} (${why})`);
+    }
+    this.parsedKey = key;
+    return key;
   }
 
   /** The host key seen by the last connection (check prints it when none is pinned). */

@@ -123,13 +123,25 @@ export async function startSshd(): Promise<SshdHandle> {
       return child!.pid!;
     },
     dropSessions() {
-      const pid = child!.pid!;
-      const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      for (const c of children) {
+      // every process below the listener (privileged monitor and its session child): frozen first so no more
+      // bytes flow, then killed; the listener stays up, so clients can reconnect
+      const descendants = (pid: number): number[] => {
+        let kids: number[] = [];
         try {
-          process.kill(Number(c), 'SIGKILL');
+          kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
         } catch {
-          // already gone
+          return [];
+        }
+        return kids.flatMap((k) => [k, ...descendants(k)]);
+      };
+      const all = descendants(child!.pid!);
+      for (const sig of ['SIGSTOP', 'SIGKILL'] as const) {
+        for (const p of all) {
+          try {
+            process.kill(p, sig);
+          } catch {
+            // already gone
+          }
         }
       }
     },

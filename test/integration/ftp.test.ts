@@ -13,6 +13,8 @@ import { freePort, selfSignedCert, startFtpServer, type FtpServerHandle } from '
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 
+/** Files a folder destination finished (its own temp files excluded). */
+const landed = (d: string) => listFiles(d).filter((f) => !f.endsWith('.partial'));
 const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const env = { configDir: '/', log };
 const servers: FtpServerHandle[] = [];
@@ -65,15 +67,15 @@ describe('ftp source', () => {
       { type: 'folder', path: dest },
     ));
     try {
-      await waitFor(() => listFiles(dest).includes('ready.xml'), 'ready.xml delivered');
+      await waitFor(() => landed(dest).includes('ready.xml'), 'ready.xml delivered');
       await new Promise((r) => setTimeout(r, 2500));
-      expect(listFiles(dest)).not.toContain('growing.xml'); // still changing: not taken
+      expect(landed(dest)).not.toContain('growing.xml'); // still changing: not taken
       clearInterval(grow);
       const final = fs.readFileSync(path.join(srv.root, 'out/growing.xml'));
-      await waitFor(() => listFiles(dest).includes('growing.xml'), 'growing.xml delivered once stable', 15_000);
+      await waitFor(() => landed(dest).includes('growing.xml'), 'growing.xml delivered once stable', 15_000);
       expect(fs.readFileSync(path.join(dest, 'growing.xml'))).toEqual(final);
       await waitFor(() => listFiles(path.join(srv.root, 'out')).join() === 'archive/growing.xml,archive/ready.xml,notes.txt,upload.xml.part', 'originals archived');
-      expect(listFiles(dest)).toEqual(['growing.xml', 'ready.xml']);
+      expect(landed(dest)).toEqual(['growing.xml', 'ready.xml']);
       expect(run.count('f', 'delivered')).toBe(2);
     } finally {
       clearInterval(grow);
@@ -97,10 +99,10 @@ describe('ftp source', () => {
     put(srv.root, 'in/b/deep/two.csv.ok', '');
     let run = await runEngine(dir, flow);
     try {
-      await waitFor(() => listFiles(dest).length === 2, 'two marked files delivered');
-      expect(listFiles(dest)).toEqual(['a/one.csv', 'b/deep/two.csv']);
+      await waitFor(() => landed(dest).length === 2, 'two marked files delivered');
+      expect(landed(dest)).toEqual(['a/one.csv', 'b/deep/two.csv']);
       await new Promise((r) => setTimeout(r, 1500));
-      expect(listFiles(dest)).toEqual(['a/one.csv', 'b/deep/two.csv']); // three.csv has no marker
+      expect(landed(dest)).toEqual(['a/one.csv', 'b/deep/two.csv']); // three.csv has no marker
     } finally {
       await run.stop();
     }
@@ -109,9 +111,9 @@ describe('ftp source', () => {
     put(srv.root, 'in/c/three.csv.ok', '');
     run = await runEngine(dir, flow);
     try {
-      await waitFor(() => listFiles(dest).includes('c/three.csv'), 'three.csv delivered once its marker appeared');
+      await waitFor(() => landed(dest).includes('c/three.csv'), 'three.csv delivered once its marker appeared');
       await new Promise((r) => setTimeout(r, 1500));
-      expect(listFiles(dest)).toEqual(['a/one.csv', 'b/deep/two.csv', 'c/three.csv']);
+      expect(landed(dest)).toEqual(['a/one.csv', 'b/deep/two.csv', 'c/three.csv']);
       expect(listFiles(path.join(srv.root, 'in'))).toContain('a/one.csv'); // keep leaves the originals
     } finally {
       await run.stop();
@@ -131,7 +133,7 @@ describe('ftp source', () => {
     const run = await runEngine(dir, oneFlow({ ...conn(srv), path: '/drop', settleMs: 0, afterDelivery: { action: 'delete' } }, { type: 'folder', path: dest }));
     try {
       await waitFor(() => run.lastError('f'), 'the dropped download reported');
-      await waitFor(() => listFiles(dest).length === 2, 'both files delivered after the drops', 30_000);
+      await waitFor(() => landed(dest).length === 2, 'both files delivered after the drops', 30_000);
       expect(srv.faults.dropDownloads).toBe(0);
       expect(fs.readFileSync(path.join(dest, 'big.bin')).equals(big)).toBe(true);
       expect(fs.readFileSync(path.join(dest, 'small.bin')).equals(small)).toBe(true);
@@ -207,7 +209,7 @@ describe('ftp connections', () => {
     const dest = path.join(dir, 'dest');
     const run = await runEngine(dir, oneFlow({ ...conn(srv), path: '/nat', settleMs: 0 }, { type: 'folder', path: dest }));
     try {
-      await waitFor(() => listFiles(dest).includes('in.txt'), 'downloaded over PASV');
+      await waitFor(() => landed(dest).includes('in.txt'), 'downloaded over PASV');
       expect(fs.readFileSync(path.join(dest, 'in.txt'), 'utf8')).toBe('through NAT');
     } finally {
       await run.stop();

@@ -305,6 +305,7 @@ export class RemoteSource implements Source {
   private taken?: Map<string, Taken>;
   private state?: SourceState;
   private readonly backoff = new Map<string, { until: number; delay: number }>();
+  private listingProblem?: string;
 
   constructor(cfg: RemoteSourceConfig, fs: RemoteFs, log: ConnectorLogger) {
     this.cfg = cfg;
@@ -430,7 +431,18 @@ export class RemoteSource implements Source {
 
   async scan(ctx: SourceContext): Promise<void> {
     this.loadTaken(ctx);
-    let listing = await this.walk();
+    let listing: { files: Listed[]; markers: Set<string> };
+    try {
+      listing = await this.walk();
+      if (this.listingProblem) ctx.log.info({ server: this.fs.label }, `listing ${this.root} works again`);
+      this.listingProblem = undefined;
+    } catch (err) {
+      // one clear line per new reason (a schedule every few seconds would otherwise repeat it each tick)
+      const reason = `cannot list ${this.fs.label}${this.root}: ${this.fs.classify(err, this.root).reason}`;
+      if (reason !== this.listingProblem) ctx.problem(reason);
+      this.listingProblem = reason;
+      return;
+    }
     const ready = this.readyOf(listing, Date.now());
     await this.take(ctx, ready);
     // Files not yet proven complete: list once more after settleMs; what still changes waits for the next run.
@@ -439,8 +451,8 @@ export class RemoteSource implements Source {
       if (waiting.length > 0) {
         await sleep(this.cfg.settleMs, ctx.signal);
         if (ctx.signal.aborted) return;
-        listing = await this.walk();
-        await this.take(ctx, this.readyOf(listing, Date.now()));
+        const again = await this.walk().catch(() => undefined);
+        if (again) await this.take(ctx, this.readyOf(again, Date.now()));
       }
     }
   }

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
-import { utils as sshUtils, type ParsedKey } from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 import { errorMessage, type ConnectorLogger } from '../contract.ts';
 import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from '../ftp/remote.ts';
 import type { SftpConnectionConfig } from './schema.ts';
@@ -185,7 +185,7 @@ export class SftpFs implements RemoteFs {
     } catch (err) {
       throw new RemoteProblem('auth', `authentication failed: cannot read privateKey ${file} (${errorMessage(err)})`);
     }
-    const parsed = sshUtils.parseKey(data, this.cfg.passphrase);
+    const parsed = ssh2.utils.parseKey(data, this.cfg.passphrase);
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
     if (key instanceof Error) {
       const why = /passphrase/i.test(key.message) ? (this.cfg.passphrase ? 'wrong passphrase' : 'the key is encrypted: set passphrase') : key.message;

@@ -1,7 +1,38 @@
 #!/usr/bin/env node
-// The `ferry` command. TypeScript sources run through tsx's loader, so a fresh `npm ci` needs no build step.
-import { register } from 'tsx/esm/api';
+// The `ferry` command. Runs the bundle in dist/ (built by `npm ci` / `npm run build`) when it is up to date,
+// otherwise the TypeScript sources through tsx's loader, so an edit never runs stale code.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-register();
-const { main } = await import('../main/cli.ts');
-process.exitCode = await main(process.argv);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bundle = path.join(root, 'dist/cli.mjs');
+
+function newestSource(dir) {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+function bundleIsFresh() {
+  try {
+    const built = fs.statSync(bundle).mtimeMs;
+    return ['main', 'connectors'].every((d) => newestSource(path.join(root, d)) <= built);
+  } catch {
+    return false;
+  }
+}
+
+let cli;
+if (process.env.FERRY_FROM_SOURCE !== '1' && bundleIsFresh()) {
+  cli = await import(pathToFileURL(bundle).href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  cli = await import('../main/cli.ts');
+}
+process.exitCode = await cli.main(process.argv);

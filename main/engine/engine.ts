@@ -80,15 +80,15 @@ export class Engine {
         const own = new Set(w.rows);
         return { ids, duplicates: all.duplicates.filter((d) => own.has(d.row)) };
       });
-    }, 2000);
+    }, { maxBatch: 2000 });
     const settle = new Batcher<Settlement, void>((s) => {
       this.queue.settle(s);
       return s.map(() => undefined);
-    }, 1000);
+    }, { maxBatch: 1000, maxDelayMs: 4 });
     const afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
-    }, 1000);
+    }, { maxBatch: 1000, maxDelayMs: 20 });
 
     for (const integration of this.config.integrations) {
       for (const flowCfg of integration.flows) {
@@ -129,6 +129,7 @@ export class Engine {
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
+    await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
     for (const flow of this.flows.values()) {
       if (!flow.cfg.enabled) {
@@ -144,6 +145,7 @@ export class Engine {
       }
     }
     this.retryAfterDelivery();
+    this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir }, 'Ferry is running');
   }

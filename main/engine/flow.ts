@@ -27,6 +27,7 @@ import type { Batcher } from './batcher.ts';
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
 const BODY_READ_CONCURRENCY = 8;
+const PREFETCH = 8;
 
 export interface IntakeWrite {
   rows: NewRow[];
@@ -69,6 +70,8 @@ export class FlowRuntime {
   private readonly log: Logger;
   private readonly concurrency: number;
   private readonly inFlight = new Map<number, AbortController>();
+  /** Leased but not yet started. */
+  private readonly buffered: ItemRow[] = [];
   private readonly intakeAbort = new AbortController();
   private readonly sendAbort = new AbortController();
   private teardown?: () => Promise<void>;
@@ -77,7 +80,8 @@ export class FlowRuntime {
   private stopping = false;
   private wakeResolve?: () => void;
   private dispatcher?: Promise<void>;
-  private pendingAfter = new Set<Promise<void>>();
+  private readonly pendingAfter = new Set<Promise<void>>();
+  private readonly afterRunning = new Set<string>();
   private backlog?: { n: number; bytes: number; at: number };
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
@@ -97,7 +101,7 @@ export class FlowRuntime {
   }
 
   runningIds(): number[] {
-    return [...this.inFlight.keys()];
+    return [...this.inFlight.keys(), ...this.buffered.map((r) => r.id)];
   }
 
   // ---------------------------------------------------------------- intake
@@ -299,42 +303,58 @@ export class FlowRuntime {
     });
   }
 
+  /**
+   * Leases ahead (up to PREFETCH × concurrency items per transaction) so a busy flow does not pay one
+   * fsync'd lease per item; unstarted leases go back to the queue when the circuit opens or Ferry stops.
+   */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
       if (this.paused || !this.cfg.enabled) {
+        this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
         continue;
       }
       const now = Date.now();
       const permits = this.breaker.permits(now, this.concurrency, this.inFlight.size);
       if (permits === 0) {
+        if (this.breaker.state !== 'closed') this.releaseBuffered();
         await this.sleep(this.inFlight.size > 0 ? IDLE_POLL_MS : Math.max(10, Math.min(this.breaker.waitMs(now), IDLE_POLL_MS)));
         continue;
       }
-      let rows: ItemRow[];
-      try {
-        rows = this.deps.queue.lease(this.name, permits, LEASE_MS, now);
-      } catch (err) {
-        this.log.error({ err: errorMessage(err) }, 'leasing items failed');
-        await this.sleep(IDLE_POLL_MS);
-        continue;
+      if (this.buffered.length < permits) {
+        const want = this.breaker.state === 'closed' ? permits + this.concurrency * PREFETCH - this.buffered.length : permits - this.buffered.length;
+        try {
+          this.buffered.push(...this.deps.queue.lease(this.name, want, LEASE_MS, now));
+        } catch (err) {
+          this.log.error({ err: errorMessage(err) }, 'leasing items failed');
+          await this.sleep(IDLE_POLL_MS);
+          continue;
+        }
       }
-      if (rows.length === 0) {
+      if (this.buffered.length === 0) {
         const nextAt = this.deps.queue.nextRetryAt(this.name);
         const wait = nextAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(nextAt - Date.now(), IDLE_POLL_MS));
         await this.sleep(wait);
         continue;
       }
-      for (const row of rows) this.deliver(row);
+      for (const row of this.buffered.splice(0, permits)) this.deliver(row);
     }
+    this.releaseBuffered();
     // Shutdown: wait for deliveries in flight (interrupted after the grace period by sendAbort).
     while (this.inFlight.size > 0) await this.sleep(50);
   }
 
+  private releaseBuffered(): void {
+    if (this.buffered.length === 0) return;
+    const rows = this.buffered.splice(0);
+    for (const row of rows) void this.deps.settle.push({ id: row.id, kind: 'release' }).catch(() => undefined);
+  }
+
   private outgoing(row: ItemRow): OutgoingItem {
     const content = this.deps.content;
-    const inline = row.body;
+    const queue = this.deps.queue;
     const file = row.body_file;
+    const inline = () => queue.body(row.id) ?? Buffer.alloc(0);
     return {
       id: row.id,
       flow: row.flow,
@@ -344,8 +364,8 @@ export class FlowRuntime {
       size: row.size,
       sha256: row.sha256,
       attempt: row.attempts,
-      openBody: () => (file ? fs.createReadStream(content.pathOf(file)) : Readable.from(inline ? [inline] : [])),
-      readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : (inline ?? Buffer.alloc(0))),
+      openBody: () => (file ? fs.createReadStream(content.pathOf(file)) : Readable.from([inline()])),
+      readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : inline()),
     };
   }
 
@@ -355,7 +375,7 @@ export class FlowRuntime {
     this.sendAbort.signal.addEventListener('abort', onStop, { once: true });
     this.inFlight.set(row.id, abort);
     const started = Date.now();
-    void (async () => {
+    const done = (async () => {
       let outcome: DeliveryOutcome;
       try {
         outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal });
@@ -385,23 +405,39 @@ export class FlowRuntime {
         this.noteError(`${row.name}: ${outcome.reason}`);
         this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
       }
-      try {
-        await this.deps.settle.push(settlement);
-      } catch (err) {
-        // The outcome could not be recorded: the lease expires and the item is sent again (same key).
-        this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
-      }
+      // The slot frees now; the outcome commits with others in one transaction (group commit). The item stays
+      // 'inflight' in the database until then, so it cannot be leased twice.
       this.sendAbort.signal.removeEventListener('abort', onStop);
       this.inFlight.delete(row.id);
       this.wake();
+      try {
+        await this.deps.settle.push(settlement);
+      } catch (err) {
+        // The outcome could not be recorded: the item is sent again after a restart (same key).
+        this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
+        return;
+      }
       if (settlement.kind === 'delivered' && settlement.afterPending) {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });
       }
     })();
+    this.track(done);
   }
 
-  /** Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance. */
+  /** Keeps a promise until it settles, so stop() can wait for outcome commits and after-delivery steps. */
+  private track(p: Promise<void>): void {
+    this.pendingAfter.add(p);
+    void p.finally(() => this.pendingAfter.delete(p));
+  }
+
+  /**
+   * Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance.
+   * At most one run per item at a time (delivery, duplicate detection and the retry sweep may all ask).
+   */
   runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): void {
+    const key = item.id ? `id:${item.id}` : `src:${item.sourceKey}`;
+    if (this.afterRunning.has(key)) return;
+    this.afterRunning.add(key);
     const p = (async () => {
       try {
         await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
@@ -410,13 +446,14 @@ export class FlowRuntime {
         const msg = `after-delivery step for ${item.name} failed: ${errorMessage(err)} (will retry)`;
         this.log.warn(msg);
         this.noteError(msg);
+      } finally {
+        this.afterRunning.delete(key);
       }
     })();
-    this.pendingAfter.add(p);
-    void p.finally(() => this.pendingAfter.delete(p));
+    this.track(p);
   }
 
   get afterDeliveryRunning(): number {
-    return this.pendingAfter.size;
+    return this.afterRunning.size;
   }
 }

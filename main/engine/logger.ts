@@ -28,7 +28,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   if (opts.stderr !== false) {
     streams.push({
       level: opts.level === 'silent' ? 'fatal' : opts.level,
-      stream: pretty({ destination: 2, sync: true, colorize: false, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' }),
+      stream: pretty({ destination: 2, sync: true, colorize: false, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }),
     });
   }
   if (opts.logDir) {

@@ -88,20 +88,20 @@ function endpointSchema(role: 'source' | 'destination') {
 }
 
 export const flowSchema = z.strictObject({
-  name,
+  name: name.meta({ description: 'Unique name of the flow across all integrations (used by the CLI, the API and logs).' }),
   enabled: z.boolean().default(true).meta({ description: 'A disabled flow is loaded and shown but takes and sends nothing.' }),
-  source: endpointSchema('source'),
-  trigger: triggerSchema.default({ on: 'change' }),
-  destination: endpointSchema('destination'),
+  source: endpointSchema('source').meta({ description: 'Where items come from; `type` selects the connector.' }),
+  trigger: triggerSchema.default({ on: 'change' }).meta({ description: 'When the source is read: on change events, or on a cron schedule.' }),
+  destination: endpointSchema('destination').meta({ description: 'Where items go; `type` selects the connector.' }),
   retry: retrySchema.default(retrySchema.parse({})),
   circuitBreaker: circuitBreakerSchema.default(circuitBreakerSchema.parse({})),
   limits: flowLimitsSchema.default(flowLimitsSchema.parse({})),
 });
 
 export const integrationSchema = z.strictObject({
-  name,
-  description: z.string().optional(),
-  flows: z.array(flowSchema).min(1, { error: 'expected at least one flow' }),
+  name: name.meta({ description: 'Unique name of the integration (a group of flows serving one purpose).' }),
+  description: z.string().optional().meta({ description: 'Free text shown in the dashboard.' }),
+  flows: z.array(flowSchema).min(1, { error: 'expected at least one flow' }).meta({ description: 'The flows of this integration; each moves items from one source to one destination.' }),
 });
 
 export const configSchema = z
@@ -110,7 +110,7 @@ export const configSchema = z
     dataDir: z.string().optional().meta({
       description: "Queue, content store and logs. Relative to the config file; default: the OS's app-data folder. Must be a local disk.",
     }),
-    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').meta({ description: 'Log level of stderr and of <dataDir>/logs/ferry.log (rotated at 10 MB, 5 files).' }),
     admin: z
       .strictObject({ port: z.int().min(0).max(65535).default(7399).meta({ description: '0 picks a free port.' }) })
       .default({ port: 7399 })
@@ -120,9 +120,10 @@ export const configSchema = z
         deliveredDays: z.number().min(0).default(7).meta({ description: 'Delivered and discarded items are pruned after this age.' }),
         fingerprintDays: z.number().min(0).default(90).meta({ description: 'Idempotency keys of pruned items are kept this long, so nothing is sent twice.' }),
       })
-      .default({ deliveredDays: 7, fingerprintDays: 90 }),
+      .default({ deliveredDays: 7, fingerprintDays: 90 })
+      .meta({ description: 'How long settled items and their idempotency keys are kept.' }),
     minFreeDiskMb: z.int().min(0).default(512).meta({ description: 'Intake stops while the data dir has less free space.' }),
-    integrations: z.array(integrationSchema),
+    integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
   })
   .superRefine((cfg, ctx) => {
     const seenIntegrations = new Map<string, number>();

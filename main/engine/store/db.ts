@@ -17,7 +17,6 @@ const migrations: string[] = [
     source_key    TEXT NOT NULL,
     name          TEXT NOT NULL,
     attrs         TEXT NOT NULL DEFAULT '{}',
-    body          BLOB,
     body_file     TEXT,
     size          INTEGER NOT NULL,
     sha256        TEXT NOT NULL,
@@ -35,8 +34,14 @@ const migrations: string[] = [
   );
   CREATE UNIQUE INDEX items_flow_key ON items (flow, idem_key);
   CREATE INDEX items_ready ON items (flow, state, next_at);
-  CREATE INDEX items_settled ON items (state, settled_at);
+  CREATE INDEX items_settled ON items (settled_at) WHERE state IN ('delivered','discarded');
   CREATE INDEX items_after ON items (after_pending) WHERE after_pending = 1;
+
+  -- small bodies, apart from items so state updates do not rewrite them (large ones: content store files)
+  CREATE TABLE bodies (
+    item_id INTEGER PRIMARY KEY,
+    body    BLOB NOT NULL
+  );
 
   -- failed attempts, for "show an item with its attempts and errors"
   CREATE TABLE attempts (
@@ -88,7 +93,6 @@ const migrations: string[] = [
     item_id INTEGER,
     data    TEXT
   );
-  CREATE INDEX events_at ON events (at);
   `,
 ];
 

@@ -29,7 +29,6 @@ export interface ItemRow {
   source_key: string;
   name: string;
   attrs: string;
-  body: Buffer | null;
   body_file: string | null;
   size: number;
   sha256: string;
@@ -46,8 +45,8 @@ export interface ItemRow {
   after_pending: number;
 }
 
-/** An item's summary without its body (for listings). */
-export type ItemSummary = Omit<ItemRow, 'body'>;
+/** An item row (bodies live apart: Queue.body()). */
+export type ItemSummary = ItemRow;
 
 /** Outcome of one delivery attempt, applied by settle(). */
 export type Settlement =
@@ -88,14 +87,21 @@ export class Queue {
     this.stmts = {
       findKey: db.prepare<[string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE flow = ? AND idem_key = ?'),
       findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
+      anyFingerprint: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? LIMIT 1'),
       insert: db.prepare(
-        `INSERT INTO items (flow, state, idem_key, source_key, name, attrs, body, body_file, size, sha256, grp, next_at, created_at, updated_at)
-         VALUES (@flow, 'queued', @idemKey, @sourceKey, @name, @attrs, @inline, @bodyFile, @size, @sha256, @grp, 0, @now, @now)`,
+        `INSERT OR IGNORE INTO items (flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at)
+         VALUES (@flow, 'queued', @idemKey, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256, @grp, 0, @now, @now)`,
       ),
-      lease: db.prepare<[number, number, string, number, number], ItemRow>(
+      insertBody: db.prepare<[number, Buffer]>('INSERT INTO bodies (item_id, body) VALUES (?, ?)'),
+      body: db.prepare<[number], { body: Buffer }>('SELECT body FROM bodies WHERE item_id = ?'),
+      // Both walk the (flow, state, next_at, rowid) index in order: no sort, whatever the queue's length.
+      leaseRetries: db.prepare<[number, number, string, number, number], ItemRow>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state IN ('queued','retrying') AND next_at <= ? ORDER BY next_at, id LIMIT ?)
-         RETURNING *`,
+         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'retrying' AND next_at <= ? ORDER BY next_at, id LIMIT ?) RETURNING ${SUMMARY_COLUMNS}`,
+      ),
+      leaseQueued: db.prepare<[number, number, string, number], ItemRow>(
+        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'queued' ORDER BY next_at, id LIMIT ?) RETURNING ${SUMMARY_COLUMNS}`,
       ),
       delivered: db.prepare(
         `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = @now, updated_at = @now, last_error = NULL,
@@ -114,7 +120,10 @@ export class Queue {
       ),
       attempt: db.prepare('INSERT INTO attempts (item_id, at, outcome, error, status) VALUES (?, ?, ?, ?, ?)'),
       event: db.prepare('INSERT INTO events (at, type, flow, item_id, data) VALUES (?, ?, ?, ?, ?)'),
-      flowOf: db.prepare<[number], { flow: string; name: string }>('SELECT flow, name FROM items WHERE id = ?'),
+      // one statement: the event takes flow and name from the item row
+      itemEvent: db.prepare(
+        `INSERT INTO events (at, type, flow, item_id, data) SELECT @now, @type, flow, id, json_object('name', name, 'detail', @detail, 'nextAt', @nextAt) FROM items WHERE id = @id`,
+      ),
       setState: db.prepare('INSERT INTO source_state (flow, key, value) VALUES (?, ?, ?) ON CONFLICT (flow, key) DO UPDATE SET value = excluded.value'),
       afterDone: db.prepare('UPDATE items SET after_pending = 0 WHERE id = ?'),
     };
@@ -128,13 +137,11 @@ export class Queue {
     return this.db.transaction(() => {
       const ids: number[] = [];
       const duplicates: Duplicate[] = [];
+      const fingerprinted = new Map<string, boolean>();
       for (const row of rows) {
-        const existing = this.stmts.findKey.get(row.flow, row.idemKey);
-        if (existing) {
-          duplicates.push({ row, existing });
-          continue;
-        }
-        if (this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
+        let hasFp = fingerprinted.get(row.flow);
+        if (hasFp === undefined) fingerprinted.set(row.flow, (hasFp = this.stmts.anyFingerprint.get(row.flow) !== undefined));
+        if (hasFp && this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
           duplicates.push({ row });
           continue;
         }
@@ -144,14 +151,19 @@ export class Queue {
           sourceKey: row.sourceKey,
           name: row.name,
           attrs: JSON.stringify(row.attributes),
-          inline: row.inline ?? null,
           bodyFile: row.bodyFile ?? null,
           size: row.size,
           sha256: row.sha256,
           grp: row.group ?? null,
           now,
         });
-        ids.push(Number(info.lastInsertRowid));
+        if (info.changes === 0) {
+          duplicates.push({ row, existing: this.stmts.findKey.get(row.flow, row.idemKey) });
+          continue;
+        }
+        const id = Number(info.lastInsertRowid);
+        if (row.inline) this.stmts.insertBody.run(id, row.inline);
+        ids.push(id);
       }
       for (const s of state) this.stmts.setState.run(s.flow, s.key, JSON.stringify(s.value));
       return { ids, duplicates };
@@ -161,7 +173,11 @@ export class Queue {
   /** Leases up to `limit` ready items of a flow until `now + leaseMs`. */
   lease(flow: string, limit: number, leaseMs: number, now = Date.now()): ItemRow[] {
     if (limit <= 0) return [];
-    return this.stmts.lease.all(now + leaseMs, now, flow, now, limit);
+    return this.db.transaction(() => {
+      const rows = this.stmts.leaseRetries.all(now + leaseMs, now, flow, now, limit);
+      if (rows.length < limit) rows.push(...this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length));
+      return rows.sort((a, b) => a.next_at - b.next_at || a.id - b.id);
+    }).immediate();
   }
 
   /** Applies attempt outcomes in one transaction; records failures and activity events. */
@@ -169,23 +185,21 @@ export class Queue {
     if (settlements.length === 0) return;
     this.db.transaction(() => {
       for (const s of settlements) {
-        const item = this.stmts.flowOf.get(s.id);
+        const ev = (type: string, detail: string | null, nextAt: number | null = null) => this.stmts.itemEvent.run({ now, type, id: s.id, detail, nextAt });
         switch (s.kind) {
           case 'delivered':
-            if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) {
-              this.stmts.event.run(now, 'delivered', item?.flow ?? null, s.id, JSON.stringify({ name: item?.name, detail: s.detail }));
-            }
+            if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) ev('delivered', s.detail ?? null);
             break;
           case 'retry':
             if (this.stmts.retry.run({ id: s.id, now, nextAt: s.nextAt, reason: s.reason, status: s.status ?? null, response: s.response ?? null }).changes > 0) {
               this.stmts.attempt.run(s.id, now, 'retry', s.reason, s.status ?? null);
-              this.stmts.event.run(now, 'retrying', item?.flow ?? null, s.id, JSON.stringify({ name: item?.name, reason: s.reason, nextAt: s.nextAt }));
+              ev('retrying', s.reason, s.nextAt);
             }
             break;
           case 'dead':
             if (this.stmts.dead.run({ id: s.id, now, reason: s.reason, status: s.status ?? null, response: s.response ?? null }).changes > 0) {
               this.stmts.attempt.run(s.id, now, 'dead', s.reason, s.status ?? null);
-              this.stmts.event.run(now, 'dead', item?.flow ?? null, s.id, JSON.stringify({ name: item?.name, reason: s.reason }));
+              ev('dead', s.reason);
             }
             break;
           case 'release':
@@ -224,6 +238,11 @@ export class Queue {
 
   get(id: number): ItemRow | undefined {
     return this.db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?').get(id);
+  }
+
+  /** The inline body of an item (undefined when it lives in the content store or was dropped). */
+  body(id: number): Buffer | undefined {
+    return this.stmts.body.get(id)?.body;
   }
 
   attemptsOf(id: number): Array<{ at: number; outcome: string; error: string | null; status: number | null }> {
@@ -272,9 +291,11 @@ export class Queue {
     const cond = `${sql ? `${sql} AND` : 'WHERE'} state IN ('queued','retrying','dead')`;
     return this.db.transaction(() => {
       const rows = this.db.prepare(`SELECT id, flow, body_file FROM items ${cond}`).all(...params) as Array<{ id: number; flow: string; body_file: string | null }>;
-      const upd = this.db.prepare(`UPDATE items SET state = 'discarded', body = NULL, body_file = NULL, settled_at = ?, updated_at = ? WHERE id = ?`);
+      const upd = this.db.prepare(`UPDATE items SET state = 'discarded', body_file = NULL, settled_at = ?, updated_at = ? WHERE id = ?`);
+      const delBody = this.db.prepare('DELETE FROM bodies WHERE item_id = ?');
       for (const r of rows) {
         upd.run(now, now, r.id);
+        delBody.run(r.id);
         this.stmts.event.run(now, 'discarded', r.flow, r.id, null);
       }
       return rows.map((r) => ({ id: r.id, bodyFile: r.body_file }));
@@ -305,9 +326,11 @@ export class Queue {
       const fp = this.db.prepare('INSERT OR REPLACE INTO fingerprints (flow, idem_key, settled_at) VALUES (?, ?, ?)');
       const del = this.db.prepare('DELETE FROM items WHERE id = ?');
       const delAttempts = this.db.prepare('DELETE FROM attempts WHERE item_id = ?');
+      const delBody = this.db.prepare('DELETE FROM bodies WHERE item_id = ?');
       for (const r of old) {
         fp.run(r.flow, r.idem_key, r.settled_at);
         delAttempts.run(r.id);
+        delBody.run(r.id);
         del.run(r.id);
       }
       this.db.prepare('DELETE FROM fingerprints WHERE settled_at < ?').run(fingerprintsBefore);

@@ -1,0 +1,203 @@
+// Issue 2's figures: folder → HTTP throughput and latency through the real `ferry run` process against a bare
+// baseline measured in the same run, and the queue alone (enqueue + lease + ack with synchronous=FULL).
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startSink, type Sink } from '../helpers/sink.ts';
+import { ferryBin, repoRoot, writeConfig } from '../helpers/cli.ts';
+import { percentile, round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
+import { openDatabase } from '../../main/engine/store/db.ts';
+import { Queue, idempotencyKey, type NewRow, type Settlement } from '../../main/engine/store/queue.ts';
+
+const SETTLE_MS = 100;
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
+}
+
+async function startProcess(args: string[]): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const end = Date.now() + 60_000;
+  while (!/Ferry is running/.test(out)) {
+    if (child.exitCode !== null || Date.now() > end) throw new Error(`process did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** Writes n files of 200 B–4 KB; returns each file's completion time by name. */
+async function dropFiles(dir: string, n: number, tag: string): Promise<Map<string, number>> {
+  const done = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const name = `${tag}-${String(i).padStart(6, '0')}.csv`;
+    const size = 200 + ((i * 7919) % 3897);
+    await fs.promises.writeFile(path.join(dir, name), crypto.randomBytes(size));
+    done.set(name, Date.now());
+  }
+  return done;
+}
+
+function receivedAt(sink: Sink, tag: string): Map<string, number> {
+  const at = new Map<string, number>();
+  for (const r of sink.received) {
+    const name = decodeURIComponent(String(r.headers['x-ferry-filename'] ?? ''));
+    if (name.startsWith(tag) && !at.has(name)) at.set(name, r.at);
+  }
+  return at;
+}
+
+async function waitAll(sink: Sink, tag: string, n: number, timeoutMs: number): Promise<Map<string, number>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const at = receivedAt(sink, tag);
+    if (at.size >= n) return at;
+    if (Date.now() > end) throw new Error(`only ${at.size} of ${n} files arrived within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+interface RunFigures {
+  filesPerSec: number;
+  medianMs: number;
+  p99Ms: number;
+  peakRssMb: number;
+}
+
+/** Drops n files at once into a watched folder and measures until all reached the sink. */
+async function folderToHttp(kind: 'ferry' | 'baseline', n: number, sink: Sink): Promise<RunFigures> {
+  const dir = tmp();
+  const outbox = path.join(dir, 'outbox');
+  fs.mkdirSync(outbox);
+  let proc;
+  if (kind === 'ferry') {
+    const config = writeConfig(dir, {
+      dataDir: './data',
+      logLevel: 'warn',
+      minFreeDiskMb: 64,
+      integrations: [{
+        name: 'bench',
+        flows: [{
+          name: 'bench',
+          source: { type: 'folder', path: './outbox', settleMs: SETTLE_MS, afterDelivery: { action: 'move', to: './sent' } },
+          trigger: { on: 'change' },
+          destination: { type: 'http', url: `${sink.url}/in`, concurrency: 4 },
+        }],
+      }],
+    });
+    proc = await startProcess([ferryBin, 'run', '--config', config, '--log-level', 'warn']);
+  } else {
+    proc = await startProcess([path.join(repoRoot, 'bin/run-ts.js'), path.join(repoRoot, 'test/bench/baseline-folder-http.ts'), outbox, `${sink.url}/in`, '4']);
+  }
+  const rss = sampleRss(proc.child.pid!);
+  const tag = `${kind}-${n}`;
+  const start = Date.now();
+  const written = await dropFiles(outbox, n, tag);
+  const arrived = await waitAll(sink, tag, n, 300_000);
+  const last = Math.max(...arrived.values());
+  const peakRssMb = rss.stop();
+  await proc.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  const latencies = [...arrived.entries()].map(([name, at]) => at - written.get(name)!).sort((a, b) => a - b);
+  return { filesPerSec: round(n / ((last - start) / 1000)), medianMs: percentile(latencies, 50), p99Ms: percentile(latencies, 99), peakRssMb };
+}
+
+/** One file at a time into an idle Ferry: time from a file's completion to its delivery. */
+async function idleLatency(sink: Sink, count: number): Promise<{ p50: number; p99: number }> {
+  const dir = tmp();
+  fs.mkdirSync(path.join(dir, 'outbox'));
+  const config = writeConfig(dir, {
+    dataDir: './data',
+    logLevel: 'warn',
+    minFreeDiskMb: 64,
+    integrations: [{ name: 'idle', flows: [{ name: 'idle', source: { type: 'folder', path: './outbox', settleMs: SETTLE_MS, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/idle` } }] }],
+  });
+  const proc = await startProcess([ferryBin, 'run', '--config', config, '--log-level', 'warn']);
+  const lat: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const tag = `idle-${i}`;
+    const written = await dropFiles(path.join(dir, 'outbox'), 1, tag);
+    const arrived = await waitAll(sink, tag, 1, 30_000);
+    lat.push([...arrived.values()][0] - [...written.values()][0]);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  await proc.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  lat.sort((a, b) => a - b);
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99) };
+}
+
+/** enqueue + lease + ack of n small items on a real file with synchronous=FULL, in the engine's batch sizes. */
+function queueAlone(n: number): { itemsPerSec: number } {
+  const dir = tmp();
+  const db = openDatabase(path.join(dir, 'q.db'));
+  const q = new Queue(db);
+  const body = crypto.randomBytes(512);
+  const sha = crypto.createHash('sha256').update(body).digest('hex');
+  const BATCH = 1000;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i += BATCH) {
+    const rows: NewRow[] = [];
+    for (let k = i; k < Math.min(n, i + BATCH); k++) {
+      rows.push({ flow: 'q', idemKey: idempotencyKey('q', `item-${k}`, sha), sourceKey: `item-${k}`, name: `item-${k}`, attributes: {}, size: body.length, sha256: sha, inline: body });
+    }
+    q.enqueue(rows);
+  }
+  let acked = 0;
+  while (acked < n) {
+    const leased = q.lease('q', BATCH, 60_000);
+    if (leased.length === 0) break;
+    q.settle(leased.map((r): Settlement => ({ id: r.id, kind: 'delivered', afterPending: false })));
+    acked += leased.length;
+  }
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  const sync = db.pragma('synchronous', { simple: true });
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (acked !== n) throw new Error(`acked ${acked} of ${n}`);
+  if (sync !== 2) throw new Error(`synchronous is ${String(sync)}, expected FULL (2)`);
+  return { itemsPerSec: Math.round(n / secs) };
+}
+
+export const engineSuite: BenchSuite = {
+  name: 'engine',
+  async run({ quick }) {
+    const rows: BenchRow[] = [];
+    const sink = await startSink();
+    try {
+      for (const n of quick ? [300] : [2000, 10000]) {
+        const base = await folderToHttp('baseline', n, sink);
+        const ferry = await folderToHttp('ferry', n, sink);
+        const ratio = round((ferry.filesPerSec / base.filesPerSec) * 100);
+        rows.push({ suite: 'engine', case: `folder→HTTP ${n} files: baseline`, figures: { 'files/s': base.filesPerSec, 'median ms': base.medianMs, 'p99 ms': base.p99Ms, 'peak RSS MB': base.peakRssMb } });
+        rows.push({
+          suite: 'engine',
+          case: `folder→HTTP ${n} files: Ferry (durable)`,
+          figures: { 'files/s': ferry.filesPerSec, 'median ms': ferry.medianMs, 'p99 ms': ferry.p99Ms, 'peak RSS MB': ferry.peakRssMb, '% of baseline': ratio },
+          target: '≥ 70% of baseline files/s, RSS ≤ 150 MB',
+          met: ratio >= 70 && ferry.peakRssMb <= 150,
+        });
+      }
+      const idle = await idleLatency(sink, quick ? 10 : 40);
+      rows.push({ suite: 'engine', case: `idle latency (settleMs ${SETTLE_MS})`, figures: { 'p50 ms': idle.p50, 'p99 ms': idle.p99 }, target: `p99 ≤ ${SETTLE_MS + 250} ms`, met: idle.p99 <= SETTLE_MS + 250 });
+    } finally {
+      await sink.close();
+    }
+    const n = quick ? 20_000 : 100_000;
+    const q = queueAlone(n);
+    rows.push({ suite: 'engine', case: `queue alone: ${n} enqueue+lease+ack`, figures: { 'items/s': q.itemsPerSec }, target: '≥ 30,000 items/s', met: q.itemsPerSec >= 30_000 });
+    return rows;
+  },
+};

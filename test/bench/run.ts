@@ -3,8 +3,9 @@
 import fs from 'node:fs';
 import type { BenchRow, BenchSuite } from './harness.ts';
 import { engineSuite } from './engine.bench.ts';
+import { remoteSuite } from './remote.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite];
+const suites: BenchSuite[] = [engineSuite, remoteSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

@@ -4,10 +4,10 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import FtpSrvPkg from 'ftp-srv';
-import { tempDir } from './tmp.ts';
 
 const { FtpSrv, FileSystem } = FtpSrvPkg as unknown as typeof import('ftp-srv');
 
@@ -17,6 +17,11 @@ export function quietLogger(): any {
   const log: any = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, fatal: noop, level: () => 60 };
   log.child = () => log;
   return log;
+}
+
+/** A temp folder (no vitest hooks here: benchmarks use these servers too; each server removes its own). */
+export function scratchDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
 export async function freePort(): Promise<number> {
@@ -39,13 +44,17 @@ export interface SelfSignedCert {
 
 /** A self-signed certificate for 127.0.0.1/localhost (openssl CLI). */
 export function selfSignedCert(cn = 'localhost'): SelfSignedCert {
-  const dir = tempDir('ferry-cert-');
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
-  const pem = fs.readFileSync(cert, 'utf8');
-  const x = new crypto.X509Certificate(pem);
-  return { key: fs.readFileSync(key, 'utf8'), cert: pem, fingerprint: `SHA256:${x.fingerprint256}` };
+  const dir = scratchDir('ferry-cert-');
+  try {
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    const pem = fs.readFileSync(cert, 'utf8');
+    const x = new crypto.X509Certificate(pem);
+    return { key: fs.readFileSync(key, 'utf8'), cert: pem, fingerprint: `SHA256:${x.fingerprint256}` };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Faults the server injects; each counter is used up as connections are dropped. */
@@ -90,7 +99,7 @@ export interface FtpServerOptions {
 
 export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpServerHandle> {
   const port = opts.port ?? (await freePort());
-  const root = opts.root ?? tempDir('ferry-ftp-root-');
+  const root = opts.root ?? scratchDir('ferry-ftp-root-');
   const user = opts.user ?? 'ferry';
   const password = opts.password ?? 'secret-pw';
   const scheme = opts.tls === 'implicit' ? 'ftps' : 'ftp';
@@ -118,6 +127,7 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
     maxConnected: 0,
     close: async () => {
       await server.close().catch(() => undefined);
+      if (!opts.root) fs.rmSync(root, { recursive: true, force: true });
     },
   };
 

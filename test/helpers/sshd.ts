@@ -5,8 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './ftp-server.ts';
-import { tempDir } from './tmp.ts';
+import { freePort, scratchDir } from './ftp-server.ts';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -25,6 +24,7 @@ export interface SshdHandle {
   pid: number;
   /** Kills the session processes (the server's children): every client connection drops. */
   dropSessions(): void;
+  /** Stops the server and removes its folder (keys, config, files). */
   stop(): Promise<void>;
   /** Starts sshd again on the same port with the same keys. */
   restart(): Promise<void>;
@@ -61,7 +61,7 @@ export function sshdAvailable(): boolean {
 }
 
 export async function startSshd(): Promise<SshdHandle> {
-  const dir = tempDir('ferry-sshd-');
+  const dir = scratchDir('ferry-sshd-');
   fs.chmodSync(dir, 0o755);
   const hostKeyFile = path.join(dir, 'host_ed25519');
   keygen(hostKeyFile);
@@ -112,6 +112,13 @@ export async function startSshd(): Promise<SshdHandle> {
     await waitForPort(port, () => child!.exitCode !== null ? `sshd exited (${child!.exitCode}): ${err}` : undefined);
   };
   await launch();
+  const halt = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child!.once('exit', r));
+    handle.dropSessions();
+    child.kill('SIGTERM');
+    await exited;
+  };
   const handle: SshdHandle = {
     port,
     user,
@@ -146,14 +153,11 @@ export async function startSshd(): Promise<SshdHandle> {
       }
     },
     async stop() {
-      if (!child || child.exitCode !== null) return;
-      const exited = new Promise((r) => child!.once('exit', r));
-      handle.dropSessions();
-      child.kill('SIGTERM');
-      await exited;
+      await halt();
+      fs.rmSync(dir, { recursive: true, force: true });
     },
     async restart() {
-      await handle.stop();
+      await halt();
       await launch();
     },
   };

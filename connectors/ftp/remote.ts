@@ -3,7 +3,7 @@
 // The ftp and sftp connectors each supply a RemoteFs (how to connect, list, transfer, rename) and share this.
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import picomatch from 'picomatch';
 import { z } from 'zod';
 import {
@@ -137,15 +137,20 @@ export interface RemoteFs {
   readonly label: string;
   connect(): Promise<RemoteSession>;
   classify(err: unknown, what?: string): RemoteFailure;
+  /** Something `check` should add to an OK (e.g. an SFTP host key that is not pinned yet). */
+  checkNote?(): string | undefined;
 }
 
 // ---------------------------------------------------------------- pool
+
+const IDLE_CLOSE_MS = 60_000;
 
 /** A tiny per-host pool: at most `max` sessions, each used by one caller at a time. */
 export class SessionPool {
   private readonly fs: RemoteFs;
   private readonly max: number;
   private readonly idle: RemoteSession[] = [];
+  private readonly idleTimers = new Map<RemoteSession, NodeJS.Timeout>();
   private open = 0;
   private readonly waiters: Array<() => void> = [];
   private closing = false;
@@ -160,6 +165,8 @@ export class SessionPool {
       if (this.closing) throw new Error('connection pool is closed');
       while (this.idle.length > 0) {
         const s = this.idle.pop()!;
+        clearTimeout(this.idleTimers.get(s));
+        this.idleTimers.delete(s);
         if (!s.closed) return s;
         this.open--;
       }
@@ -181,7 +188,20 @@ export class SessionPool {
     if (broken || s.closed || this.closing) {
       this.open--;
       void s.close().catch(() => undefined);
-    } else this.idle.push(s);
+    } else {
+      this.idle.push(s);
+      // servers drop idle logins after a while anyway: hang up first, politely
+      const t = setTimeout(() => {
+        this.idleTimers.delete(s);
+        const i = this.idle.indexOf(s);
+        if (i < 0) return;
+        this.idle.splice(i, 1);
+        this.open--;
+        void s.close().catch(() => undefined);
+      }, IDLE_CLOSE_MS);
+      t.unref();
+      this.idleTimers.set(s, t);
+    }
     this.wakeOne();
   }
 
@@ -214,6 +234,8 @@ export class SessionPool {
   async close(): Promise<void> {
     this.closing = true;
     const all = this.idle.splice(0);
+    for (const t of this.idleTimers.values()) clearTimeout(t);
+    this.idleTimers.clear();
     this.open -= all.length;
     while (this.waiters.length) this.wakeOne();
     await Promise.all(all.map((s) => s.close().catch(() => undefined)));
@@ -342,7 +364,8 @@ export class RemoteSource implements Source {
         if (this.cfg.afterDelivery.action === 'move') await s.mkdirp(this.cfg.afterDelivery.to);
         return entries.length;
       });
-      return { ok: true, message: `${this.fs.label}${this.root} is readable (${n} entries)` };
+      const note = this.fs.checkNote?.();
+      return { ok: true, message: `${this.fs.label}${this.root} is readable (${n} entries)${note ? `; ${note}` : ''}` };
     } catch (err) {
       return { ok: false, message: this.fs.classify(err, this.root).reason };
     } finally {
@@ -592,17 +615,17 @@ export class RemoteSource implements Source {
       body.destroy(new StallError(`no progress for ${this.cfg.timeoutMs} ms downloading ${remote}`));
       void s.close();
     });
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-    const counted = new Transform({
+    // one pass-through is both the download's target and the body the content store drains; it also
+    // watches progress (a 'data' listener would start the body flowing before the store reads it)
+    const body = new Transform({
+      highWaterMark: 1024 * 1024,
       transform(chunk, _enc, done) {
         guard.tick();
         done(null, chunk);
       },
     });
-    counted.pipe(body);
-    counted.on('error', (err) => body.destroy(err));
     let downloadError: unknown;
-    const download = s.download(remote, counted).catch((err) => {
+    const download = s.download(remote, body).catch((err) => {
       downloadError = err;
       body.destroy(err instanceof Error ? err : new Error(String(err)));
     });
@@ -611,7 +634,7 @@ export class RemoteSource implements Source {
       const result = await ctx.emit([item]);
       if (result.refused || (result.failed.length > 0 && !downloadError)) {
         // nothing drains the body any more: cut the transfer and drop this connection (its state is unknown)
-        counted.destroy();
+        body.destroy();
         await download;
         await s.close();
         settle(result, [{ item, f, mtimeMs }]);
@@ -695,7 +718,8 @@ export class RemoteDestination implements Destination {
         await s.upload(Readable.from([Buffer.from('ferry')]), probe);
         await s.remove(probe);
       });
-      return { ok: true, message: `${this.fs.label}${this.root} is writable` };
+      const note = this.fs.checkNote?.();
+      return { ok: true, message: `${this.fs.label}${this.root} is writable${note ? `; ${note}` : ''}` };
     } catch (err) {
       return { ok: false, message: this.fs.classify(err, this.root).reason };
     } finally {
@@ -724,7 +748,7 @@ export class RemoteDestination implements Destination {
           throw Object.assign(new Error(`the server holds ${st?.size ?? 'no'} bytes of ${partial}, expected ${item.size}`), { sizeMismatch: true });
         }
         return this.place(s, partial, target);
-      }, { retryOnDrop: false });
+      });
       if (final === undefined) return deadLetter(`${this.fs.label}${target} exists and onCollision is "fail"`);
       return delivered(`${this.fs.label}${final}`);
     } catch (err) {

@@ -72,6 +72,7 @@ class SftpSession implements RemoteSession {
       into.once('finish', resolve);
       into.once('error', reject);
     });
+    done.catch(() => undefined); // when the read fails first, its error is the one reported
     await this.transfer(this.sftp.get(file, into, { readStreamOptions: { highWaterMark: 256 * 1024 } as never }).then(() => done)); // get() resolves when reading ends; wait until the last bytes are written too
   }
 
@@ -195,9 +196,9 @@ export class SftpFs implements RemoteFs {
     return key;
   }
 
-  /** The host key seen by the last connection (check prints it when none is pinned). */
-  get hostKeySeen(): string | undefined {
-    return this.seenHostKey;
+  checkNote(): string | undefined {
+    if (this.cfg.hostKey || !this.seenHostKey) return undefined;
+    return `host key not pinned: add hostKey: "${this.seenHostKey}" after confirming it with the server's admin`;
   }
 
   classify(err: unknown, what?: string): RemoteFailure {

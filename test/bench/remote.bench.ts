@@ -23,6 +23,8 @@ interface Measured {
   peakRssMb: number;
   /** From the first body byte to the end (Ferry: without its start-up and the wait for the first tick). */
   transferSecs?: number;
+  /** From the first body byte until the body sat complete in the content store (the download alone). */
+  downloadSecs?: number;
 }
 
 async function waitUntil(what: string, done: () => boolean, timeoutMs: number, child?: ChildProcess, onTick?: () => void): Promise<void> {
@@ -51,9 +53,12 @@ async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, st
   child.stderr!.on('data', (d) => (err += d));
   const rss = sampleRss(child.pid!, 25);
   let firstByteAt: number | undefined;
+  let storedAt: number | undefined;
   let doneAt = 0;
   const onTick = () => {
-    if (firstByteAt === undefined && started?.(path.join(dir, 'data'))) firstByteAt = Date.now();
+    const busy = started?.(path.join(dir, 'data'));
+    if (firstByteAt === undefined && busy) firstByteAt = Date.now();
+    else if (firstByteAt !== undefined && storedAt === undefined && !busy) storedAt = Date.now();
   };
   try {
     await waitUntil(`ferry (${err.slice(-400)})`, done, timeoutMs, child, onTick);
@@ -68,7 +73,7 @@ async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, st
     (ferryRun as { last?: number }).last = peakRssMb;
   }
   const end = doneAt;
-  return { secs: (end - start) / 1000, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined };
+  return { secs: (end - start) / 1000, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined };
 }
 
 /** Runs lftp with a script to completion; returns wall time and peak RSS. */
@@ -114,6 +119,10 @@ function rows(caseName: string, n: number, bytes: number, ferry: Measured, ref: 
   const transfer: Record<string, number> = ferry.transferSecs
     ? { 'transfer s': round(ferry.transferSecs, 2), 'transfer MB/s': round(bytes / MB / ferry.transferSecs, 2), '% of reference (transfer)': round((ref.secs / ferry.transferSecs) * 100) }
     : {};
+  if (ferry.downloadSecs) {
+    transfer['download into store s'] = round(ferry.downloadSecs, 2);
+    transfer['download MB/s'] = round(bytes / MB / ferry.downloadSecs, 2);
+  }
   const judged = ferry.transferSecs ? round((ref.secs / ferry.transferSecs) * 100) : ratio;
   return [
     { suite: 'remote', case: `${caseName}: lftp mirror (reference)`, figures: fig(ref) },

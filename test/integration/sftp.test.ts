@@ -128,7 +128,10 @@ describe('sftp source', () => {
     const noCredentials = await sftpConnector.createSource!(sftpSourceSchema.parse({ ...noKey, path: remote }), env).check();
     expect(noCredentials.ok).toBe(false);
     expect(noCredentials).toMatchObject({ message: expect.stringMatching(/expected password or privateKey/) });
-    expect(await sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), path: remote }), env).check()).toMatchObject({ ok: true });
+    expect(await sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), path: remote }), env).check()).toEqual({ ok: true, message: `sftp://${sshd.user}@127.0.0.1:${sshd.port}${remote} is readable (1 entries)` });
+    const { hostKey: _h, ...unpinned } = bare();
+    const hint = await sftpConnector.createSource!(sftpSourceSchema.parse({ ...unpinned, path: remote }), env).check();
+    expect(hint).toMatchObject({ ok: true, message: expect.stringContaining(`host key not pinned: add hostKey: "${sshd.hostKey}"`) });
 
     const dir = tempDir();
     const run = await runEngine(dir, oneFlow({ ...conn(), hostKey: otherKey, path: remote, settleMs: 0 }, { type: 'folder', path: path.join(dir, 'dest') }));

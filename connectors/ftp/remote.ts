@@ -459,6 +459,7 @@ export class RemoteSource implements Source {
       listing = await this.walk();
       if (this.listingProblem) ctx.log.info({ server: this.fs.label }, `listing ${this.root} works again`);
       this.listingProblem = undefined;
+      this.forgetVanished(ctx, listing.files);
     } catch (err) {
       // one clear line per new reason (a schedule every few seconds would otherwise repeat it each tick)
       const reason = `cannot list ${this.fs.label}${this.root}: ${this.fs.classify(err, this.root).reason}`;
@@ -477,6 +478,17 @@ export class RemoteSource implements Source {
         const again = await this.walk().catch(() => undefined);
         if (again) await this.take(ctx, this.readyOf(again, Date.now()));
       }
+    }
+  }
+
+  /** Drops the memory of taken files that are gone from the server (deleted or archived by someone else). */
+  private forgetVanished(ctx: SourceContext, files: Listed[]): void {
+    if (!this.taken || this.taken.size === 0) return;
+    const present = new Set(files.map((f) => f.rel));
+    for (const rel of [...this.taken.keys()]) {
+      if (present.has(rel)) continue;
+      this.taken.delete(rel);
+      ctx.state.delete(`taken:${rel}`);
     }
   }
 

@@ -77,7 +77,7 @@ class SftpSession implements RemoteSession {
   }
 
   async upload(from: Readable, file: string): Promise<void> {
-    await this.transfer(this.sftp.put(from, file, { writeStreamOptions: { highWaterMark: 256 * 1024 } as never }));
+    await this.transfer(this.sftp.put(from, file, { writeStreamOptions: { highWaterMark: 256 * 1024, mode: 0o644 } as never }));
   }
 
   async rename(from: string, to: string): Promise<void> {

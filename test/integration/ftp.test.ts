@@ -11,6 +11,7 @@ import { ftpDestinationSchema, ftpSourceSchema } from '../../connectors/ftp/sche
 import type { OutgoingItem } from '../../connectors/contract.ts';
 import { freePort, selfSignedCert, startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
+import { sourceState } from '../../main/engine/store/state.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 
 /** Files a folder destination finished (its own temp files excluded). */
@@ -115,6 +116,11 @@ describe('ftp source', () => {
       await new Promise((r) => setTimeout(r, 1500));
       expect(landed(dest)).toEqual(['a/one.csv', 'b/deep/two.csv', 'c/three.csv']);
       expect(listFiles(path.join(srv.root, 'in'))).toContain('a/one.csv'); // keep leaves the originals
+      // what keep remembers is durable, and forgotten once the file is gone from the server
+      const taken = () => sourceState(run.engine.db, 'f').entries('taken:').map(([k]) => k).sort();
+      expect(taken()).toEqual(['taken:a/one.csv', 'taken:b/deep/two.csv', 'taken:c/three.csv']);
+      fs.rmSync(path.join(srv.root, 'in/a/one.csv'));
+      await waitFor(() => taken().length === 2, 'the memory of the removed file dropped');
     } finally {
       await run.stop();
     }

@@ -81,13 +81,18 @@ export interface SourceState {
 /**
  * What emit() did: how many items it queued, which were duplicates of items already queued or delivered,
  * which could not be stored (unreadable body: the error says why), and, when back pressure stopped intake,
- * why nothing was taken.
+ * why, with the items that were not taken (`deferred`: leave them where they are and offer them again later).
  */
 export type EmitResult = {
   queued: number;
   duplicates: NewItem[];
   failed: Array<{ item: NewItem; error: string }>;
   refused?: string;
+  /**
+   * Set with `refused`: the items not taken (all of them, or the tail beyond the flow's remaining room).
+   * The batch checkpoint is not written when any item is deferred.
+   */
+  deferred?: NewItem[];
 };
 
 export interface SourceContext {
@@ -98,7 +103,9 @@ export interface SourceContext {
   /**
    * Queues items durably. Resolves after the items (and the optional checkpoint, written in the same
    * transaction) are committed. `duplicates` are items whose idempotency key was already queued or
-   * delivered; `refused` is set when back pressure stopped intake (nothing was queued; try later).
+   * delivered; `refused` is set when back pressure stopped intake: `deferred` lists the items not taken
+   * (a leading part of the batch may have been queued when it filled the flow's limit; offering those
+   * again later is harmless: they come back as duplicates).
    */
   emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult>;
   /** True while the flow may take more work (its queue cap and the disk floor allow it). */

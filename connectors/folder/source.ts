@@ -1,5 +1,6 @@
 // Folder source: takes a file only once it is complete (size and mtime unchanged for settleMs across two
 // observations, or its ready marker exists), queues it, and moves/deletes it only after delivery.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
@@ -27,6 +28,8 @@ interface Observation {
 interface Taken {
   size: number;
   mtimeMs: number;
+  /** keep mode: hash of the content last queued, so a touched but unchanged file is not sent again. */
+  sha256?: string;
 }
 
 const TAKE_CHUNK = 200;
@@ -202,27 +205,56 @@ export class FolderSource implements Source {
   }
 
   private sourceKey(rel: string, st: fs.Stats): string {
-    // keep mode: the path alone, so an unchanged file (same content) is never sent twice, even when touched.
+    // keep mode: the path plus the hash of the version queued before it, so a version is sent once, and a
+    // file changed back to an earlier content (v1 → v2 → v1) is still a new version to send.
     // move/delete: path and mtime, so the same content dropped again later is a new delivery.
-    return this.cfg.afterDelivery.action === 'keep' ? rel : `${rel}@${Math.trunc(st.mtimeMs)}`;
+    return this.cfg.afterDelivery.action === 'keep' ? `${rel}#${this.taken.get(rel)?.sha256 ?? ''}` : `${rel}@${Math.trunc(st.mtimeMs)}`;
+  }
+
+  /** keep mode: drops files whose content equals what was last queued (only touched), remembering their new stat. */
+  private async changedOnly(ctx: SourceContext, files: Array<{ rel: string; st: fs.Stats }>): Promise<Array<{ rel: string; st: fs.Stats; sha256: string }>> {
+    const out: Array<{ rel: string; st: fs.Stats; sha256: string }> = [];
+    for (const f of files) {
+      let sha256: string;
+      try {
+        sha256 = await hashFile(path.join(this.root, f.rel));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.observed.delete(f.rel);
+        else this.noteFailure(ctx, f.rel, errorMessage(err));
+        continue;
+      }
+      const prev = this.taken.get(f.rel);
+      if (prev?.sha256 === sha256) {
+        const memo: Taken = { size: f.st.size, mtimeMs: f.st.mtimeMs, sha256 };
+        this.taken.set(f.rel, memo);
+        ctx.state.set(`taken:${f.rel}`, memo);
+        this.observed.delete(f.rel);
+        continue;
+      }
+      out.push({ ...f, sha256 });
+    }
+    return out;
   }
 
   /** Queues complete files in chunks; files stay in place (and are retried later) when intake is refused. */
   private async take(ctx: SourceContext, files: Array<{ rel: string; st: fs.Stats }>): Promise<void> {
+    const keep = this.cfg.afterDelivery.action === 'keep';
     for (let i = 0; i < files.length; i += TAKE_CHUNK) {
       if (ctx.signal.aborted || !ctx.hasCapacity()) return;
-      const chunk = files.slice(i, i + TAKE_CHUNK);
-      const items: NewItem[] = chunk.map(({ rel, st }) => ({
+      const chunk: Array<{ rel: string; st: fs.Stats; sha256?: string }> = keep ? await this.changedOnly(ctx, files.slice(i, i + TAKE_CHUNK)) : files.slice(i, i + TAKE_CHUNK);
+      if (chunk.length === 0) continue;
+      const items: NewItem[] = chunk.map(({ rel, st, sha256 }) => ({
         sourceKey: this.sourceKey(rel, st),
         name: path.posix.basename(rel),
         attributes: { relativePath: rel, size: st.size, mtime: new Date(st.mtimeMs).toISOString(), mtimeMs: st.mtimeMs, sourcePath: path.join(this.root, rel) },
         body: { file: path.join(this.root, rel) },
-        checkpoint: this.cfg.afterDelivery.action === 'keep' ? { key: `taken:${rel}`, value: { size: st.size, mtimeMs: st.mtimeMs } } : undefined,
+        checkpoint: keep ? { key: `taken:${rel}`, value: { size: st.size, mtimeMs: st.mtimeMs, sha256 } satisfies Taken } : undefined,
       }));
       const result = await ctx.emit(items);
-      if (result.refused) return;
+      const deferred = new Set(result.deferred ?? (result.refused ? items : []));
       const failed = new Map(result.failed.map((f) => [f.item, f.error]));
-      chunk.forEach(({ rel, st }, k) => {
+      chunk.forEach(({ rel, st, sha256 }, k) => {
+        if (deferred.has(items[k])) return; // back pressure: the file stays and is offered again later
         const err = failed.get(items[k]);
         if (err !== undefined) {
           const code = /^([A-Z]+):/.exec(err)?.[1];
@@ -232,8 +264,9 @@ export class FolderSource implements Source {
         }
         this.observed.delete(rel);
         this.backoff.delete(rel);
-        this.taken.set(rel, { size: st.size, mtimeMs: st.mtimeMs });
+        this.taken.set(rel, { size: st.size, mtimeMs: st.mtimeMs, sha256 });
       });
+      if (result.refused) return;
     }
   }
 
@@ -298,7 +331,8 @@ export class FolderSource implements Source {
     let sweeping = false;
     const sweepEvery = Math.max(20, Math.min(250, Math.floor(this.cfg.settleMs / 4) || 20));
     const sweep = setInterval(() => {
-      if (sweeping || this.observed.size === 0 || ctx.signal.aborted) return;
+      // Under back pressure nothing can be taken: do not re-stat every waiting file four times a second.
+      if (sweeping || this.observed.size === 0 || ctx.signal.aborted || !ctx.hasCapacity()) return;
       sweeping = true;
       const now = Date.now();
       const due = [...this.observed.entries()]
@@ -357,8 +391,16 @@ async function moveNoOverwrite(src: string, dest: string): Promise<string> {
   await fs.promises.mkdir(path.dirname(dest), { recursive: true });
   for (let n = 0; n < 10_000; n++) {
     const target = n === 0 ? dest : path.join(path.dirname(dest), suffixedName(path.basename(dest), n));
-    const exists = await fs.promises.access(target).then(() => true, () => false);
-    if (exists) continue;
+    const existing = await fs.promises.stat(target).catch(() => undefined);
+    if (existing) {
+      // A crash between link and unlink left the same file in both places: finish the move.
+      const st = await fs.promises.stat(src);
+      if (existing.ino === st.ino && existing.dev === st.dev && existing.ino !== 0) {
+        await fs.promises.unlink(src);
+        return target;
+      }
+      continue;
+    }
     try {
       // link + unlink never replaces an existing file (rename would), and is atomic on one volume.
       await fs.promises.link(src, target);
@@ -379,6 +421,12 @@ async function moveNoOverwrite(src: string, dest: string): Promise<string> {
     }
   }
   throw new Error(`no free name for ${dest}`);
+}
+
+async function hashFile(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

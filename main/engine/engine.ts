@@ -84,11 +84,11 @@ export class Engine {
     const settle = new Batcher<Settlement, void>((s) => {
       this.queue.settle(s);
       return s.map(() => undefined);
-    }, { maxBatch: 1000, maxDelayMs: 4 });
+    }, { maxBatch: 1000, maxDelayMs: 15 });
     const afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
-    }, { maxBatch: 1000, maxDelayMs: 20 });
+    }, { maxBatch: 1000, maxDelayMs: 50 });
 
     for (const integration of this.config.integrations) {
       for (const flowCfg of integration.flows) {
@@ -174,6 +174,7 @@ export class Engine {
   /** Writes what each flow knows (last delivery, last error, breaker) for other processes to read. */
   private persistFacts(): void {
     for (const flow of this.flows.values()) {
+      flow.refreshIntake();
       const facts = {
         last_delivery_at: flow.facts.lastDeliveryAt,
         last_error: flow.facts.lastError,

@@ -27,7 +27,7 @@ import type { Batcher } from './batcher.ts';
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
 const BODY_READ_CONCURRENCY = 8;
-const PREFETCH = 8;
+const PREFETCH = 16;
 
 export interface IntakeWrite {
   rows: NewRow[];
@@ -127,11 +127,19 @@ export class FlowRuntime {
     return problem === undefined;
   }
 
+  /** Re-checks a blocked intake so status clears once the queue drained, even when no file is waiting. */
+  refreshIntake(): void {
+    if (this.facts.intakeBlocked) this.hasCapacity();
+  }
+
   /** Stores bodies, then commits rows and checkpoints in one (grouped) transaction. */
-  private async emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult> {
-    if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked };
+  private async emit(allItems: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult> {
+    if (!this.hasCapacity()) return { queued: 0, duplicates: [], failed: [], refused: this.facts.intakeBlocked, deferred: allItems };
+    // Take no more than the room left under limits.maxQueuedItems; the rest stays at the source.
+    const room = Math.max(0, this.cfg.limits.maxQueuedItems - (this.backlog?.n ?? 0));
+    let items = allItems.length > room ? allItems.slice(0, room) : allItems;
     const stored: Array<StoredBody | undefined> = new Array(items.length);
-    const failed: EmitResult['failed'] = [];
+    let failed: EmitResult['failed'] = [];
     let next = 0;
     const worker = async () => {
       while (next < items.length) {
@@ -144,6 +152,21 @@ export class FlowRuntime {
       }
     };
     await Promise.all(Array.from({ length: Math.min(BODY_READ_CONCURRENCY, items.length) }, worker));
+    // Sizes are known now: stop at limits.maxQueuedBytes as well (the item crossing the limit is still taken).
+    let waitingBytes = this.backlog?.bytes ?? 0;
+    const cut = stored.findIndex((body) => {
+      if (waitingBytes >= this.cfg.limits.maxQueuedBytes) return true;
+      waitingBytes += body?.size ?? 0;
+      return false;
+    });
+    if (cut >= 0) {
+      await Promise.all(stored.slice(cut).map((b) => (b?.file ? this.deps.content.remove(b.file) : undefined)));
+      const kept = new Set(items.slice(0, cut));
+      failed = failed.filter((f) => kept.has(f.item));
+      items = items.slice(0, cut);
+    }
+    const deferred = allItems.slice(items.length);
+    if (deferred.length > 0) checkpoint = undefined; // a batch cursor must not move past items not queued
 
     const rows: NewRow[] = [];
     const state: IntakeWrite['state'] = [];
@@ -184,9 +207,19 @@ export class FlowRuntime {
         this.runAfterDelivery({ id: d.existing?.id, sourceKey: d.row.sourceKey, name: d.row.name, attributes: d.row.attributes });
       }
     }
-    if (this.backlog) this.backlog.n += result.ids.length;
+    if (this.backlog) {
+      this.backlog.n += result.ids.length;
+      const dup = new Set(result.duplicates.map((d) => d.row));
+      this.backlog.bytes += rows.reduce((n, r) => (dup.has(r) ? n : n + r.size), 0);
+    }
     if (result.ids.length > 0) this.wake();
-    return { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+    const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+    if (deferred.length > 0) {
+      this.hasCapacity(); // records "queue full" for status
+      out.refused = this.facts.intakeBlocked ?? `queue full (limits.maxQueuedItems ${this.cfg.limits.maxQueuedItems})`;
+      out.deferred = deferred;
+    }
+    return out;
   }
 
   private sourceContext(): SourceContext {
@@ -207,7 +240,12 @@ export class FlowRuntime {
   private noteError(message: string): void {
     this.facts.lastError = message;
     this.facts.lastErrorAt = Date.now();
-    this.deps.queue.addEvent('problem', this.name, null, { message });
+    try {
+      this.deps.queue.addEvent('problem', this.name, null, { message });
+    } catch (err) {
+      // reporting a problem must never become one (a full disk, a database closing at shutdown)
+      this.log.warn({ err: errorMessage(err) }, 'could not record a problem event');
+    }
   }
 
   /** One scan of the source (a cron tick, catch-up, start-up or "run now"); never two at once. */
@@ -271,7 +309,9 @@ export class FlowRuntime {
     const timer = setTimeout(() => this.sendAbort.abort(), graceMs);
     await this.dispatcher;
     clearTimeout(timer);
-    await Promise.all(this.pendingAfter);
+    // A delivery finishing during shutdown starts its after-delivery step only once its outcome committed:
+    // wait until nothing new appears, or that step would run against a closed database.
+    while (this.pendingAfter.size > 0) await Promise.all([...this.pendingAfter]);
     await this.source.close?.();
     await this.destination.close?.();
   }

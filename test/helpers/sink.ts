@@ -10,9 +10,12 @@ export interface Received {
   at: number;
 }
 
-/** Decides the reply to one request: a status (and headers), 'reset' to drop the connection, or undefined for 200. */
+/**
+ * Decides the reply to one request: a status (and headers), 'reset' to drop the connection, or undefined for 200.
+ * `delayMs` holds the answer back (a slow API); the request is recorded at once.
+ */
 export type Behaviour = (req: http.IncomingMessage, body: Buffer, n: number) =>
-  | { status: number; headers?: Record<string, string>; body?: string }
+  | { status?: number; headers?: Record<string, string>; body?: string; delayMs?: number }
   | 'reset'
   | undefined;
 
@@ -52,12 +55,17 @@ export async function startSink(behaviour: Behaviour = () => undefined, port = 0
         return;
       }
       const status = reply?.status ?? 200;
-      if (status >= 200 && status < 300) {
-        const key = String(req.headers['idempotency-key'] ?? '');
-        sink.accepted.set(key, [...(sink.accepted.get(key) ?? []), rec]);
-      }
-      res.writeHead(status, reply?.headers ?? { 'content-type': 'text/plain' });
-      res.end(reply?.body ?? (status < 300 ? 'ok' : `error ${status}`));
+      const answer = () => {
+        if (res.destroyed || req.socket.destroyed) return; // the client went away (killed) before the answer
+        if (status >= 200 && status < 300) {
+          const key = String(req.headers['idempotency-key'] ?? '');
+          sink.accepted.set(key, [...(sink.accepted.get(key) ?? []), rec]);
+        }
+        res.writeHead(status, reply?.headers ?? { 'content-type': 'text/plain' });
+        res.end(reply?.body ?? (status < 300 ? 'ok' : `error ${status}`));
+      };
+      if (reply?.delayMs) setTimeout(answer, reply.delayMs);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

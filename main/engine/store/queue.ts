@@ -158,7 +158,11 @@ export class Queue {
           now,
         });
         if (info.changes === 0) {
-          duplicates.push({ row, existing: this.stmts.findKey.get(row.flow, row.idemKey) });
+          const existing = this.stmts.findKey.get(row.flow, row.idemKey);
+          // OR IGNORE also swallows NOT NULL/CHECK violations: such a row is no duplicate, and calling it one
+          // would let its source move the original away as if delivered. Fail the batch instead.
+          if (!existing) throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored (invalid row)`);
+          duplicates.push({ row, existing });
           continue;
         }
         const id = Number(info.lastInsertRowid);

@@ -514,12 +514,12 @@ export class RemoteSource implements Source {
     let flushing = Promise.resolve();
 
     const settle = (result: Awaited<ReturnType<SourceContext['emit']>>, entries: Array<{ item: NewItem; f: Listed; mtimeMs: number }>) => {
-      if (result.refused) {
-        stop = true;
-        return;
-      }
+      // back pressure: what was not taken stays on the server and is offered again by a later run
+      if (result.refused) stop = true;
+      const deferred = new Set(result.deferred ?? (result.refused ? entries.map((e) => e.item) : []));
       const failed = new Map(result.failed.map((x) => [x.item, x.error]));
       for (const { item, f, mtimeMs } of entries) {
+        if (deferred.has(item)) continue;
         const err = failed.get(item);
         if (err !== undefined) {
           this.noteFailure(ctx, f.rel, err);
@@ -644,7 +644,8 @@ export class RemoteSource implements Source {
     const item: NewItem = { ...base, body: { stream: body, size: f.entry.size } };
     try {
       const result = await ctx.emit([item]);
-      if (result.refused || (result.failed.length > 0 && !downloadError)) {
+      const deferred = result.deferred ? result.deferred.includes(item) : result.refused !== undefined;
+      if (deferred || (result.failed.length > 0 && !downloadError)) {
         // nothing drains the body any more: cut the transfer and drop this connection (its state is unknown)
         body.destroy();
         await download;

@@ -53,13 +53,20 @@ export interface OutgoingItem {
   readBody(): Promise<Buffer>;
 }
 
+/** A destination's answer kept for a synchronous caller (the `sync` endpoint): status, type and body. */
+export interface CallReply {
+  status: number;
+  contentType?: string;
+  body: Buffer;
+}
+
 /** What a destination reports for one attempt. Thrown errors count as retryable failures. */
 export type DeliveryOutcome =
-  | { kind: 'delivered'; detail?: string }
+  | { kind: 'delivered'; detail?: string; reply?: CallReply }
   | { kind: 'retry'; reason: string; retryAfterMs?: number; status?: number; response?: string }
   | { kind: 'dead'; reason: string; status?: number; response?: string };
 
-export const delivered = (detail?: string): DeliveryOutcome => ({ kind: 'delivered', detail });
+export const delivered = (detail?: string, reply?: CallReply): DeliveryOutcome => (reply ? { kind: 'delivered', detail, reply } : { kind: 'delivered', detail });
 export const retryLater = (
   reason: string,
   extra: { retryAfterMs?: number; status?: number; response?: string } = {},
@@ -95,6 +102,16 @@ export type EmitResult = {
   deferred?: NewItem[];
 };
 
+/**
+ * The outcome of one synchronous call (the `sync` endpoint). `ticket` names the queued item; `pending` means
+ * the wait ended before the destination settled it (the call goes on in the queue; fetch it later by ticket).
+ */
+export type CallOutcome =
+  | { ticket: string; state: 'delivered'; reply?: CallReply; detail?: string }
+  | { ticket: string; state: 'dead'; reason: string; status?: number; response?: string }
+  | { ticket: string; state: 'pending'; reason?: string }
+  | { ticket: string; state: 'discarded' };
+
 export interface SourceContext {
   flow: string;
   log: ConnectorLogger;
@@ -112,6 +129,14 @@ export interface SourceContext {
   hasCapacity(): boolean;
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
+  /**
+   * Synchronous pattern: queues one item durably, sends it to the destination at once and waits up to
+   * timeoutMs for its outcome. `refused` when back pressure stopped intake. A duplicate (same idempotency
+   * key) waits for the existing item's outcome instead of queueing again.
+   */
+  call?(item: NewItem, opts: { timeoutMs: number }): Promise<CallOutcome | { refused: string }>;
+  /** The outcome of an earlier call by ticket, waiting up to waitMs while it is still pending; undefined for an unknown ticket. */
+  outcome?(ticket: string, opts?: { waitMs?: number }): Promise<CallOutcome | undefined>;
 }
 
 /** A delivered (or discarded) item handed back to its source for after-delivery work. */
@@ -123,15 +148,38 @@ export interface SettledItem {
   outcome: 'delivered' | 'discarded';
 }
 
+/** One file (or object) a dry run found: `complete` would be taken now, `writing` is still changing. */
+export interface DryRunFile {
+  relativePath: string;
+  size: number;
+  mtime: string;
+  state: 'complete' | 'writing';
+}
+
+/** What a source would take right now, without taking anything. Like check(), never throws. */
+export type DryRunResult = { ok: true; files: DryRunFile[]; truncated: boolean } | { ok: false; message: string };
+
+export interface DryRunOptions {
+  /** Stop listing after this many files (default 1000). */
+  maxFiles?: number;
+  /** Longest wait to see whether recently changed files are still being written (default 3000 ms). */
+  maxWaitMs?: number;
+  signal?: AbortSignal;
+}
+
 export interface Source {
   /** Connection/readiness test: never throws. */
   check(): Promise<CheckResult>;
+  /** Lists what a scan would find now (complete vs still being written) without queueing or moving anything. */
+  dryRun?(opts?: DryRunOptions): Promise<DryRunResult>;
   /** One pass over the source (scheduled trigger, start-up, reconcile): queues what is complete. */
   scan(ctx: SourceContext): Promise<void>;
   /** Event-driven intake; returns its own teardown. Sources without events omit it. */
   watch?(ctx: SourceContext): Promise<() => Promise<void>>;
   /** Runs after the destination confirmed (move/delete the original). Throwing makes the engine retry it. */
   afterDelivery?(item: SettledItem): Promise<void>;
+  /** True when the engine should keep each delivery's reply (status and body) for the caller (sync sources). */
+  readonly keepsReplies?: boolean;
   close?(): Promise<void>;
 }
 
@@ -139,6 +187,8 @@ export interface DestinationContext {
   flow: string;
   log: ConnectorLogger;
   signal: AbortSignal;
+  /** True when the flow keeps the destination's reply for a synchronous caller: return it as `delivered(…, reply)`. */
+  wantsReply?: boolean;
 }
 
 export interface Destination {
@@ -165,6 +215,8 @@ export interface ConnectorDefinition {
   destinationSchema?: z.ZodObject;
   /** True when the source implements watch(), so `trigger: { on: change }` is allowed. */
   changeEvents?: boolean;
+  /** True when the source only works event-driven (a listener, a subscription): a schedule trigger is refused. */
+  eventsOnly?: boolean;
   /** Keys of the config that hold local paths, resolved against the config file's folder. */
   pathKeys?: { source?: string[]; destination?: string[] };
   createSource?(config: any, env: ConnectorEnv): Source;

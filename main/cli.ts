@@ -3,14 +3,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, defaultAppDataDir, loadConfig, type LoadedConfig } from './engine/config/load.ts';
+import { ConfigError, dataDirOfConfigFile, loadConfig, type LoadedConfig } from './engine/config/load.ts';
 import { Engine, openStore } from './engine/engine.ts';
 import { createLogger, type LogLevel } from './engine/logger.ts';
 import { DataDirError, isDataDirLocked } from './engine/store/datadir.ts';
 import { ITEM_STATES, type ItemFilter, type ItemState, type ItemSummary } from './engine/store/queue.ts';
 import { readStatus, type StatusReport } from './engine/status.ts';
 import { connectorOf } from './engine/registry.ts';
+import { loadStartConfig, startConfigFile } from './start-config.ts';
+import { decideDesktop, probeDesktop, runDesktop, type DesktopDecision } from './desktop/launch.ts';
 import { errorMessage } from '../connectors/contract.ts';
+import { assertSecretName, SecretError, SecretStore, secretScrubber } from './engine/secrets.ts';
+import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.ts';
+import { installPlan, uninstallPlan, type ServiceOptions } from './engine/service.ts';
+import { packageRoot } from './engine/paths.ts';
 
 class UsageError extends Error {}
 
@@ -23,17 +29,23 @@ function configOption(): Option {
 
 function requireConfig(opts: { config?: string }): LoadedConfig {
   if (!opts.config) throw new UsageError('missing --config <file> (or set FERRY_CONFIG)');
-  return loadConfig(opts.config);
+  return loadConfig(opts.config, { secrets: secretStoreFor(opts.config).lookup() });
+}
+
+/** The secret store of the data dir a config file names (issue 6: ${secret:NAME}). */
+function secretStoreFor(configFile: string): SecretStore {
+  return new SecretStore(dataDirOfConfigFile(configFile));
 }
 
 const logLevelOption = () =>
   new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']);
 
 /** Runs the engine until SIGINT/SIGTERM, then stops it cleanly. */
-async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: () => void): Promise<number> {
+async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: (engine: Engine) => void): Promise<number> {
   const level = logLevel ?? loaded.config.logLevel;
-  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs') });
-  const engine = Engine.open(loaded, { log });
+  const secrets = new SecretStore(loaded.dataDir);
+  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), scrub: secretScrubber(secrets) });
+  const engine = Engine.open(loaded, { log, secrets, admin: process.env.FERRY_ADMIN === 'off' ? false : {} });
   let stopping: Promise<void> | undefined;
   const done = new Promise<number>((resolve) => {
     const onSignal = (signal: string) => {
@@ -52,29 +64,23 @@ async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: () 
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
+    if (process.platform !== 'win32') {
+      // issue 6: `kill -HUP` re-reads the config file (as the admin API's edits do)
+      process.on('SIGHUP', () => {
+        engine.reload().then(
+          (r) => log.info(r, 'configuration reloaded (SIGHUP)'),
+          (e) => log.error({ err: e instanceof ConfigError ? e.problems.join('; ') : errorMessage(e) }, 'configuration not reloaded: the running flows are unchanged'),
+        );
+      });
+    }
   });
   await engine.start();
-  banner?.();
+  banner?.(engine);
+  if (engine.admin) {
+    out(`Dashboard: ${engine.admin.url}/ (admin API token in ${path.join(loaded.dataDir, 'admin-token')}; \`ferry dashboard --config ${loaded.file}\` prints a login link)`);
+  }
   return done;
 }
-
-const DEFAULT_CONFIG = (dataDir: string) => `# Ferry configuration (created by \`npm start\`). Reference: docs/config-reference.md
-# Files dropped into "outbox" are queued durably and delivered into "delivered"; the originals move to outbox/.sent.
-dataDir: ${JSON.stringify(dataDir)}
-integrations:
-  - name: getting-started
-    flows:
-      - name: outbox-to-delivered
-        source:
-          type: folder
-          path: ./outbox
-          settleMs: 1000
-          afterDelivery: { action: move, to: ./outbox/.sent }
-        trigger: { on: change }
-        destination:
-          type: folder
-          path: ./delivered
-`;
 
 function formatTime(iso: string | null): string {
   if (!iso) return '-';
@@ -150,29 +156,22 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
 
   program
     .command('start')
-    .description('run Ferry with the given config, or with a default one in the app-data folder (created on first start)')
+    .description('open the desktop app (tray and window) where Electron can run, else run headless with the dashboard URL; uses the given config or a default one in the app-data folder (created on first start)')
     .addOption(configOption())
     .addOption(logLevelOption())
+    .option('--headless', 'never open the desktop app')
     .action(act(async (opts) => {
-      let file = opts.config as string | undefined;
-      if (!file) {
-        const home = defaultAppDataDir();
-        file = path.join(home, 'ferry.yaml');
-        if (!fs.existsSync(file)) {
-          fs.mkdirSync(home, { recursive: true });
-          fs.writeFileSync(file, DEFAULT_CONFIG('./data'), { flag: 'wx' });
-          out(`Created a default configuration: ${file}`);
-        }
+      const file = startConfigFile(opts.config as string | undefined, out);
+      const decision: DesktopDecision = opts.headless ? { desktop: false, reason: '--headless given' } : decideDesktop(probeDesktop());
+      if (decision.desktop) {
+        loadConfig(file); // fail here, in the terminal, on a bad config
+        out('Starting the Ferry desktop app…');
+        return runDesktop(decision.electron, ['--config', path.resolve(file), ...(opts.logLevel ? ['--log-level', opts.logLevel] : [])]);
       }
-      const loaded = loadConfig(file);
-      for (const i of loaded.config.integrations) {
-        for (const f of i.flows) {
-          if (f.source.type === 'folder') fs.mkdirSync((f.source as { path: string }).path, { recursive: true });
-          if (f.destination.type === 'folder') fs.mkdirSync((f.destination as { path: string }).path, { recursive: true });
-        }
-      }
+      const { loaded } = loadStartConfig(file);
       return runEngine(loaded, opts.logLevel, () => {
-        out(`Ferry is running (headless: the desktop shell is not available here).`);
+        out(`Ferry is running headless (no tray: ${decision.reason}).`);
+        if (!fs.existsSync(path.join(packageRoot(), 'dist/renderer/index.html'))) out('  the dashboard is not built yet: npm run build:renderer');
         out(`  config:  ${loaded.file}`);
         out(`  data:    ${loaded.dataDir}`);
         for (const i of loaded.config.integrations) {
@@ -342,7 +341,184 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
       return failures > 0 ? 1 : 0;
     }));
 
+  // ---------------------------------------------------------------- issue 6: secrets, dashboard link, service
+  addIssue6Commands(program, act);
+
   return program;
+}
+
+/** Reads a secret's value: piped stdin (one trailing newline dropped), or a hidden prompt on a terminal. */
+async function readSecretValue(name: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of stdin as AsyncIterable<Buffer>) chunks.push(c);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  }
+  process.stderr.write(`Value for ${name} (not shown): `);
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const onData = (buf: Buffer) => {
+      for (const ch of buf.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') {
+          done();
+          resolve(value);
+          return;
+        }
+        if (ch === '\u0003') {
+          done();
+          reject(new UsageError('cancelled'));
+          return;
+        }
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    const done = () => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+    };
+    stdin.on('data', onData);
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Issue 6: `ferry secret set|list|delete`, `ferry dashboard`, `ferry service install|uninstall`. */
+function addIssue6Commands(program: Command, act: (fn: (opts: any) => number | Promise<number>) => (opts: any) => Promise<void>): void {
+  const needConfig = (opts: { config?: string }) => {
+    if (!opts.config) throw new UsageError('missing --config <file> (or set FERRY_CONFIG)');
+    return opts.config;
+  };
+  const withStore = (opts: { config?: string }) => secretStoreFor(needConfig(opts));
+  const secretErrors = (fn: () => number | Promise<number>) => async () => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof SecretError) throw new UsageError(e.message);
+      throw e;
+    }
+  };
+
+  const secret = program.command('secret').description('secrets for ${secret:NAME} in configs (encrypted in the data dir; see docs/secrets.md)');
+  secret
+    .command('set <name>')
+    .description('store a secret; the value is read from stdin or a hidden prompt, never from the command line')
+    .addOption(configOption())
+    .action(async (name: string, opts: any) =>
+      act(secretErrors(async () => {
+        assertSecretName(name);
+        const store = withStore(opts);
+        const value = await readSecretValue(name);
+        if (!value) throw new UsageError(`no value given for ${name} (pipe it in: printf %s "$VALUE" | ferry secret set ${name} --config …)`);
+        store.set(name, value);
+        out(`secret ${name} stored (${store.describeStorage()}); refer to it as \${secret:${name}}; a running Ferry picks it up on its next config change or restart`);
+        return 0;
+      }))(opts));
+  secret
+    .command('list')
+    .description('list secret names (never values)')
+    .addOption(configOption())
+    .action(async (opts: any) =>
+      act(secretErrors(() => {
+        const store = withStore(opts);
+        const list = store.list();
+        if (list.length === 0) out('no secrets stored');
+        else out(table([['NAME', 'UPDATED'], ...list.map((s) => [s.name, new Date(s.updatedAt).toISOString()])]));
+        out(`storage: ${store.describeStorage()}`);
+        return 0;
+      }))(opts));
+  secret
+    .command('delete <name>')
+    .description('delete a secret')
+    .addOption(configOption())
+    .action(async (name: string, opts: any) =>
+      act(secretErrors(() => {
+        const store = withStore(opts);
+        if (!store.delete(name)) {
+          err(`no secret named ${name}`);
+          return 1;
+        }
+        out(`secret ${name} deleted`);
+        return 0;
+      }))(opts));
+
+  program
+    .command('dashboard')
+    .description('print a one-time login link to the dashboard of a running Ferry (valid 2 minutes, for a browser on this machine)')
+    .addOption(configOption())
+    .action(act((opts) => {
+      const dataDir = dataDirOfConfigFile(needConfig(opts));
+      const info = readAdminInfo(dataDir);
+      const token = readAdminToken(dataDir);
+      if (!info || !token || !isAlive(info.pid)) {
+        err(`ferry: Ferry is not running with data dir ${dataDir} (start it with: ferry run --config ${opts.config})`);
+        return 1;
+      }
+      out(loginLink(info.url, token));
+      return 0;
+    }));
+
+  const service = program.command('service').description('run Ferry headless at boot (launchd on macOS, Task Scheduler on Windows; systemd steps on Linux)');
+  const serviceOpts = (cmd: Command) => cmd.option('--name <name>', 'service name', 'ferry').option('--print', 'only print what would be written and run');
+  serviceOpts(service.command('install').description('install Ferry as a boot-time service for a config').addOption(configOption()).option('--user <account>', 'run as this account (default: root / SYSTEM)')).action(
+    act((opts) => {
+      const file = path.resolve(needConfig(opts));
+      loadConfig(file, { secrets: secretStoreFor(file).lookup() }); // refuse to install a config that does not load
+      const dataDir = dataDirOfConfigFile(file);
+      const o: ServiceOptions = {
+        name: opts.name,
+        node: process.execPath,
+        ferryBin: path.join(packageRoot(), 'bin', 'ferry.js'),
+        configFile: file,
+        logDir: path.join(dataDir, 'logs'),
+        workingDir: path.dirname(file),
+        user: opts.user,
+      };
+      return applyPlan(installPlan(process.platform, o, dataDir), opts.print === true);
+    }),
+  );
+  serviceOpts(service.command('uninstall').description('remove the boot-time service')).action(act((opts) => applyPlan(uninstallPlan(process.platform, opts.name), opts.print === true)));
+}
+
+async function applyPlan(plan: ReturnType<typeof installPlan>, printOnly: boolean): Promise<number> {
+  const { execFileSync } = await import('node:child_process');
+  for (const f of plan.files) {
+    if (printOnly) out(`--- would write ${f.path}\n${f.content.replace(/^\ufeff/, '')}`);
+    else {
+      fs.mkdirSync(path.dirname(f.path), { recursive: true });
+      fs.writeFileSync(f.path, f.content, { encoding: f.encoding ?? 'utf8', mode: 0o644 });
+    }
+  }
+  for (const c of plan.commands) {
+    if (printOnly) {
+      out(`--- would run: ${c.join(' ')}`);
+      continue;
+    }
+    try {
+      execFileSync(c[0], c.slice(1), { stdio: 'inherit' });
+    } catch (e) {
+      err(`ferry: ${c.join(' ')} failed: ${errorMessage(e)}`);
+      return 1;
+    }
+  }
+  for (const f of plan.remove ?? []) {
+    if (printOnly) out(`--- would delete ${f}`);
+    else fs.rmSync(f, { force: true });
+  }
+  for (const n of plan.notes) out(n);
+  return 0;
 }
 
 /** Runs the CLI; returns the exit code. */

@@ -21,6 +21,9 @@ export const folderSourceSchema = z.strictObject({
     description: 'Take a file only once a marker file exists, e.g. "{name}.done"; the marker goes with the file.',
   }),
   afterDelivery: afterDeliverySchema.default({ action: 'keep' }),
+  existingFiles: z.enum(['process', 'skip']).default('process').meta({
+    description: 'Files already in the folder when the flow first starts: "process" takes them, "skip" leaves them alone (only new or changed files are taken).',
+  }),
   usePolling: z.boolean().default(false).meta({ description: 'Poll instead of native events (network shares, mounted volumes).' }),
   pollIntervalMs: z.int().min(50).default(1000),
   reconcileMs: z.int().min(1000).default(300_000).meta({ description: 'Periodic full scan that catches events a watcher missed.' }),

@@ -11,6 +11,9 @@ import {
   suffixedName,
   type CheckResult,
   type ConnectorEnv,
+  type DryRunFile,
+  type DryRunOptions,
+  type DryRunResult,
   type NewItem,
   type SettledItem,
   type Source,
@@ -48,6 +51,9 @@ export class FolderSource implements Source {
   /** Files that could not be read, with the time of the next try. */
   private readonly backoff = new Map<string, { until: number; delay: number }>();
   private taking = Promise.resolve();
+  /** existingFiles: skip — the files found when the flow first started, never taken unless they change. */
+  private readonly existing = new Map<string, Taken>();
+  private baseline?: Promise<void>;
 
   constructor(cfg: FolderSourceConfig, _env: ConnectorEnv) {
     this.cfg = cfg;
@@ -98,6 +104,48 @@ export class FolderSource implements Source {
     }
   }
 
+  /**
+   * What a scan would take now: files unchanged for settleMs (by their mtime, or by a second look after
+   * waiting up to maxWaitMs) are complete; with a ready marker, a file is complete when its marker exists.
+   */
+  async dryRun(opts: DryRunOptions = {}): Promise<DryRunResult> {
+    const maxFiles = opts.maxFiles ?? 1000;
+    const maxWait = opts.maxWaitMs ?? 3000;
+    try {
+      const found = await this.walk();
+      const rels = [...found.keys()].sort().slice(0, maxFiles);
+      const files: DryRunFile[] = [];
+      const recheck: string[] = [];
+      const now = Date.now();
+      for (const rel of rels) {
+        const st = found.get(rel)!;
+        const entry: DryRunFile = { relativePath: rel, size: st.size, mtime: new Date(st.mtimeMs).toISOString(), state: 'complete' };
+        if (this.cfg.readyMarker) entry.state = (await this.markerPresent(rel)) ? 'complete' : 'writing';
+        else if (now - st.mtimeMs < this.cfg.settleMs) recheck.push(rel);
+        files.push(entry);
+      }
+      if (recheck.length > 0) {
+        // Recently changed: look again once the settle time has passed (bounded), as a scan would.
+        const newest = Math.max(...recheck.map((r) => found.get(r)!.mtimeMs));
+        await sleep(Math.max(0, Math.min(maxWait, newest + this.cfg.settleMs - now)), opts.signal ?? new AbortController().signal);
+        for (const rel of recheck) {
+          const before = found.get(rel)!;
+          const after = await fs.promises.stat(path.join(this.root, rel)).catch(() => undefined);
+          const entry = files.find((f) => f.relativePath === rel)!;
+          const unchanged = after !== undefined && after.size === before.size && after.mtimeMs === before.mtimeMs;
+          entry.state = unchanged && Date.now() - before.mtimeMs >= this.cfg.settleMs ? 'complete' : 'writing';
+          if (after) (entry.size = after.size), (entry.mtime = new Date(after.mtimeMs).toISOString());
+        }
+      }
+      return { ok: true, files, truncated: found.size > maxFiles };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { ok: false, message: `folder missing: ${this.root}` };
+      if (code === 'EACCES' || code === 'EPERM') return { ok: false, message: `permission denied: ${this.root}` };
+      return { ok: false, message: errorMessage(err) };
+    }
+  }
+
   /** Lists wanted files with their stats (own walk: chokidar's initial scan does not cover scheduled runs). */
   private async walk(): Promise<Map<string, fs.Stats>> {
     const found = new Map<string, fs.Stats>();
@@ -136,8 +184,27 @@ export class FolderSource implements Source {
   }
 
   private alreadyTaken(rel: string, st: { size: number; mtimeMs: number }): boolean {
-    const t = this.taken.get(rel);
+    const t = this.taken.get(rel) ?? this.existing.get(rel);
     return t !== undefined && t.size === st.size && t.mtimeMs === st.mtimeMs;
+  }
+
+  /**
+   * existingFiles: skip. On the flow's first start the files already there are recorded (size and mtime, in
+   * the source state, so a restart keeps the same baseline); later runs leave exactly those alone.
+   */
+  private loadBaseline(ctx: SourceContext): Promise<void> {
+    if (this.cfg.existingFiles !== 'skip') return Promise.resolve();
+    this.baseline ??= (async () => {
+      let saved = ctx.state.get<Record<string, [number, number]>>('existing-baseline');
+      if (!saved) {
+        const found = await this.walk().catch(() => new Map<string, fs.Stats>());
+        saved = Object.fromEntries([...found].map(([rel, st]) => [rel, [st.size, st.mtimeMs] as [number, number]]));
+        ctx.state.set('existing-baseline', saved);
+        ctx.log.info({ files: found.size }, 'existing files left alone (existingFiles: skip)');
+      }
+      for (const [rel, [size, mtimeMs]] of Object.entries(saved)) this.existing.set(rel, { size, mtimeMs });
+    })();
+    return this.baseline;
   }
 
   private async markerPresent(rel: string): Promise<boolean> {
@@ -279,6 +346,7 @@ export class FolderSource implements Source {
 
   async scan(ctx: SourceContext): Promise<void> {
     this.loadKeepMemory(ctx);
+    await this.loadBaseline(ctx);
     const found = await this.walk();
     const rels = [...found.keys()].filter((rel) => !this.alreadyTaken(rel, found.get(rel)!));
     for (const rel of rels) this.observe(rel, found.get(rel)!, Date.now());
@@ -297,6 +365,7 @@ export class FolderSource implements Source {
 
   async watch(ctx: SourceContext): Promise<() => Promise<void>> {
     this.loadKeepMemory(ctx);
+    await this.loadBaseline(ctx);
     const ignoredAbs = this.ignoredDir !== undefined ? path.join(this.root, this.ignoredDir) : undefined;
     const watcher = chokidarWatch(this.root, {
       ignoreInitial: true,

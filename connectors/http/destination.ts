@@ -16,6 +16,20 @@ import {
 import type { HttpDestinationConfig } from './schema.ts';
 
 const SNIPPET_BYTES = 2048;
+const REPLY_MAX_BYTES = 1024 * 1024;
+
+/** Reads a response body up to max bytes (the rest is discarded). */
+async function readBounded(body: AsyncIterable<Buffer> & { destroy?: () => void }, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    if (n < max) chunks.push(chunk);
+    n += chunk.length;
+    if (n > max) break;
+  }
+  if (n > max) body.destroy?.();
+  return Buffer.concat(chunks).subarray(0, max);
+}
 const RETRYABLE = new Set([408, 425, 429]);
 
 /** Parses Retry-After (delta seconds or an HTTP date) into milliseconds from now. */
@@ -140,8 +154,14 @@ export class HttpDestination implements Destination {
     }
     const status = res.statusCode;
     if (status >= 200 && status < 300) {
-      await res.body.dump();
-      return delivered(`HTTP ${status}`);
+      if (!ctx.wantsReply) {
+        await res.body.dump();
+        return delivered(`HTTP ${status}`);
+      }
+      // the reply is kept for synchronous callers (issue 5); bounded so a huge answer cannot exhaust memory
+      const body = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
+      const contentType = res.headers['content-type'];
+      return delivered(`HTTP ${status}`, { status, contentType: Array.isArray(contentType) ? contentType[0] : contentType, body });
     }
     const response = await snippet(res.body).catch(() => '');
     if (status >= 300 && status < 400) {

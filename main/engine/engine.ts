@@ -2,8 +2,11 @@
 // runs them, keeps the queue healthy (expired leases, after-delivery retries, pruning, disk floor) and stops
 // cleanly. Plain Node: it never imports electron.
 import path from 'node:path';
-import type { LoadedConfig } from './config/load.ts';
-import type { FerryConfig } from './config/schema.ts';
+import { loadConfig, type LoadedConfig } from './config/load.ts';
+import type { FerryConfig, FlowConfig } from './config/schema.ts';
+import type { ApplyReport } from './admin/types.ts';
+import { AdminServer, type AdminOptions } from './admin/server.ts';
+import { secretScrubber, type SecretStore } from './secrets.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
@@ -22,6 +25,10 @@ export interface EngineOptions {
   log?: Logger;
   /** How long stop() lets in-flight deliveries finish. */
   stopGraceMs?: number;
+  /** The local admin API: false to run without it (tests, `ferry` commands that only read). */
+  admin?: false | AdminOptions;
+  /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
+  secrets?: SecretStore;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -32,7 +39,10 @@ export function openStore(dataDir: string): { db: Db; queue: Queue; flowStates: 
 }
 
 export class Engine {
-  readonly config: FerryConfig;
+  /** The running config; replaced by applyConfig(). */
+  config: FerryConfig;
+  /** The loaded config file (path, folder, raw text's values) the running config came from. */
+  loaded: LoadedConfig;
   readonly dataDir: string;
   readonly db: Db;
   readonly queue: Queue;
@@ -42,6 +52,10 @@ export class Engine {
   readonly log: Logger;
   private readonly unlock: () => void;
   private readonly stopGraceMs: number;
+  private readonly opts: EngineOptions;
+  /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
+  admin?: AdminServer;
+  readonly startedAt = Date.now();
   private maintenance?: NodeJS.Timeout;
   private diskProblem: string | undefined;
   private lastPrune = 0;
@@ -50,10 +64,12 @@ export class Engine {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   private constructor(loaded: LoadedConfig, opts: EngineOptions) {
+    this.loaded = loaded;
     this.config = loaded.config;
     this.dataDir = loaded.dataDir;
     this.log = opts.log ?? silentLogger;
     this.stopGraceMs = opts.stopGraceMs ?? 10_000;
+    this.opts = opts;
     prepareDataDir(this.dataDir);
     this.unlock = lockDataDir(this.dataDir);
     try {
@@ -65,8 +81,14 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
+    if (opts.secrets) {
+      // A receiver may echo a credential in an error reply: secret values never reach the database.
+      const scrub = secretScrubber(opts.secrets);
+      this.queue.redact = scrub;
+      this.flowStates.redact = scrub;
+    }
 
-    const intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
+    this.intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
       const rows = writes.flatMap((w) => w.rows);
       const state = writes.flatMap((w) => w.state);
       const all = this.queue.enqueue(rows, state);
@@ -81,42 +103,46 @@ export class Engine {
         return { ids, duplicates: all.duplicates.filter((d) => own.has(d.row)) };
       });
     }, { maxBatch: 2000 });
-    const settle = new Batcher<Settlement, void>((s) => {
+    this.settleBatcher = new Batcher<Settlement, void>((s) => {
       this.queue.settle(s);
       return s.map(() => undefined);
     }, { maxBatch: 1000, maxDelayMs: 15 });
-    const afterDone = new Batcher<number, void>((ids) => {
+    this.afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
     }, { maxBatch: 1000, maxDelayMs: 50 });
 
     for (const integration of this.config.integrations) {
-      for (const flowCfg of integration.flows) {
-        const env = { configDir: loaded.dir, log: this.log.child({ flow: flowCfg.name }) };
-        const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
-        const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
-        const source = connectorOf(st).createSource!(sourceCfg, env);
-        const destination = connectorOf(dt).createDestination!(destCfg, env);
-        this.flows.set(
-          flowCfg.name,
-          new FlowRuntime(integration.name, flowCfg, source, destination, {
-            db: this.db,
-            queue: this.queue,
-            content: this.content,
-            flowStates: this.flowStates,
-            intake,
-            settle,
-            afterDone,
-            log: this.log,
-            diskOk: () => this.diskProblem,
-          }),
-        );
-      }
+      for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));
     }
-    this.batchers = [intake, settle, afterDone];
+    this.batchers = [this.intake, this.settleBatcher, this.afterDone];
   }
 
+  private readonly intake: Batcher<IntakeWrite, IntakeResult>;
+  private readonly settleBatcher: Batcher<Settlement, void>;
+  private readonly afterDone: Batcher<number, void>;
   private readonly batchers: Array<{ flush(): void }>;
+
+  /** Builds one flow's runtime from its config (connectors through the registry). */
+  private buildFlow(integration: string, flowCfg: FlowConfig, configDir: string): FlowRuntime {
+    const env = { configDir, log: this.log.child({ flow: flowCfg.name }) };
+    const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
+    const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
+    const source = connectorOf(st).createSource!(sourceCfg, env);
+    const destination = connectorOf(dt).createDestination!(destCfg, env);
+    return new FlowRuntime(integration, flowCfg, source, destination, {
+      db: this.db,
+      queue: this.queue,
+      content: this.content,
+      flowStates: this.flowStates,
+      intake: this.intake,
+      settle: this.settleBatcher,
+      afterDone: this.afterDone,
+      log: this.log,
+      diskOk: () => this.diskProblem,
+      dataVersion: () => this.db.pragma('data_version', { simple: true }) as number,
+    });
+  }
 
   /** Opens the data dir (refusing network shares and a second engine on the same queue). */
   static open(loaded: LoadedConfig, opts: EngineOptions = {}): Engine {
@@ -126,28 +152,21 @@ export class Engine {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('engine already started');
     this.state = 'running';
+    if (this.opts.admin !== false) {
+      // first: a port problem stops the start before any file is taken
+      this.admin = new AdminServer(this, this.opts.admin ?? {});
+      await this.admin.listen(this.config.admin.port);
+    }
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
     await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
-    for (const flow of this.flows.values()) {
-      if (!flow.cfg.enabled) {
-        this.flowStates.ensure(flow.name);
-        continue;
-      }
-      try {
-        await flow.start();
-      } catch (err) {
-        this.log.error({ flow: flow.name, err: errorMessage(err) }, 'flow failed to start');
-        flow.facts.lastError = `failed to start: ${errorMessage(err)}`;
-        flow.facts.lastErrorAt = Date.now();
-      }
-    }
+    for (const flow of this.flows.values()) await this.startFlow(flow);
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
-    this.log.info({ flows: this.flows.size, dataDir: this.dataDir }, 'Ferry is running');
+    this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 
   /** Every second: flow facts to flow_state; every 30 s: leases, after-delivery retries, disk; hourly: prune. */
@@ -158,7 +177,7 @@ export class Engine {
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
         const running = new Set([...this.flows.values()].flatMap((f) => f.runningIds()));
-        this.queue.requeueExpired(now, running);
+        if (this.queue.requeueExpired(now, running) > 0) for (const f of this.flows.values()) f.wake();
         this.retryAfterDelivery();
         this.checkDisk();
       }
@@ -247,11 +266,104 @@ export class Engine {
     return rows.length;
   }
 
+  get secrets(): SecretStore | undefined {
+    return this.opts.secrets;
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Starts a flow; a flow that fails to start keeps the reason as its last error. */
+  private async startFlow(flow: FlowRuntime): Promise<void> {
+    if (!flow.cfg.enabled) {
+      this.flowStates.ensure(flow.name);
+      return;
+    }
+    try {
+      await flow.start();
+    } catch (err) {
+      this.log.error({ flow: flow.name, err: errorMessage(err) }, 'flow failed to start');
+      flow.facts.lastError = `failed to start: ${errorMessage(err)}`;
+      flow.facts.lastErrorAt = Date.now();
+    }
+  }
+
+  /**
+   * Applies a new config to the running engine (admin API edits, secret changes): flows that were removed
+   * or whose settings changed are stopped (deliveries in flight finish first), new and changed ones start.
+   * Items queued for a changed flow stay queued and go out through its new settings. dataDir and the admin
+   * port need a restart; they are reported, not applied.
+   */
+  applyConfig(loaded: LoadedConfig): Promise<ApplyReport> {
+    // one change at a time (admin edits, secret changes and SIGHUP can arrive together)
+    const next = this.applying.then(() => this.applyNow(loaded));
+    this.applying = next.catch(() => undefined);
+    return next;
+  }
+
+  private applying: Promise<unknown> = Promise.resolve();
+
+  private async applyNow(loaded: LoadedConfig): Promise<ApplyReport> {
+    if (this.state === 'stopping' || this.state === 'stopped') throw new Error('Ferry is stopping; the configuration change was saved and applies at the next start');
+    const report: ApplyReport = { started: [], stopped: [], restarted: [], restartRequired: [] };
+    if (path.resolve(loaded.dataDir) !== path.resolve(this.dataDir)) report.restartRequired.push('dataDir');
+    if (loaded.config.admin.port !== this.config.admin.port && this.admin) report.restartRequired.push('admin.port');
+    const wanted = new Map<string, { integration: string; cfg: FlowConfig }>();
+    for (const i of loaded.config.integrations) for (const f of i.flows) wanted.set(f.name, { integration: i.name, cfg: f });
+    // A new logLevel in the config (a --log-level flag stays until then): flows log through child loggers
+    // made at build time, so they are rebuilt too.
+    const levelChanged = this.log.level !== 'silent' && loaded.config.logLevel !== this.config.logLevel;
+    const same = (a: FlowRuntime, b: { integration: string; cfg: FlowConfig }) =>
+      !levelChanged && a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
+
+    const toStop = [...this.flows.values()].filter((f) => !wanted.has(f.name) || !same(f, wanted.get(f.name)!));
+    await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
+    for (const f of toStop) {
+      this.flows.delete(f.name);
+      this.writtenFacts.delete(f.name);
+      (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
+    }
+    this.loaded = loaded;
+    this.config = loaded.config;
+    if (levelChanged) this.log.level = loaded.config.logLevel;
+
+    // Rebuild the map in config order, keeping the runtimes that did not change.
+    const previous = new Map(this.flows);
+    this.flows.clear();
+    for (const [name, w] of wanted) {
+      const kept = previous.get(name);
+      if (kept) {
+        this.flows.set(name, kept);
+        continue;
+      }
+      const flow = this.buildFlow(w.integration, w.cfg, loaded.dir);
+      this.flows.set(name, flow);
+      if (this.state === 'running') await this.startFlow(flow);
+      if (!report.restarted.includes(name)) report.started.push(name);
+    }
+    if (report.started.length + report.stopped.length + report.restarted.length > 0) {
+      this.queue.addEvent('config', null, null, { started: report.started, stopped: report.stopped, restarted: report.restarted });
+      this.log.info(report, 'configuration applied');
+    }
+    return report;
+  }
+
+  /**
+   * Re-reads the config file (secrets included) and applies it (SIGHUP, an admin's hand edit). A file with
+   * problems throws ConfigError and leaves the running flows as they are.
+   */
+  async reload(): Promise<ApplyReport> {
+    return this.applyConfig(loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() }));
+  }
+
   /** Stops intake, lets in-flight deliveries finish (bounded), writes what is pending and closes the database. */
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     clearInterval(this.maintenance);
+    await this.admin?.close();
+    await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     for (const b of this.batchers) b.flush();

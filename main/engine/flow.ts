@@ -6,6 +6,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { CronExpressionParser } from 'cron-parser';
 import {
   errorMessage,
+  type CallOutcome,
   type DeliveryOutcome,
   type Destination,
   type EmitResult,
@@ -16,7 +17,7 @@ import {
 } from '../../connectors/contract.ts';
 import type { FlowConfig } from './config/schema.ts';
 import type { Logger } from './logger.ts';
-import { idempotencyKey, type ItemRow, type NewRow, type Queue, type Settlement } from './store/queue.ts';
+import { idempotencyKey, type ItemRow, type LeaseOrdering, type NewRow, type Queue, type Settlement } from './store/queue.ts';
 import type { ContentStore, StoredBody } from './store/content.ts';
 import type { FlowStates } from './store/state.ts';
 import { sourceState } from './store/state.ts';
@@ -26,6 +27,8 @@ import type { Batcher } from './batcher.ts';
 
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
+/** An idle flow still looks at its queue this often, whatever else happened. */
+const IDLE_RECHECK_MS = 10_000;
 const BODY_READ_CONCURRENCY = 8;
 const PREFETCH = 16;
 
@@ -47,6 +50,8 @@ export interface FlowDeps {
   log: Logger;
   /** False while the data dir is below its free-space floor (the reason is returned). */
   diskOk(): string | undefined;
+  /** SQLite's data_version: changes when another process (`ferry queue retry`) committed to the database. */
+  dataVersion?(): number;
 }
 
 /** Volatile per-flow facts, persisted to flow_state by the engine's maintenance tick. */
@@ -79,10 +84,17 @@ export class FlowRuntime {
   private scanning?: Promise<void>;
   private stopping = false;
   private wakeResolve?: () => void;
+  /** Set while the queue was found empty: the data version then and since when. */
+  private idle?: { version: number; since: number };
   private dispatcher?: Promise<void>;
   private readonly pendingAfter = new Set<Promise<void>>();
   private readonly afterRunning = new Set<string>();
   private backlog?: { n: number; bytes: number; at: number };
+  /** Synchronous callers waiting for an item's final outcome, by item id. */
+  private readonly waiters = new Map<number, Set<(o: CallOutcome) => void>>();
+  /** Outcomes already answered to a caller whose commit is still in the group-commit window. */
+  private readonly uncommitted = new Map<number, CallOutcome>();
+  private readonly ordering: LeaseOrdering;
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
     this.integration = integration;
@@ -94,6 +106,7 @@ export class FlowRuntime {
     this.log = deps.log.child({ flow: cfg.name });
     this.concurrency = destination.concurrency ?? 1;
     this.breaker = new CircuitBreaker(cfg.circuitBreaker);
+    this.ordering = cfg['fifo-by'] ? 'group' : cfg.ordering === 'fifo' ? 'fifo' : 'none';
   }
 
   get runningCount(): number {
@@ -184,7 +197,7 @@ export class FlowRuntime {
         sha256: body.sha256,
         inline: body.inline,
         bodyFile: body.file,
-        group: item.group,
+        group: this.groupOf(item, body),
       };
       rows.push(row);
       itemOfRow.set(row, item);
@@ -222,6 +235,24 @@ export class FlowRuntime {
     return out;
   }
 
+  /** The FIFO group of an item under `fifo-by`: an attribute, else a field of its JSON body, else the source's group. */
+  private groupOf(item: NewItem, body: StoredBody): string | undefined {
+    const field = this.cfg['fifo-by'];
+    if (!field) return item.group;
+    const attr = item.attributes?.[field];
+    if (attr !== undefined && attr !== null) return String(attr);
+    if (body.inline && body.inline.length > 0 && (body.inline[0] === 0x7b || body.inline[0] === 0x20 || body.inline[0] === 0x0a)) {
+      try {
+        let v: unknown = JSON.parse(body.inline.toString('utf8'));
+        for (const k of field.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+        if (v !== undefined && v !== null && typeof v !== 'object') return String(v);
+      } catch {
+        // not JSON: the item falls into the group of items without the field
+      }
+    }
+    return item.group ?? '';
+  }
+
   private sourceContext(): SourceContext {
     return {
       flow: this.name,
@@ -234,7 +265,121 @@ export class FlowRuntime {
         this.log.warn(detail ?? {}, message);
         this.noteError(message);
       },
+      call: (item, opts) => this.call(item, opts.timeoutMs),
+      outcome: (ticket, opts) => this.outcome(ticket, opts?.waitMs ?? 0),
     };
+  }
+
+  // ---------------------------------------------------------------- synchronous calls (issue 5)
+
+  /**
+   * Queues one item already leased, sends it at once (no dispatcher round trip) and waits up to timeoutMs
+   * for its final outcome. The queue keeps the record: a crash mid-call leaves the item to the dispatcher.
+   */
+  async call(item: NewItem, timeoutMs: number): Promise<CallOutcome | { refused: string }> {
+    if (this.stopping) return { refused: 'Ferry is stopping' };
+    if (!this.hasCapacity()) return { refused: this.facts.intakeBlocked ?? 'intake paused' };
+    const body = await this.deps.content.put(item.body);
+    const now = Date.now();
+    // Sent directly only when the dispatcher would send it now; otherwise it waits in the queue like any item.
+    const direct = !this.paused && this.cfg.enabled && this.ordering === 'none' && this.breaker.state === 'closed';
+    const row: NewRow = {
+      flow: this.name,
+      idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
+      sourceKey: item.sourceKey,
+      name: item.name,
+      attributes: item.attributes ?? {},
+      size: body.size,
+      sha256: body.sha256,
+      inline: body.inline,
+      bodyFile: body.file,
+      group: this.groupOf(item, body),
+      leaseUntil: direct ? now + LEASE_MS : undefined,
+    };
+    let result: IntakeResult;
+    try {
+      result = await this.deps.intake.push({ rows: [row], state: [] });
+    } catch (err) {
+      if (row.bodyFile) await this.deps.content.remove(row.bodyFile);
+      this.noteError(`queueing failed: ${errorMessage(err)}`);
+      return { refused: `queueing failed: ${errorMessage(err)}` };
+    }
+    let id: number;
+    if (result.ids.length === 1) {
+      id = result.ids[0];
+      if (this.backlog) this.backlog.n += 1;
+      const waiting = this.outcome(String(id), timeoutMs, true);
+      if (direct) {
+        const leased = this.deps.queue.get(id);
+        if (leased) this.deliver(leased);
+      } else this.wake();
+      return (await waiting)!;
+    }
+    const dup = result.duplicates[0];
+    if (dup?.row.bodyFile) await this.deps.content.remove(dup.row.bodyFile);
+    if (!dup?.existing) return { ticket: '0', state: 'dead', reason: 'this call was already made and its record pruned (same idempotency key)' };
+    id = dup.existing.id;
+    return (await this.outcome(String(id), timeoutMs))!;
+  }
+
+  /** The outcome of the item named by ticket; waits up to waitMs while it is unfinished. */
+  outcome(ticket: string, waitMs: number, justQueued = false): Promise<CallOutcome | undefined> {
+    if (!/^\d{1,15}$/.test(ticket)) return Promise.resolve(undefined);
+    const id = Number(ticket);
+    if (!justQueued) {
+      const now = this.settledOutcome(id);
+      if (now === undefined || now.state !== 'pending' || waitMs <= 0) return Promise.resolve(now);
+    }
+    return new Promise((resolve) => {
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      const done = (o: CallOutcome) => {
+        clearTimeout(timer);
+        set!.delete(done);
+        if (set!.size === 0) this.waiters.delete(id);
+        resolve(o);
+      };
+      const timer = setTimeout(() => done(this.settledOutcome(id) ?? { ticket, state: 'pending' }), waitMs);
+      timer.unref(); // a waiting caller never keeps a stopping process alive
+      set.add(done);
+    });
+  }
+
+  /** Reads an item's outcome from the queue (pending while queued, in flight or retrying). */
+  private settledOutcome(id: number): CallOutcome | undefined {
+    const recent = this.uncommitted.get(id);
+    if (recent) return recent;
+    const row = this.deps.queue.get(id);
+    if (!row || row.flow !== this.name) return undefined;
+    const ticket = String(id);
+    switch (row.state) {
+      case 'delivered':
+        return {
+          ticket,
+          state: 'delivered',
+          reply: this.deps.queue.reply(id),
+        };
+      case 'dead':
+        return { ticket, state: 'dead', reason: row.last_error ?? 'dead', status: row.last_status ?? undefined, response: row.last_response ?? undefined };
+      case 'discarded':
+        return { ticket, state: 'discarded' };
+      default:
+        return { ticket, state: 'pending', reason: row.last_error ?? undefined };
+    }
+  }
+
+  /** Resolves the synchronous callers waiting for this item with its final outcome. */
+  private answerWaiters(id: number, s: Settlement): void {
+    const set = this.waiters.get(id);
+    if ((!set || set.size === 0) && !this.source.keepsReplies) return;
+    const ticket = String(id);
+    let o: CallOutcome;
+    if (s.kind === 'delivered') o = { ticket, state: 'delivered', reply: s.reply, detail: s.detail };
+    else if (s.kind === 'dead') o = { ticket, state: 'dead', reason: s.reason, status: s.status, response: s.response };
+    else return;
+    // until the outcome commits, a GET by ticket reads it from here (the database still says in flight)
+    if (this.source.keepsReplies) this.uncommitted.set(id, o);
+    for (const w of [...(set ?? [])]) w(o);
   }
 
   private noteError(message: string): void {
@@ -309,6 +454,8 @@ export class FlowRuntime {
     const timer = setTimeout(() => this.sendAbort.abort(), graceMs);
     await this.dispatcher;
     clearTimeout(timer);
+    // callers still waiting get "pending" with their ticket: the item stays queued for the next start
+    for (const [id, set] of this.waiters) for (const w of [...set]) w({ ticket: String(id), state: 'pending', reason: 'Ferry is stopping' });
     // A delivery finishing during shutdown starts its after-delivery step only once its outcome committed:
     // wait until nothing new appears, or that step would run against a closed database.
     while (this.pendingAfter.size > 0) await Promise.all([...this.pendingAfter]);
@@ -325,6 +472,7 @@ export class FlowRuntime {
   // ---------------------------------------------------------------- dispatch
 
   wake(): void {
+    this.idle = undefined;
     const r = this.wakeResolve;
     this.wakeResolve = undefined;
     r?.();
@@ -349,6 +497,13 @@ export class FlowRuntime {
    */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
+      // Idle (nothing queued, no retry due): skip the lease transaction until this process wakes the flow,
+      // another process writes the database, or IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows).
+      if (this.idle && this.deps.dataVersion && this.deps.dataVersion() === this.idle.version && Date.now() - this.idle.since < IDLE_RECHECK_MS) {
+        await this.sleep(IDLE_POLL_MS);
+        continue;
+      }
+      const versionBefore = this.deps.dataVersion?.();
       if (this.paused || !this.cfg.enabled) {
         this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
@@ -364,7 +519,7 @@ export class FlowRuntime {
       if (this.buffered.length < permits) {
         const want = this.breaker.state === 'closed' ? permits + this.concurrency * PREFETCH - this.buffered.length : permits - this.buffered.length;
         try {
-          this.buffered.push(...this.deps.queue.lease(this.name, want, LEASE_MS, now));
+          this.buffered.push(...this.deps.queue.lease(this.name, want, LEASE_MS, now, this.ordering));
         } catch (err) {
           this.log.error({ err: errorMessage(err) }, 'leasing items failed');
           await this.sleep(IDLE_POLL_MS);
@@ -373,6 +528,8 @@ export class FlowRuntime {
       }
       if (this.buffered.length === 0) {
         const nextAt = this.deps.queue.nextRetryAt(this.name);
+        if (nextAt === undefined && versionBefore !== undefined) this.idle = { version: versionBefore, since: Date.now() };
+        else this.idle = undefined;
         const wait = nextAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(nextAt - Date.now(), IDLE_POLL_MS));
         await this.sleep(wait);
         continue;
@@ -418,7 +575,7 @@ export class FlowRuntime {
     const done = (async () => {
       let outcome: DeliveryOutcome;
       try {
-        outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal });
+        outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
       } catch (err) {
         outcome = { kind: 'retry', reason: errorMessage(err) };
       }
@@ -429,7 +586,13 @@ export class FlowRuntime {
       } else if (outcome.kind === 'delivered') {
         this.breaker.success();
         this.facts.lastDeliveryAt = now;
-        settlement = { id: row.id, kind: 'delivered', afterPending: this.source.afterDelivery !== undefined, detail: outcome.detail };
+        settlement = {
+          id: row.id,
+          kind: 'delivered',
+          afterPending: this.source.afterDelivery !== undefined,
+          detail: outcome.detail,
+          reply: this.source.keepsReplies ? outcome.reply : undefined,
+        };
         this.log.debug({ item: row.id, name: row.name, ms: now - started }, 'delivered');
       } else if (outcome.kind === 'dead' || row.attempts >= this.cfg.retry.maxAttempts) {
         if (outcome.kind === 'retry') this.breaker.failure(now);
@@ -445,6 +608,9 @@ export class FlowRuntime {
         this.noteError(`${row.name}: ${outcome.reason}`);
         this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
       }
+      // A synchronous caller gets its answer now; the outcome's commit follows in the same group commit (a crash
+      // in between re-sends the item later with the same idempotency key, as for any delivery).
+      if (settlement.kind === 'delivered' || settlement.kind === 'dead') this.answerWaiters(row.id, settlement);
       // The slot frees now; the outcome commits with others in one transaction (group commit). The item stays
       // 'inflight' in the database until then, so it cannot be leased twice.
       this.sendAbort.signal.removeEventListener('abort', onStop);
@@ -452,11 +618,17 @@ export class FlowRuntime {
       this.wake();
       try {
         await this.deps.settle.push(settlement);
+        this.idle = undefined; // the loop may have looked while this item was still in flight: look again
       } catch (err) {
         // The outcome could not be recorded: the item is sent again after a restart (same key).
         this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
         return;
+      } finally {
+        this.uncommitted.delete(row.id);
       }
+      // The retry time is in the database only now (this connection's own commit does not change
+      // data_version): wake a dispatcher that went idle meanwhile, or the retry waits for IDLE_RECHECK_MS.
+      if (settlement.kind === 'retry') this.wake();
       if (settlement.kind === 'delivered' && settlement.afterPending) {
         this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: JSON.parse(row.attrs) });
       }

@@ -21,25 +21,53 @@ export interface LoggerOptions {
   logDir?: string;
   /** Human-readable lines on stderr (default true). */
   stderr?: boolean;
+  /** Filter applied to every message and string field (removes secret values; see secrets.ts). */
+  scrub?: (text: string) => string;
+}
+
+/** Applies a text filter to every string in a log record (plain objects and arrays, not class instances). */
+function scrubDeep(value: unknown, scrub: (text: string) => string, depth = 0): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, scrub, depth + 1));
+  if (value instanceof Error) return scrub(value.stack ?? value.message);
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubDeep(v, scrub, depth + 1)]));
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = [];
+  // Streams pass everything: the logger's own level decides, so it can change at run time (admin settings).
   if (opts.stderr !== false) {
     streams.push({
-      level: opts.level === 'silent' ? 'fatal' : opts.level,
+      level: 'trace',
       stream: pretty({ destination: 2, sync: true, colorize: false, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }),
     });
   }
   if (opts.logDir) {
     fs.mkdirSync(opts.logDir, { recursive: true });
     streams.push({
-      level: opts.level === 'silent' ? 'fatal' : opts.level,
+      level: 'trace',
       stream: createStream('ferry.log', { path: opts.logDir, size: '10M', maxFiles: 5 }),
     });
   }
+  const scrub = opts.scrub;
   return pino(
-    { level: opts.level, redact: { paths: REDACT, censor: '[redacted]' }, base: undefined },
+    {
+      level: opts.level,
+      redact: { paths: REDACT, censor: '[redacted]' },
+      base: undefined,
+      ...(scrub
+        ? {
+            formatters: { log: (obj: Record<string, unknown>) => scrubDeep(obj, scrub) as Record<string, unknown> },
+            hooks: {
+              logMethod(this: Logger, args: Parameters<pino.LogFn>, method: pino.LogFn) {
+                method.apply(this, args.map((a) => (typeof a === 'string' ? scrub(a) : a)) as Parameters<pino.LogFn>);
+              },
+            },
+          }
+        : {}),
+    },
     streams.length ? pino.multistream(streams) : pino.destination({ dest: path.join('/dev', 'null') }),
   );
 }

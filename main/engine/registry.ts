@@ -2,10 +2,22 @@
 import type { ConnectorDefinition } from '../../connectors/contract.ts';
 import { folderConnector } from '../../connectors/folder/index.ts';
 import { httpConnector } from '../../connectors/http/index.ts';
+import { syncConnector, webhookConnector } from '../../connectors/webhook/index.ts';
+import { amqpConnector } from '../../connectors/amqp/index.ts';
+import { httpStepsConnector } from '../../connectors/http-steps/index.ts';
 import { ftpConnector } from '../../connectors/ftp/index.ts';
 import { sftpConnector } from '../../connectors/sftp/index.ts';
 
-export const connectors: ConnectorDefinition[] = [folderConnector, httpConnector, ftpConnector, sftpConnector];
+export const connectors: ConnectorDefinition[] = [
+  folderConnector,
+  httpConnector,
+  webhookConnector,
+  syncConnector,
+  amqpConnector,
+  httpStepsConnector,
+  ftpConnector,
+  sftpConnector,
+];
 
 export function connectorOf(type: string): ConnectorDefinition {
   const def = connectors.find((c) => c.type === type);

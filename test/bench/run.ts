@@ -3,9 +3,11 @@
 import fs from 'node:fs';
 import type { BenchRow, BenchSuite } from './harness.ts';
 import { engineSuite } from './engine.bench.ts';
+import { eventsSuite } from './events.bench.ts';
+import { adminSuite } from './admin.bench.ts';
 import { remoteSuite } from './remote.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, remoteSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
-import { ferryBin, runCli } from '../helpers/cli.ts';
+import { ferryBin, runCli, startFerry } from '../helpers/cli.ts';
 import { cleanUpAfterEach, ferry, setup, sink, statusJson } from '../helpers/flows.ts';
 
 cleanUpAfterEach();
@@ -138,5 +138,20 @@ describe('ferry CLI', () => {
     expect(tries).toHaveLength(2);
     expect(tries[1].at - tries[0].at).toBeGreaterThanOrEqual(1900);
     expect(await f.stop()).toBe(0);
+  });
+
+  it('--log-level warn keeps info lines off stderr', async () => {
+    const s = await sink();
+    const st = setup(s.url);
+    const f = await startFerry(st.cfg, { args: ['--log-level', 'warn'] });
+    try {
+      fs.writeFileSync(path.join(st.inbox, 'a.csv'), 'x');
+      await waitFor(() => s.accepted.size === 1, 'a delivery', 15_000);
+      expect(await f.stop()).toBe(0);
+      expect(f.output()).toContain('Ferry is running: 1 flows');
+      expect(f.output()).not.toMatch(/INFO/);
+    } finally {
+      if (f.child.exitCode === null) await f.kill9();
+    }
   });
 });

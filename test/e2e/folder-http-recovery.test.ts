@@ -127,28 +127,4 @@ describe('folder → HTTP through `ferry run`: recovery', () => {
     await waitFor(async () => (await statusJson(st.cfg)).flows[0].destination.health === 'ok', 'health back to ok', 10_000, 200);
     expect(await f.stop()).toBe(0);
   });
-
-  it('retention prunes delivered items (at start-up here) and their fingerprints still stop a re-send', async () => {
-    const s = await sink();
-    const st = setup(s.url, {}, { retention: { deliveredDays: 0, fingerprintDays: 90 } });
-    let f = await ferry(st.cfg);
-    // whole-second mtimes survive copying exactly (a float like …677.9999 ms would make another source key)
-    const mtime = Math.floor(Date.now() / 1000) - 60;
-    fs.writeFileSync(path.join(st.dir, 'a.csv'), 'once only');
-    fs.utimesSync(path.join(st.dir, 'a.csv'), mtime, mtime);
-    fs.renameSync(path.join(st.dir, 'a.csv'), path.join(st.inbox, 'a.csv'));
-    await waitFor(() => fs.existsSync(path.join(st.sent, 'a.csv')), 'a.csv delivered and moved', 15_000);
-    expect(await f.stop()).toBe(0);
-    f = await ferry(st.cfg);
-    const list = await runCli(['queue', 'list', '--config', st.cfg, '--json']);
-    expect(JSON.parse(list.stdout)).toEqual([]); // pruned
-    // the very same file (name, mtime, bytes) dropped again: recognised by its fingerprint, not sent again
-    fs.copyFileSync(path.join(st.sent, 'a.csv'), path.join(st.inbox, 'a.csv'));
-    fs.utimesSync(path.join(st.inbox, 'a.csv'), mtime, mtime);
-    fs.writeFileSync(path.join(st.inbox, 'b.csv'), 'new');
-    await waitFor(() => fs.existsSync(path.join(st.sent, 'b.csv')) && !fs.existsSync(path.join(st.inbox, 'a.csv')), 'b delivered and the repeat of a set aside', 15_000);
-    expect(s.received.map((r) => nameOf(r)).sort()).toEqual(['a.csv', 'b.csv']);
-    expect(listFiles(st.sent)).toEqual(['a (1).csv', 'a.csv', 'b.csv']);
-    expect(await f.stop()).toBe(0);
-  });
 });

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 
 const made: string[] = [];
@@ -9,8 +10,18 @@ afterAll(() => {
   for (const d of made) fs.rmSync(d, { recursive: true, force: true });
 });
 
+// Ferry refuses a data dir on tmpfs; where the system temp folder is one, tests work under test-artifacts/.
+const TMPFS = 0x01021994;
+const base = (() => {
+  const sys = os.tmpdir();
+  if (process.platform !== 'linux' || fs.statfsSync(sys).type !== TMPFS) return sys;
+  const local = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test-artifacts/tmp');
+  fs.mkdirSync(local, { recursive: true });
+  return local;
+})();
+
 export function tempDir(prefix = 'ferry-test-'): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(base, prefix));
   made.push(d);
   return d;
 }

@@ -183,3 +183,52 @@ export function loadConfig(file: string, opts: { secrets?: SecretLookup } = {}):
   if (!parsed.ok) throw new ConfigError(file, parsed.problems);
   return parsed.value;
 }
+
+/**
+ * Validates one source or destination block on its own (admin API: "Test connection" and dry runs of unsaved
+ * forms): interpolates ${env:…}/${secret:…}, resolves its paths against `dir`, checks it against its
+ * connector's schema. Problem lines name keys relative to the block (`path: required …`).
+ */
+export function parseEndpoint(
+  role: 'source' | 'destination',
+  block: unknown,
+  dir: string,
+  opts: { secrets?: SecretLookup } = {},
+): { ok: true; type: string; config: Record<string, unknown> } | { ok: false; problems: string[] } {
+  if (!block || typeof block !== 'object' || Array.isArray(block)) return { ok: false, problems: [`(root): expected a ${role} block (an object with a "type")`] };
+  const problems: string[] = [];
+  const interpolated = interpolate(block, [], problems, opts.secrets) as Record<string, unknown>;
+  const types = connectors.filter((c) => (role === 'source' ? c.sourceSchema : c.destinationSchema)).map((c) => c.type);
+  const def = connectors.find((c) => c.type === interpolated.type);
+  const shape = role === 'source' ? def?.sourceSchema : def?.destinationSchema;
+  if (!def || !shape) return { ok: false, problems: [`type: expected a ${role} type of ${types.join(' | ')}, got ${describe(interpolated.type)}`] };
+  for (const key of def.pathKeys?.[role] ?? []) resolveDotted(interpolated, key, dir);
+  const { type, ...rest } = interpolated;
+  const result = shape.safeParse(rest, { reportInput: true });
+  if (!result.success) problems.push(...formatIssues(result.error.issues));
+  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems)] };
+  return { ok: true, type: String(type), config: result.data as Record<string, unknown> };
+}
+
+/**
+ * The data dir a config file names, without validating the rest (`ferry secret` must work before the
+ * secrets the config refers to exist).
+ */
+export function dataDirOfConfigFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, [code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(err)})`]);
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [`not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  const dataDir = raw && typeof raw === 'object' ? (raw as { dataDir?: unknown }).dataDir : undefined;
+  if (dataDir !== undefined && typeof dataDir !== 'string') throw new ConfigError(file, [`dataDir: expected a folder path, got ${describe(dataDir)}`]);
+  return dataDir ? path.resolve(path.dirname(path.resolve(file)), dataDir) : defaultAppDataDir();
+}

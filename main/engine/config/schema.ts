@@ -96,6 +96,14 @@ export const flowSchema = z.strictObject({
   retry: retrySchema.default(retrySchema.parse({})),
   circuitBreaker: circuitBreakerSchema.default(circuitBreakerSchema.parse({})),
   limits: flowLimitsSchema.default(flowLimitsSchema.parse({})),
+  // issue 5: ordered delivery
+  ordering: z.enum(['none', 'fifo']).default('none').meta({
+    description: 'fifo: an item is not sent before every earlier item of the flow is delivered or dead (one at a time).',
+  }),
+  'fifo-by': z.string().min(1).optional().meta({
+    description:
+      'FIFO per group: the group is this attribute of the item, or this field (dotted path) of its JSON body; an item waits only for earlier items of its own group.',
+  }),
 });
 
 export const integrationSchema = z.strictObject({
@@ -143,6 +151,9 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'retry', 'initialDelayMs'], message: `expected at most maxDelayMs (${flow.retry.maxDelayMs}), got ${flow.retry.initialDelayMs}` });
         }
         const def = connectors.find((c) => c.type === flow.source.type);
+        if (!('on' in flow.trigger) && def?.eventsOnly) {
+          ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'trigger'], message: `source type "${def.type}" receives events as they come; expected { on: change } (or leave trigger out)` });
+        }
         if ('on' in flow.trigger && def && !def.changeEvents) {
           ctx.addIssue({ code: 'custom', path: ['integrations', i, 'flows', f, 'trigger'], message: `source type "${def.type}" reports no change events; expected { schedule: "<cron>" }` });
         }

@@ -19,6 +19,18 @@ export interface NewRow {
   inline?: Buffer;
   bodyFile?: string;
   group?: string;
+  /** Insert the item already leased until this time (a synchronous call sends it at once). */
+  leaseUntil?: number;
+}
+
+/** How the lease orders a flow's items: none (ready items, retries first), fifo (one at a time, in order), group (FIFO per grp). */
+export type LeaseOrdering = 'none' | 'fifo' | 'group';
+
+/** A destination's reply kept for a synchronous caller. */
+export interface StoredReply {
+  status: number;
+  contentType?: string;
+  body: Buffer;
 }
 
 export interface ItemRow {
@@ -50,7 +62,7 @@ export type ItemSummary = ItemRow;
 
 /** Outcome of one delivery attempt, applied by settle(). */
 export type Settlement =
-  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string }
+  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string; reply?: StoredReply }
   | { id: number; kind: 'retry'; nextAt: number; reason: string; status?: number; response?: string }
   | { id: number; kind: 'dead'; reason: string; status?: number; response?: string }
   /** the lease is given back without counting an attempt (shutdown, circuit opened) */
@@ -81,6 +93,8 @@ const SUMMARY_COLUMNS =
 export class Queue {
   private readonly db: Db;
   private readonly stmts;
+  /** Filter for error texts and replies before they are stored (the engine removes secret values with it). */
+  redact: (text: string) => string = (t) => t;
 
   constructor(db: Db) {
     this.db = db;
@@ -89,9 +103,28 @@ export class Queue {
       findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
       anyFingerprint: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? LIMIT 1'),
       insert: db.prepare(
-        `INSERT OR IGNORE INTO items (flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at)
-         VALUES (@flow, 'queued', @idemKey, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256, @grp, 0, @now, @now)`,
+        `INSERT OR IGNORE INTO items (flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
+         VALUES (@flow, CASE WHEN @leaseUntil IS NULL THEN 'queued' ELSE 'inflight' END, @idemKey, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256,
+         @grp, 0, @now, @now, @leaseUntil, CASE WHEN @leaseUntil IS NULL THEN 0 ELSE 1 END)`,
       ),
+      // FIFO (issue 5): an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
+      leaseFifo: db.prepare<[number, number, string, number, number], ItemRow>(
+        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
+           ORDER BY i.id LIMIT ?)
+         RETURNING ${SUMMARY_COLUMNS}`,
+      ),
+      leaseGroup: db.prepare<[number, number, string, number, number], ItemRow>(
+        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.grp IS i.grp AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
+           ORDER BY i.id LIMIT ?)
+         RETURNING ${SUMMARY_COLUMNS}`,
+      ),
+      getItem: db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?'),
+      insertReply: db.prepare('INSERT OR REPLACE INTO replies (item_id, status, content_type, body) VALUES (@id, @status, @type, @body)'),
+      reply: db.prepare<[number], { status: number; content_type: string | null; body: Buffer }>('SELECT status, content_type, body FROM replies WHERE item_id = ?'),
       insertBody: db.prepare<[number, Buffer]>('INSERT INTO bodies (item_id, body) VALUES (?, ?)'),
       body: db.prepare<[number], { body: Buffer }>('SELECT body FROM bodies WHERE item_id = ?'),
       // Both walk the (flow, state, next_at, rowid) index in order: no sort, whatever the queue's length.
@@ -155,6 +188,7 @@ export class Queue {
           size: row.size,
           sha256: row.sha256,
           grp: row.group ?? null,
+          leaseUntil: row.leaseUntil ?? null,
           now,
         });
         if (info.changes === 0) {
@@ -174,9 +208,10 @@ export class Queue {
     }).immediate();
   }
 
-  /** Leases up to `limit` ready items of a flow until `now + leaseMs`. */
-  lease(flow: string, limit: number, leaseMs: number, now = Date.now()): ItemRow[] {
+  /** Leases up to `limit` ready items of a flow until `now + leaseMs`, honouring the flow's ordering. */
+  lease(flow: string, limit: number, leaseMs: number, now = Date.now(), ordering: LeaseOrdering = 'none'): ItemRow[] {
     if (limit <= 0) return [];
+    if (ordering !== 'none') return (ordering === 'fifo' ? this.stmts.leaseFifo : this.stmts.leaseGroup).all(now + leaseMs, now, flow, now, limit);
     return this.db.transaction(() => {
       const rows = this.stmts.leaseRetries.all(now + leaseMs, now, flow, now, limit);
       if (rows.length < limit) rows.push(...this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length));
@@ -188,11 +223,15 @@ export class Queue {
   settle(settlements: Settlement[], now = Date.now()): void {
     if (settlements.length === 0) return;
     this.db.transaction(() => {
-      for (const s of settlements) {
+      for (const given of settlements) {
+        const s = given.kind === 'retry' || given.kind === 'dead' ? { ...given, reason: this.redact(given.reason), response: given.response === undefined ? undefined : this.redact(given.response) } : given;
         const ev = (type: string, detail: string | null, nextAt: number | null = null) => this.stmts.itemEvent.run({ now, type, id: s.id, detail, nextAt });
         switch (s.kind) {
           case 'delivered':
-            if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) ev('delivered', s.detail ?? null);
+            if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) {
+              if (s.reply) this.stmts.insertReply.run({ id: s.id, status: s.reply.status, type: s.reply.contentType ?? null, body: s.reply.body });
+              ev('delivered', s.detail ?? null);
+            }
             break;
           case 'retry':
             if (this.stmts.retry.run({ id: s.id, now, nextAt: s.nextAt, reason: s.reason, status: s.status ?? null, response: s.response ?? null }).changes > 0) {
@@ -221,14 +260,16 @@ export class Queue {
       .all(now)
       .filter((r) => !running.has(r.id));
     if (expired.length === 0) return 0;
-    const stmt = this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'inflight'`);
+    // The holder never reported an outcome: like a release, the lease does not count as a failed attempt
+    // (prefetched leases of a killed process were never even sent).
+    const stmt = this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ? AND state = 'inflight'`);
     this.db.transaction(() => expired.forEach((r) => stmt.run(now, r.id))).immediate();
     return expired.length;
   }
 
   /** At start-up the previous process is gone: every lease it held returns to the queue. */
   requeueAllInflight(now = Date.now()): number {
-    return this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, updated_at = ? WHERE state = 'inflight'`).run(now).changes;
+    return this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE state = 'inflight'`).run(now).changes;
   }
 
   markAfterDone(ids: number[]): void {
@@ -241,10 +282,16 @@ export class Queue {
   }
 
   get(id: number): ItemRow | undefined {
-    return this.db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?').get(id);
+    return this.stmts.getItem.get(id); // prepared once: synchronous calls read items by id on their hot path
   }
 
   /** The inline body of an item (undefined when it lives in the content store or was dropped). */
+  /** The destination's reply kept for a synchronous caller (issue 5), if any. */
+  reply(id: number): StoredReply | undefined {
+    const r = this.stmts.reply.get(id);
+    return r ? { status: r.status, contentType: r.content_type ?? undefined, body: r.body } : undefined;
+  }
+
   body(id: number): Buffer | undefined {
     return this.stmts.body.get(id)?.body;
   }
@@ -308,8 +355,16 @@ export class Queue {
 
   /** Per flow and state: item count and body bytes. */
   counts(): Array<{ flow: string; state: ItemState; n: number; bytes: number }> {
-    return this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
+    // Counting scans every item (index-only); status pages poll it. The result is reused while nothing was
+    // written since: not by this connection (total_changes) nor by another process (data_version).
+    const key = `${this.db.pragma('data_version', { simple: true })}:${(this.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n}`;
+    if (this.countsCache?.key === key) return this.countsCache.rows.map((r) => ({ ...r }));
+    const rows = this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
+    this.countsCache = { key, rows };
+    return rows.map((r) => ({ ...r }));
   }
+
+  private countsCache?: { key: string; rows: Array<{ flow: string; state: ItemState; n: number; bytes: number }> };
 
   /** Waiting work of one flow (not yet delivered, dead or discarded), for back pressure. */
   backlog(flow: string): { n: number; bytes: number } {
@@ -331,10 +386,12 @@ export class Queue {
       const del = this.db.prepare('DELETE FROM items WHERE id = ?');
       const delAttempts = this.db.prepare('DELETE FROM attempts WHERE item_id = ?');
       const delBody = this.db.prepare('DELETE FROM bodies WHERE item_id = ?');
+      const delReply = this.db.prepare('DELETE FROM replies WHERE item_id = ?');
       for (const r of old) {
         fp.run(r.flow, r.idem_key, r.settled_at);
         delAttempts.run(r.id);
         delBody.run(r.id);
+        delReply.run(r.id);
         del.run(r.id);
       }
       this.db.prepare('DELETE FROM fingerprints WHERE settled_at < ?').run(fingerprintsBefore);
@@ -348,7 +405,7 @@ export class Queue {
   }
 
   addEvent(type: string, flow: string | null, itemId: number | null, data: unknown, now = Date.now()): void {
-    this.stmts.event.run(now, type, flow, itemId, data === undefined ? null : JSON.stringify(data));
+    this.stmts.event.run(now, type, flow, itemId, data === undefined ? null : this.redact(JSON.stringify(data)));
   }
 
   events(since: number, limit = 500): Array<{ id: number; at: number; type: string; flow: string | null; item_id: number | null; data: string | null }> {

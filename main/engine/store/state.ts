@@ -47,6 +47,8 @@ const PATCHABLE = ['last_run_at', 'next_run_at', 'last_delivery_at', 'last_error
 
 export class FlowStates {
   private readonly db: Db;
+  /** Filter for error texts before they are stored (the engine removes secret values with it). */
+  redact: (text: string) => string = (t) => t;
   constructor(db: Db) {
     this.db = db;
   }
@@ -70,6 +72,8 @@ export class FlowStates {
     const sets = keys.map((k) => `${k} = @${k}`).join(', ');
     const params: Record<string, unknown> = { flow, now };
     for (const k of keys) params[k] = patch[k] ?? null;
+    if (typeof params.last_error === 'string') params.last_error = this.redact(params.last_error);
+    if (typeof params.intake_blocked === 'string') params.intake_blocked = this.redact(params.intake_blocked);
     this.db.prepare(`UPDATE flow_state SET ${sets}, updated_at = @now WHERE flow = @flow`).run(params);
   }
 }

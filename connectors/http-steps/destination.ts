@@ -1,0 +1,134 @@
+// Ordered API steps (e.g. charge the payment, then create the fulfilment order only if it succeeded). Each
+// step carries Idempotency-Key "<item key>:<step>", so a retried item does not repeat a step the API already
+// did. The first failing step decides the outcome, with its status and reason.
+import { Agent, request } from 'undici';
+import jsonata from 'jsonata';
+import {
+  deadLetter,
+  delivered,
+  errorMessage,
+  retryLater,
+  type CheckResult,
+  type DeliveryOutcome,
+  type Destination,
+  type DestinationContext,
+  type OutgoingItem,
+} from '../contract.ts';
+import type { HttpStepsDestinationConfig } from './schema.ts';
+
+const RETRYABLE = new Set([408, 425, 429]);
+const REPLY_MAX = 1024 * 1024;
+
+async function readUpTo(body: AsyncIterable<Buffer> & { destroy?: () => void }, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    if (n < max) chunks.push(c);
+    n += c.length;
+    if (n > max) break;
+  }
+  if (n > max) body.destroy?.();
+  return Buffer.concat(chunks).subarray(0, max);
+}
+
+function parseOr(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export class HttpStepsDestination implements Destination {
+  private readonly cfg: HttpStepsDestinationConfig;
+  private readonly agent: Agent;
+  private readonly bodies: Array<ReturnType<typeof jsonata> | undefined>;
+  readonly concurrency: number;
+
+  constructor(cfg: HttpStepsDestinationConfig) {
+    this.cfg = cfg;
+    this.concurrency = cfg.concurrency;
+    this.agent = new Agent({ connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs });
+    this.bodies = cfg.steps.map((s, i) => {
+      if (!s.body) return undefined;
+      try {
+        return jsonata(s.body);
+      } catch (err) {
+        throw new Error(`steps[${i}].body: not a valid JSONata expression: ${errorMessage(err)}`);
+      }
+    });
+  }
+
+  async check(): Promise<CheckResult> {
+    const problems: string[] = [];
+    for (const s of this.cfg.steps) {
+      try {
+        const res = await request(s.url, { method: 'HEAD', dispatcher: this.agent, signal: AbortSignal.timeout(this.cfg.timeoutMs) });
+        await res.body.dump();
+        if (res.statusCode >= 500) problems.push(`step ${s.name}: ${new URL(s.url).host} answered HTTP ${res.statusCode}`);
+      } catch (err) {
+        problems.push(`step ${s.name}: ${new URL(s.url).host} unreachable (${errorMessage(err)})`);
+      }
+    }
+    return problems.length ? { ok: false, message: problems.join('; ') } : { ok: true, message: `${this.cfg.steps.length} step endpoints reachable` };
+  }
+
+  async send(item: OutgoingItem, ctx: DestinationContext): Promise<DeliveryOutcome> {
+    const raw = (await item.readBody()).toString('utf8');
+    let input: unknown;
+    try {
+      input = JSON.parse(raw);
+    } catch (err) {
+      return deadLetter(`${item.name} is not JSON (${errorMessage(err).slice(0, 120)}); http-steps sends JSON`);
+    }
+    const steps: Record<string, unknown> = {};
+    let last: { status: number; contentType?: string; body: Buffer } | undefined;
+    for (const [i, step] of this.cfg.steps.entries()) {
+      let payload: unknown = input;
+      if (this.bodies[i]) {
+        try {
+          payload = await this.bodies[i]!.evaluate({ input, steps });
+        } catch (err) {
+          return deadLetter(`step ${step.name}: body mapping failed: ${errorMessage(err)}`);
+        }
+      }
+      const body = JSON.stringify(payload ?? null);
+      let res;
+      try {
+        res = await request(step.url, {
+          method: step.method,
+          dispatcher: this.agent,
+          headers: {
+            'content-type': 'application/json',
+            'idempotency-key': `${item.idempotencyKey}:${step.name}`,
+            ...Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k.toLowerCase(), v])),
+          },
+          body,
+          signal: ctx.signal,
+        });
+      } catch (err) {
+        return retryLater(`step ${step.name}: ${new URL(step.url).host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+      }
+      const status = res.statusCode;
+      const replyBody = await readUpTo(res.body, REPLY_MAX).catch(() => Buffer.alloc(0));
+      const text = replyBody.toString('utf8');
+      if (status < 200 || status >= 300) {
+        const reason = `step ${step.name} failed: HTTP ${status} from ${new URL(step.url).host}${i > 0 ? ` (steps before it succeeded: ${this.cfg.steps.slice(0, i).map((s) => s.name).join(', ')})` : ''}`;
+        const response = text.slice(0, 2048);
+        if (RETRYABLE.has(status) || status >= 500) return retryLater(reason, { status, response });
+        return deadLetter(reason, { status, response });
+      }
+      steps[step.name] = parseOr(text);
+      const ct = res.headers['content-type'];
+      last = { status, contentType: Array.isArray(ct) ? ct[0] : ct, body: replyBody };
+    }
+    if (this.cfg.reply === 'all') {
+      return delivered(`${this.cfg.steps.length} steps`, { status: 200, contentType: 'application/json', body: Buffer.from(JSON.stringify(steps)) });
+    }
+    return delivered(`${this.cfg.steps.length} steps, last HTTP ${last!.status}`, last);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

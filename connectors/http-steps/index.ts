@@ -1,0 +1,10 @@
+import type { ConnectorDefinition } from '../contract.ts';
+import { httpStepsDestinationSchema, type HttpStepsDestinationConfig } from './schema.ts';
+import { HttpStepsDestination } from './destination.ts';
+
+/** `http-steps`: ordered API calls per item (the sync pattern's "charge, then fulfil"). */
+export const httpStepsConnector: ConnectorDefinition = {
+  type: 'http-steps',
+  destinationSchema: httpStepsDestinationSchema,
+  createDestination: (config: HttpStepsDestinationConfig) => new HttpStepsDestination(config),
+};

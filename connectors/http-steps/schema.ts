@@ -1,0 +1,46 @@
+import jsonata from 'jsonata';
+import { z } from 'zod';
+
+const httpUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  },
+  { error: (iss) => `expected an http(s) URL, got ${JSON.stringify(iss.input)}` },
+);
+
+export const stepSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, { error: 'expected a step name of letters, digits and "_"' }),
+  url: httpUrl,
+  method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
+  body: z
+    .string()
+    .min(1)
+    .superRefine((expr, ctx) => {
+      try {
+        jsonata(expr);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `not a valid JSONata expression: ${(err as Error).message}` });
+      }
+    })
+    .optional()
+    .meta({
+    description: 'JSONata building this step\'s JSON body from { input, steps: { <name>: <reply JSON> } }; default: the item as it is.',
+  }),
+  headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Extra headers (e.g. Authorization: Bearer ${secret:NAME}).' }),
+});
+
+export const httpStepsDestinationSchema = z.strictObject({
+  steps: z.array(stepSchema).min(1, { error: 'expected at least one step' }).meta({
+    description: 'Calls made in order; a step runs only if every earlier one answered 2xx. Each sends Idempotency-Key <item key>:<step>.',
+  }),
+  reply: z.enum(['last', 'all']).default('last').meta({ description: "What the flow's reply is: the last step's answer, or { <step>: <answer> } of all." }),
+  timeoutMs: z.int().min(100).default(30_000),
+  concurrency: z.int().min(1).max(64).default(4),
+});
+
+export type HttpStepsDestinationConfig = z.output<typeof httpStepsDestinationSchema>;

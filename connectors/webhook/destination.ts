@@ -1,0 +1,121 @@
+// Webhook sender (event-driven export): POSTs each item (a JSON event) signed with Standard Webhooks headers
+// (webhook-id = the item's idempotency key, so receivers drop duplicates). 2xx delivers; 408/425/429/5xx and
+// network errors retry; 410 Gone disables the endpoint (every item goes dead with that reason until restart).
+import { Agent, request, errors as undiciErrors } from 'undici';
+import {
+  deadLetter,
+  delivered,
+  errorMessage,
+  retryLater,
+  type CheckResult,
+  type DeliveryOutcome,
+  type Destination,
+  type DestinationContext,
+  type OutgoingItem,
+} from '../contract.ts';
+import { standardWebhookHeaders } from './signatures.ts';
+import type { WebhookDestinationConfig } from './schema.ts';
+
+const RETRYABLE = new Set([408, 425, 429]);
+const SNIPPET = 2048;
+const REPLY_MAX = 1024 * 1024;
+
+function retryAfterMs(v: string | string[] | undefined): number | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (!s) return undefined;
+  if (/^\s*\d+\s*$/.test(s)) return Number(s) * 1000;
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+async function readUpTo(body: AsyncIterable<Buffer> & { destroy?: () => void }, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    if (n < max) chunks.push(c);
+    n += c.length;
+    if (n > max) break;
+  }
+  if (n > max) body.destroy?.();
+  return Buffer.concat(chunks).subarray(0, max);
+}
+
+export class WebhookDestination implements Destination {
+  private readonly cfg: WebhookDestinationConfig;
+  private readonly url: URL;
+  private readonly agent: Agent;
+  readonly concurrency: number;
+  /** Set when the endpoint answered 410 Gone: it wants no more events. */
+  private gone?: { at: number };
+
+  constructor(cfg: WebhookDestinationConfig) {
+    this.cfg = cfg;
+    this.url = new URL(cfg.url);
+    this.concurrency = cfg.concurrency;
+    this.agent = new Agent({ connections: cfg.concurrency, connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs });
+  }
+
+  async check(): Promise<CheckResult> {
+    if (this.gone) return { ok: false, message: `endpoint ${this.url.origin}${this.url.pathname} is disabled: it answered 410 Gone` };
+    try {
+      const res = await request(this.url, { method: 'HEAD', dispatcher: this.agent, signal: AbortSignal.timeout(this.cfg.timeoutMs) });
+      await res.body.dump();
+      if (res.statusCode === 410) return { ok: false, message: `${this.url.host} answered 410 Gone: the endpoint no longer wants events` };
+      if (res.statusCode >= 500) return { ok: false, message: `${this.url.host} answered HTTP ${res.statusCode} (server error)` };
+      return { ok: true, message: `${this.url.host} reachable (HTTP ${res.statusCode} to HEAD)` };
+    } catch (err) {
+      return { ok: false, message: `${this.url.host} unreachable: ${errorMessage(err)}` };
+    }
+  }
+
+  async send(item: OutgoingItem, ctx: DestinationContext): Promise<DeliveryOutcome> {
+    const endpoint = `${this.url.origin}${this.url.pathname}`;
+    if (this.gone) {
+      return deadLetter(`endpoint disabled: ${endpoint} answered 410 Gone at ${new Date(this.gone.at).toISOString()}; fix the subscription, then restart Ferry and retry the dead items`);
+    }
+    const body = await item.readBody();
+    try {
+      JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      return deadLetter(`${item.name} is not a JSON event (${errorMessage(err).slice(0, 120)}); the webhook destination sends JSON only`);
+    }
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': 'Ferry-Webhooks',
+      ...Object.fromEntries(Object.entries(this.cfg.headers).map(([k, v]) => [k.toLowerCase(), v])),
+      ...standardWebhookHeaders(this.cfg.secret, item.idempotencyKey, body),
+    };
+    let res;
+    try {
+      res = await request(this.url, { method: 'POST', dispatcher: this.agent, headers, body, signal: ctx.signal });
+    } catch (err) {
+      if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
+      return retryLater(`${this.url.host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+    }
+    const status = res.statusCode;
+    if (status >= 200 && status < 300) {
+      if (!ctx.wantsReply) {
+        await res.body.dump();
+        return delivered(`HTTP ${status}`);
+      }
+      const reply = await readUpTo(res.body, REPLY_MAX).catch(() => Buffer.alloc(0));
+      const ct = res.headers['content-type'];
+      return delivered(`HTTP ${status}`, { status, contentType: Array.isArray(ct) ? ct[0] : ct, body: reply });
+    }
+    const response = (await readUpTo(res.body, SNIPPET).catch(() => Buffer.alloc(0))).toString('utf8');
+    if (status === 410) {
+      this.gone = { at: Date.now() };
+      ctx.log.error({ endpoint }, 'webhook endpoint answered 410 Gone: it is disabled, no more events are sent to it');
+      return deadLetter(`endpoint disabled: ${endpoint} answered 410 Gone (the receiver unsubscribed); no more events are sent to it until Ferry restarts`, { status, response });
+    }
+    if (RETRYABLE.has(status) || status >= 500) {
+      return retryLater(`HTTP ${status} from ${this.url.host}`, { status, response, retryAfterMs: retryAfterMs(res.headers['retry-after']) });
+    }
+    if (status >= 300 && status < 400) return deadLetter(`HTTP ${status}: redirect not followed (point url at the final address)`, { status, response });
+    return deadLetter(`HTTP ${status} from ${this.url.host}${status === 401 || status === 403 ? ' (the receiver refused the signature or credentials)' : ''}`, { status, response });
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

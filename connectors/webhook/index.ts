@@ -1,0 +1,34 @@
+import type { ConnectorDefinition } from '../contract.ts';
+import {
+  syncSourceSchema,
+  webhookDestinationSchema,
+  webhookSourceSchema,
+  type SyncSourceConfig,
+  type WebhookDestinationConfig,
+  type WebhookSourceConfig,
+} from './schema.ts';
+import { WebhookSource } from './source.ts';
+import { WebhookDestination } from './destination.ts';
+import { SyncSource } from './sync.ts';
+
+/** `webhook`: receiver (POST /hooks/<flow>, or webhook-relay mode) and signed sender. */
+export const webhookConnector: ConnectorDefinition = {
+  type: 'webhook',
+  sourceSchema: webhookSourceSchema,
+  destinationSchema: webhookDestinationSchema,
+  changeEvents: true,
+  eventsOnly: true,
+  pathKeys: { source: ['tls.cert', 'tls.key'] },
+  createSource: (config: WebhookSourceConfig, env) => new WebhookSource(config, env),
+  createDestination: (config: WebhookDestinationConfig) => new WebhookDestination(config),
+};
+
+/** `sync`: the synchronous endpoint (POST /sync/<flow>, GET /sync/<flow>/<ticket>); it shares the webhook listener. */
+export const syncConnector: ConnectorDefinition = {
+  type: 'sync',
+  sourceSchema: syncSourceSchema,
+  changeEvents: true,
+  eventsOnly: true,
+  pathKeys: { source: ['tls.cert', 'tls.key'] },
+  createSource: (config: SyncSourceConfig, env) => new SyncSource(config, env),
+};

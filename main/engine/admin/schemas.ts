@@ -1,0 +1,52 @@
+// Request bodies as zod schemas: the server validates bodies with them (400 with the fields named) and the
+// OpenAPI document shows them as JSON Schema. The TypeScript shapes of the same bodies are in types.ts.
+import { z } from 'zod';
+import { flowSchema, integrationSchema } from '../config/schema.ts';
+import { ITEM_STATES } from '../store/queue.ts';
+
+const endpointBlock = z.looseObject({ type: z.string().meta({ description: 'Connector type, e.g. "folder" or "http".' }) });
+
+export const bodySchemas = {
+  QueueActionRequest: z
+    .strictObject({
+      ids: z.array(z.int().min(1)).min(1).max(10_000).optional().meta({ description: 'Item numbers.' }),
+      flow: z.string().min(1).optional(),
+      state: z.enum(ITEM_STATES as [string, ...string[]]).optional(),
+    })
+    .refine((b) => b.ids !== undefined || b.flow !== undefined || b.state !== undefined, { error: 'expected at least one of ids, flow or state (state "dead" for every dead item)' }),
+  CheckRequest: z.union(
+    [
+      z.strictObject({ flow: z.string().min(1), role: z.enum(['source', 'destination']) }),
+      z.strictObject({ source: endpointBlock }),
+      z.strictObject({ destination: endpointBlock }),
+    ],
+    { error: 'expected { flow, role: "source" | "destination" } or { source: {…} } or { destination: {…} }' },
+  ),
+  DryRunRequest: z.strictObject({ source: endpointBlock }),
+  SecretPutRequest: z.strictObject({ value: z.string().min(1, { error: 'expected a non-empty string' }) }),
+  SettingsUpdate: z.strictObject({
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).optional(),
+    adminPort: z.int().min(0).max(65535).optional(),
+    dataDir: z.string().min(1).optional(),
+    startAtLogin: z.boolean().optional(),
+  }),
+  ValidateRequest: z.union([
+    z.strictObject({ config: z.record(z.string(), z.unknown()) }),
+    z.strictObject({ integration: z.string(), flow: z.record(z.string(), z.unknown()) }),
+    z.strictObject({ integration: z.record(z.string(), z.unknown()) }),
+  ]),
+  RawFlow: flowSchema.partial({ name: true }),
+  RawIntegration: integrationSchema.partial({ name: true }),
+};
+
+export type BodyName = keyof typeof bodySchemas;
+
+/** Bodies checked by the server before the handler; flows and integrations are checked as part of the whole config. */
+export const VALIDATED_BODIES = new Set<BodyName>(['QueueActionRequest', 'CheckRequest', 'DryRunRequest', 'SecretPutRequest', 'SettingsUpdate']);
+
+let jsonCache: Record<string, unknown> | undefined;
+
+export function bodyJsonSchemas(): Record<string, unknown> {
+  jsonCache ??= Object.fromEntries(Object.entries(bodySchemas).map(([name, s]) => [name, z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' })]));
+  return jsonCache;
+}

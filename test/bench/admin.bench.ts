@@ -1,0 +1,199 @@
+// Issue 6's figures, all against the real `ferry run` process:
+// - GET /api/status latency with 50 flows and 100,000 queued items (target p99 ≤ 50 ms), sequential and with
+//   autocannon (10 connections), next to GET /api/openapi.json on the same server as a no-database baseline.
+//   The flows are paused, so the counts are reused between calls (Queue.counts() recounts only after a
+//   write); the uncached counting query is measured on its own;
+// - headless idle CPU and RSS with 20 watched folders (targets ≤ 0.5 % CPU, ≤ 100 MB RSS), next to a bare
+//   `node` process that only waits, measured in the same run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { ferryBin, writeConfig } from '../helpers/cli.ts';
+import { percentile, round, type BenchRow, type BenchSuite } from './harness.ts';
+import { openDatabase } from '../../main/engine/store/db.ts';
+import { Queue, idempotencyKey, type NewRow } from '../../main/engine/store/queue.ts';
+import { FlowStates } from '../../main/engine/store/state.ts';
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-admin-'));
+}
+
+async function startFerry(configFile: string): Promise<{ child: ChildProcess; port: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [ferryBin, 'run', '--config', configFile, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const end = Date.now() + 120_000;
+  let m: RegExpExecArray | null;
+  while (!(m = /Dashboard: http:\/\/127\.0\.0\.1:(\d+)\//.exec(out))) {
+    if (child.exitCode !== null || Date.now() > end) throw new Error(`ferry did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    child,
+    port: Number(m[1]),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+function get(agent: http.Agent, port: number, token: string, p: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.get({ host: '127.0.0.1', port, path: p, agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t0) / 1e6) : reject(new Error(`${p}: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function sequential(port: number, token: string, p: string, n: number): Promise<{ p50: number; p99: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) await get(agent, port, token, p); // warm-up
+  for (let i = 0; i < n; i++) times.push(await get(agent, port, token, p));
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  return { p50: round(percentile(times, 50), 2), p99: round(percentile(times, 99), 2) };
+}
+
+async function cannon(port: number, token: string, p: string, seconds: number): Promise<{ p99: number; rps: number }> {
+  const r = await autocannon({ url: `http://127.0.0.1:${port}${p}`, connections: 10, duration: seconds, headers: { authorization: `Bearer ${token}` } });
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${p}: ${r.non2xx} non-2xx replies, ${r.errors} errors`);
+  return { p99: r.latency.p99, rps: round(r.requests.average, 0) };
+}
+
+/** 50 paused flows (scheduled far apart, so nothing is taken or sent) and `items` queued items spread over them. */
+async function statusCase(quick: boolean): Promise<BenchRow[]> {
+  const dir = tmp();
+  const FLOWS = 50;
+  const ITEMS = quick ? 20_000 : 100_000;
+  const flows = Array.from({ length: FLOWS }, (_, i) => ({
+    name: `flow-${String(i).padStart(2, '0')}`,
+    source: { type: 'folder', path: `./in/${i}` },
+    trigger: { schedule: '0 3 1 1 *', catchUp: false },
+    destination: { type: 'folder', path: `./out/${i}` },
+  }));
+  const file = writeConfig(dir, { dataDir: './data', admin: { port: 0 }, integrations: [{ name: 'bench', flows }] });
+  for (let i = 0; i < FLOWS; i++) fs.mkdirSync(path.join(dir, 'in', String(i)), { recursive: true });
+
+  // seed the queue before the engine starts; flows paused so the dispatchers leave the items queued
+  const db = openDatabase(path.join(dir, 'data', 'ferry.db'));
+  const queue = new Queue(db);
+  const states = new FlowStates(db);
+  for (const f of flows) {
+    states.ensure(f.name);
+    states.update(f.name, { paused: 1 });
+  }
+  const body = Buffer.from('{"bench":true}');
+  for (let start = 0; start < ITEMS; start += 5000) {
+    const rows: NewRow[] = [];
+    for (let i = start; i < Math.min(ITEMS, start + 5000); i++) {
+      const flow = flows[i % FLOWS].name;
+      rows.push({ flow, idemKey: idempotencyKey(flow, `k${i}`, String(i)), sourceKey: `k${i}`, name: `item-${i}.json`, attributes: { i }, size: body.length, sha256: String(i), inline: body });
+    }
+    queue.enqueue(rows);
+  }
+  // the counting query itself, uncached (what each status call costs while items change)
+  const countSql = db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state');
+  const raw: number[] = [];
+  for (let i = 0; i < (quick ? 20 : 100); i++) {
+    const t0 = performance.now();
+    countSql.all();
+    raw.push(performance.now() - t0);
+  }
+  raw.sort((a, b) => a - b);
+  db.close();
+
+  const ferry = await startFerry(file);
+  try {
+    const token = fs.readFileSync(path.join(dir, 'data', 'admin-token'), 'utf8').trim();
+    const n = quick ? 200 : 1000;
+    const status = await sequential(ferry.port, token, '/api/status', n);
+    const openapi = await sequential(ferry.port, token, '/api/openapi.json', n);
+    const queuePage = await sequential(ferry.port, token, '/api/queue?flow=flow-07&state=queued&limit=50', Math.min(n, 300));
+    const loaded = await cannon(ferry.port, token, '/api/status', quick ? 3 : 8);
+    const target = 'p99 ≤ 50 ms';
+    return [
+      { suite: 'admin', case: `GET /api/status, ${FLOWS} flows, ${ITEMS} queued (sequential)`, figures: { 'p50 ms': status.p50, 'p99 ms': status.p99, requests: n }, target, met: status.p99 <= 50 },
+      { suite: 'admin', case: `GET /api/status, ${FLOWS} flows, ${ITEMS} queued (10 connections)`, figures: { 'p99 ms': loaded.p99, 'req/s': loaded.rps } },
+      { suite: 'admin', case: 'baseline: GET /api/openapi.json, same server (sequential)', figures: { 'p50 ms': openapi.p50, 'p99 ms': openapi.p99, 'status/baseline p50': round(status.p50 / openapi.p50, 1) } },
+      { suite: 'admin', case: 'GET /api/queue?flow&state&limit=50 (sequential)', figures: { 'p50 ms': queuePage.p50, 'p99 ms': queuePage.p99 } },
+      { suite: 'admin', case: `status counting query uncached, ${ITEMS} items (in-process)`, figures: { 'p50 ms': round(percentile(raw, 50), 2), 'p99 ms': round(percentile(raw, 99), 2) } },
+    ];
+  } finally {
+    await ferry.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const CLK_TCK = 100; // Linux USER_HZ
+
+/** CPU seconds (user + system) and RSS of a process from /proc. */
+function procSample(pid: number): { cpuS: number; rssMb: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { cpuS: ticks / CLK_TCK, rssMb: rssKb / 1024 };
+}
+
+async function idleFigures(pid: number, seconds: number): Promise<{ cpuPct: number; rssMb: number }> {
+  const a = procSample(pid);
+  const t0 = Date.now();
+  let rss = a.rssMb;
+  while (Date.now() - t0 < seconds * 1000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    rss = Math.max(rss, procSample(pid).rssMb);
+  }
+  const b = procSample(pid);
+  const elapsed = (Date.now() - t0) / 1000;
+  return { cpuPct: round(((b.cpuS - a.cpuS) / elapsed) * 100, 2), rssMb: round(rss, 1) };
+}
+
+async function idleCase(quick: boolean): Promise<BenchRow[]> {
+  if (process.platform !== 'linux') return [{ suite: 'admin', case: 'idle CPU/RSS', figures: { skipped: 'needs /proc (Linux)' } }];
+  const dir = tmp();
+  const seconds = quick ? 10 : 30;
+  const flows = Array.from({ length: 20 }, (_, i) => ({
+    name: `watch-${i}`,
+    source: { type: 'folder', path: `./watch/${i}`, afterDelivery: { action: 'delete' } },
+    trigger: { on: 'change' },
+    destination: { type: 'folder', path: `./out/${i}` },
+  }));
+  for (let i = 0; i < 20; i++) {
+    fs.mkdirSync(path.join(dir, 'watch', String(i)), { recursive: true });
+    // a few files already delivered-looking folders hold: watchers have something to track
+    for (let k = 0; k < 5; k++) fs.mkdirSync(path.join(dir, 'watch', String(i), `sub-${k}`), { recursive: true });
+  }
+  const file = writeConfig(dir, { dataDir: './data', admin: { port: 0 }, integrations: [{ name: 'idle', flows }] });
+  const ferry = await startFerry(file);
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 5000)); // start-up work (reconcile scans, JIT) settles
+    const [f, b] = await Promise.all([idleFigures(ferry.child.pid!, seconds), idleFigures(bare.pid!, seconds)]);
+    return [
+      { suite: 'admin', case: `ferry run idle, 20 watched folders, admin API on (${seconds} s)`, figures: { 'CPU %': f.cpuPct, 'RSS MB': f.rssMb }, target: '≤ 0.5 % CPU, ≤ 100 MB RSS', met: f.cpuPct <= 0.5 && f.rssMb <= 100 },
+      { suite: 'admin', case: `baseline: bare node process waiting (${seconds} s)`, figures: { 'CPU %': b.cpuPct, 'RSS MB': b.rssMb, 'ferry/baseline RSS': round(f.rssMb / b.rssMb, 1) } },
+    ];
+  } finally {
+    bare.kill('SIGTERM');
+    await ferry.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const adminSuite: BenchSuite = {
+  name: 'admin',
+  async run({ quick }) {
+    return [...(await statusCase(quick)), ...(await idleCase(quick))];
+  },
+};

@@ -1,0 +1,67 @@
+// An idle flow skips its lease transaction (idle CPU with many flows), yet still notices work queued by
+// another process (SQLite's data_version) and by this one (wake), well before its 10 s safety re-check.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { loadConfig } from '../../main/engine/config/load.ts';
+import { Engine, openStore } from '../../main/engine/engine.ts';
+import { startSink } from '../helpers/sink.ts';
+import { writeConfig } from '../helpers/cli.ts';
+import { tempDir, waitFor } from '../helpers/tmp.ts';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+it('delivers items another process re-queued while the flow sat idle', async () => {
+  let accept = false;
+  const sink = await startSink(() => (accept ? undefined : { status: 422, body: 'no' }));
+  cleanup.push(() => sink.close());
+  const dir = tempDir();
+  fs.mkdirSync(path.join(dir, 'in'));
+  const file = writeConfig(dir, {
+    dataDir: './data',
+    integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` } }] }],
+  });
+  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000 });
+  await engine.start();
+  cleanup.push(() => engine.stop());
+  fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'a');
+  await waitFor(() => engine.queue.count({ state: 'dead' }) === 1, 'dead item');
+  await new Promise((r) => setTimeout(r, 2500)); // the flow has found its queue empty and is idle
+  accept = true;
+
+  // `ferry queue retry` in another process: its own connection
+  const other = openStore(engine.dataDir);
+  const requeuedAt = Date.now();
+  expect(other.queue.retry({ state: 'dead' })).toBe(1);
+  other.close();
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after an external retry', 8000, 20);
+  expect(Date.now() - requeuedAt).toBeLessThan(5000);
+
+  // and in-process work still wakes it at once
+  fs.writeFileSync(path.join(dir, 'in', 'b.txt'), 'b');
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 2, 'second delivery', 8000, 20);
+});
+
+it('a retry is not held back by the idle skip (the outcome commits after the loop looked)', async () => {
+  let n = 0;
+  const sink = await startSink(() => (n++ < 2 ? { status: 503, body: 'busy' } : undefined));
+  cleanup.push(() => sink.close());
+  const dir = tempDir();
+  fs.mkdirSync(path.join(dir, 'in'));
+  const file = writeConfig(dir, {
+    dataDir: './data',
+    integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` }, retry: { maxAttempts: 5, initialDelayMs: 20, maxDelayMs: 40 } }] }],
+  });
+  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000 });
+  await engine.start();
+  cleanup.push(() => engine.stop());
+  fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'a');
+  await waitFor(() => sink.received.length > 0, 'first attempt');
+  const firstAt = Date.now();
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after two retries', 9000, 20);
+  expect(sink.received).toHaveLength(3);
+  expect(Date.now() - firstAt).toBeLessThan(5000); // two ≤ 1 s polls, not two 10 s idle re-checks
+});

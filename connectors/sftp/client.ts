@@ -5,7 +5,6 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
-import ssh2, { type ParsedKey } from 'ssh2';
 import { errorMessage, type ConnectorLogger } from '../contract.ts';
 import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from '../ftp/remote.ts';
 import type { SftpConnectionConfig } from './schema.ts';
@@ -118,7 +117,6 @@ export class SftpFs implements RemoteFs {
   private seenHostKey?: string;
   private hostKeyRefused = false;
   private warnedUnpinned = false;
-  private parsedKey?: ParsedKey;
 
   constructor(cfg: SftpConnectionConfig, log: ConnectorLogger) {
     this.cfg = cfg;
@@ -147,11 +145,9 @@ export class SftpFs implements RemoteFs {
         host: this.cfg.host,
         port: this.cfg.port,
         username: this.cfg.username,
-        // the decrypted key object goes through authHandler (the privateKey option only takes text)
-        authHandler: [
-          ...(privateKey ? [{ type: 'publickey', username: this.cfg.username, key: privateKey }] : []),
-          ...(this.cfg.password !== undefined ? [{ type: 'password', username: this.cfg.username, password: this.cfg.password }] : []),
-        ] as never,
+        password: this.cfg.password,
+        privateKey,
+        passphrase: this.cfg.passphrase,
         readyTimeout: this.cfg.connectTimeoutMs,
         keepaliveInterval: Math.max(1000, Math.floor(this.cfg.timeoutMs / 3)),
         keepaliveCountMax: 3,
@@ -169,6 +165,11 @@ export class SftpFs implements RemoteFs {
       });
     } catch (err) {
       await sftp.end().catch(() => undefined);
+      const msg = errorMessage(err);
+      if (privateKey && /Cannot parse privateKey|passphrase/i.test(msg)) {
+        const why = /passphrase/i.test(msg) ? (this.cfg.passphrase ? 'wrong passphrase' : 'the key is encrypted: set passphrase') : msg.replace(/^.*Cannot parse privateKey: /, '');
+        throw new RemoteProblem('auth', `authentication failed: cannot use privateKey ${this.cfg.privateKey} (${why})`);
+      }
       if (this.hostKeyRefused) {
         throw new RemoteProblem('hostkey', `host key mismatch: ${this.where()} presented ${this.seenHostKey}, hostKey pins ${this.cfg.hostKey}; refused`);
       }
@@ -177,23 +178,13 @@ export class SftpFs implements RemoteFs {
     return new SftpSession(sftp, events);
   }
 
-  /** Reads and decrypts the key once (an encrypted OpenSSH key costs a bcrypt KDF run on every parse). */
-  private async loadKey(file: string): Promise<ParsedKey> {
-    if (this.parsedKey) return this.parsedKey;
-    let data: Buffer;
+  /** Reads the key file (ssh2 parses and, with passphrase, decrypts it on each connection). */
+  private async loadKey(file: string): Promise<Buffer> {
     try {
-      data = await fs.promises.readFile(file);
+      return await fs.promises.readFile(file);
     } catch (err) {
       throw new RemoteProblem('auth', `authentication failed: cannot read privateKey ${file} (${errorMessage(err)})`);
     }
-    const parsed = ssh2.utils.parseKey(data, this.cfg.passphrase);
-    const key = Array.isArray(parsed) ? parsed[0] : parsed;
-    if (key instanceof Error) {
-      const why = /passphrase/i.test(key.message) ? (this.cfg.passphrase ? 'wrong passphrase' : 'the key is encrypted: set passphrase') : key.message;
-      throw new RemoteProblem('auth', `authentication failed: cannot use privateKey ${file} (${why})`);
-    }
-    this.parsedKey = key;
-    return key;
   }
 
   checkNote(): string | undefined {

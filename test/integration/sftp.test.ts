@@ -120,6 +120,8 @@ describe('sftp source', () => {
     const { privateKey: _k, ...noKey } = bare();
     const badPassword = await sftpConnector.createSource!(sftpSourceSchema.parse({ ...noKey, password: 'not-the-password', path: remote }), env).check();
     expect(badPassword).toEqual({ ok: false, message: `authentication failed: 127.0.0.1:${sshd.port} refused user ${sshd.user}` });
+    const badPhrase = await sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), privateKey: sshd.clientKeyWithPassphrase.file, passphrase: 'not-it', path: remote }), env).check();
+    expect(badPhrase).toMatchObject({ ok: false, message: expect.stringMatching(/^authentication failed: cannot use privateKey .*client_pp_ed25519 \(/) });
     const closed = await freePort();
     const unreachable = await sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), port: closed, path: remote }), env).check();
     expect(unreachable).toEqual({ ok: false, message: `host unreachable: connection refused by 127.0.0.1:${closed}` });

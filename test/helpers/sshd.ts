@@ -104,6 +104,9 @@ export async function startSshd(): Promise<SshdHandle> {
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const launch = async () => {
     child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // a test process that ends without its afterAll (a timeout, a crash) takes its server with it
+    const started = child;
+    process.once('exit', () => started.kill('SIGKILL'));
     let err = '';
     child.stderr!.on('data', (d) => (err += d));
     child.once('exit', (code) => {

@@ -5,6 +5,8 @@ import { httpConnector } from '../../connectors/http/index.ts';
 import { syncConnector, webhookConnector } from '../../connectors/webhook/index.ts';
 import { amqpConnector } from '../../connectors/amqp/index.ts';
 import { httpStepsConnector } from '../../connectors/http-steps/index.ts';
+import { ftpConnector } from '../../connectors/ftp/index.ts';
+import { sftpConnector } from '../../connectors/sftp/index.ts';
 
 export const connectors: ConnectorDefinition[] = [
   folderConnector,
@@ -13,6 +15,8 @@ export const connectors: ConnectorDefinition[] = [
   syncConnector,
   amqpConnector,
   httpStepsConnector,
+  ftpConnector,
+  sftpConnector,
 ];
 
 export function connectorOf(type: string): ConnectorDefinition {

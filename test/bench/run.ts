@@ -5,8 +5,9 @@ import type { BenchRow, BenchSuite } from './harness.ts';
 import { engineSuite } from './engine.bench.ts';
 import { eventsSuite } from './events.bench.ts';
 import { adminSuite } from './admin.bench.ts';
+import { remoteSuite } from './remote.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

@@ -397,11 +397,19 @@ export class FolderSource implements Source {
     watcher.on('error', (err) => ctx.problem(`watching ${this.root} failed: ${errorMessage(err)}`));
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
 
+    // The sweep runs only while files wait to settle: an idle watched folder costs no timer wake-ups.
     let sweeping = false;
+    let sweepTimer: NodeJS.Timeout | undefined;
     const sweepEvery = Math.max(20, Math.min(250, Math.floor(this.cfg.settleMs / 4) || 20));
-    const sweep = setInterval(() => {
-      // Under back pressure nothing can be taken: do not re-stat every waiting file four times a second.
-      if (sweeping || this.observed.size === 0 || ctx.signal.aborted || !ctx.hasCapacity()) return;
+    const armSweep = (delay = sweepEvery) => {
+      if (sweepTimer === undefined && !ctx.signal.aborted && this.observed.size > 0) sweepTimer = setTimeout(runSweep, delay);
+    };
+    const runSweep = () => {
+      sweepTimer = undefined;
+      if (ctx.signal.aborted || this.observed.size === 0) return;
+      if (sweeping) return armSweep();
+      // Under back pressure nothing can be taken: look again in a second instead of re-statting every file.
+      if (!ctx.hasCapacity()) return armSweep(1000);
       sweeping = true;
       const now = Date.now();
       const due = [...this.observed.entries()]
@@ -412,13 +420,19 @@ export class FolderSource implements Source {
         await this.take(ctx, ready);
       })
         .catch((err) => ctx.problem(`taking files from ${this.root} failed: ${errorMessage(err)}`))
-        .finally(() => (sweeping = false));
-    }, sweepEvery);
+        .finally(() => {
+          sweeping = false;
+          armSweep();
+        });
+    };
+    watcher.on('add', armSweep.bind(null, sweepEvery));
+    watcher.on('change', armSweep.bind(null, sweepEvery));
 
     const reconcile = async () => {
       const found = await this.walk();
       const now = Date.now();
       for (const [rel, st] of found) if (!this.alreadyTaken(rel, st) && !this.observed.has(rel)) this.observe(rel, st, now);
+      armSweep();
     };
     // Files already there at start-up, or that arrived while Ferry was stopped.
     await reconcile().catch((err) => ctx.problem(`scanning ${this.root} failed: ${errorMessage(err)}`));
@@ -427,7 +441,7 @@ export class FolderSource implements Source {
     }, this.cfg.reconcileMs);
 
     return async () => {
-      clearInterval(sweep);
+      clearTimeout(sweepTimer);
       clearInterval(reconcileTimer);
       await watcher.close();
       await this.taking;

@@ -5,6 +5,8 @@ import { httpConnector } from '../../connectors/http/index.ts';
 import { syncConnector, webhookConnector } from '../../connectors/webhook/index.ts';
 import { amqpConnector } from '../../connectors/amqp/index.ts';
 import { httpStepsConnector } from '../../connectors/http-steps/index.ts';
+import { ftpConnector } from '../../connectors/ftp/index.ts';
+import { sftpConnector } from '../../connectors/sftp/index.ts';
 import { httpPollConnector } from '../../connectors/http-poll/index.ts';
 import { emailConnector } from '../../connectors/email/index.ts';
 
@@ -15,6 +17,8 @@ export const connectors: ConnectorDefinition[] = [
   syncConnector,
   amqpConnector,
   httpStepsConnector,
+  ftpConnector,
+  sftpConnector,
   httpPollConnector,
   emailConnector,
 ];

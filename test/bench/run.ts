@@ -5,9 +5,10 @@ import type { BenchRow, BenchSuite } from './harness.ts';
 import { engineSuite } from './engine.bench.ts';
 import { eventsSuite } from './events.bench.ts';
 import { adminSuite } from './admin.bench.ts';
+import { remoteSuite } from './remote.bench.ts';
 import { recordsSuite } from './records.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, recordsSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

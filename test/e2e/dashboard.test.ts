@@ -79,9 +79,10 @@ afterAll(async () => {
   await context?.close();
   await ferry?.stop();
   await sink?.close();
-  // current screenshots for the README / docs
+  // FERRY_UPDATE_SCREENSHOTS=1 refreshes the committed screenshots of the README / docs (a plain test run
+  // leaves the work tree alone; the artifacts are always in test-artifacts/dashboard)
   const docs = path.join(repoRoot, 'docs', 'screenshots');
-  if (fs.existsSync(ARTIFACTS) && process.env.FERRY_UPDATE_SCREENSHOTS !== '0') {
+  if (fs.existsSync(ARTIFACTS) && process.env.FERRY_UPDATE_SCREENSHOTS === '1') {
     fs.mkdirSync(docs, { recursive: true });
     for (const f of fs.readdirSync(ARTIFACTS).filter((f) => f.endsWith('.png'))) fs.copyFileSync(path.join(ARTIFACTS, f), path.join(docs, f));
   }

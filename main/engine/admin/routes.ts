@@ -185,8 +185,14 @@ function itemId(ctx: RouteContext): number {
 
 // ------------------------------------------------------------------ status and config
 
+/** While items keep changing, status is recounted at most this often (dashboards and trays poll it). */
+const STATUS_MAX_AGE_MS = 250;
+
 function status({ engine, admin }: RouteContext): StatusReply {
-  return { ...engine.status(), version: VERSION, adminUrl: admin.url, pid: process.pid, startedAt: new Date(engine.startedAt).toISOString() };
+  const now = Date.now();
+  const c = admin.statusCache;
+  if (!c || now - c.at >= STATUS_MAX_AGE_MS || c.config !== engine.config) admin.statusCache = { at: now, config: engine.config, report: engine.status() };
+  return { ...admin.statusCache!.report, version: VERSION, adminUrl: admin.url, pid: process.pid, startedAt: new Date(engine.startedAt).toISOString() };
 }
 
 let schemaCache: Pick<ConfigView, 'schema' | 'connectors'> | undefined;
@@ -276,6 +282,7 @@ async function queueAction(ctx: RouteContext, action: 'retry' | 'discard'): Prom
   const filters: ItemFilter[] = b.ids ? b.ids.map((id) => ({ id, flow, state: b.state })) : [{ flow, state: b.state }];
   let count = 0;
   for (const f of filters) count += action === 'retry' ? ctx.engine.retry(f) : await ctx.engine.discard(f);
+  ctx.admin.statusCache = undefined;
   return { count };
 }
 
@@ -285,6 +292,7 @@ async function flowAction(ctx: RouteContext, action: 'pause' | 'resume' | 'run')
   const name = knownFlow(ctx.engine, ctx.params.flow);
   const flow = ctx.engine.flows.get(name);
   if (!flow) throw new HttpError(409, `flow ${name} is not loaded`);
+  ctx.admin.statusCache = undefined;
   if (action === 'pause' || action === 'resume') {
     flow.setPaused(action === 'pause');
     ctx.engine.queue.addEvent('flow', name, null, { action });

@@ -66,6 +66,8 @@ export class AdminServer {
   private readonly usedLogins = new Map<string, number>();
   private readonly streams = new Set<() => void>();
   port = 0;
+  /** The last status report (GET /api/status recounts at most every 250 ms). */
+  statusCache?: { at: number; config: Engine['config']; report: ReturnType<Engine['status']> };
 
   constructor(engine: Engine, opts: AdminOptions = {}) {
     this.engine = engine;

@@ -1,0 +1,257 @@
+// FTP/FTPS over basic-ftp: one Client per session (basic-ftp runs one command at a time per client),
+// certificate pinning for self-signed servers, EPSV→PASV fallback that always uses the control host.
+import type { TLSSocket, ConnectionOptions } from 'node:tls';
+import type { Readable, Writable } from 'node:stream';
+import { Client, FTPError, FileType, enterPassiveModeIPv6, type FTPContext, type FTPResponse, type FileInfo } from 'basic-ftp';
+import { connectForPassiveTransfer, parsePasvResponse } from 'basic-ftp/dist/transfer.js';
+import { errorMessage } from '../contract.ts';
+import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from './remote.ts';
+import type { FtpConnectionConfig } from './schema.ts';
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/**
+ * Turns a LIST time ("Nov 29 20:45", "Nov 29  2025", DOS "11-29-26  08:45PM") into ms (UTC, as servers
+ * rarely say their zone). Undefined when it cannot be read. Unix times without a year are in the last 12 months.
+ */
+export function parseListTime(raw: string, now = Date.now()): number | undefined {
+  const s = raw.trim();
+  let m = /^([A-Za-z]{3})\s+(\d{1,2})\s+(?:(\d{1,2}):(\d{2})|(\d{4}))$/.exec(s);
+  if (m) {
+    const month = MONTHS.indexOf(m[1].toLowerCase());
+    if (month < 0) return undefined;
+    const day = Number(m[2]);
+    if (m[5]) return Date.UTC(Number(m[5]), month, day);
+    const year = new Date(now).getUTCFullYear();
+    let t = Date.UTC(year, month, day, Number(m[3]), Number(m[4]));
+    if (t > now + 86_400_000) t = Date.UTC(year - 1, month, day, Number(m[3]), Number(m[4]));
+    return t;
+  }
+  m = /^(\d{1,2})-(\d{1,2})-(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})\s*([AaPp][Mm])?$/.exec(s);
+  if (m) {
+    let year = Number(m[3]);
+    if (m[3].length === 2) year += year < 70 ? 2000 : 1900;
+    let hour = Number(m[4]) % (m[6] ? 12 : 24);
+    if (m[6] && m[6].toLowerCase() === 'pm') hour += 12;
+    return Date.UTC(year, Number(m[1]) - 1, Number(m[2]), hour, Number(m[5]));
+  }
+  return undefined;
+}
+
+/** Maps basic-ftp's FileInfo (MLSD, Unix LIST or DOS/IIS LIST) to a RemoteEntry. */
+export function toEntry(f: FileInfo): RemoteEntry {
+  const type = f.type === FileType.Directory ? 'dir' : f.type === FileType.File ? 'file' : 'other';
+  const mtimeMs = f.modifiedAt?.getTime() ?? parseListTime(f.rawModifiedAt) ?? 0;
+  return { name: f.name, type, size: f.size, mtimeMs, rawTime: f.rawModifiedAt ?? '' };
+}
+
+/** Normalises "SHA256:ab:cd…" / "AB:CD…" / "abcd…" to upper-case hex without colons. */
+export function normaliseFingerprint(fp: string): string {
+  return fp.replace(/^SHA256:/i, '').replace(/:/g, '').toUpperCase();
+}
+
+/** Formats a hex fingerprint the way `tlsFingerprint` is written. */
+export function formatFingerprint(hex: string): string {
+  return `SHA256:${hex.match(/../g)!.join(':')}`;
+}
+
+/**
+ * Passive mode: EPSV first; servers that refuse it get PASV, and the data connection always goes to the
+ * control connection's address (so a server announcing a private or wrong PASV address still works, and
+ * an FTP bounce to another host is impossible).
+ */
+function passiveStrategy(): (ftp: FTPContext) => Promise<FTPResponse> {
+  let epsvRefused = false;
+  const pasvToControlHost = async (ftp: FTPContext): Promise<FTPResponse> => {
+    const res = await ftp.request('PASV');
+    const target = parsePasvResponse(res.message);
+    const controlHost = ftp.socket.remoteAddress?.replace(/^::ffff:/i, '');
+    await connectForPassiveTransfer(controlHost ?? target.host, target.port, ftp);
+    return res;
+  };
+  return async (ftp) => {
+    if (!epsvRefused) {
+      try {
+        return await enterPassiveModeIPv6(ftp);
+      } catch (err) {
+        if (!(err instanceof FTPError) && !/EPSV/.test(errorMessage(err))) throw err;
+        epsvRefused = true;
+      }
+    }
+    return pasvToControlHost(ftp);
+  };
+}
+
+class FtpSession implements RemoteSession {
+  readonly client: Client;
+  private mdtm = true;
+  constructor(client: Client) {
+    this.client = client;
+  }
+
+  get closed(): boolean {
+    return this.client.closed;
+  }
+
+  async list(dir: string): Promise<RemoteEntry[]> {
+    return (await this.client.list(dir)).map(toEntry);
+  }
+
+  async stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined> {
+    // CWD tells a folder from a file (SIZE answers for folders on some servers)
+    if (await this.isFolder(file)) return { size: 0, mtimeMs: 0, type: 'dir' };
+    let size: number;
+    try {
+      size = await this.client.size(file);
+    } catch (err) {
+      if (err instanceof FTPError && err.code >= 500) return undefined;
+      throw err;
+    }
+    return { size, mtimeMs: await this.mdtmOf(file), type: 'file' };
+  }
+
+  private async isFolder(p: string): Promise<boolean> {
+    try {
+      await this.client.cd(p);
+      return true;
+    } catch (err) {
+      if (err instanceof FTPError && err.code >= 500) return false;
+      throw err;
+    }
+  }
+
+  private async mdtmOf(file: string): Promise<number> {
+    if (!this.mdtm) return 0;
+    try {
+      return (await this.client.lastMod(file)).getTime();
+    } catch (err) {
+      if (err instanceof FTPError && (err.code === 500 || err.code === 502 || err.code === 504)) this.mdtm = false;
+      else if (!(err instanceof FTPError)) throw err;
+      return 0;
+    }
+  }
+
+  async preciseMtime(file: string, listed: RemoteEntry): Promise<number> {
+    // MLSD times are exact; LIST times are minutes (or days): ask MDTM, which gives seconds
+    if (/^\d{4}-\d\d-\d\dT/.test(listed.rawTime)) return listed.mtimeMs;
+    return (await this.mdtmOf(file)) || listed.mtimeMs;
+  }
+
+  async download(file: string, into: Writable): Promise<void> {
+    await this.client.downloadTo(into, file);
+  }
+
+  async upload(from: Readable, file: string): Promise<void> {
+    await this.client.uploadFrom(from, file);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.client.rename(from, to);
+  }
+
+  async remove(file: string): Promise<void> {
+    await this.client.remove(file);
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    await this.client.ensureDir(dir);
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
+
+export class FtpFs implements RemoteFs {
+  readonly label: string;
+  private readonly cfg: FtpConnectionConfig;
+  private readonly port: number;
+  private readonly pin?: string;
+
+  constructor(cfg: FtpConnectionConfig) {
+    this.cfg = cfg;
+    this.port = cfg.port ?? (cfg.tls === 'implicit' ? 990 : 21);
+    this.pin = cfg.tlsFingerprint ? normaliseFingerprint(cfg.tlsFingerprint) : undefined;
+    const scheme = cfg.tls === 'none' ? 'ftp' : 'ftps';
+    this.label = `${scheme}://${cfg.username}@${cfg.host}:${this.port}`;
+  }
+
+  private where(): string {
+    return `${this.cfg.host}:${this.port}`;
+  }
+
+  async connect(): Promise<RemoteSession> {
+    const client = new Client(this.cfg.timeoutMs);
+    client.ftp.encoding = this.cfg.encoding;
+    client.prepareTransfer = passiveStrategy();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      client.close();
+    }, this.cfg.connectTimeoutMs);
+    try {
+      const tlsOptions: ConnectionOptions = { host: this.cfg.host, servername: isIp(this.cfg.host) ? undefined : this.cfg.host };
+      // a pinned certificate is checked by its fingerprint before anything (credentials) is sent
+      if (this.pin) tlsOptions.rejectUnauthorized = false;
+      if (this.cfg.tls === 'implicit') await client.connectImplicitTLS(this.cfg.host, this.port, tlsOptions);
+      else await client.connect(this.cfg.host, this.port);
+      if (this.cfg.tls === 'explicit') await client.useTLS(tlsOptions);
+      if (this.pin) this.verifyPin(client);
+      await client.sendIgnoringError('OPTS UTF8 ON');
+      await client.login(this.cfg.username, this.cfg.password ?? '');
+      await client.useDefaultSettings();
+      return new FtpSession(client);
+    } catch (err) {
+      client.close();
+      if (timedOut) throw new RemoteProblem('timeout', `host unreachable: no answer from ${this.where()} within ${this.cfg.connectTimeoutMs} ms`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Accepts the server certificate only when it is the pinned one; data connections then trust exactly it. */
+  private verifyPin(client: Client): void {
+    const socket = client.ftp.socket as TLSSocket;
+    const cert = socket.getPeerCertificate?.();
+    const got = cert?.fingerprint256 ? normaliseFingerprint(cert.fingerprint256) : undefined;
+    if (got !== this.pin) {
+      throw new RemoteProblem('tls', `TLS certificate not trusted: ${this.where()} presented ${got ? formatFingerprint(got) : 'no certificate'}, tlsFingerprint pins ${formatFingerprint(this.pin!)}`);
+    }
+    const pem = `-----BEGIN CERTIFICATE-----\n${cert.raw.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+    client.ftp.tlsOptions = { ...client.ftp.tlsOptions, rejectUnauthorized: true, ca: [pem], checkServerIdentity: () => undefined };
+  }
+
+  classify(err: unknown, what?: string): RemoteFailure {
+    const where = this.where();
+    const net = networkFailure(err, where);
+    if (net) return net;
+    const msg = errorMessage(err);
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code)) {
+      return { kind: 'tls', broken: true, reason: `TLS certificate not trusted (${code}) for ${where}; a self-signed server needs tlsFingerprint` };
+    }
+    if (/wrong version number|unknown protocol|packet length too long/i.test(msg)) {
+      return { kind: 'tls', broken: true, reason: `TLS handshake with ${where} failed (${msg}); check tls: none | explicit | implicit and the port` };
+    }
+    if (err instanceof FTPError) {
+      const reply = `${err.code} ${msg.replace(/^\d{3}[ -]?/, '').trim()}`;
+      if (err.code === 530) return { kind: 'auth', broken: true, reason: `authentication failed: ${where} refused user ${this.cfg.username} (${reply})` };
+      if (err.code === 421) return { kind: 'dropped', broken: true, reason: `${where} closed the connection (${reply})` };
+      if (err.code === 534 || err.code === 431) return { kind: 'tls', broken: true, reason: `${where} refused TLS (${reply})` };
+      if (err.code >= 450) {
+        const on = what ? ` on ${what}` : '';
+        if (/permission|denied|not allowed|access/i.test(msg)) return { kind: 'permission', broken: false, reason: `permission denied${on} (${reply})` };
+        if (/no such|not found|not exist|cannot find|ENOENT|unavailable/i.test(msg)) return { kind: 'missing', broken: false, reason: `folder or file missing${on} (${reply})` };
+      }
+      return { kind: 'other', broken: false, reason: `${where} answered ${reply}` };
+    }
+    if (/Timeout/.test(msg)) return { kind: 'timeout', broken: true, reason: `timed out talking to ${where} (${msg})` };
+    if (/closed|FIN packet|Socket/i.test(msg)) return { kind: 'dropped', broken: true, reason: `connection to ${where} dropped (${msg})` };
+    return { kind: 'other', broken: false, reason: msg };
+  }
+}
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}

@@ -1,0 +1,217 @@
+// SFTP over ssh2-sftp-client: password or private key (+ passphrase), host key pinned by its SHA256
+// fingerprint and refused when it differs; one SSH connection per session.
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import SftpClient from 'ssh2-sftp-client';
+import { errorMessage, type ConnectorLogger } from '../contract.ts';
+import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from '../ftp/remote.ts';
+import type { SftpConnectionConfig } from './schema.ts';
+
+/** "SHA256:<base64 without padding>" of a raw host key, as `ssh-keygen -lf` prints it. */
+export function hostKeyFingerprint(key: Buffer): string {
+  return `SHA256:${crypto.createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+// SFTP status codes (draft-ietf-secsh-filexfer): 2 no such file, 3 permission denied
+const NO_SUCH_FILE = 2;
+const PERMISSION_DENIED = 3;
+
+class SftpSession implements RemoteSession {
+  private readonly sftp: SftpClient;
+  private ended = false;
+  /** Rejects when the SSH connection goes away, so a transfer in progress fails at once instead of hanging. */
+  private readonly lost: Promise<never>;
+
+  constructor(sftp: SftpClient, events: NodeJS.EventEmitter) {
+    this.sftp = sftp;
+    this.lost = new Promise<never>((_resolve, reject) => {
+      const gone = (err?: Error) => {
+        this.ended = true;
+        reject(Object.assign(new Error(`connection lost${err?.message ? `: ${err.message}` : ''}`), { code: 'ECONNRESET' }));
+      };
+      events.once('gone', gone);
+    });
+    this.lost.catch(() => undefined);
+  }
+
+  /** Runs a transfer, failing it when the connection drops. */
+  private transfer<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.lost]);
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  async list(dir: string): Promise<RemoteEntry[]> {
+    const entries = await this.sftp.list(dir);
+    return entries.map((e) => ({
+      name: e.name,
+      type: e.type === 'd' ? 'dir' : e.type === '-' ? 'file' : 'other',
+      size: e.size,
+      mtimeMs: e.modifyTime,
+      rawTime: String(e.modifyTime),
+    }));
+  }
+
+  async stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined> {
+    try {
+      const st = await this.sftp.stat(file);
+      return { size: st.size, mtimeMs: st.modifyTime, type: st.isDirectory ? 'dir' : st.isFile ? 'file' : 'other' };
+    } catch (err) {
+      if (isNoSuchFile(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async download(file: string, into: Writable): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      into.once('finish', resolve);
+      into.once('error', reject);
+    });
+    done.catch(() => undefined); // when the read fails first, its error is the one reported
+    await this.transfer(this.sftp.get(file, into, { readStreamOptions: { highWaterMark: 256 * 1024 } as never }).then(() => done)); // get() resolves when reading ends; wait until the last bytes are written too
+  }
+
+  async upload(from: Readable, file: string): Promise<void> {
+    await this.transfer(this.sftp.put(from, file, { writeStreamOptions: { highWaterMark: 256 * 1024, mode: 0o644 } as never }));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.sftp.rename(from, to);
+  }
+
+  async remove(file: string): Promise<void> {
+    await this.sftp.delete(file);
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    if ((await this.sftp.exists(dir)) === 'd') return;
+    try {
+      await this.sftp.mkdir(dir, true);
+    } catch (err) {
+      // another connection of the pool may have made it meanwhile
+      if ((await this.sftp.exists(dir)) !== 'd') throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.sftp.end().catch(() => undefined);
+  }
+}
+
+function isNoSuchFile(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === NO_SUCH_FILE || code === 'ENOENT' || /no such file/i.test(errorMessage(err));
+}
+
+export class SftpFs implements RemoteFs {
+  readonly label: string;
+  private readonly cfg: SftpConnectionConfig;
+  private readonly log: ConnectorLogger;
+  /** The fingerprint the last connection attempt saw (for the mismatch message and check's hint). */
+  private seenHostKey?: string;
+  private hostKeyRefused = false;
+  private warnedUnpinned = false;
+
+  constructor(cfg: SftpConnectionConfig, log: ConnectorLogger) {
+    this.cfg = cfg;
+    this.log = log;
+    this.label = `sftp://${cfg.username}@${cfg.host}:${cfg.port}`;
+  }
+
+  private where(): string {
+    return `${this.cfg.host}:${this.cfg.port}`;
+  }
+
+  async connect(): Promise<RemoteSession> {
+    if (this.cfg.password === undefined && this.cfg.privateKey === undefined) {
+      throw new RemoteProblem('auth', 'authentication failed: no credentials configured (expected password or privateKey)');
+    }
+    const privateKey = this.cfg.privateKey ? await this.loadKey(this.cfg.privateKey) : undefined;
+    // the library's default listeners print to stdout; the session watches the connection itself
+    const events = new EventEmitter();
+    const gone = (err?: Error) => events.emit('gone', err);
+    const sftp = new SftpClient('ferry', { end: () => gone(), close: () => gone(), error: (err: Error) => gone(err) } as never);
+    const raw = (sftp as unknown as { client: NodeJS.EventEmitter }).client;
+    for (const ev of ['close', 'end', 'error']) raw.on(ev, (err?: Error) => gone(err));
+    this.hostKeyRefused = false;
+    try {
+      await sftp.connect({
+        host: this.cfg.host,
+        port: this.cfg.port,
+        username: this.cfg.username,
+        password: this.cfg.password,
+        privateKey,
+        passphrase: this.cfg.passphrase,
+        readyTimeout: this.cfg.connectTimeoutMs,
+        keepaliveInterval: Math.max(1000, Math.floor(this.cfg.timeoutMs / 3)),
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          const fp = hostKeyFingerprint(key);
+          this.seenHostKey = fp;
+          if (!this.cfg.hostKey) {
+            if (!this.warnedUnpinned) this.log.warn({ host: this.where(), hostKey: fp }, 'SFTP host key is not pinned; set hostKey to refuse any other server');
+            this.warnedUnpinned = true;
+            return true;
+          }
+          this.hostKeyRefused = fp !== this.cfg.hostKey.replace(/=+$/, '');
+          return !this.hostKeyRefused;
+        },
+      });
+    } catch (err) {
+      await sftp.end().catch(() => undefined);
+      const msg = errorMessage(err);
+      if (privateKey && /Cannot parse privateKey|passphrase/i.test(msg)) {
+        const why = /passphrase/i.test(msg) ? (this.cfg.passphrase ? 'wrong passphrase' : 'the key is encrypted: set passphrase') : msg.replace(/^.*Cannot parse privateKey: /, '');
+        throw new RemoteProblem('auth', `authentication failed: cannot use privateKey ${this.cfg.privateKey} (${why})`);
+      }
+      if (this.hostKeyRefused) {
+        throw new RemoteProblem('hostkey', `host key mismatch: ${this.where()} presented ${this.seenHostKey}, hostKey pins ${this.cfg.hostKey}; refused`);
+      }
+      throw err;
+    }
+    return new SftpSession(sftp, events);
+  }
+
+  /** Reads the key file (ssh2 parses and, with passphrase, decrypts it on each connection). */
+  private async loadKey(file: string): Promise<Buffer> {
+    try {
+      return await fs.promises.readFile(file);
+    } catch (err) {
+      throw new RemoteProblem('auth', `authentication failed: cannot read privateKey ${file} (${errorMessage(err)})`);
+    }
+  }
+
+  checkNote(): string | undefined {
+    if (this.cfg.hostKey || !this.seenHostKey) return undefined;
+    return `host key not pinned: add hostKey: "${this.seenHostKey}" after confirming it with the server's admin`;
+  }
+
+  classify(err: unknown, what?: string): RemoteFailure {
+    const where = this.where();
+    const net = networkFailure(err, where);
+    if (net) return net;
+    const msg = errorMessage(err);
+    const code = (err as { code?: unknown })?.code;
+    const on = what ? ` on ${what}` : '';
+    if (/Remote host refused connection/i.test(msg)) return { kind: 'unreachable', broken: true, reason: `host unreachable: connection refused by ${where}` };
+    if (/Address lookup failed/i.test(msg)) return { kind: 'unreachable', broken: true, reason: `host unreachable: ${this.cfg.host} not found (DNS)` };
+    if (/authentication methods failed|Authentication failure/i.test(msg)) return { kind: 'auth', broken: true, reason: `authentication failed: ${where} refused user ${this.cfg.username}` };
+    if (/passphrase|Cannot parse privateKey|Unsupported key format|Encrypted private OpenSSH key detected/i.test(msg)) {
+      return { kind: 'auth', broken: true, reason: `authentication failed: cannot use privateKey ${this.cfg.privateKey ?? ''} (${msg.replace(/^[a-z]+: /, '')})` };
+    }
+    if (/Host denied|verification failed/i.test(msg)) return { kind: 'hostkey', broken: true, reason: `host key mismatch: ${where} presented ${this.seenHostKey ?? 'another key'}, hostKey pins ${this.cfg.hostKey}` };
+    if (/Timed out while waiting for handshake/i.test(msg)) return { kind: 'unreachable', broken: true, reason: `host unreachable: no SSH handshake from ${where} within ${this.cfg.connectTimeoutMs} ms` };
+    if (code === PERMISSION_DENIED || /permission denied/i.test(msg)) return { kind: 'permission', broken: false, reason: `permission denied${on}` };
+    if (isNoSuchFile(err)) return { kind: 'missing', broken: false, reason: `folder or file missing${on}` };
+    if (/No SFTP connection|not connected|ECONNRESET|connection lost|Channel|closed|keepalive/i.test(msg)) {
+      return { kind: 'dropped', broken: true, reason: `connection to ${where} dropped (${msg})` };
+    }
+    return { kind: 'other', broken: false, reason: msg };
+  }
+}

@@ -1,0 +1,219 @@
+// Issue 3's figures: remote files through the real `ferry run` process against `lftp mirror` measured in the
+// same run on the same servers (ftp-srv in this process, Debian's OpenSSH sshd on 127.0.0.1):
+// 1,000 × 10 KB from SFTP and from FTP to a local HTTP sink, and one 500 MB file FTP → folder.
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ferryBin, writeConfig } from '../helpers/cli.ts';
+import { startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
+import { startSink, type Sink } from '../helpers/sink.ts';
+import { sshdAvailable, startSshd, type SshdHandle } from '../helpers/sshd.ts';
+import { round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
+
+const MB = 1024 * 1024;
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-remote-'));
+}
+
+interface Measured {
+  secs: number;
+  peakRssMb: number;
+  /** From the first body byte to the end (Ferry: without its start-up and the wait for the first tick). */
+  transferSecs?: number;
+  /** From the first body byte until the body sat complete in the content store (the download alone). */
+  downloadSecs?: number;
+}
+
+async function waitUntil(what: string, done: () => boolean, timeoutMs: number, child?: ChildProcess, onTick?: () => void): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!done()) {
+    onTick?.();
+    if (child && child.exitCode !== null) throw new Error(`${what}: process exited (${child.exitCode})`);
+    if (Date.now() > end) throw new Error(`${what}: not done within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Runs `ferry run` on a one-flow config from spawn until `done()`; returns wall time and peak RSS. */
+async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, started?: (dataDir: string) => boolean): Promise<Measured> {
+  const dir = tmp();
+  const config = writeConfig(dir, {
+    dataDir: './data',
+    logLevel: 'warn',
+    minFreeDiskMb: 64,
+    admin: { port: 0 },
+    integrations: [{ name: 'bench', flows: [{ name: 'bench', trigger: { schedule: '* * * * * *' }, ...flow }] }],
+  });
+  const start = Date.now();
+  const child = spawn(process.execPath, [ferryBin, 'run', '--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const rss = sampleRss(child.pid!, 25);
+  let firstByteAt: number | undefined;
+  let storedAt: number | undefined;
+  let doneAt = 0;
+  const onTick = () => {
+    const busy = started?.(path.join(dir, 'data'));
+    if (firstByteAt === undefined && busy) firstByteAt = Date.now();
+    else if (firstByteAt !== undefined && storedAt === undefined && !busy) storedAt = Date.now();
+  };
+  try {
+    await waitUntil(`ferry (${err.slice(-400)})`, done, timeoutMs, child, onTick);
+    doneAt = Date.now();
+  } finally {
+    const peakRssMb = rss.stop();
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+    (ferryRun as { last?: number }).last = peakRssMb;
+  }
+  const end = doneAt;
+  return { secs: (end - start) / 1000, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined };
+}
+
+/** Runs lftp with a script to completion; returns wall time and peak RSS. */
+async function lftpRun(args: string[], timeoutMs: number): Promise<Measured> {
+  const start = Date.now();
+  const child = spawn('lftp', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const rss = sampleRss(child.pid!, 25);
+  const code = await new Promise<number | null>((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (c) => (clearTimeout(t), resolve(c)));
+  });
+  const peakRssMb = rss.stop();
+  if (code !== 0) throw new Error(`lftp exited ${code}: ${err.slice(-500)}`);
+  return { secs: (Date.now() - start) / 1000, peakRssMb };
+}
+
+function writeSmallFiles(dir: string, n: number, size: number, tag: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, `${tag}-${String(i).padStart(5, '0')}.dat`), crypto.randomBytes(size));
+}
+
+async function writeBigFile(file: string, bytes: number): Promise<void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const h = await fs.promises.open(file, 'w');
+  const chunk = crypto.randomBytes(4 * MB);
+  for (let written = 0; written < bytes; written += chunk.length) await h.write(chunk, 0, Math.min(chunk.length, bytes - written));
+  await h.close();
+}
+
+function countAccepted(sink: Sink, tag: string): number {
+  let n = 0;
+  for (const recs of sink.accepted.values()) {
+    if (recs.some((r) => String(r.headers['x-ferry-filename']).startsWith(tag))) n++;
+  }
+  return n;
+}
+
+function rows(caseName: string, n: number, bytes: number, ferry: Measured, ref: Measured, target: { text: string; met: (ratio: number, rss: number) => boolean }): BenchRow[] {
+  const fig = (m: Measured) => ({ seconds: round(m.secs, 2), 'files/s': round(n / m.secs), 'MB/s': round(bytes / MB / m.secs, 2), 'peak RSS MB': m.peakRssMb });
+  const ratio = round((ref.secs / ferry.secs) * 100);
+  const transfer: Record<string, number> = ferry.transferSecs
+    ? { 'transfer s': round(ferry.transferSecs, 2), 'transfer MB/s': round(bytes / MB / ferry.transferSecs, 2), '% of reference (transfer)': round((ref.secs / ferry.transferSecs) * 100) }
+    : {};
+  if (ferry.downloadSecs) {
+    transfer['download into store s'] = round(ferry.downloadSecs, 2);
+    transfer['download MB/s'] = round(bytes / MB / ferry.downloadSecs, 2);
+  }
+  const judged = ferry.transferSecs ? round((ref.secs / ferry.transferSecs) * 100) : ratio;
+  return [
+    { suite: 'remote', case: `${caseName}: lftp mirror (reference)`, figures: fig(ref) },
+    { suite: 'remote', case: `${caseName}: Ferry`, figures: { ...fig(ferry), '% of reference MB/s': ratio, ...transfer }, target: target.text, met: target.met(judged, ferry.peakRssMb) },
+  ];
+}
+
+async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpServerHandle; sshd?: SshdHandle }, sink: Sink): Promise<BenchRow[]> {
+  const size = 10 * 1024;
+  const tag = `${kind}-small-${crypto.randomBytes(3).toString('hex')}`;
+  let remoteDir: string;
+  let localDir: string;
+  let source: object;
+  let lftpArgs: string[];
+  const out = tmp();
+  if (kind === 'sftp') {
+    const sshd = servers.sshd!;
+    localDir = path.join(sshd.root, tag);
+    remoteDir = localDir;
+    source = { type: 'sftp', host: '127.0.0.1', port: sshd.port, username: sshd.user, privateKey: sshd.clientKey, hostKey: sshd.hostKey, path: remoteDir, settleMs: 0 };
+    const ssh = `ssh -a -x -i ${sshd.clientKey} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+    lftpArgs = ['-e', `set sftp:connect-program "${ssh}"; set net:max-retries 1; mirror --parallel=2 ${remoteDir} ${out}/mirror; quit`, '-u', `${sshd.user},`, '-p', String(sshd.port), 'sftp://127.0.0.1'];
+  } else {
+    const ftp = servers.ftp;
+    localDir = path.join(ftp.root, tag);
+    remoteDir = `/${tag}`;
+    source = { type: 'ftp', host: '127.0.0.1', port: ftp.port, username: ftp.user, password: ftp.password, path: remoteDir, settleMs: 0 };
+    lftpArgs = ['-e', `set ftp:ssl-allow no; set net:max-retries 1; mirror --parallel=2 ${remoteDir} ${out}/mirror; quit`, '-u', `${ftp.user},${ftp.password}`, '-p', String(ftp.port), '127.0.0.1'];
+  }
+  writeSmallFiles(localDir, n, size, tag);
+  try {
+    const ref = await lftpRun(lftpArgs, 600_000);
+    const mirrored = fs.readdirSync(path.join(out, 'mirror')).length;
+    if (mirrored !== n) throw new Error(`lftp mirrored ${mirrored} of ${n} files`);
+    const ferry = await ferryRun({ source, destination: { type: 'http', url: `${sink.url}/${tag}`, concurrency: 4 } }, () => countAccepted(sink, tag) >= n, 600_000);
+    return rows(`${kind.toUpperCase()}→HTTP ${n} × 10 KB`, n, n * size, ferry, ref, {
+      text: 'peak RSS ≤ 150 MB',
+      met: (_r, rss) => rss <= 150,
+    });
+  } finally {
+    fs.rmSync(localDir, { recursive: true, force: true });
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
+async function bigFile(bytes: number, ftp: FtpServerHandle): Promise<BenchRow[]> {
+  const tag = `big-${crypto.randomBytes(3).toString('hex')}`;
+  const local = path.join(ftp.root, tag);
+  await writeBigFile(path.join(local, 'export.bin'), bytes);
+  const out = tmp();
+  try {
+    const ref = await lftpRun(['-e', `set ftp:ssl-allow no; set net:max-retries 1; mirror /${tag} ${out}/mirror; quit`, '-u', `${ftp.user},${ftp.password}`, '-p', String(ftp.port), '127.0.0.1'], 600_000);
+    if (fs.statSync(path.join(out, 'mirror/export.bin')).size !== bytes) throw new Error('lftp copied a wrong size');
+    fs.rmSync(path.join(out, 'mirror'), { recursive: true, force: true });
+    const dest = path.join(out, 'ferry');
+    const final = path.join(dest, 'export.bin');
+    const ferry = await ferryRun(
+      { source: { type: 'ftp', host: '127.0.0.1', port: ftp.port, username: ftp.user, password: ftp.password, path: `/${tag}`, settleMs: 0 }, destination: { type: 'folder', path: dest } },
+      () => fs.existsSync(final) && fs.statSync(final).size === bytes,
+      600_000,
+      (dataDir) => (fs.existsSync(path.join(dataDir, "content/tmp")) && fs.readdirSync(path.join(dataDir, "content/tmp")).length > 0),
+    );
+    return rows(`FTP→folder 1 × ${Math.round(bytes / MB)} MB`, 1, bytes, ferry, ref, {
+      text: '≥ 80% of reference MB/s (transfer), peak RSS ≤ 150 MB',
+      met: (ratio, rss) => ratio >= 80 && rss <= 150,
+    });
+  } finally {
+    fs.rmSync(local, { recursive: true, force: true });
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
+export const remoteSuite: BenchSuite = {
+  name: 'remote',
+  async run({ quick }) {
+    const out: BenchRow[] = [];
+    const n = quick ? 100 : 1000;
+    const big = (quick ? 50 : 500) * MB;
+    const ftp = await startFtpServer();
+    const sink = await startSink();
+    const sshd = sshdAvailable() ? await startSshd() : undefined;
+    try {
+      if (sshd) out.push(...(await smallFiles('sftp', n, { ftp, sshd }, sink)));
+      else out.push({ suite: 'remote', case: 'SFTP→HTTP', figures: { skipped: 'needs /usr/sbin/sshd and root' } });
+      out.push(...(await smallFiles('ftp', n, { ftp }, sink)));
+      out.push(...(await bigFile(big, ftp)));
+    } finally {
+      await sshd?.stop();
+      await sink.close();
+      await ftp.close();
+    }
+    return out;
+  },
+};

@@ -127,14 +127,14 @@ export class Queue {
       reply: db.prepare<[number], { status: number; content_type: string | null; body: Buffer }>('SELECT status, content_type, body FROM replies WHERE item_id = ?'),
       insertBody: db.prepare<[number, Buffer]>('INSERT INTO bodies (item_id, body) VALUES (?, ?)'),
       body: db.prepare<[number], { body: Buffer }>('SELECT body FROM bodies WHERE item_id = ?'),
-      // Both walk the (flow, state, next_at, rowid) index in order: no sort, whatever the queue's length.
+      // Queued items go in arrival order straight off (flow, state, id); due retries (few) by their time.
       leaseRetries: db.prepare<[number, number, string, number, number], ItemRow>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
          WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'retrying' AND next_at <= ? ORDER BY next_at, id LIMIT ?) RETURNING ${SUMMARY_COLUMNS}`,
       ),
       leaseQueued: db.prepare<[number, number, string, number], ItemRow>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'queued' ORDER BY next_at, id LIMIT ?) RETURNING ${SUMMARY_COLUMNS}`,
+         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'queued' ORDER BY id LIMIT ?) RETURNING ${SUMMARY_COLUMNS}`,
       ),
       delivered: db.prepare(
         `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = @now, updated_at = @now, last_error = NULL,
@@ -253,7 +253,7 @@ export class Queue {
   hasPendingWithPrefix(flow: string, prefix: string): boolean {
     const row = this.db
       .prepare<[string, string, string], { x: number }>(
-        `SELECT 1 AS x FROM items WHERE flow = ? AND state IN ('queued','inflight','retrying') AND source_key >= ? AND source_key < ? LIMIT 1`,
+        `SELECT 1 AS x FROM items WHERE flow = ? AND instr(source_key, '#') > 0 AND state IN ('queued','inflight','retrying') AND source_key >= ? AND source_key < ? LIMIT 1`,
       )
       .get(flow, prefix, `${prefix}\uffff`);
     return row !== undefined;

@@ -14,22 +14,10 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
+import { readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS } from '../http/reply.ts';
 import type { HttpStepsDestinationConfig } from './schema.ts';
 
-const RETRYABLE = new Set([408, 425, 429]);
-const REPLY_MAX = 1024 * 1024;
 
-async function readUpTo(body: AsyncIterable<Buffer> & { destroy?: () => void }, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    if (n < max) chunks.push(c);
-    n += c.length;
-    if (n > max) break;
-  }
-  if (n > max) body.destroy?.();
-  return Buffer.concat(chunks).subarray(0, max);
-}
 
 function parseOr(text: string): unknown {
   try {
@@ -110,12 +98,12 @@ export class HttpStepsDestination implements Destination {
         return retryLater(`step ${step.name}: ${new URL(step.url).host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
       }
       const status = res.statusCode;
-      const replyBody = await readUpTo(res.body, REPLY_MAX).catch(() => Buffer.alloc(0));
+      const replyBody = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
       const text = replyBody.toString('utf8');
       if (status < 200 || status >= 300) {
         const reason = `step ${step.name} failed: HTTP ${status} from ${new URL(step.url).host}${i > 0 ? ` (steps before it succeeded: ${this.cfg.steps.slice(0, i).map((s) => s.name).join(', ')})` : ''}`;
         const response = text.slice(0, 2048);
-        if (RETRYABLE.has(status) || status >= 500) return retryLater(reason, { status, response });
+        if (RETRYABLE_STATUS.has(status) || status >= 500) return retryLater(reason, { status, response });
         return deadLetter(reason, { status, response });
       }
       steps[step.name] = parseOr(text);

@@ -5,7 +5,6 @@ import mime from 'mime-types';
 import {
   deadLetter,
   delivered,
-  errorMessage,
   retryLater,
   type CheckResult,
   type DeliveryOutcome,
@@ -14,75 +13,10 @@ import {
   type OutgoingItem,
 } from '../contract.ts';
 import type { HttpDestinationConfig } from './schema.ts';
+import { networkReason, parseRetryAfter, readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS, snippet } from './reply.ts';
 import { AuthError, Authenticator } from './auth.ts';
 
-const SNIPPET_BYTES = 2048;
-const REPLY_MAX_BYTES = 1024 * 1024;
-
-/** Reads a response body up to max bytes (the rest is discarded). */
-async function readBounded(body: AsyncIterable<Buffer> & { destroy?: () => void }, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    if (n < max) chunks.push(chunk);
-    n += chunk.length;
-    if (n > max) break;
-  }
-  if (n > max) body.destroy?.();
-  return Buffer.concat(chunks).subarray(0, max);
-}
-const RETRYABLE = new Set([408, 425, 429]);
-
-/** Parses Retry-After (delta seconds or an HTTP date) into milliseconds from now. */
-export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return undefined;
-  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** Reads at most SNIPPET_BYTES of a response body as text and discards the rest. */
-async function snippet(body: AsyncIterable<Buffer> & { destroy?: () => void }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    if (n < SNIPPET_BYTES) chunks.push(chunk);
-    n += chunk.length;
-    if (n >= SNIPPET_BYTES) break;
-  }
-  body.destroy?.();
-  return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8');
-}
-
-/** One-line description of a network failure. */
-function networkReason(err: unknown, url: URL): string {
-  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = e.code ?? e.cause?.code;
-  const where = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
-  switch (code) {
-    case 'ECONNREFUSED':
-      return `host unreachable: connection refused by ${where}`;
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `host not found: ${url.hostname}`;
-    case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
-      return `connection to ${where} was reset`;
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return `timed out talking to ${where}`;
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'CERT_HAS_EXPIRED':
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return `TLS certificate not trusted (${code}) for ${where}`;
-    default:
-      return `${where}: ${errorMessage(e.cause ?? e)}`;
-  }
-}
+export { parseRetryAfter };
 
 export class HttpDestination implements Destination {
   private readonly cfg: HttpDestinationConfig;
@@ -182,7 +116,7 @@ export class HttpDestination implements Destination {
     if (status >= 300 && status < 400) {
       return deadLetter(`HTTP ${status}: redirect to ${String(res.headers.location ?? '?')} not followed (point url at the final address)`, { status, response });
     }
-    if (RETRYABLE.has(status) || status >= 500) {
+    if (RETRYABLE_STATUS.has(status) || status >= 500) {
       const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
       return retryLater(`HTTP ${status} from ${this.url.host}`, { status, response, retryAfterMs });
     }

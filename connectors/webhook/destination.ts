@@ -13,32 +13,12 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
+import { parseRetryAfter, readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
 import { standardWebhookHeaders } from './signatures.ts';
 import type { WebhookDestinationConfig } from './schema.ts';
 
-const RETRYABLE = new Set([408, 425, 429]);
-const SNIPPET = 2048;
-const REPLY_MAX = 1024 * 1024;
 
-function retryAfterMs(v: string | string[] | undefined): number | undefined {
-  const s = Array.isArray(v) ? v[0] : v;
-  if (!s) return undefined;
-  if (/^\s*\d+\s*$/.test(s)) return Number(s) * 1000;
-  const at = Date.parse(s);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
 
-async function readUpTo(body: AsyncIterable<Buffer> & { destroy?: () => void }, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    if (n < max) chunks.push(c);
-    n += c.length;
-    if (n > max) break;
-  }
-  if (n > max) body.destroy?.();
-  return Buffer.concat(chunks).subarray(0, max);
-}
 
 export class WebhookDestination implements Destination {
   private readonly cfg: WebhookDestinationConfig;
@@ -98,18 +78,18 @@ export class WebhookDestination implements Destination {
         await res.body.dump();
         return delivered(`HTTP ${status}`);
       }
-      const reply = await readUpTo(res.body, REPLY_MAX).catch(() => Buffer.alloc(0));
+      const reply = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
       const ct = res.headers['content-type'];
       return delivered(`HTTP ${status}`, { status, contentType: Array.isArray(ct) ? ct[0] : ct, body: reply });
     }
-    const response = (await readUpTo(res.body, SNIPPET).catch(() => Buffer.alloc(0))).toString('utf8');
+    const response = (await readBounded(res.body, SNIPPET_BYTES).catch(() => Buffer.alloc(0))).toString('utf8');
     if (status === 410) {
       this.gone = { at: Date.now() };
       ctx.log.error({ endpoint }, 'webhook endpoint answered 410 Gone: it is disabled, no more events are sent to it');
       return deadLetter(`endpoint disabled: ${endpoint} answered 410 Gone (the receiver unsubscribed); no more events are sent to it until Ferry restarts`, { status, response });
     }
-    if (RETRYABLE.has(status) || status >= 500) {
-      return retryLater(`HTTP ${status} from ${this.url.host}`, { status, response, retryAfterMs: retryAfterMs(res.headers['retry-after']) });
+    if (RETRYABLE_STATUS.has(status) || status >= 500) {
+      return retryLater(`HTTP ${status} from ${this.url.host}`, { status, response, retryAfterMs: parseRetryAfter(res.headers['retry-after']) });
     }
     if (status >= 300 && status < 400) return deadLetter(`HTTP ${status}: redirect not followed (point url at the final address)`, { status, response });
     return deadLetter(`HTTP ${status} from ${this.url.host}${status === 401 || status === 403 ? ' (the receiver refused the signature or credentials)' : ''}`, { status, response });

@@ -189,19 +189,7 @@ export class FlowRuntime {
     const rows: Array<NewRow & { reason: string }> = [];
     for (const { item, reason } of items) {
       const body = await this.deps.content.put(item.body);
-      rows.push({
-        flow: this.name,
-        idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
-        sourceKey: item.sourceKey,
-        name: item.name,
-        attributes: item.attributes ?? {},
-        size: body.size,
-        sha256: body.sha256,
-        inline: body.inline,
-        bodyFile: body.file,
-        group: item.group,
-        reason,
-      });
+      rows.push({ ...this.rowFor(item, body), group: item.group, reason });
     }
     this.deps.intake.flush(); // keep the order: items queued before these dead ones commit first
     const result = this.deps.queue.enqueueDead(rows);
@@ -266,18 +254,7 @@ export class FlowRuntime {
     items.forEach((item, i) => {
       const body = stored[i];
       if (!body) return;
-      const row: NewRow = {
-        flow: this.name,
-        idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
-        sourceKey: item.sourceKey,
-        name: item.name,
-        attributes: item.attributes ?? {},
-        size: body.size,
-        sha256: body.sha256,
-        inline: body.inline,
-        bodyFile: body.file,
-        group: this.groupOf(item, body),
-      };
+      const row = this.rowFor(item, body);
       rows.push(row);
       itemOfRow.set(row, item);
       if (item.checkpoint) state.push({ flow: this.name, ...item.checkpoint });
@@ -313,6 +290,23 @@ export class FlowRuntime {
       out.deferred = deferred;
     }
     return out;
+  }
+
+  /** The queue row of a stored item; its idempotency key is flow + source identity + content hash. */
+  private rowFor(item: NewItem, body: StoredBody, leaseUntil?: number): NewRow {
+    return {
+      flow: this.name,
+      idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
+      sourceKey: item.sourceKey,
+      name: item.name,
+      attributes: item.attributes ?? {},
+      size: body.size,
+      sha256: body.sha256,
+      inline: body.inline,
+      bodyFile: body.file,
+      group: this.groupOf(item, body),
+      leaseUntil,
+    };
   }
 
   /** The FIFO group of an item under `fifo-by`: an attribute, else a field of its JSON body, else the source's group. */
@@ -363,19 +357,7 @@ export class FlowRuntime {
     const now = Date.now();
     // Sent directly only when the dispatcher would send it now; otherwise it waits in the queue like any item.
     const direct = !this.paused && this.cfg.enabled && this.ordering === 'none' && this.breaker.state === 'closed';
-    const row: NewRow = {
-      flow: this.name,
-      idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
-      sourceKey: item.sourceKey,
-      name: item.name,
-      attributes: item.attributes ?? {},
-      size: body.size,
-      sha256: body.sha256,
-      inline: body.inline,
-      bodyFile: body.file,
-      group: this.groupOf(item, body),
-      leaseUntil: direct ? now + LEASE_MS : undefined,
-    };
+    const row = this.rowFor(item, body, direct ? now + LEASE_MS : undefined);
     let result: IntakeResult;
     try {
       result = await this.deps.intake.push({ rows: [row], state: [] });

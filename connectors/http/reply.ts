@@ -1,0 +1,65 @@
+// Reading HTTP replies the same way in every HTTP-speaking connector (http, webhook, http-steps): bounded
+// bodies, Retry-After, and one-line reasons for network failures.
+import { errorMessage } from '../contract.ts';
+
+export const SNIPPET_BYTES = 2048;
+export const REPLY_MAX_BYTES = 1024 * 1024;
+export const RETRYABLE_STATUS = new Set([408, 425, 429]);
+
+type Body = AsyncIterable<Buffer> & { destroy?: () => void };
+
+/** Reads a response body up to max bytes (the rest is discarded). */
+export async function readBounded(body: Body, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    if (n < max) chunks.push(chunk);
+    n += chunk.length;
+    if (n > max) break;
+  }
+  if (n > max) body.destroy?.();
+  return Buffer.concat(chunks).subarray(0, max);
+}
+
+/** The first SNIPPET_BYTES of a reply as text, for the dead-letter record. */
+export async function snippet(body: Body): Promise<string> {
+  return (await readBounded(body, SNIPPET_BYTES)).toString('utf8');
+}
+
+/** Parses Retry-After (delta seconds or an HTTP date) into milliseconds from now. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** One-line description of a network failure. */
+export function networkReason(err: unknown, url: URL): string {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = e.code ?? e.cause?.code;
+  const where = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return `host unreachable: connection refused by ${where}`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host not found: ${url.hostname}`;
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return `connection to ${where} was reset`;
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `timed out talking to ${where}`;
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'CERT_HAS_EXPIRED':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `TLS certificate not trusted (${code}) for ${where}`;
+    default:
+      return `${where}: ${errorMessage(e.cause ?? e)}`;
+  }
+}

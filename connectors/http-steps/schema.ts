@@ -1,17 +1,7 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
+import { httpUrl } from '../http/schema.ts';
 
-const httpUrl = z.string().refine(
-  (s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  },
-  { error: (iss) => `expected an http(s) URL, got ${JSON.stringify(iss.input)}` },
-);
 
 export const stepSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, { error: 'expected a step name of letters, digits and "_"' }),

@@ -1,5 +1,6 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
+import { httpUrl } from '../http/schema.ts';
 
 /** A JSONata expression that compiles; the error names the problem. */
 export const jsonataExpr = z.string().min(1).superRefine((expr, ctx) => {
@@ -10,17 +11,6 @@ export const jsonataExpr = z.string().min(1).superRefine((expr, ctx) => {
   }
 });
 
-const httpUrl = z.string().refine(
-  (s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  },
-  { error: (iss) => `expected an http(s) URL, got ${JSON.stringify(iss.input)}` },
-);
 
 /** Where the shared listener binds. Flows naming the same address and port share one server. */
 export const listenShape = {

@@ -90,6 +90,22 @@ export function idempotencyKey(flow: string, sourceKey: string, sha256: string):
 const SUMMARY_COLUMNS =
   'id, flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, attempts, next_at, lease_until, last_error, last_status, last_response, created_at, updated_at, settled_at, after_pending';
 
+/** The named parameters of an items INSERT for a new row. */
+function rowParams(row: NewRow, now: number) {
+  return {
+    flow: row.flow,
+    idemKey: row.idemKey,
+    sourceKey: row.sourceKey,
+    name: row.name,
+    attrs: JSON.stringify(row.attributes),
+    bodyFile: row.bodyFile ?? null,
+    size: row.size,
+    sha256: row.sha256,
+    grp: row.group ?? null,
+    now,
+  };
+}
+
 export class Queue {
   private readonly db: Db;
   private readonly stmts;
@@ -178,19 +194,7 @@ export class Queue {
           duplicates.push({ row });
           continue;
         }
-        const info = this.stmts.insert.run({
-          flow: row.flow,
-          idemKey: row.idemKey,
-          sourceKey: row.sourceKey,
-          name: row.name,
-          attrs: JSON.stringify(row.attributes),
-          bodyFile: row.bodyFile ?? null,
-          size: row.size,
-          sha256: row.sha256,
-          grp: row.group ?? null,
-          leaseUntil: row.leaseUntil ?? null,
-          now,
-        });
+        const info = this.stmts.insert.run({ ...rowParams(row, now), leaseUntil: row.leaseUntil ?? null });
         if (info.changes === 0) {
           const existing = this.stmts.findKey.get(row.flow, row.idemKey);
           // OR IGNORE also swallows NOT NULL/CHECK violations: such a row is no duplicate, and calling it one
@@ -227,17 +231,8 @@ export class Queue {
           continue;
         }
         const info = insert.run({
-          flow: row.flow,
-          idemKey: row.idemKey,
-          sourceKey: row.sourceKey,
-          name: row.name,
-          attrs: JSON.stringify(row.attributes),
-          bodyFile: row.bodyFile ?? null,
-          size: row.size,
-          sha256: row.sha256,
-          grp: row.group ?? null,
+          ...rowParams(row, now),
           reason: row.reason,
-          now,
         });
         const id = Number(info.lastInsertRowid);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);

@@ -4,7 +4,6 @@ import { Agent, request, errors as undiciErrors } from 'undici';
 import mime from 'mime-types';
 import {
   deadLetter,
-  delivered,
   retryLater,
   type CheckResult,
   type DeliveryOutcome,
@@ -13,7 +12,7 @@ import {
   type OutgoingItem,
 } from '../contract.ts';
 import type { HttpDestinationConfig } from './schema.ts';
-import { networkReason, parseRetryAfter, readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS, snippet } from './reply.ts';
+import { deliveredReply, networkReason, parseRetryAfter, RETRYABLE_STATUS, snippet } from './reply.ts';
 import { AuthError, Authenticator } from './auth.ts';
 
 export { parseRetryAfter };
@@ -102,16 +101,7 @@ export class HttpDestination implements Destination {
       break;
     }
     const status = res.statusCode;
-    if (status >= 200 && status < 300) {
-      if (!ctx.wantsReply) {
-        await res.body.dump();
-        return delivered(`HTTP ${status}`);
-      }
-      // the reply is kept for synchronous callers (issue 5); bounded so a huge answer cannot exhaust memory
-      const body = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
-      const contentType = res.headers['content-type'];
-      return delivered(`HTTP ${status}`, { status, contentType: Array.isArray(contentType) ? contentType[0] : contentType, body });
-    }
+    if (status >= 200 && status < 300) return deliveredReply(res, ctx.wantsReply);
     const response = await snippet(res.body).catch(() => '');
     if (status >= 300 && status < 400) {
       return deadLetter(`HTTP ${status}: redirect to ${String(res.headers.location ?? '?')} not followed (point url at the final address)`, { status, response });

@@ -1,6 +1,6 @@
 // Reading HTTP replies the same way in every HTTP-speaking connector (http, webhook, http-steps): bounded
 // bodies, Retry-After, and one-line reasons for network failures.
-import { errorMessage } from '../contract.ts';
+import { delivered, errorMessage, type DeliveryOutcome } from '../contract.ts';
 
 export const SNIPPET_BYTES = 2048;
 export const REPLY_MAX_BYTES = 1024 * 1024;
@@ -24,6 +24,24 @@ export async function readBounded(body: Body, max: number): Promise<Buffer> {
 /** The first SNIPPET_BYTES of a reply as text, for the dead-letter record. */
 export async function snippet(body: Body): Promise<string> {
   return (await readBounded(body, SNIPPET_BYTES)).toString('utf8');
+}
+
+/**
+ * The outcome of a 2xx reply. Its body is kept (bounded, so a huge answer cannot exhaust memory) only when a
+ * synchronous caller waits for it; otherwise it is drained.
+ */
+export async function deliveredReply(
+  res: { statusCode: number; headers: Record<string, string | string[] | undefined>; body: Body & { dump(): Promise<void> } },
+  wantsReply: boolean | undefined,
+): Promise<DeliveryOutcome> {
+  const status = res.statusCode;
+  if (!wantsReply) {
+    await res.body.dump();
+    return delivered(`HTTP ${status}`);
+  }
+  const body = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
+  const contentType = res.headers['content-type'];
+  return delivered(`HTTP ${status}`, { status, contentType: Array.isArray(contentType) ? contentType[0] : contentType, body });
 }
 
 /** Parses Retry-After (delta seconds or an HTTP date) into milliseconds from now. */

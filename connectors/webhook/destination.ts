@@ -4,7 +4,6 @@
 import { Agent, request, errors as undiciErrors } from 'undici';
 import {
   deadLetter,
-  delivered,
   errorMessage,
   retryLater,
   type CheckResult,
@@ -13,7 +12,7 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
-import { parseRetryAfter, readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
+import { deliveredReply, parseRetryAfter, readBounded, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
 import { standardWebhookHeaders } from './signatures.ts';
 import type { WebhookDestinationConfig } from './schema.ts';
 
@@ -73,15 +72,7 @@ export class WebhookDestination implements Destination {
       return retryLater(`${this.url.host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
     }
     const status = res.statusCode;
-    if (status >= 200 && status < 300) {
-      if (!ctx.wantsReply) {
-        await res.body.dump();
-        return delivered(`HTTP ${status}`);
-      }
-      const reply = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
-      const ct = res.headers['content-type'];
-      return delivered(`HTTP ${status}`, { status, contentType: Array.isArray(ct) ? ct[0] : ct, body: reply });
-    }
+    if (status >= 200 && status < 300) return deliveredReply(res, ctx.wantsReply);
     const response = (await readBounded(res.body, SNIPPET_BYTES).catch(() => Buffer.alloc(0))).toString('utf8');
     if (status === 410) {
       this.gone = { at: Date.now() };

@@ -4,11 +4,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ftpConnector } from '../../connectors/ftp/index.ts';
 import { ftpDestinationSchema, ftpSourceSchema } from '../../connectors/ftp/schema.ts';
-import type { OutgoingItem } from '../../connectors/contract.ts';
+import { outgoingItem } from '../helpers/items.ts';
 import { freePort, selfSignedCert, startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
@@ -37,20 +36,7 @@ function put(root: string, rel: string, content: string | Buffer): void {
   fs.writeFileSync(path.join(root, rel), content);
 }
 
-function item(name: string, body: Buffer, attributes: Record<string, string> = {}): OutgoingItem {
-  return {
-    id: 1,
-    flow: 'f',
-    name,
-    idempotencyKey: crypto.createHash('sha256').update(name + body.length).digest('hex').slice(0, 40),
-    attributes,
-    size: body.length,
-    sha256: crypto.createHash('sha256').update(body).digest('hex'),
-    attempt: 1,
-    openBody: () => Readable.from([body]),
-    readBody: async () => body,
-  };
-}
+const item = (name: string, body: Buffer, attributes: Record<string, string> = {}) => outgoingItem(name, body, { attributes });
 const dctx = () => ({ flow: 'f', log, signal: new AbortController().signal });
 
 describe('ftp source', () => {

@@ -4,11 +4,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sftpConnector } from '../../connectors/sftp/index.ts';
 import { sftpDestinationSchema, sftpSourceSchema } from '../../connectors/sftp/schema.ts';
-import type { OutgoingItem } from '../../connectors/contract.ts';
+import { outgoingItem } from '../helpers/items.ts';
 import { sshdAvailable, startSshd, type SshdHandle } from '../helpers/sshd.ts';
 import { freePort } from '../helpers/ftp-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
@@ -41,20 +40,7 @@ function put(root: string, rel: string, content: string | Buffer): void {
   fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
   fs.writeFileSync(path.join(root, rel), content);
 }
-function item(name: string, body: Buffer, attributes: Record<string, string> = {}): OutgoingItem {
-  return {
-    id: 1,
-    flow: 'f',
-    name,
-    idempotencyKey: crypto.randomBytes(20).toString('hex'),
-    attributes,
-    size: body.length,
-    sha256: crypto.createHash('sha256').update(body).digest('hex'),
-    attempt: 1,
-    openBody: () => Readable.from([body]),
-    readBody: async () => body,
-  };
-}
+const item = (name: string, body: Buffer, attributes: Record<string, string> = {}) => outgoingItem(name, body, { attributes });
 const dctx = () => ({ flow: 'f', log, signal: new AbortController().signal });
 
 describe('sftp source', () => {

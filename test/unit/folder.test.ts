@@ -1,25 +1,17 @@
 // Folder connector: the destination writes atomically, never overwrites and stays inside its folder; the
 // source takes only wanted, complete files, honours ready markers, and moves/deletes only after delivery.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FolderDestination } from '../../connectors/folder/destination.ts';
 import { FolderSource } from '../../connectors/folder/source.ts';
 import { folderDestinationSchema, folderSourceSchema } from '../../connectors/folder/schema.ts';
-import type { EmitResult, NewItem, OutgoingItem, SourceContext, SourceState } from '../../connectors/contract.ts';
+import type { EmitResult, NewItem, SourceContext, SourceState } from '../../connectors/contract.ts';
+import { outgoingItem } from '../helpers/items.ts';
 import { silentLogger } from '../../main/engine/logger.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 
-function outgoing(name: string, body: string, attributes: Record<string, string> = {}): OutgoingItem {
-  const bytes = Buffer.from(body);
-  return {
-    id: 1, flow: 'f', name, idempotencyKey: 'k', attributes, size: bytes.length,
-    sha256: crypto.createHash('sha256').update(bytes).digest('hex'), attempt: 1,
-    openBody: () => Readable.from([bytes]), readBody: async () => bytes,
-  };
-}
+const outgoing = (name: string, body: string, attributes: Record<string, string> = {}) => outgoingItem(name, body, { idempotencyKey: 'k', attributes });
 
 function folderDest(root: string, extra: Record<string, unknown> = {}) {
   return new FolderDestination(folderDestinationSchema.parse({ path: root, ...extra }));

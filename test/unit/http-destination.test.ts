@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpDestination, parseRetryAfter } from '../../connectors/http/destination.ts';
 import { httpDestinationSchema } from '../../connectors/http/schema.ts';
 import type { DestinationContext, OutgoingItem } from '../../connectors/contract.ts';
+import { outgoingItem } from '../helpers/items.ts';
 import { silentLogger } from '../../main/engine/logger.ts';
 import { startSink, type Sink, type Behaviour } from '../helpers/sink.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -31,22 +31,8 @@ function dest(cfg: Record<string, unknown>): HttpDestination {
   return d;
 }
 
-function item(body: Buffer | string, extra: Partial<OutgoingItem> = {}): OutgoingItem {
-  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);
-  return {
-    id: 1,
-    flow: 'upload',
-    name: 'report 1.csv',
-    idempotencyKey: 'key-123',
-    attributes: {},
-    size: bytes.length,
-    sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-    attempt: 1,
-    openBody: () => Readable.from([bytes]),
-    readBody: async () => bytes,
-    ...extra,
-  };
-}
+const item = (body: Buffer | string, extra: Partial<OutgoingItem> = {}) =>
+  outgoingItem('report 1.csv', body, { flow: 'upload', idempotencyKey: 'key-123', ...extra });
 
 const ctx = (signal = new AbortController().signal): DestinationContext => ({ flow: 'upload', log: silentLogger, signal });
 

@@ -20,6 +20,7 @@ import {
   type SourceContext,
 } from '../contract.ts';
 import type { FolderSourceConfig } from './schema.ts';
+import { watchNative } from './native-watch.ts';
 
 interface Observation {
   size: number;
@@ -146,14 +147,18 @@ export class FolderSource implements Source {
     }
   }
 
-  /** Lists wanted files with their stats (own walk: chokidar's initial scan does not cover scheduled runs). */
-  private async walk(): Promise<Map<string, fs.Stats>> {
+  /**
+   * Lists wanted files with their stats (own walk: chokidar's initial scan does not cover scheduled runs).
+   * With `dirs`, also records each folder walked (relative, "" = root) with its inode, for the native watcher.
+   */
+  private async walk(dirs?: Map<string, number>): Promise<Map<string, fs.Stats>> {
     const found = new Map<string, fs.Stats>();
     const maxDepth = this.cfg.recursive ? (this.cfg.depth ?? Infinity) : 0;
     const visit = async (dir: string, depth: number): Promise<void> => {
       let entries: fs.Dirent[];
       try {
         entries = await fs.promises.readdir(dir, { withFileTypes: true });
+        if (dirs) dirs.set(this.rel(dir), (await fs.promises.stat(dir)).ino);
       } catch (err) {
         if (dir === this.root) throw err;
         return; // a sub-folder removed while walking
@@ -366,21 +371,9 @@ export class FolderSource implements Source {
   async watch(ctx: SourceContext): Promise<() => Promise<void>> {
     this.loadKeepMemory(ctx);
     await this.loadBaseline(ctx);
-    const ignoredAbs = this.ignoredDir !== undefined ? path.join(this.root, this.ignoredDir) : undefined;
-    const watcher = chokidarWatch(this.root, {
-      ignoreInitial: true,
-      persistent: true,
-      alwaysStat: true,
-      depth: this.cfg.recursive ? this.cfg.depth : 0,
-      usePolling: this.cfg.usePolling,
-      interval: this.cfg.pollIntervalMs,
-      binaryInterval: this.cfg.pollIntervalMs,
-      ignored: ignoredAbs ? (p: string) => p === ignoredAbs || p.startsWith(ignoredAbs + path.sep) : undefined,
-    });
-    const onFile = (abs: string, st?: fs.Stats) => {
-      const rel = this.rel(abs);
+    /** A file was seen (by an event or a scan) with these stats; a marker makes its data file a candidate. */
+    const notice = (rel: string, st?: { size: number; mtimeMs: number }) => {
       if (this.markerMatcher?.(rel)) {
-        // a marker arrived: its data file may now be ready
         const name = path.posix.basename(rel);
         const [pre, post] = this.cfg.readyMarker!.split('{name}');
         const dataRel = path.posix.join(path.posix.dirname(rel), name.slice(pre.length, name.length - post.length));
@@ -391,11 +384,6 @@ export class FolderSource implements Source {
       if (this.alreadyTaken(rel, st)) return;
       this.observe(rel, st, Date.now());
     };
-    watcher.on('add', onFile);
-    watcher.on('change', onFile);
-    watcher.on('unlink', (abs) => this.observed.delete(this.rel(abs)));
-    watcher.on('error', (err) => ctx.problem(`watching ${this.root} failed: ${errorMessage(err)}`));
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
 
     // The sweep runs only while files wait to settle: an idle watched folder costs no timer wake-ups.
     let sweeping = false;
@@ -425,27 +413,116 @@ export class FolderSource implements Source {
           armSweep();
         });
     };
-    watcher.on('add', armSweep.bind(null, sweepEvery));
-    watcher.on('change', armSweep.bind(null, sweepEvery));
 
-    const reconcile = async () => {
-      const found = await this.walk();
-      const now = Date.now();
-      for (const [rel, st] of found) if (!this.alreadyTaken(rel, st) && !this.observed.has(rel)) this.observe(rel, st, now);
-      armSweep();
-    };
+    const events = this.cfg.usePolling ? await this.pollWatch(ctx, notice, armSweep) : this.nativeWatch(ctx, notice, armSweep, () => void reconcile());
+
+    let reconciling: Promise<void> | undefined;
+    const reconcile = (): Promise<void> =>
+      (reconciling ??= (async () => {
+        const dirs = new Map<string, number>();
+        try {
+          const found = await this.walk(dirs);
+          for (const [rel, st] of found) if (!this.observed.has(rel)) notice(rel, st);
+        } catch (err) {
+          ctx.problem(`scanning ${this.root} failed: ${errorMessage(err)}`);
+        } finally {
+          events.sync?.(dirs);
+          reconciling = undefined;
+        }
+        armSweep();
+      })());
     // Files already there at start-up, or that arrived while Ferry was stopped.
-    await reconcile().catch((err) => ctx.problem(`scanning ${this.root} failed: ${errorMessage(err)}`));
-    const reconcileTimer = setInterval(() => {
-      reconcile().catch((err) => ctx.problem(`scanning ${this.root} failed: ${errorMessage(err)}`));
-    }, this.cfg.reconcileMs);
+    await reconcile();
+    const reconcileTimer = setInterval(() => void reconcile(), this.cfg.reconcileMs);
 
     return async () => {
       clearTimeout(sweepTimer);
       clearInterval(reconcileTimer);
-      await watcher.close();
+      await events.close();
       await this.taking;
     };
+  }
+
+  /** Native events: each names an entry, which is statted once (events in one tick share one pass). */
+  private nativeWatch(
+    ctx: SourceContext,
+    notice: (rel: string, st?: fs.Stats) => void,
+    armSweep: () => void,
+    rescan: () => void,
+  ): { sync(dirs: Map<string, number>): void; close(): Promise<void> } {
+    const pending = new Set<string>();
+    let flushing = false;
+    const flush = async () => {
+      while (pending.size > 0 && !ctx.signal.aborted) {
+        const batch = [...pending];
+        pending.clear();
+        for (let i = 0; i < batch.length; i += 64) {
+          await Promise.all(batch.slice(i, i + 64).map(async (rel) => {
+            // Not recursive: a name the globs do not want (and no marker) needs no look.
+            if (!this.cfg.recursive && !this.wants(rel) && !this.markerMatcher?.(rel)) return;
+            const st = await fs.promises.stat(path.join(this.root, rel)).catch(() => undefined);
+            if (!st) {
+              this.observed.delete(rel);
+              native.gone(rel);
+            } else if (st.isDirectory()) native.dir(rel, st.ino);
+            else if (st.isFile()) notice(rel, st);
+          }));
+        }
+        armSweep();
+      }
+      flushing = false;
+    };
+    let lastRescan = 0;
+    const native = watchNative({
+      root: this.root,
+      recursive: this.cfg.recursive,
+      depth: this.cfg.depth,
+      ignoredDir: this.ignoredDir,
+      onPath: (rel) => {
+        pending.add(rel);
+        if (!flushing) {
+          flushing = true;
+          setImmediate(() => void flush());
+        }
+      },
+      onRescan: (reason) => {
+        ctx.problem(reason);
+        // At most one extra scan a second, however many watchers complain at once.
+        if (Date.now() - lastRescan < 1000) return;
+        lastRescan = Date.now();
+        setTimeout(rescan, 1000).unref();
+      },
+    });
+    return { sync: (dirs) => native.sync(dirs), close: async () => native.close() };
+  }
+
+  /** Polling (network shares, mounted volumes): chokidar stats every file each interval. */
+  private async pollWatch(
+    ctx: SourceContext,
+    notice: (rel: string, st?: fs.Stats) => void,
+    armSweep: () => void,
+  ): Promise<{ sync?: undefined; close(): Promise<void> }> {
+    const ignoredAbs = this.ignoredDir !== undefined ? path.join(this.root, this.ignoredDir) : undefined;
+    const watcher = chokidarWatch(this.root, {
+      ignoreInitial: true,
+      persistent: true,
+      alwaysStat: true,
+      depth: this.cfg.recursive ? this.cfg.depth : 0,
+      usePolling: true,
+      interval: this.cfg.pollIntervalMs,
+      binaryInterval: this.cfg.pollIntervalMs,
+      ignored: ignoredAbs ? (p: string) => p === ignoredAbs || p.startsWith(ignoredAbs + path.sep) : undefined,
+    });
+    const onFile = (abs: string, st?: fs.Stats) => {
+      notice(this.rel(abs), st);
+      armSweep();
+    };
+    watcher.on('add', onFile);
+    watcher.on('change', onFile);
+    watcher.on('unlink', (abs) => this.observed.delete(this.rel(abs)));
+    watcher.on('error', (err) => ctx.problem(`watching ${this.root} failed: ${errorMessage(err)}`));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    return { close: () => watcher.close() };
   }
 
   async afterDelivery(item: SettledItem): Promise<void> {

@@ -18,7 +18,11 @@ function tmp(): string {
 }
 
 async function startProcess(args: string[]): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_PROFILE=<dir>: each measured process writes a V8 CPU profile there (open in Chrome DevTools).
+  // BENCH_NODE_ARGS: extra node flags for them (e.g. "--import /tmp/mem.mjs").
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...profile, ...extra, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -177,7 +181,9 @@ export const engineSuite: BenchSuite = {
     const rows: BenchRow[] = [];
     const sink = await startSink();
     try {
-      for (const n of quick ? [300] : [2000, 10000]) {
+      // BENCH_ENGINE_FILES=10000: only that burst size (for profiling one case).
+      const sizes = process.env.BENCH_ENGINE_FILES ? [Number(process.env.BENCH_ENGINE_FILES)] : quick ? [300] : [2000, 10000];
+      for (const n of sizes) {
         const base = await folderToHttp('baseline', n, sink);
         const ferry = await folderToHttp('ferry', n, sink);
         const ratio = round((ferry.filesPerSec / base.filesPerSec) * 100);

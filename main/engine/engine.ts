@@ -140,7 +140,7 @@ export class Engine {
       afterDone: this.afterDone,
       log: this.log,
       diskOk: () => this.diskProblem,
-      dataVersion: () => this.db.pragma('data_version', { simple: true }) as number,
+      dataVersion: () => this.queue.dataVersion(),
     });
   }
 

@@ -285,7 +285,7 @@ describe('data dir guards', () => {
       const cfg = writeConfig(dir, { dataDir: path.join(shm, 'data'), integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in' }, destination: { type: 'folder', path: './out' } }] }] });
       const r = await runCli(['run', '--config', cfg]);
       expect(r.code).toBe(2);
-      expect(r.stderr.trim().split('\n')).toEqual([`ferry: dataDir ${path.join(shm, 'data')} is on tmpfs; the queue needs a local disk (SQLite WAL does not work on network file systems)`]);
+      expect(r.stderr.trim().split('\n')).toEqual([`ferry: dataDir ${path.join(shm, 'data')} is on tmpfs; the queue needs a local disk that survives a reboot`]);
     } finally {
       fs.rmSync(shm, { recursive: true, force: true });
     }

@@ -175,6 +175,10 @@ export class Queue {
       ),
       setState: db.prepare('INSERT INTO source_state (flow, key, value) VALUES (?, ?, ?) ON CONFLICT (flow, key) DO UPDATE SET value = excluded.value'),
       afterDone: db.prepare('UPDATE items SET after_pending = 0 WHERE id = ?'),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      totalChanges: db.prepare('SELECT total_changes()').pluck(),
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
     };
   }
 
@@ -258,11 +262,14 @@ export class Queue {
   lease(flow: string, limit: number, leaseMs: number, now = Date.now(), ordering: LeaseOrdering = 'none'): ItemRow[] {
     if (limit <= 0) return [];
     if (ordering !== 'none') return (ordering === 'fifo' ? this.stmts.leaseFifo : this.stmts.leaseGroup).all(now + leaseMs, now, flow, now, limit);
-    return this.db.transaction(() => {
-      const rows = this.stmts.leaseRetries.all(now + leaseMs, now, flow, now, limit);
-      if (rows.length < limit) rows.push(...this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length));
-      return rows.sort((a, b) => a.next_at - b.next_at || a.id - b.id);
-    }).immediate();
+    // A lease lost to a power cut is harmless (the item is simply still queued): no fsync of its own.
+    return this.relaxed(() =>
+      this.db.transaction(() => {
+        const rows = this.stmts.leaseRetries.all(now + leaseMs, now, flow, now, limit);
+        if (rows.length < limit) rows.push(...this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length));
+        return rows.sort((a, b) => a.next_at - b.next_at || a.id - b.id);
+      }).immediate(),
+    );
   }
 
   /** Applies attempt outcomes in one transaction; records failures and activity events. */
@@ -318,9 +325,29 @@ export class Queue {
     return this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE state = 'inflight'`).run(now).changes;
   }
 
+  /**
+   * Records that after-delivery steps ran. Not fsynced on its own (synchronous=NORMAL for this commit; the
+   * next FULL commit makes it durable): losing it to a power cut only repeats the step, which finds the
+   * original gone and does nothing, so an fsync per batch would buy nothing.
+   */
   markAfterDone(ids: number[]): void {
     if (ids.length === 0) return;
-    this.db.transaction(() => ids.forEach((id) => this.stmts.afterDone.run(id))).immediate();
+    this.relaxed(() => this.db.transaction(() => ids.forEach((id) => this.stmts.afterDone.run(id))).immediate());
+  }
+
+  /** Runs a write whose loss on power failure is harmless without its own fsync (WAL stays consistent). */
+  private relaxed<T>(write: () => T): T {
+    this.stmts.syncNormal.run();
+    try {
+      return write();
+    } finally {
+      this.stmts.syncFull.run();
+    }
+  }
+
+  /** SQLite's data_version: changes when another connection (another process) committed. */
+  dataVersion(): number {
+    return this.stmts.dataVersion.get() as number;
   }
 
   afterPending(limit = 500): ItemSummary[] {
@@ -403,7 +430,7 @@ export class Queue {
   counts(): Array<{ flow: string; state: ItemState; n: number; bytes: number }> {
     // Counting scans every item (index-only); status pages poll it. The result is reused while nothing was
     // written since: not by this connection (total_changes) nor by another process (data_version).
-    const key = `${this.db.pragma('data_version', { simple: true })}:${(this.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n}`;
+    const key = `${this.dataVersion()}:${this.stmts.totalChanges.get() as number}`;
     if (this.countsCache?.key === key) return this.countsCache.rows.map((r) => ({ ...r }));
     const rows = this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
     this.countsCache = { key, rows };

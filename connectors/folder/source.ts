@@ -432,8 +432,10 @@ export class FolderSource implements Source {
         .filter(([, o]) => now - o.since >= this.cfg.settleMs || this.cfg.readyMarker)
         .map(([rel]) => rel);
       void this.serial(async () => {
-        const ready = await this.ready(ctx, due, Date.now());
-        await this.take(ctx, ready);
+        // chunk by chunk: the first files go out while later ones are still looked at, and little is held at once
+        for (let i = 0; i < due.length && !ctx.signal.aborted && ctx.hasCapacity(); i += TAKE_CHUNK) {
+          await this.take(ctx, await this.ready(ctx, due.slice(i, i + TAKE_CHUNK), Date.now()));
+        }
       })
         .catch((err) => ctx.problem(`taking files from ${this.root} failed: ${errorMessage(err)}`))
         .finally(() => {

@@ -2,7 +2,7 @@
 // (next attempt at next_at) | dead (reason); discarded is an admin's drop. Every write path takes a batch,
 // so callers group many items into one transaction (one fsync).
 import crypto from 'node:crypto';
-import type { Db } from './db.ts';
+import { keyPrefix, type Db } from './db.ts';
 import type { ItemAttributes } from '../../../connectors/contract.ts';
 
 export type ItemState = 'queued' | 'inflight' | 'retrying' | 'delivered' | 'dead' | 'discarded';
@@ -95,6 +95,7 @@ function rowParams(row: NewRow, now: number) {
   return {
     flow: row.flow,
     idemKey: row.idemKey,
+    keyPrefix: keyPrefix(row.idemKey),
     sourceKey: row.sourceKey,
     name: row.name,
     attrs: JSON.stringify(row.attributes),
@@ -115,12 +116,12 @@ export class Queue {
   constructor(db: Db) {
     this.db = db;
     this.stmts = {
-      findKey: db.prepare<[string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE flow = ? AND idem_key = ?'),
+      findKey: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE key_prefix = ? AND idem_key = ? AND flow = ?'),
       findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
       anyFingerprint: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? LIMIT 1'),
       insert: db.prepare(
-        `INSERT OR IGNORE INTO items (flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
-         VALUES (@flow, CASE WHEN @leaseUntil IS NULL THEN 'queued' ELSE 'inflight' END, @idemKey, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256,
+        `INSERT INTO items (flow, state, idem_key, key_prefix, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
+         VALUES (@flow, CASE WHEN @leaseUntil IS NULL THEN 'queued' ELSE 'inflight' END, @idemKey, @keyPrefix, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256,
          @grp, 0, @now, @now, @leaseUntil, CASE WHEN @leaseUntil IS NULL THEN 0 ELSE 1 END)`,
       ),
       // FIFO (issue 5): an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
@@ -198,14 +199,18 @@ export class Queue {
           duplicates.push({ row });
           continue;
         }
-        const info = this.stmts.insert.run({ ...rowParams(row, now), leaseUntil: row.leaseUntil ?? null });
-        if (info.changes === 0) {
-          const existing = this.stmts.findKey.get(row.flow, row.idemKey);
-          // OR IGNORE also swallows NOT NULL/CHECK violations: such a row is no duplicate, and calling it one
-          // would let its source move the original away as if delivered. Fail the batch instead.
-          if (!existing) throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored (invalid row)`);
+        const params = rowParams(row, now);
+        const existing = this.stmts.findKey.get(params.keyPrefix, row.idemKey, row.flow);
+        if (existing) {
           duplicates.push({ row, existing });
           continue;
+        }
+        let info;
+        try {
+          info = this.stmts.insert.run({ ...params, leaseUntil: row.leaseUntil ?? null });
+        } catch (err) {
+          // the whole batch fails: nothing of it (rows, checkpoints) is committed, the source keeps its files
+          throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored: ${(err as Error).message}`);
         }
         const id = Number(info.lastInsertRowid);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);
@@ -225,11 +230,11 @@ export class Queue {
       const ids: number[] = [];
       const duplicates: Duplicate[] = [];
       const insert = this.db.prepare(
-        `INSERT INTO items (flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, next_at, last_error, created_at, updated_at, settled_at)
-         VALUES (@flow, 'dead', @idemKey, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256, @grp, 0, @reason, @now, @now, @now)`,
+        `INSERT INTO items (flow, state, idem_key, key_prefix, source_key, name, attrs, body_file, size, sha256, grp, next_at, last_error, created_at, updated_at, settled_at)
+         VALUES (@flow, 'dead', @idemKey, @keyPrefix, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256, @grp, 0, @reason, @now, @now, @now)`,
       );
       for (const row of rows) {
-        const existing = this.stmts.findKey.get(row.flow, row.idemKey);
+        const existing = this.stmts.findKey.get(keyPrefix(row.idemKey), row.idemKey, row.flow);
         if (existing || this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
           duplicates.push({ row, existing });
           continue;

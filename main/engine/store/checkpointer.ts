@@ -29,7 +29,12 @@ export interface Checkpointer {
 
 export function startCheckpointer(db: Db, onError: (message: string) => void = () => undefined): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: db.name, everyMs: EVERY_MS } });
+  // a small isolate: the thread holds one connection and a timer
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { driver, file: db.name, everyMs: EVERY_MS },
+    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 },
+  });
   db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT}`);
   let stopped: Promise<void> | undefined;
   worker.on('message', (m: unknown) => {

@@ -14,7 +14,7 @@ import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
 import { freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
-import { Batcher } from './batcher.ts';
+import { Batcher, type Taken } from './batcher.ts';
 import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -91,10 +91,22 @@ export class Engine {
       this.flowStates.redact = scrub;
     }
 
-    this.intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
+    // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
+    // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
+    const riders = (taken: Array<Taken<unknown>>) => {
+      for (const t of taken) {
+        if (t.values.length === 0) continue;
+        if (t.from === this.settleBatcher) this.queue.settle(t.values as Settlement[]);
+        else this.queue.markAfterDoneIn(t.values as number[]);
+      }
+    };
+    this.intake = new Batcher<IntakeWrite, IntakeResult>((writes, taken) => {
       const rows = writes.flatMap((w) => w.rows);
       const state = writes.flatMap((w) => w.state);
-      const all = this.queue.enqueue(rows, state);
+      const all = this.queue.together(() => {
+        riders(taken);
+        return this.queue.enqueue(rows, state);
+      });
       // split the combined result back per caller
       const dupRows = new Set(all.duplicates.map((d) => d.row));
       let cursor = 0;
@@ -106,14 +118,20 @@ export class Engine {
         return { ids, duplicates: all.duplicates.filter((d) => own.has(d.row)) };
       });
     }, { maxBatch: 2000 });
-    this.settleBatcher = new Batcher<Settlement, void>((s) => {
-      this.queue.settle(s);
+    this.settleBatcher = new Batcher<Settlement, void>((s, taken) => {
+      this.queue.together(() => {
+        riders(taken);
+        this.queue.settle(s);
+      });
       return s.map(() => undefined);
     }, { maxBatch: 1000, maxDelayMs: 15 });
     this.afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
     }, { maxBatch: 1000, maxDelayMs: 50 });
+    this.intake.ride(this.settleBatcher);
+    this.intake.ride(this.afterDone);
+    this.settleBatcher.ride(this.afterDone);
 
     for (const integration of this.config.integrations) {
       for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));

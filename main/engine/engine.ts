@@ -166,8 +166,20 @@ export class Engine {
       afterDone: this.afterDone,
       log: this.log,
       diskOk: () => this.diskProblem,
-      dataVersion: () => this.queue.dataVersion(),
+      dataVersion: () => this.dataVersion(),
     });
+  }
+
+  private version = { value: 0, at: 0 };
+
+  /**
+   * SQLite's data_version, read at most every 50 ms: busy dispatchers ask on every turn. A value up to 50 ms old
+   * can only make a dispatcher look at the queue once more than needed, never miss a change.
+   */
+  private dataVersion(): number {
+    const now = Date.now();
+    if (now - this.version.at >= 50) this.version = { value: this.queue.dataVersion(), at: now };
+    return this.version.value;
   }
 
   /** Opens the data dir (refusing network shares and a second engine on the same queue). */

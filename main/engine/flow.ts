@@ -717,6 +717,7 @@ export class FlowRuntime {
         outcome = { kind: 'retry', reason: errorMessage(err) };
       }
       const now = Date.now();
+      const item = { flow: this.name, name: row.name };
       let settlement: Settlement;
       if (abort.signal.aborted && outcome.kind !== 'delivered') {
         settlement = { id: row.id, kind: 'release' }; // interrupted by shutdown: not a failed attempt
@@ -729,19 +730,20 @@ export class FlowRuntime {
           afterPending: this.source.afterDelivery !== undefined && parentKey === undefined,
           detail: outcome.detail,
           reply: this.source.keepsReplies ? outcome.reply : undefined,
+          item,
         };
         this.log.debug({ item: row.id, name: row.name, ms: now - started }, 'delivered');
       } else if (outcome.kind === 'dead' || row.attempts >= this.cfg.retry.maxAttempts) {
         if (outcome.kind === 'retry') this.breaker.failure(now);
         else this.breaker.success(); // the destination answered: it is reachable
         const reason = outcome.kind === 'dead' ? outcome.reason : `gave up after ${row.attempts} attempts: ${outcome.reason}`;
-        settlement = { id: row.id, kind: 'dead', reason, status: outcome.status, response: outcome.response };
+        settlement = { id: row.id, kind: 'dead', reason, status: outcome.status, response: outcome.response, item };
         this.noteError(`${row.name}: ${reason}`);
         this.log.warn({ item: row.id, name: row.name, reason }, 'item is dead');
       } else {
         this.breaker.failure(now);
         const nextAt = nextAttemptAt(now, row.attempts, this.cfg.retry, outcome.retryAfterMs);
-        settlement = { id: row.id, kind: 'retry', nextAt, reason: outcome.reason, status: outcome.status, response: outcome.response };
+        settlement = { id: row.id, kind: 'retry', nextAt, reason: outcome.reason, status: outcome.status, response: outcome.response, item };
         this.noteError(`${row.name}: ${outcome.reason}`);
         this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
       }

@@ -64,11 +64,17 @@ const LEASED_COLUMNS = 'id, flow, state, idem_key, source_key, name, attrs, body
 /** An item row (bodies live apart: Queue.body()). */
 export type ItemSummary = ItemRow;
 
+/** The flow and name of a settled item, when the caller has them (its activity event then needs no lookup). */
+export interface SettledItemName {
+  flow: string;
+  name: string;
+}
+
 /** Outcome of one delivery attempt, applied by settle(). */
 export type Settlement =
-  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string; reply?: StoredReply }
-  | { id: number; kind: 'retry'; nextAt: number; reason: string; status?: number; response?: string }
-  | { id: number; kind: 'dead'; reason: string; status?: number; response?: string }
+  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string; reply?: StoredReply; item?: SettledItemName }
+  | { id: number; kind: 'retry'; nextAt: number; reason: string; status?: number; response?: string; item?: SettledItemName }
+  | { id: number; kind: 'dead'; reason: string; status?: number; response?: string; item?: SettledItemName }
   /** the lease is given back without counting an attempt (shutdown, circuit opened) */
   | { id: number; kind: 'release' };
 
@@ -287,7 +293,11 @@ export class Queue {
     this.db.transaction(() => {
       for (const given of settlements) {
         const s = given.kind === 'retry' || given.kind === 'dead' ? { ...given, reason: this.redact(given.reason), response: given.response === undefined ? undefined : this.redact(given.response) } : given;
-        const ev = (type: string, detail: string | null, nextAt: number | null = null) => this.stmts.itemEvent.run({ now, type, id: s.id, detail, nextAt });
+        // the dispatcher knows the item's flow and name: the event is written without looking the item up
+        const ev = (type: string, detail: string | null, nextAt: number | null = null) =>
+          s.kind !== 'release' && s.item
+            ? this.stmts.event.run(now, type, s.item.flow, s.id, JSON.stringify({ name: s.item.name, detail, nextAt }))
+            : this.stmts.itemEvent.run({ now, type, id: s.id, detail, nextAt });
         switch (s.kind) {
           case 'delivered':
             if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) {

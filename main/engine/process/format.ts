@@ -99,7 +99,7 @@ export function createFormatter(cfg: FormatConfig | undefined): Formatter {
     case 'json':
       return textFormatter('json', 'application/json', () => ({
         begin: () => '[',
-        items: (recs, first) => (first ? '' : ',') + recs.map((r) => JSON.stringify(r, null, c.pretty ? 2 : undefined)).join(','),
+        items: (recs, first) => (first ? '' : ',') + (c.pretty ? recs.map((r) => JSON.stringify(r, null, 2)).join(',') : JSON.stringify(recs).slice(1, -1)),
         end: () => ']',
         encode: utf8,
         single: (r) => JSON.stringify(r, null, c.pretty ? 2 : undefined),

@@ -26,6 +26,7 @@ import { CircuitBreaker, nextAttemptAt } from './backoff.ts';
 import type { Batcher } from './batcher.ts';
 import { compileProcess } from './process/pipeline.ts';
 import { ProcessIntake, type DeadItem } from './process/intake.ts';
+import { bodyBytesHandled } from './memory.ts';
 
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
@@ -613,7 +614,11 @@ export class FlowRuntime {
     const content = this.deps.content;
     const queue = this.deps.queue;
     const file = row.body_file;
-    const inline = () => queue.body(row.id) ?? Buffer.alloc(0);
+    const inline = () => {
+      const body = queue.body(row.id) ?? Buffer.alloc(0);
+      bodyBytesHandled(body.length);
+      return body;
+    };
     return {
       id: row.id,
       flow: row.flow,

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { errorMessage, type EmitResult, type ItemAttributes, type NewItem } from '../../../connectors/contract.ts';
+import { bodyBytesHandled } from '../memory.ts';
 import type { ContentStore, StoredBody } from '../store/content.ts';
 import { runProcess, transformedRecords, type CompiledProcess, type RecordFailure } from './pipeline.ts';
 import type { OnRecordError } from './schema.ts';
@@ -61,6 +62,14 @@ interface Reopenable {
   cleanup(): Promise<void>;
 }
 
+/** A file's chunks, counted for the garbage pacing of large bodies (memory.ts). */
+async function* counted(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    bodyBytesHandled(chunk.length);
+    yield chunk;
+  }
+}
+
 export class ProcessIntake {
   private readonly d: ProcessIntakeDeps;
 
@@ -73,7 +82,7 @@ export class ProcessIntake {
     if ('bytes' in b) return { open: () => Readable.from([b.bytes]), body: b, cleanup: async () => undefined };
     if ('file' in b) {
       await fs.promises.access(b.file, fs.constants.R_OK);
-      return { open: () => fs.createReadStream(b.file, { highWaterMark: 256 * 1024 }), body: b, cleanup: async () => undefined };
+      return { open: () => counted(fs.createReadStream(b.file, { highWaterMark: 256 * 1024 })), body: b, cleanup: async () => undefined };
     }
     const stored: StoredBody = await this.d.content.put(b);
     if (stored.inline) {
@@ -81,7 +90,7 @@ export class ProcessIntake {
       return { open: () => Readable.from([bytes]), body: { bytes }, cleanup: async () => undefined };
     }
     const file = this.d.content.pathOf(stored.file!);
-    return { open: () => fs.createReadStream(file, { highWaterMark: 256 * 1024 }), body: { file }, cleanup: () => this.d.content.remove(stored.file!) };
+    return { open: () => counted(fs.createReadStream(file, { highWaterMark: 256 * 1024 })), body: { file }, cleanup: () => this.d.content.remove(stored.file!) };
   }
 
   /** Processes each item in turn; the optional checkpoint is committed with the last item's outputs. */
@@ -234,6 +243,7 @@ export class ProcessIntake {
         group: parent.group,
       };
       pending.push(item);
+      if (Buffer.isBuffer(out.body)) bodyBytesHandled(out.body.length);
       pendingBytes += Buffer.isBuffer(out.body) ? out.body.length : COMMIT_BYTES;
       // a streamed whole-file output is drained by its commit, which is where its bad records surface
       if (pending.length >= COMMIT_ITEMS || pendingBytes >= COMMIT_BYTES) await flush();

@@ -54,6 +54,33 @@ export async function* decodeText(input: AsyncIterable<Buffer | string>, encodin
   if (tail) yield tail;
 }
 
+/**
+ * UTF-8 input as its bytes, without a BOM (csv-parse works on UTF-8 bytes and decodes each field itself:
+ * decoding to text first would have it encode the text back); any other encoding as decoded text.
+ */
+async function* utf8BytesOrText(input: AsyncIterable<Buffer>, encoding: string): AsyncGenerator<Buffer | string> {
+  const utf8 = /^utf-?8$/i.test(encoding);
+  if (!utf8 && encoding !== 'auto') {
+    yield* decodeText(input, encoding);
+    return;
+  }
+  const it = input[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  while (head.length < 4) {
+    const r = await it.next();
+    if (r.done) break;
+    head = Buffer.concat([head, typeof r.value === 'string' ? Buffer.from(r.value) : r.value]);
+  }
+  const rest = { [Symbol.asyncIterator]: () => it };
+  if (!utf8 && sniffEncoding(head, false) !== 'utf-8') {
+    yield* decodeText((async function* () { yield head; yield* rest; })(), encoding);
+    return;
+  }
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) head = head.subarray(3);
+  if (head.length > 0) yield head;
+  yield* rest;
+}
+
 function sniffEncoding(head: Buffer, xmlDeclaration: boolean): string {
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
   if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
@@ -290,7 +317,7 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
     return c;
   };
   try {
-    for await (const text of decodeText(input, cfg.encoding)) {
+    for await (const text of utf8BytesOrText(input, cfg.encoding)) {
       parser.write(text);
       take();
       if (out.length > 0) yield chunk();

@@ -62,14 +62,6 @@ interface Reopenable {
   cleanup(): Promise<void>;
 }
 
-/** A file's chunks, counted for the garbage pacing of large bodies (memory.ts). */
-async function* counted(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  for await (const chunk of chunks) {
-    bodyBytesHandled(chunk.length);
-    yield chunk;
-  }
-}
-
 export class ProcessIntake {
   private readonly d: ProcessIntakeDeps;
 
@@ -82,7 +74,7 @@ export class ProcessIntake {
     if ('bytes' in b) return { open: () => Readable.from([b.bytes]), body: b, cleanup: async () => undefined };
     if ('file' in b) {
       await fs.promises.access(b.file, fs.constants.R_OK);
-      return { open: () => counted(fs.createReadStream(b.file, { highWaterMark: 256 * 1024 })), body: b, cleanup: async () => undefined };
+      return { open: () => fs.createReadStream(b.file, { highWaterMark: 256 * 1024 }), body: b, cleanup: async () => undefined };
     }
     const stored: StoredBody = await this.d.content.put(b);
     if (stored.inline) {
@@ -90,7 +82,7 @@ export class ProcessIntake {
       return { open: () => Readable.from([bytes]), body: { bytes }, cleanup: async () => undefined };
     }
     const file = this.d.content.pathOf(stored.file!);
-    return { open: () => counted(fs.createReadStream(file, { highWaterMark: 256 * 1024 })), body: { file }, cleanup: () => this.d.content.remove(stored.file!) };
+    return { open: () => fs.createReadStream(file, { highWaterMark: 256 * 1024 }), body: { file }, cleanup: () => this.d.content.remove(stored.file!) };
   }
 
   /** Processes each item in turn; the optional checkpoint is committed with the last item's outputs. */

@@ -240,24 +240,26 @@ export async function* runProcess(input: AsyncIterable<Buffer>, proc: CompiledPr
     return;
   }
   if (g.kind === 'split') {
-    for await (const recs of records) for (const r of recs) {
-      let part = `r${r.n}`;
-      if (g.key) {
-        let key: unknown;
-        try {
-          key = await g.key.evaluate(r.value);
-        } catch (err) {
-          hooks.onError({ step: 'split', reason: `split key: ${describeJsonataError(err)}`, n: r.n, raw: JSON.stringify(r.value) });
-          continue;
+    for await (const recs of records) {
+      for (const r of recs) {
+        let part = `r${r.n}`;
+        if (g.key) {
+          let key: unknown;
+          try {
+            key = await g.key.evaluate(r.value);
+          } catch (err) {
+            hooks.onError({ step: 'split', reason: `split key: ${describeJsonataError(err)}`, n: r.n, raw: JSON.stringify(r.value) });
+            continue;
+          }
+          if (key === undefined || key === null || key === '') {
+            hooks.onError({ step: 'split', reason: 'split key: the record has no key value', n: r.n, raw: JSON.stringify(r.value) });
+            continue;
+          }
+          part = `k:${typeof key === 'object' ? JSON.stringify(key) : String(key)}`;
         }
-        if (key === undefined || key === null || key === '') {
-          hooks.onError({ step: 'split', reason: 'split key: the record has no key value', n: r.n, raw: JSON.stringify(r.value) });
-          continue;
-        }
-        part = `k:${typeof key === 'object' ? JSON.stringify(key) : String(key)}`;
+        const body = await proc.formatter.batch([r.value], now, true);
+        yield { index: r.n - 1, name: outputName(proc, hooks.fileName, r.n - 1, part, now), part, body, contentType: proc.formatter.contentType, records: 1, firstRecord: r.n, lastRecord: r.n };
       }
-      const body = await proc.formatter.batch([r.value], now, true);
-      yield { index: r.n - 1, name: outputName(proc, hooks.fileName, r.n - 1, part, now), part, body, contentType: proc.formatter.contentType, records: 1, firstRecord: r.n, lastRecord: r.n };
     }
     return;
   }

@@ -9,6 +9,7 @@ import { AdminServer, type AdminOptions } from './admin/server.ts';
 import { secretScrubber, type SecretStore } from './secrets.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
+import { startCheckpointer, type Checkpointer } from './store/checkpointer.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
@@ -18,6 +19,7 @@ import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
+import { favourSmallHeap } from './memory.ts';
 
 const DAY = 86_400_000;
 
@@ -62,6 +64,7 @@ export class Engine {
   private lastSlow = 0;
   private readonly writtenFacts = new Map<string, string>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private checkpointer?: Checkpointer;
 
   private constructor(loaded: LoadedConfig, opts: EngineOptions) {
     this.loaded = loaded;
@@ -140,7 +143,7 @@ export class Engine {
       afterDone: this.afterDone,
       log: this.log,
       diskOk: () => this.diskProblem,
-      dataVersion: () => this.db.pragma('data_version', { simple: true }) as number,
+      dataVersion: () => this.queue.dataVersion(),
     });
   }
 
@@ -152,6 +155,8 @@ export class Engine {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('engine already started');
     this.state = 'running';
+    favourSmallHeap();
+    this.checkpointer = startCheckpointer(this.db, (message) => this.log.warn(message));
     if (this.opts.admin !== false) {
       // first: a port problem stops the start before any file is taken
       this.admin = new AdminServer(this, this.opts.admin ?? {});
@@ -368,6 +373,7 @@ export class Engine {
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     for (const b of this.batchers) b.flush();
     this.persistFacts();
+    await this.checkpointer?.stop();
     this.db.close();
     this.unlock();
     this.state = 'stopped';

@@ -35,6 +35,9 @@ const IDLE_RECHECK_MS = 10_000;
 const BODY_READ_CONCURRENCY = 8;
 const PREFETCH = 16;
 
+/** A leased row; one leased at intake keeps its inline body, so delivery need not read it back. */
+type LeasedRow = ItemRow & { inline?: Buffer };
+
 export interface IntakeWrite {
   rows: NewRow[];
   state: Array<{ flow: string; key: string; value: unknown }>;
@@ -79,7 +82,9 @@ export class FlowRuntime {
   private readonly concurrency: number;
   private readonly inFlight = new Map<number, AbortController>();
   /** Leased but not yet started. */
-  private readonly buffered: ItemRow[] = [];
+  private readonly buffered: LeasedRow[] = [];
+  /** Rows being inserted already leased to this dispatcher (their commit is pending). */
+  private directPending = 0;
   private readonly intakeAbort = new AbortController();
   private readonly sendAbort = new AbortController();
   private teardown?: () => Promise<void>;
@@ -261,6 +266,12 @@ export class FlowRuntime {
       if (item.checkpoint) state.push({ flow: this.name, ...item.checkpoint });
     });
     if (checkpoint) state.push({ flow: this.name, ...checkpoint });
+    // While the dispatcher has room, new items are inserted already leased to it and handed over in memory:
+    // no lease transaction, no re-read of rows and bodies.
+    const leaseUntil = Date.now() + LEASE_MS;
+    const direct = new Set(rows.slice(0, this.directLeaseRoom()));
+    for (const row of direct) row.leaseUntil = leaseUntil;
+    this.directPending += direct.size;
     let result: IntakeResult;
     try {
       result = await this.deps.intake.push({ rows, state });
@@ -269,7 +280,10 @@ export class FlowRuntime {
       await Promise.all(rows.map((r) => (r.bodyFile ? this.deps.content.remove(r.bodyFile) : undefined)));
       this.noteError(`queueing failed: ${errorMessage(err)}`);
       return { queued: 0, duplicates: [], failed: items.map((item) => ({ item, error: errorMessage(err) })) };
+    } finally {
+      this.directPending -= direct.size;
     }
+    if (direct.size > 0) this.takeDirectLeases(rows, result, direct);
     for (const d of result.duplicates) {
       if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
       // Already delivered (a crash between delivery and the after-delivery step): finish that step now.
@@ -291,6 +305,52 @@ export class FlowRuntime {
       out.deferred = deferred;
     }
     return out;
+  }
+
+  /** How many new items intake may insert already leased to this flow's dispatcher. */
+  private directLeaseRoom(): number {
+    if (this.stopping || this.paused || !this.cfg.enabled || this.ordering !== 'none' || this.breaker.state !== 'closed') return 0;
+    return Math.max(0, this.concurrency * (PREFETCH + 1) - this.buffered.length - this.inFlight.size - this.directPending);
+  }
+
+  /** Hands the rows inserted already leased (not duplicates) to the dispatcher, with their inline bodies. */
+  private takeDirectLeases(rows: NewRow[], result: IntakeResult, direct: Set<NewRow>): void {
+    const dup = new Set(result.duplicates.map((d) => d.row));
+    const now = Date.now();
+    let k = 0;
+    const leased: LeasedRow[] = [];
+    for (const row of rows) {
+      if (dup.has(row)) continue;
+      const id = result.ids[k++];
+      if (!direct.has(row)) continue;
+      leased.push({
+        id,
+        flow: row.flow,
+        state: 'inflight',
+        idem_key: row.idemKey,
+        source_key: row.sourceKey,
+        name: row.name,
+        attrs: JSON.stringify(row.attributes),
+        body_file: row.bodyFile ?? null,
+        size: row.size,
+        sha256: row.sha256,
+        grp: row.group ?? null,
+        attempts: 1,
+        next_at: 0,
+        lease_until: row.leaseUntil ?? null,
+        last_error: null,
+        last_status: null,
+        last_response: null,
+        created_at: now,
+        updated_at: now,
+        settled_at: null,
+        after_pending: 0,
+        inline: row.inline,
+      });
+    }
+    this.buffered.push(...leased);
+    // stopping meanwhile: the dispatcher may be gone; give the leases back (a restart would too)
+    if (this.stopping) this.releaseBuffered();
   }
 
   /** The queue row of a stored item; its idempotency key is flow + source identity + content hash. */
@@ -610,12 +670,12 @@ export class FlowRuntime {
     for (const row of rows) void this.deps.settle.push({ id: row.id, kind: 'release' }).catch(() => undefined);
   }
 
-  private outgoing(row: ItemRow): OutgoingItem {
+  private outgoing(row: LeasedRow, attributes: Record<string, any>): OutgoingItem {
     const content = this.deps.content;
     const queue = this.deps.queue;
     const file = row.body_file;
     const inline = () => {
-      const body = queue.body(row.id) ?? Buffer.alloc(0);
+      const body = row.inline ?? queue.body(row.id) ?? Buffer.alloc(0);
       bodyBytesHandled(body.length);
       return body;
     };
@@ -624,7 +684,7 @@ export class FlowRuntime {
       flow: row.flow,
       name: row.name,
       idempotencyKey: row.idem_key,
-      attributes: JSON.parse(row.attrs),
+      attributes,
       size: row.size,
       sha256: row.sha256,
       attempt: row.attempts,
@@ -633,7 +693,7 @@ export class FlowRuntime {
     };
   }
 
-  private deliver(row: ItemRow): void {
+  private deliver(row: LeasedRow): void {
     const abort = new AbortController();
     const onStop = () => abort.abort();
     this.sendAbort.signal.addEventListener('abort', onStop, { once: true });
@@ -645,7 +705,7 @@ export class FlowRuntime {
     const done = (async () => {
       let outcome: DeliveryOutcome;
       try {
-        outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
+        outcome = await this.destination.send(this.outgoing(row, { ...attrs }), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
       } catch (err) {
         outcome = { kind: 'retry', reason: errorMessage(err) };
       }

@@ -26,7 +26,6 @@ import { CircuitBreaker, nextAttemptAt } from './backoff.ts';
 import type { Batcher } from './batcher.ts';
 import { compileProcess } from './process/pipeline.ts';
 import { ProcessIntake, type DeadItem } from './process/intake.ts';
-import { bodyBytesHandled } from './memory.ts';
 
 const LEASE_MS = 10 * 60_000;
 const IDLE_POLL_MS = 1000;
@@ -674,11 +673,7 @@ export class FlowRuntime {
     const content = this.deps.content;
     const queue = this.deps.queue;
     const file = row.body_file;
-    const inline = () => {
-      const body = row.inline ?? queue.body(row.id) ?? Buffer.alloc(0);
-      bodyBytesHandled(body.length);
-      return body;
-    };
+    const inline = () => row.inline ?? queue.body(row.id) ?? Buffer.alloc(0);
     return {
       id: row.id,
       flow: row.flow,

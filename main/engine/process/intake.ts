@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { errorMessage, type EmitResult, type ItemAttributes, type NewItem } from '../../../connectors/contract.ts';
-import { bodyBytesHandled } from '../memory.ts';
 import type { ContentStore, StoredBody } from '../store/content.ts';
 import { runProcess, transformedRecords, type CompiledProcess, type RecordFailure } from './pipeline.ts';
 import type { OnRecordError } from './schema.ts';
@@ -235,7 +234,6 @@ export class ProcessIntake {
         group: parent.group,
       };
       pending.push(item);
-      if (Buffer.isBuffer(out.body)) bodyBytesHandled(out.body.length);
       pendingBytes += Buffer.isBuffer(out.body) ? out.body.length : COMMIT_BYTES;
       // a streamed whole-file output is drained by its commit, which is where its bad records surface
       if (pending.length >= COMMIT_ITEMS || pendingBytes >= COMMIT_BYTES) await flush();

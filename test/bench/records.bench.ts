@@ -110,8 +110,8 @@ export async function runFerry(dir: string, csv: string, rows: number, sink: Awa
     await waitUntil(() => /Ferry is running/.test(out), 60_000, `ferry to start:\n${out}`);
     const started = Date.now();
     fs.renameSync(csv, path.join(inDir, path.basename(csv)));
-    await waitUntil(() => sink.state.rows >= rows || child.exitCode !== null, 60 * 60_000, 'all rows at the sink');
-    if (sink.state.rows < rows) throw new Error(`ferry exited early:\n${out}`);
+    await waitUntil(() => sink.state.rows >= rows || child.exitCode !== null || child.signalCode !== null, 60 * 60_000, 'all rows at the sink');
+    if (sink.state.rows < rows) throw new Error(`ferry exited early (exit code ${child.exitCode}, signal ${child.signalCode}):\n${out}`);
     const ms = sink.state.lastAt - started;
     return { rowsPerSec: Math.round((rows / ms) * 1000), peakMb: rss.stop(), ms };
   } finally {

@@ -1,6 +1,7 @@
 // The engine: opens the data dir (lock, database, content store), builds each flow from its connectors,
 // runs them, keeps the queue healthy (expired leases, after-delivery retries, pruning, disk floor) and stops
 // cleanly. Plain Node: it never imports electron.
+import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
@@ -13,8 +14,8 @@ import { startCheckpointer, type Checkpointer } from './store/checkpointer.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
-import { freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
-import { Batcher } from './batcher.ts';
+import { DataDirError, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
+import { Batcher, type Taken } from './batcher.ts';
 import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -34,7 +35,11 @@ export interface EngineOptions {
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
-export function openStore(dataDir: string): { db: Db; queue: Queue; flowStates: FlowStates; content: ContentStore; close(): void } {
+export function openStore(dataDir: string, opts: { create?: boolean } = {}): { db: Db; queue: Queue; flowStates: FlowStates; content: ContentStore; close(): void } {
+  // reading commands (status, queue) must not leave an empty data dir behind a typo'd or unused config
+  if (opts.create === false && !fs.existsSync(path.join(dataDir, 'ferry.db'))) {
+    throw new DataDirError(`no queue in ${dataDir} yet: Ferry has not run with this config (\`ferry run --config <file>\` starts it)`);
+  }
   prepareDataDir(dataDir);
   const db = openDatabase(path.join(dataDir, 'ferry.db'));
   return { db, queue: new Queue(db), flowStates: new FlowStates(db), content: new ContentStore(dataDir), close: () => db.close() };
@@ -91,10 +96,22 @@ export class Engine {
       this.flowStates.redact = scrub;
     }
 
-    this.intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
+    // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
+    // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
+    const riders = (taken: Array<Taken<unknown>>) => {
+      for (const t of taken) {
+        if (t.values.length === 0) continue;
+        if (t.from === this.settleBatcher) this.queue.settle(t.values as Settlement[]);
+        else this.queue.markAfterDoneIn(t.values as number[]);
+      }
+    };
+    this.intake = new Batcher<IntakeWrite, IntakeResult>((writes, taken) => {
       const rows = writes.flatMap((w) => w.rows);
       const state = writes.flatMap((w) => w.state);
-      const all = this.queue.enqueue(rows, state);
+      const all = this.queue.together(() => {
+        riders(taken);
+        return this.queue.enqueue(rows, state);
+      });
       // split the combined result back per caller
       const dupRows = new Set(all.duplicates.map((d) => d.row));
       let cursor = 0;
@@ -106,14 +123,20 @@ export class Engine {
         return { ids, duplicates: all.duplicates.filter((d) => own.has(d.row)) };
       });
     }, { maxBatch: 2000 });
-    this.settleBatcher = new Batcher<Settlement, void>((s) => {
-      this.queue.settle(s);
+    this.settleBatcher = new Batcher<Settlement, void>((s, taken) => {
+      this.queue.together(() => {
+        riders(taken);
+        this.queue.settle(s);
+      });
       return s.map(() => undefined);
     }, { maxBatch: 1000, maxDelayMs: 15 });
     this.afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
     }, { maxBatch: 1000, maxDelayMs: 50 });
+    this.intake.ride(this.settleBatcher);
+    this.intake.ride(this.afterDone);
+    this.settleBatcher.ride(this.afterDone);
 
     for (const integration of this.config.integrations) {
       for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));

@@ -91,8 +91,8 @@ export class FlowRuntime {
   private scanning?: Promise<void>;
   private stopping = false;
   private wakeResolve?: () => void;
-  /** Set while the queue was found empty: the data version then and since when. */
-  private idle?: { version: number; since: number };
+  /** Set while the queue had nothing ready: the data version then, since when, and the next retry's time. */
+  private idle?: { version: number; since: number; retryAt?: number };
   private dispatcher?: Promise<void>;
   private readonly pendingAfter = new Set<Promise<void>>();
   private readonly afterRunning = new Set<string>();
@@ -296,7 +296,9 @@ export class FlowRuntime {
       const dup = new Set(result.duplicates.map((d) => d.row));
       this.backlog.bytes += rows.reduce((n, r) => (dup.has(r) ? n : n + r.size), 0);
     }
-    if (result.ids.length > 0) this.wake();
+    // new items the dispatcher did not get directly are waiting in the queue: it must look there again
+    if (result.ids.length > direct.size - result.duplicates.filter((d) => direct.has(d.row)).length) this.wake();
+    else if (result.ids.length > 0) this.nudge();
     const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
     if (deferred.length > 0) {
       this.hasCapacity(); // records "queue full" for status
@@ -593,8 +595,14 @@ export class FlowRuntime {
 
   // ---------------------------------------------------------------- dispatch
 
+  /** There may be new work in the queue (items queued, retries rescheduled, another process wrote): look. */
   wake(): void {
     this.idle = undefined;
+    this.nudge();
+  }
+
+  /** A delivery slot freed or leases were handed over: go on, but the queue itself holds nothing new. */
+  private nudge(): void {
     const r = this.wakeResolve;
     this.wakeResolve = undefined;
     r?.();
@@ -619,41 +627,52 @@ export class FlowRuntime {
    */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
-      // Idle (nothing queued, no retry due): skip the lease transaction until this process wakes the flow,
-      // another process writes the database, or IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows).
-      if (this.idle && this.deps.dataVersion && this.deps.dataVersion() === this.idle.version && Date.now() - this.idle.since < IDLE_RECHECK_MS) {
-        await this.sleep(IDLE_POLL_MS);
+      const now = Date.now();
+      // Nothing leasable was left at the last look (and no retry is due yet): skip the lease transaction until
+      // this process queues something, another process writes the database, a retry falls due, or
+      // IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows; issue 2: no empty lease per delivery).
+      const quiet =
+        this.idle !== undefined &&
+        this.deps.dataVersion !== undefined &&
+        this.deps.dataVersion() === this.idle.version &&
+        now - this.idle.since < IDLE_RECHECK_MS &&
+        (this.idle.retryAt === undefined || now < this.idle.retryAt);
+      if (quiet && this.buffered.length === 0) {
+        const untilRetry = this.idle!.retryAt === undefined ? IDLE_POLL_MS : this.idle!.retryAt - now;
+        await this.sleep(Math.max(5, Math.min(untilRetry, IDLE_POLL_MS)));
         continue;
       }
-      const versionBefore = this.deps.dataVersion?.();
+      const versionBefore = quiet ? undefined : this.deps.dataVersion?.();
       if (this.paused || !this.cfg.enabled) {
         this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
         continue;
       }
-      const now = Date.now();
       const permits = this.breaker.permits(now, this.concurrency, this.inFlight.size);
       if (permits === 0) {
         if (this.breaker.state !== 'closed') this.releaseBuffered();
         await this.sleep(this.inFlight.size > 0 ? IDLE_POLL_MS : Math.max(10, Math.min(this.breaker.waitMs(now), IDLE_POLL_MS)));
         continue;
       }
-      if (this.buffered.length < permits) {
+      if (this.buffered.length < permits && !quiet) {
         const want = this.breaker.state === 'closed' ? permits + this.concurrency * PREFETCH - this.buffered.length : permits - this.buffered.length;
+        let leased: ItemRow[];
         try {
-          this.buffered.push(...this.deps.queue.lease(this.name, want, LEASE_MS, now, this.ordering));
+          leased = this.deps.queue.lease(this.name, want, LEASE_MS, now, this.ordering);
         } catch (err) {
           this.log.error({ err: errorMessage(err) }, 'leasing items failed');
           await this.sleep(IDLE_POLL_MS);
           continue;
         }
+        this.buffered.push(...leased);
+        if (leased.length < want && versionBefore !== undefined) {
+          // the queue has nothing more ready now; remember when the next retry falls due
+          this.idle = { version: versionBefore, since: Date.now(), retryAt: this.deps.queue.nextRetryAt(this.name) };
+        }
       }
       if (this.buffered.length === 0) {
-        const nextAt = this.deps.queue.nextRetryAt(this.name);
-        if (nextAt === undefined && versionBefore !== undefined) this.idle = { version: versionBefore, since: Date.now() };
-        else this.idle = undefined;
-        const wait = nextAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(nextAt - Date.now(), IDLE_POLL_MS));
-        await this.sleep(wait);
+        const retryAt = this.idle?.retryAt ?? this.deps.queue.nextRetryAt(this.name);
+        await this.sleep(retryAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(retryAt - Date.now(), IDLE_POLL_MS)));
         continue;
       }
       for (const row of this.buffered.splice(0, permits)) this.deliver(row);
@@ -665,6 +684,7 @@ export class FlowRuntime {
 
   private releaseBuffered(): void {
     if (this.buffered.length === 0) return;
+    this.idle = undefined; // these go back to the queue: the next look must find them
     const rows = this.buffered.splice(0);
     for (const row of rows) void this.deps.settle.push({ id: row.id, kind: 'release' }).catch(() => undefined);
   }
@@ -740,10 +760,11 @@ export class FlowRuntime {
       // 'inflight' in the database until then, so it cannot be leased twice.
       this.sendAbort.signal.removeEventListener('abort', onStop);
       this.inFlight.delete(row.id);
-      this.wake();
+      this.nudge();
       try {
         await this.deps.settle.push(settlement);
-        this.idle = undefined; // the loop may have looked while this item was still in flight: look again
+        // in order (fifo): the next item becomes leasable only now; given back: it is queued again
+        if (this.ordering !== 'none' || settlement.kind === 'release') this.wake();
       } catch (err) {
         // The outcome could not be recorded: the item is sent again after a restart (same key).
         this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');

@@ -337,7 +337,17 @@ export class Queue {
    */
   markAfterDone(ids: number[]): void {
     if (ids.length === 0) return;
-    this.relaxed(() => this.db.transaction(() => ids.forEach((id) => this.stmts.afterDone.run(id))).immediate());
+    this.relaxed(() => this.db.transaction(() => this.markAfterDoneIn(ids)).immediate());
+  }
+
+  /** markAfterDone inside a transaction the caller runs (see together()). */
+  markAfterDoneIn(ids: number[]): void {
+    for (const id of ids) this.stmts.afterDone.run(id);
+  }
+
+  /** Runs several writes (enqueue, settle, markAfterDoneIn) as one transaction: one commit, one fsync. */
+  together<T>(writes: () => T): T {
+    return this.db.transaction(writes).immediate();
   }
 
   /** Runs a write whose loss on power failure is harmless without its own fsync (WAL stays consistent). */

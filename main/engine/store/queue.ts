@@ -129,10 +129,12 @@ export class Queue {
       findKey: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE key_prefix = ? AND idem_key = ? AND flow = ?'),
       findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
       anyFingerprint: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? LIMIT 1'),
-      insert: db.prepare(
+      // One statement inserts unless the key is known (a duplicate then changes nothing): no separate lookup per
+      // item. Positional parameters (cheaper to bind than named ones).
+      insertNew: db.prepare(
         `INSERT INTO items (flow, state, idem_key, key_prefix, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
-         VALUES (@flow, CASE WHEN @leaseUntil IS NULL THEN 'queued' ELSE 'inflight' END, @idemKey, @keyPrefix, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256,
-         @grp, 0, @now, @now, @leaseUntil, CASE WHEN @leaseUntil IS NULL THEN 0 ELSE 1 END)`,
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?
+         WHERE NOT EXISTS (SELECT 1 FROM items WHERE key_prefix = ? AND idem_key = ? AND flow = ?)`,
       ),
       // FIFO (issue 5): an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
       leaseFifo: db.prepare<[number, number, string, number, number], LeasedItem>(
@@ -209,18 +211,22 @@ export class Queue {
           duplicates.push({ row });
           continue;
         }
-        const params = rowParams(row, now);
-        const existing = this.stmts.findKey.get(params.keyPrefix, row.idemKey, row.flow);
-        if (existing) {
-          duplicates.push({ row, existing });
-          continue;
-        }
+        const prefix = keyPrefix(row.idemKey);
         let info;
         try {
-          info = this.stmts.insert.run({ ...params, leaseUntil: row.leaseUntil ?? null });
+          const leased = row.leaseUntil !== undefined;
+          info = this.stmts.insertNew.run(
+            row.flow, leased ? 'inflight' : 'queued', row.idemKey, prefix, row.sourceKey, row.name, JSON.stringify(row.attributes), row.bodyFile ?? null,
+            row.size, row.sha256, row.group ?? null, now, now, row.leaseUntil ?? null, leased ? 1 : 0,
+            prefix, row.idemKey, row.flow,
+          );
         } catch (err) {
           // the whole batch fails: nothing of it (rows, checkpoints) is committed, the source keeps its files
           throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored: ${(err as Error).message}`);
+        }
+        if (info.changes === 0) {
+          duplicates.push({ row, existing: this.stmts.findKey.get(prefix, row.idemKey, row.flow) });
+          continue;
         }
         const id = Number(info.lastInsertRowid);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import SftpClient from 'ssh2-sftp-client';
+import type SftpClient from 'ssh2-sftp-client';
 import { errorMessage, type ConnectorLogger } from '../contract.ts';
 import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from '../ftp/remote.ts';
 import type { SftpConnectionConfig } from './schema.ts';
@@ -12,6 +12,15 @@ import type { SftpConnectionConfig } from './schema.ts';
 /** "SHA256:<base64 without padding>" of a raw host key, as `ssh-keygen -lf` prints it. */
 export function hostKeyFingerprint(key: Buffer): string {
   return `SHA256:${crypto.createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+// ssh2 (under ssh2-sftp-client) allocates a 16 MB heap when imported: load it on the first connection only,
+// so a Ferry process without SFTP flows never pays for it.
+let sftpLib: Promise<typeof SftpClient> | undefined;
+function loadSftpClient(): Promise<typeof SftpClient> {
+  sftpLib ??= import('ssh2-sftp-client').then((m) => m.default);
+  sftpLib.catch(() => (sftpLib = undefined));
+  return sftpLib;
 }
 
 // SFTP status codes (draft-ietf-secsh-filexfer): 2 no such file, 3 permission denied
@@ -136,7 +145,8 @@ export class SftpFs implements RemoteFs {
     // the library's default listeners print to stdout; the session watches the connection itself
     const events = new EventEmitter();
     const gone = (err?: Error) => events.emit('gone', err);
-    const sftp = new SftpClient('ferry', { end: () => gone(), close: () => gone(), error: (err: Error) => gone(err) } as never);
+    const Sftp = await loadSftpClient();
+    const sftp = new Sftp('ferry', { end: () => gone(), close: () => gone(), error: (err: Error) => gone(err) } as never);
     const raw = (sftp as unknown as { client: NodeJS.EventEmitter }).client;
     for (const ev of ['close', 'end', 'error']) raw.on(ev, (err?: Error) => gone(err));
     this.hostKeyRefused = false;

@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import iconv from 'iconv-lite';
-import PDFDocument from 'pdfkit';
+import type PDFDocumentClass from 'pdfkit';
 import { renderTemplate } from '../../../connectors/contract.ts';
 import type { Rec } from './parse.ts';
 import type { FormatConfig } from './schema.ts';
@@ -143,9 +143,17 @@ export function createFormatter(cfg: FormatConfig | undefined): Formatter {
 
 type PdfConfig = Extract<FormatConfig, { format: 'pdf' }>;
 
+/** pdfkit (with its fonts) loads with the first PDF, so a process without PDF reports never pays its memory. */
+let pdfkit: Promise<typeof PDFDocumentClass> | undefined;
+
 /** A table report: title, generated-at time, column headers repeated on every page, page numbers. */
 function pdfFormatter(cfg: PdfConfig): Formatter {
-  const render = (groups: AsyncIterable<Rec[]>, now: Date): Readable => {
+  const render = (groups: AsyncIterable<Rec[]>, now: Date): Readable =>
+    Readable.from((async function* () {
+      pdfkit ??= import('pdfkit').then((m) => m.default);
+      yield* renderWith(await pdfkit, groups, now);
+    })(), { objectMode: false });
+  const renderWith = (PDFDocument: typeof PDFDocumentClass, groups: AsyncIterable<Rec[]>, now: Date): Readable => {
     const title = renderTemplate(cfg.title, {}, {}, now);
     const doc = new PDFDocument({ size: cfg.pageSize, layout: cfg.landscape ? 'landscape' : 'portrait', margin: 40, compress: true, bufferPages: false, info: { Title: title, Producer: 'Ferry', CreationDate: now } });
     const chunks: Buffer[] = [];

@@ -1,6 +1,7 @@
 // The contract between the engine and every connector (Source / Destination), plus the few helpers all
 // connectors share. Connectors import only this file and libraries; the engine reaches connectors only
 // through main/engine/registry.ts.
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
@@ -253,6 +254,35 @@ export function containedPath(root: string, name: string): string {
     throw new Error(`file name ${JSON.stringify(name)} escapes ${rootResolved}`);
   }
   return full;
+}
+
+// statfs f_type magic numbers of network/remote file systems on Linux.
+const NETWORK_FS: Record<number, string> = {
+  0x6969: 'NFS',
+  0x517b: 'SMB',
+  0xff534d42: 'CIFS',
+  0xfe534d42: 'SMB2',
+  0x564c: 'NCP',
+  0x65735546: 'FUSE (sshfs and similar)',
+};
+
+/**
+ * The kind of network file system `dir` lives on ("NFS", "SMB", "a network share"…), or undefined when it is
+ * local or cannot be told. On a local disk a stat or a small read takes microseconds, so connectors may do
+ * them synchronously; on a share they can stall for seconds and must stay asynchronous.
+ */
+export function networkFileSystem(dir: string): string | undefined {
+  if (process.platform === 'win32') return /^(\\\\|\/\/)/.test(dir) ? 'a network share' : undefined;
+  try {
+    if (process.platform === 'darwin') {
+      // macOS mounts network volumes under /Volumes (smbfs, nfs, afpfs); local disks there carry .fseventsd.
+      const real = fs.realpathSync(dir);
+      return real.startsWith('/Volumes/') && !fs.existsSync(path.join(real.split('/').slice(0, 3).join('/'), '.fseventsd')) ? 'a network volume' : undefined;
+    }
+    return NETWORK_FS[fs.statfsSync(dir).type >>> 0];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Gives `name.ext` → `name (1).ext`, `name (2).ext`… for collision handling. */

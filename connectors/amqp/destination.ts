@@ -1,6 +1,7 @@
 // AMQP publisher: persistent messages on a confirm channel; an item is delivered only once the broker
 // confirmed it. message_id = the item's idempotency key, so consumers can drop duplicates after a retry.
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import { connect } from './connect.ts';
 import { delivered, retryLater, type CheckResult, type DeliveryOutcome, type Destination, type OutgoingItem } from '../contract.ts';
 import { brokerName, withHeartbeat, type AmqpDestinationConfig } from './schema.ts';
 import { describe } from './source.ts';
@@ -19,7 +20,7 @@ export class AmqpDestination implements Destination {
   }
 
   private async open(): Promise<ConfirmChannel> {
-    const conn = await connectAmqp(withHeartbeat(this.cfg.url, this.cfg.heartbeatSec), { timeout: 10_000 });
+    const conn = await connect(withHeartbeat(this.cfg.url, this.cfg.heartbeatSec), { timeout: 10_000 });
     conn.on('error', () => undefined);
     try {
       const ch = await conn.createConfirmChannel();
@@ -93,10 +94,4 @@ export class AmqpDestination implements Destination {
     this.opening = undefined;
     await this.conn?.close().catch(() => undefined);
   }
-}
-
-/** amqplib is loaded on the first connection, so a Ferry process without AMQP flows never pays its memory. */
-async function connectAmqp(url: string, opts: { timeout: number }): Promise<ChannelModel> {
-  const { default: amqp } = await import('amqplib');
-  return amqp.connect(url, opts);
 }

@@ -3,6 +3,7 @@
 // redelivered by the broker and recognised by their message id (set message_id for exactly-once intake).
 import crypto from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { connect } from './connect.ts';
 import { errorMessage, type CheckResult, type ConnectorEnv, type NewItem, type Source, type SourceContext } from '../contract.ts';
 import { brokerName, withHeartbeat, type AmqpSourceConfig } from './schema.ts';
 
@@ -18,7 +19,7 @@ export class AmqpSource implements Source {
   async check(): Promise<CheckResult> {
     let conn: ChannelModel | undefined;
     try {
-      conn = await connectAmqp(this.cfg.url, { timeout: 10_000 });
+      conn = await connect(this.cfg.url, { timeout: 10_000 });
       const ch = await conn.createChannel();
       ch.on('error', () => undefined);
       await ch.assertQueue(this.cfg.queue, { durable: true });
@@ -87,7 +88,7 @@ export class AmqpSource implements Source {
       let firstProblem = true;
       while (!stop.signal.aborted) {
         try {
-          conn = await connectAmqp(withHeartbeat(this.cfg.url, this.cfg.heartbeatSec), { timeout: 10_000 });
+          conn = await connect(withHeartbeat(this.cfg.url, this.cfg.heartbeatSec), { timeout: 10_000 });
           const closed = new Promise<void>((resolve) => {
             conn!.on('close', () => resolve());
             conn!.on('error', () => undefined);
@@ -144,10 +145,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/** amqplib is loaded on the first connection, so a Ferry process without AMQP flows never pays its memory. */
-async function connectAmqp(url: string, opts: { timeout: number }): Promise<ChannelModel> {
-  const { default: amqp } = await import('amqplib');
-  return amqp.connect(url, opts);
 }

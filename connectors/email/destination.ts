@@ -3,7 +3,7 @@
 // dead with the server's reply. The Message-ID is derived from the idempotency key, so a resend after a
 // crash carries the same id and mail systems can drop the duplicate.
 import fs from 'node:fs';
-import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import type { SendMailOptions, Transporter } from 'nodemailer';
 import mime from 'mime-types';
 import {
   deadLetter,
@@ -28,13 +28,18 @@ interface SmtpError extends Error {
 
 export class EmailDestination implements Destination {
   private readonly cfg: EmailDestinationConfig;
-  private readonly transport: Transporter;
+  /** nodemailer loads on first use, so processes without an e-mail flow never pay its memory. */
+  private transporter?: Promise<Transporter>;
   readonly concurrency = 1;
 
   constructor(cfg: EmailDestinationConfig) {
     this.cfg = cfg;
+  }
+
+  private transport(): Promise<Transporter> {
+    const cfg = this.cfg;
     const port = cfg.port ?? (cfg.security === 'tls' ? 465 : 587);
-    this.transport = nodemailer.createTransport({
+    this.transporter ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport({
       host: cfg.host,
       port,
       secure: cfg.security === 'tls',
@@ -47,7 +52,8 @@ export class EmailDestination implements Destination {
       socketTimeout: cfg.timeoutMs,
       logger: false,
       debug: false,
-    });
+    }));
+    return this.transporter;
   }
 
   private where(): string {
@@ -56,7 +62,7 @@ export class EmailDestination implements Destination {
 
   async check(): Promise<CheckResult> {
     try {
-      await this.transport.verify();
+      await (await this.transport()).verify();
       return { ok: true, message: `SMTP server ${this.where()} accepted the connection${this.cfg.auth ? ' and the login' : ''}` };
     } catch (err) {
       return { ok: false, message: this.describe(err as SmtpError) };
@@ -97,7 +103,7 @@ export class EmailDestination implements Destination {
     }
     if (ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
     try {
-      const info = await this.transport.sendMail(message);
+      const info = await (await this.transport()).sendMail(message);
       const rejected = (info.rejected ?? []).map(String);
       if (rejected.length > 0 && (info.accepted ?? []).length === 0) return deadLetter(`every recipient was rejected: ${rejected.join(', ')}`, { response: info.response });
       return delivered(`SMTP ${info.response ?? 'accepted'}`);
@@ -112,6 +118,6 @@ export class EmailDestination implements Destination {
   }
 
   async close(): Promise<void> {
-    this.transport.close();
+    (await this.transport()).close();
   }
 }

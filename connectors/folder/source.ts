@@ -8,6 +8,7 @@ import { watch as chokidarWatch } from 'chokidar';
 import {
   containedPath,
   errorMessage,
+  networkFileSystem,
   suffixedName,
   type CheckResult,
   type ConnectorEnv,
@@ -21,6 +22,7 @@ import {
 } from '../contract.ts';
 import type { FolderSourceConfig } from './schema.ts';
 import { watchNative } from './native-watch.ts';
+import { fileOps, type FileOps } from './file-ops.ts';
 
 interface Observation {
   size: number;
@@ -37,6 +39,8 @@ interface Taken {
 }
 
 const TAKE_CHUNK = 200;
+/** On a local disk, files up to this size are read right when taken (one synchronous read). */
+const SMALL_BODY = 256 * 1024;
 
 export class FolderSource implements Source {
   private readonly cfg: FolderSourceConfig;
@@ -55,6 +59,14 @@ export class FolderSource implements Source {
   /** existingFiles: skip — the files found when the flow first started, never taken unless they change. */
   private readonly existing = new Map<string, Taken>();
   private baseline?: Promise<void>;
+  /** Synchronous on a local disk, asynchronous on a share or with usePolling (chosen when watching/scanning starts). */
+  private ops: FileOps = fileOps(false);
+  private local = false;
+
+  private chooseFileOps(): void {
+    const local = !this.cfg.usePolling && networkFileSystem(this.root) === undefined;
+    if (local !== this.local || !this.ops) (this.ops = fileOps(local)), (this.local = local);
+  }
 
   constructor(cfg: FolderSourceConfig, _env: ConnectorEnv) {
     this.cfg = cfg;
@@ -169,7 +181,7 @@ export class FolderSource implements Source {
         if (e.isDirectory()) {
           if (depth < maxDepth && !(this.ignoredDir !== undefined && rel === this.ignoredDir)) await visit(abs, depth + 1);
         } else if (e.isFile() && this.wants(rel)) {
-          const st = await fs.promises.stat(abs).catch(() => undefined);
+          const st = await this.ops.stat(abs).catch(() => undefined);
           if (st) found.set(rel, st);
         }
       }
@@ -249,7 +261,7 @@ export class FolderSource implements Source {
       const b = this.backoff.get(rel);
       if (b && b.until > now) continue;
       const abs = path.join(this.root, rel);
-      const st = await fs.promises.stat(abs).catch(() => undefined);
+      const st = await this.ops.stat(abs).catch(() => undefined);
       if (!st || !st.isFile()) {
         this.observed.delete(rel);
         continue;
@@ -313,13 +325,27 @@ export class FolderSource implements Source {
     const keep = this.cfg.afterDelivery.action === 'keep';
     for (let i = 0; i < files.length; i += TAKE_CHUNK) {
       if (ctx.signal.aborted || !ctx.hasCapacity()) return;
-      const chunk: Array<{ rel: string; st: fs.Stats; sha256?: string }> = keep ? await this.changedOnly(ctx, files.slice(i, i + TAKE_CHUNK)) : files.slice(i, i + TAKE_CHUNK);
+      const candidates: Array<{ rel: string; st: fs.Stats; sha256?: string }> = keep ? await this.changedOnly(ctx, files.slice(i, i + TAKE_CHUNK)) : files.slice(i, i + TAKE_CHUNK);
+      const chunk: Array<{ rel: string; st: fs.Stats; sha256?: string; body: NewItem['body'] }> = [];
+      for (const f of candidates) {
+        const file = path.join(this.root, f.rel);
+        if (!this.local || f.st.size > SMALL_BODY) {
+          chunk.push({ ...f, body: { file } });
+          continue;
+        }
+        try {
+          chunk.push({ ...f, body: { bytes: await this.ops.readFile(file) } });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.observed.delete(f.rel);
+          else this.noteFailure(ctx, f.rel, errorMessage(err));
+        }
+      }
       if (chunk.length === 0) continue;
-      const items: NewItem[] = chunk.map(({ rel, st, sha256 }) => ({
+      const items: NewItem[] = chunk.map(({ rel, st, sha256, body }) => ({
         sourceKey: this.sourceKey(rel, st),
         name: path.posix.basename(rel),
         attributes: { relativePath: rel, size: st.size, mtime: new Date(st.mtimeMs).toISOString(), mtimeMs: st.mtimeMs, sourcePath: path.join(this.root, rel) },
-        body: { file: path.join(this.root, rel) },
+        body,
         checkpoint: keep ? { key: `taken:${rel}`, value: { size: st.size, mtimeMs: st.mtimeMs, sha256 } satisfies Taken } : undefined,
       }));
       const result = await ctx.emit(items);
@@ -350,6 +376,7 @@ export class FolderSource implements Source {
   }
 
   async scan(ctx: SourceContext): Promise<void> {
+    this.chooseFileOps();
     this.loadKeepMemory(ctx);
     await this.loadBaseline(ctx);
     const found = await this.walk();
@@ -369,6 +396,7 @@ export class FolderSource implements Source {
   }
 
   async watch(ctx: SourceContext): Promise<() => Promise<void>> {
+    this.chooseFileOps();
     this.loadKeepMemory(ctx);
     await this.loadBaseline(ctx);
     /** A file was seen (by an event or a scan) with these stats; a marker makes its data file a candidate. */
@@ -404,8 +432,10 @@ export class FolderSource implements Source {
         .filter(([, o]) => now - o.since >= this.cfg.settleMs || this.cfg.readyMarker)
         .map(([rel]) => rel);
       void this.serial(async () => {
-        const ready = await this.ready(ctx, due, Date.now());
-        await this.take(ctx, ready);
+        // chunk by chunk: the first files go out while later ones are still looked at, and little is held at once
+        for (let i = 0; i < due.length && !ctx.signal.aborted && ctx.hasCapacity(); i += TAKE_CHUNK) {
+          await this.take(ctx, await this.ready(ctx, due.slice(i, i + TAKE_CHUNK), Date.now()));
+        }
       })
         .catch((err) => ctx.problem(`taking files from ${this.root} failed: ${errorMessage(err)}`))
         .finally(() => {
@@ -460,7 +490,7 @@ export class FolderSource implements Source {
           await Promise.all(batch.slice(i, i + 64).map(async (rel) => {
             // Not recursive: a name the globs do not want (and no marker) needs no look.
             if (!this.cfg.recursive && !this.wants(rel) && !this.markerMatcher?.(rel)) return;
-            const st = await fs.promises.stat(path.join(this.root, rel)).catch(() => undefined);
+            const st = await this.ops.stat(path.join(this.root, rel)).catch(() => undefined);
             if (!st) {
               this.observed.delete(rel);
               native.gone(rel);
@@ -530,51 +560,60 @@ export class FolderSource implements Source {
     if (action.action === 'keep') return;
     const rel = String(item.attributes.relativePath ?? item.name);
     const abs = containedPath(this.root, rel);
-    const st = await fs.promises.stat(abs).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    });
+    const st = await this.ops.stat(abs);
     this.taken.delete(rel);
     // Gone already (a repeat after a crash), or replaced by a newer file that is not the one delivered.
     if (!st || Math.trunc(st.mtimeMs) !== Math.trunc(Number(item.attributes.mtimeMs)) || st.size !== Number(item.attributes.size)) return;
     if (action.action === 'delete') {
-      await fs.promises.rm(abs, { force: true });
+      await this.ops.unlink(abs).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
     } else {
-      await moveNoOverwrite(abs, containedPath(path.resolve(action.to), rel));
+      await moveNoOverwrite(this.ops, abs, containedPath(path.resolve(action.to), rel));
     }
     if (this.cfg.readyMarker) await fs.promises.rm(this.markerPath(rel), { force: true });
   }
 }
 
 /** Renames src to dest (or dest with a " (n)" suffix when taken); copies across devices. */
-async function moveNoOverwrite(src: string, dest: string): Promise<string> {
-  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+async function moveNoOverwrite(ops: FileOps, src: string, dest: string): Promise<string> {
+  await ops.ensureDir(path.dirname(dest));
+  let recreated = false;
   for (let n = 0; n < 10_000; n++) {
     const target = n === 0 ? dest : path.join(path.dirname(dest), suffixedName(path.basename(dest), n));
-    const existing = await fs.promises.stat(target).catch(() => undefined);
-    if (existing) {
-      // A crash between link and unlink left the same file in both places: finish the move.
-      const st = await fs.promises.stat(src);
-      if (existing.ino === st.ino && existing.dev === st.dev && existing.ino !== 0) {
-        await fs.promises.unlink(src);
-        return target;
-      }
-      continue;
-    }
     try {
       // link + unlink never replaces an existing file (rename would), and is atomic on one volume.
-      await fs.promises.link(src, target);
-      await fs.promises.unlink(src);
+      await ops.link(src, target);
+      await ops.unlink(src);
       return target;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') continue;
+      if (code === 'EEXIST') {
+        // A crash between link and unlink left the same file in both places: finish the move.
+        const [existing, st] = await Promise.all([ops.stat(target), ops.stat(src)]);
+        if (existing && st && existing.ino === st.ino && existing.dev === st.dev && existing.ino !== 0) {
+          await ops.unlink(src);
+          return target;
+        }
+        continue;
+      }
+      if (code === 'ENOENT' && !recreated && (await ops.stat(src))) {
+        // the target folder was removed since this process created it
+        recreated = true;
+        ops.forgetDir(path.dirname(dest));
+        await ops.ensureDir(path.dirname(dest));
+        n--;
+        continue;
+      }
       if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
-        await fs.promises.copyFile(src, target, fs.constants.COPYFILE_EXCL);
+        try {
+          await fs.promises.copyFile(src, target, fs.constants.COPYFILE_EXCL);
+        } catch (copyErr) {
+          if ((copyErr as NodeJS.ErrnoException).code === 'EEXIST') continue;
+          throw copyErr;
+        }
         const h = await fs.promises.open(target, 'r+');
         await h.sync();
         await h.close();
-        await fs.promises.unlink(src);
+        await ops.unlink(src);
         return target;
       }
       throw err;

@@ -9,15 +9,17 @@ import { AdminServer, type AdminOptions } from './admin/server.ts';
 import { secretScrubber, type SecretStore } from './secrets.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
+import { startCheckpointer, type Checkpointer } from './store/checkpointer.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
 import { freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
-import { Batcher } from './batcher.ts';
+import { Batcher, type Taken } from './batcher.ts';
 import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
+import { favourSmallHeap } from './memory.ts';
 
 const DAY = 86_400_000;
 
@@ -62,6 +64,7 @@ export class Engine {
   private lastSlow = 0;
   private readonly writtenFacts = new Map<string, string>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private checkpointer?: Checkpointer;
 
   private constructor(loaded: LoadedConfig, opts: EngineOptions) {
     this.loaded = loaded;
@@ -88,10 +91,22 @@ export class Engine {
       this.flowStates.redact = scrub;
     }
 
-    this.intake = new Batcher<IntakeWrite, IntakeResult>((writes) => {
+    // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
+    // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
+    const riders = (taken: Array<Taken<unknown>>) => {
+      for (const t of taken) {
+        if (t.values.length === 0) continue;
+        if (t.from === this.settleBatcher) this.queue.settle(t.values as Settlement[]);
+        else this.queue.markAfterDoneIn(t.values as number[]);
+      }
+    };
+    this.intake = new Batcher<IntakeWrite, IntakeResult>((writes, taken) => {
       const rows = writes.flatMap((w) => w.rows);
       const state = writes.flatMap((w) => w.state);
-      const all = this.queue.enqueue(rows, state);
+      const all = this.queue.together(() => {
+        riders(taken);
+        return this.queue.enqueue(rows, state);
+      });
       // split the combined result back per caller
       const dupRows = new Set(all.duplicates.map((d) => d.row));
       let cursor = 0;
@@ -103,14 +118,20 @@ export class Engine {
         return { ids, duplicates: all.duplicates.filter((d) => own.has(d.row)) };
       });
     }, { maxBatch: 2000 });
-    this.settleBatcher = new Batcher<Settlement, void>((s) => {
-      this.queue.settle(s);
+    this.settleBatcher = new Batcher<Settlement, void>((s, taken) => {
+      this.queue.together(() => {
+        riders(taken);
+        this.queue.settle(s);
+      });
       return s.map(() => undefined);
     }, { maxBatch: 1000, maxDelayMs: 15 });
     this.afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
     }, { maxBatch: 1000, maxDelayMs: 50 });
+    this.intake.ride(this.settleBatcher);
+    this.intake.ride(this.afterDone);
+    this.settleBatcher.ride(this.afterDone);
 
     for (const integration of this.config.integrations) {
       for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));
@@ -140,7 +161,7 @@ export class Engine {
       afterDone: this.afterDone,
       log: this.log,
       diskOk: () => this.diskProblem,
-      dataVersion: () => this.db.pragma('data_version', { simple: true }) as number,
+      dataVersion: () => this.queue.dataVersion(),
     });
   }
 
@@ -152,6 +173,8 @@ export class Engine {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('engine already started');
     this.state = 'running';
+    favourSmallHeap();
+    this.checkpointer = startCheckpointer(this.db, (message) => this.log.warn(message));
     if (this.opts.admin !== false) {
       // first: a port problem stops the start before any file is taken
       this.admin = new AdminServer(this, this.opts.admin ?? {});
@@ -368,6 +391,7 @@ export class Engine {
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     for (const b of this.batchers) b.flush();
     this.persistFacts();
+    await this.checkpointer?.stop();
     this.db.close();
     this.unlock();
     this.state = 'stopped';

@@ -34,6 +34,9 @@ const IDLE_RECHECK_MS = 10_000;
 const BODY_READ_CONCURRENCY = 8;
 const PREFETCH = 16;
 
+/** A leased row; one leased at intake keeps its inline body, so delivery need not read it back. */
+type LeasedRow = ItemRow & { inline?: Buffer };
+
 export interface IntakeWrite {
   rows: NewRow[];
   state: Array<{ flow: string; key: string; value: unknown }>;
@@ -78,7 +81,9 @@ export class FlowRuntime {
   private readonly concurrency: number;
   private readonly inFlight = new Map<number, AbortController>();
   /** Leased but not yet started. */
-  private readonly buffered: ItemRow[] = [];
+  private readonly buffered: LeasedRow[] = [];
+  /** Rows being inserted already leased to this dispatcher (their commit is pending). */
+  private directPending = 0;
   private readonly intakeAbort = new AbortController();
   private readonly sendAbort = new AbortController();
   private teardown?: () => Promise<void>;
@@ -86,8 +91,8 @@ export class FlowRuntime {
   private scanning?: Promise<void>;
   private stopping = false;
   private wakeResolve?: () => void;
-  /** Set while the queue was found empty: the data version then and since when. */
-  private idle?: { version: number; since: number };
+  /** Set while the queue had nothing ready: the data version then, since when, and the next retry's time. */
+  private idle?: { version: number; since: number; retryAt?: number };
   private dispatcher?: Promise<void>;
   private readonly pendingAfter = new Set<Promise<void>>();
   private readonly afterRunning = new Set<string>();
@@ -260,6 +265,12 @@ export class FlowRuntime {
       if (item.checkpoint) state.push({ flow: this.name, ...item.checkpoint });
     });
     if (checkpoint) state.push({ flow: this.name, ...checkpoint });
+    // While the dispatcher has room, new items are inserted already leased to it and handed over in memory:
+    // no lease transaction, no re-read of rows and bodies.
+    const leaseUntil = Date.now() + LEASE_MS;
+    const direct = new Set(rows.slice(0, this.directLeaseRoom()));
+    for (const row of direct) row.leaseUntil = leaseUntil;
+    this.directPending += direct.size;
     let result: IntakeResult;
     try {
       result = await this.deps.intake.push({ rows, state });
@@ -268,7 +279,10 @@ export class FlowRuntime {
       await Promise.all(rows.map((r) => (r.bodyFile ? this.deps.content.remove(r.bodyFile) : undefined)));
       this.noteError(`queueing failed: ${errorMessage(err)}`);
       return { queued: 0, duplicates: [], failed: items.map((item) => ({ item, error: errorMessage(err) })) };
+    } finally {
+      this.directPending -= direct.size;
     }
+    if (direct.size > 0) this.takeDirectLeases(rows, result, direct);
     for (const d of result.duplicates) {
       if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
       // Already delivered (a crash between delivery and the after-delivery step): finish that step now.
@@ -282,7 +296,9 @@ export class FlowRuntime {
       const dup = new Set(result.duplicates.map((d) => d.row));
       this.backlog.bytes += rows.reduce((n, r) => (dup.has(r) ? n : n + r.size), 0);
     }
-    if (result.ids.length > 0) this.wake();
+    // new items the dispatcher did not get directly are waiting in the queue: it must look there again
+    if (result.ids.length > direct.size - result.duplicates.filter((d) => direct.has(d.row)).length) this.wake();
+    else if (result.ids.length > 0) this.nudge();
     const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
     if (deferred.length > 0) {
       this.hasCapacity(); // records "queue full" for status
@@ -290,6 +306,52 @@ export class FlowRuntime {
       out.deferred = deferred;
     }
     return out;
+  }
+
+  /** How many new items intake may insert already leased to this flow's dispatcher. */
+  private directLeaseRoom(): number {
+    if (this.stopping || this.paused || !this.cfg.enabled || this.ordering !== 'none' || this.breaker.state !== 'closed') return 0;
+    return Math.max(0, this.concurrency * (PREFETCH + 1) - this.buffered.length - this.inFlight.size - this.directPending);
+  }
+
+  /** Hands the rows inserted already leased (not duplicates) to the dispatcher, with their inline bodies. */
+  private takeDirectLeases(rows: NewRow[], result: IntakeResult, direct: Set<NewRow>): void {
+    const dup = new Set(result.duplicates.map((d) => d.row));
+    const now = Date.now();
+    let k = 0;
+    const leased: LeasedRow[] = [];
+    for (const row of rows) {
+      if (dup.has(row)) continue;
+      const id = result.ids[k++];
+      if (!direct.has(row)) continue;
+      leased.push({
+        id,
+        flow: row.flow,
+        state: 'inflight',
+        idem_key: row.idemKey,
+        source_key: row.sourceKey,
+        name: row.name,
+        attrs: JSON.stringify(row.attributes),
+        body_file: row.bodyFile ?? null,
+        size: row.size,
+        sha256: row.sha256,
+        grp: row.group ?? null,
+        attempts: 1,
+        next_at: 0,
+        lease_until: row.leaseUntil ?? null,
+        last_error: null,
+        last_status: null,
+        last_response: null,
+        created_at: now,
+        updated_at: now,
+        settled_at: null,
+        after_pending: 0,
+        inline: row.inline,
+      });
+    }
+    this.buffered.push(...leased);
+    // stopping meanwhile: the dispatcher may be gone; give the leases back (a restart would too)
+    if (this.stopping) this.releaseBuffered();
   }
 
   /** The queue row of a stored item; its idempotency key is flow + source identity + content hash. */
@@ -533,8 +595,14 @@ export class FlowRuntime {
 
   // ---------------------------------------------------------------- dispatch
 
+  /** There may be new work in the queue (items queued, retries rescheduled, another process wrote): look. */
   wake(): void {
     this.idle = undefined;
+    this.nudge();
+  }
+
+  /** A delivery slot freed or leases were handed over: go on, but the queue itself holds nothing new. */
+  private nudge(): void {
     const r = this.wakeResolve;
     this.wakeResolve = undefined;
     r?.();
@@ -559,41 +627,52 @@ export class FlowRuntime {
    */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
-      // Idle (nothing queued, no retry due): skip the lease transaction until this process wakes the flow,
-      // another process writes the database, or IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows).
-      if (this.idle && this.deps.dataVersion && this.deps.dataVersion() === this.idle.version && Date.now() - this.idle.since < IDLE_RECHECK_MS) {
-        await this.sleep(IDLE_POLL_MS);
+      const now = Date.now();
+      // Nothing leasable was left at the last look (and no retry is due yet): skip the lease transaction until
+      // this process queues something, another process writes the database, a retry falls due, or
+      // IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows; issue 2: no empty lease per delivery).
+      const quiet =
+        this.idle !== undefined &&
+        this.deps.dataVersion !== undefined &&
+        this.deps.dataVersion() === this.idle.version &&
+        now - this.idle.since < IDLE_RECHECK_MS &&
+        (this.idle.retryAt === undefined || now < this.idle.retryAt);
+      if (quiet && this.buffered.length === 0) {
+        const untilRetry = this.idle!.retryAt === undefined ? IDLE_POLL_MS : this.idle!.retryAt - now;
+        await this.sleep(Math.max(5, Math.min(untilRetry, IDLE_POLL_MS)));
         continue;
       }
-      const versionBefore = this.deps.dataVersion?.();
+      const versionBefore = quiet ? undefined : this.deps.dataVersion?.();
       if (this.paused || !this.cfg.enabled) {
         this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
         continue;
       }
-      const now = Date.now();
       const permits = this.breaker.permits(now, this.concurrency, this.inFlight.size);
       if (permits === 0) {
         if (this.breaker.state !== 'closed') this.releaseBuffered();
         await this.sleep(this.inFlight.size > 0 ? IDLE_POLL_MS : Math.max(10, Math.min(this.breaker.waitMs(now), IDLE_POLL_MS)));
         continue;
       }
-      if (this.buffered.length < permits) {
+      if (this.buffered.length < permits && !quiet) {
         const want = this.breaker.state === 'closed' ? permits + this.concurrency * PREFETCH - this.buffered.length : permits - this.buffered.length;
+        let leased: ItemRow[];
         try {
-          this.buffered.push(...this.deps.queue.lease(this.name, want, LEASE_MS, now, this.ordering));
+          leased = this.deps.queue.lease(this.name, want, LEASE_MS, now, this.ordering);
         } catch (err) {
           this.log.error({ err: errorMessage(err) }, 'leasing items failed');
           await this.sleep(IDLE_POLL_MS);
           continue;
         }
+        this.buffered.push(...leased);
+        if (leased.length < want && versionBefore !== undefined) {
+          // the queue has nothing more ready now; remember when the next retry falls due
+          this.idle = { version: versionBefore, since: Date.now(), retryAt: this.deps.queue.nextRetryAt(this.name) };
+        }
       }
       if (this.buffered.length === 0) {
-        const nextAt = this.deps.queue.nextRetryAt(this.name);
-        if (nextAt === undefined && versionBefore !== undefined) this.idle = { version: versionBefore, since: Date.now() };
-        else this.idle = undefined;
-        const wait = nextAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(nextAt - Date.now(), IDLE_POLL_MS));
-        await this.sleep(wait);
+        const retryAt = this.idle?.retryAt ?? this.deps.queue.nextRetryAt(this.name);
+        await this.sleep(retryAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(retryAt - Date.now(), IDLE_POLL_MS)));
         continue;
       }
       for (const row of this.buffered.splice(0, permits)) this.deliver(row);
@@ -605,21 +684,22 @@ export class FlowRuntime {
 
   private releaseBuffered(): void {
     if (this.buffered.length === 0) return;
+    this.idle = undefined; // these go back to the queue: the next look must find them
     const rows = this.buffered.splice(0);
     for (const row of rows) void this.deps.settle.push({ id: row.id, kind: 'release' }).catch(() => undefined);
   }
 
-  private outgoing(row: ItemRow): OutgoingItem {
+  private outgoing(row: LeasedRow, attributes: Record<string, any>): OutgoingItem {
     const content = this.deps.content;
     const queue = this.deps.queue;
     const file = row.body_file;
-    const inline = () => queue.body(row.id) ?? Buffer.alloc(0);
+    const inline = () => row.inline ?? queue.body(row.id) ?? Buffer.alloc(0);
     return {
       id: row.id,
       flow: row.flow,
       name: row.name,
       idempotencyKey: row.idem_key,
-      attributes: JSON.parse(row.attrs),
+      attributes,
       size: row.size,
       sha256: row.sha256,
       attempt: row.attempts,
@@ -629,7 +709,7 @@ export class FlowRuntime {
     };
   }
 
-  private deliver(row: ItemRow): void {
+  private deliver(row: LeasedRow): void {
     const abort = new AbortController();
     const onStop = () => abort.abort();
     this.sendAbort.signal.addEventListener('abort', onStop, { once: true });
@@ -641,7 +721,7 @@ export class FlowRuntime {
     const done = (async () => {
       let outcome: DeliveryOutcome;
       try {
-        outcome = await this.destination.send(this.outgoing(row), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
+        outcome = await this.destination.send(this.outgoing(row, { ...attrs }), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
       } catch (err) {
         outcome = { kind: 'retry', reason: errorMessage(err) };
       }
@@ -681,10 +761,11 @@ export class FlowRuntime {
       // 'inflight' in the database until then, so it cannot be leased twice.
       this.sendAbort.signal.removeEventListener('abort', onStop);
       this.inFlight.delete(row.id);
-      this.wake();
+      this.nudge();
       try {
         await this.deps.settle.push(settlement);
-        this.idle = undefined; // the loop may have looked while this item was still in flight: look again
+        // in order (fifo): the next item becomes leasable only now; given back: it is queued again
+        if (this.ordering !== 'none' || settlement.kind === 'release') this.wake();
       } catch (err) {
         // The outcome could not be recorded: the item is sent again after a restart (same key).
         this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { openDatabase, SCHEMA_VERSION, type Db } from '../../main/engine/store/db.ts';
+import { keyPrefix, migrations, openDatabase, SCHEMA_VERSION, type Db } from '../../main/engine/store/db.ts';
 import { Queue, idempotencyKey, type NewRow } from '../../main/engine/store/queue.ts';
 import { DataDirError, isDataDirLocked, lockDataDir, prepareDataDir } from '../../main/engine/store/datadir.ts';
 import { ContentStore, INLINE_MAX_BYTES } from '../../main/engine/store/content.ts';
@@ -285,7 +285,7 @@ describe('data dir guards', () => {
       const cfg = writeConfig(dir, { dataDir: path.join(shm, 'data'), integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in' }, destination: { type: 'folder', path: './out' } }] }] });
       const r = await runCli(['run', '--config', cfg]);
       expect(r.code).toBe(2);
-      expect(r.stderr.trim().split('\n')).toEqual([`ferry: dataDir ${path.join(shm, 'data')} is on tmpfs; the queue needs a local disk (SQLite WAL does not work on network file systems)`]);
+      expect(r.stderr.trim().split('\n')).toEqual([`ferry: dataDir ${path.join(shm, 'data')} is on tmpfs; the queue needs a local disk that survives a reboot`]);
     } finally {
       fs.rmSync(shm, { recursive: true, force: true });
     }
@@ -422,5 +422,35 @@ describe('run lock, back pressure and disk floor through the CLI', () => {
     expect(sink.received).toHaveLength(0);
     expect(fs.existsSync(path.join(dir, 'in', 'a.txt'))).toBe(true);
     expect(await ferry.stop()).toBe(0);
+  });
+});
+
+describe('schema migrations', () => {
+  it('migration 2 indexes existing items by key prefix: an item queued before the upgrade is still a duplicate after it', () => {
+    const dir = tempDir();
+    try {
+      const file = path.join(dir, 'queue.db');
+      // a database as Ferry with schema 1 left it, holding one item
+      const old = new Database(file);
+      old.pragma('journal_mode = WAL');
+      old.exec(migrations[0] as string);
+      old.pragma('user_version = 1');
+      const key = idempotencyKey('f', 'a.txt', 'abc');
+      old.prepare(`INSERT INTO items (flow, state, idem_key, source_key, name, size, sha256, created_at, updated_at) VALUES ('f', 'queued', ?, 'a.txt', 'a.txt', 3, 'abc', 1, 1)`).run(key);
+      old.close();
+
+      const db = openDatabase(file);
+      expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(db.prepare('SELECT key_prefix FROM items').pluck().get()).toBe(keyPrefix(key));
+      const q = new Queue(db);
+      const again = q.enqueue([{ flow: 'f', idemKey: key, sourceKey: 'a.txt', name: 'a.txt', attributes: {}, size: 3, sha256: 'abc', inline: Buffer.from('abc') }]);
+      expect(again.ids).toEqual([]);
+      expect(again.duplicates[0].existing?.state).toBe('queued');
+      const fresh = q.enqueue([{ flow: 'f', idemKey: idempotencyKey('f', 'b.txt', 'abc'), sourceKey: 'b.txt', name: 'b.txt', attributes: {}, size: 3, sha256: 'abc', inline: Buffer.from('abc') }]);
+      expect(fresh.ids).toHaveLength(1);
+      db.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

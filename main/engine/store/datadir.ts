@@ -3,39 +3,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { networkFileSystem } from '../../../connectors/contract.ts';
 
-// statfs f_type magic numbers of network/remote file systems on Linux.
-const NETWORK_FS: Record<number, string> = {
-  0x6969: 'NFS',
-  0x517b: 'SMB',
-  0xff534d42: 'CIFS',
-  0xfe534d42: 'SMB2',
-  0x564c: 'NCP',
-  0x65735546: 'FUSE (sshfs and similar)',
-  0x01021994: 'tmpfs', // not network, but loses everything on reboot: refuse too
-};
+const TMPFS = 0x01021994;
 
 export class DataDirError extends Error {}
 
 /** Creates the data dir if needed and refuses places where the queue would not be durable. */
 export function prepareDataDir(dir: string): void {
-  if (process.platform === 'win32' && /^(\\\\|\/\/)/.test(dir)) {
-    throw new DataDirError(`dataDir ${dir} is a network share; the queue needs a local disk (SQLite WAL does not work on network file systems)`);
-  }
   fs.mkdirSync(dir, { recursive: true });
-  if (process.platform === 'linux') {
-    const type = fs.statfsSync(dir).type >>> 0;
-    const kind = NETWORK_FS[type];
-    if (kind && !(kind === 'tmpfs' && process.env.FERRY_ALLOW_TMPFS === '1')) {
-      throw new DataDirError(`dataDir ${dir} is on ${kind}; the queue needs a local disk (SQLite WAL does not work on network file systems)`);
-    }
-  }
-  if (process.platform === 'darwin') {
-    // macOS mounts network volumes under /Volumes with smbfs/nfs/afpfs; statfs' type numbers differ per release.
-    const real = fs.realpathSync(dir);
-    if (real.startsWith('/Volumes/') && !fs.existsSync(path.join(real.split('/').slice(0, 3).join('/'), '.fseventsd'))) {
-      throw new DataDirError(`dataDir ${dir} looks like a network volume; the queue needs a local disk`);
-    }
+  const network = networkFileSystem(dir);
+  if (network) throw new DataDirError(`dataDir ${dir} is on ${network}; the queue needs a local disk (SQLite WAL does not work on network file systems)`);
+  // tmpfs is local but loses everything on reboot: refused too (tests may allow it).
+  if (process.platform === 'linux' && fs.statfsSync(dir).type >>> 0 === TMPFS && process.env.FERRY_ALLOW_TMPFS !== '1') {
+    throw new DataDirError(`dataDir ${dir} is on tmpfs; the queue needs a local disk that survives a reboot`);
   }
 }
 

@@ -2,7 +2,7 @@
 // (next attempt at next_at) | dead (reason); discarded is an admin's drop. Every write path takes a batch,
 // so callers group many items into one transaction (one fsync).
 import crypto from 'node:crypto';
-import type { Db } from './db.ts';
+import { keyPrefix, type Db } from './db.ts';
 import type { ItemAttributes } from '../../../connectors/contract.ts';
 
 export type ItemState = 'queued' | 'inflight' | 'retrying' | 'delivered' | 'dead' | 'discarded';
@@ -95,6 +95,7 @@ function rowParams(row: NewRow, now: number) {
   return {
     flow: row.flow,
     idemKey: row.idemKey,
+    keyPrefix: keyPrefix(row.idemKey),
     sourceKey: row.sourceKey,
     name: row.name,
     attrs: JSON.stringify(row.attributes),
@@ -115,12 +116,12 @@ export class Queue {
   constructor(db: Db) {
     this.db = db;
     this.stmts = {
-      findKey: db.prepare<[string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE flow = ? AND idem_key = ?'),
+      findKey: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE key_prefix = ? AND idem_key = ? AND flow = ?'),
       findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
       anyFingerprint: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? LIMIT 1'),
       insert: db.prepare(
-        `INSERT OR IGNORE INTO items (flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
-         VALUES (@flow, CASE WHEN @leaseUntil IS NULL THEN 'queued' ELSE 'inflight' END, @idemKey, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256,
+        `INSERT INTO items (flow, state, idem_key, key_prefix, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
+         VALUES (@flow, CASE WHEN @leaseUntil IS NULL THEN 'queued' ELSE 'inflight' END, @idemKey, @keyPrefix, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256,
          @grp, 0, @now, @now, @leaseUntil, CASE WHEN @leaseUntil IS NULL THEN 0 ELSE 1 END)`,
       ),
       // FIFO (issue 5): an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
@@ -175,6 +176,10 @@ export class Queue {
       ),
       setState: db.prepare('INSERT INTO source_state (flow, key, value) VALUES (?, ?, ?) ON CONFLICT (flow, key) DO UPDATE SET value = excluded.value'),
       afterDone: db.prepare('UPDATE items SET after_pending = 0 WHERE id = ?'),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      totalChanges: db.prepare('SELECT total_changes()').pluck(),
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
     };
   }
 
@@ -194,14 +199,18 @@ export class Queue {
           duplicates.push({ row });
           continue;
         }
-        const info = this.stmts.insert.run({ ...rowParams(row, now), leaseUntil: row.leaseUntil ?? null });
-        if (info.changes === 0) {
-          const existing = this.stmts.findKey.get(row.flow, row.idemKey);
-          // OR IGNORE also swallows NOT NULL/CHECK violations: such a row is no duplicate, and calling it one
-          // would let its source move the original away as if delivered. Fail the batch instead.
-          if (!existing) throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored (invalid row)`);
+        const params = rowParams(row, now);
+        const existing = this.stmts.findKey.get(params.keyPrefix, row.idemKey, row.flow);
+        if (existing) {
           duplicates.push({ row, existing });
           continue;
+        }
+        let info;
+        try {
+          info = this.stmts.insert.run({ ...params, leaseUntil: row.leaseUntil ?? null });
+        } catch (err) {
+          // the whole batch fails: nothing of it (rows, checkpoints) is committed, the source keeps its files
+          throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored: ${(err as Error).message}`);
         }
         const id = Number(info.lastInsertRowid);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);
@@ -221,11 +230,11 @@ export class Queue {
       const ids: number[] = [];
       const duplicates: Duplicate[] = [];
       const insert = this.db.prepare(
-        `INSERT INTO items (flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, next_at, last_error, created_at, updated_at, settled_at)
-         VALUES (@flow, 'dead', @idemKey, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256, @grp, 0, @reason, @now, @now, @now)`,
+        `INSERT INTO items (flow, state, idem_key, key_prefix, source_key, name, attrs, body_file, size, sha256, grp, next_at, last_error, created_at, updated_at, settled_at)
+         VALUES (@flow, 'dead', @idemKey, @keyPrefix, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256, @grp, 0, @reason, @now, @now, @now)`,
       );
       for (const row of rows) {
-        const existing = this.stmts.findKey.get(row.flow, row.idemKey);
+        const existing = this.stmts.findKey.get(keyPrefix(row.idemKey), row.idemKey, row.flow);
         if (existing || this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
           duplicates.push({ row, existing });
           continue;
@@ -258,11 +267,14 @@ export class Queue {
   lease(flow: string, limit: number, leaseMs: number, now = Date.now(), ordering: LeaseOrdering = 'none'): ItemRow[] {
     if (limit <= 0) return [];
     if (ordering !== 'none') return (ordering === 'fifo' ? this.stmts.leaseFifo : this.stmts.leaseGroup).all(now + leaseMs, now, flow, now, limit);
-    return this.db.transaction(() => {
-      const rows = this.stmts.leaseRetries.all(now + leaseMs, now, flow, now, limit);
-      if (rows.length < limit) rows.push(...this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length));
-      return rows.sort((a, b) => a.next_at - b.next_at || a.id - b.id);
-    }).immediate();
+    // A lease lost to a power cut is harmless (the item is simply still queued): no fsync of its own.
+    return this.relaxed(() =>
+      this.db.transaction(() => {
+        const rows = this.stmts.leaseRetries.all(now + leaseMs, now, flow, now, limit);
+        if (rows.length < limit) rows.push(...this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length));
+        return rows.sort((a, b) => a.next_at - b.next_at || a.id - b.id);
+      }).immediate(),
+    );
   }
 
   /** Applies attempt outcomes in one transaction; records failures and activity events. */
@@ -318,9 +330,39 @@ export class Queue {
     return this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE state = 'inflight'`).run(now).changes;
   }
 
+  /**
+   * Records that after-delivery steps ran. Not fsynced on its own (synchronous=NORMAL for this commit; the
+   * next FULL commit makes it durable): losing it to a power cut only repeats the step, which finds the
+   * original gone and does nothing, so an fsync per batch would buy nothing.
+   */
   markAfterDone(ids: number[]): void {
     if (ids.length === 0) return;
-    this.db.transaction(() => ids.forEach((id) => this.stmts.afterDone.run(id))).immediate();
+    this.relaxed(() => this.db.transaction(() => this.markAfterDoneIn(ids)).immediate());
+  }
+
+  /** markAfterDone inside a transaction the caller runs (see together()). */
+  markAfterDoneIn(ids: number[]): void {
+    for (const id of ids) this.stmts.afterDone.run(id);
+  }
+
+  /** Runs several writes (enqueue, settle, markAfterDoneIn) as one transaction: one commit, one fsync. */
+  together<T>(writes: () => T): T {
+    return this.db.transaction(writes).immediate();
+  }
+
+  /** Runs a write whose loss on power failure is harmless without its own fsync (WAL stays consistent). */
+  private relaxed<T>(write: () => T): T {
+    this.stmts.syncNormal.run();
+    try {
+      return write();
+    } finally {
+      this.stmts.syncFull.run();
+    }
+  }
+
+  /** SQLite's data_version: changes when another connection (another process) committed. */
+  dataVersion(): number {
+    return this.stmts.dataVersion.get() as number;
   }
 
   afterPending(limit = 500): ItemSummary[] {
@@ -403,7 +445,7 @@ export class Queue {
   counts(): Array<{ flow: string; state: ItemState; n: number; bytes: number }> {
     // Counting scans every item (index-only); status pages poll it. The result is reused while nothing was
     // written since: not by this connection (total_changes) nor by another process (data_version).
-    const key = `${this.db.pragma('data_version', { simple: true })}:${(this.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n}`;
+    const key = `${this.dataVersion()}:${this.stmts.totalChanges.get() as number}`;
     if (this.countsCache?.key === key) return this.countsCache.rows.map((r) => ({ ...r }));
     const rows = this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
     this.countsCache = { key, rows };

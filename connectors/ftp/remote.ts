@@ -193,6 +193,7 @@ export class SessionPool {
         try {
           const s = await this.fs.connect();
           this.busy.set(s, 1);
+          for (let i = 1; i < this.shares; i++) this.wakeOne(); // callers waiting for a share may take this one's
           return { s, reused: false };
         } catch (err) {
           this.open--;

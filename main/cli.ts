@@ -204,7 +204,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .option('--json', 'print JSON')
     .action(act(async (opts) => {
       const loaded = requireConfig(opts);
-      const store = openStore(loaded.dataDir);
+      const store = openStore(loaded.dataDir, { create: false });
       try {
         const report = readStatus(loaded.config, store.queue, store.flowStates, isDataDirLocked(loaded.dataDir));
         if (opts.json) out(JSON.stringify(report, null, 2));
@@ -230,9 +230,9 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .option('--json', 'print JSON')
     .action(act((opts) => {
       const loaded = requireConfig(opts);
-      const store = openStore(loaded.dataDir);
+      const f = filterFrom(opts, loaded);
+      const store = openStore(loaded.dataDir, { create: false });
       try {
-        const f = filterFrom(opts, loaded);
         const items = store.queue.list(f);
         if (opts.json) out(JSON.stringify(items.map((i) => ({ ...i, attrs: JSON.parse(i.attrs) })), null, 2));
         else if (items.length === 0) out('no items match');
@@ -252,9 +252,9 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .action(act((opts) => {
       const loaded = requireConfig(opts);
       if (!opts.id) throw new UsageError('queue show needs --id <id>');
-      const store = openStore(loaded.dataDir);
+      const id = filterFrom(opts, loaded).id!;
+      const store = openStore(loaded.dataDir, { create: false });
       try {
-        const id = filterFrom(opts, loaded).id!;
         const item = store.queue.list({ id })[0];
         if (!item) {
           err(`no item ${id}`);
@@ -288,7 +288,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     const loaded = requireConfig(opts);
     const f = filterFrom(opts, loaded);
     if (f.id === undefined && !f.flow && !f.state) throw new UsageError('queue retry needs --id, --flow or --state (use --state dead to retry every dead item)');
-    const store = openStore(loaded.dataDir);
+    const store = openStore(loaded.dataDir, { create: false });
     try {
       out(`requeued ${store.queue.retry(f)} items`);
     } finally {
@@ -301,7 +301,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     const loaded = requireConfig(opts);
     const f = filterFrom(opts, loaded);
     if (f.id === undefined && !f.flow && !f.state) throw new UsageError('queue discard needs --id, --flow or --state');
-    const store = openStore(loaded.dataDir);
+    const store = openStore(loaded.dataDir, { create: false });
     try {
       const rows = store.queue.discard(f);
       for (const r of rows) if (r.bodyFile) await store.content.remove(r.bodyFile);

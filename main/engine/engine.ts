@@ -1,6 +1,7 @@
 // The engine: opens the data dir (lock, database, content store), builds each flow from its connectors,
 // runs them, keeps the queue healthy (expired leases, after-delivery retries, pruning, disk floor) and stops
 // cleanly. Plain Node: it never imports electron.
+import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
@@ -13,7 +14,7 @@ import { startCheckpointer, type Checkpointer } from './store/checkpointer.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
-import { freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
+import { DataDirError, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
 import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
@@ -34,7 +35,11 @@ export interface EngineOptions {
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
-export function openStore(dataDir: string): { db: Db; queue: Queue; flowStates: FlowStates; content: ContentStore; close(): void } {
+export function openStore(dataDir: string, opts: { create?: boolean } = {}): { db: Db; queue: Queue; flowStates: FlowStates; content: ContentStore; close(): void } {
+  // reading commands (status, queue) must not leave an empty data dir behind a typo'd or unused config
+  if (opts.create === false && !fs.existsSync(path.join(dataDir, 'ferry.db'))) {
+    throw new DataDirError(`no queue in ${dataDir} yet: Ferry has not run with this config (\`ferry run --config <file>\` starts it)`);
+  }
   prepareDataDir(dataDir);
   const db = openDatabase(path.join(dataDir, 'ferry.db'));
   return { db, queue: new Queue(db), flowStates: new FlowStates(db), content: new ContentStore(dataDir), close: () => db.close() };
@@ -161,8 +166,20 @@ export class Engine {
       afterDone: this.afterDone,
       log: this.log,
       diskOk: () => this.diskProblem,
-      dataVersion: () => this.queue.dataVersion(),
+      dataVersion: () => this.dataVersion(),
     });
+  }
+
+  private version = { value: 0, at: 0 };
+
+  /**
+   * SQLite's data_version, read at most every 50 ms: busy dispatchers ask on every turn. A value up to 50 ms old
+   * can only make a dispatcher look at the queue once more than needed, never miss a change.
+   */
+  private dataVersion(): number {
+    const now = Date.now();
+    if (now - this.version.at >= 50) this.version = { value: this.queue.dataVersion(), at: now };
+    return this.version.value;
   }
 
   /** Opens the data dir (refusing network shares and a second engine on the same queue). */

@@ -17,7 +17,7 @@ import {
 } from '../../connectors/contract.ts';
 import type { FlowConfig } from './config/schema.ts';
 import type { Logger } from './logger.ts';
-import { idempotencyKey, type ItemRow, type LeaseOrdering, type NewRow, type Queue, type Settlement } from './store/queue.ts';
+import { idempotencyKey, type LeasedItem, type LeaseOrdering, type NewRow, type Queue, type Settlement } from './store/queue.ts';
 import type { ContentStore, StoredBody } from './store/content.ts';
 import type { FlowStates } from './store/state.ts';
 import { sourceState } from './store/state.ts';
@@ -35,7 +35,7 @@ const BODY_READ_CONCURRENCY = 8;
 const PREFETCH = 16;
 
 /** A leased row; one leased at intake keeps its inline body, so delivery need not read it back. */
-type LeasedRow = ItemRow & { inline?: Buffer };
+type LeasedRow = LeasedItem & { inline?: Buffer };
 
 export interface IntakeWrite {
   rows: NewRow[];
@@ -317,7 +317,6 @@ export class FlowRuntime {
   /** Hands the rows inserted already leased (not duplicates) to the dispatcher, with their inline bodies. */
   private takeDirectLeases(rows: NewRow[], result: IntakeResult, direct: Set<NewRow>): void {
     const dup = new Set(result.duplicates.map((d) => d.row));
-    const now = Date.now();
     let k = 0;
     const leased: LeasedRow[] = [];
     for (const row of rows) {
@@ -339,13 +338,6 @@ export class FlowRuntime {
         attempts: 1,
         next_at: 0,
         lease_until: row.leaseUntil ?? null,
-        last_error: null,
-        last_status: null,
-        last_response: null,
-        created_at: now,
-        updated_at: now,
-        settled_at: null,
-        after_pending: 0,
         inline: row.inline,
       });
     }
@@ -656,7 +648,7 @@ export class FlowRuntime {
       }
       if (this.buffered.length < permits && !quiet) {
         const want = this.breaker.state === 'closed' ? permits + this.concurrency * PREFETCH - this.buffered.length : permits - this.buffered.length;
-        let leased: ItemRow[];
+        let leased: LeasedItem[];
         try {
           leased = this.deps.queue.lease(this.name, want, LEASE_MS, now, this.ordering);
         } catch (err) {
@@ -726,6 +718,7 @@ export class FlowRuntime {
         outcome = { kind: 'retry', reason: errorMessage(err) };
       }
       const now = Date.now();
+      const item = { flow: this.name, name: row.name };
       let settlement: Settlement;
       if (abort.signal.aborted && outcome.kind !== 'delivered') {
         settlement = { id: row.id, kind: 'release' }; // interrupted by shutdown: not a failed attempt
@@ -738,19 +731,20 @@ export class FlowRuntime {
           afterPending: this.source.afterDelivery !== undefined && parentKey === undefined,
           detail: outcome.detail,
           reply: this.source.keepsReplies ? outcome.reply : undefined,
+          item,
         };
         this.log.debug({ item: row.id, name: row.name, ms: now - started }, 'delivered');
       } else if (outcome.kind === 'dead' || row.attempts >= this.cfg.retry.maxAttempts) {
         if (outcome.kind === 'retry') this.breaker.failure(now);
         else this.breaker.success(); // the destination answered: it is reachable
         const reason = outcome.kind === 'dead' ? outcome.reason : `gave up after ${row.attempts} attempts: ${outcome.reason}`;
-        settlement = { id: row.id, kind: 'dead', reason, status: outcome.status, response: outcome.response };
+        settlement = { id: row.id, kind: 'dead', reason, status: outcome.status, response: outcome.response, item };
         this.noteError(`${row.name}: ${reason}`);
         this.log.warn({ item: row.id, name: row.name, reason }, 'item is dead');
       } else {
         this.breaker.failure(now);
         const nextAt = nextAttemptAt(now, row.attempts, this.cfg.retry, outcome.retryAfterMs);
-        settlement = { id: row.id, kind: 'retry', nextAt, reason: outcome.reason, status: outcome.status, response: outcome.response };
+        settlement = { id: row.id, kind: 'retry', nextAt, reason: outcome.reason, status: outcome.status, response: outcome.response, item };
         this.noteError(`${row.name}: ${outcome.reason}`);
         this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
       }

@@ -165,7 +165,7 @@ async function queueAlone(n: number): Promise<{ itemsPerSec: number }> {
   while (acked < n) {
     const leased = q.lease('q', BATCH, 60_000);
     if (leased.length === 0) break;
-    q.settle(leased.map((r): Settlement => ({ id: r.id, kind: 'delivered', afterPending: false })));
+    q.settle(leased.map((r): Settlement => ({ id: r.id, kind: 'delivered', afterPending: false, item: { flow: r.flow, name: r.name } })));
     acked += leased.length;
   }
   const secs = Number(process.hrtime.bigint() - start) / 1e9;

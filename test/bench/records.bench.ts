@@ -13,8 +13,14 @@ import { round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
 
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
+/** BENCH_PROFILE=<dir>: the measured processes write V8 CPU profiles there; BENCH_NODE_ARGS: extra node flags. */
+function nodeArgs(): string[] {
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  return [...profile, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+}
+
 /** Writes an n-row CSV (about 100 bytes a row); returns its size. */
-async function writeCsv(file: string, n: number): Promise<number> {
+export async function writeCsv(file: string, n: number): Promise<number> {
   const out = fs.createWriteStream(file);
   const write = (s: string) => (out.write(s) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', () => r())));
   await write('id,customer,email,amount,date,status,note\n');
@@ -32,7 +38,7 @@ async function writeCsv(file: string, n: number): Promise<number> {
 }
 
 /** A counting sink: drains bodies, counts rows ("id": occurrences) per distinct idempotency key. */
-async function countingSink() {
+export async function countingSink() {
   const keys = new Set<string>();
   const state = { rows: 0, requests: 0, lastAt: 0 };
   const server = http.createServer((req, res) => {
@@ -71,7 +77,7 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
 }
 
 /** Runs `ferry run` on a folder holding the CSV; returns rows/s (from the file's take to the last row at the sink) and peak RSS. */
-async function runFerry(dir: string, csv: string, rows: number, sink: Awaited<ReturnType<typeof countingSink>>): Promise<{ rowsPerSec: number; peakMb: number; ms: number }> {
+export async function runFerry(dir: string, csv: string, rows: number, sink: Awaited<ReturnType<typeof countingSink>>): Promise<{ rowsPerSec: number; peakMb: number; ms: number }> {
   const inDir = path.join(dir, 'in');
   fs.mkdirSync(inDir, { recursive: true });
   const config = path.join(dir, 'ferry.yaml');
@@ -95,7 +101,7 @@ async function runFerry(dir: string, csv: string, rows: number, sink: Awaited<Re
     }],
   }));
   sink.reset();
-  const child = spawn(process.execPath, [path.join(repo, 'bin/ferry.js'), 'run', '--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs(), path.join(repo, 'bin/ferry.js'), 'run', '--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -104,20 +110,20 @@ async function runFerry(dir: string, csv: string, rows: number, sink: Awaited<Re
     await waitUntil(() => /Ferry is running/.test(out), 60_000, `ferry to start:\n${out}`);
     const started = Date.now();
     fs.renameSync(csv, path.join(inDir, path.basename(csv)));
-    await waitUntil(() => sink.state.rows >= rows || child.exitCode !== null, 60 * 60_000, 'all rows at the sink');
-    if (sink.state.rows < rows) throw new Error(`ferry exited early:\n${out}`);
+    await waitUntil(() => sink.state.rows >= rows || child.exitCode !== null || child.signalCode !== null, 60 * 60_000, 'all rows at the sink');
+    if (sink.state.rows < rows) throw new Error(`ferry exited early (exit code ${child.exitCode}, signal ${child.signalCode}):\n${out}`);
     const ms = sink.state.lastAt - started;
     return { rowsPerSec: Math.round((rows / ms) * 1000), peakMb: rss.stop(), ms };
   } finally {
     rss.stop();
     child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
   }
 }
 
-async function runBaseline(csv: string, rows: number, sink: Awaited<ReturnType<typeof countingSink>>): Promise<{ rowsPerSec: number; peakMb: number }> {
+export async function runBaseline(csv: string, rows: number, sink: Awaited<ReturnType<typeof countingSink>>): Promise<{ rowsPerSec: number; peakMb: number }> {
   sink.reset();
-  const child = spawn(process.execPath, [path.join(repo, 'bin/run-ts.js'), path.join(repo, 'test/bench/records-baseline.ts'), csv, `${sink.url}/baseline`, '1000', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs(), path.join(repo, 'bin/run-ts.js'), path.join(repo, 'test/bench/records-baseline.ts'), csv, `${sink.url}/baseline`, '1000', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const rss = sampleRss(child.pid!, 100);
   let out = '';
   child.stdout.on('data', (d) => (out += d));

@@ -41,6 +41,11 @@ describe('ferry CLI', () => {
     const badFlow = await runCli(['queue', 'list', '--config', st.cfg, '--flow', 'nope']);
     expect(badFlow.code).toBe(2);
     expect(badFlow.stderr.trim()).toBe('ferry: --flow: no flow named "nope" (flows: upload)');
+    // a config that never ran: the reading commands say so and leave no empty data dir behind
+    const never = await runCli(['status', '--config', st.cfg]);
+    expect(never.code).toBe(2);
+    expect(never.stderr.trim()).toBe(`ferry: no queue in ${path.join(st.dir, 'data')} yet: Ferry has not run with this config (\`ferry run --config <file>\` starts it)`);
+    expect(fs.existsSync(path.join(st.dir, 'data'))).toBe(false);
     const missing = await runCli(['status', '--config', path.join(st.dir, 'missing.yaml')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim().split('\n')).toEqual([`${path.join(st.dir, 'missing.yaml')}: 1 problem`, 'config file not found']);

@@ -476,6 +476,26 @@ describe('folder source: watch', () => {
     expect(c.names()).toEqual(['data.xml']);
   });
 
+  it('native events reach sub-folders made after start (and files moved in with a folder), within depth, and a re-made folder', async () => {
+    const root = tempDir();
+    const elsewhere = tempDir();
+    const src = source(root, { settleMs: 50, depth: 2, reconcileMs: 600_000 }); // no rescan helps: events only
+    const c = fakeContext();
+    teardown = await src.watch(c.ctx);
+    write(root, 'a/b/one.txt', '1');
+    await waitFor(() => c.emitted.length === 1, 'a file in a new sub-folder taken', 10_000);
+    write(elsewhere, 'pre/two.txt', '2');
+    fs.renameSync(path.join(elsewhere, 'pre'), path.join(root, 'pre'));
+    write(root, 'a/b/c/deep.txt', 'below depth');
+    await waitFor(() => c.emitted.length === 2, 'a file moved in with its folder taken', 10_000);
+    fs.rmSync(path.join(root, 'a'), { recursive: true });
+    await new Promise((r) => setTimeout(r, 100));
+    write(root, 'a/b/three.txt', '3');
+    await waitFor(() => c.emitted.length === 3, 'a file in a re-made folder taken', 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(c.names()).toEqual(['a/b/one.txt', 'a/b/three.txt', 'pre/two.txt']);
+  });
+
   it('usePolling (network shares) takes new files too', async () => {
     const root = tempDir();
     const src = source(root, { settleMs: 100, usePolling: true, pollIntervalMs: 100 });

@@ -59,6 +59,21 @@ describe('csv / tsv', () => {
     ]);
   });
 
+  it('UTF-8 reaches csv-parse as bytes: the same records whatever the chunking, a BOM split across chunks, explicit or auto encoding', async () => {
+    const expected = [
+      { sku: 'A-1', description: '12" pipe, "heavy"', price: '1,234.50' },
+      { sku: 'A-2', description: 'Ventil', price: '99' },
+    ];
+    for (const encoding of ['utf-8', 'auto', 'UTF8']) {
+      for (const chunk of [1, 2, 1024]) expect((await parse('prices-utf8-bom.csv', { format: 'csv', encoding }, chunk)).map((r) => r.value)).toEqual(expected);
+    }
+    // multi-byte characters split across chunks, and a byte sequence that is not UTF-8 (replacement character)
+    const bytes = Buffer.concat([Buffer.from('name,city\nZoë,Kraków\n'), Buffer.from([0x41, 0xe4, 0x2c, 0x42, 0x0a])]);
+    const recs = await parse(bytes, { format: 'csv' }, 1);
+    expect(recs.map((r) => r.value)).toEqual([{ name: 'Zoë', city: 'Kraków' }, { name: 'A\ufffd', city: 'B' }]);
+    expect(recs.map((r) => r.line)).toEqual([2, 3]);
+  });
+
   it('bad rows become error records naming line and field; the rest continue', async () => {
     const csv = 'id;amount;date\n1;5,5;31.12.2023\n2;x;01.01.2024\n3;1,0\n4;2,0;30.02.2024\n5;3,0;2024-03-01\n';
     const recs = await parse(Buffer.from(csv), { format: 'csv', delimiter: ';', decimalComma: true, types: { amount: 'number', date: 'date' } });

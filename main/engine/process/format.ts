@@ -1,9 +1,7 @@
 // Output formats: json, ndjson, csv, xml (text, built per chunk of records) and a pdf table report.
 // A formatter turns one batch into bytes, or streams a whole file's records into a Readable.
 import { Readable } from 'node:stream';
-import { stringify } from 'csv-stringify/sync';
 import iconv from 'iconv-lite';
-import type PDFDocumentClass from 'pdfkit';
 import { renderTemplate } from '../../../connectors/contract.ts';
 import type { Rec } from './parse.ts';
 import type { FormatConfig } from './schema.ts';
@@ -26,11 +24,13 @@ interface TextFormat {
   single?(record: Rec): string;
 }
 
-function textFormatter(ext: string, contentType: string, make: () => TextFormat): Formatter {
+/** `prepare` loads what `make` needs, once, before the first batch or stream. */
+function textFormatter(ext: string, contentType: string, make: () => TextFormat, prepare?: () => Promise<unknown>): Formatter {
   return {
     ext,
     contentType,
     async batch(records, _now, single) {
+      if (prepare) await prepare();
       const f = make();
       if (single && records.length === 1 && f.single) return f.encode(f.single(records[0]));
       return f.encode(f.begin(records[0]) + f.items(records, true) + f.end());
@@ -38,6 +38,7 @@ function textFormatter(ext: string, contentType: string, make: () => TextFormat)
     stream(groups) {
       return Readable.from(
         (async function* () {
+          if (prepare) await prepare();
           const f = make();
           let started = false;
           for await (const recs of groups) {
@@ -57,6 +58,15 @@ function textFormatter(ext: string, contentType: string, make: () => TextFormat)
 }
 
 const utf8 = (s: string) => Buffer.from(s, 'utf8');
+
+// csv-stringify and pdfkit (the heavy one) load when a flow first formats csv or pdf, not at start-up.
+type CsvStringify = (typeof import('csv-stringify/sync'))['stringify'];
+let csvStringify: CsvStringify | undefined;
+async function loadCsvStringify(): Promise<CsvStringify> {
+  csvStringify ??= (await import('csv-stringify/sync')).stringify;
+  return csvStringify;
+}
+type PdfDocumentClass = typeof import('pdfkit');
 
 function cell(v: unknown, decimalComma: boolean): string {
   if (v === null || v === undefined) return '';
@@ -99,7 +109,7 @@ export function createFormatter(cfg: FormatConfig | undefined): Formatter {
     case 'json':
       return textFormatter('json', 'application/json', () => ({
         begin: () => '[',
-        items: (recs, first) => (first ? '' : ',') + recs.map((r) => JSON.stringify(r, null, c.pretty ? 2 : undefined)).join(','),
+        items: (recs, first) => (first ? '' : ',') + (c.pretty ? recs.map((r) => JSON.stringify(r, null, 2)).join(',') : JSON.stringify(recs).slice(1, -1)),
         end: () => ']',
         encode: utf8,
         single: (r) => JSON.stringify(r, null, c.pretty ? 2 : undefined),
@@ -117,18 +127,18 @@ export function createFormatter(cfg: FormatConfig | undefined): Formatter {
         return {
           begin: (first) => {
             columns ??= first ? Object.keys(first) : undefined;
-            const head = c.header && columns ? stringify([columns], { delimiter: c.delimiter, record_delimiter: 'windows' }) : '';
+            const head = c.header && columns ? csvStringify!([columns], { delimiter: c.delimiter, record_delimiter: 'windows' }) : '';
             return (c.bom ? '\ufeff' : '') + head;
           },
           items: (recs) =>
-            stringify(
+            csvStringify!(
               recs.map((r) => columns!.map((k) => cell(r[k], c.decimalComma))),
               { delimiter: c.delimiter, record_delimiter: 'windows' },
             ),
           end: () => '',
           encode: (s) => (c.encoding.toLowerCase().replace('-', '') === 'utf8' ? Buffer.from(s, 'utf8') : iconv.encode(s, c.encoding)),
         };
-      });
+      }, loadCsvStringify);
     case 'xml':
       return textFormatter('xml', 'application/xml', () => ({
         begin: () => `<?xml version="1.0" encoding="UTF-8"?>\n<${xmlName(c.root)}>\n`,
@@ -143,17 +153,17 @@ export function createFormatter(cfg: FormatConfig | undefined): Formatter {
 
 type PdfConfig = Extract<FormatConfig, { format: 'pdf' }>;
 
-/** pdfkit (with its fonts) loads with the first PDF, so a process without PDF reports never pays its memory. */
-let pdfkit: Promise<typeof PDFDocumentClass> | undefined;
-
 /** A table report: title, generated-at time, column headers repeated on every page, page numbers. */
 function pdfFormatter(cfg: PdfConfig): Formatter {
   const render = (groups: AsyncIterable<Rec[]>, now: Date): Readable =>
-    Readable.from((async function* () {
-      pdfkit ??= import('pdfkit').then((m) => m.default);
-      yield* renderWith(await pdfkit, groups, now);
-    })(), { objectMode: false });
-  const renderWith = (PDFDocument: typeof PDFDocumentClass, groups: AsyncIterable<Rec[]>, now: Date): Readable => {
+    Readable.from(
+      (async function* () {
+        const { default: PDFDocument } = await import('pdfkit');
+        yield* draw(PDFDocument, groups, now);
+      })(),
+      { objectMode: false },
+    );
+  const draw = (PDFDocument: PdfDocumentClass, groups: AsyncIterable<Rec[]>, now: Date): AsyncGenerator<Buffer> => {
     const title = renderTemplate(cfg.title, {}, {}, now);
     const doc = new PDFDocument({ size: cfg.pageSize, layout: cfg.landscape ? 'landscape' : 'portrait', margin: 40, compress: true, bufferPages: false, info: { Title: title, Producer: 'Ferry', CreationDate: now } });
     const chunks: Buffer[] = [];
@@ -241,7 +251,7 @@ function pdfFormatter(cfg: PdfConfig): Formatter {
         wake = undefined;
       }
     };
-    return Readable.from(out(), { objectMode: false });
+    return out();
   };
   return {
     ext: 'pdf',

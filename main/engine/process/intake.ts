@@ -73,7 +73,7 @@ export class ProcessIntake {
     if ('bytes' in b) return { open: () => Readable.from([b.bytes]), body: b, cleanup: async () => undefined };
     if ('file' in b) {
       await fs.promises.access(b.file, fs.constants.R_OK);
-      return { open: () => fs.createReadStream(b.file, { highWaterMark: 256 * 1024 }), body: b, cleanup: async () => undefined };
+      return { open: () => fs.createReadStream(b.file, { highWaterMark: 64 * 1024 }), body: b, cleanup: async () => undefined };
     }
     const stored: StoredBody = await this.d.content.put(b);
     if (stored.inline) {
@@ -81,7 +81,7 @@ export class ProcessIntake {
       return { open: () => Readable.from([bytes]), body: { bytes }, cleanup: async () => undefined };
     }
     const file = this.d.content.pathOf(stored.file!);
-    return { open: () => fs.createReadStream(file, { highWaterMark: 256 * 1024 }), body: { file }, cleanup: () => this.d.content.remove(stored.file!) };
+    return { open: () => fs.createReadStream(file, { highWaterMark: 64 * 1024 }), body: { file }, cleanup: () => this.d.content.remove(stored.file!) };
   }
 
   /** Processes each item in turn; the optional checkpoint is committed with the last item's outputs. */

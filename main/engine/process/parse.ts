@@ -1,11 +1,11 @@
 // Streaming parsers: a body stream in, records out one at a time (never the whole file in memory, except
 // `json`, which is one document). Each record carries its 1-based number and, where known, its line, so
 // a bad record can be named. Bad input becomes an error record; parsing goes on with the next record.
-import { Readable } from 'node:stream';
-import { parse as csvParse, type Options as CsvOptions } from 'csv-parse';
+import { finished } from 'node:stream/promises';
+import type { Options as CsvOptions } from 'csv-parse';
 import iconv from 'iconv-lite';
 import jsonata from 'jsonata';
-import { SaxesParser, type SaxesTagNS } from 'saxes';
+import type { SaxesTagNS } from 'saxes';
 import type { ParseConfig } from './schema.ts';
 
 export type Rec = Record<string, unknown>;
@@ -54,6 +54,33 @@ export async function* decodeText(input: AsyncIterable<Buffer | string>, encodin
   if (tail) yield tail;
 }
 
+/**
+ * UTF-8 input as its bytes, without a BOM (csv-parse works on UTF-8 bytes and decodes each field itself:
+ * decoding to text first would have it encode the text back); any other encoding as decoded text.
+ */
+async function* utf8BytesOrText(input: AsyncIterable<Buffer>, encoding: string): AsyncGenerator<Buffer | string> {
+  const utf8 = /^utf-?8$/i.test(encoding);
+  if (!utf8 && encoding !== 'auto') {
+    yield* decodeText(input, encoding);
+    return;
+  }
+  const it = input[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  while (head.length < 4) {
+    const r = await it.next();
+    if (r.done) break;
+    head = Buffer.concat([head, typeof r.value === 'string' ? Buffer.from(r.value) : r.value]);
+  }
+  const rest = { [Symbol.asyncIterator]: () => it };
+  if (!utf8 && sniffEncoding(head, false) !== 'utf-8') {
+    yield* decodeText((async function* () { yield head; yield* rest; })(), encoding);
+    return;
+  }
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) head = head.subarray(3);
+  if (head.length > 0) yield head;
+  yield* rest;
+}
+
 function sniffEncoding(head: Buffer, xmlDeclaration: boolean): string {
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
   if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
@@ -66,8 +93,8 @@ function sniffEncoding(head: Buffer, xmlDeclaration: boolean): string {
   return 'utf-8';
 }
 
-/** Splits decoded text into lines (\n, \r\n or \r), with their 1-based line numbers. */
-async function* lines(text: AsyncIterable<string>): AsyncGenerator<{ line: number; text: string }> {
+/** Splits decoded text into lines (\n, \r\n or \r) with their 1-based numbers, a chunk's worth at a time. */
+async function* lineChunks(text: AsyncIterable<string>): AsyncGenerator<Array<{ line: number; text: string }>> {
   let rest = '';
   let n = 0;
   let pendingCr = false;
@@ -76,10 +103,11 @@ async function* lines(text: AsyncIterable<string>): AsyncGenerator<{ line: numbe
     if (pendingCr && s.startsWith('\n')) s = s.slice(1);
     pendingCr = false;
     let start = 0;
+    const out: Array<{ line: number; text: string }> = [];
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       if (c === 10 || c === 13) {
-        yield { line: ++n, text: s.slice(start, i) };
+        out.push({ line: ++n, text: s.slice(start, i) });
         if (c === 13) {
           if (i + 1 < s.length) {
             if (s.charCodeAt(i + 1) === 10) i++;
@@ -89,8 +117,9 @@ async function* lines(text: AsyncIterable<string>): AsyncGenerator<{ line: numbe
       }
     }
     rest = s.slice(start);
+    if (out.length > 0) yield out;
   }
-  if (rest !== '') yield { line: ++n, text: rest };
+  if (rest !== '') yield [{ line: ++n, text: rest }];
 }
 
 // ------------------------------------------------------------------ value conversion
@@ -185,7 +214,7 @@ function finish(r: ParsedRecord, cfg: { types?: Record<string, FieldType>; decim
   return r;
 }
 
-async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGenerator<ParsedRecord> {
+async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGenerator<ParsedRecord[]> {
   // csv-parse's own line count drifts on CRLF inside quotes, so lines are counted here from each record's
   // raw text, in file order. A record starts on the line after the previous one ended.
   let lineNo = cfg.skipLines;
@@ -201,9 +230,14 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
     if (end > i && raw.charCodeAt(end - 1) === 10) end--;
     if (end > i && raw.charCodeAt(end - 1) === 13) end--;
     let inner = 0;
-    for (let k = i; k < end; k++) {
-      const c = raw.charCodeAt(k);
-      if (c === 13 || (c === 10 && raw.charCodeAt(k - 1) !== 13)) inner++;
+    // most records hold no line break: two native scans instead of a loop over every character
+    const lf = raw.indexOf('\n', i);
+    const cr = raw.indexOf('\r', i);
+    if ((lf !== -1 && lf < end) || (cr !== -1 && cr < end)) {
+      for (let k = i; k < end; k++) {
+        const c = raw.charCodeAt(k);
+        if (c === 13 || (c === 10 && raw.charCodeAt(k - 1) !== 13)) inner++;
+      }
     }
     const line = lineNo + leading + 1;
     lineNo = line + inner;
@@ -232,70 +266,100 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
       else skipped.push(entry);
     },
   };
+  const { parse: csvParse } = await import('csv-parse');
+  // The parser is written to and read from synchronously, a decoded chunk at a time: its records come out
+  // as one array per chunk instead of one stream read (and promise) per record.
   const parser = csvParse(opts);
-  const text = Readable.from(decodeText(input, cfg.encoding));
-  text.on('error', (err) => parser.destroy(err));
-  text.pipe(parser);
+  parser.on('error', () => undefined); // surfaces through parser.errored below
   let header: string[] | undefined = cfg.header ? undefined : cfg.columns;
   let n = 0;
   let consumed = 0;
-  const flushSkipped = function* (upTo: number) {
+  let out: ParsedRecord[] = [];
+  const flushSkipped = (upTo: number) => {
     while (skipped.length > 0 && skipped[0].before <= upTo) {
       const s = skipped.shift()!;
       const { line } = place(s.raw);
-      yield { n: ++n, line, error: { step: 'parse', reason: `unparsable row: ${s.reason}` }, raw: s.raw.replace(/[\r\n]+$/, '') } satisfies ParsedRecord;
+      out.push({ n: ++n, line, error: { step: 'parse', reason: `unparsable row: ${s.reason}` }, raw: s.raw.replace(/[\r\n]+$/, '') });
     }
   };
-  for await (const { record, raw } of parser as AsyncIterable<{ record: string[]; raw: string }>) {
-    yield* flushSkipped(consumed);
-    consumed++;
-    const { line } = place(raw);
-    if (!header) {
-      if (cfg.header) {
-        header = cfg.columns ?? record.map((h, i) => h || `column${i + 1}`);
-        continue;
+  const take = () => {
+    let row: { record: string[]; raw: string } | null;
+    while ((row = parser.read() as { record: string[]; raw: string } | null) !== null) {
+      const { record, raw } = row;
+      flushSkipped(consumed);
+      consumed++;
+      const { line } = place(raw);
+      if (!header) {
+        if (cfg.header) {
+          header = cfg.columns ?? record.map((h, i) => h || `column${i + 1}`);
+          continue;
+        }
+        header = record.map((_, i) => `column${i + 1}`);
       }
-      header = record.map((_, i) => `column${i + 1}`);
-    }
-    n++;
-    if (record.length !== header.length) {
-      // a trailing empty field from a trailing delimiter is tolerated
-      const extra = record.slice(header.length);
-      if (!(record.length > header.length && extra.every((x) => x === ''))) {
-        yield { n, line, error: { step: 'parse', reason: `expected ${header.length} fields, got ${record.length}`, field: record.length < header.length ? header[record.length] : undefined }, raw: raw.replace(/^[\r\n]+|[\r\n]+$/g, '') };
-        continue;
+      n++;
+      if (record.length !== header.length) {
+        // a trailing empty field from a trailing delimiter is tolerated
+        const extra = record.slice(header.length);
+        if (!(record.length > header.length && extra.every((x) => x === ''))) {
+          out.push({ n, line, error: { step: 'parse', reason: `expected ${header.length} fields, got ${record.length}`, field: record.length < header.length ? header[record.length] : undefined }, raw: raw.replace(/^[\r\n]+|[\r\n]+$/g, '') });
+          continue;
+        }
       }
+      const value: Rec = {};
+      for (let i = 0; i < header.length; i++) value[header[i]] = record[i];
+      out.push(finish({ n, line, value }, cfg));
     }
-    const value: Rec = {};
-    for (let i = 0; i < header.length; i++) value[header[i]] = record[i];
-    yield finish({ n, line, value }, cfg);
+    if (parser.errored) throw parser.errored;
+  };
+  const chunk = () => {
+    const c = out;
+    out = [];
+    return c;
+  };
+  try {
+    for await (const text of utf8BytesOrText(input, cfg.encoding)) {
+      parser.write(text);
+      take();
+      if (out.length > 0) yield chunk();
+    }
+    parser.end();
+    await finished(parser, { readable: false }).catch(() => undefined); // the last records, pushed by its flush
+    take();
+    flushSkipped(Infinity);
+    if (out.length > 0) yield chunk();
+  } finally {
+    parser.destroy();
   }
-  yield* flushSkipped(Infinity);
 }
 
-async function* parseFixed(input: AsyncIterable<Buffer>, cfg: FixedConfig): AsyncGenerator<ParsedRecord> {
+async function* parseFixed(input: AsyncIterable<Buffer>, cfg: FixedConfig): AsyncGenerator<ParsedRecord[]> {
   const need = Math.max(...cfg.columns.map((c) => c.start - 1 + c.length));
   let n = 0;
-  for await (const { line, text } of lines(decodeText(input, cfg.encoding))) {
-    if (line <= cfg.skipLines || text.trim() === '') continue;
-    n++;
-    if (cfg.strictLength && text.length < need) {
-      const short = cfg.columns.find((c) => text.length < c.start - 1 + c.length);
-      yield { n, line, error: { step: 'parse', field: short?.name, reason: `line is ${text.length} characters, the layout needs ${need}` }, raw: text };
-      continue;
+  for await (const lines of lineChunks(decodeText(input, cfg.encoding))) {
+    const out: ParsedRecord[] = [];
+    for (const { line, text } of lines) {
+      if (line <= cfg.skipLines || text.trim() === '') continue;
+      n++;
+      if (cfg.strictLength && text.length < need) {
+        const short = cfg.columns.find((c) => text.length < c.start - 1 + c.length);
+        out.push({ n, line, error: { step: 'parse', field: short?.name, reason: `line is ${text.length} characters, the layout needs ${need}` }, raw: text });
+        continue;
+      }
+      const value: Rec = {};
+      for (const c of cfg.columns) {
+        const v = text.slice(c.start - 1, c.start - 1 + c.length);
+        value[c.name] = cfg.trim ? v.trim() : v;
+      }
+      out.push(finish({ n, line, value }, cfg));
     }
-    const value: Rec = {};
-    for (const c of cfg.columns) {
-      const v = text.slice(c.start - 1, c.start - 1 + c.length);
-      value[c.name] = cfg.trim ? v.trim() : v;
-    }
-    yield finish({ n, line, value }, cfg);
+    if (out.length > 0) yield out;
   }
 }
 
 /** XML: each `record` element becomes an object (child elements by local name, attributes as "@name"). */
-async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGenerator<ParsedRecord> {
+async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGenerator<ParsedRecord[]> {
   const target = recordName(cfg.record, cfg.namespaces);
+  const { SaxesParser } = await import('saxes');
   const parser = new SaxesParser({ xmlns: true, position: true });
   const out: ParsedRecord[] = [];
   let n = 0;
@@ -343,20 +407,18 @@ async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGen
       parser.write(chunk);
     } catch (err) {
       // malformed XML ends the document: what came before stands, the rest is one bad record
-      yield* out.splice(0);
-      yield { n: ++n, line: parser.line, error: { step: 'parse', reason: `malformed XML: ${(err as Error).message}` } };
+      yield [...out.splice(0), { n: ++n, line: parser.line, error: { step: 'parse', reason: `malformed XML: ${(err as Error).message}` } }];
       return;
     }
-    yield* out.splice(0);
+    if (out.length > 0) yield out.splice(0);
   }
   try {
     parser.close();
   } catch (err) {
-    yield* out.splice(0);
-    yield { n: ++n, line: parser.line, error: { step: 'parse', reason: `malformed XML: ${(err as Error).message}` } };
+    yield [...out.splice(0), { n: ++n, line: parser.line, error: { step: 'parse', reason: `malformed XML: ${(err as Error).message}` } }];
     return;
   }
-  yield* out.splice(0);
+  if (out.length > 0) yield out.splice(0);
 }
 
 function recordName(spec: string, namespaces: Record<string, string>): { local: string; uri?: string } {
@@ -372,35 +434,39 @@ function recordName(spec: string, namespaces: Record<string, string>): { local: 
   return { local: spec };
 }
 
-async function* parseNdjson(input: AsyncIterable<Buffer>, cfg: JsonConfig): AsyncGenerator<ParsedRecord> {
+async function* parseNdjson(input: AsyncIterable<Buffer>, cfg: JsonConfig): AsyncGenerator<ParsedRecord[]> {
   let n = 0;
-  for await (const { line, text } of lines(decodeText(input, cfg.encoding))) {
-    if (text.trim() === '') continue;
-    n++;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      yield { n, line, error: { step: 'parse', reason: `invalid JSON: ${(err as Error).message}` }, raw: text };
-      continue;
+  for await (const lines of lineChunks(decodeText(input, cfg.encoding))) {
+    const out: ParsedRecord[] = [];
+    for (const { line, text } of lines) {
+      if (text.trim() === '') continue;
+      n++;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        out.push({ n, line, error: { step: 'parse', reason: `invalid JSON: ${(err as Error).message}` }, raw: text });
+        continue;
+      }
+      if (!value || typeof value !== 'object' || Array.isArray(value)) {
+        out.push({ n, line, error: { step: 'parse', reason: `expected a JSON object per line, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}` }, raw: text });
+        continue;
+      }
+      out.push(finish({ n, line, value: value as Rec }, cfg));
     }
-    if (!value || typeof value !== 'object' || Array.isArray(value)) {
-      yield { n, line, error: { step: 'parse', reason: `expected a JSON object per line, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}` }, raw: text };
-      continue;
-    }
-    yield finish({ n, line, value: value as Rec }, cfg);
+    if (out.length > 0) yield out;
   }
 }
 
 /** json: one document (read whole: use ndjson for large data); recordPath selects the records. */
-async function* parseJson(input: AsyncIterable<Buffer>, cfg: JsonConfig): AsyncGenerator<ParsedRecord> {
+async function* parseJson(input: AsyncIterable<Buffer>, cfg: JsonConfig): AsyncGenerator<ParsedRecord[]> {
   let text = '';
   for await (const s of decodeText(input, cfg.encoding)) text += s;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    yield { n: 1, error: { step: 'parse', reason: `invalid JSON document: ${(err as Error).message}` }, raw: text.slice(0, 2048) };
+    yield [{ n: 1, error: { step: 'parse', reason: `invalid JSON document: ${(err as Error).message}` }, raw: text.slice(0, 2048) }];
     return;
   }
   let selected: unknown = doc;
@@ -408,24 +474,27 @@ async function* parseJson(input: AsyncIterable<Buffer>, cfg: JsonConfig): AsyncG
     try {
       selected = await jsonata(cfg.recordPath).evaluate(doc);
     } catch (err) {
-      yield { n: 1, error: { step: 'parse', reason: `recordPath ${cfg.recordPath} failed: ${(err as Error).message}` } };
+      yield [{ n: 1, error: { step: 'parse', reason: `recordPath ${cfg.recordPath} failed: ${(err as Error).message}` } }];
       return;
     }
   }
   const records = selected === undefined ? [] : Array.isArray(selected) ? selected : [selected];
   let n = 0;
+  let out: ParsedRecord[] = [];
   for (const r of records) {
     n++;
-    if (!r || typeof r !== 'object' || Array.isArray(r)) {
-      yield { n, error: { step: 'parse', reason: `expected an object, got ${JSON.stringify(r)}` }, raw: JSON.stringify(r) };
-      continue;
+    if (!r || typeof r !== 'object' || Array.isArray(r)) out.push({ n, error: { step: 'parse', reason: `expected an object, got ${JSON.stringify(r)}` }, raw: JSON.stringify(r) });
+    else out.push(finish({ n, value: r as Rec }, cfg));
+    if (out.length >= 1000) {
+      yield out;
+      out = [];
     }
-    yield finish({ n, value: r as Rec }, cfg);
   }
+  if (out.length > 0) yield out;
 }
 
-/** Parses a body stream into records per the parse step's config. */
-export function parseRecords(input: AsyncIterable<Buffer>, cfg: ParseConfig): AsyncGenerator<ParsedRecord> {
+/** Parses a body stream into records per the parse step's config, in file order, some at a time. */
+export function parseRecordChunks(input: AsyncIterable<Buffer>, cfg: ParseConfig): AsyncGenerator<ParsedRecord[]> {
   switch (cfg.format) {
     case 'csv':
     case 'tsv':
@@ -439,4 +508,9 @@ export function parseRecords(input: AsyncIterable<Buffer>, cfg: ParseConfig): As
     case 'json':
       return parseJson(input, cfg);
   }
+}
+
+/** Parses a body stream into records per the parse step's config, one at a time. */
+export async function* parseRecords(input: AsyncIterable<Buffer>, cfg: ParseConfig): AsyncGenerator<ParsedRecord> {
+  for await (const chunk of parseRecordChunks(input, cfg)) yield* chunk;
 }

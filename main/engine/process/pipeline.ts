@@ -6,7 +6,7 @@ import jsonata from 'jsonata';
 import { renderTemplate } from '../../../connectors/contract.ts';
 import { createFormatter, type Formatter } from './format.ts';
 import { compileFast, SLOW } from './fastexpr.ts';
-import { parseRecords, type ParsedRecord, type Rec, type RecordError } from './parse.ts';
+import { parseRecordChunks, type ParsedRecord, type Rec, type RecordError } from './parse.ts';
 import type { FormatConfig, ParseConfig, ProcessStep } from './schema.ts';
 
 interface Stage {
@@ -171,21 +171,33 @@ async function applyStages(stages: Stage[], rec: ParsedRecord, hooks: RunHooks):
   return { value: value as Rec };
 }
 
-/** Parsed and transformed records of one body; errors go to hooks.onError. */
-export async function* transformedRecords(input: AsyncIterable<Buffer>, proc: CompiledProcess, hooks: RunHooks): AsyncGenerator<{ n: number; value: Rec }> {
-  for await (const rec of parseRecords(input, proc.parse)) {
-    if (rec.error || !rec.value) {
-      hooks.onError({ ...rec.error!, n: rec.n, line: rec.line, raw: rec.raw });
-      continue;
+export interface TransformedRecord {
+  n: number;
+  value: Rec;
+}
+
+/**
+ * Parsed and transformed records of one body, in order, a parsed chunk at a time (records on the fast path
+ * never wait on a promise); errors go to hooks.onError.
+ */
+export async function* transformedRecords(input: AsyncIterable<Buffer>, proc: CompiledProcess, hooks: RunHooks): AsyncGenerator<TransformedRecord[]> {
+  for await (const recs of parseRecordChunks(input, proc.parse)) {
+    const outs: TransformedRecord[] = [];
+    for (const rec of recs) {
+      if (rec.error || !rec.value) {
+        hooks.onError({ ...rec.error!, n: rec.n, line: rec.line, raw: rec.raw });
+        continue;
+      }
+      hooks.tap?.('parse', rec.n, rec.value);
+      let out = applyStagesSync(proc.stages, rec, hooks);
+      if (out === NEEDS_ASYNC) out = await applyStages(proc.stages, rec, hooks);
+      if (out.error) {
+        hooks.onError({ ...out.error, n: rec.n, line: rec.line, raw: rec.raw ?? JSON.stringify(rec.value) });
+        continue;
+      }
+      if (out.value) outs.push({ n: rec.n, value: out.value });
     }
-    hooks.tap?.('parse', rec.n, rec.value);
-    let out = applyStagesSync(proc.stages, rec, hooks);
-    if (out === NEEDS_ASYNC) out = await applyStages(proc.stages, rec, hooks);
-    if (out.error) {
-      hooks.onError({ ...out.error, n: rec.n, line: rec.line, raw: rec.raw ?? JSON.stringify(rec.value) });
-      continue;
-    }
-    if (out.value) yield { n: rec.n, value: out.value };
+    if (outs.length > 0) yield outs;
   }
 }
 
@@ -215,8 +227,8 @@ export async function* runProcess(input: AsyncIterable<Buffer>, proc: CompiledPr
   if (g.kind === 'whole') {
     const groups = async function* () {
       let chunk: Rec[] = [];
-      for await (const r of records) {
-        chunk.push(r.value);
+      for await (const recs of records) {
+        for (const r of recs) chunk.push(r.value);
         if (chunk.length >= 500) {
           yield chunk;
           chunk = [];
@@ -228,24 +240,26 @@ export async function* runProcess(input: AsyncIterable<Buffer>, proc: CompiledPr
     return;
   }
   if (g.kind === 'split') {
-    for await (const r of records) {
-      let part = `r${r.n}`;
-      if (g.key) {
-        let key: unknown;
-        try {
-          key = await g.key.evaluate(r.value);
-        } catch (err) {
-          hooks.onError({ step: 'split', reason: `split key: ${describeJsonataError(err)}`, n: r.n, raw: JSON.stringify(r.value) });
-          continue;
+    for await (const recs of records) {
+      for (const r of recs) {
+        let part = `r${r.n}`;
+        if (g.key) {
+          let key: unknown;
+          try {
+            key = await g.key.evaluate(r.value);
+          } catch (err) {
+            hooks.onError({ step: 'split', reason: `split key: ${describeJsonataError(err)}`, n: r.n, raw: JSON.stringify(r.value) });
+            continue;
+          }
+          if (key === undefined || key === null || key === '') {
+            hooks.onError({ step: 'split', reason: 'split key: the record has no key value', n: r.n, raw: JSON.stringify(r.value) });
+            continue;
+          }
+          part = `k:${typeof key === 'object' ? JSON.stringify(key) : String(key)}`;
         }
-        if (key === undefined || key === null || key === '') {
-          hooks.onError({ step: 'split', reason: 'split key: the record has no key value', n: r.n, raw: JSON.stringify(r.value) });
-          continue;
-        }
-        part = `k:${typeof key === 'object' ? JSON.stringify(key) : String(key)}`;
+        const body = await proc.formatter.batch([r.value], now, true);
+        yield { index: r.n - 1, name: outputName(proc, hooks.fileName, r.n - 1, part, now), part, body, contentType: proc.formatter.contentType, records: 1, firstRecord: r.n, lastRecord: r.n };
       }
-      const body = await proc.formatter.batch([r.value], now, true);
-      yield { index: r.n - 1, name: outputName(proc, hooks.fileName, r.n - 1, part, now), part, body, contentType: proc.formatter.contentType, records: 1, firstRecord: r.n, lastRecord: r.n };
     }
     return;
   }
@@ -260,11 +274,13 @@ export async function* runProcess(input: AsyncIterable<Buffer>, proc: CompiledPr
     batch = [];
     return out;
   };
-  for await (const r of records) {
-    if (batch.length === 0) first = r.n;
-    last = r.n;
-    batch.push(r.value);
-    if (batch.length >= g.size) yield await emit();
+  for await (const recs of records) {
+    for (const r of recs) {
+      if (batch.length === 0) first = r.n;
+      last = r.n;
+      batch.push(r.value);
+      if (batch.length >= g.size) yield await emit();
+    }
   }
   if (batch.length > 0) yield await emit();
 }

@@ -57,14 +57,24 @@ export interface ItemRow {
   after_pending: number;
 }
 
+/** What a lease returns: the columns a delivery needs (fewer columns read back per leased item). */
+export type LeasedItem = Pick<ItemRow, 'id' | 'flow' | 'state' | 'idem_key' | 'source_key' | 'name' | 'attrs' | 'body_file' | 'size' | 'sha256' | 'grp' | 'attempts' | 'next_at' | 'lease_until'>;
+const LEASED_COLUMNS = 'id, flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, attempts, next_at, lease_until';
+
 /** An item row (bodies live apart: Queue.body()). */
 export type ItemSummary = ItemRow;
 
+/** The flow and name of a settled item, when the caller has them (its activity event then needs no lookup). */
+export interface SettledItemName {
+  flow: string;
+  name: string;
+}
+
 /** Outcome of one delivery attempt, applied by settle(). */
 export type Settlement =
-  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string; reply?: StoredReply }
-  | { id: number; kind: 'retry'; nextAt: number; reason: string; status?: number; response?: string }
-  | { id: number; kind: 'dead'; reason: string; status?: number; response?: string }
+  | { id: number; kind: 'delivered'; afterPending: boolean; detail?: string; reply?: StoredReply; item?: SettledItemName }
+  | { id: number; kind: 'retry'; nextAt: number; reason: string; status?: number; response?: string; item?: SettledItemName }
+  | { id: number; kind: 'dead'; reason: string; status?: number; response?: string; item?: SettledItemName }
   /** the lease is given back without counting an attempt (shutdown, circuit opened) */
   | { id: number; kind: 'release' };
 
@@ -125,19 +135,19 @@ export class Queue {
          @grp, 0, @now, @now, @leaseUntil, CASE WHEN @leaseUntil IS NULL THEN 0 ELSE 1 END)`,
       ),
       // FIFO (issue 5): an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
-      leaseFifo: db.prepare<[number, number, string, number, number], ItemRow>(
+      leaseFifo: db.prepare<[number, number, string, number, number], LeasedItem>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
          WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
            AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
            ORDER BY i.id LIMIT ?)
-         RETURNING ${SUMMARY_COLUMNS}`,
+         RETURNING ${LEASED_COLUMNS}`,
       ),
-      leaseGroup: db.prepare<[number, number, string, number, number], ItemRow>(
+      leaseGroup: db.prepare<[number, number, string, number, number], LeasedItem>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
          WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
            AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.grp IS i.grp AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
            ORDER BY i.id LIMIT ?)
-         RETURNING ${SUMMARY_COLUMNS}`,
+         RETURNING ${LEASED_COLUMNS}`,
       ),
       getItem: db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?'),
       insertReply: db.prepare('INSERT OR REPLACE INTO replies (item_id, status, content_type, body) VALUES (@id, @status, @type, @body)'),
@@ -145,13 +155,13 @@ export class Queue {
       insertBody: db.prepare<[number, Buffer]>('INSERT INTO bodies (item_id, body) VALUES (?, ?)'),
       body: db.prepare<[number], { body: Buffer }>('SELECT body FROM bodies WHERE item_id = ?'),
       // Queued items go in arrival order straight off (flow, state, id); due retries (few) by their time.
-      leaseRetries: db.prepare<[number, number, string, number, number], ItemRow>(
+      leaseRetries: db.prepare<[number, number, string, number, number], LeasedItem>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'retrying' AND next_at <= ? ORDER BY next_at, id LIMIT ?) RETURNING ${SUMMARY_COLUMNS}`,
+         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'retrying' AND next_at <= ? ORDER BY next_at, id LIMIT ?) RETURNING ${LEASED_COLUMNS}`,
       ),
-      leaseQueued: db.prepare<[number, number, string, number], ItemRow>(
+      leaseQueued: db.prepare<[number, number, string, number], LeasedItem>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'queued' ORDER BY id LIMIT ?) RETURNING ${SUMMARY_COLUMNS}`,
+         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'queued' ORDER BY id LIMIT ?) RETURNING ${LEASED_COLUMNS}`,
       ),
       delivered: db.prepare(
         `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = @now, updated_at = @now, last_error = NULL,
@@ -264,7 +274,7 @@ export class Queue {
   }
 
   /** Leases up to `limit` ready items of a flow until `now + leaseMs`, honouring the flow's ordering. */
-  lease(flow: string, limit: number, leaseMs: number, now = Date.now(), ordering: LeaseOrdering = 'none'): ItemRow[] {
+  lease(flow: string, limit: number, leaseMs: number, now = Date.now(), ordering: LeaseOrdering = 'none'): LeasedItem[] {
     if (limit <= 0) return [];
     if (ordering !== 'none') return (ordering === 'fifo' ? this.stmts.leaseFifo : this.stmts.leaseGroup).all(now + leaseMs, now, flow, now, limit);
     // A lease lost to a power cut is harmless (the item is simply still queued): no fsync of its own.
@@ -283,7 +293,11 @@ export class Queue {
     this.db.transaction(() => {
       for (const given of settlements) {
         const s = given.kind === 'retry' || given.kind === 'dead' ? { ...given, reason: this.redact(given.reason), response: given.response === undefined ? undefined : this.redact(given.response) } : given;
-        const ev = (type: string, detail: string | null, nextAt: number | null = null) => this.stmts.itemEvent.run({ now, type, id: s.id, detail, nextAt });
+        // the dispatcher knows the item's flow and name: the event is written without looking the item up
+        const ev = (type: string, detail: string | null, nextAt: number | null = null) =>
+          s.kind !== 'release' && s.item
+            ? this.stmts.event.run(now, type, s.item.flow, s.id, JSON.stringify({ name: s.item.name, detail, nextAt }))
+            : this.stmts.itemEvent.run({ now, type, id: s.id, detail, nextAt });
         switch (s.kind) {
           case 'delivered':
             if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) {

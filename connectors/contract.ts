@@ -52,6 +52,11 @@ export interface OutgoingItem {
   openBody(): Readable;
   /** The body as a Buffer (only for destinations that need it whole; prefer openBody). */
   readBody(): Promise<Buffer>;
+  /**
+   * The file holding the body when the engine stores it as one (large bodies; absent for small ones), already
+   * fsynced. Read-only: a destination may read, hard-link or copy it, never write, rename or delete it.
+   */
+  readonly bodyFile?: string;
 }
 
 /** A destination's answer kept for a synchronous caller (the `sync` endpoint): status, type and body. */

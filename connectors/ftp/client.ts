@@ -2,11 +2,29 @@
 // certificate pinning for self-signed servers, EPSV→PASV fallback that always uses the control host.
 import type { TLSSocket, ConnectionOptions } from 'node:tls';
 import type { Readable, Writable } from 'node:stream';
-import { Client, FTPError, FileType, enterPassiveModeIPv6, type FTPContext, type FTPResponse, type FileInfo } from 'basic-ftp';
-import { connectForPassiveTransfer, parsePasvResponse } from 'basic-ftp/dist/transfer.js';
+import type { Client, FTPContext, FTPError, FTPResponse, FileInfo } from 'basic-ftp';
 import { errorMessage } from '../contract.ts';
 import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from './remote.ts';
 import type { FtpConnectionConfig } from './schema.ts';
+
+// basic-ftp is loaded on the first connection, so a Ferry process without FTP flows never pays its memory.
+type BasicFtp = typeof import('basic-ftp');
+type BasicFtpTransfer = typeof import('basic-ftp/dist/transfer.js');
+let basicFtp: Promise<[BasicFtp, BasicFtpTransfer]> | undefined;
+function loadBasicFtp(): Promise<[BasicFtp, BasicFtpTransfer]> {
+  basicFtp ??= Promise.all([import('basic-ftp'), import('basic-ftp/dist/transfer.js')]);
+  basicFtp.catch(() => (basicFtp = undefined));
+  return basicFtp;
+}
+
+/** basic-ftp's FTPError (a server reply ≥ 400), recognised without loading the library. */
+function isFtpError(err: unknown): err is FTPError {
+  return err instanceof Error && err.name === 'FTPError' && typeof (err as { code?: unknown }).code === 'number';
+}
+
+// basic-ftp's FileType enum values
+const FILE_TYPE_FILE = 1;
+const FILE_TYPE_DIRECTORY = 2;
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
@@ -40,7 +58,7 @@ export function parseListTime(raw: string, now = Date.now()): number | undefined
 
 /** Maps basic-ftp's FileInfo (MLSD, Unix LIST or DOS/IIS LIST) to a RemoteEntry. */
 export function toEntry(f: FileInfo): RemoteEntry {
-  const type = f.type === FileType.Directory ? 'dir' : f.type === FileType.File ? 'file' : 'other';
+  const type = f.type === FILE_TYPE_DIRECTORY ? 'dir' : f.type === FILE_TYPE_FILE ? 'file' : 'other';
   const mtimeMs = f.modifiedAt?.getTime() ?? parseListTime(f.rawModifiedAt) ?? 0;
   return { name: f.name, type, size: f.size, mtimeMs, rawTime: f.rawModifiedAt ?? '' };
 }
@@ -60,7 +78,9 @@ export function formatFingerprint(hex: string): string {
  * control connection's address (so a server announcing a private or wrong PASV address still works, and
  * an FTP bounce to another host is impossible).
  */
-function passiveStrategy(): (ftp: FTPContext) => Promise<FTPResponse> {
+function passiveStrategy([lib, transfer]: [BasicFtp, BasicFtpTransfer]): (ftp: FTPContext) => Promise<FTPResponse> {
+  const { enterPassiveModeIPv6 } = lib;
+  const { connectForPassiveTransfer, parsePasvResponse } = transfer;
   let epsvRefused = false;
   const pasvToControlHost = async (ftp: FTPContext): Promise<FTPResponse> => {
     const res = await ftp.request('PASV');
@@ -74,7 +94,7 @@ function passiveStrategy(): (ftp: FTPContext) => Promise<FTPResponse> {
       try {
         return await enterPassiveModeIPv6(ftp);
       } catch (err) {
-        if (!(err instanceof FTPError) && !/EPSV/.test(errorMessage(err))) throw err;
+        if (!isFtpError(err) && !/EPSV/.test(errorMessage(err))) throw err;
         epsvRefused = true;
       }
     }
@@ -104,7 +124,7 @@ class FtpSession implements RemoteSession {
     try {
       size = await this.client.size(file);
     } catch (err) {
-      if (err instanceof FTPError && err.code >= 500) return undefined;
+      if (isFtpError(err) && err.code >= 500) return undefined;
       throw err;
     }
     return { size, mtimeMs: await this.mdtmOf(file), type: 'file' };
@@ -115,7 +135,7 @@ class FtpSession implements RemoteSession {
       await this.client.cd(p);
       return true;
     } catch (err) {
-      if (err instanceof FTPError && err.code >= 500) return false;
+      if (isFtpError(err) && err.code >= 500) return false;
       throw err;
     }
   }
@@ -125,8 +145,8 @@ class FtpSession implements RemoteSession {
     try {
       return (await this.client.lastMod(file)).getTime();
     } catch (err) {
-      if (err instanceof FTPError && (err.code === 500 || err.code === 502 || err.code === 504)) this.mdtm = false;
-      else if (!(err instanceof FTPError)) throw err;
+      if (isFtpError(err) && (err.code === 500 || err.code === 502 || err.code === 504)) this.mdtm = false;
+      else if (!isFtpError(err)) throw err;
       return 0;
     }
   }
@@ -181,9 +201,10 @@ export class FtpFs implements RemoteFs {
   }
 
   async connect(): Promise<RemoteSession> {
-    const client = new Client(this.cfg.timeoutMs);
+    const lib = await loadBasicFtp();
+    const client = new lib[0].Client(this.cfg.timeoutMs);
     client.ftp.encoding = this.cfg.encoding;
-    client.prepareTransfer = passiveStrategy();
+    client.prepareTransfer = passiveStrategy(lib);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -234,7 +255,7 @@ export class FtpFs implements RemoteFs {
     if (/wrong version number|unknown protocol|packet length too long/i.test(msg)) {
       return { kind: 'tls', broken: true, reason: `TLS handshake with ${where} failed (${msg}); check tls: none | explicit | implicit and the port` };
     }
-    if (err instanceof FTPError) {
+    if (isFtpError(err)) {
       const reply = `${err.code} ${msg.replace(/^\d{3}[ -]?/, '').trim()}`;
       if (err.code === 530) return { kind: 'auth', broken: true, reason: `authentication failed: ${where} refused user ${this.cfg.username} (${reply})` };
       if (err.code === 421) return { kind: 'dropped', broken: true, reason: `${where} closed the connection (${reply})` };

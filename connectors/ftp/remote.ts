@@ -116,6 +116,8 @@ export interface RemoteSession {
   /** A precise modification time when the protocol has a cheaper/better way than the listing (FTP MDTM). */
   preciseMtime?(file: string, listed: RemoteEntry): Promise<number>;
   download(file: string, into: Writable): Promise<void>;
+  /** Reads a whole small file of the listed size when the protocol has a quicker way than a stream (SFTP). */
+  readSmall?(file: string, size: number): Promise<Buffer>;
   upload(from: Readable, file: string): Promise<void>;
   /** Renames; fails when the target exists (or replaces it: protocol-dependent, callers check first). */
   rename(from: string, to: string): Promise<void>;
@@ -139,18 +141,29 @@ export interface RemoteFs {
   classify(err: unknown, what?: string): RemoteFailure;
   /** Something `check` should add to an OK (e.g. an SFTP host key that is not pinned yet). */
   checkNote?(): string | undefined;
+  /**
+   * Transfers one connection may carry at once (default 1: FTP runs one command at a time per connection; an
+   * SFTP channel takes many requests in flight). The pool shares a connection only when all are open and busy.
+   */
+  readonly transfersPerConnection?: number;
 }
 
 // ---------------------------------------------------------------- pool
 
 const IDLE_CLOSE_MS = 60_000;
 
-/** A tiny per-host pool: at most `max` sessions, each used by one caller at a time. */
+/**
+ * A tiny per-host pool: at most `max` sessions, each used by one caller at a time, or by up to
+ * `fs.transfersPerConnection` callers when the protocol multiplexes (then only once all `max` are open and busy).
+ */
 export class SessionPool {
   private readonly fs: RemoteFs;
   private readonly max: number;
+  private readonly shares: number;
   private readonly idle: RemoteSession[] = [];
   private readonly idleTimers = new Map<RemoteSession, NodeJS.Timeout>();
+  /** Sessions in use and how many callers each one carries. */
+  private readonly busy = new Map<RemoteSession, number>();
   private open = 0;
   private readonly waiters: Array<() => void> = [];
   private closing = false;
@@ -158,26 +171,42 @@ export class SessionPool {
   constructor(fs: RemoteFs, max: number) {
     this.fs = fs;
     this.max = max;
+    this.shares = Math.max(1, fs.transfersPerConnection ?? 1);
   }
 
-  private async acquire(): Promise<RemoteSession> {
+  /** A session for one caller; `reused` when it was used before (it may have gone stale meanwhile). */
+  private async acquire(): Promise<{ s: RemoteSession; reused: boolean }> {
     for (;;) {
       if (this.closing) throw new Error('connection pool is closed');
       while (this.idle.length > 0) {
         const s = this.idle.pop()!;
         clearTimeout(this.idleTimers.get(s));
         this.idleTimers.delete(s);
-        if (!s.closed) return s;
+        if (!s.closed) {
+          this.busy.set(s, 1);
+          return { s, reused: true };
+        }
         this.open--;
       }
       if (this.open < this.max) {
         this.open++;
         try {
-          return await this.fs.connect();
+          const s = await this.fs.connect();
+          this.busy.set(s, 1);
+          for (let i = 1; i < this.shares; i++) this.wakeOne(); // callers waiting for a share may take this one's
+          return { s, reused: false };
         } catch (err) {
           this.open--;
           this.wakeOne();
           throw err;
+        }
+      }
+      if (this.shares > 1) {
+        let least: RemoteSession | undefined;
+        for (const [s, n] of this.busy) if (!s.closed && n < this.shares && (!least || n < this.busy.get(least)!)) least = s;
+        if (least) {
+          this.busy.set(least, this.busy.get(least)! + 1);
+          return { s: least, reused: true };
         }
       }
       await new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -185,10 +214,21 @@ export class SessionPool {
   }
 
   private release(s: RemoteSession, broken: boolean): void {
+    const users = this.busy.get(s);
+    if (users === undefined) {
+      // already dropped by another caller sharing it
+      this.wakeOne();
+      return;
+    }
     if (broken || s.closed || this.closing) {
+      // the others sharing it fail on their own and find it gone
+      this.busy.delete(s);
       this.open--;
       void s.close().catch(() => undefined);
+    } else if (users > 1) {
+      this.busy.set(s, users - 1);
     } else {
+      this.busy.delete(s);
       this.idle.push(s);
       // servers drop idle logins after a while anyway: hang up first, politely
       const t = setTimeout(() => {
@@ -209,15 +249,19 @@ export class SessionPool {
     this.waiters.shift()?.();
   }
 
+  /** How many callers may run at once (connections × transfers each). */
+  get capacity(): number {
+    return this.max * this.shares;
+  }
+
   /**
-   * Runs fn on a session of its own. A connection that dropped or timed out is discarded; when it was a
-   * reused (possibly stale) connection, fn runs once more on a fresh one.
+   * Runs fn on a session of its own (or a share of one). A connection that dropped or timed out is discarded;
+   * when it was a reused (possibly stale) connection, fn runs once more on a fresh one.
    */
   async use<T>(fn: (s: RemoteSession) => Promise<T>, opts: { retryOnDrop?: boolean } = {}): Promise<T> {
     const retry = opts.retryOnDrop ?? true;
     for (let attempt = 0; ; attempt++) {
-      const reused = this.idle.length > 0;
-      const s = await this.acquire();
+      const { s, reused } = await this.acquire();
       try {
         const v = await fn(s);
         this.release(s, false);
@@ -582,14 +626,31 @@ export class RemoteSource implements Source {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.cfg.maxConnections, files.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.pool.capacity, files.length) }, worker));
     await flush();
   }
 
   private async downloadToMemory(s: RemoteSession, remote: string, size: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let n = 0;
-    const guard = stallGuard(this.cfg.timeoutMs, () => void s.close());
+    let stalled = false;
+    const guard = stallGuard(this.cfg.timeoutMs, () => {
+      stalled = true;
+      void s.close();
+    });
+    if (s.readSmall) {
+      try {
+        return await s.readSmall(remote, size);
+      } catch (err) {
+        // one request's failure (missing, denied, the size changed) leaves the connection usable (other transfers
+        // may share it); a broken or stalled one is dropped
+        if (stalled || this.fs.classify(err, remote).broken) await s.close();
+        if (stalled) throw new StallError(`no progress for ${this.cfg.timeoutMs} ms downloading ${remote}: ${errorMessage(err)}`);
+        throw err;
+      } finally {
+        guard.stop();
+      }
+    }
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         guard.tick();
@@ -602,7 +663,7 @@ export class RemoteSource implements Source {
     try {
       await s.download(remote, sink);
     } catch (err) {
-      const stalled = s.closed;
+      stalled ||= s.closed;
       await s.close(); // a cut transfer leaves the connection in an unknown state: never reuse it
       if (stalled) throw new StallError(`no progress for ${this.cfg.timeoutMs} ms downloading ${remote}: ${errorMessage(err)}`);
       throw err;

@@ -4,7 +4,8 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import SftpClient from 'ssh2-sftp-client';
+import type { SFTPWrapper } from 'ssh2';
+import type SftpClient from 'ssh2-sftp-client';
 import { errorMessage, type ConnectorLogger } from '../contract.ts';
 import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from '../ftp/remote.ts';
 import type { SftpConnectionConfig } from './schema.ts';
@@ -12,6 +13,15 @@ import type { SftpConnectionConfig } from './schema.ts';
 /** "SHA256:<base64 without padding>" of a raw host key, as `ssh-keygen -lf` prints it. */
 export function hostKeyFingerprint(key: Buffer): string {
   return `SHA256:${crypto.createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+// ssh2 (under ssh2-sftp-client) allocates a 16 MB heap when imported: load it on the first connection only,
+// so a Ferry process without SFTP flows never pays for it.
+let sftpLib: Promise<typeof SftpClient> | undefined;
+function loadSftpClient(): Promise<typeof SftpClient> {
+  sftpLib ??= import('ssh2-sftp-client').then((m) => m.default);
+  sftpLib.catch(() => (sftpLib = undefined));
+  return sftpLib;
 }
 
 // SFTP status codes (draft-ietf-secsh-filexfer): 2 no such file, 3 permission denied
@@ -75,6 +85,35 @@ class SftpSession implements RemoteSession {
     await this.transfer(this.sftp.get(file, into, { readStreamOptions: { highWaterMark: 256 * 1024 } as never }).then(() => done)); // get() resolves when reading ends; wait until the last bytes are written too
   }
 
+  /**
+   * A small file in two round trips: OPEN, then the READ of its listed size together with a one-byte READ at its
+   * end that must find EOF (a stream takes OPEN, READ, READ to EOF, CLOSE one after the other). The CLOSE is not
+   * waited for: the server answers a channel's requests in order.
+   */
+  async readSmall(file: string, size: number): Promise<Buffer> {
+    const raw = (this.sftp as unknown as { sftp?: SFTPWrapper }).sftp;
+    if (!raw) throw Object.assign(new Error('connection lost: no SFTP channel'), { code: 'ECONNRESET' });
+    const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h)))));
+    const readAt = (buf: Buffer, at: number, len: number) =>
+      new Promise<number>((resolve, reject) => raw.read(handle, buf, at, len, at, (err, n) => (err ? reject(err) : resolve(n))));
+    try {
+      const body = Buffer.allocUnsafe(size);
+      const probe = Buffer.allocUnsafe(1);
+      const [first, beyond] = await this.transfer(Promise.all([size > 0 ? readAt(body, 0, size) : 0, new Promise<number>((resolve, reject) => raw.read(handle, probe, 0, 1, size, (err, n) => (err ? reject(err) : resolve(n))))]));
+      if (beyond > 0) throw new Error(`file grew beyond the listed ${size} bytes while downloading`);
+      let got = first;
+      while (got < size) {
+        const n = await this.transfer(readAt(body, got, size - got)); // a server may answer a READ short
+        if (n === 0) break;
+        got += n;
+      }
+      if (got !== size) throw new Error(`downloaded ${got} bytes, the listing said ${size} (the file changed or the transfer was cut)`);
+      return body;
+    } finally {
+      if (!this.ended) raw.close(handle, () => undefined);
+    }
+  }
+
   async upload(from: Readable, file: string): Promise<void> {
     await this.transfer(this.sftp.put(from, file, { writeStreamOptions: { highWaterMark: 256 * 1024, mode: 0o644 } as never }));
   }
@@ -111,6 +150,8 @@ function isNoSuchFile(err: unknown): boolean {
 
 export class SftpFs implements RemoteFs {
   readonly label: string;
+  /** Requests in flight on one SFTP channel hide the round trips of small files. */
+  readonly transfersPerConnection = 4;
   private readonly cfg: SftpConnectionConfig;
   private readonly log: ConnectorLogger;
   /** The fingerprint the last connection attempt saw (for the mismatch message and check's hint). */
@@ -136,7 +177,8 @@ export class SftpFs implements RemoteFs {
     // the library's default listeners print to stdout; the session watches the connection itself
     const events = new EventEmitter();
     const gone = (err?: Error) => events.emit('gone', err);
-    const sftp = new SftpClient('ferry', { end: () => gone(), close: () => gone(), error: (err: Error) => gone(err) } as never);
+    const Sftp = await loadSftpClient();
+    const sftp = new Sftp('ferry', { end: () => gone(), close: () => gone(), error: (err: Error) => gone(err) } as never);
     const raw = (sftp as unknown as { client: NodeJS.EventEmitter }).client;
     for (const ev of ['close', 'end', 'error']) raw.on(ev, (err?: Error) => gone(err));
     this.hostKeyRefused = false;

@@ -697,6 +697,7 @@ export class FlowRuntime {
       attempt: row.attempts,
       openBody: () => (file ? fs.createReadStream(content.pathOf(file)) : Readable.from([inline()])),
       readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : inline()),
+      bodyFile: file ? content.pathOf(file) : undefined,
     };
   }
 

@@ -47,8 +47,11 @@ async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, st
     admin: { port: 0 },
     integrations: [{ name: 'bench', flows: [{ name: 'bench', trigger: { schedule: '* * * * * *' }, ...flow }] }],
   });
+  // BENCH_PROFILE=<dir>: the `ferry run` process writes a V8 CPU profile there; BENCH_NODE_ARGS: extra node flags.
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const start = Date.now();
-  const child = spawn(process.execPath, [ferryBin, 'run', '--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
+  const child = spawn(process.execPath, [...profile, ...extra, ferryBin, 'run', '--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const rss = sampleRss(child.pid!, 25);
@@ -195,6 +198,12 @@ async function bigFile(bytes: number, ftp: FtpServerHandle): Promise<BenchRow[]>
   }
 }
 
+/** BENCH_REMOTE_CASES=sftp,ftp,big picks cases (default: all), e.g. to profile one of them. */
+function wanted(kind: 'sftp' | 'ftp' | 'big'): boolean {
+  const only = (process.env.BENCH_REMOTE_CASES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return only.length === 0 || only.includes(kind);
+}
+
 export const remoteSuite: BenchSuite = {
   name: 'remote',
   async run({ quick }) {
@@ -203,12 +212,14 @@ export const remoteSuite: BenchSuite = {
     const big = (quick ? 50 : 500) * MB;
     const ftp = await startFtpServer();
     const sink = await startSink();
-    const sshd = sshdAvailable() ? await startSshd() : undefined;
+    const sshd = wanted('sftp') && sshdAvailable() ? await startSshd() : undefined;
     try {
-      if (sshd) out.push(...(await smallFiles('sftp', n, { ftp, sshd }, sink)));
-      else out.push({ suite: 'remote', case: 'SFTP→HTTP', figures: { skipped: 'needs /usr/sbin/sshd and root' } });
-      out.push(...(await smallFiles('ftp', n, { ftp }, sink)));
-      out.push(...(await bigFile(big, ftp)));
+      if (wanted('sftp')) {
+        if (sshd) out.push(...(await smallFiles('sftp', n, { ftp, sshd }, sink)));
+        else out.push({ suite: 'remote', case: 'SFTP→HTTP', figures: { skipped: 'needs /usr/sbin/sshd and root' } });
+      }
+      if (wanted('ftp')) out.push(...(await smallFiles('ftp', n, { ftp }, sink)));
+      if (wanted('big')) out.push(...(await bigFile(big, ftp)));
     } finally {
       await sshd?.stop();
       await sink.close();

@@ -6,6 +6,8 @@ export interface TcpProxy {
   port: number;
   /** Bytes forwarded in either direction so far. */
   bytes: number;
+  /** Connections accepted so far. */
+  accepted: number;
   /** Limit on bytes per second in each direction of each connection (0: none). */
   bytesPerSecond: number;
   /** Resets every open connection (both sides). */
@@ -18,6 +20,7 @@ export async function startTcpProxy(targetPort: number, bytesPerSecond = 0): Pro
   const proxy: TcpProxy = {
     port: 0,
     bytes: 0,
+    accepted: 0,
     bytesPerSecond,
     dropAll: () => {
       for (const s of sockets) s.resetAndDestroy();
@@ -50,6 +53,7 @@ export async function startTcpProxy(targetPort: number, bytesPerSecond = 0): Pro
     from.on('close', () => to.destroy());
   };
   const server = net.createServer((client) => {
+    proxy.accepted++;
     const upstream = net.connect(targetPort, '127.0.0.1');
     sockets.add(client);
     sockets.add(upstream);

@@ -130,6 +130,10 @@ describe('ftp source', () => {
       expect(fs.readFileSync(path.join(dest, 'big.bin')).equals(big)).toBe(true);
       expect(fs.readFileSync(path.join(dest, 'small.bin')).equals(small)).toBe(true);
       expect(listFiles(path.join(dir, 'data/content/tmp'))).toEqual([]); // no partial body in the content store
+      // the large body (kept as a file in the content store) was hard-linked into the folder, not written twice
+      const stored = listFiles(path.join(dir, 'data/content')).map((f) => fs.statSync(path.join(dir, 'data/content', f)).ino);
+      expect(stored).toContain(fs.statSync(path.join(dest, 'big.bin')).ino);
+      expect(stored).not.toContain(fs.statSync(path.join(dest, 'small.bin')).ino); // small bodies sit in the database
       expect(run.count('f')).toBe(2); // each file queued exactly once
       await waitFor(() => listFiles(path.join(srv.root, 'drop')).length === 0, 'originals deleted after delivery');
     } finally {

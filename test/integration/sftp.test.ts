@@ -97,6 +97,50 @@ describe('sftp source', () => {
     }
   });
 
+  it('small files: several in flight per connection, never more than maxConnections; one gone or grown since the listing spoils nothing else', async () => {
+    const remote = remoteDir('many');
+    const files = new Map<string, Buffer>([['empty.dat', Buffer.alloc(0)]]);
+    for (let i = 0; i < 60; i++) files.set(`f${i}.dat`, crypto.randomBytes(1 + ((i * 7919) % 200_000)));
+    for (const [name, body] of files) put(remote, name, body);
+    put(remote, 'gone.dat', 'x'.repeat(100));
+    put(remote, 'grows.dat', 'y'.repeat(100));
+    const proxy = await startTcpProxy(sshd.port);
+    const source = sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), port: proxy.port, path: remote, settleMs: 0, maxConnections: 2 }), env);
+    // between the listing and the downloads one file disappears and another grows
+    const walk = (source as any).walk.bind(source);
+    (source as any).walk = async () => {
+      const listing = await walk();
+      fs.rmSync(path.join(remote, 'gone.dat'));
+      fs.appendFileSync(path.join(remote, 'grows.dat'), 'more');
+      return listing;
+    };
+    const emitted = new Map<string, Buffer>();
+    const problems: string[] = [];
+    const mem = new Map<string, unknown>();
+    try {
+      await source.scan({
+        flow: 'f',
+        log,
+        signal: new AbortController().signal,
+        state: { get: (k) => mem.get(k) as any, set: (k, v) => void mem.set(k, v), delete: (k) => void mem.delete(k), entries: (p) => [...mem].filter(([k]) => k.startsWith(p)) as any },
+        hasCapacity: () => true,
+        problem: (m) => void problems.push(m),
+        emit: async (items) => {
+          for (const it of items) emitted.set(it.name, (it.body as { bytes: Buffer }).bytes);
+          return { queued: items.length, duplicates: [], failed: [] };
+        },
+      });
+    } finally {
+      await source.close?.();
+      await proxy.close();
+    }
+    expect([...emitted.keys()].sort()).toEqual([...files.keys()].sort());
+    for (const [name, body] of files) expect(emitted.get(name)!.equals(body), name).toBe(true);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/grows\.dat: file grew beyond the listed 100 bytes/); // retried on a later run; gone.dat just vanished
+    expect(proxy.accepted).toBeLessThanOrEqual(2);
+  });
+
   it('host key mismatch and a wrong password: check and a run say so', async () => {
     const remote = remoteDir('auth');
     put(remote, 'x.txt', 'x');

@@ -1,8 +1,11 @@
 // Folder connector: the destination writes atomically, never overwrites and stays inside its folder; the
 // source takes only wanted, complete files, honours ready markers, and moves/deletes only after delivery.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FolderDestination } from '../../connectors/folder/destination.ts';
 import { FolderSource } from '../../connectors/folder/source.ts';
 import { folderDestinationSchema, folderSourceSchema } from '../../connectors/folder/schema.ts';
@@ -10,6 +13,7 @@ import type { EmitResult, NewItem, SourceContext, SourceState } from '../../conn
 import { outgoingItem } from '../helpers/items.ts';
 import { silentLogger } from '../../main/engine/logger.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
+import { repoRoot } from '../helpers/cli.ts';
 
 const outgoing = (name: string, body: string, attributes: Record<string, string> = {}) => outgoingItem(name, body, { idempotencyKey: 'k', attributes });
 
@@ -69,6 +73,121 @@ describe('folder destination', () => {
     expect(c.ok).toBe(false);
     expect(listFiles(base)).toEqual(['file']);
     expect(await folderDest(path.join(base, 'ok')).check()).toMatchObject({ ok: true });
+  });
+});
+
+describe('folder destination: bodies stored as files', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** A body file as the content store keeps it, and the item pointing at it. */
+  function storedBody(bytes = crypto.randomBytes(300 * 1024), dir = tempDir()) {
+    const bodyFile = path.join(dir, 'stored-body');
+    fs.writeFileSync(bodyFile, bytes);
+    const sha = crypto.createHash('sha256').update(bytes).digest('hex');
+    const intact = () => crypto.createHash('sha256').update(fs.readFileSync(bodyFile)).digest('hex') === sha;
+    return { bytes, bodyFile, intact, item: (name: string, attributes: Record<string, string> = {}) => outgoingItem(name, bytes, { attributes, bodyFile }) };
+  }
+
+  it('hard-links the stored body into the target folder (no second write); the stored file stays intact', async () => {
+    const root = tempDir();
+    const body = storedBody();
+    const out = await folderDest(root).send(body.item('big.bin', { relativePath: 'sub/big.bin' }));
+    const final = path.join(root, 'sub/big.bin');
+    expect(out).toEqual({ kind: 'delivered', detail: final });
+    expect(fs.statSync(final).ino).toBe(fs.statSync(body.bodyFile).ino);
+    expect(fs.readFileSync(final).equals(body.bytes)).toBe(true);
+    expect(listFiles(root)).toEqual(['sub/big.bin']); // no temp name left
+    // the engine removing its stored copy later leaves the delivered file whole
+    expect(body.intact()).toBe(true);
+    fs.rmSync(body.bodyFile);
+    expect(fs.readFileSync(final).equals(body.bytes)).toBe(true);
+  });
+
+  it('collisions work on links too: suffix, fail, and overwrite (also when the same body is delivered again)', async () => {
+    const root = tempDir();
+    const body = storedBody();
+    await folderDest(root).send(body.item('r.bin'));
+    expect(await folderDest(root).send(body.item('r.bin'))).toEqual({ kind: 'delivered', detail: path.join(root, 'r (1).bin') });
+    expect((await folderDest(root, { onCollision: 'fail' }).send(body.item('r.bin'))).kind).toBe('dead');
+    // r.bin already is a link to this very body: rename between two links of one file is a no-op, tmp must go anyway
+    expect(await folderDest(root, { onCollision: 'overwrite' }).send(body.item('r.bin'))).toEqual({ kind: 'delivered', detail: path.join(root, 'r.bin') });
+    expect(listFiles(root)).toEqual(['r (1).bin', 'r.bin']);
+    expect(fs.readFileSync(path.join(root, 'r (1).bin')).equals(body.bytes)).toBe(true);
+    expect(body.intact()).toBe(true);
+  });
+
+  it.each(['EXDEV', 'EPERM', 'ENOTSUP'])('copies (and fsyncs) when linking fails with %s', async (code) => {
+    const root = tempDir();
+    const body = storedBody();
+    const link = vi.spyOn(fs.promises, 'link').mockRejectedValueOnce(Object.assign(new Error(`${code}: link refused`), { code }));
+    const out = await folderDest(root).send(body.item('c.bin'));
+    expect(link.mock.calls[0]![0]).toBe(body.bodyFile); // refused; the copy then gets its final name as usual
+    expect(out).toEqual({ kind: 'delivered', detail: path.join(root, 'c.bin') });
+    expect(fs.statSync(path.join(root, 'c.bin')).ino).not.toBe(fs.statSync(body.bodyFile).ino);
+    expect(fs.readFileSync(path.join(root, 'c.bin')).equals(body.bytes)).toBe(true);
+    expect(listFiles(root)).toEqual(['c.bin']);
+    expect(body.intact()).toBe(true);
+  });
+
+  it.skipIf(!fs.existsSync('/dev/shm'))('copies into a folder on another volume (a real EXDEV)', async () => {
+    const root = fs.mkdtempSync('/dev/shm/ferry-test-');
+    try {
+      const body = storedBody();
+      expect(fs.statSync(root).dev).not.toBe(fs.statSync(body.bodyFile).dev);
+      const out = await folderDest(root).send(body.item('x.bin'));
+      expect(out).toEqual({ kind: 'delivered', detail: path.join(root, 'x.bin') });
+      expect(fs.readFileSync(path.join(root, 'x.bin')).equals(body.bytes)).toBe(true);
+      expect(listFiles(root)).toEqual(['x.bin']);
+      expect(body.intact()).toBe(true);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing stored body is a retry, not a delivery, and leaves nothing behind', async () => {
+    const root = tempDir();
+    const body = storedBody();
+    fs.rmSync(body.bodyFile);
+    const out = await folderDest(root).send(body.item('gone.bin'));
+    expect(out.kind).toBe('retry');
+    expect((out as { reason: string }).reason).toMatch(/ENOENT/);
+    expect(listFiles(root)).toEqual([]);
+  });
+
+  it('a crash (kill -9) between link and rename leaves no visible partial file; the retry delivers it whole', async () => {
+    const root = tempDir();
+    const body = storedBody(crypto.randomBytes(2 * 1024 * 1024));
+    const script = path.join(tempDir(), 'crash-after-link.mts');
+    // the child links, then dies before the rename: as if the power went or the process was killed right there
+    fs.writeFileSync(
+      script,
+      `import fs from 'node:fs';
+const { FolderDestination } = await import(${JSON.stringify(pathToFileURL(path.join(repoRoot, 'connectors/folder/destination.ts')).href)});
+const { folderDestinationSchema } = await import(${JSON.stringify(pathToFileURL(path.join(repoRoot, 'connectors/folder/schema.ts')).href)});
+const { outgoingItem } = await import(${JSON.stringify(pathToFileURL(path.join(repoRoot, 'test/helpers/items.ts')).href)});
+const link = fs.promises.link;
+fs.promises.link = async (a, b) => { await link(a, b); process.kill(process.pid, 'SIGKILL'); };
+const bytes = fs.readFileSync(${JSON.stringify(body.bodyFile)});
+await new FolderDestination(folderDestinationSchema.parse({ path: ${JSON.stringify(root)} })).send(outgoingItem('big.bin', bytes, { bodyFile: ${JSON.stringify(body.bodyFile)} }));
+console.log('not killed');
+`,
+    );
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/run-ts.js'), script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    expect(signal, out).toBe('SIGKILL');
+    // only the hidden temp name exists, and it is whole (a link to the stored body), never a half file
+    const left = fs.readdirSync(root);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^\.big\.bin\.[0-9a-f]+\.partial$/);
+    expect(fs.statSync(path.join(root, left[0])).size).toBe(body.bytes.length);
+    expect(body.intact()).toBe(true);
+    // after the restart the item is sent again: the final name appears once, whole
+    expect(await folderDest(root).send(body.item('big.bin'))).toEqual({ kind: 'delivered', detail: path.join(root, 'big.bin') });
+    expect(fs.readFileSync(path.join(root, 'big.bin')).equals(body.bytes)).toBe(true);
+    expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual(['big.bin']);
   });
 });
 

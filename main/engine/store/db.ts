@@ -140,6 +140,9 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   // better-sqlite3 leaves WAL at NORMAL, which can lose the last commits on power loss.
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
+  // better-sqlite3 builds SQLite with a 16 MB page cache; inline bodies fill it fast and it stays resident. The
+  // queue's hot pages (indexes, recent rows) fit in 4 MB; colder pages come from the OS file cache.
+  db.pragma('cache_size = -4000');
   migrate(db);
   return db;
 }

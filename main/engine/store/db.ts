@@ -143,6 +143,12 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   // better-sqlite3 builds SQLite with a 16 MB page cache; inline bodies fill it fast and it stays resident. The
   // queue's hot pages (indexes, recent rows) fit in 4 MB; colder pages come from the OS file cache.
   db.pragma('cache_size = -4000');
+  // Checkpoint (copy the WAL back into the database, fsyncing it) every ~40 MB of WAL instead of SQLite's ~4 MB:
+  // a page an item touches three times (queued, leased, delivered) is then mostly copied back once, and the
+  // engine's thread pays a tenth of the checkpoint stalls. (A checkpoint thread did this in parallel, but its
+  // own isolate cost 16 MB of RSS.) The WAL file is cut back to 64 MB after a checkpoint.
+  db.pragma('wal_autocheckpoint = 10000');
+  db.pragma('journal_size_limit = 67108864');
   migrate(db);
   return db;
 }

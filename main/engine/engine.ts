@@ -19,7 +19,7 @@ import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
-import { favourSmallHeap } from './memory.ts';
+import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
 
 const DAY = 86_400_000;
 
@@ -203,6 +203,7 @@ export class Engine {
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
+    collectStartupGarbage();
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 

@@ -134,6 +134,8 @@ export function describe(err: unknown): string {
   const msg = errorMessage(err);
   if (/ACCESS_REFUSED|403/.test(msg)) return 'authentication refused (check the user and password)';
   if (/ECONNREFUSED/.test(msg)) return 'connection refused (is the broker running?)';
+  // RabbitMQ answers a bad login with ACCESS_REFUSED and closes; when the close wins the race, only this is left
+  if (/closed abruptly during opening handshake/i.test(msg)) return 'the broker closed the connection during the opening handshake: most likely authentication refused (check the user, password and vhost)';
   // amqplib messages may quote the URL: strip credentials
   return msg.replace(/amqps?:\/\/[^@\s]*@/g, 'amqp://***@');
 }

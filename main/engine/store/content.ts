@@ -6,8 +6,12 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import type { NewItem } from '../../../connectors/contract.ts';
+import { whileStreamingLarge } from '../memory.ts';
 
 /** Bodies up to this size are stored inline in the items table (one fsync for a whole intake batch). */
+/** Bodies above this size stream with a roomier heap (see memory.ts). */
+const LARGE_STREAM_BYTES = 32 * 1024 * 1024;
+
 export const INLINE_MAX_BYTES = 256 * 1024;
 
 /** Network reads come in 16–64 KB; gathering them into writes of up to this size saves thread-pool round trips. */
@@ -156,7 +160,8 @@ export class ContentStore {
     const out = new BodyFileWriter(handle);
     try {
       try {
-        await pipeline(stream, out);
+        if (expectedSize !== undefined && expectedSize > LARGE_STREAM_BYTES) await whileStreamingLarge(() => pipeline(stream, out));
+        else await pipeline(stream, out);
         if (expectedSize !== undefined && out.size !== expectedSize) {
           throw new Error(`body was ${out.size} bytes, expected ${expectedSize} (the file changed or the transfer was cut)`);
         }

@@ -17,7 +17,7 @@ import {
 } from '../../connectors/contract.ts';
 import type { FlowConfig } from './config/schema.ts';
 import type { Logger } from './logger.ts';
-import { idempotencyKey, type LeasedItem, type LeaseOrdering, type NewRow, type Queue, type Settlement } from './store/queue.ts';
+import { idempotencyKey, leasedItemOf, type LeasedItem, type LeaseOrdering, type NewRow, type Queue, type Settlement } from './store/queue.ts';
 import type { ContentStore, StoredBody } from './store/content.ts';
 import type { FlowStates } from './store/state.ts';
 import { sourceState } from './store/state.ts';
@@ -323,23 +323,7 @@ export class FlowRuntime {
       if (dup.has(row)) continue;
       const id = result.ids[k++];
       if (!direct.has(row)) continue;
-      leased.push({
-        id,
-        flow: row.flow,
-        state: 'inflight',
-        idem_key: row.idemKey,
-        source_key: row.sourceKey,
-        name: row.name,
-        attrs: JSON.stringify(row.attributes),
-        body_file: row.bodyFile ?? null,
-        size: row.size,
-        sha256: row.sha256,
-        grp: row.group ?? null,
-        attempts: 1,
-        next_at: 0,
-        lease_until: row.leaseUntil ?? null,
-        inline: row.inline,
-      });
+      leased.push({ ...leasedItemOf(row, id), inline: row.inline });
     }
     this.buffered.push(...leased);
     // stopping meanwhile: the dispatcher may be gone; give the leases back (a restart would too)

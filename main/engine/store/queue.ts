@@ -61,6 +61,26 @@ export interface ItemRow {
 export type LeasedItem = Pick<ItemRow, 'id' | 'flow' | 'state' | 'idem_key' | 'source_key' | 'name' | 'attrs' | 'body_file' | 'size' | 'sha256' | 'grp' | 'attempts' | 'next_at' | 'lease_until'>;
 const LEASED_COLUMNS = 'id, flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, attempts, next_at, lease_until';
 
+/** The leased item a row inserted already leased (NewRow.leaseUntil) became, as lease() would return it. */
+export function leasedItemOf(row: NewRow, id: number): LeasedItem {
+  return {
+    id,
+    flow: row.flow,
+    state: 'inflight',
+    idem_key: row.idemKey,
+    source_key: row.sourceKey,
+    name: row.name,
+    attrs: JSON.stringify(row.attributes),
+    body_file: row.bodyFile ?? null,
+    size: row.size,
+    sha256: row.sha256,
+    grp: row.group ?? null,
+    attempts: 1,
+    next_at: 0,
+    lease_until: row.leaseUntil ?? null,
+  };
+}
+
 /** An item row (bodies live apart: Queue.body()). */
 export type ItemSummary = ItemRow;
 
@@ -100,21 +120,14 @@ export function idempotencyKey(flow: string, sourceKey: string, sha256: string):
 const SUMMARY_COLUMNS =
   'id, flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, attempts, next_at, lease_until, last_error, last_status, last_response, created_at, updated_at, settled_at, after_pending';
 
-/** The named parameters of an items INSERT for a new row. */
-function rowParams(row: NewRow, now: number) {
-  return {
-    flow: row.flow,
-    idemKey: row.idemKey,
-    keyPrefix: keyPrefix(row.idemKey),
-    sourceKey: row.sourceKey,
-    name: row.name,
-    attrs: JSON.stringify(row.attributes),
-    bodyFile: row.bodyFile ?? null,
-    size: row.size,
-    sha256: row.sha256,
-    grp: row.group ?? null,
-    now,
-  };
+/** The values of an items insert (insertNew's parameters, in order) for a new row in a given state. */
+function insertArgs(row: NewRow, now: number, state: ItemState, leaseUntil: number | null, attempts: number): unknown[] {
+  const prefix = keyPrefix(row.idemKey);
+  return [
+    row.flow, state, row.idemKey, prefix, row.sourceKey, row.name, JSON.stringify(row.attributes), row.bodyFile ?? null,
+    row.size, row.sha256, row.group ?? null, now, now, leaseUntil, attempts,
+    prefix, row.idemKey, row.flow, // the NOT EXISTS check
+  ];
 }
 
 export class Queue {
@@ -211,21 +224,16 @@ export class Queue {
           duplicates.push({ row });
           continue;
         }
-        const prefix = keyPrefix(row.idemKey);
         let info;
         try {
           const leased = row.leaseUntil !== undefined;
-          info = this.stmts.insertNew.run(
-            row.flow, leased ? 'inflight' : 'queued', row.idemKey, prefix, row.sourceKey, row.name, JSON.stringify(row.attributes), row.bodyFile ?? null,
-            row.size, row.sha256, row.group ?? null, now, now, row.leaseUntil ?? null, leased ? 1 : 0,
-            prefix, row.idemKey, row.flow,
-          );
+          info = this.stmts.insertNew.run(...insertArgs(row, now, leased ? 'inflight' : 'queued', row.leaseUntil ?? null, leased ? 1 : 0));
         } catch (err) {
           // the whole batch fails: nothing of it (rows, checkpoints) is committed, the source keeps its files
           throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored: ${(err as Error).message}`);
         }
         if (info.changes === 0) {
-          duplicates.push({ row, existing: this.stmts.findKey.get(prefix, row.idemKey, row.flow) });
+          duplicates.push({ row, existing: this.stmts.findKey.get(keyPrefix(row.idemKey), row.idemKey, row.flow) });
           continue;
         }
         const id = Number(info.lastInsertRowid);
@@ -245,20 +253,18 @@ export class Queue {
     return this.db.transaction(() => {
       const ids: number[] = [];
       const duplicates: Duplicate[] = [];
-      const insert = this.db.prepare(
-        `INSERT INTO items (flow, state, idem_key, key_prefix, source_key, name, attrs, body_file, size, sha256, grp, next_at, last_error, created_at, updated_at, settled_at)
-         VALUES (@flow, 'dead', @idemKey, @keyPrefix, @sourceKey, @name, @attrs, @bodyFile, @size, @sha256, @grp, 0, @reason, @now, @now, @now)`,
-      );
+      const deadDetails = this.db.prepare('UPDATE items SET last_error = ?, settled_at = ? WHERE id = ?');
       for (const row of rows) {
-        const existing = this.stmts.findKey.get(keyPrefix(row.idemKey), row.idemKey, row.flow);
-        if (existing || this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
-          duplicates.push({ row, existing });
+        if (this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
+          duplicates.push({ row });
           continue;
         }
-        const info = insert.run({
-          ...rowParams(row, now),
-          reason: row.reason,
-        });
+        const info = this.stmts.insertNew.run(...insertArgs(row, now, 'dead', null, 0));
+        if (info.changes === 0) {
+          duplicates.push({ row, existing: this.stmts.findKey.get(keyPrefix(row.idemKey), row.idemKey, row.flow) });
+          continue;
+        }
+        deadDetails.run(row.reason, now, Number(info.lastInsertRowid));
         const id = Number(info.lastInsertRowid);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);
         ids.push(id);

@@ -186,6 +186,11 @@ export interface Source {
   afterDelivery?(item: SettledItem): Promise<void>;
   /** True when the engine should keep each delivery's reply (status and body) for the caller (sync sources). */
   readonly keepsReplies?: boolean;
+  /**
+   * Loads what the connector needs (its library) when its flow starts, rather than at module load: processes
+   * without such a flow never pay for it, and the engine's start-up collection sizes the heap with it loaded.
+   */
+  prepare?(): Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -202,6 +207,8 @@ export interface Destination {
   send(item: OutgoingItem, ctx: DestinationContext): Promise<DeliveryOutcome>;
   /** How many items this destination may have in flight at once (default 1). */
   readonly concurrency?: number;
+  /** As Source.prepare(). */
+  prepare?(): Promise<void>;
   close?(): Promise<void>;
 }
 

@@ -200,6 +200,10 @@ export class FtpFs implements RemoteFs {
     return `${this.cfg.host}:${this.port}`;
   }
 
+  load(): Promise<unknown> {
+    return loadBasicFtp();
+  }
+
   async connect(): Promise<RemoteSession> {
     const lib = await loadBasicFtp();
     const client = new lib[0].Client(this.cfg.timeoutMs);

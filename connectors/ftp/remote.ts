@@ -141,6 +141,8 @@ export interface RemoteFs {
   classify(err: unknown, what?: string): RemoteFailure;
   /** Something `check` should add to an OK (e.g. an SFTP host key that is not pinned yet). */
   checkNote?(): string | undefined;
+  /** Loads the protocol library (see Source.prepare). */
+  load?(): Promise<unknown>;
   /**
    * Transfers one connection may carry at once (default 1: FTP runs one command at a time per connection; an
    * SFTP channel takes many requests in flight). The pool shares a connection only when all are open and busy.
@@ -395,6 +397,10 @@ export class RemoteSource implements Source {
     if (this.ignoredDir !== undefined && (this.ignoredDir === '' || rel === this.ignoredDir || rel.startsWith(`${this.ignoredDir}/`))) return false;
     if (this.isTemp(name) || this.isMarker?.(name)) return false;
     return this.isIncluded(rel) && !this.isExcluded(rel);
+  }
+
+  async prepare(): Promise<void> {
+    await this.fs.load?.();
   }
 
   async check(): Promise<CheckResult> {
@@ -780,6 +786,10 @@ export class RemoteDestination implements Destination {
     this.pool = new SessionPool(fs, cfg.maxConnections);
     this.concurrency = cfg.maxConnections;
     this.root = posix.normalize(cfg.path.replace(/\/+$/, '') || '/');
+  }
+
+  async prepare(): Promise<void> {
+    await this.fs.load?.();
   }
 
   async check(): Promise<CheckResult> {

@@ -169,6 +169,10 @@ export class SftpFs implements RemoteFs {
     return `${this.cfg.host}:${this.cfg.port}`;
   }
 
+  load(): Promise<unknown> {
+    return loadSftpClient();
+  }
+
   async connect(): Promise<RemoteSession> {
     if (this.cfg.password === undefined && this.cfg.privateKey === undefined) {
       throw new RemoteProblem('auth', 'authentication failed: no credentials configured (expected password or privateKey)');

@@ -516,6 +516,7 @@ export class FlowRuntime {
   // ---------------------------------------------------------------- trigger
 
   async start(): Promise<void> {
+    await Promise.all([this.source.prepare?.(), this.destination.prepare?.()]);
     const fs0 = this.deps.flowStates.ensure(this.name);
     this.paused = fs0.paused === 1;
     const trigger = this.cfg.trigger;

@@ -283,7 +283,9 @@ export class FolderSource implements Source {
 
   private noteFailure(ctx: SourceContext, rel: string, why: string): void {
     const prev = this.backoff.get(rel);
-    const delay = Math.min((prev?.delay ?? 2500) * 2, 300_000);
+    // Ferry's own disk is full: not the file's fault, so no growing wait (the file goes as soon as there is room)
+    const diskFull = /ENOSPC|SQLITE_FULL|disk is full|no space left/i.test(why);
+    const delay = diskFull ? 2000 : Math.min((prev?.delay ?? 2500) * 2, 300_000);
     this.backoff.set(rel, { until: Date.now() + delay, delay });
     ctx.problem(`cannot take ${path.join(this.root, rel)}: ${why}; retrying in ${Math.round(delay / 1000)} s`, { file: path.join(this.root, rel) });
   }

@@ -65,7 +65,9 @@ export class FolderSource implements Source {
 
   private chooseFileOps(): void {
     const local = !this.cfg.usePolling && networkFileSystem(this.root) === undefined;
-    if (local !== this.local || !this.ops) (this.ops = fileOps(local)), (this.local = local);
+    if (local === this.local) return;
+    this.ops = fileOps(local);
+    this.local = local;
   }
 
   constructor(cfg: FolderSourceConfig, _env: ConnectorEnv) {

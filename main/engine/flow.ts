@@ -282,7 +282,7 @@ export class FlowRuntime {
     } finally {
       this.directPending -= direct.size;
     }
-    if (direct.size > 0) this.takeDirectLeases(rows, result, direct);
+    const handedOver = direct.size > 0 ? this.takeDirectLeases(rows, result, direct) : 0;
     for (const d of result.duplicates) {
       if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
       // Already delivered (a crash between delivery and the after-delivery step): finish that step now.
@@ -297,7 +297,7 @@ export class FlowRuntime {
       this.backlog.bytes += rows.reduce((n, r) => (dup.has(r) ? n : n + r.size), 0);
     }
     // new items the dispatcher did not get directly are waiting in the queue: it must look there again
-    if (result.ids.length > direct.size - result.duplicates.filter((d) => direct.has(d.row)).length) this.wake();
+    if (result.ids.length > handedOver) this.wake();
     else if (result.ids.length > 0) this.nudge();
     const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
     if (deferred.length > 0) {
@@ -314,8 +314,8 @@ export class FlowRuntime {
     return Math.max(0, this.concurrency * (PREFETCH + 1) - this.buffered.length - this.inFlight.size - this.directPending);
   }
 
-  /** Hands the rows inserted already leased (not duplicates) to the dispatcher, with their inline bodies. */
-  private takeDirectLeases(rows: NewRow[], result: IntakeResult, direct: Set<NewRow>): void {
+  /** Hands the rows inserted already leased (not duplicates) to the dispatcher, with their inline bodies; returns how many. */
+  private takeDirectLeases(rows: NewRow[], result: IntakeResult, direct: Set<NewRow>): number {
     const dup = new Set(result.duplicates.map((d) => d.row));
     let k = 0;
     const leased: LeasedRow[] = [];
@@ -328,6 +328,7 @@ export class FlowRuntime {
     this.buffered.push(...leased);
     // stopping meanwhile: the dispatcher may be gone; give the leases back (a restart would too)
     if (this.stopping) this.releaseBuffered();
+    return leased.length;
   }
 
   /** The queue row of a stored item; its idempotency key is flow + source identity + content hash. */

@@ -30,8 +30,11 @@ export interface NewItem {
   /** File name (or a name for the record); destinations build target names from it after sanitising. */
   name: string;
   attributes?: ItemAttributes;
-  /** Either bytes in memory, a file to copy into the content store, or a stream to drain into it. */
-  body: { bytes: Buffer } | { file: string } | { stream: Readable; size?: number };
+  /**
+   * Either bytes in memory, a file to copy into the content store, or a stream to drain into it. A stream's
+   * `recycle` gets each chunk back once it is stored, so the producer can read into that memory again.
+   */
+  body: { bytes: Buffer } | { file: string } | { stream: Readable; size?: number; recycle?: (chunk: Buffer) => void };
   /** Optional ordering group (FIFO per group). */
   group?: string;
   /** Source state written in the same transaction as this item, only when it is stored (or a duplicate). */

@@ -1,9 +1,10 @@
 // FTP/FTPS over basic-ftp: one Client per session (basic-ftp runs one command at a time per client),
 // certificate pinning for self-signed servers, EPSV→PASV fallback that always uses the control host.
 import type { TLSSocket, ConnectionOptions } from 'node:tls';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import type { Client, FTPContext, FTPError, FTPResponse, FileInfo } from 'basic-ftp';
 import { errorMessage } from '../contract.ts';
+import { socketReadingInto, writableInto, type DownloadBody } from './download-body.ts';
 import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from './remote.ts';
 import type { FtpConnectionConfig } from './schema.ts';
 
@@ -159,6 +160,30 @@ class FtpSession implements RemoteSession {
 
   async download(file: string, into: Writable): Promise<void> {
     await this.client.downloadTo(into, file);
+  }
+
+  /**
+   * Downloads into a body that reuses its memory. Plain FTP reads off the data socket straight into the
+   * body's blocks; FTPS (the TLS layer hands out its own chunks) copies them in.
+   */
+  async downloadToBody(file: string, body: DownloadBody): Promise<void> {
+    const ftp = this.client.ftp;
+    if ((ftp.socket as Partial<TLSSocket>).encrypted) {
+      await this.client.downloadTo(writableInto(body), file);
+    } else {
+      const newSocket = ftp._newSocket;
+      ftp._newSocket = () => {
+        ftp._newSocket = newSocket; // only this transfer's data connection
+        return socketReadingInto(body);
+      };
+      try {
+        // the data socket hands its bytes to the body above, so this target only sees the end
+        await this.client.downloadTo(new Writable({ write: (_chunk, _enc, done) => done() }), file);
+      } finally {
+        ftp._newSocket = newSocket;
+      }
+    }
+    body.finish();
   }
 
   async upload(from: Readable, file: string): Promise<void> {

@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import picomatch from 'picomatch';
+import { DownloadBody } from './download-body.ts';
 import { z } from 'zod';
 import {
   deadLetter,
@@ -116,6 +117,8 @@ export interface RemoteSession {
   /** A precise modification time when the protocol has a cheaper/better way than the listing (FTP MDTM). */
   preciseMtime?(file: string, listed: RemoteEntry): Promise<number>;
   download(file: string, into: Writable): Promise<void>;
+  /** Downloads into a body that reuses its memory, then ends it (see download-body.ts); where offered, large files take this way. */
+  downloadToBody?(file: string, body: DownloadBody): Promise<void>;
   /** Reads a whole small file of the listed size when the protocol has a quicker way than a stream (SFTP). */
   readSmall?(file: string, size: number): Promise<Buffer>;
   upload(from: Readable, file: string): Promise<void>;
@@ -694,21 +697,33 @@ export class RemoteSource implements Source {
       body.destroy(new StallError(`no progress for ${this.cfg.timeoutMs} ms downloading ${remote}`));
       void s.close();
     });
-    // one pass-through is both the download's target and the body the content store drains; it also
-    // watches progress (a 'data' listener would start the body flowing before the store reads it)
-    const body = new Transform({
-      highWaterMark: 1024 * 1024,
-      transform(chunk, _enc, done) {
-        guard.tick();
-        done(null, chunk);
-      },
-    });
+    let body: Readable;
+    let item: NewItem;
+    let downloading: Promise<void>;
+    if (s.downloadToBody) {
+      const pooled = new DownloadBody(() => guard.tick());
+      body = pooled;
+      item = { ...base, body: { stream: pooled, size: f.entry.size, recycle: pooled.recycle } };
+      downloading = s.downloadToBody(remote, pooled);
+    } else {
+      // one pass-through is both the download's target and the body the content store drains; it also
+      // watches progress (a 'data' listener would start the body flowing before the store reads it)
+      const passThrough = new Transform({
+        highWaterMark: 1024 * 1024,
+        transform(chunk, _enc, done) {
+          guard.tick();
+          done(null, chunk);
+        },
+      });
+      body = passThrough;
+      item = { ...base, body: { stream: passThrough, size: f.entry.size } };
+      downloading = s.download(remote, passThrough);
+    }
     let downloadError: unknown;
-    const download = s.download(remote, body).catch((err) => {
+    const download = downloading.catch((err) => {
       downloadError = err;
       body.destroy(err instanceof Error ? err : new Error(String(err)));
     });
-    const item: NewItem = { ...base, body: { stream: body, size: f.entry.size } };
     try {
       const result = await ctx.emit([item]);
       const deferred = result.deferred ? result.deferred.includes(item) : result.refused !== undefined;

@@ -231,6 +231,22 @@ describe('ftp connections', () => {
     }
   });
 
+  it('FTPS source: a large file streams through TLS into the content store byte for byte', async () => {
+    const cert = selfSignedCert();
+    const srv = await server({ tls: 'explicit', cert });
+    const big = crypto.randomBytes(3 * 1024 * 1024 + 99); // several of the download body's 1 MB blocks
+    put(srv.root, 'tls/big.bin', big);
+    const dir = tempDir();
+    const dest = path.join(dir, 'dest');
+    const run = await runEngine(dir, oneFlow({ ...conn(srv), path: '/tls', tls: 'explicit', tlsFingerprint: cert.fingerprint, settleMs: 0, afterDelivery: { action: 'keep' } }, { type: 'folder', path: dest }));
+    try {
+      await waitFor(() => landed(dest).length === 1, 'the file delivered', 30_000);
+      expect(fs.readFileSync(path.join(dest, 'big.bin')).equals(big)).toBe(true);
+    } finally {
+      await run.stop();
+    }
+  });
+
   it('check names the reason: unreachable, authentication, folder missing, permission denied', async () => {
     const srv = await server();
     fs.mkdirSync(path.join(srv.root, 'ro'));

@@ -33,9 +33,12 @@ class BodyFileWriter extends Writable {
   private syncing?: Promise<void>;
   private syncError?: unknown;
 
-  constructor(handle: fs.promises.FileHandle) {
+  private readonly recycle?: (chunk: Buffer) => void;
+
+  constructor(handle: fs.promises.FileHandle, recycle?: (chunk: Buffer) => void) {
     super({ highWaterMark: WRITE_BATCH_BYTES });
     this.handle = handle;
+    this.recycle = recycle;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -61,6 +64,7 @@ class BodyFileWriter extends Writable {
       this.position += bytesWritten;
       rest = dropBytes(rest, bytesWritten);
     }
+    if (this.recycle) for (const b of buffers) this.recycle(b);
     this.unsynced += bytes;
     if (this.unsynced >= SYNC_EVERY_BYTES && !this.syncing) {
       this.unsynced = 0;
@@ -134,7 +138,7 @@ export class ContentStore {
         await handle.close();
       }
     }
-    return this.putStream(body.stream, body.size);
+    return this.putStream(body.stream, body.size, body.recycle);
   }
 
   private async putBytes(bytes: Buffer): Promise<StoredBody> {
@@ -153,11 +157,11 @@ export class ContentStore {
     return { size: bytes.length, sha256, file };
   }
 
-  private async putStream(stream: Readable, expectedSize?: number): Promise<StoredBody> {
+  private async putStream(stream: Readable, expectedSize?: number, recycle?: (chunk: Buffer) => void): Promise<StoredBody> {
     const file = this.newName();
     const tmp = path.join(this.dir, 'tmp', path.basename(file));
     const handle = await fs.promises.open(tmp, 'wx');
-    const out = new BodyFileWriter(handle);
+    const out = new BodyFileWriter(handle, recycle);
     try {
       try {
         if (expectedSize !== undefined && expectedSize > LARGE_STREAM_BYTES) await whileStreamingLarge(() => pipeline(stream, out));

@@ -4,6 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
+
+// Before anything loads: the young generation keeps its start size (main/engine/memory.ts says why).
+if (process.env.FERRY_V8_DEFAULTS !== '1') v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bundle = path.join(root, 'dist/cli.mjs');

@@ -21,7 +21,9 @@ function tmp(): string {
 interface Measured {
   secs: number;
   peakRssMb: number;
-  /** From the first body byte to the end (Ferry: without its start-up and the wait for the first tick). */
+  /** From Ferry's first login to the server to the end: its session, without its start-up and the wait for the first tick. */
+  sessionSecs?: number;
+  /** From the first body byte to the end. */
   transferSecs?: number;
   /** From the first body byte until the body sat complete in the content store (the download alone). */
   downloadSecs?: number;
@@ -38,7 +40,7 @@ async function waitUntil(what: string, done: () => boolean, timeoutMs: number, c
 }
 
 /** Runs `ferry run` on a one-flow config from spawn until `done()`; returns wall time and peak RSS. */
-async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, started?: (dataDir: string) => boolean): Promise<Measured> {
+async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, started?: (dataDir: string) => boolean, loginTimes?: number[]): Promise<Measured> {
   const dir = tmp();
   const config = writeConfig(dir, {
     dataDir: './data',
@@ -76,7 +78,8 @@ async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, st
     (ferryRun as { last?: number }).last = peakRssMb;
   }
   const end = doneAt;
-  return { secs: (end - start) / 1000, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined };
+  const login = loginTimes?.find((t) => t >= start);
+  return { secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined };
 }
 
 /** Runs lftp with a script to completion; returns wall time and peak RSS. */
@@ -119,14 +122,23 @@ function countAccepted(sink: Sink, tag: string): number {
 function rows(caseName: string, n: number, bytes: number, ferry: Measured, ref: Measured, target: { text: string; met: (ratio: number, rss: number) => boolean }): BenchRow[] {
   const fig = (m: Measured) => ({ seconds: round(m.secs, 2), 'files/s': round(n / m.secs), 'MB/s': round(bytes / MB / m.secs, 2), 'peak RSS MB': m.peakRssMb });
   const ratio = round((ref.secs / ferry.secs) * 100);
-  const transfer: Record<string, number> = ferry.transferSecs
-    ? { 'transfer s': round(ferry.transferSecs, 2), 'transfer MB/s': round(bytes / MB / ferry.transferSecs, 2), '% of reference (transfer)': round((ref.secs / ferry.transferSecs) * 100) }
-    : {};
+  const transfer: Record<string, number> = {};
+  if (ferry.sessionSecs) {
+    transfer['session s'] = round(ferry.sessionSecs, 2);
+    transfer['session MB/s'] = round(bytes / MB / ferry.sessionSecs, 2);
+    transfer['% of reference (session)'] = round((ref.secs / ferry.sessionSecs) * 100);
+  }
+  if (ferry.transferSecs) {
+    transfer['transfer s'] = round(ferry.transferSecs, 2);
+    transfer['transfer MB/s'] = round(bytes / MB / ferry.transferSecs, 2);
+  }
   if (ferry.downloadSecs) {
     transfer['download into store s'] = round(ferry.downloadSecs, 2);
     transfer['download MB/s'] = round(bytes / MB / ferry.downloadSecs, 2);
   }
-  const judged = ferry.transferSecs ? round((ref.secs / ferry.transferSecs) * 100) : ratio;
+  // lftp's figure is its whole run (start, login, listing, transfer); Ferry's is its session on the server (login,
+  // listing, transfer, fsync, delivery): a resident agent starts once, and its schedule decides when it logs in.
+  const judged = ferry.sessionSecs ? round((ref.secs / ferry.sessionSecs) * 100) : ratio;
   return [
     { suite: 'remote', case: `${caseName}: lftp mirror (reference)`, figures: fig(ref) },
     { suite: 'remote', case: `${caseName}: Ferry`, figures: { ...fig(ferry), '% of reference MB/s': ratio, ...transfer }, target: target.text, met: target.met(judged, ferry.peakRssMb) },
@@ -187,9 +199,10 @@ async function bigFile(bytes: number, ftp: FtpServerHandle): Promise<BenchRow[]>
       () => fs.existsSync(final) && fs.statSync(final).size === bytes,
       600_000,
       (dataDir) => (fs.existsSync(path.join(dataDir, "content/tmp")) && fs.readdirSync(path.join(dataDir, "content/tmp")).length > 0),
+      ftp.loginTimes,
     );
     return rows(`FTP→folder 1 × ${Math.round(bytes / MB)} MB`, 1, bytes, ferry, ref, {
-      text: '≥ 80% of reference MB/s (transfer), peak RSS ≤ 150 MB',
+      text: '≥ 80% of reference MB/s (Ferry\'s session from login), peak RSS ≤ 150 MB',
       met: (ratio, rss) => ratio >= 80 && rss <= 150,
     });
   } finally {

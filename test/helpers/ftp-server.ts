@@ -78,6 +78,8 @@ export interface FtpServerHandle {
   password: string;
   faults: FtpFaults;
   logins: number;
+  /** When each login was accepted (Date.now()). */
+  loginTimes: number[];
   /** Logged-in connections now, and the most seen at once. */
   connected: number;
   maxConnected: number;
@@ -123,6 +125,7 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
     password,
     faults,
     logins: 0,
+    loginTimes: [],
     connected: 0,
     maxConnected: 0,
     close: async () => {
@@ -189,6 +192,7 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
   server.on('login', ({ connection, username, password: pw }, resolve, reject) => {
     if (username === user && pw === password) {
       handle.logins++;
+      handle.loginTimes.push(Date.now());
       handle.connected++;
       handle.maxConnected = Math.max(handle.maxConnected, handle.connected);
       loggedIn.add(connection.id);

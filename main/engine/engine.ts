@@ -222,6 +222,8 @@ export class Engine {
       if (now - this.lastPrune >= 3600_000) {
         this.lastPrune = now;
         void this.prune(now);
+        // body files no row points at are only collected at start (a body is stored before its row commits)
+        void this.content.removeStaleTemp().catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
       }
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'maintenance failed');

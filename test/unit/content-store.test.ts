@@ -85,4 +85,30 @@ describe('content store: streamed bodies', () => {
     await expect(store.put({ stream: short.stream(), size: short.bytes.length + 1 })).rejects.toThrow(`body was ${short.bytes.length} bytes, expected ${short.bytes.length + 1}`);
     expect(listFiles(path.join(dir, 'content'))).toEqual([]);
   });
+
+  it('stale temp files (a crash mid-download) are removed, not one the store is still writing or a fresh one', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const tmp = path.join(dir, 'content/tmp');
+    const stale = path.join(tmp, 'left-by-a-crash');
+    fs.writeFileSync(stale, 'half a download');
+    const old = new Date(Date.now() - 120_000);
+    fs.utimesSync(stale, old, old);
+    fs.writeFileSync(path.join(tmp, 'another-process-now'), 'being written');
+    // a body that stalls mid-stream: its temp file is old, but this store is still writing it
+    let resume!: () => void;
+    const stalled = new Readable({ read() {} });
+    stalled.push(Buffer.alloc(300 * 1024, 1));
+    const writing = store.put({ stream: stalled, size: 600 * 1024 });
+    await new Promise((r) => setTimeout(r, 50));
+    const [own] = fs.readdirSync(tmp).filter((f) => f !== 'left-by-a-crash' && f !== 'another-process-now');
+    fs.utimesSync(path.join(tmp, own), old, old);
+    void new Promise<void>((r) => (resume = r)).then(() => (stalled.push(Buffer.alloc(300 * 1024, 2)), stalled.push(null)));
+    expect(await store.removeStaleTemp()).toBe(1);
+    expect(fs.readdirSync(tmp).sort()).toEqual(['another-process-now', own].sort());
+    resume();
+    const stored = await writing;
+    expect(stored.size).toBe(600 * 1024);
+    expect(fs.readdirSync(tmp)).toEqual(['another-process-now']);
+  });
 });

@@ -113,6 +113,8 @@ export interface StoredBody {
 
 export class ContentStore {
   readonly dir: string;
+  /** Temp files this store is writing now (a slow download may not touch its file for minutes). */
+  private readonly writing = new Set<string>();
   constructor(dataDir: string) {
     this.dir = path.join(dataDir, 'content');
     fs.mkdirSync(path.join(this.dir, 'tmp'), { recursive: true });
@@ -162,6 +164,7 @@ export class ContentStore {
     const tmp = path.join(this.dir, 'tmp', path.basename(file));
     const handle = await fs.promises.open(tmp, 'wx');
     const out = new BodyFileWriter(handle, recycle);
+    this.writing.add(path.basename(tmp));
     try {
       try {
         if (expectedSize !== undefined && expectedSize > LARGE_STREAM_BYTES) await whileStreamingLarge(() => pipeline(stream, out));
@@ -174,11 +177,13 @@ export class ContentStore {
         await out.idle();
         await handle.close();
       }
+      await this.commitFile(tmp, file);
     } catch (err) {
       await fs.promises.rm(tmp, { force: true });
       throw err;
+    } finally {
+      this.writing.delete(path.basename(tmp));
     }
-    await this.commitFile(tmp, file);
     return { size: out.size, sha256: out.sha256(), file };
   }
 
@@ -195,6 +200,24 @@ export class ContentStore {
 
   async remove(file: string): Promise<void> {
     await fs.promises.rm(this.pathOf(file), { force: true });
+  }
+
+  /**
+   * Deletes temp files left by a crash or a cut transfer that nothing wrote to for `olderThanMs` (another
+   * process, e.g. a CLI command, may be writing its own), except those this store is writing.
+   */
+  async removeStaleTemp(olderThanMs = 60_000): Promise<number> {
+    const tmp = path.join(this.dir, 'tmp');
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    for (const name of await fs.promises.readdir(tmp).catch(() => [] as string[])) {
+      if (this.writing.has(name)) continue;
+      const st = await fs.promises.stat(path.join(tmp, name)).catch(() => undefined);
+      if (!st || st.mtimeMs > cutoff) continue;
+      await fs.promises.rm(path.join(tmp, name), { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   /** Deletes files no row points at (left by a crash between fsync and commit) and stale temp files. */

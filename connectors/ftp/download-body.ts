@@ -126,16 +126,26 @@ export function socketReadingInto(body: DownloadBody): Socket {
   };
   // `onread` is a documented Socket constructor option that @types/node only lists for net.connect()
   const socket = new Socket({ onread } as SocketConstructorOpts);
+  cutWhenAbandoned(body, socket);
   return socket;
+}
+
+/** A body destroyed before its end was read (the store failed, the item was refused) cuts its transfer at once. */
+function cutWhenAbandoned(body: DownloadBody, transfer: { destroy(err: Error): void }): void {
+  body.once('close', () => {
+    if (!body.readableEnded) transfer.destroy(new Error('the download was abandoned'));
+  });
 }
 
 /** A stream target that copies each chunk into the body, waiting while the body has enough queued. */
 export function writableInto(body: DownloadBody): Writable {
-  return new Writable({
+  const target = new Writable({
     write(chunk: Buffer, _enc, done) {
       if (body.destroyed) return done(new Error('the download was abandoned'));
       if (body.copyIn(chunk)) done();
       else body.whenWanted(() => done());
     },
   });
+  cutWhenAbandoned(body, target);
+  return target;
 }

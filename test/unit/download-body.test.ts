@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 /** A server on 127.0.0.1 that sends `bytes` to each connection, then closes it; `closed` resolves when a client hangs up. */
-async function sender(bytes: Buffer): Promise<{ port: number; closed: Promise<void> }> {
+async function sender(bytes: Buffer, opts: { stallAfter?: number } = {}): Promise<{ port: number; closed: Promise<void> }> {
   let hungUp!: () => void;
   const closed = new Promise<void>((r) => (hungUp = r));
   const server = net.createServer((c) => {
@@ -26,12 +26,12 @@ async function sender(bytes: Buffer): Promise<{ port: number; closed: Promise<vo
     c.on('close', hungUp);
     let at = 0;
     const more = () => {
-      while (at < bytes.length) {
+      while (at < (opts.stallAfter ?? bytes.length)) {
         const chunk = bytes.subarray(at, at + 256 * 1024);
         at += chunk.length;
         if (!c.write(chunk)) return void c.once('drain', more);
       }
-      c.end();
+      if (opts.stallAfter === undefined) c.end(); // else: a server that stops sending and keeps the connection open
     };
     more();
   });
@@ -124,5 +124,24 @@ describe('download body', () => {
     await closed; // the server saw the client hang up
     expect(socket.destroyed).toBe(true);
     expect(body.received).toBeLessThan(64 * MB);
+  });
+
+  it('an abandoned body cuts a stalled connection at once, and a copying target too', async () => {
+    const { port, closed } = await sender(crypto.randomBytes(4 * MB), { stallAfter: 512 * 1024 });
+    const body = new DownloadBody();
+    const socket = connect(body, port);
+    body.resume(); // drained: the socket is not paused, it waits for a server that sends nothing more
+    await new Promise((r) => setTimeout(r, 100));
+    expect(socket.isPaused()).toBe(false);
+    body.destroy();
+    await closed;
+    expect(socket.destroyed).toBe(true);
+
+    const copying = new DownloadBody();
+    const target = writableInto(copying);
+    target.on('error', () => undefined);
+    copying.destroy();
+    await new Promise((r) => setImmediate(r));
+    expect(target.destroyed).toBe(true);
   });
 });

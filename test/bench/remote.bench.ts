@@ -183,26 +183,40 @@ async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpSe
   }
 }
 
-async function bigFile(bytes: number, ftp: FtpServerHandle): Promise<BenchRow[]> {
+/**
+ * One large file, `rounds` times lftp then Ferry, alternating; each side's best time counts (the machine is shared
+ * and its disk and CPU vary by 2× from one second to the next), Ferry's peak RSS is the highest of its runs.
+ */
+async function bigFile(bytes: number, ftp: FtpServerHandle, rounds: number): Promise<BenchRow[]> {
   const tag = `big-${crypto.randomBytes(3).toString('hex')}`;
   const local = path.join(ftp.root, tag);
   await writeBigFile(path.join(local, 'export.bin'), bytes);
   const out = tmp();
+  let ref: Measured | undefined;
+  let ferry: Measured | undefined;
+  let peakRssMb = 0;
   try {
-    const ref = await lftpRun(['-e', `set ftp:ssl-allow no; set net:max-retries 1; mirror /${tag} ${out}/mirror; quit`, '-u', `${ftp.user},${ftp.password}`, '-p', String(ftp.port), '127.0.0.1'], 600_000);
-    if (fs.statSync(path.join(out, 'mirror/export.bin')).size !== bytes) throw new Error('lftp copied a wrong size');
-    fs.rmSync(path.join(out, 'mirror'), { recursive: true, force: true });
-    const dest = path.join(out, 'ferry');
-    const final = path.join(dest, 'export.bin');
-    const ferry = await ferryRun(
-      { source: { type: 'ftp', host: '127.0.0.1', port: ftp.port, username: ftp.user, password: ftp.password, path: `/${tag}`, settleMs: 0 }, destination: { type: 'folder', path: dest } },
-      () => fs.existsSync(final) && fs.statSync(final).size === bytes,
-      600_000,
-      (dataDir) => (fs.existsSync(path.join(dataDir, "content/tmp")) && fs.readdirSync(path.join(dataDir, "content/tmp")).length > 0),
-      ftp.loginTimes,
-    );
-    return rows(`FTP→folder 1 × ${Math.round(bytes / MB)} MB`, 1, bytes, ferry, ref, {
-      text: '≥ 80% of reference MB/s (Ferry\'s session from login), peak RSS ≤ 150 MB',
+    for (let round = 0; round < rounds; round++) {
+      const r = await lftpRun(['-e', `set ftp:ssl-allow no; set net:max-retries 1; mirror /${tag} ${out}/mirror; quit`, '-u', `${ftp.user},${ftp.password}`, '-p', String(ftp.port), '127.0.0.1'], 600_000);
+      if (fs.statSync(path.join(out, 'mirror/export.bin')).size !== bytes) throw new Error('lftp copied a wrong size');
+      fs.rmSync(path.join(out, 'mirror'), { recursive: true, force: true });
+      if (!ref || r.secs < ref.secs) ref = r;
+      const dest = path.join(out, `ferry-${round}`);
+      const final = path.join(dest, 'export.bin');
+      const f = await ferryRun(
+        { source: { type: 'ftp', host: '127.0.0.1', port: ftp.port, username: ftp.user, password: ftp.password, path: `/${tag}`, settleMs: 0 }, destination: { type: 'folder', path: dest } },
+        () => fs.existsSync(final) && fs.statSync(final).size === bytes,
+        600_000,
+        (dataDir) => fs.existsSync(path.join(dataDir, 'content/tmp')) && fs.readdirSync(path.join(dataDir, 'content/tmp')).length > 0,
+        ftp.loginTimes,
+      );
+      fs.rmSync(dest, { recursive: true, force: true });
+      process.stderr.write(`  round ${round + 1}: lftp ${r.secs.toFixed(2)} s, Ferry session ${f.sessionSecs?.toFixed(2)} s, peak RSS ${f.peakRssMb} MB\n`);
+      peakRssMb = Math.max(peakRssMb, f.peakRssMb);
+      if (!ferry || (f.sessionSecs ?? f.secs) < (ferry.sessionSecs ?? ferry.secs)) ferry = f;
+    }
+    return rows(`FTP→folder 1 × ${Math.round(bytes / MB)} MB, best of ${rounds}`, 1, bytes, { ...ferry!, peakRssMb }, ref!, {
+      text: "≥ 80% of reference MB/s (Ferry's session from login), peak RSS ≤ 150 MB",
       met: (ratio, rss) => ratio >= 80 && rss <= 150,
     });
   } finally {
@@ -232,7 +246,7 @@ export const remoteSuite: BenchSuite = {
         else out.push({ suite: 'remote', case: 'SFTP→HTTP', figures: { skipped: 'needs /usr/sbin/sshd and root' } });
       }
       if (wanted('ftp')) out.push(...(await smallFiles('ftp', n, { ftp }, sink)));
-      if (wanted('big')) out.push(...(await bigFile(big, ftp)));
+      if (wanted('big')) out.push(...(await bigFile(big, ftp, quick ? 1 : 5)));
     } finally {
       await sshd?.stop();
       await sink.close();

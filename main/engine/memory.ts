@@ -8,12 +8,13 @@
 //   collection once the engine has started sets the limit from the live data. (Measured with
 //   `npm run bench engine`: peak RSS of a 10,000-file burst 163 → 137–141 MB.)
 // - The young generation grows up to 2 × 16 MB under a burst of short-lived objects and keeps that memory.
-//   Ferry stops its growth once the engine starts (--semi-space-growth-factor=1, also read at run time): the
-//   young generation keeps the size start-up gave it, and a busy flow collects it a little more often.
+//   Ferry lets it grow to 8 MB (FERRY_YOUNG_MB) by switching V8's growth factor, which V8 reads at run time;
+//   bin/ferry.js holds it from the first line, so start-up does not grow it either. (2 MB cost record flows
+//   a fifth of their speed; 8 MB cost them nothing measurable.)
 // - WebAssembly (undici's HTTP parser) is compiled by Liftoff only: the optimising tier-up compiled the whole
 //   parser on background threads and took up to 40 MB of malloc'd memory for it, at the moment deliveries
 //   start. Parsing small HTTP replies is not where Ferry spends its time.
-// (Measured with `npm run bench remote`: peak RSS of 1,000 small SFTP/FTP files 147–153 → 110–115 MB.)
+// (Measured with `npm run bench remote`: peak RSS of 1,000 small SFTP/FTP files 144–153 → 116–125 MB.)
 // FERRY_V8_DEFAULTS=1 leaves all of these at V8's defaults.
 import v8 from 'node:v8';
 import { PerformanceObserver } from 'node:perf_hooks';

@@ -77,7 +77,7 @@ export const eventsSuite: BenchSuite = {
     try {
       // ---- webhook intake
       // signed up front (timestamps stay within the 300 s tolerance), so the load generator spends its CPU on sending
-      const prepared = Array.from({ length: quick ? 20_000 : 80_000 }, (_, i) => {
+      const prepared = Array.from({ length: quick ? 20_000 : 200_000 }, (_, i) => {
         const id = `evt-${i}`;
         const body = JSON.stringify({ id, type: 'order.created', amount: i, customer: `c-${i % 97}` });
         const t = String(Math.floor(Date.now() / 1000));
@@ -109,7 +109,8 @@ export const eventsSuite: BenchSuite = {
         case: 'webhook intake (50 senders, Standard Webhooks verified, answered after commit)',
         figures: { 'load avg': round(os.loadavg()[0], 1), 'requests/s': round(rps, 0), 'p50 ms': result.latency.p50, 'p99 ms': result.latency.p99, '2xx': ok, 'non-2xx': result.non2xx, 'Ferry CPU ms/request': round(intakeCpu, 3), errors: result.errors, queued },
         target: '≥ 3,000 requests/s, p99 ≤ 50 ms, every 2xx queued',
-        met: rps >= 3000 && result.latency.p99 <= 50 && queued >= ok,
+        // past the prepared events, ids repeat and are answered as duplicates: those are not new items
+        met: rps >= 3000 && result.latency.p99 <= 50 && queued >= Math.min(ok, prepared.length),
       });
 
       // ---- sync overhead: direct vs through Ferry, interleaved, one call at a time

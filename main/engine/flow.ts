@@ -2,6 +2,7 @@
 // cron with catch-up), and its dispatcher (lease → send → settle, with backoff and a circuit breaker).
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import cron, { type ScheduledTask } from 'node-cron';
 import { CronExpressionParser } from 'cron-parser';
 import {
@@ -28,6 +29,8 @@ import { compileProcess } from './process/pipeline.ts';
 import { ProcessIntake, type DeadItem } from './process/intake.ts';
 
 const LEASE_MS = 10 * 60_000;
+/** How soon a delivery outcome whose commit failed is written again. */
+const OUTCOME_RETRY_MS = 2000;
 const IDLE_POLL_MS = 1000;
 /** An idle flow still looks at its queue this often, whatever else happened. */
 const IDLE_RECHECK_MS = 10_000;
@@ -743,13 +746,22 @@ export class FlowRuntime {
       this.inFlight.delete(row.id);
       this.nudge();
       try {
-        await this.deps.settle.push(settlement);
+        // A failed commit (Ferry's disk full) is tried again every 2 s: the item stays in flight in the database
+        // meanwhile, and is sent again only if Ferry stops first (after the restart, with the same key).
+        for (;;) {
+          try {
+            await this.deps.settle.push(settlement);
+            break;
+          } catch (err) {
+            this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed; trying again in 2 s');
+            this.noteError(`recording a delivery outcome failed: ${errorMessage(err)}`);
+            if (this.stopping) return;
+            await delay(OUTCOME_RETRY_MS, undefined, { signal: this.intakeAbort.signal }).catch(() => undefined);
+            if (this.stopping) return;
+          }
+        }
         // in order (fifo): the next item becomes leasable only now; given back: it is queued again
         if (this.ordering !== 'none' || settlement.kind === 'release') this.wake();
-      } catch (err) {
-        // The outcome could not be recorded: the item is sent again after a restart (same key).
-        this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed');
-        return;
       } finally {
         this.uncommitted.delete(row.id);
       }

@@ -69,4 +69,49 @@ describe('disk full during intake', () => {
       delete process.env.FERRY_ALLOW_TMPFS;
     }
   }, 100_000);
+
+  it.skipIf(!mounted)('a delivery outcome that cannot be recorded while the disk is full is recorded once there is room, not sent again', async () => {
+    execFileSync('mount', ['-o', 'remount,size=8m', mountPoint]);
+    const sink = await startSink(() => ({ delayMs: 1500 })); // answers held back while the disk fills up
+    const dir = tempDir('ferry-e2e-');
+    const inbox = path.join(dir, 'outbox');
+    fs.mkdirSync(inbox);
+    const cfg = writeConfig(dir, {
+      dataDir: path.join(mountPoint, 'data2'),
+      minFreeDiskMb: 0,
+      integrations: [{ name: 'i', flows: [{
+        name: 'upload',
+        source: { type: 'folder', path: './outbox', settleMs: 100, afterDelivery: { action: 'move', to: './outbox/.sent' } },
+        destination: { type: 'http', url: sink.url },
+      }] }],
+    });
+    let ferry: RunningFerry | undefined;
+    const filler = path.join(mountPoint, 'filler');
+    process.env.FERRY_ALLOW_TMPFS = '1';
+    try {
+      ferry = await startFerry(cfg);
+      for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(inbox, `order-${i}.json`), JSON.stringify({ order: i }));
+      await waitFor(() => sink.received.length === 3, 'the three deliveries in flight', 30_000, 20);
+      // the disk fills up while the answers are on their way: their outcomes cannot be committed
+      const fd = fs.openSync(filler, 'w');
+      try {
+        const chunk = Buffer.alloc(64 * 1024);
+        for (;;) fs.writeSync(fd, chunk);
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      } finally {
+        fs.closeSync(fd);
+      }
+      await ferry.waitForOutput(/recording a delivery outcome failed/, 30_000);
+      fs.rmSync(filler);
+      await waitFor(() => listFiles(path.join(inbox, '.sent')).length === 3, 'the outcomes recorded and the files moved once there is room', 20_000, 100);
+      expect(sink.received.length).toBe(3); // recorded, not sent again
+      expect(await ferry.stop()).toBe(0);
+    } finally {
+      fs.rmSync(filler, { force: true });
+      if (ferry && ferry.child.exitCode === null) await ferry.kill9();
+      await sink.close();
+      delete process.env.FERRY_ALLOW_TMPFS;
+    }
+  }, 100_000);
 });

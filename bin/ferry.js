@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 
-// Before anything loads: the young generation keeps its start size (main/engine/memory.ts says why).
+// Before anything loads: the young generation keeps its start size until the engine sets its cap
+// (main/engine/memory.ts says why).
 if (process.env.FERRY_V8_DEFAULTS !== '1') v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

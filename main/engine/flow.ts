@@ -748,12 +748,13 @@ export class FlowRuntime {
       try {
         // A failed commit (Ferry's disk full) is tried again every 2 s: the item stays in flight in the database
         // meanwhile, and is sent again only if Ferry stops first (after the restart, with the same key).
-        for (;;) {
+        for (let attempt = 1; ; attempt++) {
           try {
             await this.deps.settle.push(settlement);
             break;
           } catch (err) {
-            this.log.error({ item: row.id, err: errorMessage(err) }, 'recording a delivery outcome failed; trying again in 2 s');
+            // once per item at error level: a full disk would otherwise log every in-flight item every 2 s
+            this.log[attempt === 1 ? 'error' : 'debug']({ item: row.id, err: errorMessage(err), attempt }, 'recording a delivery outcome failed; trying again in 2 s');
             this.noteError(`recording a delivery outcome failed: ${errorMessage(err)}`);
             if (this.stopping) return;
             await delay(OUTCOME_RETRY_MS, undefined, { signal: this.intakeAbort.signal }).catch(() => undefined);

@@ -29,7 +29,8 @@ export function favourSmallHeap(): void {
   percent = Number.isInteger(wanted) && wanted > 0 && process.env.FERRY_V8_DEFAULTS !== '1' ? wanted : 0;
   if (percent > 0) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
   if (process.env.FERRY_V8_DEFAULTS === '1') return;
-  capYoungGeneration(Number(process.env.FERRY_YOUNG_MB ?? 8));
+  const youngMb = Number(process.env.FERRY_YOUNG_MB ?? 8);
+  capYoungGeneration(Number.isFinite(youngMb) && youngMb >= 1 ? youngMb : 8);
   v8.setFlagsFromString('--liftoff-only');
 }
 

@@ -153,6 +153,8 @@ function rows(
     judged = round(sorted[Math.floor(sorted.length / 2)]);
     transfer['% of reference (session), median of rounds'] = judged;
     transfer['rounds (% of reference)'] = paired.map((r) => round(r)).join(' ');
+    // a busy host slows Ferry (more CPU per byte: SHA-256, fsync) more than lftp; the load says when it was
+    transfer['load avg'] = round(os.loadavg()[0], 1);
   }
   return [
     { suite: 'remote', case: `${caseName}: lftp mirror (reference)`, figures: fig(ref) },

@@ -523,6 +523,9 @@ export class FlowRuntime {
     await Promise.all([this.source.prepare?.(), this.destination.prepare?.()]);
     const fs0 = this.deps.flowStates.ensure(this.name);
     this.paused = fs0.paused === 1;
+    // the last delivery survives a restart (the tray and `ferry status` show it); errors are this run's own
+    const lastDelivery = Math.max(fs0.last_delivery_at ?? 0, this.deps.queue.lastDeliveredAt(this.name) ?? 0);
+    if (lastDelivery > 0) this.facts.lastDeliveryAt ??= lastDelivery;
     const trigger = this.cfg.trigger;
     if ('on' in trigger) {
       if (!this.source.watch) throw new Error(`flow ${this.name}: source has no change events`);

@@ -548,6 +548,17 @@ export class Queue {
   }
 
   /** Earliest next_at of retrying items of a flow (to sleep until then). */
+  /**
+   * When the flow's newest delivered item was settled: its last delivery, near enough, in one index step (a
+   * process killed before its facts were persisted still knows it at the next start).
+   */
+  lastDeliveredAt(flow: string): number | undefined {
+    const row = this.db
+      .prepare<[string], { settled_at: number | null }>(`SELECT settled_at FROM items WHERE flow = ? AND state = 'delivered' ORDER BY id DESC LIMIT 1`)
+      .get(flow);
+    return row?.settled_at ?? undefined;
+  }
+
   nextRetryAt(flow: string): number | undefined {
     const r = this.db.prepare<[string], { t: number | null }>(`SELECT MIN(next_at) AS t FROM items WHERE flow = ? AND state IN ('queued','retrying')`).get(flow);
     return r?.t ?? undefined;

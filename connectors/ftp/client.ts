@@ -75,6 +75,41 @@ export function formatFingerprint(hex: string): string {
 }
 
 /**
+ * Checks every TLS data connection of this client against the pinned fingerprint once its handshake is done
+ * (before basic-ftp reads or writes on it: it waits for the same event). basic-ftp creates the TLS socket
+ * itself and hands it to the `dataSocket` setter, which is where it is caught.
+ */
+export function pinDataConnections(ftp: FTPContext, pin: string, where: string): void {
+  const accessor = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(ftp), 'dataSocket');
+  if (!accessor?.get || !accessor.set) throw new Error('basic-ftp changed: FTPContext.dataSocket is no longer an accessor');
+  const { get, set } = accessor;
+  Object.defineProperty(ftp, 'dataSocket', {
+    configurable: true,
+    get() {
+      return get.call(this);
+    },
+    set(socket: unknown) {
+      const tlsSocket = socket as TLSSocket | undefined;
+      if (tlsSocket && tlsSocket.encrypted) {
+        tlsSocket.prependOnceListener('secureConnect', () => {
+          // a resumed session proves the server holds the secret agreed with the pinned control connection
+          // (and carries no certificate of its own to compare)
+          if (tlsSocket.isSessionReused()) return;
+          const cert = tlsSocket.getPeerCertificate();
+          const got = cert?.fingerprint256 ? normaliseFingerprint(cert.fingerprint256) : undefined;
+          if (got !== pin) {
+            // the whole client goes: nothing from that connection (a session ticket) may be resumed later
+            ftp.tlsSessionStore = undefined;
+            ftp.closeWithError(new RemoteProblem('tls', `TLS certificate not trusted: the data connection from ${where} presented ${got ? formatFingerprint(got) : 'no certificate'}, tlsFingerprint pins ${formatFingerprint(pin)}`));
+          }
+        });
+      }
+      set.call(this, socket);
+    },
+  });
+}
+
+/**
  * Passive mode: EPSV first; servers that refuse it get PASV, and the data connection always goes to the
  * control connection's address (so a server announcing a private or wrong PASV address still works, and
  * an FTP bounce to another host is impossible).
@@ -268,8 +303,11 @@ export class FtpFs implements RemoteFs {
     if (got !== this.pin) {
       throw new RemoteProblem('tls', `TLS certificate not trusted: ${this.where()} presented ${got ? formatFingerprint(got) : 'no certificate'}, tlsFingerprint pins ${formatFingerprint(this.pin!)}`);
     }
-    const pem = `-----BEGIN CERTIFICATE-----\n${cert.raw.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
-    client.ftp.tlsOptions = { ...client.ftp.tlsOptions, rejectUnauthorized: true, ca: [pem], checkServerIdentity: () => undefined };
+    // Data connections resume the control connection's TLS session (vsftpd requires it), and a resumed session
+    // carries the control connection's verification result: "self-signed", as that one was checked by its pin.
+    // So data connections are checked here instead, each one before any byte is read or written.
+    client.ftp.tlsOptions = { ...client.ftp.tlsOptions, rejectUnauthorized: false };
+    pinDataConnections(client.ftp, this.pin!, this.where());
   }
 
   classify(err: unknown, what?: string): RemoteFailure {

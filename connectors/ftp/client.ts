@@ -161,9 +161,21 @@ class FtpSession implements RemoteSession {
       size = await this.client.size(file);
     } catch (err) {
       if (isFtpError(err) && err.code >= 500) return undefined;
-      throw err;
+      // "213 File status": the file exists but the reply has no number (ftp-srv, for an empty file)
+      if (!/Can't parse response/.test(errorMessage(err))) throw err;
+      const listed = await this.listedSize(file);
+      if (listed === undefined) return undefined;
+      size = listed;
     }
     return { size, mtimeMs: await this.mdtmOf(file), type: 'file' };
+  }
+
+  /** A file's size from its folder's listing. */
+  private async listedSize(file: string): Promise<number | undefined> {
+    const name = file.slice(file.lastIndexOf('/') + 1);
+    const dir = file.slice(0, file.lastIndexOf('/')) || '/';
+    const entry = (await this.client.list(dir)).find((f) => f.name === name);
+    return entry?.size;
   }
 
   private async isFolder(p: string): Promise<boolean> {

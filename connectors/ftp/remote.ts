@@ -809,17 +809,22 @@ export class RemoteDestination implements Destination {
 
   async check(): Promise<CheckResult> {
     const pool = new SessionPool(this.fs, 1);
+    const probe = posix.join(this.root, `.ferry-check-${crypto.randomBytes(6).toString('hex')}.partial`);
+    let probeSent = false;
     try {
       await pool.use(async (s) => {
         await s.mkdirp(this.root);
-        const probe = posix.join(this.root, `.ferry-check-${crypto.randomBytes(6).toString('hex')}.partial`);
         const { Readable } = await import('node:stream');
+        probeSent = true;
         await s.upload(Readable.from([Buffer.from('ferry')]), probe);
         await s.remove(probe);
+        probeSent = false;
       });
       const note = this.fs.checkNote?.();
       return { ok: true, message: `${this.fs.label}${this.root} is writable${note ? `; ${note}` : ''}` };
     } catch (err) {
+      // a server may create the file before the transfer fails (e.g. on the data connection's TLS)
+      if (probeSent) await pool.use(async (s) => void ((await s.stat(probe)) && (await s.remove(probe)))).catch(() => undefined);
       return { ok: false, message: this.fs.classify(err, this.root).reason };
     } finally {
       await pool.close();

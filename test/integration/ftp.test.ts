@@ -247,6 +247,28 @@ describe('ftp connections', () => {
     }
   });
 
+  it('check removes its probe file when the server dropped the probe upload', async () => {
+    const srv = await server();
+    fs.mkdirSync(path.join(srv.root, 'probe'));
+    Object.assign(srv.faults, { dropUploads: 1, dropUploadAfterBytes: 0 });
+    const dst = ftpConnector.createDestination!(ftpDestinationSchema.parse({ ...bare(srv), path: '/probe' }), env);
+    expect(await dst.check()).toMatchObject({ ok: false, message: expect.stringMatching(/dropped|closed/) });
+    expect(fs.readdirSync(path.join(srv.root, 'probe'))).toEqual([]);
+    expect(srv.faults.dropUploads).toBe(0);
+  });
+
+  it('an empty file is uploaded and verified (the server answers SIZE for it without a number)', async () => {
+    const srv = await server();
+    const dst = ftpConnector.createDestination!(ftpDestinationSchema.parse({ ...bare(srv), path: '/empty' }), env);
+    try {
+      expect(await dst.send(item('none.txt', Buffer.alloc(0)), dctx())).toMatchObject({ kind: 'delivered' });
+      expect(fs.readdirSync(path.join(srv.root, 'empty'))).toEqual(['none.txt']);
+      expect(fs.statSync(path.join(srv.root, 'empty/none.txt')).size).toBe(0);
+    } finally {
+      await dst.close?.();
+    }
+  });
+
   it('check names the reason: unreachable, authentication, folder missing, permission denied', async () => {
     const srv = await server();
     fs.mkdirSync(path.join(srv.root, 'ro'));

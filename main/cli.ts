@@ -21,7 +21,18 @@ import { previewLines, previewProcess } from './engine/process/preview.ts';
 
 class UsageError extends Error {}
 
-const out = (line = '') => process.stdout.write(`${line}\n`);
+/** Set once stdout's reader went away (`ferry status | head -3`): the rest of the output is dropped, not an error. */
+let stdoutGone = false;
+const out = (line = '') => {
+  if (!stdoutGone) process.stdout.write(`${line}\n`);
+};
+
+function dropOutputWhenReaderCloses(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    stdoutGone = true;
+  });
+}
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
 function configOption(): Option {
@@ -549,6 +560,7 @@ async function applyPlan(plan: ReturnType<typeof installPlan>, printOnly: boolea
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const result = { code: 0 };
+  dropOutputWhenReaderCloses();
   const program = buildProgram(result);
   try {
     await program.parseAsync(argv);

@@ -27,6 +27,20 @@ describe('ferry CLI', () => {
     expect(unknown.stderr.trim()).toBe('ferry: --flow: no flow named "nope"');
   });
 
+  it('a reader that goes away (`ferry status | head -1`) ends the output quietly, not with a crash', async () => {
+    const s = await sink();
+    const st = setup(s.url);
+    for (const args of [['check', '--config', st.cfg], ['--help']]) {
+      const child = spawn(process.execPath, [ferryBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.destroy(); // the reader is gone before Ferry writes its first line: every write meets EPIPE
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect({ args, code, stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+    await s.close();
+  });
+
   it('usage mistakes exit 2 with one line; --help exits 0', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);

@@ -866,8 +866,10 @@ export class RemoteDestination implements Destination {
 
   private async upload(s: RemoteSession, item: OutgoingItem, partial: string, ctx: DestinationContext): Promise<void> {
     const source = item.openBody();
+    let stalled: StallError | undefined;
     const guard = stallGuard(this.cfg.timeoutMs, () => {
-      body.destroy(new StallError(`no progress for ${this.cfg.timeoutMs} ms uploading ${partial}`));
+      stalled = new StallError(`no progress for ${this.cfg.timeoutMs} ms uploading ${partial}`);
+      body.destroy(stalled);
       void s.close();
     });
     // progress is watched in a pass-through (a 'data' listener on the body would start it flowing too early)
@@ -885,7 +887,7 @@ export class RemoteDestination implements Destination {
       await s.upload(body, partial);
     } catch (err) {
       await s.close(); // never reuse a connection whose transfer was cut
-      throw err;
+      throw stalled ?? err; // closing the stalled connection fails the upload with the client's words, not the cause
     } finally {
       guard.stop();
       ctx.signal.removeEventListener('abort', onAbort);

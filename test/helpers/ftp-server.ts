@@ -62,9 +62,14 @@ export interface FtpFaults {
   /** Drop the control and data connections after this many bytes of the next N downloads (RETR). */
   dropDownloadAfterBytes?: number;
   dropDownloads?: number;
+  /** Send this many bytes of the next N downloads, then nothing more, keeping the connections open. */
+  stallDownloadAfterBytes?: number;
+  stallDownloads?: number;
   /** Same for uploads (STOR). */
   dropUploadAfterBytes?: number;
   dropUploads?: number;
+  stallUploadAfterBytes?: number;
+  stallUploads?: number;
   /** Uploads into this folder (and below) are refused with "Permission denied". */
   denyWritesUnder?: string;
 }
@@ -97,6 +102,20 @@ export interface FtpServerOptions {
   user?: string;
   password?: string;
   port?: number;
+}
+
+/** Passes `limit` bytes, then holds everything back: a server that hangs mid-transfer. */
+function staller(limit: number): Transform {
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const room = limit - n;
+      n += chunk.length;
+      if (room >= chunk.length) return done(null, chunk);
+      if (room > 0) this.push(chunk.subarray(0, room));
+      // never calls done: the file stream stops, the data connection stays open and silent
+    },
+  });
 }
 
 export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpServerHandle> {
@@ -137,6 +156,10 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
   class FaultyFs extends FileSystem {
     override async read(fileName: string, o?: { start?: any }): Promise<any> {
       const r = await super.read(fileName, o);
+      if (faults.stallDownloads && faults.stallDownloadAfterBytes !== undefined) {
+        faults.stallDownloads--;
+        return { ...r, stream: r.stream.pipe(staller(faults.stallDownloadAfterBytes)) };
+      }
       if (!faults.dropDownloads || faults.dropDownloadAfterBytes === undefined) return r;
       faults.dropDownloads--;
       return { ...r, stream: r.stream.pipe(this.dropper(faults.dropDownloadAfterBytes)) };
@@ -148,6 +171,16 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
         if (abs === faults.denyWritesUnder || abs.startsWith(`${faults.denyWritesUnder}/`)) throw new Error(`Permission denied: ${abs}`);
       }
       const w = super.write(fileName, o);
+      if (faults.stallUploads && faults.stallUploadAfterBytes !== undefined) {
+        faults.stallUploads--;
+        const limit = faults.stallUploadAfterBytes;
+        let n = 0;
+        const stream = w.stream as fs.WriteStream;
+        const origWrite = stream.write.bind(stream);
+        // past the limit nothing is written and 'drain' never comes: the server stops reading the data connection
+        (stream as any).write = (chunk: Buffer, ...rest: any[]) => ((n += chunk.length) <= limit ? origWrite(chunk, ...rest) : false);
+        return w;
+      }
       if (!faults.dropUploads || faults.dropUploadAfterBytes === undefined) return w;
       faults.dropUploads--;
       const limit = faults.dropUploadAfterBytes;

@@ -143,6 +143,46 @@ describe('ftp source', () => {
 });
 
 describe('ftp destination', () => {
+  it('a download that stalls is cut after timeoutMs; nothing partial stays and the file arrives on the next try', async () => {
+    const srv = await server();
+    const body = crypto.randomBytes(2 * 1024 * 1024 + 5);
+    put(srv.root, 'stall/s.bin', body);
+    Object.assign(srv.faults, { stallDownloads: 1, stallDownloadAfterBytes: 300 * 1024 });
+    const dir = tempDir();
+    const dest = path.join(dir, 'dest');
+    const run = await runEngine(dir, oneFlow({ ...conn(srv), path: '/stall', settleMs: 0, timeoutMs: 1500 }, { type: 'folder', path: dest }));
+    try {
+      await waitFor(() => srv.faults.stallDownloads === 0, 'the download stalled');
+      const stalledAt = Date.now();
+      await waitFor(() => landed(dest).includes('s.bin'), 'delivered after the stall', 30_000);
+      expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(1400); // it waited out the timeout, then tried again
+      expect(fs.readFileSync(path.join(dest, 's.bin')).equals(body)).toBe(true);
+      expect(fs.readdirSync(path.join(dir, 'data/content/tmp'))).toEqual([]);
+      expect(run.count('f')).toBe(1);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('an upload the server stops reading is cut after timeoutMs; its partial file is removed and the retry delivers', async () => {
+    const srv = await server();
+    Object.assign(srv.faults, { stallUploads: 1, stallUploadAfterBytes: 256 * 1024 });
+    const dst = ftpConnector.createDestination!(ftpDestinationSchema.parse({ ...bare(srv), path: '/slow', timeoutMs: 1500 }), env);
+    const body = crypto.randomBytes(8 * 1024 * 1024);
+    try {
+      const started = Date.now();
+      const first = await dst.send(item('big.bin', body), dctx());
+      expect(first).toMatchObject({ kind: 'retry', reason: expect.stringMatching(/no progress for 1500 ms uploading/) });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+      await waitFor(() => fs.readdirSync(path.join(srv.root, 'slow')).length === 0, 'the partial file removed');
+      expect(await dst.send(item('big.bin', body), dctx())).toMatchObject({ kind: 'delivered' });
+      expect(fs.readFileSync(path.join(srv.root, 'slow/big.bin')).equals(body)).toBe(true);
+      expect(fs.readdirSync(path.join(srv.root, 'slow'))).toEqual(['big.bin']);
+    } finally {
+      await dst.close?.();
+    }
+  });
+
   it('a connection dropped mid-upload leaves no partial file; the item is delivered after a retry', async () => {
     const srv = await server();
     const dir = tempDir();

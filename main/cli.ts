@@ -44,6 +44,12 @@ function requireConfig(opts: { config?: string }): LoadedConfig {
   return loadConfig(opts.config, { secrets: secretStoreFor(opts.config).lookup() });
 }
 
+/** For commands that only read or repair the queue: they need no passwords, so missing ones are no problem. */
+function requireConfigForQueue(opts: { config?: string }): LoadedConfig {
+  if (!opts.config) throw new UsageError('missing --config <file> (or set FERRY_CONFIG)');
+  return loadConfig(opts.config, { secrets: secretStoreFor(opts.config).lookup(), allowMissingSecrets: true });
+}
+
 /** The secret store of the data dir a config file names (issue 6: ${secret:NAME}). */
 function secretStoreFor(configFile: string): SecretStore {
   return new SecretStore(dataDirOfConfigFile(configFile));
@@ -214,7 +220,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .addOption(configOption())
     .option('--json', 'print JSON')
     .action(act(async (opts) => {
-      const loaded = requireConfig(opts);
+      const loaded = requireConfigForQueue(opts);
       const store = openStore(loaded.dataDir, { create: false });
       try {
         const report = readStatus(loaded.config, store.queue, store.flowStates, isDataDirLocked(loaded.dataDir));
@@ -240,7 +246,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'print JSON')
     .action(act((opts) => {
-      const loaded = requireConfig(opts);
+      const loaded = requireConfigForQueue(opts);
       const f = filterFrom(opts, loaded);
       const store = openStore(loaded.dataDir, { create: false });
       try {
@@ -261,7 +267,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
   queueCmd('show', 'show one item with its attributes, attempts and errors')
     .option('--json', 'print JSON')
     .action(act((opts) => {
-      const loaded = requireConfig(opts);
+      const loaded = requireConfigForQueue(opts);
       if (!opts.id) throw new UsageError('queue show needs --id <id>');
       const id = filterFrom(opts, loaded).id!;
       const store = openStore(loaded.dataDir, { create: false });
@@ -296,7 +302,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     }));
 
   queueCmd('retry', 'queue dead or retrying items again (a fresh attempt budget)').action(act((opts) => {
-    const loaded = requireConfig(opts);
+    const loaded = requireConfigForQueue(opts);
     const f = filterFrom(opts, loaded);
     if (f.id === undefined && !f.flow && !f.state) throw new UsageError('queue retry needs --id, --flow or --state (use --state dead to retry every dead item)');
     const store = openStore(loaded.dataDir, { create: false });
@@ -309,7 +315,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
   }));
 
   queueCmd('discard', 'drop waiting or dead items (they are not taken again)').action(act(async (opts) => {
-    const loaded = requireConfig(opts);
+    const loaded = requireConfigForQueue(opts);
     const f = filterFrom(opts, loaded);
     if (f.id === undefined && !f.flow && !f.state) throw new UsageError('queue discard needs --id, --flow or --state');
     const store = openStore(loaded.dataDir, { create: false });

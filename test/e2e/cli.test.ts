@@ -41,6 +41,27 @@ describe('ferry CLI', () => {
     await s.close();
   });
 
+  it('status and queue commands work in a shell without the service\'s environment variables; check and run still need them', async () => {
+    const s = await sink();
+    const st = setup(s.url, { destination: { headers: { authorization: 'Bearer ${env:FERRY_E2E_TOKEN}' } } });
+    fs.writeFileSync(path.join(st.inbox, 'a.json'), '{"a":1}');
+    const running = await startFerry(st.cfg, { env: { FERRY_E2E_TOKEN: 'tok-123' } });
+    await waitFor(() => s.accepted.size === 1, 'delivered with the token');
+    expect([...s.accepted.values()][0][0].headers.authorization).toBe('Bearer tok-123');
+    await running.stop();
+    await s.close();
+
+    const env = { FERRY_E2E_TOKEN: undefined };
+    const status = await runCli(['status', '--config', st.cfg], { env });
+    expect(status).toMatchObject({ code: 0, stderr: '' });
+    expect(status.stdout).toMatch(/upload\s+active\s+0\s+0\s+0\s+0\s+1\b/);
+    const list = await runCli(['queue', 'list', '--config', st.cfg], { env });
+    expect(list).toMatchObject({ code: 0, stdout: expect.stringContaining('a.json') });
+    const check = await runCli(['check', '--config', st.cfg], { env });
+    expect(check.code).toBe(2);
+    expect(check.stderr).toContain('environment variable FERRY_E2E_TOKEN is not set');
+  });
+
   it('usage mistakes exit 2 with one line; --help exits 0', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);

@@ -93,23 +93,33 @@ export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
 
 const PLACEHOLDER = /\$\{(env|secret):([A-Za-z_][A-Za-z0-9_.-]*)\}/g;
 
+export interface LoadOptions {
+  secrets?: SecretLookup;
+  /**
+   * Commands that only read the queue (`ferry status`, `ferry queue …`) work in a shell that lacks the service's
+   * environment variables and secrets: a missing one stays as its placeholder text instead of being a problem.
+   */
+  allowMissingSecrets?: boolean;
+}
+
 /** Replaces ${env:NAME} and ${secret:NAME} in every string, collecting a problem per missing name. */
-function interpolate(value: unknown, at: PropertyKey[], problems: string[], secrets?: SecretLookup): unknown {
+function interpolate(value: unknown, at: PropertyKey[], problems: string[], opts: LoadOptions): unknown {
   if (typeof value === 'string') {
-    return value.replace(PLACEHOLDER, (_m, kind: string, key: string) => {
-      if (kind === 'env') {
-        const v = process.env[key];
-        if (v === undefined) problems.push(`${formatPath(at)}: environment variable ${key} is not set`);
-        return v ?? '';
-      }
-      const v = secrets?.(key);
-      if (v === undefined) problems.push(`${formatPath(at)}: secret ${key} is not set (store it with: ferry secret set ${key})`);
-      return v ?? '';
+    return value.replace(PLACEHOLDER, (placeholder, kind: string, key: string) => {
+      const v = kind === 'env' ? process.env[key] : opts.secrets?.(key);
+      if (v !== undefined) return v;
+      if (opts.allowMissingSecrets) return placeholder;
+      problems.push(
+        kind === 'env'
+          ? `${formatPath(at)}: environment variable ${key} is not set`
+          : `${formatPath(at)}: secret ${key} is not set (store it with: ferry secret set ${key})`,
+      );
+      return '';
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...at, i], problems, secrets));
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...at, i], problems, opts));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...at, k], problems, secrets)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...at, k], problems, opts)]));
   }
   return value;
 }
@@ -137,7 +147,7 @@ export function defaultAppDataDir(): string {
 export function parseConfigText(
   text: string,
   file: string,
-  opts: { secrets?: SecretLookup } = {},
+  opts: LoadOptions = {},
 ): { ok: true; value: LoadedConfig } | { ok: false; problems: string[] } {
   const dir = path.dirname(path.resolve(file));
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -147,7 +157,7 @@ export function parseConfigText(
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, problems: ['(root): expected a mapping with an "integrations" list'] };
   const problems: string[] = [];
-  const interpolated = interpolate(raw, [], problems, opts.secrets) as Record<string, unknown>;
+  const interpolated = interpolate(raw, [], problems, opts) as Record<string, unknown>;
 
   // Resolve relative paths before validation, so defaults and checks see absolute paths.
   if (typeof interpolated.dataDir === 'string') interpolated.dataDir = path.resolve(dir, interpolated.dataDir);
@@ -171,7 +181,7 @@ export function parseConfigText(
 }
 
 /** Loads and validates a config file; throws ConfigError listing every problem. */
-export function loadConfig(file: string, opts: { secrets?: SecretLookup } = {}): LoadedConfig {
+export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -197,7 +207,7 @@ export function parseEndpoint(
 ): { ok: true; type: string; config: Record<string, unknown> } | { ok: false; problems: string[] } {
   if (!block || typeof block !== 'object' || Array.isArray(block)) return { ok: false, problems: [`(root): expected a ${role} block (an object with a "type")`] };
   const problems: string[] = [];
-  const interpolated = interpolate(block, [], problems, opts.secrets) as Record<string, unknown>;
+  const interpolated = interpolate(block, [], problems, { secrets: opts.secrets }) as Record<string, unknown>;
   const types = connectors.filter((c) => (role === 'source' ? c.sourceSchema : c.destinationSchema)).map((c) => c.type);
   const def = connectors.find((c) => c.type === interpolated.type);
   const shape = role === 'source' ? def?.sourceSchema : def?.destinationSchema;

@@ -8,7 +8,7 @@ export type TrayState = 'ok' | 'syncing' | 'attention' | 'error' | 'paused';
 export function flowTrayState(f: FlowStatus): TrayState {
   if (f.counts.dead > 0) return 'error';
   if (f.enabled && f.paused) return 'paused';
-  if (f.counts.retrying > 0 || f.destination.health === 'unreachable' || f.source.intakeBlocked) return 'attention';
+  if (f.counts.retrying > 0 || f.destination.health === 'unreachable' || f.source.intakeBlocked || f.source.failingSince) return 'attention';
   if (f.counts.queued > 0 || f.counts.inflight > 0) return 'syncing';
   return 'ok';
 }
@@ -153,6 +153,7 @@ export function problemsFromStatus(report: StatusReport): TrayProblem[] {
     if (f.counts.dead > 0) out.push({ flow: f.flow, message: `${plural(f.counts.dead, 'dead item')}${f.lastError ? ` (${f.lastError})` : ''}` });
     else if (f.destination.health === 'unreachable') out.push({ flow: f.flow, message: `${f.destination.type} destination unreachable${f.lastError ? `: ${f.lastError}` : ''}` });
     else if (f.source.intakeBlocked) out.push({ flow: f.flow, message: f.source.intakeBlocked });
+    else if (f.source.failingSince) out.push({ flow: f.flow, message: `${f.source.type} source failing: ${f.source.problem ?? 'see the activity log'}` });
   }
   return out;
 }

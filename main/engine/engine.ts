@@ -240,6 +240,8 @@ export class Engine {
         last_error: flow.facts.lastError,
         last_error_at: flow.facts.lastErrorAt,
         intake_blocked: flow.facts.intakeBlocked ?? null,
+        source_failing_since: flow.facts.sourceFailingSince ?? null,
+        source_problem: flow.facts.sourceProblem ?? null,
         unreachable_since: flow.breaker.state === 'closed' ? null : (flow.breaker.failingSince ?? null),
       };
       const key = JSON.stringify(facts);

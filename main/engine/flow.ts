@@ -68,6 +68,9 @@ export interface FlowRuntimeState {
   lastError?: string;
   lastErrorAt?: number;
   intakeBlocked?: string;
+  /** Since when the scheduled scans have reported problems (the source's server down, a folder gone), and the latest. */
+  sourceFailingSince?: number;
+  sourceProblem?: string;
 }
 
 export class FlowRuntime {
@@ -92,6 +95,8 @@ export class FlowRuntime {
   private teardown?: () => Promise<void>;
   private task?: ScheduledTask;
   private scanning?: Promise<void>;
+  /** The latest problem the running scan reported. */
+  private scanProblem?: string;
   private stopping = false;
   private wakeResolve?: () => void;
   /** Set while the queue had nothing ready: the data version then, since when, and the next retry's time. */
@@ -380,6 +385,7 @@ export class FlowRuntime {
       problem: (message, detail) => {
         this.log.warn(detail ?? {}, message);
         this.noteError(message);
+        if (this.scanning) this.scanProblem = message;
       },
       call: (item, opts) => this.call(item, opts.timeoutMs),
       outcome: (ticket, opts) => this.outcome(ticket, opts?.waitMs ?? 0),
@@ -503,12 +509,22 @@ export class FlowRuntime {
     const started = Date.now();
     this.scanning = (async () => {
       this.log.debug({ reason }, 'scanning source');
+      this.scanProblem = undefined;
       try {
         await this.source.scan(this.sourceContext());
       } catch (err) {
         this.log.error({ err: errorMessage(err) }, 'scan failed');
-        this.noteError(`scan failed: ${errorMessage(err)}`);
+        this.scanProblem = `scan failed: ${errorMessage(err)}`;
+        this.noteError(this.scanProblem);
       } finally {
+        // a scan that reported a problem keeps the source "failing" (the tray asks for attention); a clean one ends it
+        if (this.scanProblem) {
+          this.facts.sourceFailingSince ??= started;
+          this.facts.sourceProblem = this.scanProblem;
+        } else {
+          this.facts.sourceFailingSince = undefined;
+          this.facts.sourceProblem = undefined;
+        }
         const next = this.task?.getNextRun();
         this.deps.flowStates.update(this.name, { last_run_at: started, next_run_at: next ? next.getTime() : null });
         this.scanning = undefined;

@@ -18,7 +18,8 @@ export interface FlowStatus {
   lastError: string | null;
   lastErrorAt: string | null;
   destination: { type: string; health: 'ok' | 'unreachable' | 'unknown'; unreachableSince: string | null };
-  source: { type: string; intakeBlocked: string | null };
+  /** failingSince/problem: the scheduled scans report a problem (cleared by a clean scan). */
+  source: { type: string; intakeBlocked: string | null; failingSince: string | null; problem: string | null };
 }
 
 export interface StatusReport {
@@ -62,7 +63,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
         lastError: s?.last_error ?? null,
         lastErrorAt: iso(s?.last_error_at),
         destination: { type: flow.destination.type, health, unreachableSince: iso(s?.unreachable_since) },
-        source: { type: flow.source.type, intakeBlocked: s?.intake_blocked ?? null },
+        source: { type: flow.source.type, intakeBlocked: s?.intake_blocked ?? null, failingSince: iso(s?.source_failing_since), problem: s?.source_problem ?? null },
       });
     }
   }

@@ -12,6 +12,7 @@ import { freePort, selfSignedCert, startFtpServer, type FtpServerHandle } from '
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
+import { trayState } from '../../main/desktop/tray.ts';
 
 /** Files a folder destination finished (its own temp files excluded). */
 const landed = (d: string) => listFiles(d).filter((f) => !f.endsWith('.partial'));
@@ -306,6 +307,31 @@ describe('ftp connections', () => {
       expect(fs.statSync(path.join(srv.root, 'empty/none.txt')).size).toBe(0);
     } finally {
       await dst.close?.();
+    }
+  });
+
+  it('a source whose server is down is "failing" in the status (the tray asks for attention) until a scan succeeds again', async () => {
+    const first = await server();
+    put(first.root, 'down/a.txt', 'a');
+    const port = first.port;
+    const dir = tempDir();
+    const dest = path.join(dir, 'dest');
+    const run = await runEngine(dir, oneFlow({ ...conn(first), path: '/down', settleMs: 0 }, { type: 'folder', path: dest }));
+    try {
+      await waitFor(() => landed(dest).includes('a.txt'), 'the first file');
+      expect(run.engine.status().flows[0].source.failingSince).toBeNull();
+      await first.close();
+      const failing = await waitFor(() => (run.engine.status().flows[0].source.failingSince ? run.engine.status().flows[0] : undefined), 'the source failing');
+      expect(failing.source.problem).toMatch(/^cannot list ftp:\/\/ferry@127\.0\.0\.1:\d+\/down: host unreachable: connection refused/);
+      expect(trayState(run.engine.status())).toBe('attention');
+
+      const second = await server({ port, root: fs.mkdtempSync(path.join(dir, 'root-')) });
+      put(second.root, 'down/b.txt', 'b');
+      await waitFor(() => landed(dest).includes('b.txt') && run.engine.status().flows[0].source.failingSince === null, 'a clean scan again');
+      expect(run.engine.status().flows[0].source.problem).toBeNull();
+      expect(trayState(run.engine.status())).toBe('ok');
+    } finally {
+      await run.stop();
     }
   });
 

@@ -124,6 +124,10 @@ export const migrations: Array<string | ((db: Db) => void)> = [
     for (const r of db.prepare('SELECT id, idem_key FROM items').all() as Array<{ id: number; idem_key: string }>) set.run(keyPrefix(r.idem_key), r.id);
     db.exec('DROP INDEX items_flow_key; CREATE INDEX items_key_prefix ON items (key_prefix)');
   },
+  // 3: a scheduled source whose scans report problems (its server down) is "failing" until a clean scan
+  (db) => {
+    db.exec('ALTER TABLE flow_state ADD COLUMN source_failing_since INTEGER; ALTER TABLE flow_state ADD COLUMN source_problem TEXT');
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;

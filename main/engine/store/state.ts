@@ -37,13 +37,15 @@ export interface FlowStateRow {
   last_error_at: number | null;
   unreachable_since: number | null;
   intake_blocked: string | null;
+  source_failing_since: number | null;
+  source_problem: string | null;
   paused: number;
   updated_at: number;
 }
 
 type FlowStatePatch = Partial<Omit<FlowStateRow, 'flow' | 'first_seen_at' | 'updated_at'>>;
 
-const PATCHABLE = ['last_run_at', 'next_run_at', 'last_delivery_at', 'last_error', 'last_error_at', 'unreachable_since', 'intake_blocked', 'paused'] as const;
+const PATCHABLE = ['last_run_at', 'next_run_at', 'last_delivery_at', 'last_error', 'last_error_at', 'unreachable_since', 'intake_blocked', 'source_failing_since', 'source_problem', 'paused'] as const;
 
 export class FlowStates {
   private readonly db: Db;
@@ -74,6 +76,7 @@ export class FlowStates {
     for (const k of keys) params[k] = patch[k] ?? null;
     if (typeof params.last_error === 'string') params.last_error = this.redact(params.last_error);
     if (typeof params.intake_blocked === 'string') params.intake_blocked = this.redact(params.intake_blocked);
+    if (typeof params.source_problem === 'string') params.source_problem = this.redact(params.source_problem);
     this.db.prepare(`UPDATE flow_state SET ${sets}, updated_at = @now WHERE flow = @flow`).run(params);
   }
 }

@@ -11,7 +11,7 @@ function flow(name: string, dead = 0, unreachableSince: number | null = null, la
     integration: 'i', flow: name, enabled: true, paused: false, trigger: 'on change', waitingBytes: 0,
     lastRunAt: null, nextRunAt: null, lastDeliveryAt: null, lastError, lastErrorAt: null,
     destination: { type: 'http', health: unreachableSince ? 'unreachable' : 'ok', unreachableSince: unreachableSince ? new Date(unreachableSince).toISOString() : null },
-    source: { type: 'folder', intakeBlocked: null },
+    source: { type: 'folder', intakeBlocked: null, failingSince: null, problem: null },
     counts: { queued: 0, inflight: 0, retrying: 0, delivered: 0, dead, discarded: 0 },
   };
 }

@@ -21,7 +21,7 @@ function flow(name: string, over: Partial<Omit<FlowStatus, 'counts'>> & { counts
     lastError: null,
     lastErrorAt: null,
     destination: { type: 'http', health: 'ok', unreachableSince: null },
-    source: { type: 'folder', intakeBlocked: null },
+    source: { type: 'folder', intakeBlocked: null, failingSince: null, problem: null },
     ...rest,
     counts: { queued: 0, inflight: 0, retrying: 0, delivered: 0, dead: 0, discarded: 0, ...counts },
   };
@@ -48,7 +48,13 @@ describe('trayState', () => {
   it('needs attention when retries are pending, a destination is unreachable or intake is blocked', () => {
     expect(trayState(report([flow('a', { counts: { retrying: 1, queued: 5 } })]))).toBe('attention');
     expect(trayState(report([flow('a', { destination: { type: 'http', health: 'unreachable', unreachableSince: minutesAgo(1) } })]))).toBe('attention');
-    expect(trayState(report([flow('a', { source: { type: 'folder', intakeBlocked: 'disk nearly full' } })]))).toBe('attention');
+    expect(trayState(report([flow('a', { source: { type: 'folder', intakeBlocked: 'disk nearly full', failingSince: null, problem: null } })]))).toBe('attention');
+  });
+
+  it('needs attention while a scheduled source keeps failing, and says why', () => {
+    const failing = flow('a', { source: { type: 'ftp', intakeBlocked: null, failingSince: minutesAgo(3), problem: 'cannot list ftp://x@h:21/out: host unreachable' } });
+    expect(trayState(report([failing]))).toBe('attention');
+    expect(problemsFromStatus(report([failing]))).toEqual([{ flow: 'a', message: 'ftp source failing: cannot list ftp://x@h:21/out: host unreachable' }]);
   });
 
   it('is an error when any flow has dead items, whatever else is going on', () => {

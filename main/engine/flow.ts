@@ -95,8 +95,9 @@ export class FlowRuntime {
   private teardown?: () => Promise<void>;
   private task?: ScheduledTask;
   private scanning?: Promise<void>;
-  /** The latest problem the running scan reported. */
-  private scanProblem?: string;
+  /** Problems the source reported so far, and the latest (a scan that added one leaves the source "failing"). */
+  private problemsReported = 0;
+  private latestProblem?: string;
   private stopping = false;
   private wakeResolve?: () => void;
   /** Set while the queue had nothing ready: the data version then, since when, and the next retry's time. */
@@ -384,8 +385,7 @@ export class FlowRuntime {
       hasCapacity: () => this.hasCapacity(),
       problem: (message, detail) => {
         this.log.warn(detail ?? {}, message);
-        this.noteError(message);
-        if (this.scanning) this.scanProblem = message;
+        this.noteSourceProblem(message);
       },
       call: (item, opts) => this.call(item, opts.timeoutMs),
       outcome: (ticket, opts) => this.outcome(ticket, opts?.waitMs ?? 0),
@@ -503,24 +503,29 @@ export class FlowRuntime {
     }
   }
 
+  private noteSourceProblem(message: string): void {
+    this.noteError(message);
+    this.problemsReported++;
+    this.latestProblem = message;
+  }
+
   /** One scan of the source (a cron tick, catch-up, start-up or "run now"); never two at once. */
   runScan(reason: string): Promise<void> {
     if (this.scanning) return this.scanning;
     const started = Date.now();
     this.scanning = (async () => {
       this.log.debug({ reason }, 'scanning source');
-      this.scanProblem = undefined;
+      const problemsBefore = this.problemsReported;
       try {
         await this.source.scan(this.sourceContext());
       } catch (err) {
         this.log.error({ err: errorMessage(err) }, 'scan failed');
-        this.scanProblem = `scan failed: ${errorMessage(err)}`;
-        this.noteError(this.scanProblem);
+        this.noteSourceProblem(`scan failed: ${errorMessage(err)}`);
       } finally {
         // a scan that reported a problem keeps the source "failing" (the tray asks for attention); a clean one ends it
-        if (this.scanProblem) {
+        if (this.problemsReported > problemsBefore) {
           this.facts.sourceFailingSince ??= started;
-          this.facts.sourceProblem = this.scanProblem;
+          this.facts.sourceProblem = this.latestProblem;
         } else {
           this.facts.sourceFailingSince = undefined;
           this.facts.sourceProblem = undefined;

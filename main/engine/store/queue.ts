@@ -547,7 +547,6 @@ export class Queue {
     return this.db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(since, limit) as Array<{ id: number; at: number; type: string; flow: string | null; item_id: number | null; data: string | null }>;
   }
 
-  /** Earliest next_at of retrying items of a flow (to sleep until then). */
   /**
    * When the flow's newest delivered item was settled: its last delivery, near enough, in one index step (a
    * process killed before its facts were persisted still knows it at the next start).
@@ -559,6 +558,7 @@ export class Queue {
     return row?.settled_at ?? undefined;
   }
 
+  /** Earliest next_at of retrying items of a flow (to sleep until then). */
   nextRetryAt(flow: string): number | undefined {
     const r = this.db.prepare<[string], { t: number | null }>(`SELECT MIN(next_at) AS t FROM items WHERE flow = ? AND state IN ('queued','retrying')`).get(flow);
     return r?.t ?? undefined;

@@ -96,9 +96,9 @@ export async function startVsftpd(opts: { tls?: boolean } = {}): Promise<VsftpdH
       const file = path.join(root, rel);
       const made = fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, content);
-      for (const p of [file, ...(made ? [made] : [])]) fs.chownSync(p, ftpUid, -1);
-      // every folder mkdirSync created, from the first one down
-      for (let d = path.dirname(file); made && d.length > made.length; d = path.dirname(d)) fs.chownSync(d, ftpUid, -1);
+      fs.chownSync(file, ftpUid, -1);
+      // and every folder mkdirSync created: from the file's own up to the first one made
+      if (made) for (let d = path.dirname(file); d.length >= made.length; d = path.dirname(d)) fs.chownSync(d, ftpUid, -1);
     },
     async stop() {
       if (child.exitCode === null) {

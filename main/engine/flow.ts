@@ -3,8 +3,7 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import cron, { type ScheduledTask } from 'node-cron';
-import { CronExpressionParser } from 'cron-parser';
+import { CronSchedule, type RunningSchedule } from './schedule.ts';
 import {
   errorMessage,
   type CallOutcome,
@@ -93,7 +92,7 @@ export class FlowRuntime {
   private readonly intakeAbort = new AbortController();
   private readonly sendAbort = new AbortController();
   private teardown?: () => Promise<void>;
-  private task?: ScheduledTask;
+  private schedule?: RunningSchedule;
   private scanning?: Promise<void>;
   /** Problems the source reported so far, and the latest (a scan that added one leaves the source "failing"). */
   private problemsReported = 0;
@@ -530,7 +529,7 @@ export class FlowRuntime {
           this.facts.sourceFailingSince = undefined;
           this.facts.sourceProblem = undefined;
         }
-        const next = this.task?.getNextRun();
+        const next = this.schedule?.nextRun();
         this.deps.flowStates.update(this.name, { last_run_at: started, next_run_at: next ? next.getTime() : null });
         this.scanning = undefined;
       }
@@ -552,19 +551,14 @@ export class FlowRuntime {
       if (!this.source.watch) throw new Error(`flow ${this.name}: source has no change events`);
       this.teardown = await this.source.watch(this.sourceContext());
     } else {
-      this.task = cron.schedule(trigger.schedule, () => void this.runScan('schedule'), {
-        timezone: trigger.timezone,
-        name: `ferry:${this.name}`,
-        noOverlap: true,
-        suppressMissedWarning: true,
-      });
-      const next = this.task.getNextRun();
-      this.deps.flowStates.update(this.name, { next_run_at: next ? next.getTime() : null });
+      const schedule = new CronSchedule(trigger.schedule, trigger.timezone);
+      this.schedule = schedule.start(() => void this.runScan('schedule'), { name: `ferry:${this.name}` });
+      this.deps.flowStates.update(this.name, { next_run_at: this.schedule.nextRun().getTime() });
       if (trigger.catchUp) {
         const since = fs0.last_run_at ?? fs0.first_seen_at;
-        const missed = CronExpressionParser.parse(trigger.schedule, { currentDate: new Date(since), tz: trigger.timezone }).next().getTime();
-        if (missed <= Date.now()) {
-          this.log.info({ missed: new Date(missed).toISOString() }, 'running a schedule tick missed while Ferry was off');
+        const missed = schedule.missedSince(new Date(since), new Date());
+        if (missed) {
+          this.log.info({ missed: missed.toISOString() }, 'running a schedule tick missed while Ferry was off');
           void this.runScan('catch-up');
         }
       }
@@ -576,7 +570,7 @@ export class FlowRuntime {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     this.intakeAbort.abort();
-    await this.task?.destroy();
+    await this.schedule?.stop();
     await this.teardown?.().catch((err) => this.log.warn({ err: errorMessage(err) }, 'closing the source failed'));
     await this.scanning;
     this.wake();

@@ -4,8 +4,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import cron from 'node-cron';
-import { CronExpressionParser } from 'cron-parser';
+import { CronSchedule, cronProblem } from '../schedule.ts';
 import type { Engine } from '../engine.ts';
 import { configSchema } from '../config/schema.ts';
 import { parseEndpoint } from '../config/load.ts';
@@ -377,9 +376,8 @@ function nextRuns({ query }: RouteContext): ScheduleReply {
   const timezone = query.get('timezone') || Intl.DateTimeFormat().resolvedOptions().timeZone;
   const count = intParam(query, 'count', 5, 1, 50);
   const problems = [];
-  const v = cron.validateDetailed(expr);
-  if (!expr) problems.push({ path: 'cron', message: 'required (expected a cron expression like "*/5 * * * *")' });
-  else if (!v.valid) problems.push({ path: 'cron', message: `expected a cron expression, got ${JSON.stringify(expr)} (${v.errors.map((e) => `${e.field}: ${e.message}`).join('; ')})` });
+  const problem = expr ? cronProblem(expr) : 'required (expected a cron expression like "*/5 * * * *")';
+  if (problem) problems.push({ path: 'cron', message: problem });
   let fmt: Intl.DateTimeFormat | undefined;
   try {
     fmt = new Intl.DateTimeFormat('sv-SE', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
@@ -387,9 +385,7 @@ function nextRuns({ query }: RouteContext): ScheduleReply {
     problems.push({ path: 'timezone', message: `expected an IANA time zone like "Europe/Berlin", got ${JSON.stringify(timezone)}` });
   }
   if (problems.length > 0 || !fmt) return { ok: false, times: [], local: [], timezone, problems };
-  const it = CronExpressionParser.parse(expr, { currentDate: new Date(), tz: timezone });
-  const times: string[] = [];
-  for (let i = 0; i < count; i++) times.push(it.next().toDate().toISOString());
+  const times = new CronSchedule(expr, timezone).nextRuns(new Date(), count).map((d) => d.toISOString());
   return { ok: true, times, local: times.map((t) => fmt.format(new Date(t))), timezone, problems: [] };
 }
 

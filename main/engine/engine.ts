@@ -31,6 +31,8 @@ export interface EngineOptions {
   admin?: false | AdminOptions;
   /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
   secrets?: SecretStore;
+  /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
+  idleRecheckMs?: number;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -165,6 +167,7 @@ export class Engine {
       log: this.log,
       diskOk: () => this.diskProblem,
       dataVersion: () => this.dataVersion(),
+      idleRecheckMs: this.opts.idleRecheckMs,
     });
   }
 

@@ -59,6 +59,8 @@ export interface FlowDeps {
   diskOk(): string | undefined;
   /** SQLite's data_version: changes when another process (`ferry queue retry`) committed to the database. */
   dataVersion?(): number;
+  /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
+  idleRecheckMs?: number;
 }
 
 /** Volatile per-flow facts, persisted to flow_state by the engine's maintenance tick. */
@@ -102,6 +104,10 @@ export class FlowRuntime {
   /** Set while the queue had nothing ready: the data version then, since when, and the next retry's time. */
   private idle?: { version: number; since: number; retryAt?: number };
   private dispatcher?: Promise<void>;
+  /** True while the dispatcher found nothing ready and skips its lease transaction until a sign of new work. */
+  get isIdle(): boolean {
+    return this.idle !== undefined && this.buffered.length === 0 && this.inFlight.size === 0;
+  }
   private readonly pendingAfter = new Set<Promise<void>>();
   private readonly afterRunning = new Set<string>();
   private backlog?: { n: number; bytes: number; at: number };
@@ -634,7 +640,7 @@ export class FlowRuntime {
         this.idle !== undefined &&
         this.deps.dataVersion !== undefined &&
         this.deps.dataVersion() === this.idle.version &&
-        now - this.idle.since < IDLE_RECHECK_MS &&
+        now - this.idle.since < (this.deps.idleRecheckMs ?? IDLE_RECHECK_MS) &&
         (this.idle.retryAt === undefined || now < this.idle.retryAt);
       if (quiet && this.buffered.length === 0) {
         const untilRetry = this.idle!.retryAt === undefined ? IDLE_POLL_MS : this.idle!.retryAt - now;

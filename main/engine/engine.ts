@@ -69,6 +69,8 @@ export class Engine {
   private lastPrune = 0;
   private lastSlow = 0;
   private readonly writtenFacts = new Map<string, string>();
+  /** Maintenance passes run (every second): a pass has written the flows' facts and looked at leases and disk. */
+  maintenanceRuns = 0;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   private constructor(loaded: LoadedConfig, opts: EngineOptions) {
@@ -213,6 +215,7 @@ export class Engine {
 
   /** Every second: flow facts to flow_state; every 30 s: leases, after-delivery retries, disk; hourly: prune. */
   private maintain(): void {
+    this.maintenanceRuns++;
     try {
       const now = Date.now();
       this.persistFacts();

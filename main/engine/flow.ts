@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CronSchedule, type RunningSchedule } from './schedule.ts';
+import { FlowCounters } from './telemetry.ts';
 import {
   errorMessage,
   type CallOutcome,
@@ -82,6 +83,8 @@ export class FlowRuntime {
   readonly destination: Destination;
   readonly breaker: CircuitBreaker;
   readonly facts: FlowRuntimeState = {};
+  /** What this flow did since the engine started (metrics read it; tests wait on it). */
+  readonly counters = new FlowCounters();
   paused = false;
   private readonly deps: FlowDeps;
   private readonly log: Logger;
@@ -212,6 +215,8 @@ export class FlowRuntime {
     }
     this.deps.intake.flush(); // keep the order: items queued before these dead ones commit first
     const result = this.deps.queue.enqueueDead(rows);
+    this.counters.taken += result.ids.length;
+    this.counters.duplicates += result.duplicates.length;
     for (const d of result.duplicates) if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
   }
 
@@ -297,6 +302,9 @@ export class FlowRuntime {
       this.directPending -= direct.size;
     }
     const handedOver = direct.size > 0 ? this.takeDirectLeases(rows, result, direct) : 0;
+    this.counters.taken += result.ids.length;
+    this.counters.duplicates += result.duplicates.length;
+    this.counters.errors.intake += failed.length;
     for (const d of result.duplicates) {
       if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
       // Already delivered (a crash between delivery and the after-delivery step): finish that step now.
@@ -538,6 +546,7 @@ export class FlowRuntime {
         const next = this.schedule?.nextRun();
         this.deps.flowStates.update(this.name, { last_run_at: started, next_run_at: next ? next.getTime() : null });
         this.scanning = undefined;
+        this.counters.scans++;
       }
     })();
     return this.scanning;
@@ -632,6 +641,7 @@ export class FlowRuntime {
    */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
+      this.counters.dispatchTurns++;
       const now = Date.now();
       // Nothing leasable was left at the last look (and no retry is due yet): skip the lease transaction until
       // this process queues something, another process writes the database, a retry falls due, or
@@ -761,6 +771,11 @@ export class FlowRuntime {
         this.noteError(`${row.name}: ${outcome.reason}`);
         this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
       }
+      const c = this.counters;
+      if (settlement.kind === 'delivered') (c.delivered++, (c.bytesDelivered += row.size));
+      else if (settlement.kind === 'dead') (c.dead++, c.errors.delivery++);
+      else if (settlement.kind === 'retry') (c.retries++, c.errors.delivery++);
+      if (settlement.kind !== 'release') c.onDeliveryTime?.((now - started) / 1000, settlement.kind);
       // A synchronous caller gets its answer now; the outcome's commit follows in the same group commit (a crash
       // in between re-sends the item later with the same idempotency key, as for any delivery).
       if (settlement.kind === 'delivered' || settlement.kind === 'dead') this.answerWaiters(row.id, settlement);
@@ -822,6 +837,7 @@ export class FlowRuntime {
         await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
         if (item.id) await this.deps.afterDone.push(item.id);
       } catch (err) {
+        this.counters.errors['after-delivery']++;
         const msg = `after-delivery step for ${item.name} failed: ${errorMessage(err)} (will retry)`;
         this.log.warn(msg);
         this.noteError(msg);

@@ -121,9 +121,9 @@ describe('config routes', () => {
     expect(r.status).toBe(200);
     expect(r.json.applied.stopped).toEqual(['invoices']);
     expect(YAML.parse(text()).integrations[0].flows.map((f: any) => f.name)).toEqual(['scans-in']);
-    fs.writeFileSync(path.join(h.dir, 'invoices', 'late.pdf'), 'late');
-    await new Promise((res) => setTimeout(res, 800));
-    expect(listFiles(path.join(h.dir, 'invoices-out'))).not.toContain('late.pdf');
+    // stopped: nothing watches its folder any more
+    expect(h.engine.flows.has('invoices')).toBe(false);
+    expect((await h.api('GET', '/api/status')).json.flows.map((f: any) => f.flow)).not.toContain('invoices');
     expect((await h.api('DELETE', '/api/config/integrations/scans/flows/invoices')).status).toBe(404);
 
     const add = await h.api('PUT', '/api/config/integrations/temp', {

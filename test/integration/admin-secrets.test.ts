@@ -93,7 +93,9 @@ describe('secrets', () => {
       expect(text).not.toContain(SECOND);
     }
     await h.engine.stop(); // flush WAL and logs, then look at every byte on disk
-    await new Promise((r) => setTimeout(r, 200));
+    // the log file is written asynchronously: its last line ("stopped") shows everything before it is there
+    const logFile = path.join(h.dataDir, 'logs', 'ferry.log');
+    await waitFor(() => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"msg":"stopped"'), 'the log to be flushed');
     const stored = everyStoredByte();
     expect(stored.some((s) => s.file.endsWith('ferry.db'))).toBe(true);
     expect(stored.some((s) => s.file.endsWith('ferry.log') && s.bytes.length > 0)).toBe(true);

@@ -105,7 +105,7 @@ describe('http-poll: incremental sync', () => {
     expect(api.dataRequests()[run3Before].query.updated_since).toBe('2024-06-02T00:00:00.000Z');
     // the third run found nothing new: it queued nothing, and the flow's queue is empty
     expect(engine.flow('orders').counters.taken).toBe(taken);
-    await waitFor(() => engine.flow('orders').isIdle, 'the flow to find nothing left to send');
+    await waitFor(() => engine!.flow('orders').isIdle, 'the flow to find nothing left to send');
     expect(sink.accepted.size).toBe(27);
   });
 

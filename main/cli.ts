@@ -13,7 +13,8 @@ import { connectorOf } from './engine/registry.ts';
 import { loadStartConfig, startConfigFile } from './start-config.ts';
 import { decideDesktop, probeDesktop, runDesktop, type DesktopDecision } from './desktop/launch.ts';
 import { errorMessage } from '../connectors/contract.ts';
-import { assertSecretName, SecretError, SecretStore, secretScrubber } from './engine/secrets.ts';
+import { assertSecretName, SecretError, SecretStore } from './engine/secrets.ts';
+import { scrubberFor } from './engine/scrub.ts';
 import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.ts';
 import { installPlan, uninstallPlan, type ServiceOptions } from './engine/service.ts';
 import { packageRoot } from './engine/paths.ts';
@@ -23,8 +24,13 @@ class UsageError extends Error {}
 
 /** Set once stdout's reader went away (`ferry status | head -3`): the rest of the output is dropped, not an error. */
 let stdoutGone = false;
+/**
+ * What is printed passes through the loaded config's scrubber: a value of ${env:…} / ${secret:…} shows as
+ * [env:NAME] / [secret:NAME], also in texts an older version stored unscrubbed.
+ */
+let scrubOutput = (text: string) => text;
 const out = (line = '') => {
-  if (!stdoutGone) process.stdout.write(`${line}\n`);
+  if (!stdoutGone) process.stdout.write(`${scrubOutput(line)}\n`);
 };
 
 function dropOutputWhenReaderCloses(): void {
@@ -33,7 +39,7 @@ function dropOutputWhenReaderCloses(): void {
     stdoutGone = true;
   });
 }
-const err = (line: string) => process.stderr.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${scrubOutput(line)}\n`);
 
 function configOption(): Option {
   return new Option('-c, --config <file>', 'configuration file (YAML or JSON)').env('FERRY_CONFIG');
@@ -41,13 +47,21 @@ function configOption(): Option {
 
 function requireConfig(opts: { config?: string }): LoadedConfig {
   if (!opts.config) throw new UsageError('missing --config <file> (or set FERRY_CONFIG)');
-  return loadConfig(opts.config, { secrets: secretStoreFor(opts.config).lookup() });
+  const store = secretStoreFor(opts.config);
+  return scrubbingOutput(loadConfig(opts.config, { secrets: store.lookup() }), store);
 }
 
 /** For commands that only read or repair the queue: they need no passwords, so missing ones are no problem. */
 function requireConfigForQueue(opts: { config?: string }): LoadedConfig {
   if (!opts.config) throw new UsageError('missing --config <file> (or set FERRY_CONFIG)');
-  return loadConfig(opts.config, { secrets: secretStoreFor(opts.config).lookup(), allowMissingSecrets: true });
+  const store = secretStoreFor(opts.config);
+  return scrubbingOutput(loadConfig(opts.config, { secrets: store.lookup(), allowMissingSecrets: true }), store);
+}
+
+/** From here on, what the command prints is scrubbed of this config's credentials. */
+function scrubbingOutput(loaded: LoadedConfig, store: SecretStore): LoadedConfig {
+  scrubOutput = scrubberFor(loaded, store).text;
+  return loaded;
 }
 
 /** The secret store of the data dir a config file names (issue 6: ${secret:NAME}). */
@@ -62,8 +76,10 @@ const logLevelOption = () =>
 async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: (engine: Engine) => void): Promise<number> {
   const level = logLevel ?? loaded.config.logLevel;
   const secrets = new SecretStore(loaded.dataDir);
-  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), scrub: secretScrubber(secrets) });
-  const engine = Engine.open(loaded, { log, secrets, admin: process.env.FERRY_ADMIN === 'off' ? false : {} });
+  const scrubber = scrubberFor(loaded, secrets);
+  scrubOutput = scrubber.text;
+  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), scrub: scrubber.text });
+  const engine = Engine.open(loaded, { log, secrets, scrubber, admin: process.env.FERRY_ADMIN === 'off' ? false : {} });
   let stopping: Promise<void> | undefined;
   const done = new Promise<number>((resolve) => {
     const onSignal = (signal: string) => {

@@ -8,7 +8,7 @@ import { Engine } from '../engine/engine.ts';
 import { createLogger, type Logger, type LogLevel } from '../engine/logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { readDesktopSettings, writeDesktopSettings } from '../engine/admin/settings.ts';
-import { secretScrubber } from '../engine/secrets.ts';
+import { scrubberFor } from '../engine/scrub.ts';
 import { loadStartConfig, startConfigFile } from '../start-config.ts';
 import { problemsFromStatus, trayMenuTemplate, trayState, trayTooltip, type TrayAction, type TrayMenuEntry, type TrayProblem, type TrayState } from './tray.ts';
 import { NotificationLimiter } from './notifications.ts';
@@ -50,10 +50,11 @@ class DesktopApp {
     const key = await desktopMasterKey(safeStorage, userData);
     const { loaded, secrets } = loadStartConfig(file, { masterKey: key.key });
     const level = (argValue('--log-level') as LogLevel | undefined) ?? loaded.config.logLevel;
-    this.log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), stderr: !app.isPackaged, scrub: secretScrubber(secrets) });
+    const scrubber = scrubberFor(loaded, secrets);
+    this.log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), stderr: !app.isPackaged, scrub: scrubber.text });
     if (key.source.kind === 'refuse') this.log.warn(`secrets set in the dashboard are refused: ${key.source.reason}`);
     // without a protected key the engine runs without a secret store: the API answers secret writes with an error
-    this.engine = Engine.open(loaded, { log: this.log, secrets: key.source.kind === 'refuse' ? undefined : secrets, admin: { staticDir: path.join(resources, 'dist', 'renderer') } });
+    this.engine = Engine.open(loaded, { log: this.log, scrubber, secrets: key.source.kind === 'refuse' ? undefined : secrets, admin: { staticDir: path.join(resources, 'dist', 'renderer') } });
     await this.engine.start();
     if (key.source.kind === 'refuse') {
       new Notification({ title: 'Ferry: secrets cannot be stored safely here', body: key.source.reason }).show();

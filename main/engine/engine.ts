@@ -7,7 +7,8 @@ import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
-import { secretScrubber, type SecretStore } from './secrets.ts';
+import type { SecretStore } from './secrets.ts';
+import { Scrubber } from './scrub.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
@@ -31,6 +32,8 @@ export interface EngineOptions {
   admin?: false | AdminOptions;
   /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
   secrets?: SecretStore;
+  /** Removes credentials from what the engine writes and serves (default: one for this config and store). */
+  scrubber?: Scrubber;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -57,6 +60,8 @@ export class Engine {
   readonly flows = new Map<string, FlowRuntime>();
   readonly log: Logger;
   private readonly unlock: () => void;
+  /** Replaces the values of ${env:…} / ${secret:…} by their names in every text the engine stores or serves. */
+  readonly scrubber: Scrubber;
   private readonly stopGraceMs: number;
   private readonly opts: EngineOptions;
   /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
@@ -87,12 +92,11 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
-    if (opts.secrets) {
-      // A receiver may echo a credential in an error reply: secret values never reach the database.
-      const scrub = secretScrubber(opts.secrets);
-      this.queue.redact = scrub;
-      this.flowStates.redact = scrub;
-    }
+    // A receiver may echo a credential in an error reply: credentials never reach the database.
+    this.scrubber = opts.scrubber ?? new Scrubber({ store: opts.secrets });
+    this.scrubber.addLoaded(loaded);
+    this.queue.redact = this.scrubber.text;
+    this.flowStates.redact = this.scrubber.text;
 
     // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
     // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
@@ -367,6 +371,7 @@ export class Engine {
       this.writtenFacts.delete(f.name);
       (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
     }
+    this.scrubber.addLoaded(loaded);
     this.loaded = loaded;
     this.config = loaded.config;
     if (levelChanged) this.log.level = loaded.config.logLevel;

@@ -447,7 +447,7 @@ function events(ctx: RouteContext): typeof STREAMED {
       for (;;) {
         const rows = engine.queue.events(cursor, 500);
         for (const r of rows) {
-          res.write(`id: ${r.id}\ndata: ${JSON.stringify(eventView(r))}\n\n`);
+          res.write(`id: ${r.id}\ndata: ${engine.scrubber.text(JSON.stringify(eventView(r)))}\n\n`);
           cursor = r.id;
           lastWrite = Date.now();
         }

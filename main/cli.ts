@@ -142,6 +142,7 @@ function printStatus(report: StatusReport): void {
     if (f.source.intakeBlocked) out(`${f.flow}: intake paused: ${f.source.intakeBlocked}`);
     if (f.source.failingSince) out(`${f.flow}: source failing since ${formatTime(f.source.failingSince)}: ${f.source.problem}`);
     if (f.lastError) out(`${f.flow}: last error ${formatTime(f.lastErrorAt)}: ${f.lastError}`);
+    for (const w of f.warnings ?? []) out(`${f.flow}: warning: ${w}`);
   }
 }
 
@@ -227,7 +228,9 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .action(act((opts) => {
       const loaded = requireConfig(opts);
       const flows = loaded.config.integrations.reduce((n, i) => n + i.flows.length, 0);
-      out(`${loaded.file}: valid (${loaded.config.integrations.length} integrations, ${flows} flows)`);
+      const warnings = loaded.warnings ?? [];
+      out(`${loaded.file}: valid (${loaded.config.integrations.length} integrations, ${flows} flows)${warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}`);
+      for (const w of warnings) out(`warning: ${w}`);
       return 0;
     }));
 

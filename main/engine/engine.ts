@@ -209,6 +209,7 @@ export class Engine {
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
     collectStartupGarbage();
+    for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 

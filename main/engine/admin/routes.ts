@@ -222,7 +222,7 @@ function validate({ admin, body }: RouteContext): ValidateReply {
     const intg = body.integration;
     proposal = admin.configFile.propose((doc) => putIntegration(doc, typeof intg.name === 'string' && intg.name ? intg.name : '(unnamed)', intg));
   } else throw new HttpError(400, 'expected { config } or { integration, flow } or { integration: {…} }');
-  return proposal.ok ? { ok: true, problems: [] } : { ok: false, problems: proposal.problems };
+  return proposal.ok ? { ok: true, problems: [], warnings: proposal.warnings } : { ok: false, problems: proposal.problems };
 }
 
 async function change(ctx: RouteContext, edit: Parameters<AdminServer['configFile']['change']>[0]): Promise<ConfigChangeReply> {

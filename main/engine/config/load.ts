@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type FerryConfig } from './schema.ts';
+import { configSchema, type FerryConfig, type FlowConfig } from './schema.ts';
 import { connectors } from '../registry.ts';
 import { Scrubber, type Placeholder } from '../scrub.ts';
 
@@ -30,6 +30,8 @@ export interface LoadedConfig {
   raw: unknown;
   /** Every ${env:…} / ${secret:…} and the value it resolved to (what the Scrubber removes from output). */
   placeholders?: Placeholder[];
+  /** Risks the config accepts on purpose (`allowInsecure`), one `<key path>: <message>` line each. */
+  warnings?: string[];
 }
 
 /** `a.b[0].c` from a zod path. */
@@ -189,7 +191,25 @@ export function parseConfigText(
   const scrub = new Scrubber({ placeholders }).text;
   if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems.map(scrub))] };
   const config = result.data;
-  return { ok: true, value: { file: path.resolve(file), dir, config, dataDir: config.dataDir ?? defaultAppDataDir(), raw, placeholders } };
+  return { ok: true, value: { file: path.resolve(file), dir, config, dataDir: config.dataDir ?? defaultAppDataDir(), raw, placeholders, warnings: configWarnings(config).map(scrub) } };
+}
+
+/** What a flow's connectors warn about (risks accepted on purpose), with key paths from the flow. */
+export function flowWarnings(flow: FlowConfig): Array<{ path: PropertyKey[]; message: string }> {
+  const out: Array<{ path: PropertyKey[]; message: string }> = [];
+  for (const role of ['source', 'destination'] as const) {
+    const { type, ...block } = flow[role] as { type: string } & Record<string, unknown>;
+    const def = connectors.find((c) => c.type === type);
+    for (const w of def?.warnings?.(role, block) ?? []) out.push({ path: [role, ...w.path], message: w.message });
+  }
+  return out;
+}
+
+/** Every flow's warnings in a valid config, as `<key path>: <message>` lines. */
+export function configWarnings(config: FerryConfig): string[] {
+  return config.integrations.flatMap((integration, i) =>
+    integration.flows.flatMap((flow, j) => flowWarnings(flow).map((w) => `${formatPath(['integrations', i, 'flows', j, ...w.path])}: ${w.message}`)),
+  );
 }
 
 /** Loads and validates a config file; throws ConfigError listing every problem. */

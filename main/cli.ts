@@ -17,6 +17,7 @@ import { assertSecretName, SecretError, SecretStore } from './engine/secrets.ts'
 import { scrubberFor } from './engine/scrub.ts';
 import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.ts';
 import { installPlan, uninstallPlan, type ServiceOptions } from './engine/service.ts';
+import { decideServiceInstall } from './engine/service-install.ts';
 import { packageRoot } from './engine/paths.ts';
 import { previewLines, previewProcess } from './engine/process/preview.ts';
 
@@ -534,11 +535,24 @@ function addIssue6Commands(program: Command, act: (fn: (opts: any) => number | P
 
   const service = program.command('service').description('run Ferry headless at boot (launchd on macOS, Task Scheduler on Windows; systemd steps on Linux)');
   const serviceOpts = (cmd: Command) => cmd.option('--name <name>', 'service name', 'ferry').option('--print', 'only print what would be written and run');
-  serviceOpts(service.command('install').description('install Ferry as a boot-time service for a config').addOption(configOption()).option('--user <account>', 'run as this account (default: root / SYSTEM)')).action(
+  serviceOpts(
+    service
+      .command('install')
+      .description('install Ferry as a boot-time service for a config, running as you (the user behind sudo), --account, or root/SYSTEM with --system')
+      .addOption(configOption())
+      .option('--account <name>', 'run as this account (a dedicated low-privilege one is best) instead of the installing user')
+      .addOption(new Option('--user <name>', 'the same as --account').hideHelp())
+      .option('--system', 'run as root (macOS, Linux) or SYSTEM (Windows): only when Ferry really needs those rights'),
+  ).action(
     act((opts) => {
       const file = path.resolve(needConfig(opts));
       loadConfig(file, { secrets: secretStoreFor(file).lookup() }); // refuse to install a config that does not load
       const dataDir = dataDirOfConfigFile(file);
+      const decision = decideServiceInstall({ configFile: file, account: opts.account ?? opts.user, system: opts.system === true });
+      if (!decision.ok) {
+        err(`ferry: ${decision.reason}`);
+        return decision.code;
+      }
       const o: ServiceOptions = {
         name: opts.name,
         node: process.execPath,
@@ -546,7 +560,7 @@ function addIssue6Commands(program: Command, act: (fn: (opts: any) => number | P
         configFile: file,
         logDir: path.join(dataDir, 'logs'),
         workingDir: path.dirname(file),
-        user: opts.user,
+        user: decision.user,
       };
       return applyPlan(installPlan(process.platform, o, dataDir), opts.print === true);
     }),

@@ -66,7 +66,7 @@ class DesktopApp {
     this.refresh();
     this.timer = setInterval(() => this.refresh(), REFRESH_MS);
     if (!process.argv.includes('--hidden')) this.open('#/');
-    startAutoUpdate({ packaged: app.isPackaged, log: this.log });
+    startAutoUpdate({ packaged: app.isPackaged, log: this.log, version: app.getVersion() });
   }
 
   private icon(state: TrayState) {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import cron, { type ScheduledTask } from 'node-cron';
-import { CronExpressionParser } from 'cron-parser';
+import { missedTick } from './catch-up.ts';
 import {
   errorMessage,
   type CallOutcome,
@@ -561,9 +561,8 @@ export class FlowRuntime {
       const next = this.task.getNextRun();
       this.deps.flowStates.update(this.name, { next_run_at: next ? next.getTime() : null });
       if (trigger.catchUp) {
-        const since = fs0.last_run_at ?? fs0.first_seen_at;
-        const missed = CronExpressionParser.parse(trigger.schedule, { currentDate: new Date(since), tz: trigger.timezone }).next().getTime();
-        if (missed <= Date.now()) {
+        const missed = missedTick(trigger.schedule, trigger.timezone, fs0.last_run_at ?? fs0.first_seen_at);
+        if (missed !== undefined) {
           this.log.info({ missed: new Date(missed).toISOString() }, 'running a schedule tick missed while Ferry was off');
           void this.runScan('catch-up');
         }

@@ -17,6 +17,7 @@ import { HttpError, isPlainObject, problemFromLine, Reply, STREAMED } from './ht
 import { deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { readDesktopSettings, writeDesktopSettings } from './settings.ts';
 import { openApiDocument } from './openapi.ts';
+import { setFlowsPaused } from '../control.ts';
 import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
 import type {
@@ -294,8 +295,7 @@ async function flowAction(ctx: RouteContext, action: 'pause' | 'resume' | 'run')
   if (!flow) throw new HttpError(409, `flow ${name} is not loaded`);
   ctx.admin.statusCache = undefined;
   if (action === 'pause' || action === 'resume') {
-    flow.setPaused(action === 'pause');
-    ctx.engine.queue.addEvent('flow', name, null, { action });
+    setFlowsPaused(ctx.engine, action === 'pause', [name]);
     return { flow: name, paused: flow.paused };
   }
   if (!flow.cfg.enabled) throw new HttpError(409, `flow ${name} is disabled (enabled: false); enable it first`);

@@ -92,10 +92,8 @@ export class NotificationLimiter {
     for (const n of candidates) {
       const subject = n.flow ?? n.key;
       const last = this.lastShown.get(subject);
-      if (last !== undefined && now - last < this.perFlowMs) {
-        this.suppressed++;
-        continue;
-      }
+      // this flow's notice was shown recently: the tray and the dashboard show the rest (no summary either)
+      if (last !== undefined && now - last < this.perFlowMs) continue;
       if (this.shownAt.length >= this.maxPerWindow) {
         this.suppressed++;
         continue;
@@ -104,7 +102,7 @@ export class NotificationLimiter {
       this.shownAt.push(now);
       out.push(n);
     }
-    // once the window has room again, say how many were held back instead of replaying each one
+    // once the window has room again, say how many flows' notices the cap held back instead of replaying each
     if (out.length === 0 && candidates.length === 0 && this.suppressed > 0 && this.shownAt.length < this.maxPerWindow) {
       out.push({ key: 'summary', title: 'Ferry: more problems', body: `${this.suppressed} more notices were held back; open Ferry to see them.`, route: '#/' });
       this.shownAt.push(now);

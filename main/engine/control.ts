@@ -13,6 +13,7 @@ export function setFlowsPaused(engine: Engine, paused: boolean, names?: string[]
     flow.setPaused(paused);
     changed.push(flow.name);
   }
+  if (engine.admin) engine.admin.statusCache = undefined; // the next GET /api/status shows it
   const single = names?.length === 1 ? names[0] : null;
   engine.queue.addEvent('flow', single, null, { action: single ? (paused ? 'pause' : 'resume') : paused ? 'pause all' : 'resume all' });
   return changed;

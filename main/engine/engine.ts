@@ -14,7 +14,7 @@ import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
-import { DataDirError, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
+import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
 import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
@@ -210,6 +210,8 @@ export class Engine {
     this.maintenance = setInterval(() => this.maintain(), 1000);
     collectStartupGarbage();
     for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
+    const exposed = dataDirExposure(this.dataDir);
+    if (exposed) this.log.warn(exposed);
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 

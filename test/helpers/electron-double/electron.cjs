@@ -24,6 +24,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { record, onCommand, flush } = require('./channel.cjs');
+const { describeMenu, findItem } = require('./menu.cjs');
 
 const platform = process.platform;
 const appPath = process.env.FERRY_DOUBLE_APP_PATH || process.cwd();
@@ -229,7 +230,6 @@ class Menu {
     return m;
   }
 }
-const describeMenu = (menu) => menu.items.map((i) => ({ label: i.label, type: i.type, enabled: i.enabled, checked: i.checked, submenu: i.submenu ? describeMenu(i.submenu) : undefined }));
 /** A copy of a menu as it was (what Linux shows until setContextMenu is called again); clicks reach the originals. */
 function snapshot(menu) {
   const copy = new Menu();
@@ -260,14 +260,6 @@ class Tray extends EventEmitter {
   isDestroyed() { return this.destroyed; }
 }
 
-function findItem(menu, label) {
-  for (const i of menu?.items ?? []) {
-    if (i.label === label) return i;
-    const sub = i.submenu && findItem(i.submenu, label);
-    if (sub) return sub;
-  }
-  return undefined;
-}
 
 // ------------------------------------------------------------------ windows
 

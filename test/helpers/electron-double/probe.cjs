@@ -6,13 +6,13 @@
 'use strict';
 const fs = require('node:fs');
 const { record, onCommand, flush } = require('./channel.cjs');
+const { describeMenu, findItem } = require('./menu.cjs');
 const electron = require('electron');
 const { app, BrowserWindow, Notification, Tray, ipcMain, powerMonitor, shell, session } = electron;
 
 if (process.env.FERRY_DOUBLE_USER_DATA) app.setPath('userData', process.env.FERRY_DOUBLE_USER_DATA);
 
 const describeImage = (img) => ({ file: img?.__file ?? null, empty: img?.isEmpty?.() ?? false, template: img?.isTemplateImage?.() ?? false });
-const describeMenu = (menu) => (menu?.items ?? []).map((i) => ({ label: i.label, type: i.type, enabled: i.enabled, checked: i.checked, submenu: i.submenu ? describeMenu(i.submenu) : undefined }));
 
 function wrap(target, name, before) {
   const original = target[name];
@@ -90,14 +90,6 @@ app.on('will-quit', (e) => setImmediate(() => record('app.event.will-quit', [{ p
 app.on('quit', () => void flush());
 
 const win = () => wins.find((w) => !w.isDestroyed());
-function findItem(menu, label) {
-  for (const i of menu?.items ?? []) {
-    if (i.label === label) return i;
-    const sub = i.submenu && findItem(i.submenu, label);
-    if (sub) return sub;
-  }
-  return undefined;
-}
 
 onCommand('tray-menu', () => describeMenu(lastMenu));
 onCommand('tray-menu-click', ({ label }) => {

@@ -36,12 +36,12 @@ function missing(e: ListenerExposure): ExposureFinding[] {
   if (isLoopbackAddress(e.address)) return [];
   const out: ExposureFinding[] = [];
   const reach = `${where(e)} is reachable from the network`;
-  if (!e.tls) out.push({ path: ['tls'], message: `required on ${reach}: without TLS anyone on the way reads and alters requests; set tls: { cert, key }, listen on 127.0.0.1, or set allowInsecure: true` });
+  if (!e.tls) out.push({ path: ['tls'], message: `required: ${reach}, and without TLS anyone on the way reads and alters requests; set tls: { cert, key }, listen on 127.0.0.1, or set allowInsecure: true` });
   if (!e.verified) {
     out.push(
       e.kind === 'webhook'
-        ? { path: ['verify', 'scheme'], message: `"none" is refused on ${reach}: anyone there could inject events; use github, stripe, standard-webhooks or bearer, listen on 127.0.0.1, or set allowInsecure: true` }
-        : { path: ['token'], message: `required on ${reach}: anyone there could call the endpoint; set a token (\${secret:NAME}), listen on 127.0.0.1, or set allowInsecure: true` },
+        ? { path: ['verify', 'scheme'], message: `"none" is refused: ${reach}, where anyone could inject events; use github, stripe, standard-webhooks or bearer, listen on 127.0.0.1, or set allowInsecure: true` }
+        : { path: ['token'], message: `required: ${reach}, where anyone could call the endpoint; set a token (\${secret:NAME}), listen on 127.0.0.1, or set allowInsecure: true` },
     );
   }
   return out;

@@ -35,8 +35,8 @@ describe('listeners open to the network', () => {
 
   it('refuses a webhook on 0.0.0.0 without TLS or with scheme none, naming each missing piece', () => {
     expect(problems({ type: 'webhook', address: '0.0.0.0', port: 8080, verify: { scheme: 'none' } })).toEqual([
-      'integrations[0].flows[0].source.tls: required on 0.0.0.0:8080 is reachable from the network: without TLS anyone on the way reads and alters requests; set tls: { cert, key }, listen on 127.0.0.1, or set allowInsecure: true',
-      'integrations[0].flows[0].source.verify.scheme: "none" is refused on 0.0.0.0:8080 is reachable from the network: anyone there could inject events; use github, stripe, standard-webhooks or bearer, listen on 127.0.0.1, or set allowInsecure: true',
+      'integrations[0].flows[0].source.tls: required: 0.0.0.0:8080 is reachable from the network, and without TLS anyone on the way reads and alters requests; set tls: { cert, key }, listen on 127.0.0.1, or set allowInsecure: true',
+      'integrations[0].flows[0].source.verify.scheme: "none" is refused: 0.0.0.0:8080 is reachable from the network, where anyone could inject events; use github, stripe, standard-webhooks or bearer, listen on 127.0.0.1, or set allowInsecure: true',
     ]);
     expect(problems({ type: 'webhook', address: '192.168.1.20', port: 8080, tls, verify: { scheme: 'none' } })).toHaveLength(1);
     expect(problems({ type: 'webhook', address: '192.168.1.20', port: 8080, verify: github })[0]).toMatch(/source\.tls: required/);
@@ -72,7 +72,7 @@ describe('listeners open to the network', () => {
     };
     const refused = await runCli(['validate', '--config', write({ type: 'webhook', address: '0.0.0.0', port: 8080, verify: { scheme: 'none' } })]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('integrations[0].flows[0].source.verify.scheme: "none" is refused on 0.0.0.0:8080');
+    expect(refused.stderr).toContain('integrations[0].flows[0].source.verify.scheme: "none" is refused: 0.0.0.0:8080 is reachable from the network');
     const accepted = await runCli(['validate', '--config', write({ type: 'webhook', address: '0.0.0.0', port: 8080, verify: { scheme: 'none' }, allowInsecure: true })]);
     expect(accepted.code).toBe(0);
     expect(accepted.stdout).toMatch(/: valid \(1 integrations, 1 flows\), 1 warning\n/);

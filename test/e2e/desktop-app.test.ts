@@ -350,6 +350,7 @@ describe(`the desktop app on Linux (${realElectron ? 'real Electron' : 'Electron
     await waitFor(() => /stopping: intake closed/.test(desktop.output()), 'intake closed');
     fs.writeFileSync(path.join(dir, 'inbox', 'late.json'), '{"late":1}');
     api.release(200);
+    api.mode = { kind: 'ok' };
     expect(await desktop.exited).toBe(0);
 
     const sequence = desktop.calls.filter((c) => c.seq > mark && /^app\.(quit|event\.before-quit|event\.will-quit|exit)$|^BrowserWindow\.close$|^Tray\.destroy$|^process\.exit$/.test(c.api)).map((c) => `${c.api} ${JSON.stringify(c.args)}`);
@@ -368,7 +369,7 @@ describe(`the desktop app on Linux (${realElectron ? 'real Electron' : 'Electron
     db.close();
     expect(items.find((i) => i.name === 'last.json')?.state).toBe('delivered');
     expect(items.some((i) => i.name === 'late.json')).toBe(false);
-    expect(fs.existsSync(path.join(dir, 'inbox', 'late.json'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'inbox', 'late.json'))).toBe(true); // taken at the next start
   });
 
   it('after a restart: old failures raise no notification, a new one does', async () => {
@@ -381,6 +382,23 @@ describe(`the desktop app on Linux (${realElectron ? 'real Electron' : 'Electron
     api.mode = { kind: 'status', status: 400, body: 'no' };
     fs.writeFileSync(path.join(dir, 'inbox', 'c.json'), '{"order":3}');
     await desktop.waitForCall('Notification.show', (a) => a[0].title === 'orders: an item could not be delivered');
+  });
+
+  it('killed mid-delivery (kill -9), starts again and delivers what was in flight', async () => {
+    api.mode = { kind: 'hold' };
+    const before = api.received.length;
+    fs.writeFileSync(path.join(dir, 'inbox', 'crash.json'), '{"crash":1}');
+    await waitFor(() => api.held() === 1 && api.received.length > before, 'a delivery in flight');
+    desktop.child.kill('SIGKILL');
+    await desktop.exited;
+    api.release(503); // the connection is gone; the answer goes nowhere
+    api.mode = { kind: 'ok' };
+
+    desktop = await launch();
+    admin = await adminApi(desktop);
+    expect(desktop.callsOf('app.requestSingleInstanceLock')[0].args).toEqual([true]); // the dead holder's lock is taken over
+    await waitFor(async () => (await admin.call('GET', '/api/queue?flow=orders&state=delivered&limit=1000')).json.items.some((i: any) => i.name === 'crash.json'), 'crash.json delivered after the restart');
+    expect(fs.existsSync(path.join(dir, 'inbox', 'crash.json'))).toBe(true); // kept: the flow's afterDelivery is keep
     await desktop.send('tray-menu-click', { label: 'Quit Ferry' });
     expect(await desktop.exited).toBe(0);
   });

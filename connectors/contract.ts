@@ -237,6 +237,12 @@ export interface ConnectorDefinition {
   pathKeys?: { source?: string[]; destination?: string[] };
   createSource?(config: any, env: ConnectorEnv): Source;
   createDestination?(config: any, env: ConnectorEnv): Destination;
+  /**
+   * Risks in a valid block the admin chose to accept (e.g. a listener open to the network with
+   * `allowInsecure: true`): key paths relative to the block, shown as warnings by `ferry validate`, the
+   * dashboard and the run log.
+   */
+  warnings?(role: 'source' | 'destination', config: any): Array<{ path: string[]; message: string }>;
 }
 
 /**

@@ -1,6 +1,9 @@
 import type { ConnectorDefinition } from '../contract.ts';
+import { exposureWarnings } from './exposure.ts';
 import {
+  syncExposure,
   syncSourceSchema,
+  webhookExposure,
   webhookDestinationSchema,
   webhookSourceSchema,
   type SyncSourceConfig,
@@ -21,6 +24,7 @@ export const webhookConnector: ConnectorDefinition = {
   pathKeys: { source: ['tls.cert', 'tls.key'] },
   createSource: (config: WebhookSourceConfig, env) => new WebhookSource(config, env),
   createDestination: (config: WebhookDestinationConfig) => new WebhookDestination(config),
+  warnings: (role, config: WebhookSourceConfig) => (role === 'source' && config.mode === 'listen' ? exposureWarnings(webhookExposure(config)) : []),
 };
 
 /** `sync`: the synchronous endpoint (POST /sync/<flow>, GET /sync/<flow>/<ticket>); it shares the webhook listener. */
@@ -31,4 +35,5 @@ export const syncConnector: ConnectorDefinition = {
   eventsOnly: true,
   pathKeys: { source: ['tls.cert', 'tls.key'] },
   createSource: (config: SyncSourceConfig, env) => new SyncSource(config, env),
+  warnings: (role, config: SyncSourceConfig) => (role === 'source' ? exposureWarnings(syncExposure(config)) : []),
 };

@@ -7,13 +7,14 @@ import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
-import { secretScrubber, type SecretStore } from './secrets.ts';
+import type { SecretStore } from './secrets.ts';
+import { Scrubber } from './scrub.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
-import { DataDirError, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
+import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
 import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
@@ -33,6 +34,8 @@ export interface EngineOptions {
   secrets?: SecretStore;
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
   idleRecheckMs?: number;
+  /** Removes credentials from what the engine writes and serves (default: one for this config and store). */
+  scrubber?: Scrubber;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -59,6 +62,8 @@ export class Engine {
   readonly flows = new Map<string, FlowRuntime>();
   readonly log: Logger;
   private readonly unlock: () => void;
+  /** Replaces the values of ${env:…} / ${secret:…} by their names in every text the engine stores or serves. */
+  readonly scrubber: Scrubber;
   private readonly stopGraceMs: number;
   private readonly opts: EngineOptions;
   /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
@@ -91,12 +96,11 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
-    if (opts.secrets) {
-      // A receiver may echo a credential in an error reply: secret values never reach the database.
-      const scrub = secretScrubber(opts.secrets);
-      this.queue.redact = scrub;
-      this.flowStates.redact = scrub;
-    }
+    // A receiver may echo a credential in an error reply: credentials never reach the database.
+    this.scrubber = opts.scrubber ?? new Scrubber({ store: opts.secrets });
+    this.scrubber.addLoaded(loaded);
+    this.queue.redact = this.scrubber.text;
+    this.flowStates.redact = this.scrubber.text;
 
     // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
     // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
@@ -210,6 +214,9 @@ export class Engine {
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
     collectStartupGarbage();
+    for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
+    const exposed = dataDirExposure(this.dataDir);
+    if (exposed) this.log.warn(exposed);
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 
@@ -373,6 +380,7 @@ export class Engine {
       this.writtenFacts.delete(f.name);
       (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
     }
+    this.scrubber.addLoaded(loaded);
     this.loaded = loaded;
     this.config = loaded.config;
     if (levelChanged) this.log.level = loaded.config.logLevel;

@@ -16,6 +16,7 @@ import { HttpError, isPlainObject, problemFromLine, Reply, STREAMED } from './ht
 import { deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { readDesktopSettings, writeDesktopSettings } from './settings.ts';
 import { openApiDocument } from './openapi.ts';
+import { setFlowsPaused } from '../control.ts';
 import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
 import type {
@@ -221,7 +222,7 @@ function validate({ admin, body }: RouteContext): ValidateReply {
     const intg = body.integration;
     proposal = admin.configFile.propose((doc) => putIntegration(doc, typeof intg.name === 'string' && intg.name ? intg.name : '(unnamed)', intg));
   } else throw new HttpError(400, 'expected { config } or { integration, flow } or { integration: {…} }');
-  return proposal.ok ? { ok: true, problems: [] } : { ok: false, problems: proposal.problems };
+  return proposal.ok ? { ok: true, problems: [], warnings: proposal.warnings } : { ok: false, problems: proposal.problems };
 }
 
 async function change(ctx: RouteContext, edit: Parameters<AdminServer['configFile']['change']>[0]): Promise<ConfigChangeReply> {
@@ -293,8 +294,7 @@ async function flowAction(ctx: RouteContext, action: 'pause' | 'resume' | 'run')
   if (!flow) throw new HttpError(409, `flow ${name} is not loaded`);
   ctx.admin.statusCache = undefined;
   if (action === 'pause' || action === 'resume') {
-    flow.setPaused(action === 'pause');
-    ctx.engine.queue.addEvent('flow', name, null, { action });
+    setFlowsPaused(ctx.engine, action === 'pause', [name]);
     return { flow: name, paused: flow.paused };
   }
   if (!flow.cfg.enabled) throw new HttpError(409, `flow ${name} is disabled (enabled: false); enable it first`);
@@ -443,7 +443,7 @@ function events(ctx: RouteContext): typeof STREAMED {
       for (;;) {
         const rows = engine.queue.events(cursor, 500);
         for (const r of rows) {
-          res.write(`id: ${r.id}\ndata: ${JSON.stringify(eventView(r))}\n\n`);
+          res.write(`id: ${r.id}\ndata: ${engine.scrubber.text(JSON.stringify(eventView(r)))}\n\n`);
           cursor = r.id;
           lastWrite = Date.now();
         }

@@ -69,6 +69,8 @@ export type ValidateRequest =
 export interface ValidateReply {
   ok: boolean;
   problems: Problem[];
+  /** Risks the config accepts on purpose (e.g. `allowInsecure: true` on a listener open to the network). */
+  warnings?: Problem[];
 }
 
 /** What the engine did after a config change: flows stopped, started or restarted with their new settings. */

@@ -139,11 +139,14 @@ export class NetDispatcher extends Dispatcher {
     });
   }
 
-  /** "via proxy http://p:3128 (network.proxy); TLS by 'Corp CA' (trusted: system store)" for the last connection to url's origin. */
-  async pathTo(url: URL | string): Promise<string | undefined> {
+  /**
+   * "via proxy http://p:3128 (network.proxy); TLS by 'Corp CA' (trusted: system store)": the path of the last
+   * connection to url's origin (or, before any, where one would go).
+   */
+  async pathTo(url: URL | string): Promise<string> {
     const u = typeof url === 'string' ? new URL(url) : url;
     const f = this.facts.get(u.origin);
-    if (!f) return undefined;
+    if (!f) return this.routeTo(u);
     const via = f.route.kind === 'direct' ? `direct (${f.route.why})` : `via proxy ${f.route.proxy.display} (${f.route.why})`;
     if (!f.top) return via;
     return `${via}; TLS by '${f.top.name}' (trusted: ${await this.trust.labelOf(f.top)})`;

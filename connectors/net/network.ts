@@ -99,7 +99,7 @@ export class Network {
     try {
       const res = await request(u, { method: 'HEAD', dispatcher: d, signal: AbortSignal.timeout((o.timeoutMs ?? 15_000) + 5_000) });
       await res.body.dump();
-      const path = (await d.pathTo(u)) ?? (await d.routeTo(u));
+      const path = await d.pathTo(u);
       return { ok: true, status: res.statusCode, message: `${u.origin} answered HTTP ${res.statusCode} to HEAD`, path };
     } catch (err) {
       return { ok: false, message: d.explain(err, u), path: await d.routeTo(u) };

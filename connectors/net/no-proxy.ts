@@ -3,7 +3,8 @@
 // "api-*.example.com", Windows' "10.*"), IP addresses, CIDR ranges ("10.0.0.0/8", "fd00::/8", macOS' short
 // "169.254/16"), an optional ":port" on any of them, "localhost" (also 127.0.0.0/8 and ::1) and Windows'
 // "<local>" (names without a dot). Rules match the URL's host as written: a name is not resolved to test it
-// against a range, as browsers do.
+// against a range, as browsers do. Loopback (localhost, 127.0.0.0/8, ::1) always goes direct, as in browsers:
+// a proxy's 127.0.0.1 is the proxy itself; the rule "<-loopback>" (Chrome's) sends loopback through it too.
 import net from 'node:net';
 
 interface Rule {
@@ -23,6 +24,9 @@ function globToRegExp(glob: string): RegExp {
   const body = glob.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
   return new RegExp(`^${body}$`, 'i');
 }
+
+/** Chrome's rule that takes away the implicit direct route of loopback addresses. */
+const LOOPBACK_THROUGH_PROXY = '<-loopback>';
 
 const LOOPBACK = new net.BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -46,6 +50,7 @@ export function parseNoProxyRule(raw: string): Rule {
   const text = raw.trim();
   if (text === '') throw new Error('empty rule');
   if (text === '*') return { text, test: () => true };
+  if (text.toLowerCase() === LOOPBACK_THROUGH_PROXY) return { text, test: () => false };
   if (text.toLowerCase() === '<local>') return { text, test: (host, ip) => ip === 0 && !host.includes('.') };
   const slash = text.indexOf('/');
   if (slash >= 0) {
@@ -98,6 +103,11 @@ export class NoProxy {
     }
   }
 
+  /** True when the rules include "<-loopback>": loopback addresses go through the proxy too. */
+  get loopbackThroughProxy(): boolean {
+    return this.rules.some((r) => r.text.toLowerCase() === LOOPBACK_THROUGH_PROXY);
+  }
+
   /** The rules as written (the understood ones). */
   get texts(): string[] {
     return this.rules.map((r) => r.text);
@@ -110,4 +120,11 @@ export class NoProxy {
     for (const r of this.rules) if ((r.port === undefined || r.port === port) && r.test(host, ip)) return r.text;
     return undefined;
   }
+}
+
+/** Whether a URL host is this machine's loopback (localhost, *.localhost, 127.0.0.0/8, ::1). */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const ip = net.isIP(host);
+  return ip === 0 ? host === 'localhost' || host.endsWith('.localhost') : LOOPBACK.check(host, ip === 4 ? 'ipv4' : 'ipv6');
 }

@@ -3,7 +3,7 @@
 // which evaluates PAC files) or `none`. Each answer carries why, for `ferry check` ("noProxy *.corp.local").
 import crypto from 'node:crypto';
 import type { ConnectorLogger } from '../contract.ts';
-import { NoProxy, splitRuleList } from './no-proxy.ts';
+import { isLoopback, NoProxy, splitRuleList } from './no-proxy.ts';
 import { PROXY_MODES, proxyUrlProblem, type ProxyConfig, type ProxyMode } from './schema.ts';
 import { parsePacAnswer, readSystemProxy, type SystemProxy } from './system-proxy.ts';
 import type { ProxyEndpoint } from './tunnel.ts';
@@ -83,6 +83,7 @@ export class Router {
     if (!v) return { kind: 'direct', why: `${label}: no proxy variable set` };
     const rule = this.envNoProxy.match(u.hostname, defaultPort(u));
     if (rule) return { kind: 'direct', why: `NO_PROXY ${rule}` };
+    if (!this.envNoProxy.loopbackThroughProxy && !this.configNoProxy.loopbackThroughProxy && isLoopback(u.hostname)) return { kind: 'direct', why: 'loopback' };
     const problem = proxyUrlProblem(/^[a-z][a-z0-9+.-]*:\/\//i.test(v.value) ? v.value.replace(/\/\/[^@/]*@/, '//') : `http://${v.value}`);
     if (problem) {
       this.warnOnce(`${v.name} ignored: ${problem}`);
@@ -108,11 +109,12 @@ export class Router {
 
   private compute(origin: string): Route | undefined {
     const u = new URL(origin);
+    if (this.mode === 'none') return { kind: 'direct', why: `${this.opts.key}: none` };
     const rule = this.configNoProxy.match(u.hostname, defaultPort(u));
     if (rule) return { kind: 'direct', why: `${this.opts.key}.noProxy ${rule}` };
+    // env mode decides after NO_PROXY, which may itself say "<-loopback>"
+    if (this.mode !== 'env' && !this.configNoProxy.loopbackThroughProxy && isLoopback(u.hostname)) return { kind: 'direct', why: 'loopback' };
     switch (this.mode) {
-      case 'none':
-        return { kind: 'direct', why: `${this.opts.key}: none` };
       case 'url':
         return { kind: 'proxy', proxy: this.fixed!, why: this.opts.key };
       case 'env':

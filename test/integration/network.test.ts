@@ -16,6 +16,8 @@ import { waitFor } from '../helpers/tmp.ts';
 
 const AUTH = { user: 'ferry', password: 's3cret-pw' };
 const net_ = (cfg: unknown, env: NodeJS.ProcessEnv = {}) => new Network(networkSchema.parse(cfg), { env });
+/** The tests' servers are on 127.0.0.1, which goes direct unless the rules say "<-loopback>" (as in Chrome). */
+const THROUGH = '<-loopback>';
 
 async function get(n: Network, url: string, o: Parameters<Network['dispatcher']>[0] = {}) {
   const d = n.dispatcher({ timeoutMs: 10_000, ...o });
@@ -49,7 +51,7 @@ describe.skipIf(!proxyAvailable(SQUID))('through Squid with Basic auth', () => {
   });
 
   it('tunnels HTTPS through the proxy, reuses the tunnel, and says which way it went', async () => {
-    const n = net_({ proxy: { url: squid.url, username: AUTH.user, password: AUTH.password }, tls: { ca: [sinkCa.cert] } });
+    const n = net_({ proxy: { url: squid.url, username: AUTH.user, password: AUTH.password, noProxy: [THROUGH] }, tls: { ca: [sinkCa.cert] } });
     const d = n.dispatcher({ timeoutMs: 10_000, connections: 2 });
     const before = sink.connections;
     for (let i = 0; i < 20; i++) {
@@ -70,26 +72,33 @@ describe.skipIf(!proxyAvailable(SQUID))('through Squid with Basic auth', () => {
   });
 
   it('names a wrong password and missing credentials as the 407 reason', async () => {
-    const wrong = await get(net_({ proxy: { url: squid.url, username: AUTH.user, password: 'nope' }, tls: { ca: [sinkCa.cert] } }), sink.url);
+    const wrong = await get(net_({ proxy: { url: squid.url, username: AUTH.user, password: 'nope', noProxy: [THROUGH] }, tls: { ca: [sinkCa.cert] } }), sink.url);
     expect(wrong).toMatchObject({ ok: false, reason: `the proxy asks for credentials (407): ${squid.url} refused the username and password; check network.proxy.username and network.proxy.password` });
-    const none = await get(net_({ proxy: squid.url, tls: { ca: [sinkCa.cert] } }), sink.url);
+    const none = await get(net_({ proxy: { url: squid.url, noProxy: [THROUGH] }, tls: { ca: [sinkCa.cert] } }), sink.url);
     expect(none).toMatchObject({ ok: false, reason: expect.stringMatching(/^the proxy asks for credentials \(407\): set network\.proxy\.username and network\.proxy\.password/) });
   });
 
   it('goes direct for noProxy hosts (the proxy sees nothing)', async () => {
     const before = squid.tunnels();
     for (const rule of ['127.0.0.1', '127.0.0.0/8', 'localhost', `127.0.0.1:${sink.port}`]) {
-      const r = await get(net_({ proxy: { url: squid.url, noProxy: [rule] }, tls: { ca: [sinkCa.cert] } }), sink.url);
+      const r = await get(net_({ proxy: { url: squid.url, noProxy: [THROUGH, rule] }, tls: { ca: [sinkCa.cert] } }), sink.url);
       expect(r).toMatchObject({ ok: true, status: 200, path: `direct (network.proxy.noProxy ${rule}); TLS by 'Ferry Test Sink CA' (trusted: network.tls.ca)` });
     }
-    const other = await get(net_({ proxy: { url: squid.url, username: AUTH.user, password: AUTH.password, noProxy: ['*.corp.local', '10.0.0.0/8', '127.0.0.1:1'] }, tls: { ca: [sinkCa.cert] } }), sink.url);
+    const other = await get(net_({ proxy: { url: squid.url, username: AUTH.user, password: AUTH.password, noProxy: [THROUGH, '*.corp.local', '10.0.0.0/8', '127.0.0.1:1'] }, tls: { ca: [sinkCa.cert] } }), sink.url);
     expect(other).toMatchObject({ ok: true, path: expect.stringMatching(/^via proxy/) });
     await waitFor(() => squid.tunnels() === before + 1, 'one tunnel more in the access log');
   });
 
+  it('sends loopback addresses direct unless told otherwise, as browsers do', async () => {
+    const r = await get(net_({ proxy: { url: squid.url }, tls: { ca: [sinkCa.cert] } }), sink.url);
+    expect(r).toMatchObject({ ok: true, path: "direct (loopback); TLS by 'Ferry Test Sink CA' (trusted: network.tls.ca)" });
+    const viaEnv = await get(net_({ tls: { ca: [sinkCa.cert] } }, { HTTPS_PROXY: squid.url }), sink.url);
+    expect(viaEnv).toMatchObject({ ok: true, path: expect.stringMatching(/^direct \(loopback\)/) });
+  });
+
   it('honours HTTPS_PROXY and NO_PROXY with proxy: env (the default)', async () => {
     const proxied = `http://${AUTH.user}:${AUTH.password}@127.0.0.1:${squid.port}`;
-    const viaEnv = await get(net_({ tls: { ca: [sinkCa.cert] } }, { HTTPS_PROXY: proxied }), sink.url);
+    const viaEnv = await get(net_({ tls: { ca: [sinkCa.cert] } }, { HTTPS_PROXY: proxied, NO_PROXY: THROUGH }), sink.url);
     expect(viaEnv).toMatchObject({ ok: true, path: `via proxy ${squid.url} (HTTPS_PROXY); TLS by 'Ferry Test Sink CA' (trusted: network.tls.ca)` });
     const bypassed = await get(net_({ tls: { ca: [sinkCa.cert] } }, { HTTPS_PROXY: proxied, NO_PROXY: 'example.com,127.0.0.1' }), sink.url);
     expect(bypassed).toMatchObject({ ok: true, path: expect.stringMatching(/^direct \(NO_PROXY 127\.0\.0\.1\)/) });
@@ -101,7 +110,7 @@ describe.skipIf(!proxyAvailable(TINYPROXY))('through tinyproxy', () => {
     const tiny = await startTinyproxy();
     const plain = await startSink();
     try {
-      const r = await get(net_({ proxy: tiny.url }), `${plain.url}/p`);
+      const r = await get(net_({ proxy: { url: tiny.url, noProxy: [THROUGH] } }), `${plain.url}/p`);
       expect(r).toMatchObject({ ok: true, status: 200, path: `via proxy ${tiny.url} (network.proxy)` });
       expect(tiny.tunnels()).toBe(1);
     } finally {
@@ -112,7 +121,7 @@ describe.skipIf(!proxyAvailable(TINYPROXY))('through tinyproxy', () => {
 
   it('says when the proxy cannot be reached', async () => {
     const closed = await freePort();
-    const r = await get(net_({ proxy: `http://127.0.0.1:${closed}`, tls: { ca: [sinkCa.cert] } }), sink.url);
+    const r = await get(net_({ proxy: { url: `http://127.0.0.1:${closed}`, noProxy: [THROUGH] }, tls: { ca: [sinkCa.cert] } }), sink.url);
     expect(r).toMatchObject({ ok: false, reason: `proxy http://127.0.0.1:${closed} unreachable (connection refused)` });
   });
 });
@@ -126,12 +135,12 @@ describe.skipIf(!proxyAvailable(MITMDUMP))('behind a TLS-inspecting proxy (mitmp
   }, 90_000);
 
   it('refuses the re-signed certificate and names its issuer, until that root is trusted', async () => {
-    const untrusted = await get(net_({ proxy: mitm.url, tls: { ca: [sinkCa.cert] } }), sink.url);
+    const untrusted = await get(net_({ proxy: { url: mitm.url, noProxy: [THROUGH] }, tls: { ca: [sinkCa.cert] } }), sink.url);
     expect(untrusted).toMatchObject({
       ok: false,
       reason: "certificate of 127.0.0.1 is signed by 'Corp Inspection CA', which is not trusted: a TLS-inspecting proxy? Add its root with network.tls.ca or install it in the system store",
     });
-    const trusted = await get(net_({ proxy: mitm.url, tls: { ca: [mitmCa.cert] } }), `${sink.url}/in`);
+    const trusted = await get(net_({ proxy: { url: mitm.url, noProxy: [THROUGH] }, tls: { ca: [mitmCa.cert] } }), `${sink.url}/in`);
     expect(trusted).toMatchObject({ ok: true, status: 200, path: `via proxy ${mitm.url} (network.proxy); TLS by 'Corp Inspection CA' (trusted: network.tls.ca)` });
   });
 
@@ -142,9 +151,9 @@ describe.skipIf(!proxyAvailable(MITMDUMP))('behind a TLS-inspecting proxy (mitmp
     const saved = process.env.SSL_CERT_FILE;
     process.env.SSL_CERT_FILE = bundle;
     try {
-      const viaStore = await get(net_({ proxy: mitm.url }), sink.url);
+      const viaStore = await get(net_({ proxy: { url: mitm.url, noProxy: [THROUGH] } }), sink.url);
       expect(viaStore).toMatchObject({ ok: true, path: `via proxy ${mitm.url} (network.proxy); TLS by 'Corp Inspection CA' (trusted: system store)` });
-      const storeOff = await get(net_({ proxy: mitm.url, tls: { systemCa: false } }), sink.url);
+      const storeOff = await get(net_({ proxy: { url: mitm.url, noProxy: [THROUGH] }, tls: { systemCa: false } }), sink.url);
       expect(storeOff).toMatchObject({ ok: false, reason: expect.stringMatching(/signed by 'Corp Inspection CA', which is not trusted: .* \(and set network\.tls\.systemCa: true\)$/) });
     } finally {
       if (saved === undefined) delete process.env.SSL_CERT_FILE;
@@ -153,7 +162,7 @@ describe.skipIf(!proxyAvailable(MITMDUMP))('behind a TLS-inspecting proxy (mitmp
   });
 
   it('says when the proxy cannot resolve the host', async () => {
-    const r = await get(net_({ proxy: mitm.url }), 'https://no-such-host.invalid/');
+    const r = await get(net_({ proxy: { url: mitm.url, noProxy: [THROUGH] } }), 'https://no-such-host.invalid/');
     expect(r).toMatchObject({ ok: false, reason: `host not found through the proxy: ${mitm.url} cannot resolve no-such-host.invalid` });
   });
 });

@@ -325,7 +325,7 @@ async function check({ engine, body }: RouteContext): Promise<CheckReply> {
   const parsed = parseEndpoint(role, block, engine.loaded.dir, { secrets: engine.secrets?.lookup() });
   if (!parsed.ok) return { ok: false, message: `the ${role} settings are not valid`, problems: parsed.problems.map(problemFromLine) };
   const def = connectorOf(parsed.type);
-  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }) };
+  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }), net: engine.network };
   let conn;
   try {
     conn = role === 'source' ? def.createSource!(parsed.config, env) : def.createDestination!(parsed.config, env);
@@ -354,7 +354,7 @@ async function dryRun({ engine, body }: RouteContext): Promise<DryRunReply> {
   const parsed = parseEndpoint('source', body.source, engine.loaded.dir, { secrets: engine.secrets?.lookup() });
   if (!parsed.ok) return { ok: false, message: 'the source settings are not valid', problems: parsed.problems.map(problemFromLine), ...empty };
   const def = connectorOf(parsed.type);
-  const source = def.createSource!(parsed.config, { configDir: engine.loaded.dir, log: engine.log.child({ dryRun: parsed.type }) });
+  const source = def.createSource!(parsed.config, { configDir: engine.loaded.dir, log: engine.log.child({ dryRun: parsed.type }), net: engine.network });
   try {
     if (!source.dryRun) return { ok: false, message: `${parsed.type} sources have no dry run`, ...empty };
     const r = await source.dryRun({ maxFiles: 1000, maxWaitMs: 3000 });

@@ -132,8 +132,14 @@ function resolveDotted(obj: Record<string, unknown>, dotted: string, base: strin
     cur = next && typeof next === 'object' ? (next as Record<string, unknown>) : undefined;
   }
   const last = keys[keys.length - 1];
-  if (cur && typeof cur[last] === 'string' && cur[last] !== '') cur[last] = path.resolve(base, cur[last] as string);
+  const v = cur?.[last];
+  if (typeof v === 'string' && v !== '') cur![last] = path.resolve(base, v);
+  // a list of paths (tls.ca)
+  else if (Array.isArray(v)) cur![last] = v.map((x) => (typeof x === 'string' && x !== '' ? path.resolve(base, x) : x));
 }
+
+/** Keys of the top-level `network` block holding file paths. */
+const NETWORK_PATH_KEYS = ['network.tls.ca', 'network.tls.cert', 'network.tls.key', 'network.tls.pfx'];
 
 /** The OS's per-user app-data folder for Ferry. */
 export function defaultAppDataDir(): string {
@@ -161,6 +167,7 @@ export function parseConfigText(
 
   // Resolve relative paths before validation, so defaults and checks see absolute paths.
   if (typeof interpolated.dataDir === 'string') interpolated.dataDir = path.resolve(dir, interpolated.dataDir);
+  for (const key of NETWORK_PATH_KEYS) resolveDotted(interpolated, key, dir);
   const integrations = Array.isArray(interpolated.integrations) ? interpolated.integrations : [];
   for (const integration of integrations) {
     const flows = integration && typeof integration === 'object' && Array.isArray((integration as any).flows) ? (integration as any).flows : [];

@@ -17,7 +17,7 @@ export function proxyUrlProblem(s: string): string | undefined {
   try {
     u = new URL(s);
   } catch {
-    return `expected a proxy URL like http://proxy.corp.local:3128, or env | system | none, got ${JSON.stringify(s)}`;
+    return `expected a proxy URL like http://proxy.corp.local:3128, or env, system or none, got ${JSON.stringify(s)}`;
   }
   if (u.protocol === 'socks:' || u.protocol === 'socks4:' || u.protocol === 'socks5:') return 'SOCKS proxies are not supported: expected an http:// or https:// proxy';
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return `expected an http:// or https:// proxy URL, got ${JSON.stringify(s)}`;
@@ -46,7 +46,7 @@ export const proxyObjectSchema = z
     username: z.string().min(1).optional().meta({ description: 'Proxy user (HTTP Basic). Use ${secret:NAME} or ${env:NAME}.' }),
     password: z.string().optional().meta({ description: 'Proxy password (HTTP Basic). Use ${secret:NAME}, never plain text.' }),
     noProxy: z.array(noProxyRule).default([]).meta({
-      description: 'Hosts reached directly: "*.corp.local", "10.0.0.0/8", "localhost" (also 127.0.0.1 and ::1), "host:port", "<local>" (names without a dot), "*".',
+      description: 'Hosts reached directly: "*.corp.local", "10.0.0.0/8", "localhost", "host:port", "<local>" (names without a dot), "*". Loopback (localhost, 127.0.0.0/8, ::1) always is, unless the list holds "<-loopback>".',
     }),
   })
   .superRefine((p, ctx) => {
@@ -58,7 +58,7 @@ export const proxySchema = z
   .union([modeOrUrl, proxyObjectSchema], {
     error: (iss) => (typeof iss.input === 'string' || typeof iss.input === 'object' ? undefined : `expected a proxy URL, env | system | none, or { url, username, password, noProxy }, got ${JSON.stringify(iss.input)}`),
   })
-  .meta({ description: 'A proxy URL, env | system | none, or { url, username, password, noProxy }.' });
+  .meta({ description: 'A proxy URL; env, system or none; or { url, username, password, noProxy }. Default: env.' });
 
 export type ProxyConfig = z.output<typeof proxySchema>;
 
@@ -149,7 +149,7 @@ export type EndpointTlsConfig = z.output<typeof endpointTlsSchema>;
 
 /** The keys an HTTP connector adds to its config to override the network setting. */
 export const endpointNetworkShape = {
-  proxy: proxySchema.optional().meta({ description: 'Overrides network.proxy for this connector: none, a URL, env, system or { url, username, password, noProxy }.' }),
+  proxy: proxySchema.optional().meta({ description: 'Overrides network.proxy for this connector: none, a URL, env, system, or { url, username, password, noProxy }.' }),
   tls: endpointTlsSchema.optional(),
 };
 

@@ -56,7 +56,7 @@ export const proxyObjectSchema = z
 
 export const proxySchema = z
   .union([modeOrUrl, proxyObjectSchema], {
-    error: (iss) => (typeof iss.input === 'string' || typeof iss.input === 'object' ? undefined : `expected a proxy URL, env | system | none, or { url, username, password, noProxy }, got ${JSON.stringify(iss.input)}`),
+    error: (iss) => (typeof iss.input === 'string' || typeof iss.input === 'object' ? undefined : `expected a proxy URL, env, system or none, or { url, username, password, noProxy }, got ${JSON.stringify(iss.input)}`),
   })
   .meta({ description: 'A proxy URL; env, system or none; or { url, username, password, noProxy }. Default: env.' });
 

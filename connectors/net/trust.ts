@@ -68,6 +68,20 @@ export function chainTop(socket: tls.TLSSocket): ChainTop | undefined {
   };
 }
 
+/**
+ * The roots of NODE_EXTRA_CA_CERTS, which Node adds to its bundled ones only when no CA list is given: an
+ * explicit list (as Ferry's) would drop them, so they are added here.
+ */
+function extraCaCertificates(): string[] {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (!file) return [];
+  try {
+    return readCertificateFile(file);
+  } catch {
+    return []; // Node itself only warns about an unreadable file
+  }
+}
+
 function statKey(file: string | undefined): string {
   if (!file) return '';
   try {
@@ -122,6 +136,7 @@ class TrustMaterial {
       if (!seen.has(k)) (seen.add(k), ca.push(pem));
     };
     tls.rootCertificates.forEach(add);
+    extraCaCertificates().forEach(add);
     (await this.system()).pems.forEach(add);
     for (const f of this.settings.caFiles) readCertificateFile(f.file).forEach(add);
     const c = this.settings.client;
@@ -149,6 +164,7 @@ class TrustMaterial {
       const files = [...this.settings.caFiles].sort((a, b) => Number(a.key.startsWith('network.')) - Number(b.key.startsWith('network.')));
       for (const f of files) index(readCertificateFile(f.file), f.key);
       index((await this.system()).pems, 'system store');
+      index(extraCaCertificates(), 'NODE_EXTRA_CA_CERTS');
       index(tls.rootCertificates as string[], 'bundled');
       return map;
     })();
@@ -183,6 +199,7 @@ export class Trust {
   /** "bundled + system store (…) + network.tls.ca (1 file)", for `ferry check`. */
   async describe(): Promise<string> {
     const parts = ['bundled'];
+    if (process.env.NODE_EXTRA_CA_CERTS) parts.push(`NODE_EXTRA_CA_CERTS (${extraCaCertificates().length})`);
     if (this.settings.systemCa) {
       const s = await this.material.system();
       parts.push(s.problem ? `system store (unavailable: ${s.problem})` : `system store (${s.pems.length} from ${s.source})`);

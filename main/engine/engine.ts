@@ -156,7 +156,8 @@ export class Engine {
   private readonly afterDone: Batcher<number, void>;
   private readonly batchers: Array<{ flush(): void }>;
 
-  private networkOf(config: FerryConfig): Network {
+  /** A Network for a config's `network` block, with this engine's options (the desktop app's proxy resolver). */
+  networkOf(config: Pick<FerryConfig, 'network'>): Network {
     return new Network(config.network, { resolveProxy: this.opts.resolveProxy, log: this.log.child({ component: 'network' }) });
   }
 

@@ -17,6 +17,7 @@ import { HttpError, isPlainObject, problemFromLine, Reply, STREAMED } from './ht
 import { deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { readDesktopSettings, writeDesktopSettings } from './settings.ts';
 import { openApiDocument } from './openapi.ts';
+import { getNetwork, putNetwork, testNetwork } from './network.ts';
 import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
 import type {
@@ -107,6 +108,10 @@ export const routes: Route[] = [
 
   { method: 'GET', path: '/api/settings', summary: 'Log level, admin port, data folder, start at login', reply: 'SettingsReply', handler: getSettings },
   { method: 'PUT', path: '/api/settings', summary: 'Change settings (port and data folder apply after a restart)', body: 'SettingsUpdate', reply: 'SettingsReply', handler: putSettingsRoute },
+
+  { method: 'GET', path: '/api/network', summary: 'The network setting as written (proxy, trusted CAs; templates, never secret values) and what it means now', reply: 'NetworkView', handler: getNetwork },
+  { method: 'PUT', path: '/api/network', summary: 'Replace the network setting and store the secrets it refers to (validated, written keeping comments, applied: flows restart with it)', body: 'NetworkUpdate', reply: 'NetworkView', handler: putNetwork },
+  { method: 'POST', path: '/api/network/test', summary: 'Test a URL through the saved network setting or unsaved values: the path taken (proxy, TLS issuer and trust) or why it failed', body: 'NetworkTestRequest', reply: 'NetworkTestReply', handler: testNetwork },
 ];
 
 const compiled = routes.map((route) => {

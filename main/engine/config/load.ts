@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type FerryConfig } from './schema.ts';
 import { connectors } from '../registry.ts';
+import { networkSchema, type NetworkConfig } from '../../../connectors/net/schema.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -225,6 +226,21 @@ export function parseEndpoint(
   if (!result.success) problems.push(...formatIssues(result.error.issues));
   if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems)] };
   return { ok: true, type: String(type), config: result.data as Record<string, unknown> };
+}
+
+/**
+ * Validates a `network` block on its own (admin API: testing unsaved Network settings): interpolates
+ * ${env:…}/${secret:…}, resolves its file paths against `dir`, checks it against the schema. Problem lines
+ * name keys relative to the block (`proxy.url: …`).
+ */
+export function parseNetworkBlock(block: unknown, dir: string, opts: { secrets?: SecretLookup } = {}): { ok: true; config: NetworkConfig } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  const interpolated = { network: interpolate(block ?? {}, [], problems, { secrets: opts.secrets }) } as Record<string, unknown>;
+  for (const key of NETWORK_PATH_KEYS) resolveDotted(interpolated, key, dir);
+  const result = networkSchema.safeParse(interpolated.network, { reportInput: true });
+  if (!result.success) problems.push(...formatIssues(result.error.issues));
+  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems)] };
+  return { ok: true, config: result.data };
 }
 
 /**

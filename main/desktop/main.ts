@@ -3,7 +3,7 @@
 // and a clean quit (engine stopped, database closed). Every decision lives in tray.ts / notifications.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { app, dialog, ipcMain, Menu, nativeImage, Notification, safeStorage, shell, Tray, type BrowserWindow, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
+import { app, dialog, ipcMain, Menu, nativeImage, Notification, safeStorage, session, shell, Tray, type BrowserWindow, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
 import { Engine } from '../engine/engine.ts';
 import { createLogger, type Logger, type LogLevel } from '../engine/logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
@@ -53,7 +53,8 @@ class DesktopApp {
     this.log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), stderr: !app.isPackaged, scrub: secretScrubber(secrets) });
     if (key.source.kind === 'refuse') this.log.warn(`secrets set in the dashboard are refused: ${key.source.reason}`);
     // without a protected key the engine runs without a secret store: the API answers secret writes with an error
-    this.engine = Engine.open(loaded, { log: this.log, secrets: key.source.kind === 'refuse' ? undefined : secrets, admin: { staticDir: path.join(resources, 'dist', 'renderer') } });
+    // network.proxy: system asks Chromium per URL, which evaluates the OS's PAC file or auto-detection
+    this.engine = Engine.open(loaded, { log: this.log, secrets: key.source.kind === 'refuse' ? undefined : secrets, admin: { staticDir: path.join(resources, 'dist', 'renderer') }, resolveProxy: (url) => session.defaultSession.resolveProxy(url) });
     await this.engine.start();
     if (key.source.kind === 'refuse') {
       new Notification({ title: 'Ferry: secrets cannot be stored safely here', body: key.source.reason }).show();
@@ -65,7 +66,7 @@ class DesktopApp {
     this.refresh();
     this.timer = setInterval(() => this.refresh(), REFRESH_MS);
     if (!process.argv.includes('--hidden')) this.open('#/');
-    startAutoUpdate({ packaged: app.isPackaged, log: this.log });
+    startAutoUpdate({ packaged: app.isPackaged, log: this.log, network: () => this.engine!.config.network });
   }
 
   private icon(state: TrayState) {

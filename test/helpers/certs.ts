@@ -52,14 +52,14 @@ export function makeCa(cn: string, dir = sharedDir('ferry-ca-')): CertFiles {
   return files(dir, name);
 }
 
-/** A certificate signed by `ca`: a server's (names: DNS names and IPs) or a client's (client: true). */
-export function issue(ca: CertFiles, cn: string, opts: { names?: string[]; client?: boolean; passphrase?: string } = {}): CertFiles {
+/** A certificate signed by `ca`: a server's (names: DNS names and IPs), a client's (client: true) or an intermediate CA. */
+export function issue(ca: CertFiles, cn: string, opts: { names?: string[]; client?: boolean; passphrase?: string; /** an intermediate CA */ ca?: boolean } = {}): CertFiles {
   const dir = ca.dir;
   const name = `${cn.replace(/\W+/g, '-').toLowerCase()}-${crypto.randomBytes(3).toString('hex')}`;
   const names = opts.names ?? ['127.0.0.1', 'localhost'];
   const san = names.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   const ext = path.join(dir, `${name}.ext`);
-  fs.writeFileSync(ext, opts.client ? 'extendedKeyUsage=clientAuth\n' : `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  fs.writeFileSync(ext, opts.ca ? 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' : opts.client ? 'extendedKeyUsage=clientAuth\n' : `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
   openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', ext], dir);
   if (opts.passphrase) {

@@ -83,7 +83,9 @@ export class HttpDestination implements Destination {
           method: this.cfg.method,
           dispatcher: this.agent,
           headers: { ...headers, ...(await this.auth.headers(ctx.signal)) },
-          body: item.size > 0 ? item.openBody() : '',
+          // a small body (kept inline) goes as one buffer: undici writes it with the headers in one segment,
+          // which a relaying proxy forwards at once (written apart, Nagle could hold the second part back)
+          body: item.size === 0 ? '' : item.bodyFile ? item.openBody() : await item.readBody(),
           signal: ctx.signal,
         });
       } catch (err) {

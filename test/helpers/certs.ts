@@ -6,7 +6,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll } from 'vitest';
 
 export interface CertFiles {
   dir: string;
@@ -19,9 +18,11 @@ export interface CertFiles {
 }
 
 const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+/** Removes the folders made so far (after a test file, by vitest; benchmarks call it themselves). */
+export function removeSharedDirs(): void {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+if (process.env.VITEST) (await import('vitest')).afterAll(removeSharedDirs);
 
 /** A folder any local user can read (the tests' proxies may not run as root). */
 export function sharedDir(prefix: string): string {

@@ -5,7 +5,6 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterAll } from 'vitest';
 import { freePort } from './net.ts';
 import { sharedDir, type CertFiles } from './certs.ts';
 
@@ -17,6 +16,7 @@ export interface RunningProxy {
   /** "http://127.0.0.1:<port>" */
   url: string;
   port: number;
+  pid: number;
   /** The proxy's log so far (tinyproxy/Squid: one line per CONNECT). */
   log(): string;
   /** How many tunnels (CONNECT requests that were let through) the log shows. */
@@ -25,9 +25,11 @@ export interface RunningProxy {
 }
 
 const running = new Set<RunningProxy>();
-afterAll(async () => {
+/** Stops every proxy still running (after a test file, by vitest; benchmarks call it themselves). */
+export async function stopAllProxies(): Promise<void> {
   for (const p of [...running]) await p.stop();
-});
+}
+if (process.env.VITEST) (await import('vitest')).afterAll(stopAllProxies);
 
 export const proxyAvailable = (bin: string) => fs.existsSync(bin);
 
@@ -87,6 +89,7 @@ export async function startTinyproxy(opts: { auth?: { user: string; password: st
   const proxy: RunningProxy = {
     url: `http://127.0.0.1:${port}`,
     port,
+    pid: p.child.pid!,
     log,
     tunnels: () => (log().match(/Established connection to host/g) ?? []).length,
     stop: async () => {
@@ -150,6 +153,7 @@ export async function startSquid(opts: { auth?: { user: string; password: string
   const proxy: RunningProxy = {
     url: `http://127.0.0.1:${port}`,
     port,
+    pid: p.child.pid!,
     log,
     tunnels: () => log().split('\n').filter((l) => / CONNECT /.test(l) && !/TCP_DENIED|\/40[37] /.test(l)).length,
     stop: async () => {
@@ -174,6 +178,7 @@ export async function startMitmproxy(opts: { ca: CertFiles; upstreamCa: string }
   const proxy: RunningProxy = {
     url: `http://127.0.0.1:${port}`,
     port,
+    pid: p.child.pid!,
     log: p.output,
     tunnels: () => (p.output().match(/client connect/g) ?? []).length,
     stop: async () => {

@@ -57,7 +57,7 @@ export class HttpStepsDestination implements Destination {
         await res.body.dump();
         if (res.statusCode >= 500) problems.push(`step ${s.name}: ${new URL(s.url).host} answered HTTP ${res.statusCode}`);
       } catch (err) {
-        problems.push(`step ${s.name}: ${this.agent.explain(err, s.url)}`);
+        problems.push(`step ${s.name}: ${await this.agent.explainCheck(err, s.url)}`);
       }
     }
     const first = this.cfg.steps[0].url;

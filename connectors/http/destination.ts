@@ -61,7 +61,7 @@ export class HttpDestination implements Destination {
     } catch (err) {
       if (err instanceof AuthError) return { ok: false, message: err.message };
       if ((err as Error).name === 'TimeoutError') return { ok: false, message: `timed out after ${this.cfg.timeoutMs} ms connecting to ${this.url.host} (${await this.agent.routeTo(this.url)})` };
-      return { ok: false, message: this.agent.explain(err, this.url) };
+      return { ok: false, message: await this.agent.explainCheck(err, this.url) };
     }
   }
 

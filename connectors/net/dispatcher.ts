@@ -152,6 +152,13 @@ export class NetDispatcher extends Dispatcher {
     return `${via}; TLS by '${f.top.name}' (trusted: ${await this.trust.labelOf(f.top)})`;
   }
 
+  /** For check(): the reason, and the proxy it went through when the reason does not name it. */
+  async explainCheck(err: unknown, url: URL | string): Promise<string> {
+    const reason = this.explain(err, url);
+    const r = await this.router.resolve(originOf(url));
+    return r.kind === 'proxy' && !reason.includes(r.proxy.display) ? `${reason} (via proxy ${r.proxy.display})` : reason;
+  }
+
   /** Where a request to url would go now (no connection is made). */
   async routeTo(url: URL | string): Promise<string> {
     const r = await this.router.resolve(originOf(url));

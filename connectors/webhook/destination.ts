@@ -45,7 +45,7 @@ export class WebhookDestination implements Destination {
       if (res.statusCode >= 500) return { ok: false, message: `${this.url.host} answered HTTP ${res.statusCode} (server error)` };
       return { ok: true, message: `${this.url.host} reachable (HTTP ${res.statusCode} to HEAD); ${await this.agent.pathTo(this.url)}` };
     } catch (err) {
-      return { ok: false, message: this.agent.explain(err, this.url) };
+      return { ok: false, message: await this.agent.explainCheck(err, this.url) };
     }
   }
 

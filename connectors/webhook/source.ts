@@ -38,7 +38,7 @@ export class WebhookSource implements Source {
         if (res.statusCode >= 500) return { ok: false, message: `relay ${new URL(relay.url).host} answered HTTP ${res.statusCode}` };
         return { ok: true, message: `relay ${new URL(relay.url).host} reachable; ${await this.relayAgent!.pathTo(relay.url)}` };
       } catch (err) {
-        return { ok: false, message: `relay unreachable: ${this.relayAgent!.explain(err, relay.url)}` };
+        return { ok: false, message: `relay unreachable: ${await this.relayAgent!.explainCheck(err, relay.url)}` };
       }
     }
     const r = await probeListen({ address: this.cfg.address, port: this.cfg.port!, tls: this.cfg.tls, maxBodyBytes: this.cfg.maxBodyBytes });

@@ -57,7 +57,8 @@ export class NetDispatcher extends Dispatcher {
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     if (this.closed) throw new errors.ClientClosedError();
-    const origin = originOf(opts.origin!);
+    // undici's request() passes the URL's origin, already normalised: no parsing on the hot path
+    const origin = typeof opts.origin === 'string' ? opts.origin : originOf(opts.origin!);
     const route = this.router.cached(origin);
     if (route) return this.agentFor(route).dispatch(opts, handler);
     // the OS settings or the desktop app's answer are on their way: dispatch once they are in

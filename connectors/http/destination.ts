@@ -83,9 +83,7 @@ export class HttpDestination implements Destination {
           method: this.cfg.method,
           dispatcher: this.agent,
           headers: { ...headers, ...(await this.auth.headers(ctx.signal)) },
-          // a small body (kept inline) goes as one buffer: undici writes it with the headers in one segment,
-          // which a relaying proxy forwards at once (written apart, Nagle could hold the second part back)
-          body: item.size === 0 ? '' : item.bodyFile ? item.openBody() : await item.readBody(),
+          body: item.size > 0 ? item.openBody() : '',
           signal: ctx.signal,
         });
       } catch (err) {

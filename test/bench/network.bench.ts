@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ferryBin, writeConfig } from '../helpers/cli.ts';
-import { issue, makeCa, removeSharedDirs, type CertFiles } from '../helpers/certs.ts';
+import { removeSharedDirs, startSignedSink, type CertFiles } from '../helpers/certs.ts';
 import { SQUID, startSquid, startTinyproxy, stopAllProxies, TINYPROXY, type RunningProxy } from '../helpers/proxies.ts';
-import { startHttpsSink, type Sink } from '../helpers/sink.ts';
+import type { Sink } from '../helpers/sink.ts';
 import { dropFiles, startProcess, waitAll } from './engine.bench.ts';
 import { round, type BenchRow, type BenchSuite } from './harness.ts';
 
@@ -89,9 +89,7 @@ export const networkSuite: BenchSuite = {
     if (!fs.existsSync(SQUID) || !fs.existsSync(TINYPROXY)) return [{ suite: 'network', case: 'skipped', figures: { reason: 'squid and tinyproxy are needed (apt-get install squid tinyproxy)' } } satisfies BenchRow];
     const n = quick ? 300 : 2000;
     const rounds = quick ? 1 : 3;
-    const ca = makeCa('Ferry Bench CA');
-    const cert = issue(ca, '127.0.0.1');
-    const sink = await startHttpsSink({ cert: cert.certPem, key: cert.keyPem });
+    const { ca, sink } = await startSignedSink('Ferry Bench CA');
     const proxies = { squid: await startSquid(), tinyproxy: await startTinyproxy() };
     const results: Record<Kind, Figures[]> = { direct: [], squid: [], tinyproxy: [] };
     const ratios: Record<'squid' | 'tinyproxy', number[]> = { squid: [], tinyproxy: [] };

@@ -9,9 +9,9 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { repoRoot } from '../helpers/cli.ts';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
-import { issue, makeCa } from '../helpers/certs.ts';
+import { startSignedSink, type CertFiles } from '../helpers/certs.ts';
 import { proxyAvailable, SQUID, startSquid, type RunningProxy } from '../helpers/proxies.ts';
-import { startHttpsSink, type Sink } from '../helpers/sink.ts';
+import type { Sink } from '../helpers/sink.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 import { loginLink } from '../../main/engine/admin/login.ts';
 
@@ -30,9 +30,8 @@ describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Netw
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     const staticDir = tempDir('ferry-renderer-');
     await build({ configFile: path.join(repoRoot, 'renderer.vite.config.ts'), logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
-    const ca = makeCa('Ferry Test Sink CA');
-    const cert = issue(ca, '127.0.0.1');
-    sink = await startHttpsSink({ cert: cert.certPem, key: cert.keyPem });
+    let ca: CertFiles;
+    ({ ca, sink } = await startSignedSink());
     squid = await startSquid({ auth: { user: 'ferry', password: 'squid-pw' } });
     h = await startAdmin({
       integrations: [{ name: 'api', flows: [{

@@ -5,11 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issue, makeCa, type CertFiles } from '../helpers/certs.ts';
+import { startSignedSink, type CertFiles } from '../helpers/certs.ts';
 import { cleanUpAfterEach, dropFiles, ferry, setup } from '../helpers/flows.ts';
 import { runCli } from '../helpers/cli.ts';
 import { proxyAvailable, SQUID, startSquid, startTinyproxy, TINYPROXY } from '../helpers/proxies.ts';
-import { startHttpsSink, type Sink } from '../helpers/sink.ts';
+import type { Sink } from '../helpers/sink.ts';
 import { waitFor } from '../helpers/tmp.ts';
 
 cleanUpAfterEach();
@@ -17,9 +17,7 @@ cleanUpAfterEach();
 let sinkCa: CertFiles;
 let sink: Sink;
 beforeAll(async () => {
-  sinkCa = makeCa('Ferry Test Sink CA');
-  const cert = issue(sinkCa, '127.0.0.1');
-  sink = await startHttpsSink({ cert: cert.certPem, key: cert.keyPem });
+  ({ ca: sinkCa, sink } = await startSignedSink());
 });
 afterAll(async () => {
   await sink.close();
@@ -43,7 +41,7 @@ describe.skipIf(!proxyAvailable(TINYPROXY))('HTTPS_PROXY without any network con
     const check = await runCli(['check', '--config', st.cfg], { env });
     expect(check.code).toBe(0);
     expect(check.stdout).toContain(`network network.proxy: env (HTTPS_PROXY=${tiny.url}, NO_PROXY=<-loopback>)`);
-    expect(check.stdout).toMatch(/network trust: bundled \+ system store \(\d+ from .+\) \+ network\.tls\.ca \(1 file\)/);
+    expect(check.stdout).toMatch(/network trust: bundled( \+ NODE_EXTRA_CA_CERTS \(\d+\))? \+ system store \(\d+ from .+\) \+ network\.tls\.ca \(1 file\)/);
     expect(check.stdout).toContain(`upload destination (http): OK - ${sink.url} reachable (HTTP 200 to HEAD); via proxy ${tiny.url} (HTTPS_PROXY); TLS by 'Ferry Test Sink CA' (trusted: network.tls.ca)`);
 
     const url = await runCli(['check', '--config', st.cfg, '--url', `${sink.url}/ping`], { env });

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startHttpsSink, type Behaviour, type Sink } from './sink.ts';
 
 export interface CertFiles {
   dir: string;
@@ -76,4 +77,11 @@ export function selfSigned(cn: string, dir = sharedDir('ferry-self-')): CertFile
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${cn}`,
     '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], dir);
   return files(dir, name);
+}
+
+/** An HTTPS sink on 127.0.0.1 whose certificate a fresh CA (named `caName`) signed. */
+export async function startSignedSink(caName = 'Ferry Test Sink CA', behaviour?: Behaviour): Promise<{ ca: CertFiles; sink: Sink }> {
+  const ca = makeCa(caName);
+  const cert = issue(ca, '127.0.0.1');
+  return { ca, sink: await startHttpsSink({ cert: cert.certPem, key: cert.keyPem }, behaviour) };
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from './net.ts';
-import { sharedDir, type CertFiles } from './certs.ts';
+import { makeCa, sharedDir, type CertFiles } from './certs.ts';
 
 export const TINYPROXY = '/usr/bin/tinyproxy';
 export const SQUID = '/usr/sbin/squid';
@@ -48,7 +48,26 @@ async function listening(port: number, child: ChildProcess, output: () => string
   }
 }
 
-function launch(cmd: string, args: string[], what: string): { child: ChildProcess; output: () => string; stop(): Promise<void> } {
+type Launched = ReturnType<typeof launch>;
+
+/** The RunningProxy of a launched proxy, stopped with the test file (or stopAllProxies). */
+function tracked(p: Launched, port: number, log: () => string, tunnels: () => number): RunningProxy {
+  const proxy: RunningProxy = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    pid: p.child.pid!,
+    log,
+    tunnels,
+    stop: async () => {
+      running.delete(proxy);
+      await p.stop();
+    },
+  };
+  running.add(proxy);
+  return proxy;
+}
+
+function launch(cmd: string, args: string[]): { child: ChildProcess; output: () => string; stop(): Promise<void> } {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -62,7 +81,6 @@ function launch(cmd: string, args: string[], what: string): { child: ChildProces
       const late = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(late);
-      void what;
     },
   };
 }
@@ -83,22 +101,10 @@ export async function startTinyproxy(opts: { auth?: { user: string; password: st
     'DisableViaHeader Yes',
     ...(opts.auth ? [`BasicAuth ${opts.auth.user} ${opts.auth.password}`] : []),
   ].join('\n'));
-  const p = launch(TINYPROXY, ['-d', '-c', conf], 'tinyproxy');
+  const p = launch(TINYPROXY, ['-d', '-c', conf]);
   await listening(port, p.child, p.output, 'tinyproxy');
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
-  const proxy: RunningProxy = {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    pid: p.child.pid!,
-    log,
-    tunnels: () => (log().match(/Established connection to host/g) ?? []).length,
-    stop: async () => {
-      running.delete(proxy);
-      await p.stop();
-    },
-  };
-  running.add(proxy);
-  return proxy;
+  return tracked(p, port, log, () => (log().match(/Established connection to host/g) ?? []).length);
 }
 
 /** The uid Squid switches to when started as root (Debian's `proxy`), which must own its logs. */
@@ -147,22 +153,10 @@ export async function startSquid(opts: { auth?: { user: string; password: string
       : ['http_access allow localhost']),
     'http_access deny all',
   ].join('\n'));
-  const p = launch(SQUID, ['-N', '-f', conf], 'squid');
+  const p = launch(SQUID, ['-N', '-f', conf]);
   await listening(port, p.child, () => `${p.output()}\n${fs.readFileSync(cache, 'utf8').slice(-2000)}`, 'squid');
   const log = () => fs.readFileSync(access, 'utf8');
-  const proxy: RunningProxy = {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    pid: p.child.pid!,
-    log,
-    tunnels: () => log().split('\n').filter((l) => / CONNECT /.test(l) && !/TCP_DENIED|\/40[37] /.test(l)).length,
-    stop: async () => {
-      running.delete(proxy);
-      await p.stop();
-    },
-  };
-  running.add(proxy);
-  return proxy;
+  return tracked(p, port, log, () => log().split('\n').filter((l) => / CONNECT /.test(l) && !/TCP_DENIED|\/40[37] /.test(l)).length);
 }
 
 /**
@@ -173,19 +167,13 @@ export async function startMitmproxy(opts: { ca: CertFiles; upstreamCa: string }
   const dir = sharedDir('ferry-mitm-');
   fs.writeFileSync(path.join(dir, 'mitmproxy-ca.pem'), `${opts.ca.keyPem}${opts.ca.certPem}`, { mode: 0o600 });
   const port = await freePort();
-  const p = launch(MITMDUMP, ['--listen-host', '127.0.0.1', '--listen-port', String(port), '--set', `confdir=${dir}`, '--set', `ssl_verify_upstream_trusted_ca=${opts.upstreamCa}`, '--flow-detail', '0'], 'mitmdump');
+  const p = launch(MITMDUMP, ['--listen-host', '127.0.0.1', '--listen-port', String(port), '--set', `confdir=${dir}`, '--set', `ssl_verify_upstream_trusted_ca=${opts.upstreamCa}`, '--flow-detail', '0']);
   await listening(port, p.child, p.output, 'mitmdump', 60_000);
-  const proxy: RunningProxy = {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    pid: p.child.pid!,
-    log: p.output,
-    tunnels: () => (p.output().match(/client connect/g) ?? []).length,
-    stop: async () => {
-      running.delete(proxy);
-      await p.stop();
-    },
-  };
-  running.add(proxy);
-  return proxy;
+  return tracked(p, port, p.output, () => (p.output().match(/client connect/g) ?? []).length);
+}
+
+/** A TLS-inspecting proxy with a fresh root named 'Corp Inspection CA', in front of servers signed by `upstreamCa`. */
+export async function startInspectingProxy(upstreamCa: string): Promise<{ ca: CertFiles; proxy: RunningProxy }> {
+  const ca = makeCa('Corp Inspection CA');
+  return { ca, proxy: await startMitmproxy({ ca, upstreamCa }) };
 }

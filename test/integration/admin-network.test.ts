@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
-import { issue, makeCa, type CertFiles } from '../helpers/certs.ts';
+import { startSignedSink, type CertFiles } from '../helpers/certs.ts';
 import { proxyAvailable, SQUID, startSquid, type RunningProxy } from '../helpers/proxies.ts';
-import { startHttpsSink, type Sink } from '../helpers/sink.ts';
+import type { Sink } from '../helpers/sink.ts';
 import { waitFor } from '../helpers/tmp.ts';
 
 let h: AdminHarness;
@@ -17,9 +17,7 @@ let sink: Sink;
 let squid: RunningProxy;
 
 beforeAll(async () => {
-  sinkCa = makeCa('Ferry Test Sink CA');
-  const cert = issue(sinkCa, '127.0.0.1');
-  sink = await startHttpsSink({ cert: cert.certPem, key: cert.keyPem });
+  ({ ca: sinkCa, sink } = await startSignedSink());
   squid = await startSquid({ auth: { user: 'ferry', password: 'squid-pw' } });
   h = await startAdmin(`# the depot's agent
 dataDir: ./data
@@ -47,7 +45,7 @@ describe.skipIf(!proxyAvailable(SQUID))('network routes', () => {
     expect(r.status).toBe(200);
     expect(r.json.network).toEqual({ proxy: 'env' });
     expect(r.json.effective[0]).toMatch(/^network\.proxy: env/);
-    expect(r.json.effective[1]).toMatch(/^trust: bundled \+ system store/);
+    expect(r.json.effective[1]).toMatch(/^trust: bundled( \+ NODE_EXTRA_CA_CERTS \(\d+\))? \+ system store/);
   });
 
   it('POST /api/network/test: unsaved values are tested as they are, the saved ones otherwise', async () => {

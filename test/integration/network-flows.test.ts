@@ -9,10 +9,10 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../main/engine/engine.ts';
 import { startApi, type FakeApi } from '../helpers/api.ts';
-import { issue, makeCa, type CertFiles } from '../helpers/certs.ts';
+import { issue, makeCa, startSignedSink, type CertFiles } from '../helpers/certs.ts';
 import { startEngine, type RunningEngine } from '../helpers/engine.ts';
 import { freePort } from '../helpers/net.ts';
-import { MITMDUMP, proxyAvailable, SQUID, startMitmproxy, startSquid, type RunningProxy } from '../helpers/proxies.ts';
+import { MITMDUMP, proxyAvailable, SQUID, startInspectingProxy, startSquid, type RunningProxy } from '../helpers/proxies.ts';
 import { startHttpsSink, type Sink } from '../helpers/sink.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 
@@ -29,9 +29,7 @@ let running: RunningEngine | undefined;
 
 beforeAll(async () => {
   process.env[PASSWORD_VAR] = AUTH.password;
-  sinkCa = makeCa('Ferry Test Sink CA');
-  const cert = issue(sinkCa, '127.0.0.1');
-  sink = await startHttpsSink({ cert: cert.certPem, key: cert.keyPem });
+  ({ ca: sinkCa, sink } = await startSignedSink());
 });
 afterEach(async () => {
   await running?.stop();
@@ -191,8 +189,7 @@ describe.skipIf(!proxyAvailable(MITMDUMP))('behind a TLS-inspecting proxy', () =
   let mitmCa: CertFiles;
   let mitm: RunningProxy;
   beforeAll(async () => {
-    mitmCa = makeCa('Corp Inspection CA');
-    mitm = await startMitmproxy({ ca: mitmCa, upstreamCa: sinkCa.cert });
+    ({ ca: mitmCa, proxy: mitm } = await startInspectingProxy(sinkCa.cert));
   }, 90_000);
 
   it('without its root the item retries, then goes dead naming the inspecting CA; with network.tls.ca it is delivered', async () => {

@@ -8,8 +8,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Network } from '../../connectors/net/network.ts';
 import { networkSchema } from '../../connectors/net/schema.ts';
-import { issue, makeCa, selfSigned, sharedDir, type CertFiles } from '../helpers/certs.ts';
-import { MITMDUMP, proxyAvailable, SQUID, startMitmproxy, startSquid, startTinyproxy, TINYPROXY, type RunningProxy } from '../helpers/proxies.ts';
+import { issue, makeCa, selfSigned, sharedDir, startSignedSink, type CertFiles } from '../helpers/certs.ts';
+import { MITMDUMP, proxyAvailable, SQUID, startInspectingProxy, startSquid, startTinyproxy, TINYPROXY, type RunningProxy } from '../helpers/proxies.ts';
 import { startHttpsSink, startSink, type Sink } from '../helpers/sink.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/tmp.ts';
@@ -36,9 +36,7 @@ let sinkCa: CertFiles;
 let sink: Sink;
 
 beforeAll(async () => {
-  sinkCa = makeCa('Ferry Test Sink CA');
-  const cert = issue(sinkCa, '127.0.0.1');
-  sink = await startHttpsSink({ cert: cert.certPem, key: cert.keyPem });
+  ({ ca: sinkCa, sink } = await startSignedSink());
 });
 afterAll(async () => {
   await sink.close();
@@ -130,8 +128,7 @@ describe.skipIf(!proxyAvailable(MITMDUMP))('behind a TLS-inspecting proxy (mitmp
   let mitmCa: CertFiles;
   let mitm: RunningProxy;
   beforeAll(async () => {
-    mitmCa = makeCa('Corp Inspection CA');
-    mitm = await startMitmproxy({ ca: mitmCa, upstreamCa: sinkCa.cert });
+    ({ ca: mitmCa, proxy: mitm } = await startInspectingProxy(sinkCa.cert));
   }, 90_000);
 
   it('refuses the re-signed certificate and names its issuer, until that root is trusted', async () => {

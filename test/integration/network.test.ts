@@ -3,6 +3,7 @@
 // that wants a client certificate and a self-signed one to pin. Each failure must name its cause.
 import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +86,29 @@ describe.skipIf(!proxyAvailable(SQUID))('through Squid with Basic auth', () => {
     const other = await get(net_({ proxy: { url: squid.url, username: AUTH.user, password: AUTH.password, noProxy: [THROUGH, '*.corp.local', '10.0.0.0/8', '127.0.0.1:1'] }, tls: { ca: [sinkCa.cert] } }), sink.url);
     expect(other).toMatchObject({ ok: true, path: expect.stringMatching(/^via proxy/) });
     await waitFor(() => squid.tunnels() === before + 1, 'one tunnel more in the access log');
+  });
+
+  it('reaches an https:// proxy (TLS to the proxy, checked like a server), then tunnels through it', async () => {
+    const proxyCa = makeCa('Proxy Front CA');
+    const front = issue(proxyCa, '127.0.0.1');
+    // Squid behind a TLS front, as an https:// proxy is reached
+    const server = tls.createServer({ cert: front.certPem, key: front.keyPem }, (s) => {
+      const up = net.connect(squid.port, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const proxy = { url, username: AUTH.user, password: AUTH.password, noProxy: [THROUGH] };
+      const ok = await get(net_({ proxy, tls: { ca: [sinkCa.cert, proxyCa.cert] } }), sink.url);
+      expect(ok).toMatchObject({ ok: true, status: 200, path: `via proxy ${url} (network.proxy); TLS by 'Ferry Test Sink CA' (trusted: network.tls.ca)` });
+      const untrusted = await get(net_({ proxy, tls: { ca: [sinkCa.cert] } }), sink.url);
+      expect(untrusted).toMatchObject({ ok: false, reason: `certificate of proxy ${url} is signed by 'Proxy Front CA', which is not trusted: a TLS-inspecting proxy? Add its root with network.tls.ca or install it in the system store` });
+    } finally {
+      server.close();
+    }
   });
 
   it('sends loopback addresses direct unless told otherwise, as browsers do', async () => {

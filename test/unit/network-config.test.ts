@@ -180,6 +180,14 @@ describe('system proxy settings', () => {
     expect(asked).toEqual(['https://api.example.com/', 'https://intranet.corp.local/']);
   });
 
+  it.skipIf(process.platform !== 'linux')('proxy: system on Linux means the environment (there is no other system setting)', async () => {
+    const router = new Router('system', { env: { HTTPS_PROXY: 'http://proxy.corp.local:3128', NO_PROXY: 'intranet.corp' }, key: 'network.proxy' });
+    const r = await router.resolve('https://api.example.com');
+    expect(r).toMatchObject({ kind: 'proxy', why: 'system (Linux: the environment): HTTPS_PROXY' });
+    expect(await router.resolve('https://intranet.corp')).toEqual({ kind: 'direct', why: 'NO_PROXY intranet.corp' });
+    expect(await router.describe()).toBe('network.proxy: system; Linux has no system proxy setting beyond the environment: env (HTTPS_PROXY=http://proxy.corp.local:3128, NO_PROXY=intranet.corp)');
+  });
+
   it('reads the Windows certificate store as PowerShell prints it (base64 DER per line)', () => {
     const ca = makeCa('Windows Root');
     const b64 = new crypto.X509Certificate(ca.certPem).raw.toString('base64');

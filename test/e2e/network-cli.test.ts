@@ -49,7 +49,7 @@ describe.skipIf(!proxyAvailable(TINYPROXY))('HTTPS_PROXY without any network con
     const noProxy = await runCli(['check', '--config', st.cfg, '--url', `${sink.url}/ping`], { env: { HTTPS_PROXY: tiny.url } });
     expect(noProxy.stdout).toContain(`${sink.url}/ping: OK - ${sink.url} answered HTTP 200 to HEAD; direct (loopback)`);
     await tiny.stop();
-  });
+  }, 150_000); // five `ferry` processes on a machine that may be busy
 });
 
 describe.skipIf(!proxyAvailable(SQUID))('proxy credentials from the secret store', () => {
@@ -76,5 +76,5 @@ describe.skipIf(!proxyAvailable(SQUID))('proxy credentials from the secret store
     for (const f of fs.readdirSync(path.join(dataDir, 'logs'))) expect(fs.readFileSync(path.join(dataDir, 'logs', f), 'utf8')).not.toContain('from-the-store');
     expect(fs.readFileSync(path.join(dataDir, 'ferry.db')).includes('from-the-store')).toBe(false);
     await squid.stop();
-  });
+  }, 150_000);
 });

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
+import type { Network } from './net/network.ts';
 
 /** Result of a connection test. `check()` never throws: failures come back as `{ ok: false, message }`. */
 export type CheckResult = { ok: true; message?: string } | { ok: false; message: string };
@@ -220,6 +221,12 @@ export interface ConnectorEnv {
   /** Folder of the config file: relative paths in connector configs are already resolved against it. */
   configDir: string;
   log: ConnectorLogger;
+  /**
+   * The network setting (proxy, trusted CAs, client certificate): every outbound HTTP(S) client takes its
+   * dispatcher from `net.dispatcher({ proxy, tls, … })`, passing the connector's own overrides. The engine
+   * always sets it; a connector built without it (tests) uses Network.default() (proxy env, system store).
+   */
+  net?: Network;
 }
 
 /** One connector = one folder exporting one of these. */

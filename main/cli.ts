@@ -20,6 +20,7 @@ import { installPlan, uninstallPlan, type ServiceOptions } from './engine/servic
 import { decideServiceInstall } from './engine/service-install.ts';
 import { packageRoot } from './engine/paths.ts';
 import { previewLines, previewProcess } from './engine/process/preview.ts';
+import { Network } from '../connectors/net/index.ts';
 
 class UsageError extends Error {}
 
@@ -355,9 +356,17 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .description('test each source and destination: connect, authenticate, list or write a probe')
     .addOption(configOption())
     .option('--flow <name>', 'only this flow')
+    .option('--url <url>', "only the network path to this URL: proxy, TLS and the server's answer")
     .action(act(async (opts) => {
       const loaded = requireConfig(opts);
       const silent = createLogger({ level: 'silent', stderr: false });
+      const net = new Network(loaded.config.network, { log: silent });
+      for (const line of await net.describe()) out(`network ${line}`);
+      if (opts.url) {
+        const r = await net.probe(opts.url);
+        out(`${opts.url}: ${r.ok ? 'OK' : 'FAILED'} - ${r.message}${r.path ? `; ${r.path}` : ''}`);
+        return r.ok ? 0 : 1;
+      }
       let failures = 0;
       let checked = 0;
       for (const integration of loaded.config.integrations) {
@@ -367,7 +376,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
           for (const role of ['source', 'destination'] as const) {
             const { type, ...cfg } = flow[role] as { type: string } & Record<string, unknown>;
             const def = connectorOf(type);
-            const env = { configDir: loaded.dir, log: silent };
+            const env = { configDir: loaded.dir, log: silent, net };
             const conn = role === 'source' ? def.createSource!(cfg, env) : def.createDestination!(cfg, env);
             const result = await conn.check();
             await conn.close?.();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import jsonata from 'jsonata';
 import { httpAuthSchema, httpUrl } from '../http/schema.ts';
+import { endpointNetworkShape } from '../net/schema.ts';
 
 const expr = (what: string) =>
   z.string().min(1).superRefine((src, ctx) => {
@@ -70,6 +71,7 @@ export const httpPollSourceSchema = z.strictObject({
   maxRequestsPerMinute: z.number().positive().optional().meta({ description: 'Request budget for this host (shared by every flow polling it).' }),
   maxRetries: z.int().min(0).max(20).default(5).meta({ description: 'Retries of one page after 429, 5xx or a network error.' }),
   timeoutMs: z.int().min(100).default(30_000),
+  ...endpointNetworkShape,
 });
 
 export type HttpPollSourceConfig = z.output<typeof httpPollSourceSchema>;

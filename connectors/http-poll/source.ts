@@ -6,13 +6,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request } from 'undici';
 import jsonata from 'jsonata';
 import { errorMessage, type CheckResult, type ConnectorEnv, type NewItem, type Source, type SourceContext } from '../contract.ts';
 import { AuthError, Authenticator } from '../http/auth.ts';
 import { parseRetryAfter } from '../http/destination.ts';
 import { sleep, takeSlot } from './ratelimit.ts';
 import type { HttpPollSourceConfig } from './schema.ts';
+import { Network, type NetDispatcher } from '../net/index.ts';
 
 type Cursor = string | number;
 /** Where the next request of a run starts. */
@@ -51,7 +52,7 @@ function greater(a: Cursor | undefined, b: Cursor | undefined): Cursor | undefin
 
 export class HttpPollSource implements Source {
   private readonly cfg: HttpPollSourceConfig;
-  private readonly agent: Agent;
+  private readonly agent: NetDispatcher;
   readonly auth: Authenticator;
   private readonly recordPath?: jsonata.Expression;
   private readonly keyExpr?: jsonata.Expression;
@@ -60,10 +61,11 @@ export class HttpPollSource implements Source {
   private readonly nextPath?: jsonata.Expression;
   private readonly host: string;
 
-  constructor(cfg: HttpPollSourceConfig, _env: ConnectorEnv, dispatcher?: Agent) {
+  constructor(cfg: HttpPollSourceConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
-    this.agent = dispatcher ?? new Agent({ connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs, keepAliveTimeout: 4_000 });
-    this.auth = new Authenticator(cfg.auth, this.agent as Dispatcher);
+    // the network setting with this source's proxy/tls on top; OAuth token requests share it
+    this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, timeoutMs: cfg.timeoutMs, keepAliveMs: 4_000 });
+    this.auth = new Authenticator(cfg.auth, this.agent);
     this.recordPath = cfg.recordPath ? jsonata(cfg.recordPath) : undefined;
     this.keyExpr = cfg.key ? jsonata(cfg.key) : undefined;
     if (cfg.incremental && 'field' in cfg.incremental) this.cursorField = jsonata(cfg.incremental.field);
@@ -76,7 +78,7 @@ export class HttpPollSource implements Source {
     try {
       const res = await this.fetch(this.requestFor(this.cfg.incremental?.start, { first: true }), AbortSignal.timeout(this.cfg.timeoutMs), 0);
       const records = await this.records(res.body);
-      return { ok: true, message: `${this.host} answered HTTP ${res.status}; ${records.length} records on the first page` };
+      return { ok: true, message: `${this.host} answered HTTP ${res.status}; ${records.length} records on the first page; ${await this.agent.pathTo(this.cfg.url)}` };
     } catch (err) {
       return { ok: false, message: errorMessage(err) };
     }
@@ -131,7 +133,7 @@ export class HttpPollSource implements Source {
       } catch (err) {
         if (err instanceof AuthError) throw new PollError(err.message);
         if (signal.aborted) throw new PollError('interrupted: Ferry is stopping');
-        if (attempt >= maxRetries) throw new PollError(`${req.url.host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+        if (attempt >= maxRetries) throw new PollError(this.agent.explain(err, req.url));
         await sleep(Math.min(30_000, 500 * 2 ** attempt), signal);
         continue;
       }

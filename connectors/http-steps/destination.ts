@@ -1,7 +1,7 @@
 // Ordered API steps (e.g. charge the payment, then create the fulfilment order only if it succeeded). Each
 // step carries Idempotency-Key "<item key>:<step>", so a retried item does not repeat a step the API already
 // did. The first failing step decides the outcome, with its status and reason.
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import jsonata from 'jsonata';
 import {
   deadLetter,
@@ -9,6 +9,7 @@ import {
   errorMessage,
   retryLater,
   type CheckResult,
+  type ConnectorEnv,
   type DeliveryOutcome,
   type Destination,
   type DestinationContext,
@@ -16,6 +17,7 @@ import {
 } from '../contract.ts';
 import { readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS } from '../http/reply.ts';
 import type { HttpStepsDestinationConfig } from './schema.ts';
+import { Network, type NetDispatcher } from '../net/index.ts';
 
 
 
@@ -29,14 +31,14 @@ function parseOr(text: string): unknown {
 
 export class HttpStepsDestination implements Destination {
   private readonly cfg: HttpStepsDestinationConfig;
-  private readonly agent: Agent;
+  private readonly agent: NetDispatcher;
   private readonly bodies: Array<ReturnType<typeof jsonata> | undefined>;
   readonly concurrency: number;
 
-  constructor(cfg: HttpStepsDestinationConfig) {
+  constructor(cfg: HttpStepsDestinationConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
     this.concurrency = cfg.concurrency;
-    this.agent = new Agent({ connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs });
+    this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, timeoutMs: cfg.timeoutMs });
     this.bodies = cfg.steps.map((s, i) => {
       if (!s.body) return undefined;
       try {
@@ -55,10 +57,11 @@ export class HttpStepsDestination implements Destination {
         await res.body.dump();
         if (res.statusCode >= 500) problems.push(`step ${s.name}: ${new URL(s.url).host} answered HTTP ${res.statusCode}`);
       } catch (err) {
-        problems.push(`step ${s.name}: ${new URL(s.url).host} unreachable (${errorMessage(err)})`);
+        problems.push(`step ${s.name}: ${await this.agent.explainCheck(err, s.url)}`);
       }
     }
-    return problems.length ? { ok: false, message: problems.join('; ') } : { ok: true, message: `${this.cfg.steps.length} step endpoints reachable` };
+    const first = this.cfg.steps[0].url;
+    return problems.length ? { ok: false, message: problems.join('; ') } : { ok: true, message: `${this.cfg.steps.length} step endpoints reachable; ${await this.agent.pathTo(first)}` };
   }
 
   async send(item: OutgoingItem, ctx: DestinationContext): Promise<DeliveryOutcome> {
@@ -95,7 +98,7 @@ export class HttpStepsDestination implements Destination {
           signal: ctx.signal,
         });
       } catch (err) {
-        return retryLater(`step ${step.name}: ${new URL(step.url).host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+        return retryLater(`step ${step.name}: ${this.agent.explain(err, step.url)}`);
       }
       const status = res.statusCode;
       const replyBody = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));

@@ -1,6 +1,7 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
 import { httpUrl } from '../http/schema.ts';
+import { endpointNetworkShape } from '../net/schema.ts';
 
 
 export const stepSchema = z.strictObject({
@@ -31,6 +32,7 @@ export const httpStepsDestinationSchema = z.strictObject({
   reply: z.enum(['last', 'all']).default('last').meta({ description: "What the flow's reply is: the last step's answer, or { <step>: <answer> } of all." }),
   timeoutMs: z.int().min(100).default(30_000),
   concurrency: z.int().min(1).max(64).default(4),
+  ...endpointNetworkShape,
 });
 
 export type HttpStepsDestinationConfig = z.output<typeof httpStepsDestinationSchema>;

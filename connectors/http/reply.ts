@@ -1,6 +1,7 @@
 // Reading HTTP replies the same way in every HTTP-speaking connector (http, webhook, http-steps): bounded
 // bodies, Retry-After, and one-line reasons for network failures.
-import { delivered, errorMessage, type DeliveryOutcome } from '../contract.ts';
+import { delivered, type DeliveryOutcome } from '../contract.ts';
+import { describeNetworkError } from '../net/errors.ts';
 
 export const SNIPPET_BYTES = 2048;
 export const REPLY_MAX_BYTES = 1024 * 1024;
@@ -53,31 +54,7 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** One-line description of a network failure. */
+/** One-line description of a network failure (the network facility's, shared by every HTTP client). */
 export function networkReason(err: unknown, url: URL): string {
-  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = e.code ?? e.cause?.code;
-  const where = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
-  switch (code) {
-    case 'ECONNREFUSED':
-      return `host unreachable: connection refused by ${where}`;
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `host not found: ${url.hostname}`;
-    case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
-      return `connection to ${where} was reset`;
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return `timed out talking to ${where}`;
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'CERT_HAS_EXPIRED':
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return `TLS certificate not trusted (${code}) for ${where}`;
-    default:
-      return `${where}: ${errorMessage(e.cause ?? e)}`;
-  }
+  return describeNetworkError(err, url);
 }

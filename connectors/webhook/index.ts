@@ -13,6 +13,7 @@ import {
 import { WebhookSource } from './source.ts';
 import { WebhookDestination } from './destination.ts';
 import { SyncSource } from './sync.ts';
+import { ENDPOINT_TLS_PATH_KEYS } from '../net/schema.ts';
 
 /** `webhook`: receiver (POST /hooks/<flow>, or webhook-relay mode) and signed sender. */
 export const webhookConnector: ConnectorDefinition = {
@@ -21,9 +22,9 @@ export const webhookConnector: ConnectorDefinition = {
   destinationSchema: webhookDestinationSchema,
   changeEvents: true,
   eventsOnly: true,
-  pathKeys: { source: ['tls.cert', 'tls.key'] },
+  pathKeys: { source: ['tls.cert', 'tls.key', ...ENDPOINT_TLS_PATH_KEYS.map((k) => `relay.${k}`)], destination: ENDPOINT_TLS_PATH_KEYS },
   createSource: (config: WebhookSourceConfig, env) => new WebhookSource(config, env),
-  createDestination: (config: WebhookDestinationConfig) => new WebhookDestination(config),
+  createDestination: (config: WebhookDestinationConfig, env) => new WebhookDestination(config, env),
   warnings: (role, config: WebhookSourceConfig) => (role === 'source' && config.mode === 'listen' ? exposureWarnings(webhookExposure(config)) : []),
 };
 

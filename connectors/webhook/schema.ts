@@ -2,6 +2,7 @@ import jsonata from 'jsonata';
 import { z } from 'zod';
 import { httpUrl } from '../http/schema.ts';
 import { exposureProblems, type ListenerExposure } from './exposure.ts';
+import { endpointNetworkShape } from '../net/schema.ts';
 
 /** A JSONata expression that compiles; the error names the problem. */
 export const jsonataExpr = z.string().min(1).superRefine((expr, ctx) => {
@@ -66,6 +67,7 @@ export const relaySchema = z
     url: httpUrl.meta({ description: 'Long-poll URL of the relay; Ferry GETs it with ?cursor=…&wait=… (see docs/patterns.md).' }),
     token: z.string().min(1).optional().meta({ description: 'Bearer token for the relay. Use ${secret:NAME}.' }),
     waitSeconds: z.int().min(1).max(120).default(25).meta({ description: 'How long the relay may hold a poll open.' }),
+    ...endpointNetworkShape,
   })
   .meta({ description: 'webhook-relay mode: fetch events a relay received, for sites a SaaS app cannot reach.' });
 
@@ -97,6 +99,7 @@ export const webhookDestinationSchema = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Extra headers.' }),
   timeoutMs: z.int().min(100).default(30_000),
   concurrency: z.int().min(1).max(64).default(4),
+  ...endpointNetworkShape,
 });
 
 export const syncSourceSchema = z

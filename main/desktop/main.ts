@@ -4,7 +4,7 @@
 // tray.ts / notifications.ts / login-item.ts; every action on the engine goes through engine/control.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { app, dialog, ipcMain, Menu, nativeImage, Notification, powerMonitor, safeStorage, shell, Tray, type BrowserWindow, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
+import { app, dialog, ipcMain, Menu, nativeImage, Notification, powerMonitor, safeStorage, session, shell, Tray, type BrowserWindow, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
 import { Engine } from '../engine/engine.ts';
 import { createLogger, type Logger, type LogLevel } from '../engine/logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
@@ -61,7 +61,8 @@ class DesktopApp {
     this.log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), stderr: !app.isPackaged, scrub: scrubber.text });
     if (key.source.kind === 'refuse') this.log.warn(`secrets set in the dashboard are refused: ${key.source.reason}`);
     // without a protected key the engine runs without a secret store: the API answers secret writes with an error
-    this.engine = Engine.open(loaded, { log: this.log, scrubber, secrets: key.source.kind === 'refuse' ? undefined : secrets, admin: { staticDir: path.join(resources, 'dist', 'renderer') } });
+    // network.proxy: system asks Chromium per URL, which evaluates the OS's PAC file or auto-detection
+    this.engine = Engine.open(loaded, { log: this.log, scrubber, secrets: key.source.kind === 'refuse' ? undefined : secrets, admin: { staticDir: path.join(resources, 'dist', 'renderer') }, resolveProxy: (url) => session.defaultSession.resolveProxy(url) });
     await this.engine.start();
     if (key.source.kind === 'refuse') {
       new Notification({ title: 'Ferry: secrets cannot be stored safely here', body: key.source.reason }).show();
@@ -77,7 +78,7 @@ class DesktopApp {
     this.timer = setInterval(() => this.refresh(), REFRESH_MS);
     if (!process.argv.includes('--hidden') || this.pendingOpen) this.open(this.pendingOpen ?? '#/');
     this.pendingOpen = undefined;
-    startAutoUpdate({ packaged: app.isPackaged, log: this.log, version: app.getVersion() });
+    startAutoUpdate({ packaged: app.isPackaged, log: this.log, version: app.getVersion(), network: () => this.engine!.config.network });
   }
 
   /** Sleep: noted; wake-up: sources rescanned and missed schedule ticks run; shutdown: a clean quit first. */

@@ -21,6 +21,7 @@ import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
+import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 
 const DAY = 86_400_000;
 
@@ -36,6 +37,11 @@ export interface EngineOptions {
   idleRecheckMs?: number;
   /** Removes credentials from what the engine writes and serves (default: one for this config and store). */
   scrubber?: Scrubber;
+  /**
+   * Per-URL proxy answers for `network.proxy: system`: the desktop app passes Electron's
+   * session.resolveProxy, which evaluates PAC files. Headless, the OS settings are read instead.
+   */
+  resolveProxy?: ProxyResolver;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -59,6 +65,8 @@ export class Engine {
   readonly queue: Queue;
   readonly content: ContentStore;
   readonly flowStates: FlowStates;
+  /** The network setting every outbound HTTP(S) client uses (connectors get it in their ConnectorEnv). */
+  network: Network;
   readonly flows = new Map<string, FlowRuntime>();
   readonly log: Logger;
   private readonly unlock: () => void;
@@ -96,6 +104,7 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
+    this.network = this.networkOf(this.config);
     // A receiver may echo a credential in an error reply: credentials never reach the database.
     this.scrubber = opts.scrubber ?? new Scrubber({ store: opts.secrets });
     this.scrubber.addLoaded(loaded);
@@ -155,9 +164,22 @@ export class Engine {
   private readonly afterDone: Batcher<number, void>;
   private readonly batchers: Array<{ flush(): void }>;
 
+  /** A Network for a config's `network` block, with this engine's options (the desktop app's proxy resolver). */
+  networkOf(config: Pick<FerryConfig, 'network'>): Network {
+    return new Network(config.network, { resolveProxy: this.opts.resolveProxy, log: this.log.child({ component: 'network' }) });
+  }
+
+  /**
+   * A dispatcher (undici) for the engine's own HTTP clients (config pull, relay polling): the network
+   * setting's proxy, trust and client certificate, routed per request. Do not close it: the engine does.
+   */
+  dispatcherFor(url: string | URL): NetDispatcher {
+    return this.network.dispatcherFor(url);
+  }
+
   /** Builds one flow's runtime from its config (connectors through the registry). */
   private buildFlow(integration: string, flowCfg: FlowConfig, configDir: string): FlowRuntime {
-    const env = { configDir, log: this.log.child({ flow: flowCfg.name }) };
+    const env = { configDir, log: this.log.child({ flow: flowCfg.name }), net: this.network };
     const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
     const source = connectorOf(st).createSource!(sourceCfg, env);
@@ -370,8 +392,10 @@ export class Engine {
     // A new logLevel in the config (a --log-level flag stays until then): flows log through child loggers
     // made at build time, so they are rebuilt too.
     const levelChanged = this.log.level !== 'silent' && loaded.config.logLevel !== this.config.logLevel;
+    // a new network setting reaches every connector through its dispatcher: all flows are rebuilt
+    const networkChanged = JSON.stringify(loaded.config.network) !== JSON.stringify(this.config.network);
     const same = (a: FlowRuntime, b: { integration: string; cfg: FlowConfig }) =>
-      !levelChanged && a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
+      !levelChanged && !networkChanged && a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
 
     const toStop = [...this.flows.values()].filter((f) => !wanted.has(f.name) || !same(f, wanted.get(f.name)!));
     await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
@@ -384,6 +408,10 @@ export class Engine {
     this.loaded = loaded;
     this.config = loaded.config;
     if (levelChanged) this.log.level = loaded.config.logLevel;
+    if (networkChanged) {
+      await this.network.close();
+      this.network = this.networkOf(loaded.config);
+    }
 
     // Rebuild the map in config order, keeping the runtimes that did not change.
     const previous = new Map(this.flows);
@@ -425,6 +453,7 @@ export class Engine {
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     for (const b of this.batchers) b.flush();
     this.persistFacts();
+    await this.network.close().catch(() => undefined);
     this.db.close();
     this.unlock();
     this.state = 'stopped';

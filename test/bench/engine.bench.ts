@@ -17,7 +17,7 @@ function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
 }
 
-async function startProcess(args: string[]): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
+export async function startProcess(args: string[]): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
   // BENCH_PROFILE=<dir>: each measured process writes a V8 CPU profile there (open in Chrome DevTools).
   // BENCH_NODE_ARGS: extra node flags for them (e.g. "--import /tmp/mem.mjs").
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
@@ -43,7 +43,7 @@ async function startProcess(args: string[]): Promise<{ child: ChildProcess; stop
 }
 
 /** Writes n files of 200 B–4 KB; returns each file's completion time by name. */
-async function dropFiles(dir: string, n: number, tag: string): Promise<Map<string, number>> {
+export async function dropFiles(dir: string, n: number, tag: string): Promise<Map<string, number>> {
   const done = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const name = `${tag}-${String(i).padStart(6, '0')}.csv`;
@@ -63,7 +63,7 @@ function receivedAt(sink: Sink, tag: string): Map<string, number> {
   return at;
 }
 
-async function waitAll(sink: Sink, tag: string, n: number, timeoutMs: number): Promise<Map<string, number>> {
+export async function waitAll(sink: Sink, tag: string, n: number, timeoutMs: number): Promise<Map<string, number>> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const at = receivedAt(sink, tag);

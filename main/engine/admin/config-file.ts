@@ -42,8 +42,8 @@ export class ConfigFile {
   }
 
   /** Validates a document's text as the whole config. `prefix` turns paths relative to the edited part. */
-  private check(text: string, prefix?: string): Proposal {
-    const parsed = parseConfigText(text, this.file, { secrets: this.secrets });
+  private check(text: string, prefix?: string, secrets = this.secrets): Proposal {
+    const parsed = parseConfigText(text, this.file, { secrets });
     if (parsed.ok) {
       const warnings = (parsed.value.warnings ?? []).map(problemFromLine);
       return { ok: true, text, loaded: parsed.value, warnings: prefix === undefined ? warnings : relativeTo(warnings, prefix, true) };
@@ -60,12 +60,15 @@ export class ConfigFile {
     return next;
   }
 
-  /** Validates and writes a change made by `edit`, then hands the new config to `apply`. */
-  change<T>(edit: (doc: Doc) => string | undefined, apply: (loaded: LoadedConfig) => Promise<T>): Promise<T> {
+  /**
+   * Validates and writes a change made by `edit`, then hands the new config to `apply`. `secrets` replaces
+   * the lookup of ${secret:…} for the validation (a change that brings its own new secret values).
+   */
+  change<T>(edit: (doc: Doc) => string | undefined, apply: (loaded: LoadedConfig) => Promise<T>, secrets?: SecretLookup): Promise<T> {
     return this.serial(async () => {
       const doc = this.document();
       const prefix = edit(doc);
-      const proposal = this.check(doc.toString(KEEP_LAYOUT), prefix);
+      const proposal = this.check(doc.toString(KEEP_LAYOUT), prefix, secrets ?? this.secrets);
       if (!proposal.ok) throw new HttpError(400, `invalid configuration: ${proposal.problems.map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ')}`, proposal.problems);
       writeFileAtomic(this.file, proposal.text, fs.statSync(this.file).mode & 0o777);
       return apply(proposal.loaded);

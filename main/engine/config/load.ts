@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { configSchema, type FerryConfig, type FlowConfig } from './schema.ts';
 import { connectors } from '../registry.ts';
 import { Scrubber, type Placeholder } from '../scrub.ts';
+import { networkSchema, type NetworkConfig } from '../../../connectors/net/schema.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -143,8 +144,14 @@ function resolveDotted(obj: Record<string, unknown>, dotted: string, base: strin
     cur = next && typeof next === 'object' ? (next as Record<string, unknown>) : undefined;
   }
   const last = keys[keys.length - 1];
-  if (cur && typeof cur[last] === 'string' && cur[last] !== '') cur[last] = path.resolve(base, cur[last] as string);
+  const v = cur?.[last];
+  if (typeof v === 'string' && v !== '') cur![last] = path.resolve(base, v);
+  // a list of paths (tls.ca)
+  else if (Array.isArray(v)) cur![last] = v.map((x) => (typeof x === 'string' && x !== '' ? path.resolve(base, x) : x));
 }
+
+/** Keys of the top-level `network` block holding file paths. */
+const NETWORK_PATH_KEYS = ['network.tls.ca', 'network.tls.cert', 'network.tls.key', 'network.tls.pfx'];
 
 /** The OS's per-user app-data folder for Ferry. */
 export function defaultAppDataDir(): string {
@@ -173,6 +180,7 @@ export function parseConfigText(
 
   // Resolve relative paths before validation, so defaults and checks see absolute paths.
   if (typeof interpolated.dataDir === 'string') interpolated.dataDir = path.resolve(dir, interpolated.dataDir);
+  for (const key of NETWORK_PATH_KEYS) resolveDotted(interpolated, key, dir);
   const integrations = Array.isArray(interpolated.integrations) ? interpolated.integrations : [];
   for (const integration of integrations) {
     const flows = integration && typeof integration === 'object' && Array.isArray((integration as any).flows) ? (integration as any).flows : [];
@@ -251,6 +259,21 @@ export function parseEndpoint(
   if (!result.success) problems.push(...formatIssues(result.error.issues));
   if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems.map(new Scrubber({ placeholders }).text))] };
   return { ok: true, type: String(type), config: result.data as Record<string, unknown> };
+}
+
+/**
+ * Validates a `network` block on its own (admin API: testing unsaved Network settings): interpolates
+ * ${env:…}/${secret:…}, resolves its file paths against `dir`, checks it against the schema. Problem lines
+ * name keys relative to the block (`proxy.url: …`).
+ */
+export function parseNetworkBlock(block: unknown, dir: string, opts: { secrets?: SecretLookup } = {}): { ok: true; config: NetworkConfig } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  const interpolated = { network: interpolate(block ?? {}, [], problems, { secrets: opts.secrets }) } as Record<string, unknown>;
+  for (const key of NETWORK_PATH_KEYS) resolveDotted(interpolated, key, dir);
+  const result = networkSchema.safeParse(interpolated.network, { reportInput: true });
+  if (!result.success) problems.push(...formatIssues(result.error.issues));
+  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems)] };
+  return { ok: true, config: result.data };
 }
 
 /**

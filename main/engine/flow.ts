@@ -24,6 +24,7 @@ import type { FlowStates } from './store/state.ts';
 import { sourceState } from './store/state.ts';
 import type { Db } from './store/db.ts';
 import { CircuitBreaker, nextAttemptAt } from './backoff.ts';
+import { outcomeOfThrown } from './failures.ts';
 import type { Batcher } from './batcher.ts';
 import { compileProcess } from './process/pipeline.ts';
 import { ProcessIntake, type DeadItem } from './process/intake.ts';
@@ -728,7 +729,7 @@ export class FlowRuntime {
       try {
         outcome = await this.destination.send(this.outgoing(row, { ...attrs }), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
       } catch (err) {
-        outcome = { kind: 'retry', reason: errorMessage(err) };
+        outcome = outcomeOfThrown(err);
       }
       const now = Date.now();
       const item = { flow: this.name, name: row.name };

@@ -149,6 +149,7 @@ export class FlowRuntime {
           this.log.warn(message);
           this.noteError(message);
         },
+        note: (message) => this.log.info(message),
       });
     }
   }

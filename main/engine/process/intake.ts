@@ -38,6 +38,8 @@ export interface ProcessIntakeDeps {
   parentProcessing(parent: NewItem, active: boolean): void;
   /** Reports a file-level problem (bad records counted, a failed file). */
   problem(message: string): void;
+  /** Reports what happened to a file that is not a problem (nothing in it to queue). */
+  note?(message: string): void;
 }
 
 class FailFile extends Error {
@@ -230,6 +232,7 @@ export class ProcessIntake {
     // A whole-file output is a stream drained by its commit: a failure inside it (the data's) reaches the
     // commit only as text, so the error itself is kept to tell it from the store's.
     let streamError: unknown;
+    let outputs = 0;
     const flush = async (checkpoint?: NewItem['checkpoint']) => {
       if (pending.length === 0 && !checkpoint) return;
       const items = pending;
@@ -245,6 +248,7 @@ export class ProcessIntake {
     };
     for await (const out of runProcess(body.open(), this.d.proc, hooks)) {
       if (this.d.signal.aborted) throw new TransientError('interrupted: Ferry is stopping (the file is processed again at the next start)');
+      outputs++;
       if (!Buffer.isBuffer(out.body)) out.body.once('error', (err) => (streamError = err));
       const item: NewItem = {
         sourceKey: `${parent.sourceKey}#${out.part}`,
@@ -265,6 +269,7 @@ export class ProcessIntake {
     }
     await flush(parent.checkpoint);
     await flushDead();
+    if (outputs === 0 && deadCount === 0) this.d.note?.(`${parent.name} holds no records: nothing queued`);
     if (deadCount > 0) this.d.problem(`${parent.name}: ${deadCount} bad record${deadCount === 1 ? '' : 's'} went dead (first: ${describeFailure(parent.name, firstError!)})`);
     return { queued, duplicates, dead: deadCount };
   }

@@ -95,8 +95,9 @@ export class JsonRecordScanner {
     return this.key === this.steps[role] ? this.afterSteps(role + 1) : 'skip';
   }
 
-  private fail(what: string): never {
-    throw new DocumentError(`invalid JSON at byte ${this.bytesSeen}: ${what}`);
+  /** `at`: the offending byte's index in the current chunk. */
+  private fail(what: string, at = 0): never {
+    throw new DocumentError(`invalid JSON at byte ${this.bytesSeen + at}: ${what}`);
   }
 
   private startRecord(i: number, scalar: boolean, string: boolean): void {
@@ -146,7 +147,7 @@ export class JsonRecordScanner {
       if (this.depth <= this.o.maxDepth + 1) this.types[this.depth] = type;
       return;
     }
-    if (this.depth === 0 && this.seenValue) this.fail('more than one value at the top level');
+    if (this.depth === 0 && this.seenValue) this.fail('more than one value at the top level', i);
     const role = this.roleOfValue();
     this.key = undefined;
     if (role === 'record' || (role === 'records' && type === OBJ)) {
@@ -163,9 +164,9 @@ export class JsonRecordScanner {
   }
 
   private close(buf: Buffer, i: number, type: number, out: ScannedRecord[]): void {
-    if (this.depth === 0) this.fail(`unexpected "${String.fromCharCode(buf[i])}"`);
+    if (this.depth === 0) this.fail(`unexpected "${String.fromCharCode(buf[i])}"`, i);
     if (this.depth <= this.o.maxDepth + 1 && this.types[this.depth] !== type) {
-      this.fail(`"${String.fromCharCode(buf[i])}" does not close the ${this.types[this.depth] === OBJ ? 'object' : 'array'} open there`);
+      this.fail(`"${String.fromCharCode(buf[i])}" does not close the ${this.types[this.depth] === OBJ ? 'object' : 'array'} open there`, i);
     }
     this.depth--;
     if (this.inRecord) {
@@ -187,7 +188,7 @@ export class JsonRecordScanner {
       this.expectKey = false;
       return;
     }
-    if (this.depth === 0 && this.seenValue) this.fail('more than one value at the top level');
+    if (this.depth === 0 && this.seenValue) this.fail('more than one value at the top level', i);
     const role = this.roleOfValue();
     this.key = undefined;
     if (role === 'record' || role === 'records') this.startRecord(i, !string, string);

@@ -1,17 +1,10 @@
 // The wording of the parse limits (parse.maxRecordBytes, parse.maxDepth, parse.maxColumns) and the
 // error a parser throws when the rest of a document cannot be read (a text node over the limit, nesting
 // too deep to go on), so every format names a limit the same way.
+import { sizeText } from '../../../connectors/contract.ts';
 
 /** How much of a record cut for a limit is kept with its dead item (the start of it, to show what it was). */
 export const HEAD_BYTES = 64 * 1024;
-
-/** 16 MiB, 1.5 MiB, 512 KiB, 900 bytes. */
-export function sizeText(bytes: number): string {
-  const unit = (n: number, u: string) => `${Number.isInteger(n) ? n : n.toFixed(1)} ${u}`;
-  if (bytes >= 1024 * 1024) return unit(bytes / (1024 * 1024), 'MiB');
-  if (bytes >= 1024) return unit(bytes / 1024, 'KiB');
-  return `${bytes} bytes`;
-}
 
 export const recordTooLarge = (max: number, what = 'the record') => `${what} is larger than ${sizeText(max)} (parse.maxRecordBytes)`;
 export const nestedTooDeep = (max: number, unit = 'levels') => `nested deeper than ${max} ${unit} (parse.maxDepth)`;

@@ -111,6 +111,8 @@ export class FlowRuntime {
   private readonly processor?: ProcessIntake;
   /** Source keys of parents being processed now: their after-delivery waits until all parts are queued. */
   private readonly processingParents = new Set<string>();
+  /** Processed files whose every part is queued (known only to this run), waiting for their parts to settle. */
+  private readonly completedParents = new Set<string>();
   /** Synchronous callers waiting for an item's final outcome, by item id. */
   private readonly waiters = new Map<number, Set<(o: CallOutcome) => void>>();
   /** Outcomes already answered to a caller whose commit is still in the group-commit window. */
@@ -138,10 +140,11 @@ export class FlowRuntime {
         commit: (items, checkpoint) => this.commitItems(items, checkpoint, true),
         commitDead: (items) => this.commitDead(items),
         waitForCapacity: () => this.waitForCapacity(),
-        parentProcessing: (parent, active) => {
+        parentProcessing: (parent, active, completed) => {
           if (active) this.processingParents.add(parent.sourceKey);
           else {
             this.processingParents.delete(parent.sourceKey);
+            if (completed && this.source.afterDelivery) this.completedParents.add(parent.sourceKey);
             this.afterParentSettled(parent.sourceKey, parent.name, parent.attributes ?? {});
           }
         },
@@ -217,8 +220,10 @@ export class FlowRuntime {
    * still waiting, the source's after-delivery step (move/delete the original) runs once.
    */
   private afterParentSettled(parentKey: string, name: string, attributes: Record<string, any>): void {
-    if (!this.source.afterDelivery || this.processingParents.has(parentKey)) return;
+    // only a file wholly processed in this run: one cut short (a stop, a full disk) is taken again first
+    if (!this.source.afterDelivery || this.processingParents.has(parentKey) || !this.completedParents.has(parentKey)) return;
     if (this.deps.queue.hasPendingWithPrefix(this.name, `${parentKey}#`)) return;
+    this.completedParents.delete(parentKey);
     this.runAfterDelivery({ sourceKey: parentKey, name, attributes }); // runs once at a time per source key
   }
 

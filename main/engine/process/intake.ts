@@ -34,8 +34,11 @@ export interface ProcessIntakeDeps {
   commitDead(items: DeadItem[]): Promise<void>;
   /** Resolves once the flow may queue more (back pressure); rejects when the flow stops. */
   waitForCapacity(): Promise<void>;
-  /** The parent is fully processed: its after-delivery may run once its derived items are settled. */
-  parentProcessing(parent: NewItem, active: boolean): void;
+  /**
+   * The parent's processing started (active) or ended. Only a parent `completed` (every part queued or dead)
+   * may have its after-delivery run, once its parts are settled; one cut short is taken again.
+   */
+  parentProcessing(parent: NewItem, active: boolean, completed?: boolean): void;
   /** Reports a file-level problem (bad records counted, a failed file). */
   problem(message: string): void;
   /** Reports what happened to a file that is not a problem (nothing in it to queue). */
@@ -96,14 +99,16 @@ export class ProcessIntake {
         continue;
       }
       this.d.parentProcessing(item, true);
+      let completed = false;
       try {
         const r = await this.one(item);
+        completed = true;
         result.queued += r.queued;
         if (r.queued === 0 && r.duplicates > 0 && r.dead === 0) result.duplicates.push(item);
       } catch (err) {
         result.failed.push({ item, error: errorMessage(err) });
       } finally {
-        this.d.parentProcessing(item, false);
+        this.d.parentProcessing(item, false, completed);
       }
     }
     if (checkpoint) await this.commitAll([], checkpoint);

@@ -3,104 +3,17 @@
 // their cap and one byte over. Every one is cut at its cap or deadline with a reason naming it.
 import http from 'node:http';
 import net from 'node:net';
-import zlib from 'node:zlib';
-import type { AddressInfo } from 'node:net';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { HttpStepsDestination } from '../../connectors/http-steps/destination.ts';
 import { httpStepsDestinationSchema } from '../../connectors/http-steps/schema.ts';
 import { freePort, startEngine, type RunningEngine } from '../helpers/engine.ts';
 import { outgoingItem } from '../helpers/items.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { waitFor } from '../helpers/tmp.ts';
+import { hostileApi, type HostileApi as Api } from '../helpers/hostile-api.ts';
 
 const MiB = 1024 * 1024;
 const TOKEN = 'hook-token-0123456789abcdef';
-
-/** gzip of `size` bytes of spaces, compressed as it is made (about 1,000 to 1): a bomb of a few hundred KB. */
-async function gzipBomb(size: number): Promise<Buffer> {
-  const gz = zlib.createGzip({ level: 9 });
-  const out: Buffer[] = [];
-  gz.on('data', (c: Buffer) => out.push(c));
-  const done = new Promise((r) => gz.on('end', r));
-  const block = Buffer.alloc(MiB, 0x20);
-  for (let left = size; left > 0; left -= MiB) if (!gz.write(block)) await new Promise((r) => gz.once('drain', r));
-  gz.end();
-  await done;
-  return Buffer.concat(out);
-}
-
-let bomb: Buffer;
-beforeAll(async () => {
-  bomb = await gzipBomb(512 * MiB);
-});
-
-interface Api {
-  url: string;
-  hits: Map<string, number>;
-  open: Set<http.ServerResponse>;
-  close(): Promise<void>;
-}
-
-const RECORDS = JSON.stringify([{ id: 1, name: 'Anna' }, { id: 2, name: 'Bernd' }]);
-
-/** A misbehaving API: each path answers one way. Endless replies stop once the client goes away. */
-async function hostileApi(): Promise<Api> {
-  const hits = new Map<string, number>();
-  const open = new Set<http.ServerResponse>();
-  const server = http.createServer((req, res) => {
-    const path = new URL(req.url!, 'http://x').pathname;
-    hits.set(path, (hits.get(path) ?? 0) + 1);
-    req.resume();
-    open.add(res);
-    res.on('close', () => open.delete(res));
-    switch (path) {
-      case '/bomb':
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(bomb);
-        return;
-      case '/gzip':
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(zlib.gzipSync(RECORDS));
-        return;
-      case '/br':
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'br' }).end(zlib.brotliCompressSync(RECORDS));
-        return;
-      case '/zstd':
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd' }).end('(zstd bytes)');
-        return;
-      case '/endless': {
-        // as fast as the client reads, never ending
-        res.writeHead(200, { 'content-type': 'application/json' });
-        const block = Buffer.alloc(256 * 1024, 0x20);
-        res.write('[');
-        const pump = () => {
-          while (!res.destroyed && res.write(block));
-          if (!res.destroyed) res.once('drain', pump);
-        };
-        pump();
-        return;
-      }
-      case '/trickle': {
-        // a byte every 50 ms: never idle long enough for an idle timeout, never complete
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.write('[');
-        const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' ')), 50);
-        res.on('close', () => clearInterval(t));
-        return;
-      }
-      default:
-        res.writeHead(200, { 'content-type': 'application/json' }).end(RECORDS);
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    hits,
-    open,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-}
 
 let api: Api | undefined;
 let sink: Sink | undefined;

@@ -195,8 +195,28 @@ export class CsvGuard {
             st = AFTER_QUOTE;
             i += this.quote.length - 1;
           } else if (c === CR || (c === LF && (i > 0 ? buf[i - 1] : this.lastByte) !== CR)) this.lines++;
+          else {
+            // the run of plain bytes up to the next quote or line break, in a tight loop
+            let j = i + 1;
+            for (; j < len; j++) {
+              const b = buf[j];
+              if (b === q0 || b === CR || b === LF) break;
+              if (b >= 0x80) this.high = true;
+            }
+            i = j - 1;
+          }
           continue;
         case UNQUOTED:
+          if (c !== LF && c !== CR && c !== d0) {
+            let j = i + 1;
+            for (; j < len; j++) {
+              const b = buf[j];
+              if (b === d0 || b === CR || b === LF) break;
+              if (b >= 0x80) this.high = true;
+            }
+            i = j - 1; // a delimiter or line break is looked at by the loop itself (a token may straddle chunks)
+            continue;
+          }
           if (c === LF || c === CR) endRow(i);
           else if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
             st = FIELD_START;

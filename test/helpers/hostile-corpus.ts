@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { cpuMsOf } from '../bench/harness.ts';
 import { ferryBin, writeConfig } from './cli.ts';
 import { hostileApi, type HostileApi } from './hostile-api.ts';
 import { freePort } from './net.ts';
@@ -137,12 +138,6 @@ function procStatus(pid: number, field: string): number {
   return Math.round(Number(m?.[1] ?? 0) / 102.4) / 10;
 }
 
-/** CPU time (user + system) of a process, in ms. */
-function cpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
-}
-
 async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, child?: ChildProcess, output?: () => string): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -248,7 +243,7 @@ export async function runCorpus(dir: string, opts: { bigField?: number; perInput
       await input.write(staged, dir);
       const inbox = path.join(dir, 'in', input.flow);
       const done = path.join(dir, 'done', input.flow);
-      const cpu0 = cpuMs(pid);
+      const cpu0 = cpuMsOf(pid);
       const t0 = Date.now();
       fs.renameSync(staged, path.join(inbox, input.name));
       const like = `${input.name.replace(/[\\%_]/g, (c) => `\\${c}`)}@%`;
@@ -272,13 +267,13 @@ export async function runCorpus(dir: string, opts: { bigField?: number; perInput
         attempts: Math.max(0, ...rows.map((r) => r.attempts)),
         detail: !settled ? `undecided after ${perInputMs} ms: ${JSON.stringify(rows)}` : reported && rows.length === 0 ? 'reported: holds no records' : undefined,
         ms,
-        cpuMs: Math.round(cpuMs(pid) - cpu0),
+        cpuMs: Math.round(cpuMsOf(pid) - cpu0),
       });
       fs.rmSync(path.join(done, input.name), { force: true }); // the 300 MB file need not stay
     }
 
     for (const input of corpusPolls) {
-      const cpu0 = cpuMs(pid);
+      const cpu0 = cpuMsOf(pid);
       const t0 = Date.now();
       const res = await post(adminPort, `/api/flows/${input.flow}/run`, Buffer.alloc(0), { authorization: `Bearer ${token}` });
       if (res.status !== 202) throw new Error(`running ${input.flow}: HTTP ${res.status} ${res.text}`);
@@ -288,11 +283,11 @@ export async function runCorpus(dir: string, opts: { bigField?: number; perInput
         if (row?.last_error && (row.last_error_at ?? 0) >= t0) problem = row.last_error;
         return problem !== '';
       }, perInputMs, input.name, child, out);
-      verdicts.push({ input: input.name, what: input.what, verdict: settled ? 'reported' : 'stuck', delivered: 0, dead: [], attempts: api.hits.get(`/${input.flow.slice(5)}`) ?? 0, detail: problem, ms: Date.now() - t0, cpuMs: Math.round(cpuMs(pid) - cpu0) });
+      verdicts.push({ input: input.name, what: input.what, verdict: settled ? 'reported' : 'stuck', delivered: 0, dead: [], attempts: api.hits.get(`/${input.flow.slice(5)}`) ?? 0, detail: problem, ms: Date.now() - t0, cpuMs: Math.round(cpuMsOf(pid) - cpu0) });
     }
 
     for (const input of corpusHooks) {
-      const cpu0 = cpuMs(pid);
+      const cpu0 = cpuMsOf(pid);
       const t0 = Date.now();
       const before = sink.received.filter((r) => r.url === '/hook').length;
       const body = Buffer.from(JSON.stringify({ p: 'h'.repeat(input.bytes - 8) })); // {"p":""} is 8 bytes
@@ -302,7 +297,7 @@ export async function runCorpus(dir: string, opts: { bigField?: number; perInput
         await waitUntil(() => sink.received.filter((r) => r.url === '/hook').length > before, perInputMs, input.name, child, out);
         delivered = sink.received.filter((r) => r.url === '/hook').length - before;
       }
-      verdicts.push({ input: input.name, what: input.what, verdict: res.status === 202 ? (delivered ? 'delivered' : 'stuck') : 'refused', delivered, dead: [], attempts: 1, detail: `HTTP ${res.status} ${res.text}`, ms: Date.now() - t0, cpuMs: Math.round(cpuMs(pid) - cpu0) });
+      verdicts.push({ input: input.name, what: input.what, verdict: res.status === 202 ? (delivered ? 'delivered' : 'stuck') : 'refused', delivered, dead: [], attempts: 1, detail: `HTTP ${res.status} ${res.text}`, ms: Date.now() - t0, cpuMs: Math.round(cpuMsOf(pid) - cpu0) });
     }
 
     const peakRssMb = procStatus(pid, 'VmHWM');

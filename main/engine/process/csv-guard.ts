@@ -6,7 +6,8 @@
 // - text after a closing quote while trimming ("x" y): csv-parse reports it, then silently drops the rest
 //   of the chunk it was given, losing the rows after it;
 // - invalid UTF-8 in a UTF-8 file (csv-parse would turn it into U+FFFD without a word).
-// Rows end at \r\n, \n or \r outside quotes (csv-parse is given the same three), so mixed line endings work.
+// Rows end at \r\n, \n or \r outside quotes; a row ending unlike the file's first row is handed on with the
+// first row's line end (csv-parse keeps to the first it meets), so mixed line endings work.
 import { isUtf8 } from 'node:buffer';
 import crypto from 'node:crypto';
 import { headOf, NOT_UTF8, recordTooLarge, tooManyColumns } from './limits.ts';
@@ -20,6 +21,7 @@ const AFTER_QUOTE = 3;
 const AFTER_CLOSE = 4;
 const CR = 13;
 const LF = 10;
+const EOL = { crlf: Buffer.from('\r\n'), lf: Buffer.from('\n'), cr: Buffer.from('\r') };
 
 // What csv-parse trims (ECMAScript white space), as UTF-8; line ends are handled before trimming.
 const TRIMABLE = [0x20, 0x09, 0x0c, 0x0b, 0xa0, 0x1680, ...Array.from({ length: 11 }, (_, i) => 0x2000 + i), 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff].map((c) =>
@@ -73,6 +75,11 @@ export class CsvGuard {
   private lastByte = 0;
   /** Bytes of the previous chunk not yet looked at (a token cut in two). */
   private carry: Buffer | undefined;
+  /**
+   * The first row's line end. csv-parse keeps to the first line end it meets; rows ending otherwise (a file
+   * with mixed line ends) are handed on ending with this one.
+   */
+  private eol: keyof typeof EOL | undefined;
 
   constructor(o: CsvGuardOptions) {
     this.o = o;
@@ -184,10 +191,24 @@ export class CsvGuard {
       st = FIELD_START;
       rowStart = end + 1;
     };
+    /** A line end outside quotes at i: ends the row; a terminator unlike the file's first is written as that one. */
+    const endLine = (at: number): number => {
+      const size = buf[at] === CR && buf[at + 1] === LF ? 2 : 1;
+      endRow(at);
+      const eol = size === 2 ? 'crlf' : buf[at] === CR ? 'cr' : 'lf';
+      this.eol ??= eol;
+      if (eol !== this.eol) {
+        if (at > emitFrom) out.push(buf.subarray(emitFrom, at));
+        out.push(EOL[this.eol]);
+        emitFrom = at + size;
+      }
+      rowStart = at + size;
+      return at + size - 1;
+    };
     for (; i < len; i++) {
       const c = buf[i];
-      // a token that may continue in the next chunk: look at it once that chunk is here
-      if (!last && i + this.lookahead > len && ((multiDel && c === d0) || (multiQuote && c === q0) || (c >= 0x80 && o.trim))) break;
+      // a token that may continue in the next chunk (a \r\n among them): look at it once that chunk is here
+      if (!last && i + this.lookahead > len && (c === CR || (multiDel && c === d0) || (multiQuote && c === q0) || (c >= 0x80 && o.trim))) break;
       if (c >= 0x80) this.high = true;
       switch (st) {
         case QUOTED:
@@ -217,7 +238,7 @@ export class CsvGuard {
             i = j - 1; // a delimiter or line break is looked at by the loop itself (a token may straddle chunks)
             continue;
           }
-          if (c === LF || c === CR) endRow(i);
+          if (c === LF || c === CR) i = endLine(i);
           else if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
             st = FIELD_START;
             i += this.del.length - 1;
@@ -225,7 +246,7 @@ export class CsvGuard {
           }
           continue;
         case FIELD_START:
-          if (c === LF || c === CR) endRow(i);
+          if (c === LF || c === CR) i = endLine(i);
           else if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
             i += this.del.length - 1;
             if (++this.delimiters >= o.maxColumns && !this.dropping) this.startDropping(buf, rowStart < 0 ? 0 : rowStart, i + 1, tooManyColumns(o.maxColumns));
@@ -245,7 +266,7 @@ export class CsvGuard {
             continue;
           }
           if (c === LF || c === CR) {
-            endRow(i);
+            i = endLine(i);
             continue;
           }
           if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
@@ -267,7 +288,7 @@ export class CsvGuard {
           continue;
         case AFTER_CLOSE: {
           if (c === LF || c === CR) {
-            endRow(i);
+            i = endLine(i);
             continue;
           }
           if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {

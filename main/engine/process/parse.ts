@@ -322,8 +322,6 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
     delimiter,
     quote: cfg.quote,
     escape: cfg.quote,
-    // all three line ends, in any mix (csv-parse would otherwise keep to the first one it meets)
-    record_delimiter: ['\r\n', '\n', '\r'],
     relax_quotes: true,
     columns: false,
     relax_column_count: true,

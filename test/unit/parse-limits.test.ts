@@ -60,6 +60,18 @@ async function csvRows(chunks: Buffer[], trim: boolean, delimiter: string, anyLi
   return rows;
 }
 
+/** What the guard hands on from `input` fed in chunks of `size()` bytes. */
+function guarded(guard: CsvGuard, input: Buffer, size: () => number): Buffer[] {
+  const fed: Buffer[] = [];
+  for (let pos = 0; pos < input.length; ) {
+    const n = size();
+    guard.push(input.subarray(pos, pos + n), fed);
+    pos += n;
+  }
+  guard.end(fed);
+  return fed;
+}
+
 describe('the CSV guard in front of csv-parse', () => {
   it('csv-parse reads the rows it lets through as it reads them alone, with any mix of line ends, however the bytes are chunked (12,000 random inputs)', async () => {
     const rnd = random(19);
@@ -72,13 +84,7 @@ describe('the CSV guard in front of csv-parse', () => {
       for (let k = rnd(40); k > 0; k--) s += alphabet[rnd(alphabet.length)];
       const input = Buffer.from(s);
       const guard = new CsvGuard({ delimiter, quote: '"', trim, maxRecordBytes: 1 << 20, maxColumns: 1000, utf8: true });
-      const fed: Buffer[] = [];
-      for (let pos = 0; pos < input.length; ) {
-        const n = 1 + rnd(5);
-        guard.push(input.subarray(pos, pos + n), fed);
-        pos += n;
-      }
-      guard.end(fed);
+      const fed = guarded(guard, input, () => 1 + rnd(5));
       if (guard.cut.size > 0) continue; // rows csv-parse would mishandle: covered below
       // every row as csv-parse reads it when told of all three line ends
       expect(await csvRows(fed, trim, delimiter), JSON.stringify(s)).toEqual(await csvRows([input], trim, delimiter, true));
@@ -102,13 +108,7 @@ describe('the CSV guard in front of csv-parse', () => {
       const lines = rows.map((r) => r.map(quote).join(','));
       const input = Buffer.from(lines.join(['\n', '\r\n', '\r'][rnd(3)]));
       const guard = new CsvGuard({ delimiter: ',', quote: '"', trim: false, maxRecordBytes: maxBytes, maxColumns: maxCols, utf8: true });
-      const fed: Buffer[] = [];
-      for (let pos = 0; pos < input.length; ) {
-        const n = 1 + rnd(7);
-        guard.push(input.subarray(pos, pos + n), fed);
-        pos += n;
-      }
-      guard.end(fed);
+      const fed = guarded(guard, input, () => 1 + rnd(7));
       const got = (await csvRows(fed, false, ',')).map((r) => (r.length === 1 && guard.isMarker(r[0]) ? 'cut' : r));
       expect(got, input.toString()).toEqual(lines.map((l, i) => (Buffer.byteLength(l) > maxBytes || rows[i].length > maxCols ? 'cut' : rows[i])));
     }

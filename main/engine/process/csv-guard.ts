@@ -210,47 +210,48 @@ export class CsvGuard {
       // a token that may continue in the next chunk (a \r\n among them): look at it once that chunk is here
       if (!last && i + this.lookahead > len && (c === CR || (multiDel && c === d0) || (multiQuote && c === q0) || (c >= 0x80 && o.trim))) break;
       if (c >= 0x80) this.high = true;
+      if (st === QUOTED) {
+        if (c === q0 && (!multiQuote || this.quoteAt(buf, i))) {
+          st = AFTER_QUOTE;
+          i += this.quote.length - 1;
+        } else if (c === CR || (c === LF && (i > 0 ? buf[i - 1] : this.lastByte) !== CR)) this.lines++;
+        else {
+          // the run of plain bytes up to the next quote or line break, in a tight loop
+          let j = i + 1;
+          for (; j < len; j++) {
+            const b = buf[j];
+            if (b === q0 || b === CR || b === LF) break;
+            if (b >= 0x80) this.high = true;
+          }
+          i = j - 1;
+        }
+        continue;
+      }
+      // outside quotes a line end ends the row and a delimiter the field, whatever came before
+      if (c === LF || c === CR) {
+        i = endLine(i);
+        continue;
+      }
+      if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
+        st = FIELD_START;
+        i += this.del.length - 1;
+        if (++this.delimiters >= o.maxColumns && !this.dropping) this.startDropping(buf, rowStart < 0 ? 0 : rowStart, i + 1, tooManyColumns(o.maxColumns));
+        continue;
+      }
       switch (st) {
-        case QUOTED:
-          if (c === q0 && (!multiQuote || this.quoteAt(buf, i))) {
-            st = AFTER_QUOTE;
-            i += this.quote.length - 1;
-          } else if (c === CR || (c === LF && (i > 0 ? buf[i - 1] : this.lastByte) !== CR)) this.lines++;
-          else {
-            // the run of plain bytes up to the next quote or line break, in a tight loop
-            let j = i + 1;
-            for (; j < len; j++) {
-              const b = buf[j];
-              if (b === q0 || b === CR || b === LF) break;
-              if (b >= 0x80) this.high = true;
-            }
-            i = j - 1;
+        case UNQUOTED: {
+          // the run of plain bytes up to the next delimiter or line break (a quote here is text)
+          let j = i + 1;
+          for (; j < len; j++) {
+            const b = buf[j];
+            if (b === d0 || b === CR || b === LF) break;
+            if (b >= 0x80) this.high = true;
           }
+          i = j - 1; // a delimiter or line break is looked at by the loop itself (a token may straddle chunks)
           continue;
-        case UNQUOTED:
-          if (c !== LF && c !== CR && c !== d0) {
-            let j = i + 1;
-            for (; j < len; j++) {
-              const b = buf[j];
-              if (b === d0 || b === CR || b === LF) break;
-              if (b >= 0x80) this.high = true;
-            }
-            i = j - 1; // a delimiter or line break is looked at by the loop itself (a token may straddle chunks)
-            continue;
-          }
-          if (c === LF || c === CR) i = endLine(i);
-          else if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
-            st = FIELD_START;
-            i += this.del.length - 1;
-            if (++this.delimiters >= o.maxColumns && !this.dropping) this.startDropping(buf, rowStart < 0 ? 0 : rowStart, i + 1, tooManyColumns(o.maxColumns));
-          }
-          continue;
+        }
         case FIELD_START:
-          if (c === LF || c === CR) i = endLine(i);
-          else if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
-            i += this.del.length - 1;
-            if (++this.delimiters >= o.maxColumns && !this.dropping) this.startDropping(buf, rowStart < 0 ? 0 : rowStart, i + 1, tooManyColumns(o.maxColumns));
-          } else if (c === q0 && (!multiQuote || this.quoteAt(buf, i))) {
+          if (c === q0 && (!multiQuote || this.quoteAt(buf, i))) {
             st = QUOTED;
             i += this.quote.length - 1;
           } else if (o.trim && TRIM_FIRST[c] === 1) {
@@ -260,22 +261,14 @@ export class CsvGuard {
           } else st = UNQUOTED;
           continue;
         case AFTER_QUOTE:
-          if (c === q0 && (!multiQuote || this.quoteAt(buf, i))) {
+        case AFTER_CLOSE: {
+          if (st === AFTER_QUOTE && c === q0 && (!multiQuote || this.quoteAt(buf, i))) {
             st = QUOTED; // a doubled quote: one quote character inside the field
             i += this.quote.length - 1;
             continue;
           }
-          if (c === LF || c === CR) {
-            i = endLine(i);
-            continue;
-          }
-          if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
-            st = FIELD_START;
-            i += this.del.length - 1;
-            if (++this.delimiters >= o.maxColumns && !this.dropping) this.startDropping(buf, rowStart < 0 ? 0 : rowStart, i + 1, tooManyColumns(o.maxColumns));
-            continue;
-          }
           if (o.trim) {
+            // whitespace may follow a closing quote; anything else is text csv-parse refuses
             const t = this.trimableAt(buf, i);
             if (t > 0) {
               st = AFTER_CLOSE;
@@ -285,25 +278,6 @@ export class CsvGuard {
             this.bad ??= 'text after a closing quote (quote the whole field and double any quote inside it)';
           }
           st = UNQUOTED; // without trimming csv-parse takes the quote as text and reads on
-          continue;
-        case AFTER_CLOSE: {
-          if (c === LF || c === CR) {
-            i = endLine(i);
-            continue;
-          }
-          if (c === d0 && (!multiDel || this.delimiterAt(buf, i))) {
-            st = FIELD_START;
-            i += this.del.length - 1;
-            if (++this.delimiters >= o.maxColumns && !this.dropping) this.startDropping(buf, rowStart < 0 ? 0 : rowStart, i + 1, tooManyColumns(o.maxColumns));
-            continue;
-          }
-          const t = this.trimableAt(buf, i);
-          if (t > 0) {
-            i += t - 1;
-            continue;
-          }
-          this.bad ??= 'text after a closing quote (quote the whole field and double any quote inside it)';
-          st = UNQUOTED;
           continue;
         }
       }

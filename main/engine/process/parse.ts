@@ -1,13 +1,14 @@
-// Streaming parsers: a body stream in, records out one at a time (never the whole file in memory, except
-// `json`, which is one document). Each record carries its 1-based number and, where known, its line, so
-// a bad record can be named. Bad input becomes an error record; parsing goes on with the next record.
+// Streaming parsers: a body stream in, records out one at a time, never the whole file in memory, and no
+// record larger than parse.maxRecordBytes or nested deeper than parse.maxDepth held or parsed (see limits.ts).
+// Each record carries its 1-based number and, where known, its line, so a bad record can be named. Bad input
+// becomes an error record; parsing goes on with the next record, or ends when the document cannot be read on.
+import { isUtf8 } from 'node:buffer';
 import { finished } from 'node:stream/promises';
 import type { Options as CsvOptions } from 'csv-parse';
 import iconv from 'iconv-lite';
 import jsonata from 'jsonata';
 import type { SaxesTagNS } from 'saxes';
 import type { ParseConfig } from './schema.ts';
-import { isUtf8 } from 'node:buffer';
 import { CsvGuard } from './csv-guard.ts';
 import { jsonDeeperThan, JsonRecordScanner, plainPath, type ScannedRecord } from './json-scan.ts';
 import { DocumentError, HEAD_BYTES, nestedTooDeep, NOT_UTF8, recordTooLarge } from './limits.ts';

@@ -221,7 +221,48 @@ describe('line formats (fixed-width, ndjson)', () => {
   });
 });
 
+/** A random JSON value (strings with escapes and brackets in them, nesting up to `depth`). */
+function randomJson(rnd: (n: number) => number, depth: number): unknown {
+  const strings = ['', 'a', 'x"y', 'b\\s', '[{', '}]', '\u00e9', ',:', '\n'];
+  switch (depth <= 0 ? rnd(4) : rnd(6)) {
+    case 0:
+      return rnd(1000) - 500;
+    case 1:
+      return strings[rnd(strings.length)];
+    case 2:
+      return [true, false, null][rnd(3)];
+    case 3:
+      return rnd(100) / 7;
+    case 4:
+      return Array.from({ length: rnd(4) }, () => randomJson(rnd, depth - 1));
+    default:
+      return Object.fromEntries(Array.from({ length: rnd(4) }, (_, i) => [`${strings[rnd(strings.length)]}${i}`, randomJson(rnd, depth - 1)]));
+  }
+}
+
+/** JSON text with random white space between tokens. */
+function spaced(rnd: (n: number) => number, v: unknown): string {
+  const ws = () => [' ', '', '\n', '\t ', ''][rnd(5)];
+  if (Array.isArray(v)) return `[${ws()}${v.map((x) => spaced(rnd, x)).join(`${ws()},${ws()}`)}${ws()}]`;
+  if (v && typeof v === 'object') return `{${ws()}${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}${ws()}:${ws()}${spaced(rnd, x)}`).join(`,${ws()}`)}${ws()}}`;
+  return JSON.stringify(v);
+}
+
 describe('json limits and streaming', () => {
+  it('streamed records are the elements of the array (top level or at data.items) as JSON.parse reads them, whatever the chunking (1,000 random documents)', async () => {
+    const rnd = random(42);
+    for (let iter = 0; iter < 1000; iter++) {
+      const records = Array.from({ length: rnd(5) }, () => (rnd(5) === 0 ? randomJson(rnd, 3) : { id: iter, v: randomJson(rnd, 3) }));
+      const wrapped = rnd(2) === 0;
+      const doc = wrapped ? { meta: randomJson(rnd, 2), data: { items: records, other: randomJson(rnd, 2) } } : records;
+      const text = `${['', ' ', '\n'][rnd(3)]}${spaced(rnd, doc)}${['', '\n', '  '][rnd(3)]}`;
+      const got = await parse(text, { format: 'json', ...(wrapped ? { recordPath: 'data.items' } : {}) }, 1 + rnd(9));
+      const want = records.map((r, i) => (r && typeof r === 'object' && !Array.isArray(r) ? { n: i + 1, value: r } : { n: i + 1, error: `expected an object, got ${Array.isArray(r) ? 'an array' : JSON.stringify(r)}` }));
+      expect(got.map((r) => (r.error ? { n: r.n, error: r.error.reason } : { n: r.n, value: r.value })), text).toEqual(want);
+    }
+  });
+
+
   it('200,000 levels deep: no stack overflow; a deep element is bad on its own, a deep document fails the file', async () => {
     const deepArray = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
     expect(summary(await parse(`[{"a":1},${deepArray},{"b":2}]`, { format: 'json' }, 65536))).toEqual([

@@ -324,7 +324,7 @@ describe('xml limits', () => {
     const recs = await all(generated('<r><rec>1</rec>', '<a>', 600_000, ''), { format: 'xml', record: 'rec' });
     expect(summary(recs)).toEqual([
       { n: 1, line: 1, value: '1' as never },
-      { n: 2, line: 1, error: 'line 1: elements nested deeper than 1000 levels (parse.maxDepth)', wholeFile: true },
+      { n: 2, line: 1, error: 'elements nested deeper than 1000 levels (parse.maxDepth)', wholeFile: true },
     ]);
   });
 
@@ -332,7 +332,7 @@ describe('xml limits', () => {
     const text = await all(generated('<r><rec>1</rec><rec>', 't', 40 * 1024 * 1024, '</rec></r>'), { format: 'xml', record: 'rec', maxRecordBytes: 1024 * 1024 });
     expect(summary(text)).toEqual([
       { n: 1, line: 1, value: '1' as never },
-      { n: 2, line: 1, error: 'line 1: a text node, attribute or comment is larger than 1 MiB (parse.maxRecordBytes)', wholeFile: true },
+      { n: 2, line: 1, error: 'a text node, attribute or comment is larger than 1 MiB (parse.maxRecordBytes)', wholeFile: true },
     ]);
     const wide = await all(generated('<r><rec>1</rec><rec>', '<x>yy</x>', 9 * 350_000, '</rec><rec>3</rec></r>'), { format: 'xml', record: 'rec', maxRecordBytes: 1024 * 1024 });
     expect(summary(wide)).toEqual([

@@ -500,7 +500,7 @@ async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGen
   };
   parser.on('opentag', (tag: SaxesTagNS) => {
     inRecord();
-    if (++depth > cfg.maxDepth) throw new DocumentError(`line ${parser.line}: elements ${nestedTooDeep(cfg.maxDepth, 'levels')}`);
+    if (++depth > cfg.maxDepth) throw new DocumentError(`elements ${nestedTooDeep(cfg.maxDepth, 'levels')}`);
     if (stack.length === 0) {
       if (tag.local !== target.local || (target.uri !== undefined && tag.uri !== target.uri)) return;
       recordLine = parser.line;
@@ -563,10 +563,10 @@ async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGen
     try {
       for (let i = 0; i < text.length; i += XML_SLICE) {
         const slice = text.length <= XML_SLICE ? text : text.slice(i, i + XML_SLICE);
-        if (state.invalid && hasInvalidUtf8(slice)) throw new DocumentError(`line ${parser.line}: ${NOT_UTF8}`);
+        if (state.invalid && hasInvalidUtf8(slice)) throw new DocumentError(NOT_UTF8);
         parser.write(slice);
         if (parser.position - lastEvent > max) {
-          throw new DocumentError(`line ${parser.line}: ${recordTooLarge(max, 'a text node, attribute or comment')}`);
+          throw new DocumentError(recordTooLarge(max, 'a text node, attribute or comment'));
         }
       }
     } catch (err) {

@@ -315,6 +315,13 @@ export function suffixedName(fileName: string, n: number): string {
   return `${base} (${n})${ext}`;
 }
 
+/** 16 MiB, 1.5 MiB, 512 KiB, 900 bytes: a size in a message. */
+export function sizeText(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${+(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} bytes`;
+}
+
 /** Turns any thrown value into a one-line message. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) {

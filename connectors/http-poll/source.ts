@@ -11,6 +11,7 @@ import jsonata from 'jsonata';
 import { errorMessage, type CheckResult, type ConnectorEnv, type NewItem, type Source, type SourceContext } from '../contract.ts';
 import { AuthError, Authenticator } from '../http/auth.ts';
 import { parseRetryAfter } from '../http/destination.ts';
+import { ACCEPT_ENCODING, readReply, ReplyError } from '../http/reply.ts';
 import { sleep, takeSlot } from './ratelimit.ts';
 import type { HttpPollSourceConfig } from './schema.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';
@@ -123,6 +124,7 @@ export class HttpPollSource implements Source {
           dispatcher: this.agent,
           headers: {
             accept: 'application/json',
+            'accept-encoding': ACCEPT_ENCODING,
             ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}),
             ...Object.fromEntries(Object.entries(this.cfg.headers).map(([k, v]) => [k.toLowerCase(), v])),
             ...(await this.auth.headers(signal)),
@@ -146,13 +148,24 @@ export class HttpPollSource implements Source {
         continue;
       }
       if (status === 429 || status === 503 || status >= 500) {
-        const text = await res.body.text().catch(() => '');
+        const text = (await readReply(res, { ...this.replyLimits(), maxBytes: 2048, truncate: true }).catch(() => Buffer.alloc(0))).toString('utf8');
         if (attempt >= maxRetries) throw new PollError(`${req.url.host} answered HTTP ${status} ${maxRetries + 1} times${text ? `: ${text.slice(0, 200)}` : ''}`);
         const wait = parseRetryAfter(res.headers['retry-after']) ?? Math.min(30_000, 500 * 2 ** attempt);
         if (!(await sleep(Math.min(wait, 15 * 60_000), signal))) throw new PollError('interrupted: Ferry is stopping');
         continue;
       }
-      const text = await res.body.text();
+      // the whole page, decompressed, up to maxReplyBytes and within timeoutMs
+      let text: string;
+      try {
+        text = (await readReply(res, { ...this.replyLimits(), ...(status < 200 || status >= 300 ? { maxBytes: 2048, truncate: true } : {}) })).toString('utf8');
+      } catch (err) {
+        if (err instanceof ReplyError && err.permanent) throw new PollError(`${req.url.host}${req.url.pathname}: ${err.message}`);
+        if (signal.aborted) throw new PollError('interrupted: Ferry is stopping');
+        // cut off or dropped mid-reply: as a network error
+        if (attempt >= maxRetries) throw new PollError(`${req.url.host}${req.url.pathname}: ${errorMessage(err)}`);
+        await sleep(Math.min(30_000, 500 * 2 ** attempt), signal);
+        continue;
+      }
       if (status < 200 || status >= 300) {
         const hint = status === 401 || status === 403 ? ' (check the credentials)' : '';
         throw new PollError(`${req.url.host}${req.url.pathname} answered HTTP ${status}${hint}${text ? `: ${text.slice(0, 200)}` : ''}`);
@@ -165,6 +178,10 @@ export class HttpPollSource implements Source {
       }
       return { status, body, link: nextLink(res.headers.link, req.url) };
     }
+  }
+
+  private replyLimits() {
+    return { maxBytes: this.cfg.maxReplyBytes, capName: 'maxReplyBytes', deadlineMs: this.cfg.timeoutMs, what: 'the reply' };
   }
 
   private async records(body: unknown): Promise<unknown[]> {
@@ -267,7 +284,15 @@ export class HttpPollSource implements Source {
           ctx.problem(`polling ${this.cfg.url}, page ${run.pages + 1}: ${errorMessage(err)}`);
           return;
         }
-        const { items, hwm } = await this.itemsOf(records, run.pages + 1);
+        let page: Awaited<ReturnType<HttpPollSource['itemsOf']>>;
+        try {
+          page = await this.itemsOf(records, run.pages + 1);
+        } catch (err) {
+          // e.g. a record nested too deep to encode: the same page fails the same way
+          ctx.problem(`polling ${this.cfg.url}, page ${run.pages + 1}: a record cannot be queued: ${errorMessage(err)}`);
+          return;
+        }
+        const { items, hwm } = page;
         if (this.cfg.emit === 'page' && records.length > 0) {
           items.push({
             sourceKey: `page:${JSON.stringify(run.since ?? null)}:${JSON.stringify(at)}`,

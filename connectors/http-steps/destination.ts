@@ -15,7 +15,7 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
-import { readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS } from '../http/reply.ts';
+import { ACCEPT_ENCODING, readReply, ReplyError, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
 import type { HttpStepsDestinationConfig } from './schema.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';
 
@@ -91,6 +91,7 @@ export class HttpStepsDestination implements Destination {
           dispatcher: this.agent,
           headers: {
             'content-type': 'application/json',
+            'accept-encoding': ACCEPT_ENCODING,
             'idempotency-key': `${item.idempotencyKey}:${step.name}`,
             ...Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k.toLowerCase(), v])),
           },
@@ -101,9 +102,18 @@ export class HttpStepsDestination implements Destination {
         return retryLater(`step ${step.name}: ${this.agent.explain(err, step.url)}`);
       }
       const status = res.statusCode;
-      const replyBody = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
+      const ok = status >= 200 && status < 300;
+      // the whole answer (later steps and the caller may use it), decompressed, up to maxReplyBytes and
+      // within timeoutMs; of a failure only its start
+      let replyBody: Buffer;
+      try {
+        replyBody = await readReply(res, { maxBytes: ok ? this.cfg.maxReplyBytes : SNIPPET_BYTES, truncate: !ok, capName: 'maxReplyBytes', deadlineMs: this.cfg.timeoutMs, what: `the reply to step ${step.name}` });
+      } catch (err) {
+        if (err instanceof ReplyError && err.permanent) return deadLetter(`${err.message}; the step answered HTTP ${status}`, { status });
+        return retryLater(`step ${step.name}: ${new URL(step.url).host}: ${errorMessage(err)}`);
+      }
       const text = replyBody.toString('utf8');
-      if (status < 200 || status >= 300) {
+      if (!ok) {
         const reason = `step ${step.name} failed: HTTP ${status} from ${new URL(step.url).host}${i > 0 ? ` (steps before it succeeded: ${this.cfg.steps.slice(0, i).map((s) => s.name).join(', ')})` : ''}`;
         const response = text.slice(0, 2048);
         if (RETRYABLE_STATUS.has(status) || status >= 500) return retryLater(reason, { status, response });

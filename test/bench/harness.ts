@@ -1,4 +1,5 @@
 // Shared benchmark plumbing: each suite returns rows of figures; run.ts prints them as a table and JSON.
+import { readFileSync } from 'node:fs';
 export interface BenchRow {
   suite: string;
   case: string;
@@ -37,6 +38,13 @@ export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
       return Math.round(peak * 10) / 10;
     },
   };
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -8,8 +8,9 @@ import { adminSuite } from './admin.bench.ts';
 import { remoteSuite } from './remote.bench.ts';
 import { recordsSuite } from './records.bench.ts';
 import { networkSuite } from './network.bench.ts';
+import { hostileSuite } from './hostile.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

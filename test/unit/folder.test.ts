@@ -436,8 +436,10 @@ describe('folder source: problems', () => {
     const r = await source(path.join(base, 'missing')).check();
     expect(r).toEqual({ ok: false, message: `folder missing: ${path.join(base, 'missing')}` });
     await expect(source(base).check()).resolves.toMatchObject({ ok: true });
+    // a scan of a missing folder does not throw: it reports the listing's problem (the flow shows "failing")
     const scan = fakeContext();
-    await expect(source(path.join(base, 'missing')).scan(scan.ctx)).rejects.toThrow(/ENOENT/);
+    await source(path.join(base, 'missing')).scan(scan.ctx);
+    expect(scan.problems).toEqual([`cannot list ${path.join(base, 'missing')}: folder missing: ${path.join(base, 'missing')}`]);
   });
 });
 

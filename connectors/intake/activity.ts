@@ -3,7 +3,7 @@
 
 /** What the core decided about one file on one look. */
 export type IntakeDecision =
-  /** Seen in this size and time for less than settleMs. */
+  /** Noticed (an event, a listing), or seen in this size and time for less than settleMs. */
   | 'settling'
   /** Complete only once its ready marker exists. */
   | 'waiting-for-marker'
@@ -17,7 +17,7 @@ export type IntakeDecision =
   | 'backing-off'
   /** Could not be taken now (`reason` says why); tried again after a wait. */
   | 'failed'
-  /** Gone since it was seen. */
+  /** Gone since it was seen (a watch reports folders too). */
   | 'vanished'
   /** Complete, but intake is paused by back pressure: it stays and is offered again. */
   | 'deferred';

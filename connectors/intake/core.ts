@@ -136,6 +136,13 @@ export class FileIntake {
     }
     if (!e || !this.rules.wants(rel) || this.memory.has(e)) return;
     this.observe(e, Date.now());
+    this.activity.decided(rel, 'settling');
+  }
+
+  /** A file (or folder) a watch saw go away. */
+  gone(rel: string): void {
+    this.observed.delete(rel);
+    this.activity.decided(rel, 'vanished');
   }
 
   /** Files a watch should look at now: settled long enough, or (with markers) any candidate. */

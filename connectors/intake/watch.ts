@@ -105,7 +105,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       core.notice(rel, entry);
       armSweep();
     },
-    gone: (rel) => void core.observed.delete(rel),
+    gone: (rel) => core.gone(rel),
     rescan: (reason) => {
       ctx.problem(reason);
       if (Date.now() - lastRescan < RESCAN_GAP_MS) return;

@@ -14,6 +14,7 @@ import { outgoingItem } from '../helpers/items.ts';
 import { silentLogger } from '../../main/engine/logger.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 import { repoRoot } from '../helpers/cli.ts';
+import { recordIntake } from '../helpers/intake.ts';
 
 const outgoing = (name: string, body: string, attributes: Record<string, string> = {}) => outgoingItem(name, body, { idempotencyKey: 'k', attributes });
 
@@ -276,11 +277,13 @@ describe('folder source: what it takes', () => {
     write(root, 'grow.txt', 'part1');
     const src = source(root, { settleMs: 300 });
     const c = fakeContext();
+    const rec = recordIntake(src);
     const scanning = src.scan(c.ctx);
-    await new Promise((r) => setTimeout(r, 100));
+    await rec.decided('grow.txt', 'settling'); // the first look
     fs.appendFileSync(path.join(root, 'grow.txt'), '-part2');
     await scanning;
     // the second look within the scan saw it change: not taken yet
+    expect(rec.decisions('grow.txt')).toEqual(['settling', 'settling']);
     expect(c.emitted).toHaveLength(0);
     await src.scan(c.ctx);
     expect(c.emitted.map((e) => e.bytes.toString())).toEqual(['part1-part2']);
@@ -340,7 +343,6 @@ describe('folder source: after delivery', () => {
     await del.scan(c2.ctx);
     const [b, cc] = c2.emitted.map((e) => e.item).sort((x, y) => x.name.localeCompare(y.name));
     // c.txt is rewritten after it was taken: the delivered version is not the one on disk any more
-    await new Promise((r) => setTimeout(r, 20));
     fs.writeFileSync(path.join(root2, 'c.txt'), 'c, newer and longer');
     await del.afterDelivery({ id: 1, sourceKey: b.sourceKey, name: b.name, attributes: b.attributes!, outcome: 'delivered' });
     await del.afterDelivery({ id: 2, sourceKey: cc.sourceKey, name: cc.name, attributes: cc.attributes!, outcome: 'delivered' });
@@ -453,28 +455,36 @@ describe('folder source: watch', () => {
   it('takes files present at start-up and new ones as they settle, ignoring the move target', async () => {
     const root = tempDir();
     write(root, 'before.txt', 'was here');
-    const src = source(root, { settleMs: 150, afterDelivery: { action: 'move', to: path.join(root, '.sent') } });
+    const src = source(root, { settleMs: 150, reconcileMs: 1000, afterDelivery: { action: 'move', to: path.join(root, '.sent') } });
     const c = fakeContext();
+    const rec = recordIntake(src);
     teardown = await src.watch(c.ctx);
-    write(root, 'after.txt', 'arrived');
     write(root, '.sent/moved.txt', 'not mine');
+    write(root, 'after.txt', 'arrived');
     await waitFor(() => c.emitted.length >= 2, 'both files taken', 10_000);
-    await new Promise((r) => setTimeout(r, 400));
+    // a full listing after that looked at the whole tree: nothing in the move target was noticed
+    await rec.passes(1, { from: rec.mark(), pass: 'reconcile' });
+    expect(rec.events.some((e) => e.type === 'decision' && e.rel.startsWith('.sent/'))).toBe(false);
     expect(c.names()).toEqual(['after.txt', 'before.txt']);
   });
 
   it('with a readyMarker, takes a file when its marker arrives, not before', async () => {
     const root = tempDir();
-    const src = source(root, { settleMs: 50, readyMarker: '{name}.ok' });
+    const src = source(root, { settleMs: 50, readyMarker: '{name}.ok', reconcileMs: 1000 });
     const c = fakeContext();
+    const rec = recordIntake(src);
     teardown = await src.watch(c.ctx);
     write(root, 'data.xml', '<a/>');
-    await new Promise((r) => setTimeout(r, 500));
+    await rec.decided('data.xml', 'waiting-for-marker');
     expect(c.emitted).toHaveLength(0);
     write(root, 'data.xml.ok', '');
     await waitFor(() => c.emitted.length === 1, 'the file taken once its marker exists', 10_000);
     expect(c.emitted[0].bytes.toString()).toBe('<a/>');
-    await new Promise((r) => setTimeout(r, 300));
+    // the next full listing finds it taken already, and the marker is no item
+    const from = rec.mark();
+    await rec.passes(1, { from, pass: 'reconcile' });
+    expect(rec.decisions('data.xml', from)).toEqual(['remembered']);
+    expect(rec.decisions('data.xml.ok')).toEqual([]);
     expect(c.names()).toEqual(['data.xml']);
   });
 
@@ -483,6 +493,7 @@ describe('folder source: watch', () => {
     const elsewhere = tempDir();
     const src = source(root, { settleMs: 50, depth: 2, reconcileMs: 600_000 }); // no rescan helps: events only
     const c = fakeContext();
+    const rec = recordIntake(src);
     teardown = await src.watch(c.ctx);
     write(root, 'a/b/one.txt', '1');
     await waitFor(() => c.emitted.length === 1, 'a file in a new sub-folder taken', 10_000);
@@ -491,10 +502,13 @@ describe('folder source: watch', () => {
     write(root, 'a/b/c/deep.txt', 'below depth');
     await waitFor(() => c.emitted.length === 2, 'a file moved in with its folder taken', 10_000);
     fs.rmSync(path.join(root, 'a'), { recursive: true });
-    await new Promise((r) => setTimeout(r, 100));
+    await rec.decided('a', 'vanished'); // the watcher saw the folder go
     write(root, 'a/b/three.txt', '3');
     await waitFor(() => c.emitted.length === 3, 'a file in a re-made folder taken', 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+    // the sweep that took it has ended; the file below depth was never even noticed
+    await rec.decided('a/b/three.txt', 'taken');
+    await rec.passes(1, { from: rec.events.findIndex((e) => e.type === 'decision' && e.rel === 'a/b/three.txt' && e.decision === 'taken'), pass: 'sweep' });
+    expect(rec.decisions('a/b/c/deep.txt')).toEqual([]);
     expect(c.names()).toEqual(['a/b/one.txt', 'a/b/three.txt', 'pre/two.txt']);
   });
 

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { suffixedName, type EmitResult, type NewItem, type SettledItem, type SourceContext } from '../contract.ts';
 import { IntakeActivity } from './activity.ts';
 import { FileBackoff } from './backoff.ts';
+import { EmitQueue } from './emit-queue.ts';
 import { TakenMemory, type TakenMemo } from './memory.ts';
 import { FileRules, type RuleOptions } from './rules.ts';
 import type { FileEntry, ListOptions, OpenedFile, StreamReader } from './reader.ts';
@@ -253,6 +254,8 @@ export class FileIntake {
     const seen = new Set<string>();
     const markers = new Set<string>();
     const settling: string[] = [];
+    /** Files read in this pass go out through one queue: downloads go on while a window's last batch commits. */
+    const emits = this.emitQueue(ctx);
     /** cheap stat: candidates to look at again; otherwise files complete by the listing. */
     let window: FileEntry[] = [];
     /** Files whose marker would lie in another folder: decided once the whole listing is known. */
@@ -260,52 +263,58 @@ export class FileIntake {
     const flush = async () => {
       const part = window;
       window = [];
-      if (part.length === 0) return;
-      if (pass === 'reconcile') return;
+      if (part.length === 0 || pass === 'reconcile') return;
       if (this.reader.cheapStat) settling.push(...(await this.sweep(ctx, part.map((e) => e.rel))));
-      else if (!ctx.hasCapacity()) for (const e of part) this.activity.decided(e.rel, 'deferred');
-      else await this.serial(() => this.take(ctx, part));
+      else if (emits.refused || !ctx.hasCapacity()) for (const e of part) this.activity.decided(e.rel, 'deferred');
+      else await this.serial(() => this.take(ctx, part, emits));
     };
-    try {
-      for await (const page of this.reader.list(this.listOptions(onFolder))) {
-        const now = Date.now();
-        if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
-        for (const e of page) {
-          seen.add(e.rel);
-          if (!this.rules.wants(e.rel)) continue;
-          if (this.memory.has(e)) {
-            this.observed.delete(e.rel);
-            this.activity.decided(e.rel, 'remembered');
-            continue;
-          }
-          if (pass === 'reconcile') {
-            // a watch takes in its sweeps: a listing only brings files it has not noticed (missed events)
-            if (!this.observed.has(e.rel)) this.notice(e.rel, e);
-            continue;
-          }
-          if (this.reader.cheapStat) {
-            this.observe(e, now);
-            window.push(e);
-          } else {
-            const d = this.decideListed(e, markers, now);
-            if (d === 'ready') window.push(e);
-            else if (d === 'settling') (settling.push(e.rel), this.activity.decided(e.rel, 'settling'));
-            else if (d === 'backing-off') this.activity.decided(e.rel, 'backing-off');
-            else if (path.posix.dirname(this.rules.markerOf(e.rel)) !== path.posix.dirname(e.rel)) markerElsewhere.push(e);
-            else this.activity.decided(e.rel, 'waiting-for-marker');
-          }
-          if (window.length >= WINDOW) await flush();
-        }
+    const pages = this.reader.list(this.listOptions(onFolder))[Symbol.asyncIterator]();
+    for (;;) {
+      let page: FileEntry[];
+      try {
+        const next = await pages.next();
+        if (next.done) break;
+        page = next.value;
+      } catch (err) {
+        this.listingFailed(ctx, err, pass);
+        await this.serial(() => emits.drain());
+        return undefined;
       }
-    } catch (err) {
-      this.listingFailed(ctx, err, pass);
-      return undefined;
+      const now = Date.now();
+      if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
+      for (const e of page) {
+        seen.add(e.rel);
+        if (!this.rules.wants(e.rel)) continue;
+        if (this.memory.has(e)) {
+          this.observed.delete(e.rel);
+          this.activity.decided(e.rel, 'remembered');
+          continue;
+        }
+        if (pass === 'reconcile') {
+          // a watch takes in its sweeps: a listing only brings files it has not noticed (missed events)
+          if (!this.observed.has(e.rel)) this.notice(e.rel, e);
+          continue;
+        }
+        if (this.reader.cheapStat) {
+          this.observe(e, now);
+          window.push(e);
+        } else {
+          const d = this.decideListed(e, markers, now);
+          if (d === 'ready') window.push(e);
+          else if (d === 'settling') (settling.push(e.rel), this.activity.decided(e.rel, 'settling'));
+          else if (d === 'backing-off') this.activity.decided(e.rel, 'backing-off');
+          else if (path.posix.dirname(this.rules.markerOf(e.rel)) !== path.posix.dirname(e.rel)) markerElsewhere.push(e);
+          else this.activity.decided(e.rel, 'waiting-for-marker');
+        }
+        if (window.length >= WINDOW) await flush();
+      }
     }
     for (const e of markerElsewhere) {
       if (markers.has(this.rules.markerOf(e.rel))) window.push(e);
       else this.activity.decided(e.rel, 'waiting-for-marker');
     }
     await flush();
+    await this.serial(() => emits.drain());
     if (this.listingProblem && pass !== 'second-look') {
       ctx.log.info({ source: this.reader.where() }, `listing ${this.reader.where()} works again`);
       this.listingProblem = undefined;
@@ -368,62 +377,46 @@ export class FileIntake {
     return { item, file: f, memo };
   }
 
+  /** Records what an emit did with each file: taken, deferred by back pressure, or failed (tried again later). */
+  private settle(ctx: SourceContext, result: EmitResult, entries: Taking[]): void {
+    const deferred = new Set(result.deferred ?? (result.refused ? entries.map((e) => e.item) : []));
+    const failed = new Map(result.failed.map((x) => [x.item, x.error]));
+    for (const t of entries) {
+      const rel = t.file.rel;
+      if (deferred.has(t.item)) {
+        this.activity.decided(rel, 'deferred');
+        continue;
+      }
+      const err = failed.get(t.item);
+      if (err !== undefined) {
+        if (/^ENOENT\b/.test(err)) {
+          this.observed.delete(rel);
+          this.activity.decided(rel, 'vanished');
+        } else this.failed(ctx, rel, err);
+        continue;
+      }
+      this.observed.delete(rel);
+      this.backoff.clear(rel);
+      this.memory.remember(rel, t.memo);
+      this.activity.decided(rel, 'taken');
+    }
+  }
+
+  private emitQueue(ctx: SourceContext): EmitQueue<Taking> {
+    return new EmitQueue<Taking>(ctx, (result, entries) => this.settle(ctx, result, entries));
+  }
+
   /**
-   * Reads complete files (as many at once as the reader allows) and queues them. Bodies read in the same turn
-   * of the event loop go out in one emit, one emit at a time (the queue keeps the order); a streamed body is
-   * emitted on its own while its transfer runs. Back pressure stops the take: what was not taken stays.
+   * Reads complete files (as many at once as the reader allows) and queues them through `emits` (batched; see
+   * emit-queue.ts); a streamed body is emitted on its own while its transfer runs. Back pressure stops the take:
+   * what was not taken stays. With a queue of its own the take waits for its emits; a listing pass shares one
+   * across its windows, so downloads go on while a window's last batch commits.
    */
-  private async take(ctx: SourceContext, files: FileEntry[]): Promise<void> {
+  private async take(ctx: SourceContext, files: FileEntry[], shared?: EmitQueue<Taking>): Promise<void> {
     if (files.length === 0) return;
+    const emits = shared ?? this.emitQueue(ctx);
     const hashFirst = this.opts.afterDelivery === 'keep' && this.reader.contentHash !== undefined;
     let next = 0;
-    let stop = false;
-    let batch: Taking[] = [];
-    let flushQueued = false;
-    let flushing: Promise<void> = Promise.resolve();
-    let emitError: unknown;
-
-    const settle = (result: EmitResult, entries: Taking[]) => {
-      if (result.refused) stop = true;
-      const deferred = new Set(result.deferred ?? (result.refused ? entries.map((e) => e.item) : []));
-      const failed = new Map(result.failed.map((x) => [x.item, x.error]));
-      for (const t of entries) {
-        const rel = t.file.rel;
-        if (deferred.has(t.item)) {
-          this.activity.decided(rel, 'deferred');
-          continue;
-        }
-        const err = failed.get(t.item);
-        if (err !== undefined) {
-          if (/^ENOENT\b/.test(err)) {
-            this.observed.delete(rel);
-            this.activity.decided(rel, 'vanished');
-          } else this.failed(ctx, rel, err);
-          continue;
-        }
-        this.observed.delete(rel);
-        this.backoff.clear(rel);
-        this.memory.remember(rel, t.memo);
-        this.activity.decided(rel, 'taken');
-      }
-    };
-    const queue = (t: Taking) => {
-      batch.push(t);
-      if (flushQueued) return;
-      flushQueued = true;
-      flushing = flushing.then(async () => {
-        await new Promise<void>((r) => setImmediate(r)); // bodies read in this turn join
-        flushQueued = false;
-        const entries = batch;
-        batch = [];
-        if (entries.length === 0 || emitError !== undefined) return;
-        try {
-          settle(await ctx.emit(entries.map((e) => e.item)), entries);
-        } catch (err) {
-          emitError = err;
-        }
-      });
-    };
 
     const takeOne = async (f: FileEntry) => {
       let sha256: string | undefined;
@@ -446,7 +439,7 @@ export class FileIntake {
         await this.reader.read(f, async (opened) => {
           const t = this.itemFor(f, opened, sha256);
           if (!('stream' in opened.body)) {
-            queue(t);
+            emits.add(t);
             return true;
           }
           const result = await ctx.emit([t.item]);
@@ -458,13 +451,16 @@ export class FileIntake {
         // the transfer's own error says more than the store's "stream ended early"
         return this.readFailed(ctx, f.rel, err);
       }
-      if (streamed) settle(streamed.result, [streamed.t]);
+      if (streamed) {
+        if (streamed.result.refused) emits.refused = true;
+        this.settle(ctx, streamed.result, [streamed.t]);
+      }
     };
 
     const worker = async () => {
-      while (!stop && next < files.length && !ctx.signal.aborted) {
+      while (!emits.refused && next < files.length && !ctx.signal.aborted) {
         if (!ctx.hasCapacity()) {
-          stop = true;
+          emits.refused = true;
           break;
         }
         await takeOne(files[next++]);
@@ -472,9 +468,7 @@ export class FileIntake {
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(this.reader.parallel, files.length)) }, worker));
     for (let i = next; i < files.length; i++) this.activity.decided(files[i].rel, 'deferred');
-    while (flushQueued) await flushing;
-    await flushing;
-    if (emitError !== undefined) throw emitError;
+    if (!shared) await emits.drain();
   }
 
   // ---------------------------------------------------------------- after delivery

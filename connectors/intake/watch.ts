@@ -117,15 +117,22 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
   const feed = await opts.startFeed(sink);
 
   let reconciling: Promise<void> | undefined;
+  /** After a failed listing (the folder gone), the next one comes sooner than reconcileMs: 1 s, doubling. */
+  let retryListingMs = 0;
+  let retryListing: NodeJS.Timeout | undefined;
   const reconcile = (): Promise<void> =>
     (reconciling ??= (async () => {
       const folders = new Map<string, number>();
+      let listed = false;
       try {
-        await core.listingPass(ctx, 'reconcile', (rel, id) => folders.set(rel, id));
+        listed = (await core.listingPass(ctx, 'reconcile', (rel, id) => folders.set(rel, id))) !== undefined;
       } finally {
         feed.sync?.(folders);
         reconciling = undefined;
       }
+      clearTimeout(retryListing);
+      retryListingMs = listed ? 0 : Math.min(Math.max(1000, retryListingMs * 2), opts.reconcileMs);
+      if (!listed && !ctx.signal.aborted) retryListing = setTimeout(() => void reconcile(), retryListingMs);
       armSweep();
     })());
   // Files already there at start-up, or that arrived while Ferry was stopped.
@@ -135,6 +142,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
   return async () => {
     clearTimeout(sweepTimer);
     clearTimeout(retryTimer);
+    clearTimeout(retryListing);
     clearInterval(reconcileTimer);
     core.park = undefined;
     await feed.close();

@@ -512,6 +512,27 @@ describe('folder source: watch', () => {
     expect(c.names()).toEqual(['a/b/one.txt', 'a/b/three.txt', 'pre/two.txt']);
   });
 
+  it('the watched folder moved away and made again: reported, and watched again without waiting for the periodic scan', async () => {
+    const root = path.join(tempDir(), 'in');
+    fs.mkdirSync(root);
+    const src = source(root, { settleMs: 50, reconcileMs: 600_000 });
+    const c = fakeContext();
+    const rec = recordIntake(src);
+    teardown = await src.watch(c.ctx);
+    write(root, 'a.txt', 'a');
+    await waitFor(() => c.emitted.length === 1, 'a.txt taken', 10_000);
+    fs.renameSync(root, `${root}-aside`);
+    const failed = await rec.passes(1, { pass: 'reconcile', from: rec.mark() });
+    expect(failed[0]).toMatchObject({ ok: false, problem: `cannot list ${root}: folder missing: ${root}` });
+    expect(c.problems).toContain(`${root} was moved or removed`);
+    fs.mkdirSync(root);
+    write(root, 'b.txt', 'b');
+    await waitFor(() => c.emitted.length === 2, 'b.txt taken from the new folder', 10_000);
+    write(root, 'c.txt', 'c'); // by its event: the new folder is watched
+    await waitFor(() => c.emitted.length === 3, 'c.txt taken', 10_000);
+    expect(c.names()).toEqual(['a.txt', 'b.txt', 'c.txt']);
+  });
+
   it('usePolling (network shares) takes new files too', async () => {
     const root = tempDir();
     const src = source(root, { settleMs: 100, usePolling: true, pollIntervalMs: 100 });

@@ -153,10 +153,8 @@ export class FileIntake {
     return out;
   }
 
-  private async markerPresent(rel: string, markers?: Set<string>): Promise<boolean> {
-    const marker = this.rules.markerOf(rel);
-    if (markers?.has(marker)) return true;
-    return (await this.reader.stat(marker).catch(() => undefined)) !== undefined;
+  private async markerPresent(rel: string): Promise<boolean> {
+    return (await this.reader.stat(this.rules.markerOf(rel)).catch(() => undefined)) !== undefined;
   }
 
   /**

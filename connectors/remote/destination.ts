@@ -3,18 +3,7 @@
 // so a reader never sees a half file and a retry replaces its own partial.
 import crypto from 'node:crypto';
 import { Transform } from 'node:stream';
-import {
-  deadLetter,
-  delivered,
-  errorMessage,
-  retryLater,
-  suffixedName,
-  type CheckResult,
-  type DeliveryOutcome,
-  type Destination,
-  type DestinationContext,
-  type OutgoingItem,
-} from '../contract.ts';
+import { deadLetter, delivered, errorMessage, retryLater, suffixedName, type CheckResult, type DeliveryOutcome, type Destination, type DestinationContext, type OutgoingItem } from '../contract.ts';
 import { posix, remoteContained, remoteFolder } from './paths.ts';
 import type { RemoteFs, RemoteSession } from './protocol.ts';
 import type { RemoteDestinationConfig } from './schemas.ts';

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EmitResult, NewItem, Source, SourceContext } from '../../connectors/contract.ts';
+import type { NewItem, Source } from '../../connectors/contract.ts';
 import { folderConnector } from '../../connectors/folder/index.ts';
 import { folderSourceSchema } from '../../connectors/folder/schema.ts';
 import { ftpConnector } from '../../connectors/ftp/index.ts';
@@ -17,6 +17,7 @@ import { openDatabase } from '../../main/engine/store/db.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
 import { startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
 import { recordIntake } from '../helpers/intake.ts';
+import { recordingContext, type RecordingOptions } from '../helpers/source-context.ts';
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 import { sshdAvailable, startSshd, type SshdHandle } from '../helpers/sshd.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
@@ -111,59 +112,8 @@ function write(dir: string, rel: string, body: string | Buffer = rel, mtime?: Da
 /** A later time for a rewritten file: remote servers give times in seconds (or minutes), so a change must show in the size or a distant time. */
 const later = (s = 120) => new Date(Date.now() + s * 1000);
 
-/** Drains a body as the engine's content store would (a stream must be read to its end, or its transfer waits). */
-async function bodyBytes(body: NewItem['body']): Promise<Buffer> {
-  if ('bytes' in body) return body.bytes;
-  if ('file' in body) return fs.readFileSync(body.file);
-  const chunks: Buffer[] = [];
-  for await (const c of body.stream) {
-    chunks.push(Buffer.from(c as Buffer));
-    body.recycle?.(c as Buffer);
-  }
-  const bytes = Buffer.concat(chunks);
-  if (body.size !== undefined && bytes.length !== body.size) throw new Error(`stream ended at ${bytes.length} of ${body.size} bytes`);
-  return bytes;
-}
-
-/**
- * A source context over a real SQLite state that records what is queued. `refuse` imitates back pressure;
- * `failStore` makes the store fail one item (the engine's own read of it, e.g. on a full disk).
- */
-function intakeContext(db: ReturnType<typeof openDatabase>, opts: { refuse?: () => string | undefined; failStore?: (item: NewItem) => string | undefined } = {}) {
-  const emitted: Array<{ item: NewItem; bytes: Buffer }> = [];
-  const problems: string[] = [];
-  const stillFailing: string[] = [];
-  const infos: string[] = [];
-  const state = sourceState(db, 'f');
-  const ctx: SourceContext = {
-    flow: 'f',
-    log: { ...log, info: (o: object | string, msg?: string) => void infos.push(typeof o === 'string' ? o : (msg ?? '')) },
-    signal: new AbortController().signal,
-    state,
-    hasCapacity: () => !opts.refuse?.(),
-    problem: (m) => void problems.push(m),
-    stillFailing: (m) => void stillFailing.push(m),
-    emit: async (items): Promise<EmitResult> => {
-      const refused = opts.refuse?.();
-      if (refused) return { queued: 0, duplicates: [], failed: [], refused, deferred: items };
-      const failed: EmitResult['failed'] = [];
-      for (const item of items) {
-        const why = opts.failStore?.(item);
-        if (why) {
-          if ('stream' in item.body) item.body.stream.destroy();
-          failed.push({ item, error: why });
-          continue;
-        }
-        emitted.push({ item, bytes: await bodyBytes(item.body) });
-        // the engine writes an item's checkpoint in the same transaction as the item
-        if (item.checkpoint) state.set(item.checkpoint.key, item.checkpoint.value);
-      }
-      return { queued: items.length - failed.length, duplicates: [], failed };
-    },
-  };
-  const names = () => emitted.map((e) => String(e.item.attributes!.relativePath)).sort();
-  return { ctx, emitted, problems, stillFailing, infos, names, state };
-}
+/** A recording context over the real SQLite state (the memory of taken files must survive a restart). */
+const intakeContext = (db: ReturnType<typeof openDatabase>, opts: Omit<RecordingOptions, 'state'> = {}) => recordingContext({ ...opts, state: sourceState(db, 'f') });
 
 /** The delivered item handed back for after-delivery. */
 const settled = (item: NewItem) => ({ id: 1, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes!, outcome: 'delivered' as const });

@@ -9,12 +9,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FolderDestination } from '../../connectors/folder/destination.ts';
 import { FolderSource } from '../../connectors/folder/source.ts';
 import { folderDestinationSchema, folderSourceSchema } from '../../connectors/folder/schema.ts';
-import type { EmitResult, NewItem, SourceContext, SourceState } from '../../connectors/contract.ts';
+import type { EmitResult, NewItem } from '../../connectors/contract.ts';
 import { outgoingItem } from '../helpers/items.ts';
 import { silentLogger } from '../../main/engine/logger.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 import { repoRoot } from '../helpers/cli.ts';
 import { recordIntake } from '../helpers/intake.ts';
+import { recordingContext, type RecordingOptions } from '../helpers/source-context.ts';
 
 const outgoing = (name: string, body: string, attributes: Record<string, string> = {}) => outgoingItem(name, body, { idempotencyKey: 'k', attributes });
 
@@ -193,44 +194,7 @@ console.log('not killed');
 });
 
 /** A source context that records what a source emits, with an in-memory state. */
-function fakeContext(opts: { refuse?: () => string | undefined; failRead?: (item: NewItem) => string | undefined } = {}) {
-  const emitted: Array<{ item: NewItem; bytes: Buffer }> = [];
-  const problems: string[] = [];
-  const mem = new Map<string, unknown>();
-  const state: SourceState = {
-    get: <T>(k: string) => mem.get(k) as T | undefined,
-    set: (k, v) => void mem.set(k, v),
-    delete: (k) => void mem.delete(k),
-    entries: <T>(prefix: string) => [...mem.entries()].filter(([k]) => k.startsWith(prefix)) as Array<[string, T]>,
-  };
-  const abort = new AbortController();
-  const ctx: SourceContext = {
-    flow: 'f',
-    log: silentLogger,
-    signal: abort.signal,
-    state,
-    hasCapacity: () => !opts.refuse?.(),
-    problem: (m) => void problems.push(m),
-    emit: async (items): Promise<EmitResult> => {
-      const refused = opts.refuse?.();
-      if (refused) return { queued: 0, duplicates: [], failed: [], refused, deferred: items };
-      const failed: EmitResult['failed'] = [];
-      for (const item of items) {
-        const why = opts.failRead?.(item);
-        if (why) {
-          failed.push({ item, error: why });
-          continue;
-        }
-        // small files on a local disk come already read; others as a path the engine reads
-        const b = item.body as { file: string } | { bytes: Buffer };
-        emitted.push({ item, bytes: 'bytes' in b ? b.bytes : fs.readFileSync(b.file) });
-        if (item.checkpoint) mem.set(item.checkpoint.key, item.checkpoint.value);
-      }
-      return { queued: items.length - failed.length, duplicates: [], failed };
-    },
-  };
-  return { ctx, emitted, problems, abort, names: () => emitted.map((e) => String(e.item.attributes!.relativePath)).sort() };
-}
+const fakeContext = (opts: Omit<RecordingOptions, 'state'> = {}) => recordingContext(opts);
 
 function source(root: string, extra: Record<string, unknown> = {}) {
   return new FolderSource(folderSourceSchema.parse({ path: root, settleMs: 0, ...extra }), { configDir: root, log: silentLogger });
@@ -270,23 +234,6 @@ describe('folder source: what it takes', () => {
     await src.scan(c.ctx);
     await src.scan(c.ctx);
     expect(c.names()).toEqual(['a.txt']);
-  });
-
-  it('waits until a file is unchanged for settleMs', async () => {
-    const root = tempDir();
-    write(root, 'grow.txt', 'part1');
-    const src = source(root, { settleMs: 300 });
-    const c = fakeContext();
-    const rec = recordIntake(src);
-    const scanning = src.scan(c.ctx);
-    await rec.decided('grow.txt', 'settling'); // the first look
-    fs.appendFileSync(path.join(root, 'grow.txt'), '-part2');
-    await scanning;
-    // the second look within the scan saw it change: not taken yet
-    expect(rec.decisions('grow.txt')).toEqual(['settling', 'settling']);
-    expect(c.emitted).toHaveLength(0);
-    await src.scan(c.ctx);
-    expect(c.emitted.map((e) => e.bytes.toString())).toEqual(['part1-part2']);
   });
 
   it('readyMarker: a file is taken only once its marker exists; the marker is not an item and goes with the file', async () => {
@@ -387,7 +334,7 @@ describe('folder source: problems', () => {
     // root reads files whatever their mode, so under root the read failure is injected at emit
     if (!isRoot) fs.chmodSync(path.join(root, 'locked.txt'), 0);
     let blocked = true;
-    const c = fakeContext({ failRead: (item) => (isRoot && blocked && item.name === 'locked.txt' ? `EACCES: permission denied, open '${path.join(root, 'locked.txt')}'` : undefined) });
+    const c = fakeContext({ failStore: (item) => (isRoot && blocked && item.name === 'locked.txt' ? `EACCES: permission denied, open '${path.join(root, 'locked.txt')}'` : undefined) });
     if (!isRoot) {
       // the real emit reads the file: imitate it so the failure comes from the file system
       const emit = c.ctx.emit;

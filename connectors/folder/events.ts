@@ -56,6 +56,7 @@ export function nativeFeed(reader: FolderReader, opts: FolderFeedOptions, sink: 
     onRescan: (reason) => sink.rescan(reason),
   });
   return {
+    follow: (rel, id) => native.follow(rel, id),
     sync: (folders) => native.sync(folders),
     close: async () => {
       closed = true;

@@ -24,6 +24,8 @@ export interface NativeWatch {
   dir(rel: string, ino: number): void;
   /** The caller found `rel` gone. */
   gone(rel: string): void;
+  /** A full scan is about to read this folder: watch it now (its parent is watched already), unless it is. */
+  follow(rel: string, ino: number): void;
   /** After a full scan: the folders that exist (relative, "" = root); watches are added or dropped to match. */
   sync(dirs: Map<string, number>): void;
   close(): void;
@@ -112,6 +114,12 @@ export function watchNative(opts: NativeWatchOptions): NativeWatch {
     },
     gone(rel) {
       if (watchers.has(rel)) unwatch(rel);
+    },
+    follow(rel, ino) {
+      if (closed || !wantsDir(rel) || watchers.get(rel)?.ino === ino) return;
+      if (rel !== '' && !watchers.has(parentOf(rel))) return;
+      unwatch(rel);
+      watch(rel, ino);
     },
     sync(dirs) {
       if (closed) return;

@@ -77,8 +77,8 @@ export class FolderReader implements StreamReader {
       const dir = relDir === '' ? this.root : path.join(this.root, relDir);
       let entries: fs.Dirent[];
       try {
-        entries = await fs.promises.readdir(dir, { withFileTypes: true });
         if (opts.onFolder) opts.onFolder(relDir, (await fs.promises.stat(dir)).ino);
+        entries = await fs.promises.readdir(dir, { withFileTypes: true });
       } catch (err) {
         if (relDir === '') throw err;
         continue; // a sub-folder removed while walking

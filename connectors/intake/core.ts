@@ -1,11 +1,11 @@
 // The file-intake core shared by the folder, FTP and SFTP sources (after Airbyte's file-based connector kit):
 // it decides which listed files are complete (settle time or ready marker), takes them (batched, under back
 // pressure, with retries for files that cannot be read), remembers what it took, and runs after-delivery
-// (only on the very file delivered; move without overwriting, or delete; the marker goes with it). The
-// storage supplies a StreamReader (reader.ts) and nothing else.
+// (after-delivery.ts). The storage supplies a StreamReader (reader.ts) and nothing else.
 import path from 'node:path';
-import { suffixedName, type EmitResult, type NewItem, type SettledItem, type SourceContext } from '../contract.ts';
+import type { EmitResult, NewItem, SettledItem, SourceContext } from '../contract.ts';
 import { IntakeActivity } from './activity.ts';
+import { AfterDelivery } from './after-delivery.ts';
 import { FileBackoff } from './backoff.ts';
 import { EmitQueue } from './emit-queue.ts';
 import { TakenMemory, type TakenMemo } from './memory.ts';
@@ -25,8 +25,6 @@ export interface IntakeOptions extends RuleOptions {
  * the taking step; bodies read in the same turn of the event loop go out in one emit (one transaction).
  */
 export const WINDOW = 200;
-/** Names tried for a move before giving up: "a.txt", "a (1).txt"… */
-const MAX_SUFFIX = 10_000;
 
 interface Observation {
   /** Size and change token as seen ("" forces a fresh look: a marker event named the file). */
@@ -59,6 +57,7 @@ export class FileIntake {
   readonly reader: StreamReader;
   private readonly opts: IntakeOptions;
   private readonly memory: TakenMemory;
+  private readonly after: AfterDelivery;
   private readonly backoff = new FileBackoff();
   /** Files seen and not taken yet. */
   readonly observed = new Map<string, Observation>();
@@ -74,6 +73,7 @@ export class FileIntake {
     this.opts = opts;
     this.rules = new FileRules(opts);
     this.memory = new TakenMemory(opts.afterDelivery === 'keep' || reader.rereadCostly);
+    this.after = new AfterDelivery(reader, this.rules, this.memory, opts.afterDelivery);
   }
 
   get settleMs(): number {
@@ -469,52 +469,9 @@ export class FileIntake {
     if (!shared) await emits.drain();
   }
 
-  // ---------------------------------------------------------------- after delivery
-
-  /** Whether the file there now is the one delivered (same size; same time within the storage's precision). */
-  private isDelivered(st: FileEntry, item: SettledItem): boolean {
-    const mtimeMs = Number(item.attributes.mtimeMs);
-    if (st.size !== Number(item.attributes.size)) return false;
-    if (!st.mtimeMs || !mtimeMs) return true;
-    return Math.abs(Math.trunc(st.mtimeMs) - Math.trunc(mtimeMs)) < this.reader.timePrecisionMs;
-  }
-
-  /** Removes a file; one already gone is fine. */
-  private async removeIfThere(rel: string): Promise<void> {
-    try {
-      await this.reader.remove(rel);
-    } catch (err) {
-      if (!this.reader.classify(err, rel).missing) throw err;
-    }
-  }
-
-  /**
-   * Runs once the destination confirmed delivery: moves the original into the archive (never over an existing
-   * file: "a (1).txt") or deletes it, and its ready marker with it. A file that is gone (a repeat after a crash)
-   * or was replaced by another version since it was taken is left alone. Throwing makes the engine retry.
-   */
-  async afterDelivery(item: SettledItem): Promise<void> {
-    const action = this.opts.afterDelivery;
-    if (action === 'keep') return;
-    const rel = String(item.attributes.relativePath ?? item.name);
-    const st = await this.reader.stat(rel);
-    if (st && this.isDelivered(st, item)) {
-      if (action === 'delete') await this.removeIfThere(rel);
-      else await this.archive(rel);
-      if (this.rules.readyMarker) await this.removeIfThere(this.rules.markerOf(rel));
-    } else if (!st && this.rules.readyMarker) {
-      // moved or deleted by an earlier attempt that stopped before the marker went
-      await this.removeIfThere(this.rules.markerOf(rel));
-    }
-    this.memory.forget(rel);
-  }
-
-  private async archive(rel: string): Promise<void> {
-    for (let n = 0; n < MAX_SUFFIX; n++) {
-      const toRel = n === 0 ? rel : path.posix.join(path.posix.dirname(rel), suffixedName(path.posix.basename(rel), n));
-      if (await this.reader.archive(rel, toRel)) return;
-    }
-    throw new Error(`no free name for ${this.reader.archiveWhere(rel)}`);
+  /** After delivery: move or delete the original (see after-delivery.ts). Throwing makes the engine retry. */
+  afterDelivery(item: SettledItem): Promise<void> {
+    return this.after.run(item);
   }
 }
 

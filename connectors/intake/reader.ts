@@ -22,7 +22,10 @@ export interface ListOptions {
   descend(relDir: string): boolean;
   /** Whether a file matters (wanted, or a ready marker): the others are skipped without a closer look. */
   wants(rel: string): boolean;
-  /** Each folder listed ("" = the root) with its identity (an inode), for a native watcher to follow. */
+  /**
+   * Each folder listed ("" = the root) with its identity (an inode), called before its entries are read: a
+   * watcher that starts following it then misses nothing created while the listing runs.
+   */
   onFolder?(relDir: string, id: number): void;
 }
 

@@ -21,7 +21,9 @@ export interface FeedSink {
 
 /** A running feed of change events. */
 export interface WatchFeed {
-  /** After each full listing: the folders that exist (relative, "" = root) with their identity, to follow. */
+  /** A listing is about to read this folder (relative, "" = root): follow it from now on, so nothing falls between. */
+  follow?(relDir: string, id: number): void;
+  /** After each full listing: the folders that exist (relative, "" = root) with their identity; the others are dropped. */
   sync?(folders: Map<string, number>): void;
   close(): Promise<void>;
 }
@@ -125,7 +127,11 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       const folders = new Map<string, number>();
       let listed = false;
       try {
-        listed = (await core.listingPass(ctx, 'reconcile', (rel, id) => folders.set(rel, id))) !== undefined;
+        listed =
+          (await core.listingPass(ctx, 'reconcile', (rel, id) => {
+            folders.set(rel, id);
+            feed.follow?.(rel, id);
+          })) !== undefined;
       } finally {
         feed.sync?.(folders);
         reconciling = undefined;

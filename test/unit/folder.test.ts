@@ -480,6 +480,23 @@ describe('folder source: watch', () => {
     expect(c.names()).toEqual(['a.txt', 'b.txt', 'c.txt']);
   });
 
+  it('a file written while the first listing runs is taken at once, not at the next periodic listing', async () => {
+    const root = tempDir();
+    write(root, 'sub/a.txt', 'a');
+    const src = source(root, { settleMs: 50, reconcileMs: 600_000 });
+    const c = fakeContext();
+    let wrote = false;
+    src.activity.on((e) => {
+      // sub/ has been read by the listing now: only a watch on it can tell of a new file
+      if (wrote || e.type !== 'decision' || e.rel !== 'sub/a.txt') return;
+      wrote = true;
+      write(root, 'sub/b.txt', 'written while listing');
+    });
+    teardown = await src.watch(c.ctx);
+    await waitFor(() => c.emitted.length === 2, 'both files taken', 10_000);
+    expect(c.names()).toEqual(['sub/a.txt', 'sub/b.txt']);
+  });
+
   it('usePolling (network shares) takes new files too', async () => {
     const root = tempDir();
     const src = source(root, { settleMs: 100, usePolling: true, pollIntervalMs: 100 });

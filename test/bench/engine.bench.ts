@@ -111,12 +111,20 @@ async function folderToHttp(kind: 'ferry' | 'baseline', n: number, sink: Sink): 
   const tag = `${kind}-${n}`;
   const start = Date.now();
   const cpuBefore = cpuSeconds(proc.child.pid!);
-  const written = await dropFiles(outbox, n, tag);
-  const arrived = await waitAll(sink, tag, n, 300_000);
+  let written: Map<string, number>;
+  let arrived: Map<string, number>;
+  let cpuMsPerFile: number;
+  let peakRssMb: number;
+  try {
+    written = await dropFiles(outbox, n, tag);
+    arrived = await waitAll(sink, tag, n, 300_000);
+    cpuMsPerFile = round(((cpuSeconds(proc.child.pid!) - cpuBefore) * 1000) / n, 3);
+  } finally {
+    // also when the case fails: a sampler or a process left running would keep the bench from ending
+    peakRssMb = rss.stop();
+    await proc.stop();
+  }
   const last = Math.max(...arrived.values());
-  const cpuMsPerFile = round(((cpuSeconds(proc.child.pid!) - cpuBefore) * 1000) / n, 3);
-  const peakRssMb = rss.stop();
-  await proc.stop();
   fs.rmSync(dir, { recursive: true, force: true });
   const latencies = [...arrived.entries()].map(([name, at]) => at - written.get(name)!).sort((a, b) => a - b);
   return { filesPerSec: round(n / ((last - start) / 1000)), medianMs: percentile(latencies, 50), p99Ms: percentile(latencies, 99), peakRssMb, cpuMsPerFile };

@@ -1,7 +1,14 @@
-// Queues files' items into the engine in batches: bodies read in the same turn of the event loop go out in one
-// emit (one transaction), and one emit runs at a time, so the queue keeps the order the files were taken in.
-// While an emit runs, what is read meanwhile waits and goes out together: batches grow when commits are slow.
+// Queues files' items into the engine in batches. A commit blocks the process while it syncs to disk, so a
+// batch is worth waiting for: it goes out once it holds FULL items (with whatever else was read in the same
+// turn of the event loop: a folder's window of synchronous reads goes out whole), MAX_WAIT_MS after its first
+// item (a slow trickle of downloads still moves on), or when the take ends. One emit runs at a time, so the
+// queue keeps the order the files were taken in.
 import type { EmitResult, NewItem, SourceContext } from '../contract.ts';
+
+/** Items that make a batch worth a commit at once. */
+const FULL = 64;
+/** The longest an item waits for its batch to fill. */
+const MAX_WAIT_MS = 1000;
 
 export class EmitQueue<T extends { item: NewItem }> {
   /** Back pressure refused a batch: takers stop, the files stay where they are. */
@@ -9,7 +16,8 @@ export class EmitQueue<T extends { item: NewItem }> {
   private readonly ctx: SourceContext;
   private readonly settle: (result: EmitResult, entries: T[]) => void;
   private batch: T[] = [];
-  private queued = false;
+  private timer?: NodeJS.Timeout;
+  private soon?: NodeJS.Immediate;
   private chain: Promise<void> = Promise.resolve();
   private error: unknown;
 
@@ -20,14 +28,21 @@ export class EmitQueue<T extends { item: NewItem }> {
 
   add(t: T): void {
     this.batch.push(t);
-    if (this.queued) return;
-    this.queued = true;
+    if (this.batch.length >= FULL) this.soon ??= setImmediate(() => this.flush());
+    else this.timer ??= setTimeout(() => this.flush(), MAX_WAIT_MS);
+  }
+
+  /** Sends what is waiting now (after the emits before it). */
+  private flush(): void {
+    clearTimeout(this.timer);
+    if (this.soon) clearImmediate(this.soon);
+    this.timer = undefined;
+    this.soon = undefined;
+    if (this.batch.length === 0) return;
+    const entries = this.batch;
+    this.batch = [];
     this.chain = this.chain.then(async () => {
-      await new Promise<void>((resolve) => setImmediate(resolve)); // bodies read in this turn join
-      this.queued = false;
-      const entries = this.batch;
-      this.batch = [];
-      if (entries.length === 0 || this.error !== undefined) return;
+      if (this.error !== undefined) return;
       try {
         const result = await this.ctx.emit(entries.map((e) => e.item));
         if (result.refused) this.refused = true;
@@ -38,9 +53,9 @@ export class EmitQueue<T extends { item: NewItem }> {
     });
   }
 
-  /** Waits until everything added has been emitted and settled; throws an emit's error. */
+  /** Sends what is waiting and waits until every batch has been emitted and settled; throws an emit's error. */
   async drain(): Promise<void> {
-    while (this.queued) await this.chain;
+    this.flush();
     await this.chain;
     if (this.error !== undefined) throw this.error;
   }

@@ -140,6 +140,11 @@ export interface SourceContext {
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
   /**
+   * The same problem as the source's last run reported, still there (a server still down): the source stays
+   * "failing" without the log line and event being repeated on every scheduled run.
+   */
+  stillFailing?(message: string): void;
+  /**
    * Synchronous pattern: queues one item durably, sends it to the destination at once and waits up to
    * timeoutMs for its outcome. `refused` when back pressure stopped intake. A duplicate (same idempotency
    * key) waits for the existing item's outcome instead of queueing again.

@@ -407,6 +407,10 @@ export class FlowRuntime {
         this.log.warn(detail ?? {}, message);
         this.noteSourceProblem(message);
       },
+      stillFailing: (message) => {
+        this.problemsReported++;
+        this.latestProblem = message;
+      },
       call: (item, opts) => this.call(item, opts.timeoutMs),
       outcome: (ticket, opts) => this.outcome(ticket, opts?.waitMs ?? 0),
     };

@@ -40,11 +40,21 @@ export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
   };
 }
 
-/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
+/** CPU time (user + system) a process has used so far, in seconds, from /proc (0 once it is gone). */
+export function cpuSeconds(pid: number): number {
+  try {
+    // fields after the command name: state is 3rd, utime 14th, stime 15th (in clock ticks of 1/100 s)
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The same in ms. */
 export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime
+  return cpuSeconds(pid) * 1000;
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -21,6 +21,7 @@ const inside = (file: string | undefined, folder: string) => file !== undefined 
 export const SHARED_CONNECTOR_LIBRARIES = [
   'connectors/intake',
   'connectors/remote',
+  'connectors/net',
   'connectors/http/auth.ts',
   'connectors/http/destination.ts',
   'connectors/http/reply.ts',

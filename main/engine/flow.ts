@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CronSchedule, type RunningSchedule } from './schedule.ts';
 import { FlowCounters } from './telemetry.ts';
+import type { FlowCounterSnapshot } from './status.ts';
 import {
   errorMessage,
   type CallOutcome,
@@ -531,6 +532,12 @@ export class FlowRuntime {
     this.noteError(message);
     this.problemsReported++;
     this.latestProblem = message;
+  }
+
+  /** The counters since the engine started, for the status. */
+  counterSnapshot(): FlowCounterSnapshot {
+    const c = this.counters;
+    return { scans: c.scans, scanning: this.scanning !== undefined, taken: c.taken, duplicates: c.duplicates, delivered: c.delivered, retries: c.retries, dead: c.dead, sourcePasses: this.source.activity?.passes };
   }
 
   /** One scan of the source (a cron tick, catch-up, start-up or "run now"); never two at once. */

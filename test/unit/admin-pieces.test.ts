@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { installPlan, launchdPlist, systemdUnit, uninstallPlan, windowsTaskXml, type ServiceOptions } from '../../main/engine/service.ts';
 import { checkLoginLink, loginLink } from '../../main/engine/admin/login.ts';
 import { matchRoute, routes } from '../../main/engine/admin/routes.ts';
-import { mergeInto, putFlow } from '../../main/engine/admin/config-file.ts';
+import { mergeInto, putFlow } from '../../main/engine/api/config-file.ts';
 
 const opts: ServiceOptions = {
   name: 'ferry',

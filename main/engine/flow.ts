@@ -417,7 +417,7 @@ export class FlowRuntime {
     };
   }
 
-  // ---------------------------------------------------------------- synchronous calls (issue 5)
+  // ---------------------------------------------------------------- synchronous calls
 
   /**
    * Queues one item already leased, sends it at once (no dispatcher round trip) and waits up to timeoutMs
@@ -663,7 +663,7 @@ export class FlowRuntime {
       const now = Date.now();
       // Nothing leasable was left at the last look (and no retry is due yet): skip the lease transaction until
       // this process queues something, another process writes the database, a retry falls due, or
-      // IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows; issue 2: no empty lease per delivery).
+      // IDLE_RECHECK_MS passed (idle CPU stays low with many flows; no empty lease per delivery).
       const quiet =
         this.idle !== undefined &&
         this.deps.dataVersion !== undefined &&

@@ -1,4 +1,4 @@
-// Pure parts of issue 6: service unit/plist/task texts, login links, route table, YAML merges.
+// Pure parts of the admin side: service unit/plist/task texts, login links, route table, YAML merges.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -106,7 +106,7 @@ export type EmitResult = {
   refused?: string;
   /**
    * Set with `refused`: the items not taken (all of them, or the tail beyond the flow's remaining room).
-   * The batch checkpoint is not written when any item is deferred.
+   * The batch checkpoint is not written when any item is deferred or failed.
    */
   deferred?: NewItem[];
 };
@@ -128,7 +128,7 @@ export interface SourceContext {
   state: SourceState;
   /**
    * Queues items durably. Resolves after the items (and the optional checkpoint, written in the same
-   * transaction) are committed. `duplicates` are items whose idempotency key was already queued or
+   * transaction unless an item failed or was deferred) are committed. `duplicates` are items whose idempotency key was already queued or
    * delivered; `refused` is set when back pressure stopped intake: `deferred` lists the items not taken
    * (a leading part of the batch may have been queued when it filled the flow's limit; offering those
    * again later is harmless: they come back as duplicates).
@@ -138,6 +138,11 @@ export interface SourceContext {
   hasCapacity(): boolean;
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
+  /**
+   * A watching source's own health (a mail server it cannot reach): a reason makes the source "failing" in
+   * the status until it reports undefined again. Scheduled scans are judged by the problems they report.
+   */
+  failing?(reason: string | undefined): void;
   /**
    * Synchronous pattern: queues one item durably, sends it to the destination at once and waits up to
    * timeoutMs for its outcome. `refused` when back pressure stopped intake. A duplicate (same idempotency
@@ -183,6 +188,11 @@ export interface Source {
   dryRun?(opts?: DryRunOptions): Promise<DryRunResult>;
   /** One pass over the source (scheduled trigger, start-up, reconcile): queues what is complete. */
   scan(ctx: SourceContext): Promise<void>;
+  /**
+   * Under a schedule, scan once at start-up as well as at each tick (reconcile what arrived while Ferry was
+   * off at once, not at the next tick). Change-driven sources do that in watch().
+   */
+  readonly scanOnStart?: boolean;
   /** Event-driven intake; returns its own teardown. Sources without events omit it. */
   watch?(ctx: SourceContext): Promise<() => Promise<void>>;
   /** Runs after the destination confirmed (move/delete the original). Throwing makes the engine retry it. */

@@ -270,7 +270,8 @@ export class FlowRuntime {
       items = items.slice(0, cut);
     }
     const deferred = allItems.slice(items.length);
-    if (deferred.length > 0) checkpoint = undefined; // a batch cursor must not move past items not queued
+    // a batch cursor must not move past items not queued (deferred by back pressure, or whose body failed)
+    if (deferred.length > 0 || failed.length > 0) checkpoint = undefined;
 
     const rows: NewRow[] = [];
     const state: IntakeWrite['state'] = [];
@@ -399,6 +400,15 @@ export class FlowRuntime {
       problem: (message, detail) => {
         this.log.warn(detail ?? {}, message);
         this.noteSourceProblem(message);
+      },
+      failing: (reason) => {
+        if (reason) {
+          this.facts.sourceFailingSince ??= Date.now();
+          this.facts.sourceProblem = reason;
+        } else {
+          this.facts.sourceFailingSince = undefined;
+          this.facts.sourceProblem = undefined;
+        }
       },
       call: (item, opts) => this.call(item, opts.timeoutMs),
       outcome: (ticket, opts) => this.outcome(ticket, opts?.waitMs ?? 0),
@@ -569,6 +579,7 @@ export class FlowRuntime {
       const schedule = new CronSchedule(trigger.schedule, trigger.timezone);
       this.schedule = schedule.start(() => void this.runScan('schedule'), { name: `ferry:${this.name}` });
       this.deps.flowStates.update(this.name, { next_run_at: this.schedule.nextRun().getTime() });
+      if (this.source.scanOnStart) void this.runScan('start'); // what arrived while Ferry was off is taken now
       if (trigger.catchUp) {
         const since = fs0.last_run_at ?? fs0.first_seen_at;
         const missed = schedule.missedSince(new Date(since), new Date());

@@ -99,14 +99,19 @@ function pinnedTransport(pin: string, where: string): ImapTransport {
   };
 }
 
-/** imapflow's warnings in the flow's log (debug and info chatter dropped); credentials are never logged by it. */
+/** imapflow's warnings in the flow's log, short (debug and info chatter dropped; it never logs credentials). */
 function imapLogger(log: ConnectorLogger): ImapFlowOptions['logger'] {
   const drop = () => undefined;
+  const brief = (obj: { msg?: string; err?: { message?: string; response?: string }; cid?: string }) => ({
+    imap: obj.msg,
+    err: obj.err?.message,
+    response: obj.err?.response,
+  });
   return {
     debug: drop,
     info: drop,
-    warn: (obj: object) => log.warn({ imap: obj }, 'IMAP client warning'),
-    error: (obj: object) => log.warn({ imap: obj }, 'IMAP client error'),
+    warn: (obj: object) => log.warn(brief(obj), 'IMAP client warning'),
+    error: (obj: object) => log.warn(brief(obj), 'IMAP client error'),
   } as ImapFlowOptions['logger'];
 }
 

@@ -54,6 +54,21 @@ interface MessagePlan {
 
 type TakeOutcome = 'done' | 'blocked';
 
+/**
+ * A mailbox name of the config in the form imapflow joins with the server's own hierarchy separator:
+ * "INBOX/Processed" is INBOX.Processed on a server that separates levels with "." (Dovecot, Courier).
+ */
+function mailboxPath(name: string): string | string[] {
+  return name.includes('/') ? name.split('/').filter(Boolean) : name;
+}
+
+/** The server's words for a failed command (imapflow keeps them on the error). */
+function serverSaid(err: unknown): string {
+  const e = err as { responseText?: string; serverResponseCode?: string };
+  const text = (e.responseText ?? errorMessage(err)).replace(/\s*\[[^\]]*\d{2}:\d{2}:\d{2}\]\s*$/, '');
+  return e.serverResponseCode ? `${e.serverResponseCode}: ${text}` : text;
+}
+
 export class ImapSource implements Source {
   readonly scanOnStart = true;
   private readonly cfg: ImapSourceConfig;
@@ -141,7 +156,7 @@ export class ImapSource implements Source {
     const client = await this.session();
     let lock;
     try {
-      lock = await client.getMailboxLock(this.cfg.mailbox);
+      lock = await client.getMailboxLock(mailboxPath(this.cfg.mailbox));
     } catch (err) {
       throw this.mailboxProblem(err, this.cfg.mailbox);
     }
@@ -169,7 +184,7 @@ export class ImapSource implements Source {
     let client: ImapFlow | undefined;
     try {
       client = await openImap({ cfg: this.cfg, log: this.log, tokens: this.tokens });
-      const status = await client.status(this.cfg.mailbox, { messages: true, unseen: true }).catch((err) => {
+      const status = await client.status(mailboxPath(this.cfg.mailbox), { messages: true, unseen: true }).catch((err) => {
         throw this.mailboxProblem(err, this.cfg.mailbox);
       });
       if (!status) throw new ImapProblem('mailbox', `mailbox "${this.cfg.mailbox}" does not exist on ${this.where}`);
@@ -177,7 +192,7 @@ export class ImapSource implements Source {
       notes.push(client.capabilities.has('IDLE') ? 'IDLE: new mail is taken as it arrives' : `no IDLE: with trigger on change the mailbox is looked at every ${this.cfg.pollSeconds} s`);
       const after = this.cfg.afterDelivery;
       if (after.action === 'move') {
-        const there = await client.status(after.to, { messages: true }).catch(() => false);
+        const there = await client.status(mailboxPath(after.to), { messages: true }).catch(() => false);
         notes.push(there ? `delivered messages go to "${after.to}"` : `"${after.to}" does not exist yet: Ferry creates it on the first move`);
       }
       return { ok: true, message: `${this.label}: ${notes.join('; ')}` };
@@ -196,7 +211,7 @@ export class ImapSource implements Source {
     let client: ImapFlow | undefined;
     try {
       client = await openImap({ cfg: this.cfg, log: this.log, tokens: this.tokens });
-      const lock = await client.getMailboxLock(this.cfg.mailbox, { readOnly: true }).catch((err) => {
+      const lock = await client.getMailboxLock(mailboxPath(this.cfg.mailbox), { readOnly: true }).catch((err) => {
         throw this.mailboxProblem(err, this.cfg.mailbox);
       });
       const files: Array<{ relativePath: string; size: number; mtime: string; state: 'complete' }> = [];
@@ -591,17 +606,16 @@ export class ImapSource implements Source {
         if (!(await client.messageDelete(range, { uid: true }))) throw new Error(`deleting message ${uid} from ${this.cfg.mailbox} failed`);
       } else {
         if (!this.targetReady) {
-          // created when missing; "already exists" is fine
-          await client.mailboxCreate(action.to).catch(() => undefined);
+          // created when missing ("already exists" is no error)
+          await client.mailboxCreate(mailboxPath(action.to)).catch((err: unknown) => {
+            throw new Error(`cannot create mailbox "${action.to}" on ${this.where}: ${serverSaid(err)}`);
+          });
           this.targetReady = true;
         }
-        const moved = await client.messageMove(range, action.to, { uid: true }).catch((err: unknown) => {
-          this.targetReady = false;
-          throw err;
-        });
+        const moved = await client.messageMove(range, mailboxPath(action.to), { uid: true });
         if (!moved) {
           this.targetReady = false;
-          throw new Error(`moving message ${uid} to "${action.to}" failed`);
+          throw new Error(`moving message ${uid} to "${action.to}" failed (the server refused; see the log)`);
         }
       }
     });

@@ -238,7 +238,7 @@ export async function startDovecot(opts: { idle?: boolean; oauth?: boolean } = {
       const c = await adminClient();
       let lock;
       try {
-        lock = await c.getMailboxLock(mailbox);
+        lock = await c.getMailboxLock(mailbox.includes('/') ? mailbox.split('/') : mailbox); // "/" between levels, as in Ferry's config
       } catch {
         return [];
       }

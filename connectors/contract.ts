@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 
 /** Result of a connection test. `check()` never throws: failures come back as `{ ok: false, message }`. */
@@ -230,6 +231,8 @@ export interface ConnectorEnv {
   /** Folder of the config file: relative paths in connector configs are already resolved against it. */
   configDir: string;
   log: ConnectorLogger;
+  /** Carries the connector's outbound HTTP(S) requests when given (the engine's network settings); else its own agent. */
+  dispatcher?: Dispatcher;
 }
 
 /** One connector = one folder exporting one of these. */

@@ -3,6 +3,7 @@
 // cleanly. Plain Node: it never imports electron.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Dispatcher } from 'undici';
 import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
@@ -33,6 +34,8 @@ export interface EngineOptions {
   secrets?: SecretStore;
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
   idleRecheckMs?: number;
+  /** Carries the connectors' outbound HTTP(S) requests (the network settings); default: each its own agent. */
+  dispatcher?: Dispatcher;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -153,7 +156,7 @@ export class Engine {
 
   /** Builds one flow's runtime from its config (connectors through the registry). */
   private buildFlow(integration: string, flowCfg: FlowConfig, configDir: string): FlowRuntime {
-    const env = { configDir, log: this.log.child({ flow: flowCfg.name }) };
+    const env = { configDir, log: this.log.child({ flow: flowCfg.name }), dispatcher: this.opts.dispatcher };
     const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
     const source = connectorOf(st).createSource!(sourceCfg, env);

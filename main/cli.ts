@@ -18,6 +18,8 @@ import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.t
 import { installPlan, uninstallPlan, type ServiceOptions } from './engine/service.ts';
 import { packageRoot } from './engine/paths.ts';
 import { previewLines, previewProcess } from './engine/process/preview.ts';
+import { alertsTestCommand } from './engine/alerts/cli.ts';
+import { alertFlowName } from './engine/alerts/names.ts';
 
 class UsageError extends Error {}
 
@@ -127,12 +129,17 @@ function printStatus(report: StatusReport): void {
     if (f.source.failingSince) out(`${f.flow}: source failing since ${formatTime(f.source.failingSince)}: ${f.source.problem}`);
     if (f.lastError) out(`${f.flow}: last error ${formatTime(f.lastErrorAt)}: ${f.lastError}`);
   }
+  for (const a of report.alerts ?? []) {
+    const waiting = a.counts.queued + a.counts.inflight + a.counts.retrying;
+    const state = a.health === 'failing' ? `FAILING (${waiting} waiting, ${a.counts.dead} failed): ${a.lastError ?? 'see ferry queue list --flow'}` : a.lastSentAt ? `OK, last sent ${formatTime(a.lastSentAt)}` : 'nothing sent yet';
+    out(`alerts[${a.rule}] ${a.channel} (${a.on.join(', ')}): ${state}`);
+  }
 }
 
 function filterFrom(opts: { flow?: string; state?: string; id?: string; limit?: string }, loaded: LoadedConfig): ItemFilter {
   const f: ItemFilter = {};
   if (opts.flow) {
-    const known = loaded.config.integrations.flatMap((i) => i.flows.map((fl) => fl.name));
+    const known = [...loaded.config.integrations.flatMap((i) => i.flows.map((fl) => fl.name)), ...loaded.config.alerts.map((_, i) => alertFlowName(i))];
     if (!known.includes(opts.flow)) throw new UsageError(`--flow: no flow named "${opts.flow}" (flows: ${known.join(', ') || 'none'})`);
     f.flow = opts.flow;
   }
@@ -386,6 +393,13 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
       else for (const line of previewLines(report, flow.name, file, Number(opts.limit))) out(line);
       return report.errors.length > 0 ? 1 : 0;
     }));
+
+  const alerts = program.command('alerts').description('messages to the admin when something fails (the alerts: block)');
+  alerts
+    .command('test')
+    .description('send a test alert to every channel of alerts: (not queued) and print what each did')
+    .addOption(configOption())
+    .action(act(async (opts) => alertsTestCommand(requireConfig(opts), out)));
 
   return program;
 }

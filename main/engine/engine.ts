@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Dispatcher } from 'undici';
-import { loadConfig, type LoadedConfig } from './config/load.ts';
+import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
@@ -16,11 +16,13 @@ import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
-import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
+import { FlowRuntime, type FlowDeps, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
+import { AlertService, type AlertOptions } from './alerts/service.ts';
+import { packageVersion } from './paths.ts';
 
 const DAY = 86_400_000;
 
@@ -36,6 +38,8 @@ export interface EngineOptions {
   idleRecheckMs?: number;
   /** Carries the connectors' outbound HTTP(S) requests (the network settings); default: each its own agent. */
   dispatcher?: Dispatcher;
+  /** Alerts' timings (tests shorten them). */
+  alerts?: AlertOptions;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -66,6 +70,8 @@ export class Engine {
   private readonly opts: EngineOptions;
   /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
   admin?: AdminServer;
+  /** Messages to the admin (`alerts:`), each channel an internal flow of its own. */
+  readonly alerts: AlertService;
   readonly startedAt = Date.now();
   private maintenance?: NodeJS.Timeout;
   private diskProblem: string | undefined;
@@ -147,6 +153,23 @@ export class Engine {
       for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));
     }
     this.batchers = [this.intake, this.settleBatcher, this.afterDone];
+    this.alerts = new AlertService(
+      {
+        config: () => this.config,
+        configDir: () => this.loaded.dir,
+        status: () => {
+          this.persistFacts(); // the flows' latest facts (last error, breaker), not those of the last maintenance pass
+          return this.status();
+        },
+        facts: () => ({ diskProblem: this.diskProblem }),
+        dashboardUrl: () => this.admin?.url,
+        flowDeps: () => this.flowDeps(),
+        log: this.log.child({ part: 'alerts' }),
+        dispatcher: opts.dispatcher,
+        version: packageVersion(),
+      },
+      opts.alerts,
+    );
   }
 
   private readonly intake: Batcher<IntakeWrite, IntakeResult>;
@@ -161,7 +184,12 @@ export class Engine {
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
     const source = connectorOf(st).createSource!(sourceCfg, env);
     const destination = connectorOf(dt).createDestination!(destCfg, env);
-    return new FlowRuntime(integration, flowCfg, source, destination, {
+    return new FlowRuntime(integration, flowCfg, source, destination, this.flowDeps());
+  }
+
+  /** The shared parts a flow runs on. */
+  private flowDeps(): FlowDeps {
+    return {
       db: this.db,
       queue: this.queue,
       content: this.content,
@@ -173,7 +201,7 @@ export class Engine {
       diskOk: () => this.diskProblem,
       dataVersion: () => this.dataVersion(),
       idleRecheckMs: this.opts.idleRecheckMs,
-    });
+    };
   }
 
   private version = { value: 0, at: 0 };
@@ -209,6 +237,7 @@ export class Engine {
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.persistFacts(); // what the flows know from before (their last delivery) shows from the first status on
+    await this.alerts.start();
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
@@ -224,7 +253,7 @@ export class Engine {
       this.persistFacts();
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
-        const running = new Set([...this.flows.values()].flatMap((f) => f.runningIds()));
+        const running = new Set(this.allFlows().flatMap((f) => f.runningIds()));
         if (this.queue.requeueExpired(now, running) > 0) for (const f of this.flows.values()) f.wake();
         this.retryAfterDelivery();
         this.checkDisk();
@@ -240,9 +269,14 @@ export class Engine {
     }
   }
 
+  /** The configured flows and the internal ones (alert channels). */
+  private allFlows(): FlowRuntime[] {
+    return [...this.flows.values(), ...this.alerts.runtimes()];
+  }
+
   /** Writes what each flow knows (last delivery, last error, breaker) for other processes to read. */
   private persistFacts(): void {
-    for (const flow of this.flows.values()) {
+    for (const flow of this.allFlows()) {
       flow.refreshIntake();
       const facts = {
         last_delivery_at: flow.facts.lastDeliveryAt,
@@ -394,6 +428,7 @@ export class Engine {
       if (this.state === 'running') await this.startFlow(flow);
       if (!report.restarted.includes(name)) report.started.push(name);
     }
+    await this.alerts.apply(loaded.config);
     if (report.started.length + report.stopped.length + report.restarted.length > 0) {
       this.queue.addEvent('config', null, null, { started: report.started, stopped: report.stopped, restarted: report.restarted });
       this.log.info(report, 'configuration applied');
@@ -406,7 +441,16 @@ export class Engine {
    * problems throws ConfigError and leaves the running flows as they are.
    */
   async reload(): Promise<ApplyReport> {
-    return this.applyConfig(loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() }));
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() });
+    } catch (err) {
+      if (err instanceof ConfigError) this.alerts.configRefused(err.problems);
+      throw err;
+    }
+    const report = await this.applyConfig(loaded);
+    this.alerts.configAccepted();
+    return report;
   }
 
   /** Stops intake, lets in-flight deliveries finish (bounded), writes what is pending and closes the database. */
@@ -418,6 +462,7 @@ export class Engine {
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
+    await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();
     this.db.close();

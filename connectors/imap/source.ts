@@ -62,6 +62,11 @@ function mailboxPath(name: string): string | string[] {
   return name.includes('/') ? name.split('/').filter(Boolean) : name;
 }
 
+/** The server cannot decode a part's transfer encoding itself (FETCH BINARY: UNKNOWN-CTE): the client does. */
+function unknownEncoding(err: unknown): boolean {
+  return /UNKNOWN-CTE/i.test(`${(err as { serverResponseCode?: string }).serverResponseCode ?? ''} ${(err as { responseText?: string }).responseText ?? ''}`);
+}
+
 /** The server's words for a failed command (imapflow keeps them on the error). */
 function serverSaid(err: unknown): string {
   const e = err as { responseText?: string; serverResponseCode?: string };
@@ -336,7 +341,11 @@ export class ImapSource implements Source {
 
   /** Small parts of one message in one FETCH, transfer encoding removed, bytes as sent (no charset conversion). */
   private async fetchSmall(client: ImapFlow, uid: number, parts: Attachment[]): Promise<Map<string, Buffer>> {
-    const got = await client.downloadMany(String(uid), parts.map((p) => p.part), { uid: true });
+    const ids = parts.map((p) => p.part);
+    const got = await client.downloadMany(String(uid), ids, { uid: true, binary: true }).catch((err: unknown) => {
+      if (!unknownEncoding(err)) throw err;
+      return client.downloadMany(String(uid), ids, { uid: true });
+    });
     const out = new Map<string, Buffer>();
     for (const p of parts) {
       const content = (got as Record<string, { content?: Buffer | null } | undefined>)[p.part]?.content;
@@ -352,7 +361,14 @@ export class ImapSource implements Source {
 
   /** Opens the stream of one part (or, without part, of the whole raw message). */
   private async openDownload(client: ImapFlow, uid: number, part?: string) {
-    const d = await client.download(String(uid), part, { uid: true, decodeText: false, chunkSize: DOWNLOAD_CHUNK });
+    const options = { uid: true, decodeText: false, chunkSize: DOWNLOAD_CHUNK };
+    // a part comes decoded by the server (FETCH BINARY, where offered): several times faster than base64 in JavaScript
+    const d = part === undefined
+      ? await client.download(String(uid), undefined, options)
+      : await client.download(String(uid), part, { ...options, binary: true }).catch((err: unknown) => {
+        if (!unknownEncoding(err)) throw err;
+        return client.download(String(uid), part, options);
+      });
     if (!('content' in d) || !d.content) {
       this.gone.add(uid);
       throw new Error(`message ${uid} is gone from ${this.cfg.mailbox} (expunged meanwhile)`);

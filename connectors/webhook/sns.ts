@@ -54,6 +54,14 @@ export type SnsOutcome =
 
 type Headers = Record<string, string | string[] | undefined>;
 
+/** A signing certificate's public key and validity, parsed once. */
+interface SigningKey {
+  key: crypto.KeyObject;
+  from: number;
+  to: number;
+  validity: string;
+}
+
 interface SnsMessage {
   Type: string;
   MessageId: string;
@@ -90,7 +98,7 @@ export class SnsReceiver {
   private readonly hostRe: RegExp;
   private readonly dispatcher: Dispatcher;
   private readonly ownDispatcher?: Agent;
-  private readonly certs = new Map<string, Promise<crypto.X509Certificate>>();
+  private readonly certs = new Map<string, Promise<SigningKey>>();
 
   constructor(cfg: SnsSettings, opts: { dispatcher?: Dispatcher } = {}) {
     this.cfg = cfg;
@@ -113,21 +121,21 @@ export class SnsReceiver {
     return undefined;
   }
 
-  /** The signing certificate of a URL, fetched once (while valid) and shared by concurrent requests. */
-  private certificate(url: string, now: number): Promise<crypto.X509Certificate> {
+  /** The signing key of a certificate URL, fetched once (while the certificate is valid) and shared by concurrent requests. */
+  private certificate(url: string, now: number): Promise<SigningKey> {
     let cached = this.certs.get(url);
     if (!cached) {
-      cached = this.fetchCertificate(url);
+      cached = this.fetchCertificate(url).then((cert) => ({ key: cert.publicKey, from: Date.parse(cert.validFrom), to: Date.parse(cert.validTo), validity: `${cert.validFrom} to ${cert.validTo}` }));
       this.certs.set(url, cached);
       cached.catch(() => this.certs.delete(url));
       if (this.certs.size > CERT_CACHE) this.certs.delete(this.certs.keys().next().value!);
     }
-    return cached.then((cert) => {
-      if (Date.parse(cert.validTo) < now || Date.parse(cert.validFrom) > now) {
+    return cached.then((c) => {
+      if (c.to < now || c.from > now) {
         this.certs.delete(url);
-        throw new Error(`the signing certificate ${url} is not valid now (valid ${cert.validFrom} to ${cert.validTo})`);
+        throw new Error(`the signing certificate ${url} is not valid now (valid ${c.validity})`);
       }
-      return cert;
+      return c;
     });
   }
 
@@ -202,14 +210,14 @@ export class SnsReceiver {
     if (now - at > MAX_AGE_MS || at - now > MAX_SKEW_MS) {
       return { status: 401, reason: `Timestamp ${m.Timestamp} is ${Math.round((now - at) / 60_000)} min from now (a replay, or this machine's clock is wrong)` };
     }
-    let cert: crypto.X509Certificate;
+    let cert: SigningKey;
     try {
       cert = await this.certificate(m.SigningCertURL, now);
     } catch (err) {
       // not the sender's fault (a network problem here): SNS tries again later
       return { status: 503, reason: `cannot check the signature now: ${errorMessage(err)}`, problem: `SNS: cannot fetch the signing certificate: ${errorMessage(err)}` };
     }
-    const ok = crypto.verify(algorithm, Buffer.from(stringToSign(m), 'utf8'), cert.publicKey, Buffer.from(m.Signature, 'base64'));
+    const ok = crypto.verify(algorithm, Buffer.from(stringToSign(m), 'utf8'), cert.key, Buffer.from(m.Signature, 'base64'));
     return ok ? undefined : { status: 401, reason: 'signature does not match' };
   }
 

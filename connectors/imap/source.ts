@@ -405,8 +405,19 @@ export class ImapSource implements Source {
 
   // ---------------------------------------------------------------- taking
 
-  /** Takes every new message (in UID order) and commits each batch with the checkpoint it reaches. */
-  private async takeNew(ctx: SourceContext): Promise<TakeOutcome> {
+  /**
+   * Takes every new message (in UID order) and commits each batch with the checkpoint it reaches. One run at
+   * a time: a request meanwhile ("run now" while IDLE brought mail) runs once more after the current one.
+   */
+  private takeNew(ctx: SourceContext): Promise<TakeOutcome> {
+    const next = this.taking.then(() => this.takeNow(ctx));
+    this.taking = next.catch(() => undefined);
+    return next;
+  }
+
+  private taking: Promise<unknown> = Promise.resolve();
+
+  private async takeNow(ctx: SourceContext): Promise<TakeOutcome> {
     this.state = ctx.state;
     for (;;) {
       const round = await this.inMailbox(async (client) => {

@@ -284,6 +284,16 @@ describe('imap source', () => {
     expect(await bad.check()).toEqual({ ok: false, message: expect.stringMatching(/^authentication failed: 127\.0\.0\.1:\d+ refused the XOAUTH2 access token for alice/) });
   });
 
+  it('dry run: lists the attachments the filters would take, without taking or flagging anything', async () => {
+    const mailbox = box();
+    await server.append(await composeMail({ from: 'd@supplier.example', subject: 'dry', attachments: [{ filename: 'one.csv', content: 'x'.repeat(4000) }, { filename: 'skip.png', content: 'p' }] }), mailbox);
+    await server.append(await composeMail({ from: 'other@elsewhere.example', subject: 'dry', attachments: [{ filename: 'two.csv', content: 'y' }] }), mailbox);
+    const r = await source(server, { mailbox, from: '*@supplier.example', include: ['*.csv'] }).dryRun!();
+    expect(r).toMatchObject({ ok: true, truncated: false, files: [{ relativePath: expect.stringMatching(/^\d+\/one\.csv$/), state: 'complete', size: expect.any(Number) }] });
+    expect((await server.list(mailbox)).every((m) => !m.flags.includes('\\Seen') && !m.flags.includes('$Ferry'))).toBe(true);
+    expect(await source(server, { mailbox: 'NoSuchBox' }).dryRun!()).toEqual({ ok: false, message: expect.stringMatching(/^mailbox "NoSuchBox" does not exist on 127\.0\.0\.1:\d+/) });
+  });
+
   it('config: a password or oauth2 is required; clear text only to this machine; bad patterns are named', () => {
     const problems = (v: object) => imapSourceSchema.safeParse(v).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
     expect(problems({ host: 'mail.example', username: 'u' })).toEqual(['password: required (or oauth2)']);

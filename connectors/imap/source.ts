@@ -185,10 +185,24 @@ export class ImapSource implements Source {
 
   // ---------------------------------------------------------------- check and dry run
 
-  async check(): Promise<CheckResult> {
+  /** Runs fn on a connection of its own (check and dry run never use the flow's); a failure in check's words. */
+  private async onOwnConnection<T>(fn: (client: ImapFlow) => Promise<T>): Promise<T | { ok: false; message: string }> {
     let client: ImapFlow | undefined;
     try {
       client = await openImap({ cfg: this.cfg, log: this.log, tokens: this.tokens });
+      return await fn(client);
+    } catch (err) {
+      return { ok: false, message: this.reason(err) };
+    } finally {
+      if (client) {
+        await client.logout().catch(() => undefined);
+        client.close();
+      }
+    }
+  }
+
+  async check(): Promise<CheckResult> {
+    return this.onOwnConnection(async (client) => {
       const status = await client.status(mailboxPath(this.cfg.mailbox), { messages: true, unseen: true }).catch((err) => {
         throw this.mailboxProblem(err, this.cfg.mailbox);
       });
@@ -200,22 +214,13 @@ export class ImapSource implements Source {
         const there = await client.status(mailboxPath(after.to), { messages: true }).catch(() => false);
         notes.push(there ? `delivered messages go to "${after.to}"` : `"${after.to}" does not exist yet: Ferry creates it on the first move`);
       }
-      return { ok: true, message: `${this.label}: ${notes.join('; ')}` };
-    } catch (err) {
-      return { ok: false, message: err instanceof ImapProblem ? err.message : classify(err, this.cfg, this.where)[1] };
-    } finally {
-      if (client) {
-        await client.logout().catch(() => undefined);
-        client.close();
-      }
-    }
+      return { ok: true as const, message: `${this.label}: ${notes.join('; ')}` };
+    });
   }
 
   async dryRun(opts: DryRunOptions = {}): Promise<DryRunResult> {
     const max = opts.maxFiles ?? 1000;
-    let client: ImapFlow | undefined;
-    try {
-      client = await openImap({ cfg: this.cfg, log: this.log, tokens: this.tokens });
+    return this.onOwnConnection(async (client) => {
       const lock = await client.getMailboxLock(mailboxPath(this.cfg.mailbox), { readOnly: true }).catch((err) => {
         throw this.mailboxProblem(err, this.cfg.mailbox);
       });
@@ -231,18 +236,11 @@ export class ImapSource implements Source {
             }
           }
         }
-        return { ok: true, files, truncated: files.length >= max };
+        return { ok: true as const, files, truncated: files.length >= max };
       } finally {
         lock.release();
       }
-    } catch (err) {
-      return { ok: false, message: err instanceof ImapProblem ? err.message : classify(err, this.cfg, this.where)[1] };
-    } finally {
-      if (client) {
-        await client.logout().catch(() => undefined);
-        client.close();
-      }
-    }
+    });
   }
 
   // ---------------------------------------------------------------- what is taken

@@ -36,6 +36,8 @@ const BATCH_ITEMS = 256;
 const DOWNLOAD_CHUNK = 1024 * 1024;
 /** With IDLE, the mailbox is still looked at this often (a missed notification is caught). */
 const IDLE_RECONCILE_MS = 10 * 60_000;
+/** After a refused login, the next attempt waits this long (an account is not locked by Ferry's retries). */
+const AUTH_RETRY_MS = 5 * 60_000;
 /** A scheduled flow's connection is closed after this long unused. */
 const SESSION_IDLE_MS = 2 * 60_000;
 
@@ -577,12 +579,14 @@ export class ImapSource implements Source {
             failing = reason;
             ctx.failing?.(reason);
             await this.hangUp();
+            // a refused login is tried again rarely: servers lock accounts after repeated failures
+            if (err instanceof ImapProblem && err.kind === 'auth') retry = Math.max(retry, AUTH_RETRY_MS);
             outcome = 'blocked';
           }
           if (outcome === 'blocked') {
             wanted = true;
             await pause(retry);
-            retry = Math.min(retry * 2, 60_000);
+            retry = Math.min(retry * 2, Math.max(60_000, retry));
             continue;
           }
           retry = 1000;

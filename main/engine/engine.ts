@@ -342,7 +342,7 @@ export class Engine {
 
   retry(filter: ItemFilter): number {
     const n = this.queue.retry(filter);
-    for (const f of this.flows.values()) f.wake();
+    for (const f of this.allFlows()) f.wake();
     return n;
   }
 

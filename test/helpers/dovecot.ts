@@ -38,7 +38,7 @@ export interface DovecotHandle {
   writeMaildir(messages: Iterable<Buffer | string>): number;
   /** UIDs, flags and Message-IDs in a mailbox ([] when it does not exist). */
   list(mailbox?: string): Promise<Array<{ uid: number; flags: string[]; messageId?: string; subject?: string }>>;
-  /** The tail of Dovecot's log (for a failing test's message). */
+  /** Dovecot's log so far. */
   log(): string;
   /** A connected client of the test user (closed by stop()). */
   client(): Promise<ImapFlow>;
@@ -252,7 +252,7 @@ export async function startDovecot(opts: { idle?: boolean; oauth?: boolean } = {
       }
     },
     client: connect,
-    log,
+    log: () => (fs.existsSync(path.join(dir, 'dovecot.log')) ? fs.readFileSync(path.join(dir, 'dovecot.log'), 'utf8') : ''),
     freezeSessions() {
       frozen = sessionPids();
       for (const p of frozen) process.kill(p, 'SIGSTOP');

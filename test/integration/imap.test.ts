@@ -294,6 +294,22 @@ describe('imap source', () => {
     expect(await source(server, { mailbox: 'NoSuchBox' }).dryRun!()).toEqual({ ok: false, message: expect.stringMatching(/^mailbox "NoSuchBox" does not exist on 127\.0\.0\.1:\d+/) });
   });
 
+  it('a refused login makes the source failing with the reason, and is not tried again at once (servers lock accounts)', async () => {
+    const dir = tempDir();
+    const authFailures = () => (server.log().match(/auth failed/g) ?? []).length;
+    const before = authFailures();
+    await withEngine(dir, mailFlow(imap(server, { password: 'wrong' }), { type: 'folder', path: path.join(dir, 'out') }), async (run) => {
+      const flow = run.engine.flow('m');
+      await waitFor(() => flow.facts.sourceFailingSince !== undefined, 'the source failing');
+      expect(flow.facts.sourceProblem).toMatch(/^cannot read imap:\/\/alice@127\.0\.0\.1:\d+\/INBOX: authentication failed: 127\.0\.0\.1:\d+ refused user alice/);
+      await waitFor(() => authFailures() > before, 'the failed login in the server\'s log');
+      // other failures are tried again after 1, 2, 4 s: a refused login waits minutes
+      const runs = run.engine.maintenanceRuns;
+      await waitFor(() => run.engine.maintenanceRuns >= runs + 4, 'four seconds of maintenance passes');
+      expect(authFailures() - before).toBe(1);
+    });
+  });
+
   it('config: a password or oauth2 is required; clear text only to this machine; bad patterns are named', () => {
     const problems = (v: object) => imapSourceSchema.safeParse(v).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
     expect(problems({ host: 'mail.example', username: 'u' })).toEqual(['password: required (or oauth2)']);

@@ -30,7 +30,10 @@ export function alertChannelStatus(config: FerryConfig, counts: (flow: string) =
     const flow = alertFlowName(i);
     const c = counts(flow);
     const s = state(flow);
-    const failing = c.retrying > 0 || c.dead > 0 || !!s?.unreachable_since;
+    const waiting = c.queued + c.inflight + c.retrying;
+    // a message waits after a failed attempt (it may be in flight again right now), or one failed for good
+    const lastFailedAfterSent = !!s?.last_error_at && (s.last_delivery_at ?? 0) < s.last_error_at;
+    const failing = c.retrying > 0 || c.dead > 0 || !!s?.unreachable_since || (waiting > 0 && lastFailedAfterSent);
     return {
       rule: i,
       channel: describeChannel(rule.to),

@@ -129,10 +129,10 @@ export interface SourceContext {
   state: SourceState;
   /**
    * Queues items durably. Resolves after the items (and the optional checkpoint, written in the same
-   * transaction unless an item failed or was deferred) are committed. `duplicates` are items whose idempotency key was already queued or
-   * delivered; `refused` is set when back pressure stopped intake: `deferred` lists the items not taken
-   * (a leading part of the batch may have been queued when it filled the flow's limit; offering those
-   * again later is harmless: they come back as duplicates).
+   * transaction unless an item failed or was deferred) are committed. `duplicates` are items whose
+   * idempotency key was already queued or delivered; `refused` is set when back pressure stopped intake:
+   * `deferred` lists the items not taken (a leading part of the batch may have been queued when it filled
+   * the flow's limit; offering those again later is harmless: they come back as duplicates).
    */
   emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult>;
   /** True while the flow may take more work (its queue cap and the disk floor allow it). */

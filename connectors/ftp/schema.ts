@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { connectionShape, remoteDestinationShape, remoteSourceShape } from './remote.ts';
+import { connectionShape, remoteDestinationShape, remoteSourceShape } from '../remote/schemas.ts';
 
-export const fingerprint = z
+const fingerprint = z
   .string()
   .regex(/^(SHA256:)?([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, {
     error: (iss) => `expected a SHA-256 certificate fingerprint like "SHA256:AB:CD:…" (32 hex bytes), got ${JSON.stringify(iss.input)}`,

@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { ImapFlow, ImapFlowOptions, ImapTransport, ImapTransportSocket } from 'imapflow';
 import { errorMessage, type ConnectorEnv, type ConnectorLogger } from '../contract.ts';
-import { formatFingerprint, normaliseFingerprint } from '../ftp/client.ts';
+import { formatFingerprint as netFingerprint, normaliseFingerprint } from '../net/trust.ts';
 import type { ImapSourceConfig } from './schema.ts';
 
 // imapflow is loaded on the first connection, so a Ferry process without a mail flow never pays its memory.
@@ -41,6 +41,9 @@ export function accessTokensFor(cfg: ImapSourceConfig, env: ConnectorEnv): Acces
 }
 
 /** A failure this module diagnosed, already in check's words. */
+/** A fingerprint as tlsFingerprint is written (as for FTPS): SHA256:AB:CD:… */
+const formatFingerprint = (hex: string) => netFingerprint(hex).toUpperCase();
+
 export class ImapProblem extends Error {
   readonly kind: 'auth' | 'tls' | 'unreachable' | 'timeout' | 'mailbox' | 'other';
   constructor(kind: ImapProblem['kind'], message: string) {

@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { fingerprint } from '../ftp/schema.ts';
+import { FINGERPRINT } from '../net/schema.ts';
+
+const fingerprint = z.string().regex(FINGERPRINT, {
+  error: (iss) => `expected a SHA-256 certificate fingerprint like "SHA256:AB:CD:…" (32 hex bytes), got ${JSON.stringify(iss.input)}`,
+});
 
 /** Globs (`*`, `?`; case-insensitive, whole text) or regular expressions written `/…/flags`; one or a list. */
 const patterns = z

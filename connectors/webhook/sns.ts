@@ -2,11 +2,13 @@
 // (the string to sign built per message type, SignatureVersion 1 = SHA1withRSA, 2 = SHA256withRSA, the
 // signing certificate fetched only from https sns.<region>.amazonaws.com and cached). A SubscriptionConfirmation
 // of an allow-listed topic is confirmed by fetching its SubscribeURL (same host rule); others are refused and
-// reported. Notifications become events keyed by their MessageId, so SNS's retries are duplicates.
+// reported. Notifications become events keyed by their MessageId, so SNS's retries are duplicates. Both fetches
+// follow the network setting (proxy, trusted CAs), as every outbound HTTP client does.
 import crypto from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request } from 'undici';
 import { z } from 'zod';
 import { errorMessage, type ItemAttributes, type NewItem } from '../contract.ts';
+import { Network, type NetDispatcher } from '../net/index.ts';
 
 /** AWS's SNS endpoints: sns.<region>.amazonaws.com (and .com.cn in China). Matched against the URL's host[:port]. */
 export const AWS_SNS_HOSTS = '^sns\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$';
@@ -96,15 +98,19 @@ function header(h: Headers, name: string): string | undefined {
 export class SnsReceiver {
   private readonly cfg: SnsSettings;
   private readonly hostRe: RegExp;
-  private readonly dispatcher: Dispatcher;
-  private readonly ownDispatcher?: Agent;
+  private readonly dispatcher: NetDispatcher;
   private readonly certs = new Map<string, Promise<SigningKey>>();
 
-  constructor(cfg: SnsSettings, opts: { dispatcher?: Dispatcher } = {}) {
+  /** `net`: the engine's network setting (default: Network.default(), the proxy environment and the system store). */
+  constructor(cfg: SnsSettings, net: Network = Network.default()) {
     this.cfg = cfg;
     this.hostRe = new RegExp(cfg.hostPattern ?? AWS_SNS_HOSTS, 'i');
-    if (opts.dispatcher) this.dispatcher = opts.dispatcher;
-    else this.dispatcher = this.ownDispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS }, headersTimeout: FETCH_TIMEOUT_MS, bodyTimeout: FETCH_TIMEOUT_MS });
+    this.dispatcher = net.dispatcher({ timeoutMs: FETCH_TIMEOUT_MS, connections: 4 });
+  }
+
+  /** A failed fetch in plain words: the proxy, TLS or network reason the dispatcher knows of. */
+  private reason(err: unknown, url: string): string {
+    return this.dispatcher.explain(err, url);
   }
 
   /** Why a URL SNS gave may not be fetched, or undefined when it may (https on an allowed host, nothing else). */
@@ -140,7 +146,12 @@ export class SnsReceiver {
   }
 
   private async fetchCertificate(url: string): Promise<crypto.X509Certificate> {
-    const res = await request(url, { dispatcher: this.dispatcher, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    let res;
+    try {
+      res = await request(url, { dispatcher: this.dispatcher, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    } catch (err) {
+      throw new Error(`fetching the signing certificate ${url} failed: ${this.reason(err, url)}`);
+    }
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new Error(`fetching the signing certificate ${url} got HTTP ${res.statusCode}`);
@@ -228,7 +239,9 @@ export class SnsReceiver {
       return { kind: 'refused', status: 403, error: `subscription to topic ${m.TopicArn} refused: ${problem}`, problem: `SNS: a subscription to topic ${m.TopicArn} was refused: ${problem}` };
     }
     try {
-      const res = await request(m.SubscribeURL!, { dispatcher: this.dispatcher, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+      const res = await request(m.SubscribeURL!, { dispatcher: this.dispatcher, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }).catch((err) => {
+        throw new Error(this.reason(err, m.SubscribeURL!));
+      });
       const text = (await res.body.text()).slice(0, 4096);
       if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`);
       const arn = /<SubscriptionArn>([^<]+)<\/SubscriptionArn>/.exec(text)?.[1];
@@ -266,6 +279,6 @@ export class SnsReceiver {
   }
 
   async close(): Promise<void> {
-    await this.ownDispatcher?.close();
+    await this.dispatcher.close();
   }
 }

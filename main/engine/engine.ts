@@ -3,18 +3,18 @@
 // cleanly. Plain Node: it never imports electron.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Dispatcher } from 'undici';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
-import { secretScrubber, type SecretStore } from './secrets.ts';
+import type { SecretStore } from './secrets.ts';
+import { Scrubber } from './scrub.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
-import { DataDirError, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
+import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
 import { FlowRuntime, type FlowDeps, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
@@ -23,6 +23,7 @@ import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
 import { AlertService, type AlertOptions } from './alerts/service.ts';
 import { packageVersion } from './paths.ts';
+import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 
 const DAY = 86_400_000;
 
@@ -36,8 +37,13 @@ export interface EngineOptions {
   secrets?: SecretStore;
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
   idleRecheckMs?: number;
-  /** Carries the connectors' outbound HTTP(S) requests (the network settings); default: each its own agent. */
-  dispatcher?: Dispatcher;
+  /** Removes credentials from what the engine writes and serves (default: one for this config and store). */
+  scrubber?: Scrubber;
+  /**
+   * Per-URL proxy answers for `network.proxy: system`: the desktop app passes Electron's
+   * session.resolveProxy, which evaluates PAC files. Headless, the OS settings are read instead.
+   */
+  resolveProxy?: ProxyResolver;
   /** Alerts' timings (tests shorten them). */
   alerts?: AlertOptions;
 }
@@ -63,9 +69,13 @@ export class Engine {
   readonly queue: Queue;
   readonly content: ContentStore;
   readonly flowStates: FlowStates;
+  /** The network setting every outbound HTTP(S) client uses (connectors get it in their ConnectorEnv). */
+  network: Network;
   readonly flows = new Map<string, FlowRuntime>();
   readonly log: Logger;
   private readonly unlock: () => void;
+  /** Replaces the values of ${env:…} / ${secret:…} by their names in every text the engine stores or serves. */
+  readonly scrubber: Scrubber;
   private readonly stopGraceMs: number;
   private readonly opts: EngineOptions;
   /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
@@ -100,12 +110,12 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
-    if (opts.secrets) {
-      // A receiver may echo a credential in an error reply: secret values never reach the database.
-      const scrub = secretScrubber(opts.secrets);
-      this.queue.redact = scrub;
-      this.flowStates.redact = scrub;
-    }
+    this.network = this.networkOf(this.config);
+    // A receiver may echo a credential in an error reply: credentials never reach the database.
+    this.scrubber = opts.scrubber ?? new Scrubber({ store: opts.secrets });
+    this.scrubber.addLoaded(loaded);
+    this.queue.redact = this.scrubber.text;
+    this.flowStates.redact = this.scrubber.text;
 
     // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
     // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
@@ -165,7 +175,7 @@ export class Engine {
         dashboardUrl: () => this.admin?.url,
         flowDeps: () => this.flowDeps(),
         log: this.log.child({ part: 'alerts' }),
-        dispatcher: opts.dispatcher,
+        net: () => this.network,
         version: packageVersion(),
       },
       opts.alerts,
@@ -177,9 +187,22 @@ export class Engine {
   private readonly afterDone: Batcher<number, void>;
   private readonly batchers: Array<{ flush(): void }>;
 
+  /** A Network for a config's `network` block, with this engine's options (the desktop app's proxy resolver). */
+  networkOf(config: Pick<FerryConfig, 'network'>): Network {
+    return new Network(config.network, { resolveProxy: this.opts.resolveProxy, log: this.log.child({ component: 'network' }) });
+  }
+
+  /**
+   * A dispatcher (undici) for the engine's own HTTP clients (config pull, relay polling): the network
+   * setting's proxy, trust and client certificate, routed per request. Do not close it: the engine does.
+   */
+  dispatcherFor(url: string | URL): NetDispatcher {
+    return this.network.dispatcherFor(url);
+  }
+
   /** Builds one flow's runtime from its config (connectors through the registry). */
   private buildFlow(integration: string, flowCfg: FlowConfig, configDir: string): FlowRuntime {
-    const env = { configDir, log: this.log.child({ flow: flowCfg.name }), dispatcher: this.opts.dispatcher };
+    const env = { configDir, log: this.log.child({ flow: flowCfg.name }), net: this.network };
     const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
     const source = connectorOf(st).createSource!(sourceCfg, env);
@@ -242,6 +265,9 @@ export class Engine {
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
     collectStartupGarbage();
+    for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
+    const exposed = dataDirExposure(this.dataDir);
+    if (exposed) this.log.warn(exposed);
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 
@@ -400,8 +426,10 @@ export class Engine {
     // A new logLevel in the config (a --log-level flag stays until then): flows log through child loggers
     // made at build time, so they are rebuilt too.
     const levelChanged = this.log.level !== 'silent' && loaded.config.logLevel !== this.config.logLevel;
+    // a new network setting reaches every connector through its dispatcher: all flows are rebuilt
+    const networkChanged = JSON.stringify(loaded.config.network) !== JSON.stringify(this.config.network);
     const same = (a: FlowRuntime, b: { integration: string; cfg: FlowConfig }) =>
-      !levelChanged && a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
+      !levelChanged && !networkChanged && a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
 
     const toStop = [...this.flows.values()].filter((f) => !wanted.has(f.name) || !same(f, wanted.get(f.name)!));
     await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
@@ -410,9 +438,14 @@ export class Engine {
       this.writtenFacts.delete(f.name);
       (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
     }
+    this.scrubber.addLoaded(loaded);
     this.loaded = loaded;
     this.config = loaded.config;
     if (levelChanged) this.log.level = loaded.config.logLevel;
+    if (networkChanged) {
+      await this.network.close();
+      this.network = this.networkOf(loaded.config);
+    }
 
     // Rebuild the map in config order, keeping the runtimes that did not change.
     const previous = new Map(this.flows);
@@ -465,6 +498,7 @@ export class Engine {
     await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();
+    await this.network.close().catch(() => undefined);
     this.db.close();
     this.unlock();
     this.state = 'stopped';

@@ -24,6 +24,7 @@ import type { FlowStates } from './store/state.ts';
 import { sourceState } from './store/state.ts';
 import type { Db } from './store/db.ts';
 import { CircuitBreaker, nextAttemptAt } from './backoff.ts';
+import { outcomeOfThrown } from './failures.ts';
 import type { Batcher } from './batcher.ts';
 import { compileProcess } from './process/pipeline.ts';
 import { ProcessIntake, type DeadItem } from './process/intake.ts';
@@ -118,6 +119,8 @@ export class FlowRuntime {
   private readonly processor?: ProcessIntake;
   /** Source keys of parents being processed now: their after-delivery waits until all parts are queued. */
   private readonly processingParents = new Set<string>();
+  /** Processed files whose every part is queued (known only to this run), waiting for their parts to settle. */
+  private readonly completedParents = new Set<string>();
   /** Synchronous callers waiting for an item's final outcome, by item id. */
   private readonly waiters = new Map<number, Set<(o: CallOutcome) => void>>();
   /** Outcomes already answered to a caller whose commit is still in the group-commit window. */
@@ -145,10 +148,11 @@ export class FlowRuntime {
         commit: (items, checkpoint) => this.commitItems(items, checkpoint, true),
         commitDead: (items) => this.commitDead(items),
         waitForCapacity: () => this.waitForCapacity(),
-        parentProcessing: (parent, active) => {
+        parentProcessing: (parent, active, completed) => {
           if (active) this.processingParents.add(parent.sourceKey);
           else {
             this.processingParents.delete(parent.sourceKey);
+            if (completed && this.source.afterDelivery) this.completedParents.add(parent.sourceKey);
             this.afterParentSettled(parent.sourceKey, parent.name, parent.attributes ?? {});
           }
         },
@@ -156,6 +160,7 @@ export class FlowRuntime {
           this.log.warn(message);
           this.noteError(message);
         },
+        note: (message) => this.log.info(message),
       });
     }
   }
@@ -225,8 +230,10 @@ export class FlowRuntime {
    * still waiting, the source's after-delivery step (move/delete the original) runs once.
    */
   private afterParentSettled(parentKey: string, name: string, attributes: Record<string, any>): void {
-    if (!this.source.afterDelivery || this.processingParents.has(parentKey)) return;
+    // only a file wholly processed in this run: one cut short (a stop, a full disk) is taken again first
+    if (!this.source.afterDelivery || this.processingParents.has(parentKey) || !this.completedParents.has(parentKey)) return;
     if (this.deps.queue.hasPendingWithPrefix(this.name, `${parentKey}#`)) return;
+    this.completedParents.delete(parentKey);
     this.runAfterDelivery({ sourceKey: parentKey, name, attributes }); // runs once at a time per source key
   }
 
@@ -409,6 +416,10 @@ export class FlowRuntime {
           this.facts.sourceFailingSince = undefined;
           this.facts.sourceProblem = undefined;
         }
+      },
+      stillFailing: (message) => {
+        this.problemsReported++;
+        this.latestProblem = message;
       },
       call: (item, opts) => this.call(item, opts.timeoutMs),
       outcome: (ticket, opts) => this.outcome(ticket, opts?.waitMs ?? 0),
@@ -749,7 +760,7 @@ export class FlowRuntime {
       try {
         outcome = await this.destination.send(this.outgoing(row, { ...attrs }), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
       } catch (err) {
-        outcome = { kind: 'retry', reason: errorMessage(err) };
+        outcome = outcomeOfThrown(err);
       }
       const now = Date.now();
       const item = { flow: this.name, name: row.name };

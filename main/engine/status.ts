@@ -1,6 +1,7 @@
 // Status per flow, read from the database alone, so `ferry status` in another process sees what the
 // running engine sees.
 import type { FerryConfig } from './config/schema.ts';
+import { flowWarnings, formatPath } from './config/load.ts';
 import { ITEM_STATES, type ItemState, type Queue } from './store/queue.ts';
 import type { FlowStates } from './store/state.ts';
 import { alertChannelStatus, type AlertChannelStatus } from './alerts/status.ts';
@@ -22,6 +23,8 @@ export interface FlowStatus {
   destination: { type: string; health: 'ok' | 'unreachable' | 'unknown'; unreachableSince: string | null };
   /** failingSince/problem: the scheduled scans report a problem (cleared by a clean scan). */
   source: { type: string; intakeBlocked: string | null; failingSince: string | null; problem: string | null };
+  /** Risks the flow's config accepts on purpose (`source.allowInsecure: …`); absent when there are none. */
+  warnings?: string[];
 }
 
 export interface StatusReport {
@@ -53,6 +56,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
       const s = states.get(flow.name);
       const c = counts.get(flow.name) ?? { counts: zero(), waitingBytes: 0 };
       const health = !s ? 'unknown' : s.unreachable_since ? 'unreachable' : s.last_delivery_at ? 'ok' : 'unknown';
+      const warnings = flowWarnings(flow).map((w) => `${formatPath(w.path)}: ${w.message}`);
       flows.push({
         integration: integration.name,
         flow: flow.name,
@@ -68,6 +72,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
         lastErrorAt: iso(s?.last_error_at),
         destination: { type: flow.destination.type, health, unreachableSince: iso(s?.unreachable_since) },
         source: { type: flow.source.type, intakeBlocked: s?.intake_blocked ?? null, failingSince: iso(s?.source_failing_since), problem: s?.source_problem ?? null },
+        ...(warnings.length ? { warnings } : {}),
       });
     }
   }

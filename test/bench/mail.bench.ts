@@ -17,6 +17,7 @@ import { freePort } from '../helpers/net.ts';
 import { startSnsHost, testCa } from '../helpers/sns.ts';
 import { openStore } from '../../main/engine/engine.ts';
 import { SnsReceiver } from '../../connectors/webhook/sns.ts';
+import { Network, networkSchema } from '../../connectors/net/index.ts';
 import { round, percentile, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
 
 const MB = 1024 * 1024;
@@ -273,7 +274,7 @@ async function snsRows(quick: boolean): Promise<BenchRow[]> {
     const messages = Array.from({ length: count }, (_, i) => JSON.stringify(host.message('Notification', { TopicArn: topic, Message: payload(i) })));
 
     // ---- the verifier alone, certificate cached
-    const receiver = new SnsReceiver({ topics: [topic], hostPattern: host.hostPattern }, { dispatcher: host.dispatcher });
+    const receiver = new SnsReceiver({ topics: [topic], hostPattern: host.hostPattern }, new Network(networkSchema.parse({ tls: { ca: [host.caFile] } })));
     await receiver.handle({}, Buffer.from(messages[0]));
     const sample = messages.slice(0, quick ? 1000 : 5000).map((m) => Buffer.from(m));
     const cpu0 = process.cpuUsage();
@@ -301,6 +302,7 @@ async function snsRows(quick: boolean): Promise<BenchRow[]> {
       dataDir: './data',
       logLevel: 'warn',
       minFreeDiskMb: 64,
+      network: { tls: { ca: ['./ca.pem'] } }, // the engine trusts the test CA the way a site trusts a private one
       integrations: [{
         name: 'bench',
         flows: [
@@ -309,8 +311,7 @@ async function snsRows(quick: boolean): Promise<BenchRow[]> {
         ],
       }],
     });
-    // the engine trusts the test CA the way a site trusts a private one: NODE_EXTRA_CA_CERTS
-    const ferry = spawnFerry(config, { NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem') });
+    const ferry = spawnFerry(config);
     try {
       await waitUntil('the listener', async () => {
         try {

@@ -7,6 +7,7 @@ import { parseMime, startSmtp, type SmtpSink } from '../helpers/mail.ts';
 import { freePort } from '../helpers/net.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { proxyAvailable, startTinyproxy, TINYPROXY } from '../helpers/proxies.ts';
 
 let smtp: SmtpSink;
 let slack: Sink;
@@ -67,5 +68,25 @@ describe('alerts through the CLI', () => {
     expect(await ferry.stop()).toBe(0);
     const status = await runCli(['status', '--config', good]);
     expect(status.stdout).toMatch(/alerts\[0\] json webhook 127\.0\.0\.1:\d+ \(flow-failing\): nothing sent yet/);
+  });
+
+  it.skipIf(!proxyAvailable(TINYPROXY))('ferry alerts test sends through the config\'s network setting (network.proxy)', async () => {
+    const proxy = await startTinyproxy();
+    try {
+      const dir = tempDir();
+      const file = writeConfig(dir, {
+        dataDir: path.join(dir, 'data'),
+        network: { proxy: { url: proxy.url, noProxy: ['<-loopback>'] } }, // loopback would go direct without "<-loopback>"
+        integrations: [],
+        alerts: [{ on: ['flow-failing'], to: { type: 'webhook', url: `${slack.url}/via-proxy`, format: 'slack' } }],
+      });
+      const before = slack.received.length;
+      const r = await runCli(['alerts', 'test', '--config', file]);
+      expect(r.stdout).toMatch(/^alerts\[0\] slack webhook 127\.0\.0\.1:\d+: OK - sent/);
+      expect(slack.received.length).toBe(before + 1);
+      expect(proxy.log()).toContain(`127.0.0.1:${new URL(slack.url).port}`);
+    } finally {
+      await proxy.stop();
+    }
   });
 });

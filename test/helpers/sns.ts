@@ -7,11 +7,12 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Agent } from 'undici';
 import { scratchDir } from './ftp-server.ts';
 
 export interface TestCa {
   ca: string;
+  /** The CA's PEM file (for network.tls.ca). */
+  caFile: string;
   /** A key and certificate issued by the CA for a subject (and 127.0.0.1 / localhost as names). */
   issue(cn: string): { key: string; cert: string };
 }
@@ -24,6 +25,7 @@ export function testCa(): TestCa {
   let n = 0;
   return {
     ca,
+    caFile: path.join(dir, 'ca.pem'),
     issue(cn) {
       const base = `leaf${n++}`;
       fs.writeFileSync(path.join(dir, `${base}.ext`), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
@@ -41,8 +43,8 @@ export interface SnsHost {
   origin: string;
   /** Host pattern for verify.hostPattern matching exactly this server. */
   hostPattern: string;
-  /** Trusts the test CA (the engine's dispatcher in tests). */
-  dispatcher: Agent;
+  /** The CA file its HTTPS certificate chains to: trusted through the config's network.tls.ca. */
+  caFile: string;
   /** Requests for the signing certificate so far. */
   certFetches: number;
   /** Tokens of confirmed subscriptions. */
@@ -70,7 +72,7 @@ export async function startSnsHost(ca: TestCa = testCa()): Promise<SnsHost> {
   const host: SnsHost = {
     origin: '',
     hostPattern: '',
-    dispatcher: new Agent({ connect: { ca: ca.ca } }),
+    caFile: ca.caFile,
     certFetches: 0,
     confirmed: [],
     message(type, fields, opts = {}) {
@@ -96,7 +98,6 @@ export async function startSnsHost(ca: TestCa = testCa()): Promise<SnsHost> {
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
-      void host.dispatcher.close();
     }),
   };
   const server = https.createServer({ key: tlsPair.key, cert: tlsPair.cert }, (req, res) => {

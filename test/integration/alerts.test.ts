@@ -13,6 +13,7 @@ import { parseMime, startSmtp, type SmtpSink } from '../helpers/mail.ts';
 import { freePort } from '../helpers/net.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
+import { proxyAvailable, startTinyproxy, TINYPROXY } from '../helpers/proxies.ts';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -91,6 +92,8 @@ describe('alerts', () => {
     await waitFor(() => mail.mails.length === 2, 'the resolved mail');
     expect(parseMime(mail.mails[1].raw).headers.subject).toMatch(/Resolved: items failed in flow orders$/);
     expect(parseMime(mail.mails[1].raw).body.toString('utf8')).toContain('It cleared. It was: 1 item failed');
+    // the SMTP server has the mail before Ferry has recorded its delivery
+    await waitFor(() => engine.status().alerts![0].counts.delivered === 2, 'the resolved mail recorded as delivered');
     expect(engine.status().alerts![0]).toMatchObject({ channel: 'email to it@site.example', health: 'ok', counts: expect.objectContaining({ delivered: 2 }) });
   });
 
@@ -135,6 +138,19 @@ describe('alerts', () => {
     await waitFor(() => plain.received.length === 2, 'resolved');
     expect(json(plain, 1)).toMatchObject({ kind: 'resolved', cause: 'item-dead', unreported: 2 });
     expect(json(plain, 1).text).toContain('Since the last message it happened 2 more times');
+  });
+
+  it.skipIf(!proxyAvailable(TINYPROXY))('webhook channels follow the network setting: through network.proxy like every HTTP client', async () => {
+    const proxy = await startTinyproxy();
+    closers.push(() => proxy.stop());
+    const [chat, api] = [await sink(), await sink(() => ({ status: 400 }))];
+    const dir = tempDir();
+    // loopback goes direct unless "<-loopback>" says otherwise: the sinks listen on 127.0.0.1
+    await open(config(dir, api.url, [{ on: ['item-dead'], to: { type: 'webhook', url: `${chat.url}/hook`, format: 'json' } }], { network: { proxy: { url: proxy.url, noProxy: ['<-loopback>'] } } }));
+    drop(dir, 'a.xml');
+    await waitFor(() => chat.received.length === 1, 'the alert');
+    expect(json(chat, 0)).toMatchObject({ kind: 'problem', cause: 'item-dead', flow: 'orders' });
+    expect(proxy.log()).toContain(`127.0.0.1:${new URL(chat.url).port}`);
   });
 
   it('source-failing (a mail server that refuses connections) and disk-low (sent although intake is paused for it)', async () => {

@@ -12,6 +12,7 @@ import { silentLogger } from '../../main/engine/logger.ts';
 import { writeConfig } from '../helpers/cli.ts';
 import { freePort } from '../helpers/net.ts';
 import { postSns, startSnsHost, testCa, type SnsHost } from '../helpers/sns.ts';
+import { proxyAvailable, startTinyproxy, TINYPROXY } from '../helpers/proxies.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 
 const TOPIC = 'arn:aws:sns:eu-central-1:123456789012:orders';
@@ -34,6 +35,7 @@ beforeAll(async () => {
     dataDir: './data',
     admin: { port: 0 },
     minFreeDiskMb: 0,
+    network: { tls: { ca: [sns.caFile] } }, // the stand-in's HTTPS is trusted the way a site trusts a private CA
     integrations: [{
       name: 'aws',
       flows: [
@@ -42,7 +44,7 @@ beforeAll(async () => {
       ],
     }],
   });
-  engine = Engine.open(loadConfig(file), { log: silentLogger, stopGraceMs: 2000, dispatcher: sns.dispatcher });
+  engine = Engine.open(loadConfig(file), { log: silentLogger, stopGraceMs: 2000 });
   await engine.start();
 });
 afterAll(async () => {
@@ -134,6 +136,40 @@ describe('webhook source, verify: { scheme: sns }', () => {
     expect(engine.flow('sns').facts.lastError).toBe(`SNS: unsubscribed from topic ${TOPIC}: no more messages will arrive from it (subscribe the endpoint again in AWS to resume)`);
     const events = engine.queue.events(0, 1000).filter((e) => e.type === 'problem' && e.flow === 'sns').map((e) => JSON.parse(e.data!).message);
     expect(events.some((msg: string) => msg.startsWith(`SNS: unsubscribed from topic ${TOPIC}`))).toBe(true);
+  });
+});
+
+describe.skipIf(!proxyAvailable(TINYPROXY))('sns through the network setting', () => {
+  it('the certificate and the SubscribeURL are fetched through network.proxy and trusted by network.tls only', async () => {
+    const proxy = await startTinyproxy();
+    const dir = tempDir();
+    const port = await freePort();
+    const hook = `http://127.0.0.1:${port}/hooks/via-proxy`;
+    const flow = { name: 'via-proxy', source: { type: 'webhook', port, verify: { scheme: 'sns', topics: [TOPIC], hostPattern: sns.hostPattern } }, destination: { type: 'folder', path: './out' } };
+    // loopback goes direct unless "<-loopback>" says otherwise: the stand-in listens on 127.0.0.1
+    const proxied = Engine.open(loadConfig(writeConfig(dir, { dataDir: './data', minFreeDiskMb: 0, network: { proxy: { url: proxy.url, noProxy: ['<-loopback>'] }, tls: { ca: [sns.caFile], systemCa: false } }, integrations: [{ name: 'aws', flows: [flow] }] })), { log: silentLogger, stopGraceMs: 2000 });
+    await proxied.start();
+    try {
+      const confirmation = sns.message('SubscriptionConfirmation', { TopicArn: TOPIC, Message: 'subscribe' });
+      expect(await postSns(hook, confirmation)).toEqual({ status: 200, body: { status: 'confirmed', topic: TOPIC } });
+      expect(sns.confirmed).toContain(confirmation.Token);
+      expect(proxy.tunnels()).toBeGreaterThanOrEqual(1);
+      expect(proxy.log()).toContain(`127.0.0.1:${new URL(sns.origin).port}`);
+    } finally {
+      await proxied.stop();
+      await proxy.stop();
+    }
+
+    // without the CA in the network setting the stand-in's certificate is not trusted: SNS is asked to retry (503)
+    const untrusted = Engine.open(loadConfig(writeConfig(tempDir(), { dataDir: './data', minFreeDiskMb: 0, network: { tls: { systemCa: false } }, integrations: [{ name: 'aws', flows: [flow] }] })), { log: silentLogger, stopGraceMs: 2000 });
+    await untrusted.start();
+    try {
+      const r = await postSns(hook, sns.message('Notification', { TopicArn: TOPIC, Message: 'x' }));
+      expect(r.status).toBe(503);
+      expect(r.body.error).toMatch(/^verification failed: cannot check the signature now: fetching the signing certificate https:\/\/127\.0\.0\.1:\d+\/\S+ failed: certificate of 127\.0\.0\.1 is signed by 'Ferry Test CA', which is not trusted/);
+    } finally {
+      await untrusted.stop();
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DownloadBody, socketReadingInto, writableInto } from '../../connectors/ftp/download-body.ts';
+import { DownloadBody, socketReadingInto, writableInto } from '../../connectors/remote/download-body.ts';
 import { ContentStore } from '../../main/engine/store/content.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 

@@ -16,6 +16,8 @@ import { HttpError, isPlainObject, problemFromLine, Reply, STREAMED } from './ht
 import { deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { readDesktopSettings, writeDesktopSettings } from './settings.ts';
 import { openApiDocument } from './openapi.ts';
+import { setFlowsPaused } from '../control.ts';
+import { getNetwork, putNetwork, testNetwork } from './network.ts';
 import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
 import type {
@@ -106,6 +108,10 @@ export const routes: Route[] = [
 
   { method: 'GET', path: '/api/settings', summary: 'Log level, admin port, data folder, start at login', reply: 'SettingsReply', handler: getSettings },
   { method: 'PUT', path: '/api/settings', summary: 'Change settings (port and data folder apply after a restart)', body: 'SettingsUpdate', reply: 'SettingsReply', handler: putSettingsRoute },
+
+  { method: 'GET', path: '/api/network', summary: 'The network setting as written (proxy, trusted CAs; templates, never secret values) and what it means now', reply: 'NetworkView', handler: getNetwork },
+  { method: 'PUT', path: '/api/network', summary: 'Replace the network setting and store the secrets it refers to (validated, written keeping comments, applied: flows restart with it)', body: 'NetworkUpdate', reply: 'NetworkView', handler: putNetwork },
+  { method: 'POST', path: '/api/network/test', summary: 'Test a URL through the saved network setting or unsaved values: the path taken (proxy, TLS issuer and trust) or why it failed', body: 'NetworkTestRequest', reply: 'NetworkTestReply', handler: testNetwork },
 ];
 
 const compiled = routes.map((route) => {
@@ -221,7 +227,7 @@ function validate({ admin, body }: RouteContext): ValidateReply {
     const intg = body.integration;
     proposal = admin.configFile.propose((doc) => putIntegration(doc, typeof intg.name === 'string' && intg.name ? intg.name : '(unnamed)', intg));
   } else throw new HttpError(400, 'expected { config } or { integration, flow } or { integration: {…} }');
-  return proposal.ok ? { ok: true, problems: [] } : { ok: false, problems: proposal.problems };
+  return proposal.ok ? { ok: true, problems: [], warnings: proposal.warnings } : { ok: false, problems: proposal.problems };
 }
 
 async function change(ctx: RouteContext, edit: Parameters<AdminServer['configFile']['change']>[0]): Promise<ConfigChangeReply> {
@@ -293,8 +299,7 @@ async function flowAction(ctx: RouteContext, action: 'pause' | 'resume' | 'run')
   if (!flow) throw new HttpError(409, `flow ${name} is not loaded`);
   ctx.admin.statusCache = undefined;
   if (action === 'pause' || action === 'resume') {
-    flow.setPaused(action === 'pause');
-    ctx.engine.queue.addEvent('flow', name, null, { action });
+    setFlowsPaused(ctx.engine, action === 'pause', [name]);
     return { flow: name, paused: flow.paused };
   }
   if (!flow.cfg.enabled) throw new HttpError(409, `flow ${name} is disabled (enabled: false); enable it first`);
@@ -324,7 +329,7 @@ async function check({ engine, body }: RouteContext): Promise<CheckReply> {
   const parsed = parseEndpoint(role, block, engine.loaded.dir, { secrets: engine.secrets?.lookup() });
   if (!parsed.ok) return { ok: false, message: `the ${role} settings are not valid`, problems: parsed.problems.map(problemFromLine) };
   const def = connectorOf(parsed.type);
-  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }) };
+  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }), net: engine.network };
   let conn;
   try {
     conn = role === 'source' ? def.createSource!(parsed.config, env) : def.createDestination!(parsed.config, env);
@@ -353,7 +358,7 @@ async function dryRun({ engine, body }: RouteContext): Promise<DryRunReply> {
   const parsed = parseEndpoint('source', body.source, engine.loaded.dir, { secrets: engine.secrets?.lookup() });
   if (!parsed.ok) return { ok: false, message: 'the source settings are not valid', problems: parsed.problems.map(problemFromLine), ...empty };
   const def = connectorOf(parsed.type);
-  const source = def.createSource!(parsed.config, { configDir: engine.loaded.dir, log: engine.log.child({ dryRun: parsed.type }) });
+  const source = def.createSource!(parsed.config, { configDir: engine.loaded.dir, log: engine.log.child({ dryRun: parsed.type }), net: engine.network });
   try {
     if (!source.dryRun) return { ok: false, message: `${parsed.type} sources have no dry run`, ...empty };
     const r = await source.dryRun({ maxFiles: 1000, maxWaitMs: 3000 });
@@ -443,7 +448,7 @@ function events(ctx: RouteContext): typeof STREAMED {
       for (;;) {
         const rows = engine.queue.events(cursor, 500);
         for (const r of rows) {
-          res.write(`id: ${r.id}\ndata: ${JSON.stringify(eventView(r))}\n\n`);
+          res.write(`id: ${r.id}\ndata: ${engine.scrubber.text(JSON.stringify(eventView(r)))}\n\n`);
           cursor = r.id;
           lastWrite = Date.now();
         }

@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import { readAdminInfo } from '../admin/login.ts';
 import { packageVersion } from '../paths.ts';
 import { AlertService } from './service.ts';
+import { Network } from '../../../connectors/net/index.ts';
 
 /** Sends the test alerts and prints one line per rule; the exit code: 0 when all went out, 1 otherwise, 2 with no rules. */
 export async function alertsTestCommand(loaded: LoadedConfig, out: (line: string) => void): Promise<number> {
@@ -13,7 +14,9 @@ export async function alertsTestCommand(loaded: LoadedConfig, out: (line: string
     return 2;
   }
   const log = createLogger({ level: 'silent', stderr: false });
-  const results = await AlertService.sendTest(loaded.config, loaded.dir, { log, version: packageVersion(), dashboardUrl: readAdminInfo(loaded.dataDir)?.url });
+  // the channels send through the config's network setting, as the running engine's do
+  const net = new Network(loaded.config.network, { log });
+  const results = await AlertService.sendTest(loaded.config, loaded.dir, { log, net, version: packageVersion(), dashboardUrl: readAdminInfo(loaded.dataDir)?.url }).finally(() => net.close());
   for (const r of results) out(`alerts[${r.rule}] ${r.channel}: ${r.ok ? 'OK' : 'FAILED'} - ${r.message}`);
   return results.every((r) => r.ok) ? 0 : 1;
 }

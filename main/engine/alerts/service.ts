@@ -3,8 +3,8 @@
 // Each rule's channel is an internal flow of its own (`@alert:<n>`): its messages are queued durably with the
 // incidents they update, and delivered, retried and reported like any item, apart from the data flows.
 import picomatch from 'picomatch';
-import type { Dispatcher } from 'undici';
 import type { CheckResult, ConnectorEnv, NewItem, Source, SourceContext } from '../../../connectors/contract.ts';
+import type { Network } from '../../../connectors/net/index.ts';
 import { errorMessage } from '../../../connectors/contract.ts';
 import type { FerryConfig, FlowConfig } from '../config/schema.ts';
 import { FlowRuntime, type FlowDeps } from '../flow.ts';
@@ -42,7 +42,8 @@ export interface AlertHost {
   /** The parts an internal flow runs on. */
   flowDeps(): FlowDeps;
   log: Logger;
-  dispatcher?: Dispatcher;
+  /** The network setting the webhook channels send through (proxy, trusted CAs), as every HTTP client does. */
+  net(): Network;
   version: string;
 }
 
@@ -93,6 +94,9 @@ function internalFlow(name: string, retry: AlertOptions['retry'] = {}): FlowConf
   } as unknown as FlowConfig;
 }
 
+/** What the channels are built from: their rules and the network setting they send through. */
+const appliedKey = (config: FerryConfig) => JSON.stringify([config.alerts, config.network]);
+
 export class AlertService {
   private readonly host: AlertHost;
   private readonly opts: AlertOptions;
@@ -120,19 +124,22 @@ export class AlertService {
     await this.build(this.host.config());
   }
 
-  /** Takes a new config: channels are rebuilt when the `alerts:` block changed (queued alerts stay queued). */
+  /**
+   * Takes a new config: channels are rebuilt when the `alerts:` block or the network setting changed (queued
+   * alerts stay queued).
+   */
   async apply(config: FerryConfig): Promise<void> {
-    if (JSON.stringify(config.alerts) === this.applied) return;
+    if (appliedKey(config) === this.applied) return;
     await this.teardown();
     await this.build(config);
   }
 
   private env(index: number): ConnectorEnv {
-    return { configDir: this.host.configDir(), log: this.host.log.child({ flow: alertFlowName(index) }), dispatcher: this.host.dispatcher };
+    return { configDir: this.host.configDir(), log: this.host.log.child({ flow: alertFlowName(index) }), net: this.host.net() };
   }
 
   private async build(config: FerryConfig): Promise<void> {
-    this.applied = JSON.stringify(config.alerts);
+    this.applied = appliedKey(config);
     const base = this.host.flowDeps();
     // alerts are tiny and must get through when intake is paused for disk space (that is one of them)
     const deps: FlowDeps = { ...base, diskOk: () => undefined };
@@ -256,11 +263,11 @@ export class AlertService {
   }
 
   /** `ferry alerts test`: a test message straight through every channel (not queued); one outcome per rule. */
-  static async sendTest(config: FerryConfig, configDir: string, env: { log: ConnectorEnv['log']; dispatcher?: Dispatcher; version: string; dashboardUrl?: string }): Promise<Array<{ rule: number; channel: string; ok: boolean; message: string }>> {
+  static async sendTest(config: FerryConfig, configDir: string, env: { log: ConnectorEnv['log']; net?: Network; version: string; dashboardUrl?: string }): Promise<Array<{ rule: number; channel: string; ok: boolean; message: string }>> {
     const out = [];
     const now = Date.now();
     for (const [index, rule] of config.alerts.entries()) {
-      const connEnv = { configDir, log: env.log, dispatcher: env.dispatcher };
+      const connEnv = { configDir, log: env.log, net: env.net };
       const channel = describeChannel(rule.to);
       const message: AlertMessage = { kind: 'test', cause: 'test', flow: null, text: 'test', since: now, at: now, unreported: 0 };
       const r = renderFor(rule.to, message, { host: hostName(), dashboardUrl: (rule.dashboardUrl ?? env.dashboardUrl)?.replace(/\/+$/, ''), dashboardIsLocal: !rule.dashboardUrl && env.dashboardUrl !== undefined, version: env.version });

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { connectors } from '../registry.ts';
 import { onRecordErrorSchema, processSchema } from '../process/schema.ts';
 import { cronProblem, isTimezone } from '../schedule.ts';
+import { networkSchema } from '../../../connectors/net/schema.ts';
 import { alertsSchema } from '../alerts/schema.ts';
 
 const name = z
@@ -123,6 +124,7 @@ export const configSchema = z
       .default({ deliveredDays: 7, fingerprintDays: 90 })
       .meta({ description: 'How long settled items and their idempotency keys are kept.' }),
     minFreeDiskMb: z.int().min(0).default(512).meta({ description: 'Intake stops while the data dir has less free space.' }),
+    network: networkSchema.default(networkSchema.parse({})),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
     alerts: alertsSchema,
   })

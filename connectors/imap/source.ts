@@ -617,6 +617,8 @@ export class ImapSource implements Source {
           }
           retry = 1000;
         }
+        // news that came while the take ran (new mail, a closed mailbox) is looked at now, not after the pause
+        if (wanted) continue;
         const idle = this.client?.capabilities.has('IDLE') === true;
         const every = idle ? Math.max(this.cfg.pollSeconds * 1000, IDLE_RECONCILE_MS) : this.cfg.pollSeconds * 1000;
         await pause(every);

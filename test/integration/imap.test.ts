@@ -166,6 +166,26 @@ describe('imap source', () => {
     });
   });
 
+  it('IDLE: a message arriving while a take runs is taken right after it, not at the next reconcile', async () => {
+    const mailbox = box();
+    const big = crypto.randomBytes(3 * 1024 * 1024);
+    await server.append(await composeMail({ from: 'x@supplier.example', subject: 'big', attachments: [{ filename: 'big.bin', content: big }] }), mailbox);
+    const proxy = await startTcpProxy(server.port, 1024 * 1024); // the take of the big attachment lasts seconds
+    const dir = tempDir();
+    const dest = path.join(dir, 'out');
+    try {
+      // polling once an hour: only the server's news during the take can bring the second message in
+      await withEngine(dir, mailFlow(imap(server, { mailbox, port: proxy.port, pollSeconds: 3600, afterDelivery: { action: 'keep' } }), { type: 'folder', path: dest }), async () => {
+        await waitFor(() => proxy.bytes > 512 * 1024, 'the big attachment on its way');
+        await server.append(await composeMail({ from: 'x@supplier.example', subject: 'during', attachments: [{ filename: 'during.csv', content: 'd' }] }), mailbox);
+        await waitFor(() => listFiles(dest).includes('big.bin'), 'the big attachment');
+        await waitFor(() => listFiles(dest).includes('during.csv'), 'the message that arrived during the take');
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a server without IDLE is polled every pollSeconds', async () => {
     const mailbox = box();
     const dir = tempDir();

@@ -13,6 +13,7 @@ import { registerQueueCommands } from './cli/queue.ts';
 import { registerSecretCommands } from './cli/secrets.ts';
 import { registerDashboardCommand } from './cli/dashboard.ts';
 import { registerServiceCommands } from './cli/service.ts';
+import { registerAlertsCommands } from './cli/alerts.ts';
 
 export function buildProgram(result: { code: number } = { code: 0 }): Command {
   const act: Act = (fn) => async (opts) => {
@@ -30,6 +31,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
   registerSecretCommands(program, act);
   registerDashboardCommand(program, act);
   registerServiceCommands(program, act);
+  registerAlertsCommands(program, act);
   return program;
 }
 

@@ -6,6 +6,7 @@ import { ITEM_STATES, type ItemState } from '../engine/store/queue.ts';
 import type { StatusReport } from '../engine/status.ts';
 import type { ItemDetail, ItemView, QueueActionRequest } from '../engine/admin/types.ts';
 import { FerryApiError } from '../engine/api/errors.ts';
+import { queueFlowNames } from '../engine/alerts/names.ts';
 import { engineApiFor, type CliApi } from './engine-client.ts';
 import { err, formatTime, out, table, UsageError } from './output.ts';
 import { configOption, requireConfigForQueue, type Act } from './options.ts';
@@ -26,6 +27,11 @@ function printStatus(report: StatusReport): void {
     if (f.lastError) out(`${f.flow}: last error ${formatTime(f.lastErrorAt)}: ${f.lastError}`);
     for (const w of f.warnings ?? []) out(`${f.flow}: warning: ${w}`);
   }
+  for (const a of report.alerts ?? []) {
+    const waiting = a.counts.queued + a.counts.inflight + a.counts.retrying;
+    const state = a.health === 'failing' ? `FAILING (${waiting} waiting, ${a.counts.dead} failed): ${a.lastError ?? 'see ferry queue list --flow'}` : a.lastSentAt ? `OK, last sent ${formatTime(a.lastSentAt)}` : 'nothing sent yet';
+    out(`alerts[${a.rule}] ${a.channel} (${a.on.join(', ')}): ${state}`);
+  }
 }
 
 interface ItemSelection {
@@ -38,7 +44,7 @@ interface ItemSelection {
 function selectionFrom(opts: { flow?: string; state?: string; id?: string; limit?: string }, loaded: LoadedConfig): ItemSelection {
   const f: ItemSelection = {};
   if (opts.flow) {
-    const known = loaded.config.integrations.flatMap((i) => i.flows.map((fl) => fl.name));
+    const known = queueFlowNames(loaded.config);
     if (!known.includes(opts.flow)) throw new UsageError(`--flow: no flow named "${opts.flow}" (flows: ${known.join(', ') || 'none'})`);
     f.flow = opts.flow;
   }

@@ -3,7 +3,7 @@
 // cleanly. Plain Node: it never imports electron.
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, type LoadedConfig } from './config/load.ts';
+import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import type { SecretStore } from './secrets.ts';
@@ -15,11 +15,13 @@ import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
-import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
+import { FlowRuntime, type FlowDeps, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
+import { AlertService, type AlertOptions } from './alerts/service.ts';
+import { packageVersion } from './paths.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 
 const DAY = 86_400_000;
@@ -39,6 +41,8 @@ export interface EngineOptions {
    * session.resolveProxy, which evaluates PAC files. Headless, the OS settings are read instead.
    */
   resolveProxy?: ProxyResolver;
+  /** Alerts' timings (tests shorten them). */
+  alerts?: AlertOptions;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -73,6 +77,10 @@ export class Engine {
   private readonly opts: EngineOptions;
   /** Run first when the engine stops (what a host started on top of it: the admin API). */
   private readonly stopHooks: Array<() => Promise<void>> = [];
+  /** Messages to the admin (`alerts:`), each channel an internal flow of its own. */
+  readonly alerts: AlertService;
+  /** Where the dashboard is served, set by whatever started the admin API on top (alerts link to it). */
+  dashboardUrl?: string;
   readonly startedAt = Date.now();
   private maintenance?: NodeJS.Timeout;
   private diskProblem: string | undefined;
@@ -154,6 +162,23 @@ export class Engine {
       for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));
     }
     this.batchers = [this.intake, this.settleBatcher, this.afterDone];
+    this.alerts = new AlertService(
+      {
+        config: () => this.config,
+        configDir: () => this.loaded.dir,
+        status: () => {
+          this.persistFacts(); // the flows' latest facts (last error, breaker), not those of the last maintenance pass
+          return this.status();
+        },
+        facts: () => ({ diskProblem: this.diskProblem }),
+        dashboardUrl: () => this.dashboardUrl,
+        flowDeps: () => this.flowDeps(),
+        log: this.log.child({ part: 'alerts' }),
+        net: () => this.network,
+        version: packageVersion(),
+      },
+      opts.alerts,
+    );
   }
 
   private readonly intake: Batcher<IntakeWrite, IntakeResult>;
@@ -181,7 +206,12 @@ export class Engine {
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
     const source = connectorOf(st).createSource!(sourceCfg, env);
     const destination = connectorOf(dt).createDestination!(destCfg, env);
-    return new FlowRuntime(integration, flowCfg, source, destination, {
+    return new FlowRuntime(integration, flowCfg, source, destination, this.flowDeps());
+  }
+
+  /** The shared parts a flow runs on. */
+  private flowDeps(): FlowDeps {
+    return {
       db: this.db,
       queue: this.queue,
       content: this.content,
@@ -193,7 +223,7 @@ export class Engine {
       diskOk: () => this.diskProblem,
       dataVersion: () => this.dataVersion(),
       idleRecheckMs: this.opts.idleRecheckMs,
-    });
+    };
   }
 
   private version = { value: 0, at: 0 };
@@ -224,6 +254,7 @@ export class Engine {
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.persistFacts(); // what the flows know from before (their last delivery) shows from the first status on
+    await this.alerts.start();
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
@@ -242,7 +273,7 @@ export class Engine {
       this.persistFacts();
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
-        const running = new Set([...this.flows.values()].flatMap((f) => f.runningIds()));
+        const running = new Set(this.allFlows().flatMap((f) => f.runningIds()));
         if (this.queue.requeueExpired(now, running) > 0) for (const f of this.flows.values()) f.wake();
         this.retryAfterDelivery();
         this.checkDisk();
@@ -258,9 +289,14 @@ export class Engine {
     }
   }
 
+  /** The configured flows and the internal ones (alert channels). */
+  private allFlows(): FlowRuntime[] {
+    return [...this.flows.values(), ...this.alerts.runtimes()];
+  }
+
   /** Writes what each flow knows (last delivery, last error, breaker) for other processes to read. */
   private persistFacts(): void {
-    for (const flow of this.flows.values()) {
+    for (const flow of this.allFlows()) {
       flow.refreshIntake();
       const facts = {
         last_delivery_at: flow.facts.lastDeliveryAt,
@@ -341,7 +377,7 @@ export class Engine {
 
   retry(filter: ItemFilter): number {
     const n = this.queue.retry(filter);
-    for (const f of this.flows.values()) f.wake();
+    for (const f of this.allFlows()) f.wake();
     return n;
   }
 
@@ -434,6 +470,7 @@ export class Engine {
       if (this.state === 'running') await this.startFlow(flow);
       if (!report.restarted.includes(name)) report.started.push(name);
     }
+    await this.alerts.apply(loaded.config);
     if (report.started.length + report.stopped.length + report.restarted.length > 0) {
       this.queue.addEvent('config', null, null, { started: report.started, stopped: report.stopped, restarted: report.restarted });
       this.log.info(report, 'configuration applied');
@@ -446,7 +483,16 @@ export class Engine {
    * problems throws ConfigError and leaves the running flows as they are.
    */
   async reload(): Promise<ApplyReport> {
-    return this.applyConfig(loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() }));
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() });
+    } catch (err) {
+      if (err instanceof ConfigError) this.alerts.configRefused(err.problems);
+      throw err;
+    }
+    const report = await this.applyConfig(loaded);
+    this.alerts.configAccepted();
+    return report;
   }
 
   /** Stops intake, lets in-flight deliveries finish (bounded), writes what is pending and closes the database. */
@@ -458,6 +504,7 @@ export class Engine {
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
+    await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();
     await this.network.close().catch(() => undefined);

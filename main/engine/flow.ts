@@ -258,7 +258,8 @@ export class FlowRuntime implements DispatchHost {
       items = items.slice(0, cut);
     }
     const deferred = allItems.slice(items.length);
-    if (deferred.length > 0) checkpoint = undefined; // a batch cursor must not move past items not queued
+    // a batch cursor must not move past items not queued (deferred by back pressure, or whose body failed)
+    if (deferred.length > 0 || failed.length > 0) checkpoint = undefined;
 
     const rows: NewRow[] = [];
     const state: IntakeWrite['state'] = [];
@@ -344,6 +345,15 @@ export class FlowRuntime implements DispatchHost {
       problem: (message, detail) => {
         this.log.warn(detail ?? {}, message);
         this.noteSourceProblem(message);
+      },
+      failing: (reason) => {
+        if (reason) {
+          this.facts.sourceFailingSince ??= Date.now();
+          this.facts.sourceProblem = reason;
+        } else {
+          this.facts.sourceFailingSince = undefined;
+          this.facts.sourceProblem = undefined;
+        }
       },
       stillFailing: (message) => {
         this.problemsReported++;
@@ -469,6 +479,7 @@ export class FlowRuntime implements DispatchHost {
       const schedule = new CronSchedule(trigger.schedule, trigger.timezone);
       this.schedule = schedule.start(() => void this.runScan('schedule'), { name: `ferry:${this.name}` });
       this.deps.flowStates.update(this.name, { next_run_at: this.schedule.nextRun().getTime() });
+      if (this.source.scanOnStart) void this.runScan('start'); // what arrived while Ferry was off is taken now
       if (trigger.catchUp) {
         const since = fs0.last_run_at ?? fs0.first_seen_at;
         const missed = schedule.missedSince(new Date(since), new Date());

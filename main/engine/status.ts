@@ -4,6 +4,8 @@ import type { FerryConfig } from './config/schema.ts';
 import { flowWarnings, formatPath } from './config/load.ts';
 import { ITEM_STATES, type ItemState, type Queue } from './store/queue.ts';
 import type { FlowStates } from './store/state.ts';
+import { alertChannelStatus, type AlertChannelStatus } from './alerts/status.ts';
+import { isAlertFlow } from './alerts/names.ts';
 
 export interface FlowStatus {
   integration: string;
@@ -49,6 +51,8 @@ export interface StatusReport {
   running: boolean;
   flows: FlowStatus[];
   totals: Record<ItemState, number>;
+  /** The alert channels of `alerts:` (their messages are not counted in totals: they are not data). */
+  alerts?: AlertChannelStatus[];
 }
 
 const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
@@ -62,7 +66,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
     entry.counts[c.state] = c.n;
     if (c.state === 'queued' || c.state === 'retrying' || c.state === 'inflight') entry.waitingBytes += c.bytes;
     counts.set(c.flow, entry);
-    totals[c.state] += c.n;
+    if (!isAlertFlow(c.flow)) totals[c.state] += c.n;
   }
   const states = new Map(flowStates.all().map((s) => [s.flow, s]));
   const flows: FlowStatus[] = [];
@@ -91,5 +95,6 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
       });
     }
   }
-  return { generatedAt: new Date().toISOString(), running, flows, totals };
+  const alerts = alertChannelStatus(config, (flow) => counts.get(flow)?.counts ?? zero(), (flow) => states.get(flow));
+  return { generatedAt: new Date().toISOString(), running, flows, totals, alerts };
 }

@@ -302,6 +302,7 @@ function cookie(req: http.IncomingMessage, name: string): string | undefined {
 export async function startWithAdmin(engine: Engine, opts: AdminOptions = {}): Promise<AdminServer> {
   const admin = new AdminServer(new EngineApi(engine), opts);
   await admin.listen(engine.config.admin.port);
+  engine.dashboardUrl = admin.url;
   try {
     await engine.start();
   } catch (err) {

@@ -25,6 +25,7 @@ import type {
 import type { FerryApi } from './ferry-api.ts';
 import { ConfigFile, deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { FerryApiError } from './errors.ts';
+import { queueFlowNames } from '../alerts/names.ts';
 import { actionFilters, itemBody, knownFlow, listQueue, recentDead, showItem } from './queue-ops.ts';
 import { check, dryRun, getConfig, nextRuns, validate } from './config-ops.ts';
 import { activity, subscribe } from './activity-ops.ts';
@@ -86,14 +87,14 @@ export class EngineApi implements FerryApi {
 
   async retry(request: QueueActionRequest) {
     let count = 0;
-    for (const f of actionFilters(this.engine.flowNames(), request)) count += this.engine.retry(f);
+    for (const f of actionFilters(queueFlowNames(this.engine.config), request)) count += this.engine.retry(f);
     this.changed();
     return { count };
   }
 
   async discard(request: QueueActionRequest) {
     let count = 0;
-    for (const f of actionFilters(this.engine.flowNames(), request)) count += await this.engine.discard(f);
+    for (const f of actionFilters(queueFlowNames(this.engine.config), request)) count += await this.engine.discard(f);
     this.changed();
     return { count };
   }

@@ -9,6 +9,7 @@ import { packageVersion } from '../paths.ts';
 import type { ActivityEvent, QueueActionRequest, QueueQuery, StatusReply } from '../admin/types.ts';
 import type { FerryApi } from './ferry-api.ts';
 import { FerryApiError } from './errors.ts';
+import { queueFlowNames } from '../alerts/names.ts';
 import { actionFilters, itemBody, listQueue, recentDead, showItem } from './queue-ops.ts';
 import { activity, subscribe } from './activity-ops.ts';
 import { nextRuns } from './config-ops.ts';
@@ -29,8 +30,9 @@ export class StoreApi implements FerryApi {
     this.store.close();
   }
 
+  /** The flows whose items are in the queue (configured flows and alert channels). */
   private flowNames(): string[] {
-    return this.loaded.config.integrations.flatMap((i) => i.flows.map((f) => f.name));
+    return queueFlowNames(this.loaded.config);
   }
 
   private needsEngine(what: string): never {

@@ -5,6 +5,7 @@ import { connectors } from '../registry.ts';
 import { onRecordErrorSchema, processSchema } from '../process/schema.ts';
 import { cronProblem, isTimezone } from '../schedule.ts';
 import { networkSchema } from '../../../connectors/net/schema.ts';
+import { alertsSchema } from '../alerts/schema.ts';
 
 const name = z
   .string()
@@ -125,6 +126,7 @@ export const configSchema = z
     minFreeDiskMb: z.int().min(0).default(512).meta({ description: 'Intake stops while the data dir has less free space.' }),
     network: networkSchema.default(networkSchema.parse({})),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
+    alerts: alertsSchema,
   })
   .superRefine((cfg, ctx) => {
     const seenIntegrations = new Map<string, number>();

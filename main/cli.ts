@@ -12,12 +12,14 @@ import { readStatus, type StatusReport } from './engine/status.ts';
 import { connectorOf } from './engine/registry.ts';
 import { loadStartConfig, startConfigFile } from './start-config.ts';
 import { decideDesktop, probeDesktop, runDesktop, type DesktopDecision } from './desktop/launch.ts';
-import { errorMessage } from '../connectors/contract.ts';
+import { errorMessage, type ConnectorEnv } from '../connectors/contract.ts';
 import { assertSecretName, SecretError, SecretStore, secretScrubber } from './engine/secrets.ts';
 import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.ts';
 import { installPlan, uninstallPlan, type ServiceOptions } from './engine/service.ts';
 import { packageRoot } from './engine/paths.ts';
 import { previewLines, previewProcess } from './engine/process/preview.ts';
+import { ConnectError, connectCommand, connectionLines, connectionNotes, disconnectCommand, standaloneManager, type ConnectIo } from './cli-connect.ts';
+import { readConnections } from './engine/oauth/state.ts';
 
 class UsageError extends Error {}
 
@@ -116,7 +118,7 @@ function printStatus(report: StatusReport): void {
   out(`Ferry is ${report.running ? 'running' : 'not running'} (${report.generatedAt})`);
   const rows = [['FLOW', 'STATE', 'QUEUED', 'RETRYING', 'IN-FLIGHT', 'DEAD', 'DELIVERED', 'LAST DELIVERY', 'DESTINATION']];
   for (const f of report.flows) {
-    const state = !f.enabled ? 'disabled' : f.paused ? 'paused' : f.source.intakeBlocked ? 'blocked' : 'active';
+    const state = !f.enabled ? 'disabled' : f.paused ? 'paused' : f.waitingFor ? 'waiting' : f.source.intakeBlocked ? 'blocked' : 'active';
     const dest = f.destination.health === 'unreachable' ? `unreachable since ${formatTime(f.destination.unreachableSince)}` : f.destination.health;
     rows.push([f.flow, state, String(f.counts.queued), String(f.counts.retrying), String(f.counts.inflight), String(f.counts.dead), String(f.counts.delivered), formatTime(f.lastDeliveryAt), `${f.destination.type}: ${dest}`]);
   }
@@ -125,7 +127,13 @@ function printStatus(report: StatusReport): void {
     if (f.nextRunAt) out(`${f.flow}: ${f.trigger}, last run ${formatTime(f.lastRunAt)}, next run ${f.nextRunAt.slice(0, 19).replace('T', ' ')}Z`);
     if (f.source.intakeBlocked) out(`${f.flow}: intake paused: ${f.source.intakeBlocked}`);
     if (f.source.failingSince) out(`${f.flow}: source failing since ${formatTime(f.source.failingSince)}: ${f.source.problem}`);
+    if (f.waitingFor) out(`${f.flow}: deliveries wait: ${f.waitingFor} (items stay queued)`);
     if (f.lastError) out(`${f.flow}: last error ${formatTime(f.lastErrorAt)}: ${f.lastError}`);
+  }
+  if (report.connections?.length) {
+    out('');
+    out(table([['CONNECTION', 'PROVIDER', 'STATE', 'LAST REFRESH', 'USED BY'], ...connectionLines(report.connections, formatTime)]));
+    for (const line of connectionNotes(report.connections)) out(line);
   }
 }
 
@@ -224,7 +232,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
       const loaded = requireConfigForQueue(opts);
       const store = openStore(loaded.dataDir, { create: false });
       try {
-        const report = readStatus(loaded.config, store.queue, store.flowStates, isDataDirLocked(loaded.dataDir));
+        const report = readStatus(loaded.config, store.queue, store.flowStates, isDataDirLocked(loaded.dataDir), readConnections(loaded.config, store.db));
         if (opts.json) out(JSON.stringify(report, null, 2));
         else printStatus(report);
       } finally {
@@ -340,6 +348,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
       const silent = createLogger({ level: 'silent', stderr: false });
       let failures = 0;
       let checked = 0;
+      let oauth: ReturnType<typeof standaloneManager> | undefined; // opened only for flows with OAuth
       for (const integration of loaded.config.integrations) {
         for (const flow of integration.flows) {
           if (opts.flow && flow.name !== opts.flow) continue;
@@ -347,7 +356,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
           for (const role of ['source', 'destination'] as const) {
             const { type, ...cfg } = flow[role] as { type: string } & Record<string, unknown>;
             const def = connectorOf(type);
-            const env = { configDir: loaded.dir, log: silent };
+            const env: ConnectorEnv = { configDir: loaded.dir, log: silent, tokens: (auth) => (oauth ??= standaloneManager(loaded)).manager.provider(auth, flow.name, role) };
             const conn = role === 'source' ? def.createSource!(cfg, env) : def.createDestination!(cfg, env);
             const result = await conn.check();
             await conn.close?.();
@@ -356,9 +365,37 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
           }
         }
       }
+      oauth?.close();
       if (opts.flow && checked === 0) throw new UsageError(`--flow: no flow named "${opts.flow}"`);
       return failures > 0 ? 1 : 0;
     }));
+
+  // OAuth connections: consent and its withdrawal (cli-connect.ts)
+  const connectIo = (): ConnectIo => ({ out, err, input: process.stdin, interactive: process.stdin.isTTY === true });
+  const connectErrors = (fn: () => Promise<number>) => async () => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ConnectError && e.usage) throw new UsageError(e.message);
+      throw e;
+    }
+  };
+  program
+    .command('connect <name>')
+    .description("give an OAuth connection its consent: opens the provider's page in the system browser (headless: prints the address and reads back the one the browser ended on, or the code)")
+    .addOption(configOption())
+    .option('--no-browser', 'only print the consent address')
+    .option('--port <port>', 'without a running Ferry: the loopback port the provider sends the browser back to (default: admin.port)')
+    .action(async (name: string, opts: any) =>
+      act(connectErrors(() => {
+        if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port)) throw new UsageError(`--port: expected a port number, got "${opts.port}"`);
+        return connectCommand(requireConfig(opts), name, { browser: opts.browser !== false, port: opts.port === undefined ? undefined : Number(opts.port) }, connectIo());
+      }))(opts));
+  program
+    .command('disconnect <name>')
+    .description("withdraw an OAuth connection: revokes its tokens where the provider can, and forgets them (flows using it wait for a new consent)")
+    .addOption(configOption())
+    .action(async (name: string, opts: any) => act(connectErrors(() => disconnectCommand(requireConfig(opts), name, connectIo())))(opts));
 
   // ---------------------------------------------------------------- issue 6: secrets, dashboard link, service
   addIssue6Commands(program, act);

@@ -60,10 +60,10 @@ export class HttpPollSource implements Source {
   private readonly nextPath?: jsonata.Expression;
   private readonly host: string;
 
-  constructor(cfg: HttpPollSourceConfig, _env: ConnectorEnv, dispatcher?: Agent) {
+  constructor(cfg: HttpPollSourceConfig, env: ConnectorEnv, dispatcher?: Agent) {
     this.cfg = cfg;
     this.agent = dispatcher ?? new Agent({ connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs, keepAliveTimeout: 4_000 });
-    this.auth = new Authenticator(cfg.auth, this.agent as Dispatcher);
+    this.auth = new Authenticator(cfg.auth, this.agent as Dispatcher, env);
     this.recordPath = cfg.recordPath ? jsonata(cfg.recordPath) : undefined;
     this.keyExpr = cfg.key ? jsonata(cfg.key) : undefined;
     if (cfg.incremental && 'field' in cfg.incremental) this.cursorField = jsonata(cfg.incremental.field);
@@ -115,7 +115,9 @@ export class HttpPollSource implements Source {
     for (let attempt = 0; ; attempt++) {
       if (!(await takeSlot(this.host, this.cfg.maxRequestsPerMinute, signal))) throw new PollError('interrupted: Ferry is stopping');
       let res;
+      let authHeaders: Record<string, string> = {};
       try {
+        authHeaders = await this.auth.headers(signal);
         res = await request(req.url, {
           method: this.cfg.method,
           dispatcher: this.agent,
@@ -123,7 +125,7 @@ export class HttpPollSource implements Source {
             accept: 'application/json',
             ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}),
             ...Object.fromEntries(Object.entries(this.cfg.headers).map(([k, v]) => [k.toLowerCase(), v])),
-            ...(await this.auth.headers(signal)),
+            ...authHeaders,
           },
           body: req.body,
           signal,
@@ -138,7 +140,7 @@ export class HttpPollSource implements Source {
       const status = res.statusCode;
       if (status === 401 && this.auth.refreshable && !refreshed) {
         await res.body.dump();
-        this.auth.invalidate();
+        this.auth.rejected(authHeaders);
         refreshed = true;
         attempt--;
         continue;

@@ -9,12 +9,14 @@ import {
   errorMessage,
   retryLater,
   type CheckResult,
+  type ConnectorEnv,
   type DeliveryOutcome,
   type Destination,
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
 import { readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS } from '../http/reply.ts';
+import { AuthError, Authenticator, sendAuthorized } from '../http/auth.ts';
 import type { HttpStepsDestinationConfig } from './schema.ts';
 
 
@@ -33,10 +35,13 @@ export class HttpStepsDestination implements Destination {
   private readonly bodies: Array<ReturnType<typeof jsonata> | undefined>;
   readonly concurrency: number;
 
-  constructor(cfg: HttpStepsDestinationConfig) {
+  private readonly auth: Authenticator;
+
+  constructor(cfg: HttpStepsDestinationConfig, env?: Pick<ConnectorEnv, 'tokens'>) {
     this.cfg = cfg;
     this.concurrency = cfg.concurrency;
     this.agent = new Agent({ connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs });
+    this.auth = new Authenticator(cfg.auth, this.agent, env);
     this.bodies = cfg.steps.map((s, i) => {
       if (!s.body) return undefined;
       try {
@@ -49,6 +54,11 @@ export class HttpStepsDestination implements Destination {
 
   async check(): Promise<CheckResult> {
     const problems: string[] = [];
+    try {
+      await this.auth.headers(AbortSignal.timeout(this.cfg.timeoutMs));
+    } catch (err) {
+      problems.push(`credentials: ${errorMessage(err)}`);
+    }
     for (const s of this.cfg.steps) {
       try {
         const res = await request(s.url, { method: 'HEAD', dispatcher: this.agent, signal: AbortSignal.timeout(this.cfg.timeoutMs) });
@@ -83,18 +93,22 @@ export class HttpStepsDestination implements Destination {
       const body = JSON.stringify(payload ?? null);
       let res;
       try {
-        res = await request(step.url, {
-          method: step.method,
-          dispatcher: this.agent,
-          headers: {
-            'content-type': 'application/json',
-            'idempotency-key': `${item.idempotencyKey}:${step.name}`,
-            ...Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k.toLowerCase(), v])),
-          },
-          body,
-          signal: ctx.signal,
-        });
+        res = await sendAuthorized(this.auth, ctx.signal, (auth) =>
+          request(step.url, {
+            method: step.method,
+            dispatcher: this.agent,
+            headers: {
+              'content-type': 'application/json',
+              'idempotency-key': `${item.idempotencyKey}:${step.name}`,
+              ...auth,
+              ...Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k.toLowerCase(), v])),
+            },
+            body,
+            signal: ctx.signal,
+          }),
+        );
       } catch (err) {
+        if (err instanceof AuthError) return retryLater(`step ${step.name}: ${err.message}`);
         return retryLater(`step ${step.name}: ${new URL(step.url).host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
       }
       const status = res.statusCode;

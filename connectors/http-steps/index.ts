@@ -6,5 +6,5 @@ import { HttpStepsDestination } from './destination.ts';
 export const httpStepsConnector: ConnectorDefinition = {
   type: 'http-steps',
   destinationSchema: httpStepsDestinationSchema,
-  createDestination: (config: HttpStepsDestinationConfig) => new HttpStepsDestination(config),
+  createDestination: (config: HttpStepsDestinationConfig, env) => new HttpStepsDestination(config, env),
 };

@@ -5,5 +5,5 @@ import { HttpDestination } from './destination.ts';
 export const httpConnector: ConnectorDefinition = {
   type: 'http',
   destinationSchema: httpDestinationSchema,
-  createDestination: (config: HttpDestinationConfig) => new HttpDestination(config),
+  createDestination: (config: HttpDestinationConfig, env) => new HttpDestination(config, env),
 };

@@ -7,12 +7,14 @@ import {
   errorMessage,
   retryLater,
   type CheckResult,
+  type ConnectorEnv,
   type DeliveryOutcome,
   type Destination,
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
 import { deliveredReply, parseRetryAfter, readBounded, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
+import { AuthError, Authenticator, sendAuthorized } from '../http/auth.ts';
 import { standardWebhookHeaders } from './signatures.ts';
 import type { WebhookDestinationConfig } from './schema.ts';
 
@@ -27,22 +29,26 @@ export class WebhookDestination implements Destination {
   /** Set when the endpoint answered 410 Gone: it wants no more events. */
   private gone?: { at: number };
 
-  constructor(cfg: WebhookDestinationConfig) {
+  private readonly auth: Authenticator;
+
+  constructor(cfg: WebhookDestinationConfig, env?: Pick<ConnectorEnv, 'tokens'>) {
     this.cfg = cfg;
     this.url = new URL(cfg.url);
     this.concurrency = cfg.concurrency;
     this.agent = new Agent({ connections: cfg.concurrency, connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs });
+    this.auth = new Authenticator(cfg.auth, this.agent, env);
   }
 
   async check(): Promise<CheckResult> {
     if (this.gone) return { ok: false, message: `endpoint ${this.url.origin}${this.url.pathname} is disabled: it answered 410 Gone` };
     try {
-      const res = await request(this.url, { method: 'HEAD', dispatcher: this.agent, signal: AbortSignal.timeout(this.cfg.timeoutMs) });
+      const res = await request(this.url, { method: 'HEAD', dispatcher: this.agent, headers: await this.auth.headers(), signal: AbortSignal.timeout(this.cfg.timeoutMs) });
       await res.body.dump();
       if (res.statusCode === 410) return { ok: false, message: `${this.url.host} answered 410 Gone: the endpoint no longer wants events` };
       if (res.statusCode >= 500) return { ok: false, message: `${this.url.host} answered HTTP ${res.statusCode} (server error)` };
       return { ok: true, message: `${this.url.host} reachable (HTTP ${res.statusCode} to HEAD)` };
     } catch (err) {
+      if (err instanceof AuthError) return { ok: false, message: err.message };
       return { ok: false, message: `${this.url.host} unreachable: ${errorMessage(err)}` };
     }
   }
@@ -66,8 +72,9 @@ export class WebhookDestination implements Destination {
     };
     let res;
     try {
-      res = await request(this.url, { method: 'POST', dispatcher: this.agent, headers, body, signal: ctx.signal });
+      res = await sendAuthorized(this.auth, ctx.signal, (auth) => request(this.url, { method: 'POST', dispatcher: this.agent, headers: { ...headers, ...auth }, body, signal: ctx.signal }));
     } catch (err) {
+      if (err instanceof AuthError) return retryLater(err.message);
       if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
       return retryLater(`${this.url.host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
     }

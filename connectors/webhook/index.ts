@@ -20,7 +20,7 @@ export const webhookConnector: ConnectorDefinition = {
   eventsOnly: true,
   pathKeys: { source: ['tls.cert', 'tls.key'] },
   createSource: (config: WebhookSourceConfig, env) => new WebhookSource(config, env),
-  createDestination: (config: WebhookDestinationConfig) => new WebhookDestination(config),
+  createDestination: (config: WebhookDestinationConfig, env) => new WebhookDestination(config, env),
 };
 
 /** `sync`: the synchronous endpoint (POST /sync/<flow>, GET /sync/<flow>/<ticket>); it shares the webhook listener. */

@@ -7,7 +7,7 @@ import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
-import { secretScrubber, type SecretStore } from './secrets.ts';
+import { secretScrubber, SecretStore } from './secrets.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
@@ -20,6 +20,11 @@ import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
+import type { Dispatcher } from 'undici';
+import { ConnectionManager } from './oauth/connections.ts';
+import { TokenStore } from './oauth/token-store.ts';
+import { scrubTokens } from './oauth/scrub.ts';
+import { readConnections } from './oauth/state.ts';
 
 const DAY = 86_400_000;
 
@@ -31,6 +36,13 @@ export interface EngineOptions {
   admin?: false | AdminOptions;
   /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
   secrets?: SecretStore;
+  /**
+   * OAuth tokens: encrypted in the data dir with the secret store's key (default), or 'memory' where no
+   * protected key exists (the desktop app without an OS keystore).
+   */
+  tokenStorage?: 'memory';
+  /** Carries OAuth token and revocation requests of the engine's connections (default: a plain agent). */
+  dispatcher?: Dispatcher;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -54,6 +66,8 @@ export class Engine {
   readonly queue: Queue;
   readonly content: ContentStore;
   readonly flowStates: FlowStates;
+  /** OAuth connections: their tokens, health and consent. */
+  readonly connections: ConnectionManager;
   readonly flows = new Map<string, FlowRuntime>();
   readonly log: Logger;
   private readonly unlock: () => void;
@@ -87,12 +101,21 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
-    if (opts.secrets) {
-      // A receiver may echo a credential in an error reply: secret values never reach the database.
-      const scrub = secretScrubber(opts.secrets);
-      this.queue.redact = scrub;
-      this.flowStates.redact = scrub;
-    }
+    // A receiver may echo a credential in an error reply: secret values and OAuth tokens never reach the database.
+    const scrubSecrets = opts.secrets ? secretScrubber(opts.secrets) : (t: string) => t;
+    this.queue.redact = this.flowStates.redact = (t) => scrubTokens(scrubSecrets(t));
+    this.connections = new ConnectionManager(
+      {
+        db: this.db,
+        store: new TokenStore(this.dataDir, opts.tokenStorage ?? opts.secrets ?? new SecretStore(this.dataDir)),
+        log: this.log,
+        dispatcher: opts.dispatcher,
+        onChange: (key) => {
+          for (const name of this.connections?.flowsUsing(key) ?? []) this.flows.get(name)?.wake();
+        },
+      },
+      loaded.config.connections,
+    );
 
     // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
     // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
@@ -152,8 +175,10 @@ export class Engine {
     const env = { configDir, log: this.log.child({ flow: flowCfg.name }) };
     const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
-    const source = connectorOf(st).createSource!(sourceCfg, env);
-    const destination = connectorOf(dt).createDestination!(destCfg, env);
+    this.connections.forgetFlow(flowCfg.name);
+    const tokens = (role: 'source' | 'destination') => ({ ...env, tokens: (auth: Parameters<ConnectionManager['provider']>[0]) => this.connections.provider(auth, flowCfg.name, role) });
+    const source = connectorOf(st).createSource!(sourceCfg, tokens('source'));
+    const destination = connectorOf(dt).createDestination!(destCfg, tokens('destination'));
     return new FlowRuntime(integration, flowCfg, source, destination, {
       db: this.db,
       queue: this.queue,
@@ -165,6 +190,7 @@ export class Engine {
       log: this.log,
       diskOk: () => this.diskProblem,
       dataVersion: () => this.dataVersion(),
+      held: () => this.connections.holdReason(flowCfg.name),
     });
   }
 
@@ -199,6 +225,7 @@ export class Engine {
     this.checkDisk();
     await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
+    for (const key of this.connections.pruneUnused()) this.log.info({ connection: key }, 'removed stored OAuth tokens no connection of this config uses');
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.persistFacts(); // what the flows know from before (their last delivery) shows from the first status on
     this.retryAfterDelivery();
@@ -288,7 +315,7 @@ export class Engine {
   }
 
   status(): StatusReport {
-    return readStatus(this.config, this.queue, this.flowStates, this.state === 'running');
+    return readStatus(this.config, this.queue, this.flowStates, this.state === 'running', readConnections(this.config, this.db));
   }
 
   flow(name: string): FlowRuntime {
@@ -364,11 +391,13 @@ export class Engine {
     await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
     for (const f of toStop) {
       this.flows.delete(f.name);
+      this.connections.forgetFlow(f.name);
       this.writtenFacts.delete(f.name);
       (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
     }
     this.loaded = loaded;
     this.config = loaded.config;
+    this.connections.configure(loaded.config.connections);
     if (levelChanged) this.log.level = loaded.config.logLevel;
 
     // Rebuild the map in config order, keeping the runtimes that did not change.

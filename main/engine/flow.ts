@@ -60,6 +60,8 @@ export interface FlowDeps {
   diskOk(): string | undefined;
   /** SQLite's data_version: changes when another process (`ferry queue retry`) committed to the database. */
   dataVersion?(): number;
+  /** Why deliveries wait now (an OAuth connection needs consent): items stay queued, no attempt is used. */
+  held?(): string | undefined;
 }
 
 /** Volatile per-flow facts, persisted to flow_state by the engine's maintenance tick. */
@@ -319,7 +321,7 @@ export class FlowRuntime {
 
   /** How many new items intake may insert already leased to this flow's dispatcher. */
   private directLeaseRoom(): number {
-    if (this.stopping || this.paused || !this.cfg.enabled || this.ordering !== 'none' || this.breaker.state !== 'closed') return 0;
+    if (this.stopping || this.paused || !this.cfg.enabled || this.ordering !== 'none' || this.breaker.state !== 'closed' || this.deps.held?.()) return 0;
     return Math.max(0, this.concurrency * (PREFETCH + 1) - this.buffered.length - this.inFlight.size - this.directPending);
   }
 
@@ -404,7 +406,7 @@ export class FlowRuntime {
     const body = await this.deps.content.put(item.body);
     const now = Date.now();
     // Sent directly only when the dispatcher would send it now; otherwise it waits in the queue like any item.
-    const direct = !this.paused && this.cfg.enabled && this.ordering === 'none' && this.breaker.state === 'closed';
+    const direct = !this.paused && this.cfg.enabled && this.ordering === 'none' && this.breaker.state === 'closed' && !this.deps.held?.();
     const row = this.rowFor(item, body, direct ? now + LEASE_MS : undefined);
     let result: IntakeResult;
     try {
@@ -648,7 +650,7 @@ export class FlowRuntime {
         continue;
       }
       const versionBefore = quiet ? undefined : this.deps.dataVersion?.();
-      if (this.paused || !this.cfg.enabled) {
+      if (this.paused || !this.cfg.enabled || this.deps.held?.()) {
         this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
         continue;
@@ -733,8 +735,12 @@ export class FlowRuntime {
       const now = Date.now();
       const item = { flow: this.name, name: row.name };
       let settlement: Settlement;
+      const held = outcome.kind === 'retry' ? this.deps.held?.() : undefined;
       if (abort.signal.aborted && outcome.kind !== 'delivered') {
         settlement = { id: row.id, kind: 'release' }; // interrupted by shutdown: not a failed attempt
+      } else if (held) {
+        settlement = { id: row.id, kind: 'release' }; // waits for consent, queued as it was: not a failed attempt
+        this.noteError(held);
       } else if (outcome.kind === 'delivered') {
         this.breaker.success();
         this.facts.lastDeliveryAt = now;

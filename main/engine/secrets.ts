@@ -185,6 +185,16 @@ export class SecretStore {
     return [...this.load().values()].map((e) => e.value);
   }
 
+  /**
+   * The key of another encrypted file in this data dir (OAuth tokens), protected as the secrets are: derived
+   * from FERRY_MASTER_KEY (or the desktop app's OS-protected key) with the file's salt, or the key file.
+   * `source` is the file's own; a new file takes FERRY_MASTER_KEY when it is set.
+   */
+  fileKey(salt: Buffer, source?: 'env' | 'keyfile'): { source: 'env' | 'keyfile'; key: Buffer } {
+    const s = source ?? (this.masterKey ? 'env' : 'keyfile');
+    return { source: s, key: this.key(s, salt, true) };
+  }
+
   /** A SecretLookup for config/load.ts; a store that cannot be read reports every secret as missing. */
   lookup(): (name: string) => string | undefined {
     return (name) => this.get(name);

@@ -12,7 +12,7 @@ import { parseEndpoint } from '../config/load.ts';
 import { connectors, connectorOf } from '../registry.ts';
 import { ITEM_STATES, type ItemFilter, type ItemState, type ItemSummary } from '../store/queue.ts';
 import { assertSecretName, SecretError } from '../secrets.ts';
-import { errorMessage } from '../../../connectors/contract.ts';
+import { errorMessage, type OAuthClientConfig } from '../../../connectors/contract.ts';
 import { HttpError, isPlainObject, problemFromLine, Reply, STREAMED } from './http.ts';
 import { deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { readDesktopSettings, writeDesktopSettings } from './settings.ts';
@@ -43,6 +43,7 @@ import type {
   ValidateReply,
 } from './types.ts';
 import type { AdminServer } from './server.ts';
+import { disconnectConnection, listConnections, pasteConsent, showConnection, startConsent } from './connections.ts';
 
 export interface RouteContext {
   engine: Engine;
@@ -104,6 +105,12 @@ export const routes: Route[] = [
   { method: 'GET', path: '/api/secrets/:name', summary: 'One secret: name, last change, flows using it (never the value)', reply: 'SecretInfo', handler: showSecret },
   { method: 'PUT', path: '/api/secrets/:name', summary: 'Set a secret (the config refers to it as ${secret:NAME}); flows using it restart', body: 'SecretPutRequest', handler: putSecret },
   { method: 'DELETE', path: '/api/secrets/:name', summary: 'Delete a secret', handler: deleteSecret },
+
+  { method: 'GET', path: '/api/connections', summary: 'OAuth connections: health (connected, refresh_failing, consent_needed), flows using each, the redirect URI to register', reply: 'ConnectionsReply', handler: listConnections },
+  { method: 'GET', path: '/api/connections/:name', summary: 'One OAuth connection and its latest consent', reply: 'ConnectionView', handler: showConnection },
+  { method: 'POST', path: '/api/connections/:name/connect', summary: "Start a consent (PKCE, state): open the reply's authorizeUrl in a browser; the provider sends it back to /oauth/callback", reply: 'ConsentStartReply', handler: startConsent },
+  { method: 'POST', path: '/api/connections/:name/callback', summary: 'Complete a consent from what the browser ended on (the redirect URL, its query, or the code), for headless machines', body: 'ConsentPasteRequest', reply: 'ConsentReply', handler: pasteConsent },
+  { method: 'POST', path: '/api/connections/:name/disconnect', summary: 'Revoke the tokens where the provider can, and forget them (flows using it wait for a new consent)', reply: 'DisconnectReply', handler: disconnectConnection },
 
   { method: 'GET', path: '/api/settings', summary: 'Log level, admin port, data folder, start at login', reply: 'SettingsReply', handler: getSettings },
   { method: 'PUT', path: '/api/settings', summary: 'Change settings (port and data folder apply after a restart)', body: 'SettingsUpdate', reply: 'SettingsReply', handler: putSettingsRoute },
@@ -325,7 +332,8 @@ async function check({ engine, body }: RouteContext): Promise<CheckReply> {
   const parsed = parseEndpoint(role, block, engine.loaded.dir, { secrets: engine.secrets?.lookup() });
   if (!parsed.ok) return { ok: false, message: `the ${role} settings are not valid`, problems: parsed.problems.map(problemFromLine) };
   const def = connectorOf(parsed.type);
-  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }) };
+  // an unsaved block's OAuth uses the engine's connections (a test of an unsaved form is no flow: held by none)
+  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }), tokens: (auth: OAuthClientConfig) => engine.connections.provider(auth, '(test)', 'source') };
   let conn;
   try {
     conn = role === 'source' ? def.createSource!(parsed.config, env) : def.createDestination!(parsed.config, env);

@@ -16,6 +16,9 @@ import { checkLoginLink, ensureAdminToken, removeAdminInfo, writeAdminInfo } fro
 import { matchRoute, routes, type RouteContext } from './routes.ts';
 import { ConfigFile } from './config-file.ts';
 import { packageRoot } from '../paths.ts';
+import { scrubTokens } from '../oauth/scrub.ts';
+import { CALLBACK_PATH } from '../oauth/config.ts';
+import { CALLBACK_HEADERS, callbackPage } from './connections.ts';
 
 export interface AdminOptions {
   /** Folder of the built dashboard (default: dist/renderer of this checkout); served at `/` when present. */
@@ -144,7 +147,7 @@ export class AdminServer {
 
   private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     const secrets = this.engine.secrets;
-    let text = JSON.stringify(body ?? null);
+    let text = scrubTokens(JSON.stringify(body ?? null));
     if (secrets) {
       try {
         text = scrubSecrets(text, secrets.values());
@@ -170,6 +173,13 @@ export class AdminServer {
         return;
       }
       if (url.pathname === '/login') return this.login(req, res, url);
+      if (url.pathname === CALLBACK_PATH && req.method === 'GET') {
+        // the provider's redirect: no admin credentials, the one-use consent state authenticates it
+        const page = await callbackPage(this.engine.connections, url, req.headers.host!, (name) => this.engine.queue.addEvent('connection', null, null, { name, action: 'connected' }));
+        res.writeHead(page.status, { ...API_HEADERS, ...CALLBACK_HEADERS });
+        res.end(page.html);
+        return;
+      }
       if (url.pathname === '/api' || url.pathname.startsWith('/api/')) return await this.api(req, res, url);
       return this.serveStatic(req, res, url);
     } catch (err) {

@@ -1,0 +1,240 @@
+// OAuth tokens at rest: one AES-256-GCM file per connection in <dataDir>/tokens/, with the key the secret store
+// uses (FERRY_MASTER_KEY, the desktop app's OS-protected key, or the key file), bound to its connection's name.
+// A write is atomic and fsynced (file and folder) before it returns: a token answer is stored before the new
+// token is used, so a crash right after cannot lose a rotated refresh token. A lock file per connection lets
+// one process at a time refresh it (the engine, and `ferry check` or `ferry connect` beside it).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { writeFileAtomic, type SecretStore } from '../secrets.ts';
+import { rememberToken } from './scrub.ts';
+
+export const TOKEN_DIR = 'tokens';
+const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** A lock older than this is left over from a crash (a refresh gives up after 30 s). */
+const STALE_LOCK_MS = 120_000;
+const LOCK_WAIT_MS = 60_000;
+
+export interface StoredTokens {
+  /** The client (token URL + client id) the tokens were issued to. */
+  client: string;
+  refreshToken?: string;
+  refreshExpiresAt?: number;
+  accessToken?: string;
+  tokenType?: string;
+  /** When Ferry stops using the access token. */
+  expiresAt?: number;
+  scope?: string;
+  /** When the consent was given (or the first token fetched). */
+  connectedAt: number;
+  refreshedAt?: number;
+  /** Plain facts from the provider an admin needs (instance_url, realmId): never tokens. */
+  details: Record<string, string>;
+}
+
+interface Envelope {
+  version: 1;
+  keySource: 'env' | 'keyfile';
+  salt: string;
+  iv: string;
+  tag: string;
+  data: string;
+}
+
+export class TokenStoreError extends Error {}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** fsync a folder so a rename in it survives a power cut (not possible on Windows, where rename is durable). */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Windows cannot open a folder for fsync
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+export class TokenStore {
+  /** The folder of the token files; undefined when tokens are kept in memory only. */
+  readonly dir?: string;
+  private readonly keys?: SecretStore;
+  private readonly memory = new Map<string, StoredTokens>();
+  private readonly derived = new Map<string, Buffer>();
+  private readonly salt = crypto.randomBytes(16);
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  /**
+   * `keys`: the data dir's secret store, whose key protects the token files too; 'memory' keeps tokens in this
+   * process only (the desktop app when the OS offers no protected key: refused rather than stored weakly).
+   */
+  constructor(dataDir: string, keys: SecretStore | 'memory') {
+    if (keys !== 'memory') {
+      this.dir = path.join(dataDir, TOKEN_DIR);
+      this.keys = keys;
+    }
+  }
+
+  /** In words, where tokens are kept (status and docs). */
+  describe(): string {
+    if (!this.dir) return 'in memory only (no protected key on this machine: connect again after a restart)';
+    return `${this.dir}, one AES-256-GCM file per connection, key as for secrets (${this.keys!.describeStorage().replace(/^[^,]*, AES-256-GCM, /, '')})`;
+  }
+
+  private fileOf(key: string): string {
+    if (!KEY.test(key)) throw new TokenStoreError(`unusable connection name ${JSON.stringify(key)}`);
+    return path.join(this.dir!, `${key}.enc`);
+  }
+
+  /** The key of a file with this salt and key source (derived once: scrypt costs ~100 ms). */
+  private keyFor(salt: Buffer, source: 'env' | 'keyfile'): Buffer {
+    const id = `${source}:${salt.toString('base64')}`;
+    let k = this.derived.get(id);
+    if (!k) {
+      k = this.keys!.fileKey(salt, source).key;
+      this.derived.set(id, k);
+    }
+    return k;
+  }
+
+  /** The key new writes use: this process's salt, and the source the secret store chooses for a new file. */
+  private writeKey?: { source: 'env' | 'keyfile'; key: Buffer };
+
+  read(key: string): StoredTokens | undefined {
+    if (!this.dir) return this.memory.get(key);
+    const file = this.fileOf(key);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new TokenStoreError(`cannot read the tokens of connection ${key} (${file}): ${(err as Error).message}`);
+    }
+    let env: Envelope;
+    try {
+      env = JSON.parse(text) as Envelope;
+      if (env.version !== 1) throw new Error(`unknown version ${String(env.version)}`);
+    } catch (err) {
+      throw new TokenStoreError(`${file} is damaged (${(err as Error).message}): connect ${key} again`);
+    }
+    const k = this.keyFor(Buffer.from(env.salt, 'base64'), env.keySource);
+    try {
+      const decipher = crypto.createDecipheriv('aes-256-gcm', k, Buffer.from(env.iv, 'base64'));
+      decipher.setAAD(Buffer.from(key));
+      decipher.setAuthTag(Buffer.from(env.tag, 'base64'));
+      const plain = Buffer.concat([decipher.update(Buffer.from(env.data, 'base64')), decipher.final()]).toString('utf8');
+      const tokens = JSON.parse(plain) as StoredTokens;
+      rememberToken(tokens.accessToken);
+      rememberToken(tokens.refreshToken);
+      return tokens;
+    } catch {
+      throw new TokenStoreError(
+        `cannot decrypt the tokens of connection ${key}: ${env.keySource === 'env' ? 'FERRY_MASTER_KEY (or the desktop app\'s key) differs from the one they were stored with' : 'the key file does not belong to them'}; connect ${key} again`,
+      );
+    }
+  }
+
+  /** Stores a connection's tokens durably (atomic replace, fsynced) before returning. */
+  write(key: string, tokens: StoredTokens): void {
+    rememberToken(tokens.accessToken);
+    rememberToken(tokens.refreshToken);
+    if (!this.dir) {
+      this.memory.set(key, tokens);
+      return;
+    }
+    const file = this.fileOf(key);
+    this.writeKey ??= this.keys!.fileKey(this.salt);
+    const { source, key: k } = this.writeKey;
+    const iv = crypto.randomBytes(12);
+    const cipher = crypto.createCipheriv('aes-256-gcm', k, iv);
+    cipher.setAAD(Buffer.from(key));
+    const data = Buffer.concat([cipher.update(JSON.stringify(tokens), 'utf8'), cipher.final()]);
+    const env: Envelope = { version: 1, keySource: source, salt: this.salt.toString('base64'), iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') };
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(file, JSON.stringify(env), 0o600);
+    syncDir(this.dir);
+  }
+
+  remove(key: string): void {
+    if (!this.dir) {
+      this.memory.delete(key);
+      return;
+    }
+    fs.rmSync(this.fileOf(key), { force: true });
+    syncDir(this.dir);
+  }
+
+  /** Connection keys with stored tokens. */
+  list(): string[] {
+    if (!this.dir) return [...this.memory.keys()];
+    try {
+      return fs.readdirSync(this.dir).filter((f) => f.endsWith('.enc')).map((f) => f.slice(0, -4));
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Runs fn while holding the connection's lock: one at a time in this process, and one process at a time
+   * (a lock file holding the pid; one left by a crashed process is taken over).
+   */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.chains.get(key) ?? Promise.resolve();
+    const run = before.catch(() => undefined).then(async () => {
+      const release = await this.lockFile(key);
+      try {
+        return await fn();
+      } finally {
+        release();
+      }
+    });
+    this.chains.set(key, run);
+    void run.finally(() => {
+      if (this.chains.get(key) === run) this.chains.delete(key);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async lockFile(key: string): Promise<() => void> {
+    if (!this.dir) return () => undefined;
+    const lock = path.join(this.dir, `${key}.lock`);
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        const fd = fs.openSync(lock, 'wx', 0o600);
+        fs.writeSync(fd, `${process.pid}\n${Date.now()}\n`);
+        fs.closeSync(fd);
+        return () => fs.rmSync(lock, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new TokenStoreError(`cannot lock the tokens of connection ${key}: ${(err as Error).message}`);
+      }
+      let owner = 0;
+      let at = 0;
+      try {
+        [owner, at] = fs.readFileSync(lock, 'utf8').split('\n').map(Number);
+      } catch {
+        continue; // released meanwhile
+      }
+      // this process holds no lock on it here (the chain above), so a lock with our own pid is a previous process's
+      const stale = !owner || owner === process.pid || !isAlive(owner) || Date.now() - at > STALE_LOCK_MS;
+      if (stale) {
+        fs.rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new TokenStoreError(`the tokens of connection ${key} are locked by process ${owner} (another Ferry refreshing them)`);
+      await delay(25);
+    }
+  }
+}

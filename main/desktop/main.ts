@@ -53,7 +53,9 @@ class DesktopApp {
     this.log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), stderr: !app.isPackaged, scrub: secretScrubber(secrets) });
     if (key.source.kind === 'refuse') this.log.warn(`secrets set in the dashboard are refused: ${key.source.reason}`);
     // without a protected key the engine runs without a secret store: the API answers secret writes with an error
-    this.engine = Engine.open(loaded, { log: this.log, secrets: key.source.kind === 'refuse' ? undefined : secrets, admin: { staticDir: path.join(resources, 'dist', 'renderer') } });
+    // OAuth tokens take the secrets' OS-protected key; without one they stay in memory (connect again after a restart)
+    const refused = key.source.kind === 'refuse';
+    this.engine = Engine.open(loaded, { log: this.log, secrets: refused ? undefined : secrets, tokenStorage: refused ? 'memory' : undefined, admin: { staticDir: path.join(resources, 'dist', 'renderer') } });
     await this.engine.start();
     if (key.source.kind === 'refuse') {
       new Notification({ title: 'Ferry: secrets cannot be stored safely here', body: key.source.reason }).show();

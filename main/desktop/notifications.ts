@@ -1,6 +1,6 @@
 // Which native notifications to show, decided by a pure class fed with status reports (no electron import):
-// items that went dead, and a destination unreachable for more than 5 minutes. Rate-limited so a flapping
-// destination or a burst of dead items does not bury the desktop in toasts.
+// items that went dead, a destination unreachable for more than 5 minutes, and an OAuth connection that needs
+// new consent. Rate-limited so a flapping destination or a burst of dead items does not bury the desktop in toasts.
 import type { StatusReport } from '../engine/status.ts';
 
 export interface DesktopNotice {
@@ -78,8 +78,26 @@ export class NotificationLimiter {
         route: `#/flows/${encodeURIComponent(f.flow)}`,
       });
     }
+    // an OAuth connection that needs new consent: once per episode (it is announced again after a reconnect)
+    for (const c of report.connections ?? []) {
+      if (c.state !== 'consent_needed') {
+        this.consentAnnounced.delete(c.name);
+        continue;
+      }
+      if (this.consentAnnounced.has(c.name)) continue;
+      this.consentAnnounced.add(c.name);
+      candidates.push({
+        key: `consent:${c.name}`,
+        title: `Ferry: ${c.name} needs new consent`,
+        body: `${c.usedBy.length ? `Deliveries of ${c.usedBy.join(', ')} wait (nothing is lost). ` : ''}Open Connections and click Connect.${c.reason ? ` ${c.reason}` : ''}`,
+        route: '#/connections',
+      });
+    }
     return this.admit(candidates, now);
   }
+
+  /** Connections whose current "consent needed" episode was already announced. */
+  private readonly consentAnnounced = new Set<string>();
 
   private admit(candidates: DesktopNotice[], now: number): DesktopNotice[] {
     this.shownAt = this.shownAt.filter((t) => now - t < this.windowMs);

@@ -110,8 +110,11 @@ export class Engine {
         store: new TokenStore(this.dataDir, opts.tokenStorage ?? opts.secrets ?? new SecretStore(this.dataDir)),
         log: this.log,
         dispatcher: opts.dispatcher,
-        onChange: (key) => {
-          for (const name of this.connections?.flowsUsing(key) ?? []) this.flows.get(name)?.wake();
+        onChange: (key, state) => {
+          if (!this.connections) return; // still loading: the flows are not built yet
+          const c = this.connections.get(key);
+          this.queue.addEvent('connection', null, null, { name: c?.settings.title ?? key, action: state, reason: c?.health.reason ?? undefined });
+          for (const name of this.connections.flowsUsing(key)) this.flows.get(name)?.wake();
         },
       },
       loaded.config.connections,

@@ -31,6 +31,10 @@ export function describeEvent(e: ActivityEvent): string {
       return words[String(d.action)] ?? `flow ${String(d.action ?? 'changed')}`;
     }
     case 'secret': return `Secret ${String(d.name ?? '')} ${d.action === 'delete' ? 'deleted' : 'set'}`;
+    case 'connection': {
+      const words: Record<string, string> = { consent_needed: 'needs consent', refresh_failing: 'cannot renew its token', connected: 'connected' };
+      return `Connection ${String(d.name ?? '')} ${words[String(d.action)] ?? String(d.action ?? 'changed')}${reason ? `: ${reason}` : ''}`;
+    }
     default: return [e.type, name, reason || (Object.keys(d).length ? JSON.stringify(d) : '')].filter(Boolean).join(': ');
   }
 }

@@ -41,6 +41,8 @@ export interface AuthServer {
   /** Every token value issued: access, refresh and id tokens, and authorization codes. */
   issued: Set<string>;
   tokenRequests: TokenRequestRecord[];
+  /** Query parameters of every consent request (GET /auth). */
+  authorizeRequests: URLSearchParams[];
   /** Grants given (one per consent). */
   grants: Set<string>;
   /** Grants revoked because a used refresh token came again (two refreshes racing). */
@@ -82,6 +84,7 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
     scopes: ['openid', 'offline_access', 'crm.write'],
     features: { devInteractions: { enabled: true }, revocation: { enabled: true }, clientCredentials: { enabled: true } },
     rotateRefreshToken: true,
+    pkce: { required: () => true },
     ttl: {
       AccessToken: accessTtl,
       ClientCredentials: accessTtl,
@@ -104,6 +107,7 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
     service,
     issued: new Set(),
     tokenRequests: [],
+    authorizeRequests: [],
     grants: new Set(),
     reuseDetected: 0,
     revokeConsents: async () => {
@@ -124,6 +128,7 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
     const isToken = req.method === 'POST' && req.url === '/token';
+    if (req.method === 'GET' && req.url?.startsWith('/auth?')) auth.authorizeRequests.push(new URL(req.url, issuer).searchParams);
     // keep what the server sends: token answers hold tokens; redirects hold authorization codes
     const chunks: Buffer[] = [];
     const write = res.write.bind(res) as (...a: unknown[]) => boolean;

@@ -77,13 +77,18 @@ const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)}
  * The page a browser lands on when the provider sends it back: completes the consent and says how it went.
  * Served by the admin listener, and by `ferry connect` itself when no engine runs.
  */
-export async function callbackPage(connections: Pick<ConnectionManager, 'completeConsent'>, url: URL, host: string, onConnected?: (name: string) => void): Promise<{ status: number; html: string }> {
+export async function callbackPage(
+  connections: Pick<ConnectionManager, 'completeConsent'>,
+  url: URL,
+  host: string,
+  opts: { onConnected?: (name: string) => void; dashboard?: boolean } = {},
+): Promise<{ status: number; html: string }> {
   let title: string;
   let message: string;
   let status = 200;
   try {
     const r = await connections.completeConsent({ params: url.searchParams, arrivedAt: `http://${host}${CALLBACK_PATH}` });
-    onConnected?.(r.connection);
+    opts.onConnected?.(r.connection);
     title = `Connected ${r.connection}`;
     message = `${r.message}. You can close this tab and go back to Ferry.`;
   } catch (err) {
@@ -93,7 +98,7 @@ export async function callbackPage(connections: Pick<ConnectionManager, 'complet
   }
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Ferry: ${escape(title)}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1b2733}h1{font-size:1.4rem}</style></head>
-<body><h1 id="result">${escape(title)}</h1><p id="message">${escape(message)}</p><p><a href="/">Open the Ferry dashboard</a></p></body></html>\n`;
+<body><h1 id="result">${escape(title)}</h1><p id="message">${escape(message)}</p>${opts.dashboard ? '<p><a href="/">Open the Ferry dashboard</a></p>' : ''}</body></html>\n`;
   return { status, html };
 }
 

@@ -83,6 +83,8 @@ class Connection implements TokenProvider {
     }
     if (stored) this.adopt(stored, false);
     const previous = this.m.previousHealth(this.key);
+    // the health as this process last left it: a restart that finds the same says nothing (no log, no event)
+    if (previous) this.health = { state: previous.state, reason: previous.reason, since: previous.since };
     if (problem) this.setHealth('consent_needed', problem);
     else if (stored?.refreshToken || (stored?.accessToken && (stored.expiresAt ?? 0) > Date.now())) {
       // keep a known refresh problem across a restart; a consent given meanwhile (ferry connect) clears it
@@ -336,8 +338,8 @@ export class ConnectionManager {
   }
 
   /** The health a connection had when this process last wrote it (kept across restarts). */
-  previousHealth(key: string): { state: ConnectionHealth; reason: string | null } | undefined {
-    const row = this.db.prepare<[string], { state: ConnectionHealth; reason: string | null }>('SELECT state, reason FROM connection_state WHERE key = ?').get(key);
+  previousHealth(key: string): { state: ConnectionHealth; reason: string | null; since: number } | undefined {
+    const row = this.db.prepare<[string], { state: ConnectionHealth; reason: string | null; since: number }>('SELECT state, reason, since FROM connection_state WHERE key = ?').get(key);
     return row ?? undefined;
   }
 

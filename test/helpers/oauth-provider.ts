@@ -235,6 +235,8 @@ export interface ProtectedApi {
   /** Bodies accepted, with the access token each came with. */
   accepted: Array<{ path: string; token: string; idempotencyKey: string; body: string; at: number }>;
   refused: number;
+  /** Called when an access token is used for the first time, before the request is answered. */
+  onFirstUse?: (token: string) => void;
   close(): Promise<void>;
 }
 
@@ -263,6 +265,7 @@ export async function startProtectedApi(auth: AuthServer): Promise<ProtectedApi>
         res.end('{"error":"invalid_token"}');
         return;
       }
+      if (!api.accepted.some((a) => a.token === token)) api.onFirstUse?.(token);
       api.accepted.push({ path: req.url ?? '', token, idempotencyKey: String(req.headers['idempotency-key'] ?? ''), body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"ok":true}');

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import cron from 'node-cron';
 import { connectors } from '../registry.ts';
 import { onRecordErrorSchema, processSchema } from '../process/schema.ts';
-import { checkConnectionReferences, connectionSchema } from '../oauth/config.ts';
+import { checkConnectionReferences, connectionsSchema } from '../oauth/config.ts';
 
 const name = z
   .string()
@@ -135,7 +135,7 @@ export const configSchema = z
       .default({ deliveredDays: 7, fingerprintDays: 90 })
       .meta({ description: 'How long settled items and their idempotency keys are kept.' }),
     minFreeDiskMb: z.int().min(0).default(512).meta({ description: 'Intake stops while the data dir has less free space.' }),
-    connections: z.record(name, connectionSchema).default({}).meta({
+    connections: connectionsSchema.meta({
       description: 'Named OAuth 2.0 accounts (consent given once in the dashboard or with `ferry connect NAME`); flows use one with auth: { type: oauth2, connection: NAME }.',
     }),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),

@@ -54,6 +54,18 @@ export const connectionSchema = z
 
 export type ConnectionConfig = z.output<typeof connectionSchema>;
 
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** The `connections:` map: names as flow names are (they name files and appear in commands). */
+export const connectionsSchema = z
+  .record(z.string(), connectionSchema)
+  .superRefine((map, ctx) => {
+    for (const name of Object.keys(map)) {
+      if (!NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `expected a connection name of letters, digits, "_", "." or "-" (at most 64, starting with a letter or digit), got ${JSON.stringify(name)}` });
+    }
+  })
+  .default({});
+
 /** Everything Ferry uses of a connection: the preset and the admin's keys combined. */
 export interface ResolvedConnection {
   /** The connection's name, or `inline-<hash>` for a flow's inline client settings. */

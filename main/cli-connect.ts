@@ -169,8 +169,14 @@ async function connectThroughEngine(engine: { url: string; token: string }, name
  */
 export function standaloneManager(loaded: LoadedConfig): { manager: ConnectionManager; close(): void } {
   const store = openStore(loaded.dataDir);
-  const manager = new ConnectionManager({ db: store.db, store: new TokenStore(loaded.dataDir, new SecretStore(loaded.dataDir)), log: silentLogger }, loaded.config.connections);
-  return { manager, close: () => store.close() };
+  const manager = new ConnectionManager({ db: store.db, store: new TokenStore(loaded.dataDir, store.db, new SecretStore(loaded.dataDir)), log: silentLogger }, loaded.config.connections);
+  return {
+    manager,
+    close: () => {
+      manager.close();
+      store.close();
+    },
+  };
 }
 
 async function connectStandalone(loaded: LoadedConfig, name: string, opts: { browser: boolean; port?: number }, io: ConnectIo): Promise<number> {

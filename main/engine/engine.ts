@@ -107,7 +107,7 @@ export class Engine {
     this.connections = new ConnectionManager(
       {
         db: this.db,
-        store: new TokenStore(this.dataDir, opts.tokenStorage ?? opts.secrets ?? new SecretStore(this.dataDir)),
+        store: new TokenStore(this.dataDir, this.db, opts.tokenStorage ?? opts.secrets ?? new SecretStore(this.dataDir)),
         log: this.log,
         dispatcher: opts.dispatcher,
         onChange: (key, state) => {
@@ -443,6 +443,7 @@ export class Engine {
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     for (const b of this.batchers) b.flush();
     this.persistFacts();
+    this.connections.close();
     this.db.close();
     this.unlock();
     this.state = 'stopped';

@@ -7,8 +7,9 @@ import { eventsSuite } from './events.bench.ts';
 import { adminSuite } from './admin.bench.ts';
 import { remoteSuite } from './remote.bench.ts';
 import { recordsSuite } from './records.bench.ts';
+import { oauthSuite } from './oauth.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, oauthSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

@@ -12,6 +12,7 @@ import { consentOverHttp, startAuthServer, startProtectedApi, type AuthServer, t
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 import { TokenStore } from '../../main/engine/oauth/token-store.ts';
 import { SecretStore } from '../../main/engine/secrets.ts';
+import { openStore } from '../../main/engine/engine.ts';
 
 let auth: AuthServer;
 let api: ProtectedApi;
@@ -28,9 +29,9 @@ beforeAll(async () => {
   api = await startProtectedApi(auth);
   env.CRM_CLIENT_SECRET = auth.client.secret;
   dir = tempDir('ferry-oauth-cli-');
-  // the test reads Ferry's token file with the same key the moment a new access token reaches the API
-  const store = new TokenStore(path.join(dir, 'data'), new SecretStore(path.join(dir, 'data'), { masterKey: env.FERRY_MASTER_KEY }));
+  // the test reads Ferry's stored tokens with the same key the moment a new access token reaches the API
   api.onFirstUse = (token) => {
+    const store = new TokenStore(path.join(dir, 'data'), db(), new SecretStore(path.join(dir, 'data'), { masterKey: env.FERRY_MASTER_KEY }));
     if (store.read('crm')?.accessToken !== token) usedBeforeStored.push(token.slice(0, 8));
   };
   fs.mkdirSync(path.join(dir, 'orders'));
@@ -54,6 +55,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  opened?.close();
   if (ferry) outputs.push((await ferry.stop(), ferry.output()));
   await api?.close();
   await auth?.close();
@@ -100,7 +102,11 @@ function plainTokens(): string[] {
   return found;
 }
 
-const tokenFile = () => path.join(dir, 'data', 'tokens', 'crm.enc');
+/** Ferry's database, read beside the running engine (WAL: readers do not block it). */
+let opened: ReturnType<typeof openStore> | undefined;
+const db = () => (opened ??= openStore(path.join(dir, 'data'), { create: false })).db;
+/** The stored (encrypted) tokens of crm and when they were written. */
+const stored = () => db().prepare<[], { envelope: string; updated_at: number }>("SELECT envelope, updated_at FROM oauth_tokens WHERE key = 'crm'").get();
 const refreshes = () => auth.tokenRequests.filter((r) => r.grant === 'refresh_token');
 let dropped = 0;
 /** Items the API took, each once (a kill -9 mid-delivery may send one again: at-least-once, same key). */
@@ -159,10 +165,10 @@ describe('ferry connect, restarts and kill -9 with a rotating refresh token', ()
   it('kill -9 right after a refresh: the rotated refresh token was stored before it was used; after the restart deliveries go on', async () => {
     for (let round = 0; round < 3; round++) {
       const n = refreshes().length;
-      const stored = fs.statSync(tokenFile()).mtimeMs;
+      const storedAt = stored()!.updated_at;
       // load until the provider answers a refresh, then kill Ferry the moment the new tokens are on disk
       const feeder = setInterval(() => drop(1), 150);
-      await waitFor(() => refreshes().length > n && fs.statSync(tokenFile()).mtimeMs !== stored, 'a refresh stored', 15_000, 2);
+      await waitFor(() => refreshes().length > n && stored()!.updated_at !== storedAt, 'a refresh stored', 15_000, 2);
       await ferry!.kill9();
       clearInterval(feeder);
       outputs.push(ferry!.output());
@@ -185,7 +191,7 @@ describe('ferry connect, restarts and kill -9 with a rotating refresh token', ()
     expect(status.connections).toMatchObject([{ name: 'crm', state: 'connected', usedBy: ['orders'] }]);
     expect(status.connections[0].refreshes).toBeGreaterThanOrEqual(4);
     // the tokens are on disk, encrypted
-    expect(fs.readFileSync(tokenFile(), 'utf8')).toMatch(/^\{"version":1,"keySource":"env",/);
+    expect(stored()!.envelope).toMatch(/^\{"version":1,"keySource":"env",/);
     expect(plainTokens()).toEqual([]);
   }, 120_000);
 
@@ -208,7 +214,7 @@ describe('ferry connect, restarts and kill -9 with a rotating refresh token', ()
     ferry = undefined;
     expect(auth.issued.size).toBeGreaterThan(15);
     expect(fs.existsSync(path.join(dir, 'data', 'logs', 'ferry.log'))).toBe(true);
-    expect(fs.existsSync(tokenFile())).toBe(false); // disconnected: forgotten
+    expect(stored()).toBeUndefined(); // disconnected: forgotten
     const found = plainTokens();
     expect(found).toEqual([]);
   });

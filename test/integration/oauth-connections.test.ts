@@ -120,7 +120,7 @@ describe('OAuth connections: consent, deliveries, shared refresh', () => {
     expect(await connection(h)).toMatchObject({ state: 'consent_needed', reason: expect.stringMatching(/^disconnected .*connect again/) });
     drop(h, 'orders', ['d.json']);
     await waitFor(() => h.engine.status().flows[0].counts.queued === 1, 'queued while disconnected');
-    expect(fs.readdirSync(path.join(h.dataDir, 'tokens')).filter((f) => f.endsWith('.enc'))).toEqual([]);
+    expect(h.engine.connections.store.list()).toEqual([]);
   });
 
   it('two flows sharing a connection refresh once per token lifetime, never in a race that revokes each other', async () => {
@@ -148,7 +148,9 @@ describe('OAuth connections: consent, deliveries, shared refresh', () => {
     expect(new Set(refreshes.map((r) => r.refreshToken)).size).toBe(refreshes.length); // each refresh token used once
     expect(auth.reuseDetected).toBe(0);
     expect(api.refused).toBe(0);
-    expect(await connection(h)).toMatchObject({ state: 'connected', refreshes: refreshes.length });
+    // the refresh count (for metrics) is recorded within 2 s of a refresh
+    await waitFor(async () => (await connection(h)).refreshes === refreshes.length, 'the refresh count recorded', 5000);
+    expect((await connection(h)).state).toBe('connected');
   }, 60_000);
 
   it('a withdrawn consent: "consent needed" with the provider\'s reason, deliveries wait with nothing lost, and resume after reconnecting', async () => {
@@ -323,7 +325,7 @@ describe('OAuth: inline settings keep their tokens durable', () => {
     fs.writeFileSync(path.join(dir, 'orders', 'b.json'), '{}');
     await waitFor(() => api.accepted.length === 2, 'delivered after the restart');
     expect(auth.tokenRequests.filter((r) => r.grant === 'client_credentials')).toHaveLength(1);
-    const file = fs.readFileSync(path.join(dir, 'data', 'tokens', 'svc.enc'), 'utf8');
-    expect(file).not.toContain(api.accepted[0].token);
+    expect(e.engine.connections.store.list()).toEqual(['svc']);
+    for (const f of fs.readdirSync(path.join(dir, 'data')).filter((f) => f.startsWith('ferry.db'))) expect(fs.readFileSync(path.join(dir, 'data', f)).includes(api.accepted[0].token)).toBe(false);
   });
 });

@@ -5,13 +5,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../main/engine/config/load.ts';
 import { resolveConnection, inlineConnection, type ConnectionConfig } from '../../main/engine/oauth/config.ts';
 import { newConsent, parsePasted, sameRedirect, ConsentError } from '../../main/engine/oauth/consent.ts';
 import { TokenStore, TokenStoreError, type StoredTokens } from '../../main/engine/oauth/token-store.ts';
 import { scrubTokens } from '../../main/engine/oauth/scrub.ts';
 import { SecretStore } from '../../main/engine/secrets.ts';
+import { openStore } from '../../main/engine/engine.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const flow = (auth: unknown) => ({
@@ -145,6 +146,16 @@ describe('consent: authorize URL and pasted answers', () => {
 });
 
 describe('token store', () => {
+  /** A data dir with its database (closed after the test file). */
+  const dataDir = () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    closers.push(() => store.close());
+    return { dir, db: store.db };
+  };
+  const closers: Array<() => void> = [];
+  afterAll(() => closers.forEach((c) => c()));
+
   const tokens = (over: Partial<StoredTokens> = {}): StoredTokens => ({
     client: 'c',
     refreshToken: `rt-${crypto.randomBytes(16).toString('hex')}`,
@@ -156,42 +167,45 @@ describe('token store', () => {
   });
 
   it('keeps tokens encrypted with the secrets\' key, bound to their connection, and reads them back', () => {
-    const dir = tempDir();
-    const store = new TokenStore(dir, new SecretStore(dir, { masterKey: 'master' }));
+    const { dir, db } = dataDir();
+    const store = new TokenStore(dir, db, new SecretStore(dir, { masterKey: 'master' }));
     const t = tokens();
     store.write('crm', t);
-    const file = path.join(dir, 'tokens', 'crm.enc');
-    const text = fs.readFileSync(file, 'utf8');
-    expect(text).not.toContain(t.refreshToken);
-    expect(text).not.toContain(t.accessToken);
-    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(new TokenStore(dir, new SecretStore(dir, { masterKey: 'master' })).read('crm')).toEqual(t);
+    const envelope = () => db.prepare<[string], { envelope: string }>('SELECT envelope FROM oauth_tokens WHERE key = ?').get('crm')!.envelope;
+    expect(envelope()).not.toContain(t.refreshToken);
+    expect(envelope()).not.toContain(t.accessToken);
+    for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('ferry.db'))) {
+      const bytes = fs.readFileSync(path.join(dir, f));
+      expect(bytes.includes(t.refreshToken!)).toBe(false);
+      expect(bytes.includes(t.accessToken!)).toBe(false);
+    }
+    expect(new TokenStore(dir, db, new SecretStore(dir, { masterKey: 'master' })).read('crm')).toEqual(t);
     // another master key cannot read them
-    expect(() => new TokenStore(dir, new SecretStore(dir, { masterKey: 'other' })).read('crm')).toThrow(/cannot decrypt the tokens of connection crm: FERRY_MASTER_KEY .* differs/);
-    // a file copied over another connection's is refused (its name is part of the encryption)
-    fs.copyFileSync(file, path.join(dir, 'tokens', 'erp.enc'));
+    expect(() => new TokenStore(dir, db, new SecretStore(dir, { masterKey: 'other' })).read('crm')).toThrow(/cannot decrypt the tokens of connection crm: FERRY_MASTER_KEY .* differs/);
+    // an envelope copied over another connection's is refused (its name is part of the encryption)
+    db.prepare("INSERT INTO oauth_tokens (key, envelope, updated_at) VALUES ('erp', ?, 0)").run(envelope());
     expect(() => store.read('erp')).toThrow(TokenStoreError);
-    // nothing is left of the atomic write
-    expect(fs.readdirSync(path.join(dir, 'tokens')).sort()).toEqual(['crm.enc', 'erp.enc']);
+    expect(store.list()).toEqual(['crm', 'erp']);
     store.remove('erp');
     expect(store.list()).toEqual(['crm']);
   });
 
   it('without FERRY_MASTER_KEY uses the key file; in memory keeps nothing on disk', () => {
-    const dir = tempDir();
-    const store = new TokenStore(dir, new SecretStore(dir, { masterKey: '' }));
+    const { dir, db } = dataDir();
+    const store = new TokenStore(dir, db, new SecretStore(dir, { masterKey: '' }));
     store.write('crm', tokens());
     expect(fs.existsSync(path.join(dir, 'secrets.key'))).toBe(true);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'tokens', 'crm.enc'), 'utf8')).keySource).toBe('keyfile');
-    const mem = new TokenStore(tempDir(), 'memory');
-    mem.write('crm', tokens());
-    expect(mem.read('crm')).toBeDefined();
+    expect(JSON.parse(db.prepare<[], { envelope: string }>('SELECT envelope FROM oauth_tokens').get()!.envelope).keySource).toBe('keyfile');
+    const mem = new TokenStore(dir, db, 'memory');
+    mem.write('mem', tokens());
+    expect(mem.read('mem')).toBeDefined();
     expect(mem.dir).toBeUndefined();
+    expect(store.list()).toEqual(['crm']);
   });
 
   it('one holder of a connection\'s lock at a time; a lock left by a killed process is taken over', async () => {
-    const dir = tempDir();
-    const store = new TokenStore(dir, new SecretStore(dir, { masterKey: 'm' }));
+    const { dir, db } = dataDir();
+    const store = new TokenStore(dir, db, new SecretStore(dir, { masterKey: 'm' }));
     const order: string[] = [];
     await Promise.all([1, 2, 3].map((n) => store.withLock('crm', async () => {
       order.push(`in ${n}`);
@@ -212,8 +226,8 @@ describe('token store', () => {
   });
 
   it('remembers every token it saw, so logs and replies can be scrubbed of them', () => {
-    const dir = tempDir();
-    const store = new TokenStore(dir, new SecretStore(dir, { masterKey: 'm' }));
+    const { dir, db } = dataDir();
+    const store = new TokenStore(dir, db, new SecretStore(dir, { masterKey: 'm' }));
     const t = tokens();
     store.write('crm', t);
     expect(scrubTokens(`401 from api: {"echo":"Bearer ${t.accessToken}","rt":"${t.refreshToken}"}`)).toBe('401 from api: {"echo":"Bearer [token]","rt":"[token]"}');

@@ -119,6 +119,8 @@ class Connection implements TokenProvider {
   }
 
   persist(): void {
+    clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
     writeConnectionState(this.m.db, this.key, {
       state: this.health.state,
       reason: this.health.reason === null ? null : scrubTokens(this.health.reason),
@@ -211,12 +213,26 @@ class Connection implements TokenProvider {
       this.save(next); // before the new token is used: a rotated refresh token survives a crash from here on
       this.adopt(next, true);
       if (this.health.state !== 'connected') this.setHealth('connected', null);
-      else setImmediate(() => this.persistQuietly()); // the delivery waiting for this token goes first
+      else this.persistSoon();
       return this.current!;
     });
   }
 
-  private persistQuietly(): void {
+  private persistTimer?: NodeJS.Timeout;
+
+  /**
+   * Records a refresh's facts (time, expiry, count) within 2 s: a commit of its own right away would add its
+   * fsync to the delivery waiting for the token. A change of health is recorded at once.
+   */
+  private persistSoon(): void {
+    if (this.persistTimer) return;
+    this.persistTimer = setTimeout(() => this.persistPending(), 2000);
+    this.persistTimer.unref();
+  }
+
+  /** Writes facts not recorded yet (the timer's, or at shutdown). */
+  persistPending(): void {
+    if (!this.persistTimer) return;
     try {
       this.persist();
     } catch (err) {
@@ -512,6 +528,11 @@ export class ConnectionManager {
       this.log.warn({ connection: name, reason: err.message }, 'OAuth consent failed');
     }
     return err;
+  }
+
+  /** Records what is not yet recorded (before the database closes). */
+  close(): void {
+    for (const c of this.connections.values()) c.persistPending();
   }
 
   async disconnect(name: string): Promise<{ revoked: boolean; message: string }> {

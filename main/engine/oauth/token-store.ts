@@ -1,13 +1,15 @@
-// OAuth tokens at rest: one AES-256-GCM file per connection in <dataDir>/tokens/, with the key the secret store
-// uses (FERRY_MASTER_KEY, the desktop app's OS-protected key, or the key file), bound to its connection's name.
-// A write is atomic and fsynced (file and folder) before it returns: a token answer is stored before the new
-// token is used, so a crash right after cannot lose a rotated refresh token. A lock file per connection lets
-// one process at a time refresh it (the engine, and `ferry check` or `ferry connect` beside it).
+// OAuth tokens at rest: one AES-256-GCM envelope per connection in the database (table oauth_tokens), with the
+// key the secret store uses (FERRY_MASTER_KEY, the desktop app's OS-protected key, or the key file), bound to its
+// connection's name. A write is its own committed transaction (WAL, synchronous=FULL: one fsync) before it
+// returns: a token answer is stored before the new token is used, so a crash right after cannot lose a rotated
+// refresh token. A lock file per connection (<dataDir>/tokens/<name>.lock) lets one process at a time refresh it
+// (the engine, and `ferry check` or `ferry connect` beside it).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { writeFileAtomic, type SecretStore } from '../secrets.ts';
+import type { SecretStore } from '../secrets.ts';
+import type { Db } from '../store/db.ts';
 import { rememberToken } from './scrub.ts';
 
 export const TOKEN_DIR = 'tokens';
@@ -53,22 +55,10 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** fsync a folder so a rename in it survives a power cut (not possible on Windows, where rename is durable). */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Windows cannot open a folder for fsync
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
 export class TokenStore {
-  /** The folder of the token files; undefined when tokens are kept in memory only. */
+  /** The folder of the lock files; undefined when tokens are kept in memory only. */
   readonly dir?: string;
+  private readonly db?: Db;
   private readonly keys?: SecretStore;
   private readonly memory = new Map<string, StoredTokens>();
   private readonly derived = new Map<string, Buffer>();
@@ -76,12 +66,14 @@ export class TokenStore {
   private readonly chains = new Map<string, Promise<unknown>>();
 
   /**
-   * `keys`: the data dir's secret store, whose key protects the token files too; 'memory' keeps tokens in this
-   * process only (the desktop app when the OS offers no protected key: refused rather than stored weakly).
+   * `db`: the data dir's database; `keys`: its secret store, whose key protects the tokens too; 'memory' keeps
+   * tokens in this process only (the desktop app when the OS offers no protected key: refused rather than
+   * stored weakly).
    */
-  constructor(dataDir: string, keys: SecretStore | 'memory') {
+  constructor(dataDir: string, db: Db, keys: SecretStore | 'memory') {
     if (keys !== 'memory') {
       this.dir = path.join(dataDir, TOKEN_DIR);
+      this.db = db;
       this.keys = keys;
     }
   }
@@ -89,12 +81,12 @@ export class TokenStore {
   /** In words, where tokens are kept (status and docs). */
   describe(): string {
     if (!this.dir) return 'in memory only (no protected key on this machine: connect again after a restart)';
-    return `${this.dir}, one AES-256-GCM file per connection, key as for secrets (${this.keys!.describeStorage().replace(/^[^,]*, AES-256-GCM, /, '')})`;
+    return `the database, AES-256-GCM per connection, key as for secrets (${this.keys!.describeStorage().replace(/^[^,]*, AES-256-GCM, /, '')})`;
   }
 
-  private fileOf(key: string): string {
+  private checked(key: string): string {
     if (!KEY.test(key)) throw new TokenStoreError(`unusable connection name ${JSON.stringify(key)}`);
-    return path.join(this.dir!, `${key}.enc`);
+    return key;
   }
 
   /** The key of a file with this salt and key source (derived once: scrypt costs ~100 ms). */
@@ -112,21 +104,15 @@ export class TokenStore {
   private writeKey?: { source: 'env' | 'keyfile'; key: Buffer };
 
   read(key: string): StoredTokens | undefined {
-    if (!this.dir) return this.memory.get(key);
-    const file = this.fileOf(key);
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new TokenStoreError(`cannot read the tokens of connection ${key} (${file}): ${(err as Error).message}`);
-    }
+    if (!this.db) return this.memory.get(key);
+    const row = this.db.prepare<[string], { envelope: string }>('SELECT envelope FROM oauth_tokens WHERE key = ?').get(this.checked(key));
+    if (!row) return undefined;
     let env: Envelope;
     try {
-      env = JSON.parse(text) as Envelope;
+      env = JSON.parse(row.envelope) as Envelope;
       if (env.version !== 1) throw new Error(`unknown version ${String(env.version)}`);
     } catch (err) {
-      throw new TokenStoreError(`${file} is damaged (${(err as Error).message}): connect ${key} again`);
+      throw new TokenStoreError(`the stored tokens of connection ${key} are damaged (${(err as Error).message}): connect ${key} again`);
     }
     const k = this.keyFor(Buffer.from(env.salt, 'base64'), env.keySource);
     try {
@@ -145,44 +131,42 @@ export class TokenStore {
     }
   }
 
-  /** Stores a connection's tokens durably (atomic replace, fsynced) before returning. */
+  /** Stores a connection's tokens durably (its own committed transaction) before returning. */
   write(key: string, tokens: StoredTokens): void {
     rememberToken(tokens.accessToken);
     rememberToken(tokens.refreshToken);
-    if (!this.dir) {
+    if (!this.db) {
       this.memory.set(key, tokens);
       return;
     }
-    const file = this.fileOf(key);
-    this.writeKey ??= this.keys!.fileKey(this.salt);
+    this.checked(key);
+    if (!this.writeKey) {
+      this.writeKey = this.keys!.fileKey(this.salt);
+      this.derived.set(`${this.writeKey.source}:${this.salt.toString('base64')}`, this.writeKey.key);
+    }
     const { source, key: k } = this.writeKey;
     const iv = crypto.randomBytes(12);
     const cipher = crypto.createCipheriv('aes-256-gcm', k, iv);
     cipher.setAAD(Buffer.from(key));
     const data = Buffer.concat([cipher.update(JSON.stringify(tokens), 'utf8'), cipher.final()]);
     const env: Envelope = { version: 1, keySource: source, salt: this.salt.toString('base64'), iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') };
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeFileAtomic(file, JSON.stringify(env), 0o600);
-    syncDir(this.dir);
+    this.db
+      .prepare('INSERT INTO oauth_tokens (key, envelope, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET envelope = excluded.envelope, updated_at = excluded.updated_at')
+      .run(key, JSON.stringify(env), Date.now());
   }
 
   remove(key: string): void {
-    if (!this.dir) {
+    if (!this.db) {
       this.memory.delete(key);
       return;
     }
-    fs.rmSync(this.fileOf(key), { force: true });
-    syncDir(this.dir);
+    this.db.prepare('DELETE FROM oauth_tokens WHERE key = ?').run(this.checked(key));
   }
 
   /** Connection keys with stored tokens. */
   list(): string[] {
-    if (!this.dir) return [...this.memory.keys()];
-    try {
-      return fs.readdirSync(this.dir).filter((f) => f.endsWith('.enc')).map((f) => f.slice(0, -4));
-    } catch {
-      return [];
-    }
+    if (!this.db) return [...this.memory.keys()];
+    return this.db.prepare<[], { key: string }>('SELECT key FROM oauth_tokens ORDER BY key').all().map((r) => r.key);
   }
 
   /**

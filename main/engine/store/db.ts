@@ -128,7 +128,7 @@ export const migrations: Array<string | ((db: Db) => void)> = [
   (db) => {
     db.exec('ALTER TABLE flow_state ADD COLUMN source_failing_since INTEGER; ALTER TABLE flow_state ADD COLUMN source_problem TEXT');
   },
-  // 4: health of each OAuth connection, readable by other processes (ferry status); never a token
+  // 4: OAuth connections: their health, readable by other processes (ferry status), and their encrypted tokens
   `
   CREATE TABLE connection_state (
     key                TEXT PRIMARY KEY,
@@ -142,6 +142,12 @@ export const migrations: Array<string | ((db: Db) => void)> = [
     refreshes          INTEGER NOT NULL DEFAULT 0,
     details            TEXT,
     updated_at         INTEGER NOT NULL
+  );
+  -- OAuth tokens, each connection's an AES-256-GCM envelope (oauth/token-store.ts): never in plain text
+  CREATE TABLE oauth_tokens (
+    key        TEXT PRIMARY KEY,
+    envelope   TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
   );
   `,
 ];

@@ -28,6 +28,8 @@ export interface TokenSet {
   expiresAt: number;
   /** The stated lifetime (expires_in, or the caller's default when the server states none). */
   lifetimeMs: number;
+  /** False when the answer had no expires_in (some providers' tokens live until revoked). */
+  lifetimeStated: boolean;
   /** A new refresh token, when the server sent one (rotation, or the first one of a consent). */
   refreshToken?: string;
   /** Granted scopes, when the server says. */
@@ -144,6 +146,7 @@ export async function requestToken(req: TokenRequest): Promise<TokenSet> {
     tokenType: typeof j.token_type === 'string' && j.token_type ? j.token_type : 'Bearer',
     expiresAt: usableUntil(now, lifetimeMs),
     lifetimeMs,
+    lifetimeStated: seconds(j.expires_in) !== undefined,
     refreshToken: typeof j.refresh_token === 'string' && j.refresh_token ? j.refresh_token : undefined,
     scope: typeof j.scope === 'string' ? j.scope : undefined,
     refreshExpiresAt: refreshIn ? now + refreshIn * 1000 : undefined,

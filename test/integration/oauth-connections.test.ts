@@ -4,6 +4,8 @@
 // reasons for every bad consent answer, revocation on disconnect, and the rotated refresh token of an inline
 // `grant: refresh_token` surviving a restart.
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request, startAdmin, type AdminHarness } from '../helpers/admin.ts';
@@ -327,5 +329,50 @@ describe('OAuth: inline settings keep their tokens durable', () => {
     expect(auth.tokenRequests.filter((r) => r.grant === 'client_credentials')).toHaveLength(1);
     expect(e.engine.connections.store.list()).toEqual(['svc']);
     for (const f of fs.readdirSync(path.join(dir, 'data')).filter((f) => f.startsWith('ferry.db'))) expect(fs.readFileSync(path.join(dir, 'data', f)).includes(api.accepted[0].token)).toBe(false);
+  });
+});
+
+describe('OAuth: providers with their own ways', () => {
+  it('a token without expires_in and without refresh token (it lives until revoked) is accepted and used until an API refuses it', async () => {
+    // a provider of that kind (Shopify's offline tokens): answers the code exchange with a bare access token
+    const exchanges: URLSearchParams[] = [];
+    const provider = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        exchanges.push(new URLSearchParams(body));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'shpat_longlived_0123456789', scope: 'write_orders' }));
+      });
+    });
+    await new Promise<void>((r) => provider.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => provider.close(r)));
+    const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
+    const seen: string[] = [];
+    const shop = http.createServer((req, res) => {
+      seen.push(String(req.headers.authorization));
+      req.resume();
+      req.on('end', () => res.writeHead(200).end('{}'));
+    });
+    await new Promise<void>((r) => shop.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => { shop.closeAllConnections(); shop.close(r); }));
+    const h = await startAdmin(
+      {
+        connections: { shop: { type: 'oauth2', authorizeUrl: `${base}/admin/oauth/authorize`, tokenUrl: `${base}/admin/oauth/access_token`, clientId: 'app', clientSecret: 'app-secret-value', clientAuth: 'body', scopes: 'write_orders' } },
+        integrations: [{ name: 'shop', flows: [{ name: 'orders', source: { type: 'folder', path: './orders', settleMs: 0 }, destination: { type: 'http', url: `http://127.0.0.1:${(shop.address() as AddressInfo).port}/orders`, auth: { type: 'oauth2', connection: 'shop' } } }] }],
+      },
+      { dirs: ['orders'] },
+    );
+    closers.push(() => h.stop());
+    const start = await h.api('POST', '/api/connections/shop/connect');
+    const state = new URL(start.json.authorizeUrl).searchParams.get('state');
+    // the provider's consent page sends the browser back with a code
+    const page = await request(h.port, 'GET', `/oauth/callback?code=granted-code&state=${state}`);
+    expect(page.text).toContain('Connected shop');
+    expect(Object.fromEntries(exchanges[0])).toMatchObject({ grant_type: 'authorization_code', code: 'granted-code', client_id: 'app', client_secret: 'app-secret-value', redirect_uri: `http://127.0.0.1:${h.port}/oauth/callback` });
+    expect(exchanges[0].get('code_verifier')).toMatch(/^[\w-]{43}$/);
+    fs.writeFileSync(path.join(h.dir, 'orders', 'o.json'), '{}');
+    await waitFor(() => seen.length === 1, 'delivered');
+    expect(seen[0]).toBe('Bearer shpat_longlived_0123456789');
+    expect((await connection(h, 'shop')).state).toBe('connected');
   });
 });

@@ -490,9 +490,13 @@ export class ConnectionManager {
       const e = err instanceof OAuthEndpointError ? err : new OAuthEndpointError((err as Error).message);
       throw this.failConsent(name, new ConsentError(codeRefusal(e, session.redirectUri)));
     }
-    // without a refresh token the connection would need consent again within the hour
-    if (!t.refreshToken && t.lifetimeMs > 0 && t.lifetimeMs < 30 * 86_400_000) {
-      throw this.failConsent(name, new ConsentError(`${s.provider} gave no refresh token, so Ferry could not renew access after ${Math.round(t.lifetimeMs / 60_000)} min: ${s.noRefreshTokenHint}; then click Connect again`));
+    if (!t.refreshToken) {
+      // without a refresh token the connection would need consent again when the access token expires
+      if (t.lifetimeStated && t.lifetimeMs < 30 * 86_400_000) {
+        throw this.failConsent(name, new ConsentError(`${s.provider} gave no refresh token, so Ferry could not renew access after ${Math.round(t.lifetimeMs / 60_000)} min: ${s.noRefreshTokenHint}; then click Connect again`));
+      }
+      // no stated lifetime and nothing to renew it with: a token that lives until revoked (an API's 401 ends it)
+      if (!t.lifetimeStated) t = { ...t, expiresAt: Date.now() + 10 * 365 * 86_400_000 };
     }
     const extra: Record<string, string> = {};
     for (const k of s.keepFromCallback) {

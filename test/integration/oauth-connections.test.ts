@@ -217,7 +217,7 @@ describe('OAuth consent: bad answers get one clear line', () => {
     await waitFor(() => Date.now() - issuedAt > 1500, 'the code to expire', 5000);
     const expired = await h.api('POST', '/api/connections/crm/callback', { input: late });
     expect(expired.status).toBe(400);
-    expect(expired.json.error).toMatch(/^the authorization code was refused: it expired or was already used \(invalid_grant: .+\); codes live about a minute: click Connect again$/);
+    expect(expired.json.error).toMatch(/^the authorization code was refused: it expired or was already used \(invalid_grant: .+\); codes live about a minute: connect again \(Connect, or ferry connect\)$/);
     // the failed attempts left the connection as it was
     expect((await connection(h)).state).toBe('connected');
 

@@ -458,13 +458,13 @@ export class ConnectionManager {
       if (!session) throw this.failConsent(connection, new ConsentError(`no consent of connection ${connection} is waiting for a code: start it again (ferry connect ${connection})`));
     }
     if (!session || (connection && session.connection !== connection)) {
-      throw this.failConsent(connection, new ConsentError('state mismatch: this answer does not belong to a consent Ferry started here (or it is older than 10 minutes); click Connect again'));
+      throw this.failConsent(connection, new ConsentError('state mismatch: this answer does not belong to a consent Ferry started here (or it is older than 10 minutes); connect again (Connect, or ferry connect)'));
     }
     const c = this.namedConnection(session.connection);
     const name = session.connection;
     if (session.expiresAt < Date.now()) {
       this.sessions.delete(session.state);
-      throw this.failConsent(name, new ConsentError('this consent was started more than 10 minutes ago and has expired: click Connect again'));
+      throw this.failConsent(name, new ConsentError('this consent was started more than 10 minutes ago and has expired: connect again (Connect, or ferry connect)'));
     }
     if (answer.arrivedAt && !sameRedirect(answer.arrivedAt, session.redirectUri)) {
       throw this.failConsent(name, new ConsentError(`wrong redirect: the consent must come back to ${session.redirectUri}, this answer went to ${answer.arrivedAt}`));
@@ -493,7 +493,7 @@ export class ConnectionManager {
     if (!t.refreshToken) {
       // without a refresh token the connection would need consent again when the access token expires
       if (t.lifetimeStated && t.lifetimeMs < 30 * 86_400_000) {
-        throw this.failConsent(name, new ConsentError(`${s.provider} gave no refresh token, so Ferry could not renew access after ${Math.round(t.lifetimeMs / 60_000)} min: ${s.noRefreshTokenHint}; then click Connect again`));
+        throw this.failConsent(name, new ConsentError(`${s.provider} gave no refresh token, so Ferry could not renew access after ${Math.round(t.lifetimeMs / 60_000)} min: ${s.noRefreshTokenHint}; then connect again (Connect, or ferry connect)`));
       }
       // no stated lifetime and nothing to renew it with: a token that lives until revoked (an API's 401 ends it)
       if (!t.lifetimeStated) t = { ...t, expiresAt: Date.now() + 10 * 365 * 86_400_000 };

@@ -85,7 +85,7 @@ export function providerRefusal(params: URLSearchParams, c: ResolvedConnection, 
   const description = params.get('error_description');
   const host = c.authorizeUrl ? new URL(c.authorizeUrl).host : c.provider;
   const said = `${error}${description ? `: ${description}` : ''}`;
-  if (error === 'access_denied') return `consent was denied at ${host} (${said}); nothing changed: click Connect again to give it`;
+  if (error === 'access_denied') return `consent was denied at ${host} (${said}); nothing changed: connect again to give it`;
   if (/redirect/i.test(said)) return `${host} refused the redirect address ${redirectUri} (${said}): register it as a redirect URI of the app at the provider`;
   if (error === 'invalid_scope') return `${host} refused the scopes ${c.scopes.join(' ') || '(none)'} (${said}): fix scopes of connection ${c.title}`;
   return `${host} refused the consent request (${said})`;
@@ -95,9 +95,9 @@ export function providerRefusal(params: URLSearchParams, c: ResolvedConnection, 
 export function codeRefusal(e: { error?: string; description?: string; message: string }, redirectUri: string): string {
   const said = [e.error, e.description].filter(Boolean).join(': ');
   if (e.error === 'invalid_grant' && /redirect/i.test(said)) {
-    return `the code was refused because the redirect address did not match (${said}): the consent must come back to ${redirectUri}; click Connect again`;
+    return `the code was refused because the redirect address did not match (${said}): the consent must come back to ${redirectUri}; connect again (Connect, or ferry connect)`;
   }
-  if (e.error === 'invalid_grant') return `the authorization code was refused: it expired or was already used (${said}); codes live about a minute: click Connect again`;
+  if (e.error === 'invalid_grant') return `the authorization code was refused: it expired or was already used (${said}); codes live about a minute: connect again (Connect, or ferry connect)`;
   if (e.error === 'invalid_client' || e.error === 'unauthorized_client') return `the provider refused the app's credentials (${said}): check clientId and clientSecret`;
   return `exchanging the code failed: ${e.message}`;
 }

@@ -102,7 +102,7 @@ describe('OAuth consent from the dashboard in Chromium', () => {
     await provider.getByRole('link', { name: '[ Cancel ]' }).click();
     await provider.waitForURL(/\/oauth\/callback\?/);
     expect(await provider.locator('#result').textContent()).toBe('Not connected');
-    expect(await provider.locator('#message').textContent()).toMatch(/^consent was denied at 127\.0\.0\.1:\d+ \(access_denied: End-User aborted interaction\); nothing changed/);
+    expect(await provider.locator('#message').textContent()).toMatch(/^Consent was denied at 127\.0\.0\.1:\d+ \(access_denied: End-User aborted interaction\); nothing changed/);
     await provider.close();
     await card().getByText(/consent was denied at/).waitFor();
     expect(await card().getAttribute('data-state')).toBe('consent_needed');

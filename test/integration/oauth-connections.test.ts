@@ -187,13 +187,13 @@ describe('OAuth consent: bad answers get one clear line', () => {
 
     const denied = await connect(h, 'crm', { deny: true });
     expect(denied.status).toBe(400);
-    expect(denied.text).toMatch(/consent was denied at 127\.0\.0\.1:\d+ \(access_denied: End-User aborted interaction\)/);
+    expect(denied.text).toMatch(/Consent was denied at 127\.0\.0\.1:\d+ \(access_denied: End-User aborted interaction\)/);
     expect((await connection(h)).consent).toMatchObject({ state: 'failed', reason: expect.stringMatching(/consent was denied/) });
 
     // a forged or stale answer: unknown state
     const forged = await request(h.port, 'GET', '/oauth/callback?code=abc&state=not-ours');
     expect(forged.status).toBe(400);
-    expect(forged.text).toMatch(/state mismatch: this answer does not belong to a consent Ferry started here/);
+    expect(forged.text).toMatch(/State mismatch: this answer does not belong to a consent Ferry started here/);
 
     // pasted: the redirect went elsewhere (another port)
     const start = await h.api('POST', '/api/connections/crm/connect');

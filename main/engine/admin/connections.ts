@@ -90,11 +90,12 @@ export async function callbackPage(
     const r = await connections.completeConsent({ params: url.searchParams, arrivedAt: `http://${host}${CALLBACK_PATH}` });
     opts.onConnected?.(r.connection);
     title = `Connected ${r.connection}`;
-    message = `${r.message}. You can close this tab and go back to Ferry.`;
+    message = `${r.message[0].toUpperCase()}${r.message.slice(1)}. You can close this tab and go back to Ferry.`;
   } catch (err) {
     status = 400;
     title = 'Not connected';
     message = err instanceof ConsentError ? err.message : `the consent could not be completed: ${(err as Error).message}`;
+    message = `${message[0].toUpperCase()}${message.slice(1)}`;
   }
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Ferry: ${escape(title)}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1b2733}h1{font-size:1.4rem}</style></head>

@@ -61,20 +61,11 @@ function openBrowser(url: string): boolean {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The running engine's admin API, when one runs on this config's data dir. */
 function runningEngine(loaded: LoadedConfig): { url: string; token: string } | undefined {
   const info = readAdminInfo(loaded.dataDir);
   const token = readAdminToken(loaded.dataDir);
-  return info && token && isAlive(info.pid) ? { url: info.url, token } : undefined;
+  return info && token && isDataDirLocked(loaded.dataDir) ? { url: info.url, token } : undefined;
 }
 
 async function call<T>(engine: { url: string; token: string }, method: string, path: string, body?: unknown): Promise<T> {

@@ -13,7 +13,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 export class SecretError extends Error {}
 
-interface SecretFile {
+/** The encrypted file's form (also used for OAuth tokens, oauth/token-store.ts). */
+export interface SecretFile {
   version: 1;
   /** How the key was made: "env" (FERRY_MASTER_KEY + scrypt with salt) or "keyfile". */
   keySource: 'env' | 'keyfile';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Agent, request } from 'undici';
 import { repoRoot, startFerry, writeConfig, type RunningFerry } from '../helpers/cli.ts';
 import { freePort } from '../helpers/net.ts';
-import { consentOverHttp, type TokenRequestRecord } from '../helpers/oauth-provider.ts';
+import { connectionFor, consentOverHttp, type TokenRequestRecord } from '../helpers/oauth-provider.ts';
 import { percentile, round, type BenchRow, type BenchSuite } from './harness.ts';
 import { openDatabase } from '../../main/engine/store/db.ts';
 
@@ -63,9 +63,7 @@ function cpuMs(pid: number): number {
   }
 }
 
-function connectionConfig(s: Servers) {
-  return { type: 'oauth2', authorizeUrl: s.authorizeUrl, tokenUrl: s.tokenUrl, clientId: s.client.id, clientSecret: s.client.secret, scopes: 'openid offline_access crm.write', authorizeParams: { prompt: 'consent' } };
-}
+const connectionConfig = (s: Servers) => connectionFor({ ...s, revokeUrl: s.tokenUrl.replace(/token$/, 'token/revocation') });
 
 /** Gives consent for a connection through the running engine's admin API and the provider's pages. */
 async function connect(dataDir: string, name: string): Promise<void> {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ferryBin, runCli, startFerry, writeConfig, type RunningFerry } from '../helpers/cli.ts';
-import { consentOverHttp, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
+import { connectionFor, consentOverHttp, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 import { TokenStore } from '../../main/engine/oauth/token-store.ts';
 import { SecretStore } from '../../main/engine/secrets.ts';
@@ -38,18 +38,7 @@ beforeAll(async () => {
   config = writeConfig(dir, {
     dataDir: './data',
     admin: { port: 0 },
-    connections: {
-      crm: {
-        type: 'oauth2',
-        authorizeUrl: auth.authorizeUrl,
-        tokenUrl: auth.tokenUrl,
-        revokeUrl: auth.revokeUrl,
-        clientId: auth.client.id,
-        clientSecret: '${env:CRM_CLIENT_SECRET}',
-        scopes: ['openid', 'offline_access', 'crm.write'],
-        authorizeParams: { prompt: 'consent' },
-      },
-    },
+    connections: { crm: connectionFor(auth, { clientSecret: '${env:CRM_CLIENT_SECRET}' }) },
     integrations: [{ name: 'crm', flows: [{ name: 'orders', source: { type: 'folder', path: './orders', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${api.url}/orders`, auth: { type: 'oauth2', connection: 'crm' } } }] }],
   });
 }, 60_000);
@@ -108,6 +97,14 @@ const db = () => (opened ??= openStore(path.join(dir, 'data'), { create: false }
 /** The stored (encrypted) tokens of crm and when they were written. */
 const stored = () => db().prepare<[], { envelope: string; updated_at: number }>("SELECT envelope, updated_at FROM oauth_tokens WHERE key = 'crm'").get();
 const refreshes = () => auth.tokenRequests.filter((r) => r.grant === 'refresh_token');
+/** Drops a file every 400 ms until Ferry has refreshed its token (2-second tokens). */
+async function untilRefreshed(what: string): Promise<void> {
+  const n = refreshes().length;
+  await waitFor(() => {
+    drop(1);
+    return refreshes().length > n;
+  }, what, 15_000, 400);
+}
 let dropped = 0;
 /** Items the API took, each once (a kill -9 mid-delivery may send one again: at-least-once, same key). */
 const delivered = () => new Set(api.accepted.map((a) => a.idempotencyKey)).size;
@@ -144,19 +141,11 @@ describe('ferry connect, restarts and kill -9 with a rotating refresh token', ()
 
   it('a clean restart continues with the rotated refresh token', async () => {
     // a refresh (2 s tokens) while running, then a restart
-    const n = refreshes().length;
-    await waitFor(() => {
-      drop(1);
-      return refreshes().length > n;
-    }, 'a refresh while running', 15_000, 400);
+    await untilRefreshed('a refresh while running');
     await waitFor(() => delivered() === dropped, 'everything delivered');
     outputs.push((await ferry!.stop(), ferry!.output()));
     ferry = await startFerry(config, { env });
-    const m = refreshes().length;
-    await waitFor(() => {
-      drop(1);
-      return refreshes().length > m;
-    }, 'a refresh after the restart', 15_000, 400);
+    await untilRefreshed('a refresh after the restart');
     await waitFor(() => delivered() === dropped, 'everything delivered after the restart');
     expect(refreshes().every((r) => r.status === 200)).toBe(true);
     expect(auth.reuseDetected).toBe(0);
@@ -176,11 +165,7 @@ describe('ferry connect, restarts and kill -9 with a rotating refresh token', ()
       await waitFor(() => delivered() === dropped, `everything delivered after kill -9 number ${round + 1}`, 30_000);
     }
     // the refresh after the last restart used the token stored before the kill, and the provider took it
-    const m = refreshes().length;
-    await waitFor(() => {
-      drop(1);
-      return refreshes().length > m;
-    }, 'a refresh after the last restart', 15_000, 400);
+    await untilRefreshed('a refresh after the last restart');
     await waitFor(() => delivered() === dropped, 'everything delivered');
     expect(refreshes().every((r) => r.status === 200)).toBe(true);
     expect(new Set(refreshes().map((r) => r.refreshToken)).size).toBe(refreshes().length);

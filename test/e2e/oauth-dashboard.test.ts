@@ -9,7 +9,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { repoRoot } from '../helpers/cli.ts';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
-import { startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
+import { connectionFor, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 import { loginLink } from '../../main/engine/admin/login.ts';
 
@@ -35,18 +35,7 @@ beforeAll(async () => {
   api = await startProtectedApi(auth);
   h = await startAdmin(
     {
-      connections: {
-        crm: {
-          type: 'oauth2',
-          authorizeUrl: auth.authorizeUrl,
-          tokenUrl: auth.tokenUrl,
-          revokeUrl: auth.revokeUrl,
-          clientId: auth.client.id,
-          clientSecret: '${secret:CRM_CLIENT_SECRET}',
-          scopes: 'openid offline_access crm.write',
-          authorizeParams: { prompt: 'consent' },
-        },
-      },
+      connections: { crm: connectionFor(auth, { clientSecret: '${secret:CRM_CLIENT_SECRET}', scopes: 'openid offline_access crm.write' }) },
       integrations: [{ name: 'crm', flows: [{ name: 'orders', source: { type: 'folder', path: './orders', settleMs: 0 }, destination: { type: 'http', url: `${api.url}/orders`, auth: { type: 'oauth2', connection: 'crm' } } }] }],
     },
     { secrets: { CRM_CLIENT_SECRET: auth.client.secret }, staticDir, dirs: ['orders'] },

@@ -174,6 +174,21 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   return auth;
 }
 
+/** A `connections:` entry for this server's app: consent with offline_access (a refresh token), revocation. */
+export function connectionFor(auth: Pick<AuthServer, 'authorizeUrl' | 'tokenUrl' | 'revokeUrl' | 'client'>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'oauth2',
+    authorizeUrl: auth.authorizeUrl,
+    tokenUrl: auth.tokenUrl,
+    revokeUrl: auth.revokeUrl,
+    clientId: auth.client.id,
+    clientSecret: auth.client.secret,
+    scopes: ['openid', 'offline_access', 'crm.write'],
+    authorizeParams: { prompt: 'consent' },
+    ...extra,
+  };
+}
+
 /** A cookie jar for one browser-like session (path and expiry ignored: one provider, one test). */
 class Jar {
   private readonly cookies = new Map<string, string>();

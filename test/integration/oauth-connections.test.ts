@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request, startAdmin, type AdminHarness } from '../helpers/admin.ts';
-import { consentOverHttp, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
+import { connectionFor, consentOverHttp, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
 import { startEngine } from '../helpers/engine.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 
@@ -26,19 +26,7 @@ async function servers(opts: Parameters<typeof startAuthServer>[0] = {}): Promis
   return { auth, api };
 }
 
-function crmConnection(auth: AuthServer, extra: Record<string, unknown> = {}) {
-  return {
-    type: 'oauth2',
-    authorizeUrl: auth.authorizeUrl,
-    tokenUrl: auth.tokenUrl,
-    revokeUrl: auth.revokeUrl,
-    clientId: auth.client.id,
-    clientSecret: '${secret:CRM_CLIENT_SECRET}',
-    scopes: ['openid', 'offline_access', 'crm.write'],
-    authorizeParams: { prompt: 'consent' },
-    ...extra,
-  };
-}
+const crmConnection = (auth: AuthServer, extra: Record<string, unknown> = {}) => connectionFor(auth, { clientSecret: '${secret:CRM_CLIENT_SECRET}', ...extra });
 
 function flow(name: string, api: ProtectedApi, auth: Record<string, unknown> = { type: 'oauth2', connection: 'crm' }) {
   return {

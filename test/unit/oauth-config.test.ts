@@ -14,6 +14,7 @@ import { scrubTokens } from '../../main/engine/oauth/scrub.ts';
 import { SecretStore } from '../../main/engine/secrets.ts';
 import { openStore } from '../../main/engine/engine.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { repoRoot } from '../helpers/cli.ts';
 
 const flow = (auth: unknown) => ({
   name: 'orders',
@@ -203,7 +204,7 @@ describe('token store', () => {
     expect(store.list()).toEqual(['crm']);
   });
 
-  it('one holder of a connection\'s lock at a time; a lock left by a killed process is taken over', async () => {
+  it('one holder of a connection\'s lock at a time, in this process and across processes; a killed holder\'s lock is free again', async () => {
     const { dir, db } = dataDir();
     const store = new TokenStore(dir, db, new SecretStore(dir, { masterKey: 'm' }));
     const order: string[] = [];
@@ -213,16 +214,18 @@ describe('token store', () => {
       order.push(`out ${n}`);
     })));
     expect(order).toEqual(['in 1', 'out 1', 'in 2', 'out 2', 'in 3', 'out 3']);
-    // a process that held the lock and was killed
-    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
-    await new Promise((r) => child.once('spawn', r));
-    fs.writeFileSync(path.join(dir, 'tokens', 'crm.lock'), `${child.pid}\n${Date.now()}\n`);
+    // another process (a `ferry check`) holds the lock while it refreshes, then is killed
+    const script = path.join(dir, 'holder.mts');
+    fs.writeFileSync(script, `import { TokenStore } from ${JSON.stringify(path.join(repoRoot, 'main/engine/oauth/token-store.ts'))};
+      const store = new TokenStore(${JSON.stringify(dir)}, undefined, { fileKey() { throw new Error('unused'); } });
+      await store.withLock('crm', async () => { console.log('holding'); await new Promise(() => setInterval(() => {}, 1000)); });`);
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/run-ts.js'), script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d) => String(d).includes('holding') && resolve()));
     const waiting = store.withLock('crm', async () => 'got it');
-    const tooEarly = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('still locked'), 200))]);
-    expect(tooEarly).toBe('still locked'); // a live holder is waited for
+    const early = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('still locked'), 300))]);
+    expect(early).toBe('still locked'); // a live holder is waited for
     child.kill('SIGKILL');
     expect(await waiting).toBe('got it');
-    expect(fs.existsSync(path.join(dir, 'tokens', 'crm.lock'))).toBe(false);
   });
 
   it('remembers every token it saw, so logs and replies can be scrubbed of them', () => {

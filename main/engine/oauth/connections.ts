@@ -45,6 +45,21 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promis
   });
 }
 
+/** One token request of a connection's client (any grant), with its extra fields and the answer fields it keeps. */
+function tokenRequest(s: ResolvedConnection, params: Record<string, string | undefined>, dispatcher: Dispatcher | undefined, hint?: string): Promise<TokenSet> {
+  return requestToken({
+    tokenUrl: s.tokenUrl,
+    clientId: s.clientId,
+    clientSecret: s.clientSecret,
+    clientAuth: s.clientAuth,
+    params: { ...s.tokenParams, ...params },
+    dispatcher,
+    defaultExpiresInSec: s.accessTokenLifetimeSec,
+    keep: s.keepFromToken,
+    hint,
+  });
+}
+
 class Connection implements TokenProvider {
   settings: ResolvedConnection;
   health: { state: ConnectionHealth; reason: string | null; since: number } = { state: 'consent_needed', reason: null, since: Date.now() };
@@ -177,17 +192,7 @@ class Connection implements TokenProvider {
       }
       let t: TokenSet;
       try {
-        t = await requestToken({
-          tokenUrl: s.tokenUrl,
-          clientId: s.clientId,
-          clientSecret: s.clientSecret,
-          clientAuth: s.clientAuth,
-          params: { ...s.tokenParams, ...params },
-          dispatcher: dispatcher ?? this.m.dispatcher,
-          defaultExpiresInSec: s.accessTokenLifetimeSec,
-          keep: s.keepFromToken,
-          hint: `: check clientId/clientSecret${s.grant === 'refresh_token' ? '/refreshToken' : ''}`,
-        });
+        t = await tokenRequest(s, params, dispatcher ?? this.m.dispatcher, `: check clientId/clientSecret${s.grant === 'refresh_token' ? '/refreshToken' : ''}`);
       } catch (err) {
         if (err instanceof OAuthEndpointError && err.invalidGrant && refreshToken) {
           // the refresh token is dead (revoked, expired, or consent withdrawn): never send it again
@@ -476,16 +481,7 @@ export class ConnectionManager {
     const s = c.settings;
     let t: TokenSet;
     try {
-      t = await requestToken({
-        tokenUrl: s.tokenUrl,
-        clientId: s.clientId,
-        clientSecret: s.clientSecret,
-        clientAuth: s.clientAuth,
-        params: { ...s.tokenParams, grant_type: 'authorization_code', code, redirect_uri: session.redirectUri, code_verifier: session.verifier },
-        dispatcher: dispatcher ?? this.dispatcher,
-        defaultExpiresInSec: s.accessTokenLifetimeSec,
-        keep: s.keepFromToken,
-      });
+      t = await tokenRequest(s, { grant_type: 'authorization_code', code, redirect_uri: session.redirectUri, code_verifier: session.verifier }, dispatcher ?? this.dispatcher);
     } catch (err) {
       const e = err instanceof OAuthEndpointError ? err : new OAuthEndpointError((err as Error).message);
       throw this.failConsent(name, new ConsentError(codeRefusal(e, session.redirectUri)));

@@ -2,20 +2,21 @@
 // key the secret store uses (FERRY_MASTER_KEY, the desktop app's OS-protected key, or the key file), bound to its
 // connection's name. A write is its own committed transaction (WAL, synchronous=FULL: one fsync) before it
 // returns: a token answer is stored before the new token is used, so a crash right after cannot lose a rotated
-// refresh token. A lock file per connection (<dataDir>/tokens/<name>.lock) lets one process at a time refresh it
-// (the engine, and `ferry check` or `ferry connect` beside it).
+// refresh token. A lock per connection (<dataDir>/tokens/<name>.lock, an exclusive SQLite lock the OS drops when
+// its process dies, as the data dir's own) lets one process at a time refresh it (the engine, and `ferry check`
+// or `ferry connect` beside it).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { SecretStore } from '../secrets.ts';
+import Database from 'better-sqlite3';
+import type { SecretFile, SecretStore } from '../secrets.ts';
 import type { Db } from '../store/db.ts';
 import { rememberToken } from './scrub.ts';
 
 export const TOKEN_DIR = 'tokens';
 const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-/** A lock older than this is left over from a crash (a refresh gives up after 30 s). */
-const STALE_LOCK_MS = 120_000;
+/** How long to wait for another process's refresh (it gives up after 30 s). */
 const LOCK_WAIT_MS = 60_000;
 
 export interface StoredTokens {
@@ -35,25 +36,10 @@ export interface StoredTokens {
   details: Record<string, string>;
 }
 
-interface Envelope {
-  version: 1;
-  keySource: 'env' | 'keyfile';
-  salt: string;
-  iv: string;
-  tag: string;
-  data: string;
-}
+/** The encrypted form of one connection's tokens: as the secret store's file, with the name as associated data. */
+type Envelope = SecretFile;
 
 export class TokenStoreError extends Error {}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class TokenStore {
   /** The folder of the lock files; undefined when tokens are kept in memory only. */
@@ -171,7 +157,7 @@ export class TokenStore {
 
   /**
    * Runs fn while holding the connection's lock: one at a time in this process, and one process at a time
-   * (a lock file holding the pid; one left by a crashed process is taken over).
+   * (an exclusive SQLite lock on a file of its own: the OS releases it when its holder dies, even on kill -9).
    */
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const before = this.chains.get(key) ?? Promise.resolve();
@@ -192,32 +178,22 @@ export class TokenStore {
 
   private async lockFile(key: string): Promise<() => void> {
     if (!this.dir) return () => undefined;
-    const lock = path.join(this.dir, `${key}.lock`);
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const file = path.join(this.dir, `${this.checked(key)}.lock`);
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
+      const lock = new Database(file);
       try {
-        const fd = fs.openSync(lock, 'wx', 0o600);
-        fs.writeSync(fd, `${process.pid}\n${Date.now()}\n`);
-        fs.closeSync(fd);
-        return () => fs.rmSync(lock, { force: true });
+        // never a blocking wait (it would stop the event loop): poll instead
+        lock.pragma('busy_timeout = 0');
+        // an exclusive transaction that writes nothing: the file lock without a commit or an fsync, held until close
+        lock.exec('BEGIN EXCLUSIVE');
+        return () => lock.close();
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new TokenStoreError(`cannot lock the tokens of connection ${key}: ${(err as Error).message}`);
+        lock.close();
+        if (!(err as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw new TokenStoreError(`cannot lock the tokens of connection ${key}: ${(err as Error).message}`);
       }
-      let owner = 0;
-      let at = 0;
-      try {
-        [owner, at] = fs.readFileSync(lock, 'utf8').split('\n').map(Number);
-      } catch {
-        continue; // released meanwhile
-      }
-      // this process holds no lock on it here (the chain above), so a lock with our own pid is a previous process's
-      const stale = !owner || owner === process.pid || !isAlive(owner) || Date.now() - at > STALE_LOCK_MS;
-      if (stale) {
-        fs.rmSync(lock, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new TokenStoreError(`the tokens of connection ${key} are locked by process ${owner} (another Ferry refreshing them)`);
+      if (Date.now() > deadline) throw new TokenStoreError(`the tokens of connection ${key} stay locked by another Ferry process (refreshing them)`);
       await delay(25);
     }
   }

@@ -295,6 +295,14 @@ describe('OAuth: inline settings keep their tokens durable', () => {
     expect(refreshes[1].refreshToken).not.toBe(pasted);
     expect(auth.reuseDetected).toBe(0);
     expect(e.engine.status().connections).toMatchObject([{ name: 'orders (inline)', inline: true, state: 'connected' }]);
+    const kept = e.engine.connections.store.list();
+    expect(kept).toHaveLength(1);
+
+    // the admin pastes a new refresh token: a fresh start with it; the old tokens are removed at the start
+    await e.stop();
+    const pastedAgain = { ...cfg, integrations: [{ name: 'crm', flows: [flow('orders', api, { type: 'oauth2', grant: 'refresh_token', tokenUrl: auth.tokenUrl, clientId: auth.client.id, clientSecret: auth.client.secret, refreshToken: 'a-newly-pasted-refresh-token' })] }] };
+    e = await startEngine(pastedAgain, dir);
+    expect(e.engine.connections.store.list()).not.toContain(kept[0]);
   }, 60_000);
 
   it('client credentials: the token is kept encrypted and reused after a restart', async () => {

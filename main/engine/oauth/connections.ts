@@ -411,11 +411,15 @@ export class ConnectionManager {
     return this.connections.get(name);
   }
 
-  /** Removes stored tokens no connection of this config uses (inline settings replaced, connections removed). */
+  /**
+   * Removes the stored tokens of inline settings no flow uses any more (a new refresh token pasted, a flow
+   * removed). A named connection's tokens stay when it leaves the config for a while: `ferry disconnect`
+   * revokes and forgets them.
+   */
   pruneUnused(): string[] {
     const removed: string[] = [];
     for (const key of this.store.list()) {
-      if (this.connections.has(key) || key in this.named) continue;
+      if (!key.startsWith('inline-') || this.connections.has(key)) continue;
       this.store.remove(key);
       this.db.prepare('DELETE FROM connection_state WHERE key = ?').run(key);
       removed.push(key);

@@ -3,6 +3,7 @@
 // grant), PKCE required, revocation and client credentials. It records every token it issues (to search Ferry's
 // data dir and logs for them) and every token request with its time. `startProtectedApi` is an API that accepts
 // only this server's valid access tokens.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
@@ -187,6 +188,30 @@ export function connectionFor(auth: Pick<AuthServer, 'authorizeUrl' | 'tokenUrl'
     authorizeParams: { prompt: 'consent' },
     ...extra,
   };
+}
+
+/**
+ * The token dance an admin does by hand outside Ferry (or any other client): a consent on the provider's pages,
+ * the code exchanged (PKCE), the refresh token returned (to paste into a config, or to refresh with).
+ */
+export async function refreshTokenByHand(auth: Pick<AuthServer, 'authorizeUrl' | 'tokenUrl' | 'client'>): Promise<string> {
+  const redirectUri = 'http://127.0.0.1:9/oauth/callback';
+  const verifier = crypto.randomBytes(32).toString('base64url');
+  const url = new URL(auth.authorizeUrl);
+  const params = {
+    client_id: auth.client.id, response_type: 'code', scope: 'openid offline_access', prompt: 'consent', redirect_uri: redirectUri, state: 's',
+    code_challenge: crypto.createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+  };
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  const code = new URL(await consentOverHttp(url.toString())).searchParams.get('code')!;
+  const exchange = await fetch(auth.tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${auth.client.id}:${auth.client.secret}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }).toString(),
+  });
+  const token = ((await exchange.json()) as { refresh_token?: string }).refresh_token;
+  if (!token) throw new Error('the provider gave no refresh token');
+  return token;
 }
 
 /** A cookie jar for one browser-like session (path and expiry ignored: one provider, one test). */

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request, startAdmin, type AdminHarness } from '../helpers/admin.ts';
-import { connectionFor, consentOverHttp, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
+import { connectionFor, consentOverHttp, refreshTokenByHand, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
 import { startEngine } from '../helpers/engine.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 
@@ -254,20 +254,7 @@ describe('OAuth: inline settings keep their tokens durable', () => {
   it('grant refresh_token with rotation: the rotated refresh token survives a restart (it used to send the revoked one again)', async () => {
     const { auth, api } = await servers({ accessTtlSec: 1 });
     // the manual token dance an admin does outside Ferry: a consent, a code exchange, a refresh token to paste
-    const state = 's';
-    const redirectUri = 'http://127.0.0.1:9/oauth/callback';
-    const url = new URL(auth.authorizeUrl);
-    const verifier = 'v'.repeat(43);
-    const challenge = (await import('node:crypto')).createHash('sha256').update(verifier).digest('base64url');
-    for (const [k, v] of Object.entries({ client_id: auth.client.id, response_type: 'code', scope: 'openid offline_access', prompt: 'consent', redirect_uri: redirectUri, state, code_challenge: challenge, code_challenge_method: 'S256' })) url.searchParams.set(k, v);
-    const code = new URL(await consentOverHttp(url.toString())).searchParams.get('code')!;
-    const exchange = await fetch(auth.tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${auth.client.id}:${auth.client.secret}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }).toString(),
-    });
-    const pasted = ((await exchange.json()) as { refresh_token: string }).refresh_token;
-    expect(pasted).toBeTruthy();
+    const pasted = await refreshTokenByHand(auth);
 
     const dir = tempDir('ferry-inline-');
     fs.mkdirSync(path.join(dir, 'orders'));

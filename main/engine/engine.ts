@@ -228,7 +228,7 @@ export class Engine {
     this.checkDisk();
     await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
-    for (const key of this.connections.pruneUnused()) this.log.info({ connection: key }, 'removed stored OAuth tokens no connection of this config uses');
+    for (const key of this.connections.pruneUnused()) this.log.info({ connection: key }, 'removed the stored OAuth tokens of inline settings no flow uses any more');
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.persistFacts(); // what the flows know from before (their last delivery) shows from the first status on
     this.retryAfterDelivery();

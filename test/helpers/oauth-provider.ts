@@ -48,6 +48,8 @@ export interface AuthServer {
   grants: Set<string>;
   /** Grants revoked because a used refresh token came again (two refreshes racing). */
   reuseDetected: number;
+  /** While set, the token endpoint answers this status (an outage: 503) instead of tokens. */
+  tokenOutage?: number;
   /** Withdraws every consent given so far (as a user removing the app's access at the provider). */
   revokeConsents(): Promise<void>;
   close(): Promise<void>;
@@ -168,6 +170,11 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
         refreshToken: params.get('refresh_token') ?? undefined,
       });
     });
+    if (isToken && auth.tokenOutage) {
+      req.resume();
+      res.writeHead(auth.tokenOutage, { 'content-type': 'application/json' }).end('{"error":"temporarily_unavailable","error_description":"the token service is down"}');
+      return;
+    }
     const go = () => void handle(req, res);
     if (isToken && opts.tokenDelayMs) setTimeout(go, opts.tokenDelayMs);
     else go();

@@ -168,6 +168,25 @@ describe('OAuth connections: consent, deliveries, shared refresh', () => {
   });
 });
 
+describe('OAuth connections: a token endpoint outage', () => {
+  it('"refresh failing" with the provider\'s error while it is down: deliveries retry as for any outage; connected again once it answers', async () => {
+    const { auth, api } = await servers({ accessTtlSec: 1 });
+    const h = await admin(auth, [{ ...flow('orders', api), retry: { initialDelayMs: 200, maxDelayMs: 400, maxAttempts: 100 } }]);
+    await connect(h);
+    auth.tokenOutage = 503;
+    const connectedAt = Date.now();
+    await waitFor(() => Date.now() - connectedAt > 1100, 'the 1 s token to expire', 5000);
+    drop(h, 'orders', ['a.json']);
+    await waitFor(async () => (await connection(h)).state === 'refresh_failing', 'refresh failing');
+    expect((await connection(h)).reason).toMatch(/^OAuth token request to 127\.0\.0\.1:\d+\/token answered HTTP 503 \(temporarily_unavailable: the token service is down\)/);
+    await waitFor(() => h.engine.status().flows[0].counts.retrying === 1, 'the item retrying (not held, not dead)');
+    expect(h.engine.status().flows[0].waitingFor).toBeNull();
+    auth.tokenOutage = undefined;
+    await waitFor(() => api.accepted.length === 1, 'delivered once the token endpoint answers');
+    expect((await connection(h)).state).toBe('connected');
+  });
+});
+
 describe('OAuth consent: bad answers get one clear line', () => {
   it('denied consent, state mismatch, wrong redirect, a code used twice, a missing refresh token, a pasted code and URL', async () => {
     const { auth, api } = await servers({ codeTtlSec: 1 });

@@ -740,7 +740,7 @@ export class FlowRuntime {
         settlement = { id: row.id, kind: 'release' }; // interrupted by shutdown: not a failed attempt
       } else if (held) {
         settlement = { id: row.id, kind: 'release' }; // waits for consent, queued as it was: not a failed attempt
-        this.noteError(held);
+        if (this.facts.lastError !== held) this.noteError(held);
       } else if (outcome.kind === 'delivered') {
         this.breaker.success();
         this.facts.lastDeliveryAt = now;

@@ -24,9 +24,10 @@ export function Connections() {
     <>
       <PageHeader title="Connections" />
       <p class="help intro">
-        Accounts at SaaS providers that flows use (<code>auth: {'{ type: oauth2, connection: NAME }'}</code>). Ferry keeps their tokens encrypted
-        {list.data ? <> ({list.data.storage})</> : null} and renews them itself; a connection only needs you again when the provider asks for new consent.
+        Accounts at SaaS providers that flows use (<code>auth: {'{ type: oauth2, connection: NAME }'}</code>). Ferry keeps their tokens encrypted and
+        renews them itself; a connection only needs you again when the provider asks for new consent.
       </p>
+      {list.data ? <p class="help intro">Tokens: {list.data.storage}.</p> : null}
       {list.error ? <Notice kind="error">{list.error}</Notice> : null}
       {list.data && list.data.connections.length === 0 ? <p class="empty">No connections yet. Add one under <code>connections:</code> in the configuration (see docs/connections.md).</p> : null}
       <ul class="cards" aria-label="Connections">

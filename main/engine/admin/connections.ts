@@ -55,9 +55,7 @@ export function startConsent({ engine, admin, params }: RouteContext): ConsentSt
 export async function pasteConsent({ engine, params, body }: RouteContext): Promise<ConsentReply> {
   known(engine, params.name);
   try {
-    const r = await engine.connections.completePasted(params.name, (body as { input: string }).input);
-    engine.queue.addEvent('connection', null, null, { name: params.name, action: 'connected' });
-    return r;
+    return await engine.connections.completePasted(params.name, (body as { input: string }).input);
   } catch (err) {
     if (err instanceof ConsentError) throw new HttpError(400, err.message);
     throw err;
@@ -66,9 +64,8 @@ export async function pasteConsent({ engine, params, body }: RouteContext): Prom
 
 export async function disconnectConnection({ engine, params }: RouteContext): Promise<DisconnectReply> {
   known(engine, params.name);
-  const r = await engine.connections.disconnect(params.name);
-  engine.queue.addEvent('connection', null, null, { name: params.name, action: 'disconnected', revoked: r.revoked });
-  return { connection: params.name, ...r };
+  // the activity log gets the change of health ("needs consent: disconnected …") from the engine
+  return { connection: params.name, ...(await engine.connections.disconnect(params.name)) };
 }
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -81,14 +78,13 @@ export async function callbackPage(
   connections: Pick<ConnectionManager, 'completeConsent'>,
   url: URL,
   host: string,
-  opts: { onConnected?: (name: string) => void; dashboard?: boolean } = {},
+  opts: { dashboard?: boolean } = {},
 ): Promise<{ status: number; html: string }> {
   let title: string;
   let message: string;
   let status = 200;
   try {
     const r = await connections.completeConsent({ params: url.searchParams, arrivedAt: `http://${host}${CALLBACK_PATH}` });
-    opts.onConnected?.(r.connection);
     title = `Connected ${r.connection}`;
     message = `${r.message[0].toUpperCase()}${r.message.slice(1)}. You can close this tab and go back to Ferry.`;
   } catch (err) {

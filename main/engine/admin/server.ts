@@ -175,7 +175,7 @@ export class AdminServer {
       if (url.pathname === '/login') return this.login(req, res, url);
       if (url.pathname === CALLBACK_PATH && req.method === 'GET') {
         // the provider's redirect: no admin credentials, the one-use consent state authenticates it
-        const page = await callbackPage(this.engine.connections, url, req.headers.host!, { dashboard: true, onConnected: (name) => this.engine.queue.addEvent('connection', null, null, { name, action: 'connected' }) });
+        const page = await callbackPage(this.engine.connections, url, req.headers.host!, { dashboard: true });
         res.writeHead(page.status, { ...API_HEADERS, ...CALLBACK_HEADERS });
         res.end(page.html);
         return;

@@ -67,7 +67,7 @@ export class TokenStore {
   /** In words, where tokens are kept (status and docs). */
   describe(): string {
     if (!this.dir) return 'in memory only (no protected key on this machine: connect again after a restart)';
-    return `the database, AES-256-GCM per connection, key as for secrets (${this.keys!.describeStorage().replace(/^[^,]*, AES-256-GCM, /, '')})`;
+    return `in the database, one AES-256-GCM envelope per connection; ${this.keys!.describeStorage().replace(/^[^,]*, AES-256-GCM, /, '')}`;
   }
 
   private checked(key: string): string {

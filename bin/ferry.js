@@ -26,6 +26,8 @@ function newestSource(dir) {
 function bundleIsFresh() {
   try {
     const built = fs.statSync(bundle).mtimeMs;
+    // an installed package ships the bundle without the TypeScript sources
+    if (!fs.existsSync(path.join(root, 'main'))) return true;
     return ['main', 'connectors'].every((d) => newestSource(path.join(root, d)) <= built);
   } catch {
     return false;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
+import type { Network } from './net/network.ts';
 
 /** Result of a connection test. `check()` never throws: failures come back as `{ ok: false, message }`. */
 export type CheckResult = { ok: true; message?: string } | { ok: false; message: string };
@@ -139,6 +140,11 @@ export interface SourceContext {
   hasCapacity(): boolean;
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
+  /**
+   * The same problem as the source's last run reported, still there (a server still down): the source stays
+   * "failing" without the log line and event being repeated on every scheduled run.
+   */
+  stillFailing?(message: string): void;
   /**
    * Synchronous pattern: queues one item durably, sends it to the destination at once and waits up to
    * timeoutMs for its outcome. `refused` when back pressure stopped intake. A duplicate (same idempotency
@@ -280,6 +286,12 @@ export interface ConnectorEnv {
    * connections cannot be used.
    */
   tokens?(auth: OAuthClientConfig): TokenProvider;
+  /**
+   * The network setting (proxy, trusted CAs, client certificate): every outbound HTTP(S) client takes its
+   * dispatcher from `net.dispatcher({ proxy, tls, … })`, passing the connector's own overrides. The engine
+   * always sets it; a connector built without it (tests) uses Network.default() (proxy env, system store).
+   */
+  net?: Network;
 }
 
 /** One connector = one folder exporting one of these. */
@@ -297,6 +309,12 @@ export interface ConnectorDefinition {
   pathKeys?: { source?: string[]; destination?: string[] };
   createSource?(config: any, env: ConnectorEnv): Source;
   createDestination?(config: any, env: ConnectorEnv): Destination;
+  /**
+   * Risks in a valid block the admin chose to accept (e.g. a listener open to the network with
+   * `allowInsecure: true`): key paths relative to the block, shown as warnings by `ferry validate`, the
+   * dashboard and the run log.
+   */
+  warnings?(role: 'source' | 'destination', config: any): Array<{ path: string[]; message: string }>;
 }
 
 /**
@@ -360,6 +378,13 @@ export function suffixedName(fileName: string, n: number): string {
   const ext = path.extname(fileName);
   const base = ext ? fileName.slice(0, -ext.length) : fileName;
   return `${base} (${n})${ext}`;
+}
+
+/** 16 MiB, 1.5 MiB, 512 KiB, 900 bytes: a size in a message. */
+export function sizeText(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${+(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} bytes`;
 }
 
 /** Turns any thrown value into a one-line message. */

@@ -13,20 +13,28 @@ import { connectorOf } from './engine/registry.ts';
 import { loadStartConfig, startConfigFile } from './start-config.ts';
 import { decideDesktop, probeDesktop, runDesktop, type DesktopDecision } from './desktop/launch.ts';
 import { errorMessage, type ConnectorEnv } from '../connectors/contract.ts';
-import { assertSecretName, SecretError, SecretStore, secretScrubber } from './engine/secrets.ts';
+import { assertSecretName, SecretError, SecretStore } from './engine/secrets.ts';
+import { scrubberFor } from './engine/scrub.ts';
 import { loginLink, readAdminInfo, readAdminToken } from './engine/admin/login.ts';
 import { installPlan, uninstallPlan, type ServiceOptions } from './engine/service.ts';
+import { decideServiceInstall } from './engine/service-install.ts';
 import { packageRoot } from './engine/paths.ts';
 import { previewLines, previewProcess } from './engine/process/preview.ts';
 import { ConnectError, connectCommand, connectionLines, connectionNotes, disconnectCommand, standaloneManager, type ConnectIo } from './cli-connect.ts';
 import { readConnections } from './engine/oauth/state.ts';
+import { Network } from '../connectors/net/index.ts';
 
 class UsageError extends Error {}
 
 /** Set once stdout's reader went away (`ferry status | head -3`): the rest of the output is dropped, not an error. */
 let stdoutGone = false;
+/**
+ * What is printed passes through the loaded config's scrubber: a value of ${env:…} / ${secret:…} shows as
+ * [env:NAME] / [secret:NAME], also in texts an older version stored unscrubbed.
+ */
+let scrubOutput = (text: string) => text;
 const out = (line = '') => {
-  if (!stdoutGone) process.stdout.write(`${line}\n`);
+  if (!stdoutGone) process.stdout.write(`${scrubOutput(line)}\n`);
 };
 
 function dropOutputWhenReaderCloses(): void {
@@ -35,7 +43,7 @@ function dropOutputWhenReaderCloses(): void {
     stdoutGone = true;
   });
 }
-const err = (line: string) => process.stderr.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${scrubOutput(line)}\n`);
 
 function configOption(): Option {
   return new Option('-c, --config <file>', 'configuration file (YAML or JSON)').env('FERRY_CONFIG');
@@ -43,13 +51,21 @@ function configOption(): Option {
 
 function requireConfig(opts: { config?: string }): LoadedConfig {
   if (!opts.config) throw new UsageError('missing --config <file> (or set FERRY_CONFIG)');
-  return loadConfig(opts.config, { secrets: secretStoreFor(opts.config).lookup() });
+  const store = secretStoreFor(opts.config);
+  return scrubbingOutput(loadConfig(opts.config, { secrets: store.lookup() }), store);
 }
 
 /** For commands that only read or repair the queue: they need no passwords, so missing ones are no problem. */
 function requireConfigForQueue(opts: { config?: string }): LoadedConfig {
   if (!opts.config) throw new UsageError('missing --config <file> (or set FERRY_CONFIG)');
-  return loadConfig(opts.config, { secrets: secretStoreFor(opts.config).lookup(), allowMissingSecrets: true });
+  const store = secretStoreFor(opts.config);
+  return scrubbingOutput(loadConfig(opts.config, { secrets: store.lookup(), allowMissingSecrets: true }), store);
+}
+
+/** From here on, what the command prints is scrubbed of this config's credentials. */
+function scrubbingOutput(loaded: LoadedConfig, store: SecretStore): LoadedConfig {
+  scrubOutput = scrubberFor(loaded, store).text;
+  return loaded;
 }
 
 /** The secret store of the data dir a config file names (issue 6: ${secret:NAME}). */
@@ -64,8 +80,10 @@ const logLevelOption = () =>
 async function runEngine(loaded: LoadedConfig, logLevel?: LogLevel, banner?: (engine: Engine) => void): Promise<number> {
   const level = logLevel ?? loaded.config.logLevel;
   const secrets = new SecretStore(loaded.dataDir);
-  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), scrub: secretScrubber(secrets) });
-  const engine = Engine.open(loaded, { log, secrets, admin: process.env.FERRY_ADMIN === 'off' ? false : {} });
+  const scrubber = scrubberFor(loaded, secrets);
+  scrubOutput = scrubber.text;
+  const log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), scrub: scrubber.text });
+  const engine = Engine.open(loaded, { log, secrets, scrubber, admin: process.env.FERRY_ADMIN === 'off' ? false : {} });
   let stopping: Promise<void> | undefined;
   const done = new Promise<number>((resolve) => {
     const onSignal = (signal: string) => {
@@ -129,6 +147,7 @@ function printStatus(report: StatusReport): void {
     if (f.source.failingSince) out(`${f.flow}: source failing since ${formatTime(f.source.failingSince)}: ${f.source.problem}`);
     if (f.waitingFor) out(`${f.flow}: deliveries wait: ${f.waitingFor} (items stay queued)`);
     if (f.lastError) out(`${f.flow}: last error ${formatTime(f.lastErrorAt)}: ${f.lastError}`);
+    for (const w of f.warnings ?? []) out(`${f.flow}: warning: ${w}`);
   }
   if (report.connections?.length) {
     out('');
@@ -219,7 +238,9 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .action(act((opts) => {
       const loaded = requireConfig(opts);
       const flows = loaded.config.integrations.reduce((n, i) => n + i.flows.length, 0);
-      out(`${loaded.file}: valid (${loaded.config.integrations.length} integrations, ${flows} flows)`);
+      const warnings = loaded.warnings ?? [];
+      out(`${loaded.file}: valid (${loaded.config.integrations.length} integrations, ${flows} flows)${warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}`);
+      for (const w of warnings) out(`warning: ${w}`);
       return 0;
     }));
 
@@ -343,9 +364,17 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
     .description('test each source and destination: connect, authenticate, list or write a probe')
     .addOption(configOption())
     .option('--flow <name>', 'only this flow')
+    .option('--url <url>', "only the network path to this URL: proxy, TLS and the server's answer")
     .action(act(async (opts) => {
       const loaded = requireConfig(opts);
       const silent = createLogger({ level: 'silent', stderr: false });
+      const net = new Network(loaded.config.network, { log: silent });
+      for (const line of await net.describe()) out(`network ${line}`);
+      if (opts.url) {
+        const r = await net.probe(opts.url);
+        out(`${opts.url}: ${r.ok ? 'OK' : 'FAILED'} - ${r.message}${r.path ? `; ${r.path}` : ''}`);
+        return r.ok ? 0 : 1;
+      }
       let failures = 0;
       let checked = 0;
       let oauth: ReturnType<typeof standaloneManager> | undefined; // opened only for flows with OAuth
@@ -356,7 +385,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
           for (const role of ['source', 'destination'] as const) {
             const { type, ...cfg } = flow[role] as { type: string } & Record<string, unknown>;
             const def = connectorOf(type);
-            const env: ConnectorEnv = { configDir: loaded.dir, log: silent, tokens: (auth) => (oauth ??= standaloneManager(loaded)).manager.provider(auth, flow.name, role) };
+            const env: ConnectorEnv = { configDir: loaded.dir, log: silent, net, tokens: (auth) => (oauth ??= standaloneManager(loaded)).manager.provider(auth, flow.name, role) };
             const conn = role === 'source' ? def.createSource!(cfg, env) : def.createDestination!(cfg, env);
             const result = await conn.check();
             await conn.close?.();
@@ -552,11 +581,24 @@ function addIssue6Commands(program: Command, act: (fn: (opts: any) => number | P
 
   const service = program.command('service').description('run Ferry headless at boot (launchd on macOS, Task Scheduler on Windows; systemd steps on Linux)');
   const serviceOpts = (cmd: Command) => cmd.option('--name <name>', 'service name', 'ferry').option('--print', 'only print what would be written and run');
-  serviceOpts(service.command('install').description('install Ferry as a boot-time service for a config').addOption(configOption()).option('--user <account>', 'run as this account (default: root / SYSTEM)')).action(
+  serviceOpts(
+    service
+      .command('install')
+      .description('install Ferry as a boot-time service for a config, running as you (the user behind sudo), --account, or root/SYSTEM with --system')
+      .addOption(configOption())
+      .option('--account <name>', 'run as this account (a dedicated low-privilege one is best) instead of the installing user')
+      .addOption(new Option('--user <name>', 'the same as --account').hideHelp())
+      .option('--system', 'run as root (macOS, Linux) or SYSTEM (Windows): only when Ferry really needs those rights'),
+  ).action(
     act((opts) => {
       const file = path.resolve(needConfig(opts));
       loadConfig(file, { secrets: secretStoreFor(file).lookup() }); // refuse to install a config that does not load
       const dataDir = dataDirOfConfigFile(file);
+      const decision = decideServiceInstall({ configFile: file, account: opts.account ?? opts.user, system: opts.system === true });
+      if (!decision.ok) {
+        err(`ferry: ${decision.reason}`);
+        return decision.code;
+      }
       const o: ServiceOptions = {
         name: opts.name,
         node: process.execPath,
@@ -564,7 +606,7 @@ function addIssue6Commands(program: Command, act: (fn: (opts: any) => number | P
         configFile: file,
         logDir: path.join(dataDir, 'logs'),
         workingDir: path.dirname(file),
-        user: opts.user,
+        user: decision.user,
       };
       return applyPlan(installPlan(process.platform, o, dataDir), opts.print === true);
     }),

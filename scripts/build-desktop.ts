@@ -28,10 +28,20 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const preloadOnly = process.argv.includes('--preload-only');
   console.log(`preload: ${path.relative(root, compilePreload())}`);
   if (!preloadOnly) {
-    fs.rmSync(path.join(root, 'dist/app'), { recursive: true, force: true });
-    const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.desktop.json')], { stdio: 'inherit' });
-    if (tsc.status !== 0) process.exit(tsc.status ?? 1);
-    fs.rmSync(path.join(root, 'dist/app/package.json'), { force: true }); // a package.json here would become the package root
+    // built beside, then swapped in: a desktop process started from dist/app meanwhile (a test) keeps whole files
+    const out = path.join(root, 'dist/app');
+    const tmp = `${out}.${process.pid}.tmp`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.desktop.json'), '--outDir', tmp], { stdio: 'inherit' });
+    if (tsc.status !== 0) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      process.exit(tsc.status ?? 1);
+    }
+    fs.rmSync(path.join(tmp, 'package.json'), { force: true }); // a package.json here would become the package root
+    const old = `${out}.${process.pid}.old`;
+    if (fs.existsSync(out)) fs.renameSync(out, old);
+    fs.renameSync(tmp, out);
+    fs.rmSync(old, { recursive: true, force: true });
     console.log('main: dist/app/main/desktop/main.js');
   }
 }

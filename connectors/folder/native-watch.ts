@@ -24,6 +24,8 @@ export interface NativeWatch {
   dir(rel: string, ino: number): void;
   /** The caller found `rel` gone. */
   gone(rel: string): void;
+  /** A full scan is about to read this folder: watch it now (its parent is watched already), unless it is. */
+  follow(rel: string, ino: number): void;
   /** After a full scan: the folders that exist (relative, "" = root); watches are added or dropped to match. */
   sync(dirs: Map<string, number>): void;
   close(): void;
@@ -71,6 +73,8 @@ export function watchNative(opts: NativeWatchOptions): NativeWatch {
     watchers.set(rel, { w, ino });
     w.on('change', (_event, name) => {
       if (name === null || name === undefined) return opts.onRescan(`${abs} reported a change without a name`);
+      // The watched folder itself moved or went: its watch names it like a child. A listing tells what is there now.
+      if (rel === '' && String(name) === path.basename(opts.root) && rootReplaced(ino)) return opts.onRescan(`${abs} was moved or removed`);
       const child = rel === '' ? toRel(String(name)) : `${rel}/${toRel(String(name))}`;
       if (!ignored(child)) opts.onPath(child);
     });
@@ -79,6 +83,15 @@ export function watchNative(opts: NativeWatchOptions): NativeWatch {
       unwatch(rel);
       opts.onRescan(`watching ${abs} stopped: ${err.message}`);
     });
+  };
+
+  /** The root is gone, or another folder now has its name. */
+  const rootReplaced = (ino: number) => {
+    try {
+      return fs.statSync(opts.root).ino !== ino;
+    } catch {
+      return true;
+    }
   };
 
   /** A new folder: watch it and report what is already in it (files moved in with it raise no events). */
@@ -101,6 +114,12 @@ export function watchNative(opts: NativeWatchOptions): NativeWatch {
     },
     gone(rel) {
       if (watchers.has(rel)) unwatch(rel);
+    },
+    follow(rel, ino) {
+      if (closed || !wantsDir(rel) || watchers.get(rel)?.ino === ino) return;
+      if (rel !== '' && !watchers.has(parentOf(rel))) return;
+      unwatch(rel);
+      watch(rel, ino);
     },
     sync(dirs) {
       if (closed) return;

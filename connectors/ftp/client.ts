@@ -4,8 +4,9 @@ import type { TLSSocket, ConnectionOptions } from 'node:tls';
 import { Writable, type Readable } from 'node:stream';
 import type { Client, FTPContext, FTPError, FTPResponse, FileInfo } from 'basic-ftp';
 import { errorMessage } from '../contract.ts';
-import { socketReadingInto, writableInto, type DownloadBody } from './download-body.ts';
-import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from './remote.ts';
+import { socketReadingInto, writableInto, type DownloadBody } from '../remote/download-body.ts';
+import { networkFailure, RemoteProblem } from '../remote/errors.ts';
+import type { RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
 import type { FtpConnectionConfig } from './schema.ts';
 
 // basic-ftp is loaded on the first connection, so a Ferry process without FTP flows never pays its memory.

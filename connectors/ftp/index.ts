@@ -1,7 +1,8 @@
 import type { ConnectorDefinition } from '../contract.ts';
 import { ftpDestinationSchema, ftpSourceSchema, type FtpDestinationConfig, type FtpSourceConfig } from './schema.ts';
 import { FtpFs } from './client.ts';
-import { RemoteDestination, RemoteSource } from './remote.ts';
+import { RemoteDestination } from '../remote/destination.ts';
+import { RemoteSource } from '../remote/source.ts';
 
 export const ftpConnector: ConnectorDefinition = {
   type: 'ftp',

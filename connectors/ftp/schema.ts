@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { connectionShape, remoteDestinationShape, remoteSourceShape } from './remote.ts';
+import { connectionShape, remoteDestinationShape, remoteSourceShape } from '../remote/schemas.ts';
 
 const fingerprint = z
   .string()

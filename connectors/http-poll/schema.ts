@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import jsonata from 'jsonata';
 import { httpAuthSchema, httpUrl } from '../http/schema.ts';
+import { endpointNetworkShape } from '../net/schema.ts';
 
 const expr = (what: string) =>
   z.string().min(1).superRefine((src, ctx) => {
@@ -69,7 +70,9 @@ export const httpPollSourceSchema = z.strictObject({
   }),
   maxRequestsPerMinute: z.number().positive().optional().meta({ description: 'Request budget for this host (shared by every flow polling it).' }),
   maxRetries: z.int().min(0).max(20).default(5).meta({ description: 'Retries of one page after 429, 5xx or a network error.' }),
-  timeoutMs: z.int().min(100).default(30_000),
+  timeoutMs: z.int().min(100).default(30_000).meta({ description: 'Per request: the reply\'s headers must arrive in this time, and its body be complete in this time again (a reply still arriving is cut).' }),
+  maxReplyBytes: z.int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024).meta({ description: 'Largest reply read, counted after decompression (a gzip bomb is cut at it); a larger page stops the run with a problem naming this key.' }),
+  ...endpointNetworkShape,
 });
 
 export type HttpPollSourceConfig = z.output<typeof httpPollSourceSchema>;

@@ -6,13 +6,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request } from 'undici';
 import jsonata from 'jsonata';
 import { errorMessage, type CheckResult, type ConnectorEnv, type NewItem, type Source, type SourceContext } from '../contract.ts';
 import { AuthError, Authenticator } from '../http/auth.ts';
 import { parseRetryAfter } from '../http/destination.ts';
+import { ACCEPT_ENCODING, readReply, ReplyError } from '../http/reply.ts';
 import { sleep, takeSlot } from './ratelimit.ts';
 import type { HttpPollSourceConfig } from './schema.ts';
+import { Network, type NetDispatcher } from '../net/index.ts';
 
 type Cursor = string | number;
 /** Where the next request of a run starts. */
@@ -51,7 +53,7 @@ function greater(a: Cursor | undefined, b: Cursor | undefined): Cursor | undefin
 
 export class HttpPollSource implements Source {
   private readonly cfg: HttpPollSourceConfig;
-  private readonly agent: Agent;
+  private readonly agent: NetDispatcher;
   readonly auth: Authenticator;
   private readonly recordPath?: jsonata.Expression;
   private readonly keyExpr?: jsonata.Expression;
@@ -60,10 +62,11 @@ export class HttpPollSource implements Source {
   private readonly nextPath?: jsonata.Expression;
   private readonly host: string;
 
-  constructor(cfg: HttpPollSourceConfig, env: ConnectorEnv, dispatcher?: Agent) {
+  constructor(cfg: HttpPollSourceConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
-    this.agent = dispatcher ?? new Agent({ connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs, keepAliveTimeout: 4_000 });
-    this.auth = new Authenticator(cfg.auth, this.agent as Dispatcher, env);
+    // the network setting with this source's proxy/tls on top; OAuth token requests share it
+    this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, timeoutMs: cfg.timeoutMs, keepAliveMs: 4_000 });
+    this.auth = new Authenticator(cfg.auth, this.agent, env);
     this.recordPath = cfg.recordPath ? jsonata(cfg.recordPath) : undefined;
     this.keyExpr = cfg.key ? jsonata(cfg.key) : undefined;
     if (cfg.incremental && 'field' in cfg.incremental) this.cursorField = jsonata(cfg.incremental.field);
@@ -76,7 +79,7 @@ export class HttpPollSource implements Source {
     try {
       const res = await this.fetch(this.requestFor(this.cfg.incremental?.start, { first: true }), AbortSignal.timeout(this.cfg.timeoutMs), 0);
       const records = await this.records(res.body);
-      return { ok: true, message: `${this.host} answered HTTP ${res.status}; ${records.length} records on the first page` };
+      return { ok: true, message: `${this.host} answered HTTP ${res.status}; ${records.length} records on the first page; ${await this.agent.pathTo(this.cfg.url)}` };
     } catch (err) {
       return { ok: false, message: errorMessage(err) };
     }
@@ -123,6 +126,7 @@ export class HttpPollSource implements Source {
           dispatcher: this.agent,
           headers: {
             accept: 'application/json',
+            'accept-encoding': ACCEPT_ENCODING,
             ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}),
             ...Object.fromEntries(Object.entries(this.cfg.headers).map(([k, v]) => [k.toLowerCase(), v])),
             ...authHeaders,
@@ -133,7 +137,7 @@ export class HttpPollSource implements Source {
       } catch (err) {
         if (err instanceof AuthError) throw new PollError(err.message);
         if (signal.aborted) throw new PollError('interrupted: Ferry is stopping');
-        if (attempt >= maxRetries) throw new PollError(`${req.url.host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+        if (attempt >= maxRetries) throw new PollError(this.agent.explain(err, req.url));
         await sleep(Math.min(30_000, 500 * 2 ** attempt), signal);
         continue;
       }
@@ -146,13 +150,24 @@ export class HttpPollSource implements Source {
         continue;
       }
       if (status === 429 || status === 503 || status >= 500) {
-        const text = await res.body.text().catch(() => '');
+        const text = (await readReply(res, { ...this.replyLimits(), maxBytes: 2048, truncate: true }).catch(() => Buffer.alloc(0))).toString('utf8');
         if (attempt >= maxRetries) throw new PollError(`${req.url.host} answered HTTP ${status} ${maxRetries + 1} times${text ? `: ${text.slice(0, 200)}` : ''}`);
         const wait = parseRetryAfter(res.headers['retry-after']) ?? Math.min(30_000, 500 * 2 ** attempt);
         if (!(await sleep(Math.min(wait, 15 * 60_000), signal))) throw new PollError('interrupted: Ferry is stopping');
         continue;
       }
-      const text = await res.body.text();
+      // the whole page, decompressed, up to maxReplyBytes and within timeoutMs
+      let text: string;
+      try {
+        text = (await readReply(res, { ...this.replyLimits(), ...(status < 200 || status >= 300 ? { maxBytes: 2048, truncate: true } : {}) })).toString('utf8');
+      } catch (err) {
+        if (err instanceof ReplyError && err.permanent) throw new PollError(`${req.url.host}${req.url.pathname}: ${err.message}`);
+        if (signal.aborted) throw new PollError('interrupted: Ferry is stopping');
+        // cut off or dropped mid-reply: as a network error
+        if (attempt >= maxRetries) throw new PollError(`${req.url.host}${req.url.pathname}: ${errorMessage(err)}`);
+        await sleep(Math.min(30_000, 500 * 2 ** attempt), signal);
+        continue;
+      }
       if (status < 200 || status >= 300) {
         const hint = status === 401 || status === 403 ? ' (check the credentials)' : '';
         throw new PollError(`${req.url.host}${req.url.pathname} answered HTTP ${status}${hint}${text ? `: ${text.slice(0, 200)}` : ''}`);
@@ -165,6 +180,10 @@ export class HttpPollSource implements Source {
       }
       return { status, body, link: nextLink(res.headers.link, req.url) };
     }
+  }
+
+  private replyLimits() {
+    return { maxBytes: this.cfg.maxReplyBytes, capName: 'maxReplyBytes', deadlineMs: this.cfg.timeoutMs, what: 'the reply' };
   }
 
   private async records(body: unknown): Promise<unknown[]> {
@@ -267,7 +286,15 @@ export class HttpPollSource implements Source {
           ctx.problem(`polling ${this.cfg.url}, page ${run.pages + 1}: ${errorMessage(err)}`);
           return;
         }
-        const { items, hwm } = await this.itemsOf(records, run.pages + 1);
+        let page: Awaited<ReturnType<HttpPollSource['itemsOf']>>;
+        try {
+          page = await this.itemsOf(records, run.pages + 1);
+        } catch (err) {
+          // e.g. a record nested too deep to encode: the same page fails the same way
+          ctx.problem(`polling ${this.cfg.url}, page ${run.pages + 1}: a record cannot be queued: ${errorMessage(err)}`);
+          return;
+        }
+        const { items, hwm } = page;
         if (this.cfg.emit === 'page' && records.length > 0) {
           items.push({
             sourceKey: `page:${JSON.stringify(run.since ?? null)}:${JSON.stringify(at)}`,

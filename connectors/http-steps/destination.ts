@@ -1,7 +1,7 @@
 // Ordered API steps (e.g. charge the payment, then create the fulfilment order only if it succeeded). Each
 // step carries Idempotency-Key "<item key>:<step>", so a retried item does not repeat a step the API already
 // did. The first failing step decides the outcome, with its status and reason.
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import jsonata from 'jsonata';
 import {
   deadLetter,
@@ -15,9 +15,10 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
-import { readBounded, REPLY_MAX_BYTES, RETRYABLE_STATUS } from '../http/reply.ts';
+import { ACCEPT_ENCODING, readReply, ReplyError, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
 import { AuthError, Authenticator, sendAuthorized } from '../http/auth.ts';
 import type { HttpStepsDestinationConfig } from './schema.ts';
+import { Network, type NetDispatcher } from '../net/index.ts';
 
 
 
@@ -31,16 +32,16 @@ function parseOr(text: string): unknown {
 
 export class HttpStepsDestination implements Destination {
   private readonly cfg: HttpStepsDestinationConfig;
-  private readonly agent: Agent;
+  private readonly agent: NetDispatcher;
   private readonly bodies: Array<ReturnType<typeof jsonata> | undefined>;
   readonly concurrency: number;
 
   private readonly auth: Authenticator;
 
-  constructor(cfg: HttpStepsDestinationConfig, env?: Pick<ConnectorEnv, 'tokens'>) {
+  constructor(cfg: HttpStepsDestinationConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
     this.concurrency = cfg.concurrency;
-    this.agent = new Agent({ connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs });
+    this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, timeoutMs: cfg.timeoutMs });
     this.auth = new Authenticator(cfg.auth, this.agent, env);
     this.bodies = cfg.steps.map((s, i) => {
       if (!s.body) return undefined;
@@ -65,10 +66,11 @@ export class HttpStepsDestination implements Destination {
         await res.body.dump();
         if (res.statusCode >= 500) problems.push(`step ${s.name}: ${new URL(s.url).host} answered HTTP ${res.statusCode}`);
       } catch (err) {
-        problems.push(`step ${s.name}: ${new URL(s.url).host} unreachable (${errorMessage(err)})`);
+        problems.push(`step ${s.name}: ${await this.agent.explainCheck(err, s.url)}`);
       }
     }
-    return problems.length ? { ok: false, message: problems.join('; ') } : { ok: true, message: `${this.cfg.steps.length} step endpoints reachable` };
+    const first = this.cfg.steps[0].url;
+    return problems.length ? { ok: false, message: problems.join('; ') } : { ok: true, message: `${this.cfg.steps.length} step endpoints reachable; ${await this.agent.pathTo(first)}` };
   }
 
   async send(item: OutgoingItem, ctx: DestinationContext): Promise<DeliveryOutcome> {
@@ -99,6 +101,7 @@ export class HttpStepsDestination implements Destination {
             dispatcher: this.agent,
             headers: {
               'content-type': 'application/json',
+              'accept-encoding': ACCEPT_ENCODING,
               'idempotency-key': `${item.idempotencyKey}:${step.name}`,
               ...auth,
               ...Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k.toLowerCase(), v])),
@@ -109,12 +112,21 @@ export class HttpStepsDestination implements Destination {
         );
       } catch (err) {
         if (err instanceof AuthError) return retryLater(`step ${step.name}: ${err.message}`);
-        return retryLater(`step ${step.name}: ${new URL(step.url).host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+        return retryLater(`step ${step.name}: ${this.agent.explain(err, step.url)}`);
       }
       const status = res.statusCode;
-      const replyBody = await readBounded(res.body, REPLY_MAX_BYTES).catch(() => Buffer.alloc(0));
+      const ok = status >= 200 && status < 300;
+      // the whole answer (later steps and the caller may use it), decompressed, up to maxReplyBytes and
+      // within timeoutMs; of a failure only its start
+      let replyBody: Buffer;
+      try {
+        replyBody = await readReply(res, { maxBytes: ok ? this.cfg.maxReplyBytes : SNIPPET_BYTES, truncate: !ok, capName: 'maxReplyBytes', deadlineMs: this.cfg.timeoutMs, what: `the reply to step ${step.name}` });
+      } catch (err) {
+        if (err instanceof ReplyError && err.permanent) return deadLetter(`${err.message}; the step answered HTTP ${status}`, { status });
+        return retryLater(`step ${step.name}: ${new URL(step.url).host}: ${errorMessage(err)}`);
+      }
       const text = replyBody.toString('utf8');
-      if (status < 200 || status >= 300) {
+      if (!ok) {
         const reason = `step ${step.name} failed: HTTP ${status} from ${new URL(step.url).host}${i > 0 ? ` (steps before it succeeded: ${this.cfg.steps.slice(0, i).map((s) => s.name).join(', ')})` : ''}`;
         const response = text.slice(0, 2048);
         if (RETRYABLE_STATUS.has(status) || status >= 500) return retryLater(reason, { status, response });

@@ -1,6 +1,7 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
 import { httpAuthSchema, httpUrl } from '../http/schema.ts';
+import { endpointNetworkShape } from '../net/schema.ts';
 
 
 export const stepSchema = z.strictObject({
@@ -30,8 +31,10 @@ export const httpStepsDestinationSchema = z.strictObject({
   }),
   auth: httpAuthSchema.optional().meta({ description: 'Credentials sent with every step (e.g. { type: oauth2, connection: NAME }); a step may still add its own headers.' }),
   reply: z.enum(['last', 'all']).default('last').meta({ description: "What the flow's reply is: the last step's answer, or { <step>: <answer> } of all." }),
-  timeoutMs: z.int().min(100).default(30_000),
+  timeoutMs: z.int().min(100).default(30_000).meta({ description: 'Per step: the reply\'s headers must arrive in this time, and its body be complete in this time again (a reply still arriving is cut and retried).' }),
   concurrency: z.int().min(1).max(64).default(4),
+  maxReplyBytes: z.int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024).meta({ description: 'Largest step reply read, counted after decompression (a gzip bomb is cut at it); a larger one makes the item dead naming this key.' }),
+  ...endpointNetworkShape,
 });
 
 export type HttpStepsDestinationConfig = z.output<typeof httpStepsDestinationSchema>;

@@ -1,40 +1,37 @@
 // HTTP destination: streams each item's body to an API with its idempotency key. 2xx delivers; 408, 425,
 // 429, 5xx and network errors retry (Retry-After honoured); 410, other 4xx and unfollowed 3xx go dead.
-import { Agent, request, errors as undiciErrors } from 'undici';
+import { request, errors as undiciErrors } from 'undici';
 import mime from 'mime-types';
 import {
   deadLetter,
   retryLater,
   type CheckResult,
-  type ConnectorEnv,
   type DeliveryOutcome,
+  type ConnectorEnv,
   type Destination,
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
 import type { HttpDestinationConfig } from './schema.ts';
-import { deliveredReply, networkReason, parseRetryAfter, RETRYABLE_STATUS, snippet } from './reply.ts';
+import { deliveredReply, parseRetryAfter, RETRYABLE_STATUS, snippet } from './reply.ts';
 import { AuthError, Authenticator, sendAuthorized } from './auth.ts';
+import { Network, type NetDispatcher } from '../net/index.ts';
 
 export { parseRetryAfter };
 
 export class HttpDestination implements Destination {
   private readonly cfg: HttpDestinationConfig;
   private readonly url: URL;
-  private readonly agent: Agent;
+  private readonly agent: NetDispatcher;
   readonly concurrency: number;
 
-  constructor(cfg: HttpDestinationConfig, env?: Pick<ConnectorEnv, 'tokens'>) {
+  constructor(cfg: HttpDestinationConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
     this.url = new URL(cfg.url);
     this.concurrency = cfg.concurrency;
-    this.agent = new Agent({
-      connections: cfg.concurrency,
-      connectTimeout: cfg.timeoutMs,
-      headersTimeout: cfg.timeoutMs,
-      bodyTimeout: cfg.timeoutMs,
-      keepAliveTimeout: 4_000,
-    });
+    // proxy, trust and client certificate from the network setting, this destination's proxy/tls on top;
+    // OAuth token requests go through the same dispatcher
+    this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs, keepAliveMs: 4_000 });
     this.auth = new Authenticator(cfg.auth, this.agent, env);
   }
 
@@ -60,11 +57,11 @@ export class HttpDestination implements Destination {
       await res.body.dump();
       if (res.statusCode === 401 || res.statusCode === 403) return { ok: false, message: `authentication failed: ${this.url.origin} answered HTTP ${res.statusCode}` };
       if (res.statusCode >= 500) return { ok: false, message: `${this.url.origin} answered HTTP ${res.statusCode} (server error)` };
-      return { ok: true, message: `${this.url.origin} reachable (HTTP ${res.statusCode} to HEAD)` };
+      return { ok: true, message: `${this.url.origin} reachable (HTTP ${res.statusCode} to HEAD); ${await this.agent.pathTo(this.url)}` };
     } catch (err) {
       if (err instanceof AuthError) return { ok: false, message: err.message };
-      if ((err as Error).name === 'TimeoutError') return { ok: false, message: `timed out after ${this.cfg.timeoutMs} ms connecting to ${this.url.host}` };
-      return { ok: false, message: networkReason(err, this.url) };
+      if ((err as Error).name === 'TimeoutError') return { ok: false, message: `timed out after ${this.cfg.timeoutMs} ms connecting to ${this.url.host} (${await this.agent.routeTo(this.url)})` };
+      return { ok: false, message: await this.agent.explainCheck(err, this.url) };
     }
   }
 
@@ -93,7 +90,7 @@ export class HttpDestination implements Destination {
     } catch (err) {
       if (err instanceof AuthError) return retryLater(err.message);
       if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
-      return retryLater(networkReason(err, this.url));
+      return retryLater(this.agent.explain(err, this.url));
     }
     const status = res.statusCode;
     if (status >= 200 && status < 300) return deliveredReply(res, ctx.wantsReply);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { endpointNetworkShape } from '../net/schema.ts';
 
 export const httpUrl = z.string().refine(
   (s) => {
@@ -55,6 +56,7 @@ export const httpDestinationSchema = z.strictObject({
   auth: httpAuthSchema.optional(),
   timeoutMs: z.int().min(100).default(30_000).meta({ description: 'Time allowed without progress (connect, answer, body).' }),
   concurrency: z.int().min(1).max(64).default(4).meta({ description: 'Requests in flight at once.' }),
+  ...endpointNetworkShape,
 });
 
 export type HttpDestinationConfig = z.output<typeof httpDestinationSchema>;

@@ -7,7 +7,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
 import { errorMessage, type ConnectorLogger } from '../contract.ts';
-import { networkFailure, RemoteProblem, type RemoteEntry, type RemoteFailure, type RemoteFs, type RemoteSession } from '../ftp/remote.ts';
+import { networkFailure, RemoteProblem } from '../remote/errors.ts';
+import type { RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
 import type { SftpConnectionConfig } from './schema.ts';
 
 /** "SHA256:<base64 without padding>" of a raw host key, as `ssh-keygen -lf` prints it. */

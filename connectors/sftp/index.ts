@@ -1,7 +1,8 @@
 import type { ConnectorDefinition } from '../contract.ts';
 import { sftpDestinationSchema, sftpSourceSchema, type SftpDestinationConfig, type SftpSourceConfig } from './schema.ts';
 import { SftpFs } from './client.ts';
-import { RemoteDestination, RemoteSource } from '../ftp/remote.ts';
+import { RemoteDestination } from '../remote/destination.ts';
+import { RemoteSource } from '../remote/source.ts';
 
 export const sftpConnector: ConnectorDefinition = {
   type: 'sftp',

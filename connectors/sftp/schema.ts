@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { connectionShape, remoteDestinationShape, remoteSourceShape } from '../ftp/remote.ts';
+import { connectionShape, remoteDestinationShape, remoteSourceShape } from '../remote/schemas.ts';
 
 /** Keys of an SFTP connection (both roles). */
 export const sftpConnectionShape = {

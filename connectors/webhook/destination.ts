@@ -1,7 +1,7 @@
 // Webhook sender (event-driven export): POSTs each item (a JSON event) signed with Standard Webhooks headers
 // (webhook-id = the item's idempotency key, so receivers drop duplicates). 2xx delivers; 408/425/429/5xx and
 // network errors retry; 410 Gone disables the endpoint (every item goes dead with that reason until restart).
-import { Agent, request, errors as undiciErrors } from 'undici';
+import { request, errors as undiciErrors } from 'undici';
 import {
   deadLetter,
   errorMessage,
@@ -17,6 +17,7 @@ import { deliveredReply, parseRetryAfter, readBounded, RETRYABLE_STATUS, SNIPPET
 import { AuthError, Authenticator, sendAuthorized } from '../http/auth.ts';
 import { standardWebhookHeaders } from './signatures.ts';
 import type { WebhookDestinationConfig } from './schema.ts';
+import { Network, type NetDispatcher } from '../net/index.ts';
 
 
 
@@ -24,18 +25,18 @@ import type { WebhookDestinationConfig } from './schema.ts';
 export class WebhookDestination implements Destination {
   private readonly cfg: WebhookDestinationConfig;
   private readonly url: URL;
-  private readonly agent: Agent;
+  private readonly agent: NetDispatcher;
   readonly concurrency: number;
   /** Set when the endpoint answered 410 Gone: it wants no more events. */
   private gone?: { at: number };
 
   private readonly auth: Authenticator;
 
-  constructor(cfg: WebhookDestinationConfig, env?: Pick<ConnectorEnv, 'tokens'>) {
+  constructor(cfg: WebhookDestinationConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
     this.url = new URL(cfg.url);
     this.concurrency = cfg.concurrency;
-    this.agent = new Agent({ connections: cfg.concurrency, connectTimeout: cfg.timeoutMs, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs });
+    this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs });
     this.auth = new Authenticator(cfg.auth, this.agent, env);
   }
 
@@ -46,10 +47,10 @@ export class WebhookDestination implements Destination {
       await res.body.dump();
       if (res.statusCode === 410) return { ok: false, message: `${this.url.host} answered 410 Gone: the endpoint no longer wants events` };
       if (res.statusCode >= 500) return { ok: false, message: `${this.url.host} answered HTTP ${res.statusCode} (server error)` };
-      return { ok: true, message: `${this.url.host} reachable (HTTP ${res.statusCode} to HEAD)` };
+      return { ok: true, message: `${this.url.host} reachable (HTTP ${res.statusCode} to HEAD); ${await this.agent.pathTo(this.url)}` };
     } catch (err) {
       if (err instanceof AuthError) return { ok: false, message: err.message };
-      return { ok: false, message: `${this.url.host} unreachable: ${errorMessage(err)}` };
+      return { ok: false, message: await this.agent.explainCheck(err, this.url) };
     }
   }
 
@@ -76,7 +77,7 @@ export class WebhookDestination implements Destination {
     } catch (err) {
       if (err instanceof AuthError) return retryLater(err.message);
       if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
-      return retryLater(`${this.url.host}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+      return retryLater(this.agent.explain(err, this.url));
     }
     const status = res.statusCode;
     if (status >= 200 && status < 300) return deliveredReply(res, ctx.wantsReply);

@@ -134,7 +134,7 @@ export async function probeListen(cfg: ListenConfig): Promise<{ ok: true } | { o
 export function readBody(req: http.IncomingMessage, res: http.ServerResponse, max: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) {
-    sendJson(res, 413, { error: `request body too large: ${declared} bytes (limit ${max})` }, { connection: 'close' });
+    sendJson(res, 413, { error: `request body too large: ${declared} bytes, more than the ${max} bytes allowed (maxBodyBytes)` }, { connection: 'close' });
     req.resume();
     return Promise.resolve(undefined);
   }
@@ -147,7 +147,7 @@ export function readBody(req: http.IncomingMessage, res: http.ServerResponse, ma
       n += c.length;
       if (n > max) {
         over = true;
-        sendJson(res, 413, { error: `request body too large: more than ${max} bytes` }, { connection: 'close' });
+        sendJson(res, 413, { error: `request body too large: more than the ${max} bytes allowed (maxBodyBytes)` }, { connection: 'close' });
         resolve(undefined);
         return;
       }

@@ -1,6 +1,8 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
 import { httpAuthSchema, httpUrl } from '../http/schema.ts';
+import { exposureProblems, type ListenerExposure } from './exposure.ts';
+import { endpointNetworkShape } from '../net/schema.ts';
 
 /** A JSONata expression that compiles; the error names the problem. */
 export const jsonataExpr = z.string().min(1).superRefine((expr, ctx) => {
@@ -30,6 +32,21 @@ export const listenShape = {
 
 const secretList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
+const allowInsecureKey = z.boolean().default(false).meta({
+  description:
+    'Accept requests on a non-loopback address without TLS or without verification (a signature scheme, a token). Off: such a listener is a config error. On: a warning in ferry validate, the dashboard and the log.',
+});
+
+/** How exposed a webhook receiver is (exposure.ts decides what it needs). */
+export function webhookExposure(v: { address: string; port?: number; tls?: unknown; verify: { scheme: string }; allowInsecure: boolean }): ListenerExposure {
+  return { kind: 'webhook', address: v.address, port: v.port, tls: v.tls !== undefined, verified: v.verify.scheme !== 'none', allowInsecure: v.allowInsecure };
+}
+
+/** How exposed a sync endpoint is. */
+export function syncExposure(v: { address: string; port: number; tls?: unknown; token?: string; allowInsecure: boolean }): ListenerExposure {
+  return { kind: 'sync', address: v.address, port: v.port, tls: v.tls !== undefined, verified: v.token !== undefined, allowInsecure: v.allowInsecure };
+}
+
 export const verifySchema = z
   .strictObject({
     scheme: z.enum(['github', 'stripe', 'standard-webhooks', 'bearer', 'none']).meta({
@@ -50,6 +67,7 @@ export const relaySchema = z
     url: httpUrl.meta({ description: 'Long-poll URL of the relay; Ferry GETs it with ?cursor=…&wait=… (see docs/patterns.md).' }),
     token: z.string().min(1).optional().meta({ description: 'Bearer token for the relay. Use ${secret:NAME}.' }),
     waitSeconds: z.int().min(1).max(120).default(25).meta({ description: 'How long the relay may hold a poll open.' }),
+    ...endpointNetworkShape,
   })
   .meta({ description: 'webhook-relay mode: fetch events a relay received, for sites a SaaS app cannot reach.' });
 
@@ -64,9 +82,11 @@ export const webhookSourceSchema = z
       description: 'Header carrying the event id (replays of a queued id are not queued again). Default: the scheme\'s (webhook-id, X-GitHub-Delivery, Stripe\'s body id).',
     }),
     relay: relaySchema.optional(),
+    allowInsecure: allowInsecureKey,
   })
   .superRefine((v, ctx) => {
     if (v.mode === 'listen' && v.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'required (expected a port to listen on)' });
+    if (v.mode === 'listen') for (const p of exposureProblems(webhookExposure(v))) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
     if (v.mode === 'webhook-relay' && !v.relay) ctx.addIssue({ code: 'custom', path: ['relay'], message: 'required for mode webhook-relay (expected { url: <relay long-poll URL> })' });
   });
 
@@ -80,9 +100,11 @@ export const webhookDestinationSchema = z.strictObject({
   auth: httpAuthSchema.optional().meta({ description: 'Credentials the receiver asks for besides the signature (e.g. { type: oauth2, connection: NAME }).' }),
   timeoutMs: z.int().min(100).default(30_000),
   concurrency: z.int().min(1).max(64).default(4),
+  ...endpointNetworkShape,
 });
 
-export const syncSourceSchema = z.strictObject({
+export const syncSourceSchema = z
+  .strictObject({
   ...listenShape,
   token: z.string().min(16).optional().meta({
     description: 'When set, callers must send Authorization: Bearer <token> (POST and GET by ticket). Use ${secret:NAME}; advised whenever other programs share the machine.',
@@ -99,7 +121,11 @@ export const syncSourceSchema = z.strictObject({
     .refine((s) => secretBytes(s).length >= 24, { error: 'expected a signing secret of at least 24 bytes' })
     .optional()
     .meta({ description: 'Signs callbacks with Standard Webhooks headers.' }),
-});
+  allowInsecure: allowInsecureKey,
+  })
+  .superRefine((v, ctx) => {
+    for (const p of exposureProblems(syncExposure(v))) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  });
 
 /** Key bytes of a signing secret: whsec_<base64> is decoded, anything else is taken as UTF-8 text. */
 export function secretBytes(secret: string): Buffer {

@@ -8,6 +8,7 @@ import { errorMessage, type CheckResult, type ConnectorEnv, type NewItem, type S
 import { mountRoute, probeListen, readBody, sendJson } from './listener.ts';
 import { verifyRequest } from './signatures.ts';
 import type { WebhookSourceConfig } from './schema.ts';
+import { NetError, Network, type NetDispatcher } from '../net/index.ts';
 
 const RETRY_AFTER_SEC = '5';
 
@@ -15,22 +16,29 @@ type Headers = Record<string, string | string[] | undefined>;
 
 export class WebhookSource implements Source {
   private readonly cfg: WebhookSourceConfig;
+  /** webhook-relay mode: the network setting with the relay's own proxy/tls on top. */
+  private readonly relayAgent?: NetDispatcher;
 
-  constructor(cfg: WebhookSourceConfig, _env: ConnectorEnv) {
+  constructor(cfg: WebhookSourceConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
+    if (cfg.relay) this.relayAgent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.relay.proxy, tls: cfg.relay.tls, timeoutMs: 30_000, keepAliveMs: 60_000 });
+  }
+
+  async close(): Promise<void> {
+    await this.relayAgent?.close();
   }
 
   async check(): Promise<CheckResult> {
     if (this.cfg.mode === 'webhook-relay') {
       const relay = this.cfg.relay!;
       try {
-        const res = await request(relay.url, { method: 'HEAD', headers: this.relayHeaders(), signal: AbortSignal.timeout(10_000) });
+        const res = await request(relay.url, { method: 'HEAD', headers: this.relayHeaders(), dispatcher: this.relayAgent, signal: AbortSignal.timeout(10_000) });
         await res.body.dump();
         if (res.statusCode === 401 || res.statusCode === 403) return { ok: false, message: `relay ${new URL(relay.url).host} refused the token (HTTP ${res.statusCode})` };
         if (res.statusCode >= 500) return { ok: false, message: `relay ${new URL(relay.url).host} answered HTTP ${res.statusCode}` };
-        return { ok: true, message: `relay ${new URL(relay.url).host} reachable` };
+        return { ok: true, message: `relay ${new URL(relay.url).host} reachable; ${await this.relayAgent!.pathTo(relay.url)}` };
       } catch (err) {
-        return { ok: false, message: `relay ${new URL(relay.url).host} unreachable: ${errorMessage(err)}` };
+        return { ok: false, message: `relay unreachable: ${await this.relayAgent!.explainCheck(err, relay.url)}` };
       }
     }
     const r = await probeListen({ address: this.cfg.address, port: this.cfg.port!, tls: this.cfg.tls, maxBodyBytes: this.cfg.maxBodyBytes });
@@ -145,7 +153,7 @@ export class WebhookSource implements Source {
           const u = new URL(relay.url);
           if (cursor !== undefined) u.searchParams.set('cursor', cursor);
           u.searchParams.set('wait', String(relay.waitSeconds));
-          const res = await request(u, { method: 'GET', headers: this.relayHeaders(), signal: stop.signal, headersTimeout: (relay.waitSeconds + 15) * 1000 });
+          const res = await request(u, { method: 'GET', headers: this.relayHeaders(), dispatcher: this.relayAgent, signal: stop.signal, headersTimeout: (relay.waitSeconds + 15) * 1000 });
           if (res.statusCode === 204) {
             await res.body.dump();
             delay = 1000;
@@ -184,7 +192,8 @@ export class WebhookSource implements Source {
           delay = 1000;
         } catch (err) {
           if (stop.signal.aborted) return;
-          ctx.problem(`polling the relay ${new URL(relay.url).host} failed: ${errorMessage(err)} (next try in ${Math.round(delay / 1000)} s)`);
+          const why = err instanceof NetError || (err as NodeJS.ErrnoException).code ? this.relayAgent!.explain(err, relay.url) : errorMessage(err);
+          ctx.problem(`polling the relay ${new URL(relay.url).host} failed: ${why} (next try in ${Math.round(delay / 1000)} s)`);
           await sleep(delay, stop.signal);
           delay = Math.min(delay * 2, 60_000);
         }

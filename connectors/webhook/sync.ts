@@ -11,6 +11,7 @@ import { errorMessage, type CallOutcome, type CheckResult, type ConnectorEnv, ty
 import { mountRoute, probeListen, readBody, sendJson } from './listener.ts';
 import { standardWebhookHeaders, verifyRequest } from './signatures.ts';
 import type { SyncSourceConfig } from './schema.ts';
+import { Network } from '../net/index.ts';
 
 type Expr = ReturnType<typeof jsonata>;
 
@@ -30,9 +31,11 @@ export class SyncSource implements Source {
   private readonly responseMap?: Expr;
   private active = 0;
   private readonly callbacks = new Set<Promise<void>>();
+  private readonly net: Network;
 
-  constructor(cfg: SyncSourceConfig, _env: ConnectorEnv) {
+  constructor(cfg: SyncSourceConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
+    this.net = env?.net ?? Network.default();
     this.requestMap = compile(cfg.request?.map, 'request.map');
     this.responseMap = compile(cfg.response?.map, 'response.map');
   }
@@ -202,7 +205,7 @@ export class SyncSource implements Source {
         try {
           const headers: Record<string, string> = { 'content-type': 'application/json' };
           if (this.cfg.callbackSecret) Object.assign(headers, standardWebhookHeaders(this.cfg.callbackSecret, `ticket-${ctx.flow}-${ticket}`, payload));
-          const res = await request(url, { method: 'POST', headers, body: payload, signal: AbortSignal.timeout(10_000) });
+          const res = await request(url, { method: 'POST', headers, body: payload, dispatcher: this.net.dispatcherFor(url), signal: AbortSignal.timeout(10_000) });
           await res.body.dump();
           if (res.statusCode >= 200 && res.statusCode < 300) return;
           ctx.log.warn({ ticket, status: res.statusCode }, 'sync callback refused');

@@ -1,17 +1,20 @@
 // The Electron shell (thin): one instance, the engine in-process, a tray icon that tells whether data flows,
-// the dashboard in a hardened window (closing it hides it to the tray), native notifications, auto-update,
-// and a clean quit (engine stopped, database closed). Every decision lives in tray.ts / notifications.ts.
+// the dashboard in a hardened window (closing it hides it to the tray), native notifications, start at login,
+// sleep and wake-up, auto-update, and a clean quit (engine stopped, database closed). Every decision lives in
+// tray.ts / notifications.ts / login-item.ts; every action on the engine goes through engine/control.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { app, dialog, ipcMain, Menu, nativeImage, Notification, safeStorage, shell, Tray, type BrowserWindow, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
+import { app, dialog, ipcMain, Menu, nativeImage, Notification, powerMonitor, safeStorage, session, shell, Tray, type BrowserWindow, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
 import { Engine } from '../engine/engine.ts';
 import { createLogger, type Logger, type LogLevel } from '../engine/logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { readDesktopSettings, writeDesktopSettings } from '../engine/admin/settings.ts';
-import { secretScrubber } from '../engine/secrets.ts';
+import { scrubberFor } from '../engine/scrub.ts';
 import { loadStartConfig, startConfigFile } from '../start-config.ts';
+import { logsDir, noteSuspend, recentDeadItems, resumeAfterSleep, setFlowsPaused, syncNow } from '../engine/control.ts';
 import { problemsFromStatus, trayMenuTemplate, trayState, trayTooltip, type TrayAction, type TrayMenuEntry, type TrayProblem, type TrayState } from './tray.ts';
 import { NotificationLimiter } from './notifications.ts';
+import { LOGIN_ARGS, loginItemBackend, readXdgAutostart, reconcileLoginItem, writeXdgAutostart, xdgAutostartFile } from './login-item.ts';
 import { desktopMasterKey } from './secret-key.ts';
 import { createMainWindow } from './window.ts';
 import { startAutoUpdate } from './updater.ts';
@@ -43,6 +46,10 @@ class DesktopApp {
   private readonly notifier = new NotificationLimiter();
   private quitting = false;
   private stopped = false;
+  /** What the OS reported at the last refresh (start at login). */
+  private loginItemSeen = false;
+  /** A window asked for before the engine was up (a second instance started during start-up). */
+  private pendingOpen?: string;
 
   async start(): Promise<void> {
     const file = startConfigFile(argValue('--config'));
@@ -50,24 +57,46 @@ class DesktopApp {
     const key = await desktopMasterKey(safeStorage, userData);
     const { loaded, secrets } = loadStartConfig(file, { masterKey: key.key });
     const level = (argValue('--log-level') as LogLevel | undefined) ?? loaded.config.logLevel;
-    this.log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), stderr: !app.isPackaged, scrub: secretScrubber(secrets) });
+    const scrubber = scrubberFor(loaded, secrets);
+    this.log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), stderr: !app.isPackaged, scrub: scrubber.text });
     if (key.source.kind === 'refuse') this.log.warn(`secrets set in the dashboard are refused: ${key.source.reason}`);
     // without a protected key the engine runs without a secret store: the API answers secret writes with an error
     // OAuth tokens take the secrets' OS-protected key; without one they stay in memory (connect again after a restart)
     const refused = key.source.kind === 'refuse';
-    this.engine = Engine.open(loaded, { log: this.log, secrets: refused ? undefined : secrets, tokenStorage: refused ? 'memory' : undefined, admin: { staticDir: path.join(resources, 'dist', 'renderer') } });
+    // network.proxy: system asks Chromium per URL, which evaluates the OS's PAC file or auto-detection
+    this.engine = Engine.open(loaded, { log: this.log, scrubber, secrets: refused ? undefined : secrets, tokenStorage: refused ? 'memory' : undefined, admin: { staticDir: path.join(resources, 'dist', 'renderer') }, resolveProxy: (url) => session.defaultSession.resolveProxy(url) });
     await this.engine.start();
     if (key.source.kind === 'refuse') {
       new Notification({ title: 'Ferry: secrets cannot be stored safely here', body: key.source.reason }).show();
     }
-    this.applyLoginItem(readDesktopSettings(loaded.dataDir).startAtLogin);
+    // the OS says whether Ferry starts at login (the installer, or the OS's own settings, may have changed it)
+    this.loginItemSeen = this.readLoginItem();
+    writeDesktopSettings(loaded.dataDir, { startAtLogin: this.loginItemSeen });
     this.registerIpc();
     this.tray = new Tray(this.icon('ok'));
     this.tray.on('click', () => this.open('#/'));
+    this.watchPower();
     this.refresh();
     this.timer = setInterval(() => this.refresh(), REFRESH_MS);
-    if (!process.argv.includes('--hidden')) this.open('#/');
-    startAutoUpdate({ packaged: app.isPackaged, log: this.log });
+    if (!process.argv.includes('--hidden') || this.pendingOpen) this.open(this.pendingOpen ?? '#/');
+    this.pendingOpen = undefined;
+    startAutoUpdate({ packaged: app.isPackaged, log: this.log, version: app.getVersion(), network: () => this.engine!.config.network });
+  }
+
+  /** Sleep: noted; wake-up: sources rescanned and missed schedule ticks run; shutdown: a clean quit first. */
+  private watchPower(): void {
+    powerMonitor.on('suspend', () => this.engine && noteSuspend(this.engine));
+    powerMonitor.on('resume', () => {
+      if (this.engine) resumeAfterSleep(this.engine);
+      this.refresh();
+    });
+    // delays the shutdown until Ferry has stopped (deliveries in flight finish, the database closes); the
+    // typings omit the event the documentation gives this listener
+    const onShutdown = (e?: { preventDefault?(): void }) => {
+      e?.preventDefault?.();
+      app.quit();
+    };
+    powerMonitor.on('shutdown', onShutdown as () => void);
   }
 
   private icon(state: TrayState) {
@@ -84,6 +113,10 @@ class DesktopApp {
 
   /** Shows the window (creating it once) at a dashboard route. */
   open(route: string): void {
+    if (!this.engine?.admin) {
+      this.pendingOpen = route;
+      return;
+    }
     const url = `${this.dashboardUrl}${route.startsWith('#') ? route : `#${route}`}`;
     if (!this.window || this.window.isDestroyed()) {
       this.window = createMainWindow({ url, preload: preloadFile, icon: process.platform === 'darwin' ? undefined : path.join(resources, 'build', 'icon.png') });
@@ -119,26 +152,49 @@ class DesktopApp {
       const r = parent ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);
       return r.canceled ? null : (r.filePaths[0] ?? null);
     });
-    handle('ferry:set-start-at-login', (_e, enabled: unknown) => {
-      const on = enabled === true;
-      writeDesktopSettings(this.engine!.dataDir, { startAtLogin: on });
-      this.applyLoginItem(on);
-      return on;
-    });
+    handle('ferry:set-start-at-login', (_e, enabled: unknown) => this.setStartAtLogin(enabled === true));
   }
 
-  private applyLoginItem(on: boolean): void {
-    if (process.platform === 'linux') return; // no login-item API; desktop environments use autostart files
-    app.setLoginItemSettings({ openAtLogin: on, args: ['--hidden'] });
+  /** The command line the OS starts at login: this executable (and the app folder in development), --config. */
+  private loginCommand(): { exec: string; args: string[] } {
+    const config = argValue('--config');
+    return { exec: process.execPath, args: [...(app.isPackaged ? [] : [app.getAppPath()]), ...(config ? ['--config', path.resolve(config)] : [])] };
   }
 
-  private startAtLogin(): boolean {
-    return this.engine ? readDesktopSettings(this.engine.dataDir).startAtLogin : false;
+  /** Whether the OS starts Ferry at login, as the OS reports it. */
+  private readLoginItem(): boolean {
+    if (loginItemBackend(process.platform) === 'xdg-autostart') return readXdgAutostart(xdgAutostartFile());
+    return app.getLoginItemSettings({ args: LOGIN_ARGS }).openAtLogin;
+  }
+
+  /** Registers or removes the login item, then stores and returns what the OS reports back. */
+  private setStartAtLogin(on: boolean): boolean {
+    if (loginItemBackend(process.platform) === 'xdg-autostart') {
+      const { exec, args } = this.loginCommand();
+      writeXdgAutostart(xdgAutostartFile(), on, exec, args);
+    } else {
+      app.setLoginItemSettings({ openAtLogin: on, args: LOGIN_ARGS });
+    }
+    const reported = this.readLoginItem();
+    if (reported !== on) this.log.warn({ wanted: on, reported }, 'the OS did not take the start-at-login setting');
+    this.loginItemSeen = reported;
+    if (this.engine) writeDesktopSettings(this.engine.dataDir, { startAtLogin: reported });
+    return reported;
+  }
+
+  /** Follows the OS (changed in its settings) and the dashboard (changed through the API) on each refresh. */
+  private syncLoginItem(): boolean {
+    const osNow = this.readLoginItem();
+    const step = reconcileLoginItem(osNow, this.loginItemSeen, readDesktopSettings(this.engine!.dataDir).startAtLogin);
+    if (step.apply !== undefined) return this.setStartAtLogin(step.apply);
+    if (step.store !== undefined) writeDesktopSettings(this.engine!.dataDir, { startAtLogin: step.store });
+    this.loginItemSeen = osNow;
+    return osNow;
   }
 
   private problems(): TrayProblem[] {
     const engine = this.engine!;
-    const dead = engine.queue.list({ state: 'dead', limit: 5 }).map((i) => ({ flow: i.flow, itemId: i.id, name: i.name, message: i.last_error ?? 'could not be delivered' }));
+    const dead = recentDeadItems(engine);
     const report = engine.status();
     return [...dead, ...problemsFromStatus(report).filter((p) => !dead.some((d) => d.flow === p.flow))];
   }
@@ -155,7 +211,7 @@ class DesktopApp {
         this.iconState = state;
       }
       this.tray.setToolTip(trayTooltip(report));
-      const template = trayMenuTemplate({ report, problems: this.problems(), startAtLogin: this.startAtLogin() });
+      const template = trayMenuTemplate({ report, problems: this.problems(), startAtLogin: this.syncLoginItem() });
       const key = JSON.stringify(template);
       if (key !== this.trayKey) {
         this.trayKey = key;
@@ -191,27 +247,22 @@ class DesktopApp {
         case 'open':
           return this.open(action.route);
         case 'sync-now':
-          for (const f of engine.flows.values()) if (f.cfg.enabled && !f.paused) void f.runScan('sync now (tray)');
-          engine.retry({ state: 'retrying' });
+          syncNow(engine);
           break;
         case 'pause-all':
         case 'resume-all':
-          for (const f of engine.flows.values()) f.setPaused(action.kind === 'pause-all');
-          engine.queue.addEvent('flow', null, null, { action: action.kind === 'pause-all' ? 'pause all' : 'resume all' });
+          setFlowsPaused(engine, action.kind === 'pause-all');
           break;
         case 'open-logs': {
-          const logs = path.join(engine.dataDir, 'logs');
+          const logs = logsDir(engine);
           fs.mkdirSync(logs, { recursive: true });
           const problem = await shell.openPath(logs);
           if (problem) this.log.warn({ problem }, 'cannot open the logs folder');
           break;
         }
-        case 'toggle-start-at-login': {
-          const on = !this.startAtLogin();
-          writeDesktopSettings(engine.dataDir, { startAtLogin: on });
-          this.applyLoginItem(on);
+        case 'toggle-start-at-login':
+          this.setStartAtLogin(!this.readLoginItem());
           break;
-        }
         case 'quit':
           app.quit();
           return;

@@ -1,11 +1,15 @@
 // Which native notifications to show, decided by a pure class fed with status reports (no electron import):
-// items that went dead, a destination unreachable for more than 5 minutes, and an OAuth connection that needs
-// new consent. Rate-limited so a flapping destination or a burst of dead items does not bury the desktop in toasts.
+// new failures only (items that went dead since the last report, a destination unreachable for more than 5
+// minutes) and an OAuth connection that needs new consent, at most one per flow (or connection) every 10
+// minutes and three in all per 10 minutes, so a flapping destination or a burst of dead items does not bury
+// the desktop in toasts.
 import type { StatusReport } from '../engine/status.ts';
 
 export interface DesktopNotice {
-  /** What the notice is about, e.g. "dead:orders"; one key is shown at most once per `perKeyMs`. */
+  /** What the notice is about, e.g. "dead:orders". */
   key: string;
+  /** The flow it concerns: one notice per flow at most every `perFlowMs`. */
+  flow?: string;
   title: string;
   body: string;
   /** Dashboard route opened when the notice is clicked. */
@@ -15,8 +19,8 @@ export interface DesktopNotice {
 export interface NotifierOptions {
   /** How long a destination must be unreachable before it is worth a notice. */
   unreachableAfterMs?: number;
-  /** Minimum gap between two notices with the same key. */
-  perKeyMs?: number;
+  /** Minimum gap between two notices about the same flow (default 10 minutes). */
+  perFlowMs?: number;
   /** At most `maxPerWindow` notices per `windowMs`; the rest are folded into one summary notice later. */
   maxPerWindow?: number;
   windowMs?: number;
@@ -24,20 +28,22 @@ export interface NotifierOptions {
 
 export class NotificationLimiter {
   private readonly unreachableAfterMs: number;
-  private readonly perKeyMs: number;
+  private readonly perFlowMs: number;
   private readonly maxPerWindow: number;
   private readonly windowMs: number;
   /** Dead count per flow at the last report (undefined before the first report: no notice for old dead items). */
   private deadSeen: Map<string, number> | undefined;
   /** Flows whose current unreachable episode was already announced, with its start. */
   private readonly unreachableAnnounced = new Map<string, string>();
+  /** Connections whose current "consent needed" episode was already announced. */
+  private readonly consentAnnounced = new Set<string>();
   private readonly lastShown = new Map<string, number>();
   private shownAt: number[] = [];
   private suppressed = 0;
 
   constructor(opts: NotifierOptions = {}) {
     this.unreachableAfterMs = opts.unreachableAfterMs ?? 5 * 60_000;
-    this.perKeyMs = opts.perKeyMs ?? 15 * 60_000;
+    this.perFlowMs = opts.perFlowMs ?? 10 * 60_000;
     this.maxPerWindow = opts.maxPerWindow ?? 3;
     this.windowMs = opts.windowMs ?? 10 * 60_000;
   }
@@ -52,6 +58,7 @@ export class NotificationLimiter {
         if (added > 0) {
           candidates.push({
             key: `dead:${f.flow}`,
+            flow: f.flow,
             title: `${f.flow}: ${added === 1 ? 'an item' : `${added} items`} could not be delivered`,
             body: f.lastError ? `Last error: ${f.lastError}` : 'Open the queue to see why and retry.',
             route: `#/queue?flow=${encodeURIComponent(f.flow)}&state=dead`,
@@ -73,6 +80,7 @@ export class NotificationLimiter {
       this.unreachableAnnounced.set(f.flow, since);
       candidates.push({
         key: `unreachable:${f.flow}`,
+        flow: f.flow,
         title: `${f.flow}: destination unreachable for ${Math.floor(forMs / 60_000)} min`,
         body: f.lastError ?? `The ${f.destination.type} destination does not answer; items wait and are retried.`,
         route: `#/flows/${encodeURIComponent(f.flow)}`,
@@ -96,27 +104,23 @@ export class NotificationLimiter {
     return this.admit(candidates, now);
   }
 
-  /** Connections whose current "consent needed" episode was already announced. */
-  private readonly consentAnnounced = new Set<string>();
-
   private admit(candidates: DesktopNotice[], now: number): DesktopNotice[] {
     this.shownAt = this.shownAt.filter((t) => now - t < this.windowMs);
     const out: DesktopNotice[] = [];
     for (const n of candidates) {
-      const last = this.lastShown.get(n.key);
-      if (last !== undefined && now - last < this.perKeyMs) {
-        this.suppressed++;
-        continue;
-      }
+      const subject = n.flow ?? n.key;
+      const last = this.lastShown.get(subject);
+      // this flow's notice was shown recently: the tray and the dashboard show the rest (no summary either)
+      if (last !== undefined && now - last < this.perFlowMs) continue;
       if (this.shownAt.length >= this.maxPerWindow) {
         this.suppressed++;
         continue;
       }
-      this.lastShown.set(n.key, now);
+      this.lastShown.set(subject, now);
       this.shownAt.push(now);
       out.push(n);
     }
-    // once the window has room again, say how many were held back instead of replaying each one
+    // once the window has room again, say how many flows' notices the cap held back instead of replaying each
     if (out.length === 0 && candidates.length === 0 && this.suppressed > 0 && this.shownAt.length < this.maxPerWindow) {
       out.push({ key: 'summary', title: 'Ferry: more problems', body: `${this.suppressed} more notices were held back; open Ferry to see them.`, route: '#/' });
       this.shownAt.push(now);

@@ -1,7 +1,7 @@
 // The dashboard window, set up per Electron's security checklist: context isolation, sandbox, no Node in the
 // page, a minimal preload, navigation and new windows denied (http(s) links open in the browser), no
 // permissions granted, no <webview>.
-import { BrowserWindow, session, shell, type WebContents } from 'electron';
+import { BrowserWindow, nativeTheme, session, shell, type WebContents } from 'electron';
 
 /** Whether a URL may open in the user's browser: only http(s). */
 export function isExternalWebLink(url: string): boolean {
@@ -35,6 +35,9 @@ export function harden(contents: WebContents, dashboardOrigin: string): void {
   contents.on('will-attach-webview', (e) => e.preventDefault());
 }
 
+const LIGHT_BACKGROUND = '#f6f7f9';
+const DARK_BACKGROUND = '#0f1216';
+
 export function createMainWindow(opts: { url: string; preload: string; icon?: string }): BrowserWindow {
   const origin = new URL(opts.url).origin;
   const ses = session.defaultSession;
@@ -49,6 +52,8 @@ export function createMainWindow(opts: { url: string; preload: string; icon?: st
     title: 'Ferry',
     icon: opts.icon,
     autoHideMenuBar: true,
+    // the page's own background until it paints: no white flash in dark mode
+    backgroundColor: nativeTheme.shouldUseDarkColors ? DARK_BACKGROUND : LIGHT_BACKGROUND,
     webPreferences: {
       preload: opts.preload,
       contextIsolation: true,

@@ -7,24 +7,24 @@ import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
 import { AdminServer, type AdminOptions } from './admin/server.ts';
-import { secretScrubber, SecretStore } from './secrets.ts';
+import { SecretStore } from './secrets.ts';
+import { Scrubber } from './scrub.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
-import { DataDirError, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
+import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
 import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
-import type { Dispatcher } from 'undici';
 import { ConnectionManager } from './oauth/connections.ts';
 import { TokenStore } from './oauth/token-store.ts';
-import { scrubTokens } from './oauth/scrub.ts';
 import { readConnections } from './oauth/state.ts';
+import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 
 const DAY = 86_400_000;
 
@@ -41,8 +41,15 @@ export interface EngineOptions {
    * protected key exists (the desktop app without an OS keystore).
    */
   tokenStorage?: 'memory';
-  /** Carries OAuth token and revocation requests of the engine's connections (default: a plain agent). */
-  dispatcher?: Dispatcher;
+  /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
+  idleRecheckMs?: number;
+  /** Removes credentials from what the engine writes and serves (default: one for this config and store). */
+  scrubber?: Scrubber;
+  /**
+   * Per-URL proxy answers for `network.proxy: system`: the desktop app passes Electron's
+   * session.resolveProxy, which evaluates PAC files. Headless, the OS settings are read instead.
+   */
+  resolveProxy?: ProxyResolver;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -68,9 +75,13 @@ export class Engine {
   readonly flowStates: FlowStates;
   /** OAuth connections: their tokens, health and consent. */
   readonly connections: ConnectionManager;
+  /** The network setting every outbound HTTP(S) client uses (connectors get it in their ConnectorEnv). */
+  network: Network;
   readonly flows = new Map<string, FlowRuntime>();
   readonly log: Logger;
   private readonly unlock: () => void;
+  /** Replaces the values of ${env:…} / ${secret:…} by their names in every text the engine stores or serves. */
+  readonly scrubber: Scrubber;
   private readonly stopGraceMs: number;
   private readonly opts: EngineOptions;
   /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
@@ -81,6 +92,8 @@ export class Engine {
   private lastPrune = 0;
   private lastSlow = 0;
   private readonly writtenFacts = new Map<string, string>();
+  /** Maintenance passes run (every second): a pass has written the flows' facts and looked at leases and disk. */
+  maintenanceRuns = 0;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   private constructor(loaded: LoadedConfig, opts: EngineOptions) {
@@ -101,15 +114,19 @@ export class Engine {
     this.queue = new Queue(this.db);
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
-    // A receiver may echo a credential in an error reply: secret values and OAuth tokens never reach the database.
-    const scrubSecrets = opts.secrets ? secretScrubber(opts.secrets) : (t: string) => t;
-    this.queue.redact = this.flowStates.redact = (t) => scrubTokens(scrubSecrets(t));
+    this.network = this.networkOf(this.config);
+    // A receiver may echo a credential in an error reply: credentials (OAuth tokens too) never reach the database.
+    this.scrubber = opts.scrubber ?? new Scrubber({ store: opts.secrets });
+    this.scrubber.addLoaded(loaded);
+    this.queue.redact = this.scrubber.text;
+    this.flowStates.redact = this.scrubber.text;
     this.connections = new ConnectionManager(
       {
         db: this.db,
         store: new TokenStore(this.dataDir, this.db, opts.tokenStorage ?? opts.secrets ?? new SecretStore(this.dataDir)),
         log: this.log,
-        dispatcher: opts.dispatcher,
+        // token, discovery and revocation requests follow the network setting (proxy, trust, client certificate)
+        dispatcherFor: (url) => this.dispatcherFor(url),
         onChange: (key, state) => {
           if (!this.connections) return; // still loading: the flows are not built yet
           const c = this.connections.get(key);
@@ -173,9 +190,22 @@ export class Engine {
   private readonly afterDone: Batcher<number, void>;
   private readonly batchers: Array<{ flush(): void }>;
 
+  /** A Network for a config's `network` block, with this engine's options (the desktop app's proxy resolver). */
+  networkOf(config: Pick<FerryConfig, 'network'>): Network {
+    return new Network(config.network, { resolveProxy: this.opts.resolveProxy, log: this.log.child({ component: 'network' }) });
+  }
+
+  /**
+   * A dispatcher (undici) for the engine's own HTTP clients (config pull, relay polling): the network
+   * setting's proxy, trust and client certificate, routed per request. Do not close it: the engine does.
+   */
+  dispatcherFor(url: string | URL): NetDispatcher {
+    return this.network.dispatcherFor(url);
+  }
+
   /** Builds one flow's runtime from its config (connectors through the registry). */
   private buildFlow(integration: string, flowCfg: FlowConfig, configDir: string): FlowRuntime {
-    const env = { configDir, log: this.log.child({ flow: flowCfg.name }) };
+    const env = { configDir, log: this.log.child({ flow: flowCfg.name }), net: this.network };
     const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
     this.connections.forgetFlow(flowCfg.name);
@@ -194,6 +224,7 @@ export class Engine {
       diskOk: () => this.diskProblem,
       dataVersion: () => this.dataVersion(),
       held: () => this.connections.holdReason(flowCfg.name),
+      idleRecheckMs: this.opts.idleRecheckMs,
     });
   }
 
@@ -235,11 +266,15 @@ export class Engine {
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
     collectStartupGarbage();
+    for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
+    const exposed = dataDirExposure(this.dataDir);
+    if (exposed) this.log.warn(exposed);
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 
   /** Every second: flow facts to flow_state; every 30 s: leases, after-delivery retries, disk; hourly: prune. */
   private maintain(): void {
+    this.maintenanceRuns++;
     try {
       const now = Date.now();
       this.persistFacts();
@@ -387,8 +422,10 @@ export class Engine {
     // A new logLevel in the config (a --log-level flag stays until then): flows log through child loggers
     // made at build time, so they are rebuilt too.
     const levelChanged = this.log.level !== 'silent' && loaded.config.logLevel !== this.config.logLevel;
+    // a new network setting reaches every connector through its dispatcher: all flows are rebuilt
+    const networkChanged = JSON.stringify(loaded.config.network) !== JSON.stringify(this.config.network);
     const same = (a: FlowRuntime, b: { integration: string; cfg: FlowConfig }) =>
-      !levelChanged && a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
+      !levelChanged && !networkChanged && a.integration === b.integration && JSON.stringify(a.cfg) === JSON.stringify(b.cfg) && loaded.dir === this.loaded.dir;
 
     const toStop = [...this.flows.values()].filter((f) => !wanted.has(f.name) || !same(f, wanted.get(f.name)!));
     await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
@@ -398,10 +435,15 @@ export class Engine {
       this.writtenFacts.delete(f.name);
       (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
     }
+    this.scrubber.addLoaded(loaded);
     this.loaded = loaded;
     this.config = loaded.config;
     this.connections.configure(loaded.config.connections);
     if (levelChanged) this.log.level = loaded.config.logLevel;
+    if (networkChanged) {
+      await this.network.close();
+      this.network = this.networkOf(loaded.config);
+    }
 
     // Rebuild the map in config order, keeping the runtimes that did not change.
     const previous = new Map(this.flows);
@@ -444,6 +486,7 @@ export class Engine {
     for (const b of this.batchers) b.flush();
     this.persistFacts();
     this.connections.close();
+    await this.network.close().catch(() => undefined);
     this.db.close();
     this.unlock();
     this.state = 'stopped';

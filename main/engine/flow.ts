@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import cron, { type ScheduledTask } from 'node-cron';
-import { CronExpressionParser } from 'cron-parser';
+import { CronSchedule, type RunningSchedule } from './schedule.ts';
+import { FlowCounters } from './telemetry.ts';
 import {
   errorMessage,
   type CallOutcome,
@@ -24,6 +24,7 @@ import type { FlowStates } from './store/state.ts';
 import { sourceState } from './store/state.ts';
 import type { Db } from './store/db.ts';
 import { CircuitBreaker, nextAttemptAt } from './backoff.ts';
+import { outcomeOfThrown } from './failures.ts';
 import type { Batcher } from './batcher.ts';
 import { compileProcess } from './process/pipeline.ts';
 import { ProcessIntake, type DeadItem } from './process/intake.ts';
@@ -62,6 +63,8 @@ export interface FlowDeps {
   dataVersion?(): number;
   /** Why deliveries wait now (an OAuth connection needs consent): items stay queued, no attempt is used. */
   held?(): string | undefined;
+  /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
+  idleRecheckMs?: number;
 }
 
 /** Volatile per-flow facts, persisted to flow_state by the engine's maintenance tick. */
@@ -83,6 +86,8 @@ export class FlowRuntime {
   readonly destination: Destination;
   readonly breaker: CircuitBreaker;
   readonly facts: FlowRuntimeState = {};
+  /** What this flow did since the engine started (metrics read it; tests wait on it). */
+  readonly counters = new FlowCounters();
   paused = false;
   private readonly deps: FlowDeps;
   private readonly log: Logger;
@@ -95,7 +100,7 @@ export class FlowRuntime {
   private readonly intakeAbort = new AbortController();
   private readonly sendAbort = new AbortController();
   private teardown?: () => Promise<void>;
-  private task?: ScheduledTask;
+  private schedule?: RunningSchedule;
   private scanning?: Promise<void>;
   /** Problems the source reported so far, and the latest (a scan that added one leaves the source "failing"). */
   private problemsReported = 0;
@@ -105,6 +110,10 @@ export class FlowRuntime {
   /** Set while the queue had nothing ready: the data version then, since when, and the next retry's time. */
   private idle?: { version: number; since: number; retryAt?: number };
   private dispatcher?: Promise<void>;
+  /** True while the dispatcher found nothing ready and skips its lease transaction until a sign of new work. */
+  get isIdle(): boolean {
+    return this.idle !== undefined && this.buffered.length === 0 && this.inFlight.size === 0;
+  }
   private readonly pendingAfter = new Set<Promise<void>>();
   private readonly afterRunning = new Set<string>();
   private backlog?: { n: number; bytes: number; at: number };
@@ -112,6 +121,8 @@ export class FlowRuntime {
   private readonly processor?: ProcessIntake;
   /** Source keys of parents being processed now: their after-delivery waits until all parts are queued. */
   private readonly processingParents = new Set<string>();
+  /** Processed files whose every part is queued (known only to this run), waiting for their parts to settle. */
+  private readonly completedParents = new Set<string>();
   /** Synchronous callers waiting for an item's final outcome, by item id. */
   private readonly waiters = new Map<number, Set<(o: CallOutcome) => void>>();
   /** Outcomes already answered to a caller whose commit is still in the group-commit window. */
@@ -139,10 +150,11 @@ export class FlowRuntime {
         commit: (items, checkpoint) => this.commitItems(items, checkpoint, true),
         commitDead: (items) => this.commitDead(items),
         waitForCapacity: () => this.waitForCapacity(),
-        parentProcessing: (parent, active) => {
+        parentProcessing: (parent, active, completed) => {
           if (active) this.processingParents.add(parent.sourceKey);
           else {
             this.processingParents.delete(parent.sourceKey);
+            if (completed && this.source.afterDelivery) this.completedParents.add(parent.sourceKey);
             this.afterParentSettled(parent.sourceKey, parent.name, parent.attributes ?? {});
           }
         },
@@ -150,6 +162,7 @@ export class FlowRuntime {
           this.log.warn(message);
           this.noteError(message);
         },
+        note: (message) => this.log.info(message),
       });
     }
   }
@@ -209,6 +222,8 @@ export class FlowRuntime {
     }
     this.deps.intake.flush(); // keep the order: items queued before these dead ones commit first
     const result = this.deps.queue.enqueueDead(rows);
+    this.counters.taken += result.ids.length;
+    this.counters.duplicates += result.duplicates.length;
     for (const d of result.duplicates) if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
   }
 
@@ -217,8 +232,10 @@ export class FlowRuntime {
    * still waiting, the source's after-delivery step (move/delete the original) runs once.
    */
   private afterParentSettled(parentKey: string, name: string, attributes: Record<string, any>): void {
-    if (!this.source.afterDelivery || this.processingParents.has(parentKey)) return;
+    // only a file wholly processed in this run: one cut short (a stop, a full disk) is taken again first
+    if (!this.source.afterDelivery || this.processingParents.has(parentKey) || !this.completedParents.has(parentKey)) return;
     if (this.deps.queue.hasPendingWithPrefix(this.name, `${parentKey}#`)) return;
+    this.completedParents.delete(parentKey);
     this.runAfterDelivery({ sourceKey: parentKey, name, attributes }); // runs once at a time per source key
   }
 
@@ -294,6 +311,9 @@ export class FlowRuntime {
       this.directPending -= direct.size;
     }
     const handedOver = direct.size > 0 ? this.takeDirectLeases(rows, result, direct) : 0;
+    this.counters.taken += result.ids.length;
+    this.counters.duplicates += result.duplicates.length;
+    this.counters.errors.intake += failed.length;
     for (const d of result.duplicates) {
       if (d.row.bodyFile) await this.deps.content.remove(d.row.bodyFile);
       // Already delivered (a crash between delivery and the after-delivery step): finish that step now.
@@ -388,6 +408,10 @@ export class FlowRuntime {
       problem: (message, detail) => {
         this.log.warn(detail ?? {}, message);
         this.noteSourceProblem(message);
+      },
+      stillFailing: (message) => {
+        this.problemsReported++;
+        this.latestProblem = message;
       },
       call: (item, opts) => this.call(item, opts.timeoutMs),
       outcome: (ticket, opts) => this.outcome(ticket, opts?.waitMs ?? 0),
@@ -532,9 +556,10 @@ export class FlowRuntime {
           this.facts.sourceFailingSince = undefined;
           this.facts.sourceProblem = undefined;
         }
-        const next = this.task?.getNextRun();
+        const next = this.schedule?.nextRun();
         this.deps.flowStates.update(this.name, { last_run_at: started, next_run_at: next ? next.getTime() : null });
         this.scanning = undefined;
+        this.counters.scans++;
       }
     })();
     return this.scanning;
@@ -554,19 +579,14 @@ export class FlowRuntime {
       if (!this.source.watch) throw new Error(`flow ${this.name}: source has no change events`);
       this.teardown = await this.source.watch(this.sourceContext());
     } else {
-      this.task = cron.schedule(trigger.schedule, () => void this.runScan('schedule'), {
-        timezone: trigger.timezone,
-        name: `ferry:${this.name}`,
-        noOverlap: true,
-        suppressMissedWarning: true,
-      });
-      const next = this.task.getNextRun();
-      this.deps.flowStates.update(this.name, { next_run_at: next ? next.getTime() : null });
+      const schedule = new CronSchedule(trigger.schedule, trigger.timezone);
+      this.schedule = schedule.start(() => void this.runScan('schedule'), { name: `ferry:${this.name}` });
+      this.deps.flowStates.update(this.name, { next_run_at: this.schedule.nextRun().getTime() });
       if (trigger.catchUp) {
         const since = fs0.last_run_at ?? fs0.first_seen_at;
-        const missed = CronExpressionParser.parse(trigger.schedule, { currentDate: new Date(since), tz: trigger.timezone }).next().getTime();
-        if (missed <= Date.now()) {
-          this.log.info({ missed: new Date(missed).toISOString() }, 'running a schedule tick missed while Ferry was off');
+        const missed = schedule.missedSince(new Date(since), new Date());
+        if (missed) {
+          this.log.info({ missed: missed.toISOString() }, 'running a schedule tick missed while Ferry was off');
           void this.runScan('catch-up');
         }
       }
@@ -578,7 +598,7 @@ export class FlowRuntime {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     this.intakeAbort.abort();
-    await this.task?.destroy();
+    await this.schedule?.stop();
     await this.teardown?.().catch((err) => this.log.warn({ err: errorMessage(err) }, 'closing the source failed'));
     await this.scanning;
     this.wake();
@@ -634,6 +654,7 @@ export class FlowRuntime {
    */
   private async dispatchLoop(): Promise<void> {
     while (!this.stopping) {
+      this.counters.dispatchTurns++;
       const now = Date.now();
       // Nothing leasable was left at the last look (and no retry is due yet): skip the lease transaction until
       // this process queues something, another process writes the database, a retry falls due, or
@@ -642,7 +663,7 @@ export class FlowRuntime {
         this.idle !== undefined &&
         this.deps.dataVersion !== undefined &&
         this.deps.dataVersion() === this.idle.version &&
-        now - this.idle.since < IDLE_RECHECK_MS &&
+        now - this.idle.since < (this.deps.idleRecheckMs ?? IDLE_RECHECK_MS) &&
         (this.idle.retryAt === undefined || now < this.idle.retryAt);
       if (quiet && this.buffered.length === 0) {
         const untilRetry = this.idle!.retryAt === undefined ? IDLE_POLL_MS : this.idle!.retryAt - now;
@@ -730,7 +751,7 @@ export class FlowRuntime {
       try {
         outcome = await this.destination.send(this.outgoing(row, { ...attrs }), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
       } catch (err) {
-        outcome = { kind: 'retry', reason: errorMessage(err) };
+        outcome = outcomeOfThrown(err);
       }
       const now = Date.now();
       const item = { flow: this.name, name: row.name };
@@ -767,6 +788,11 @@ export class FlowRuntime {
         this.noteError(`${row.name}: ${outcome.reason}`);
         this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
       }
+      const c = this.counters;
+      if (settlement.kind === 'delivered') (c.delivered++, (c.bytesDelivered += row.size));
+      else if (settlement.kind === 'dead') (c.dead++, c.errors.delivery++);
+      else if (settlement.kind === 'retry') (c.retries++, c.errors.delivery++);
+      if (settlement.kind !== 'release') c.onDeliveryTime?.((now - started) / 1000, settlement.kind);
       // A synchronous caller gets its answer now; the outcome's commit follows in the same group commit (a crash
       // in between re-sends the item later with the same idempotency key, as for any delivery).
       if (settlement.kind === 'delivered' || settlement.kind === 'dead') this.answerWaiters(row.id, settlement);
@@ -828,6 +854,7 @@ export class FlowRuntime {
         await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
         if (item.id) await this.deps.afterDone.push(item.id);
       } catch (err) {
+        this.counters.errors['after-delivery']++;
         const msg = `after-delivery step for ${item.name} failed: ${errorMessage(err)} (will retry)`;
         this.log.warn(msg);
         this.noteError(msg);

@@ -46,7 +46,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     });
   }
   if (opts.logDir) {
-    fs.mkdirSync(opts.logDir, { recursive: true });
+    fs.mkdirSync(opts.logDir, { recursive: true, mode: 0o700 }); // inside the data dir, which it may create first
     streams.push({
       level: 'trace',
       stream: createStream('ferry.log', { path: opts.logDir, size: '10M', maxFiles: 5 }),

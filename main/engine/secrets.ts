@@ -181,10 +181,21 @@ export class SecretStore {
     return true;
   }
 
-  /** Every stored value (to scrub them from replies and logs). */
-  values(): string[] {
-    return [...this.load().values()].map((e) => e.value);
+  /**
+   * Name → value of every stored secret, for the Scrubber (scrub.ts). The same map object is returned while the
+   * file is unchanged, so callers can tell a change by identity.
+   */
+  named(): ReadonlyMap<string, string> {
+    const map = this.load();
+    if (this.namedFor !== map) {
+      this.namedFor = map;
+      this.namedCache = new Map([...map].map(([name, e]) => [name, e.value]));
+    }
+    return this.namedCache!;
   }
+
+  private namedFor?: Map<string, Entry>;
+  private namedCache?: Map<string, string>;
 
   /**
    * The key of another encrypted file in this data dir (OAuth tokens), protected as the secrets are: derived
@@ -200,33 +211,4 @@ export class SecretStore {
   lookup(): (name: string) => string | undefined {
     return (name) => this.get(name);
   }
-}
-
-/** Replaces every secret value (4+ characters) found in a text with "[secret]". */
-export function scrubSecrets(text: string, values: string[]): string {
-  if (values.length === 0) return text;
-  let out = text;
-  for (const v of values) {
-    if (v.length < 4) continue;
-    if (out.includes(v)) out = out.split(v).join('[secret]');
-    const json = JSON.stringify(v).slice(1, -1);
-    if (json !== v && out.includes(json)) out = out.split(json).join('[secret]');
-  }
-  return out;
-}
-
-/**
- * A text filter that removes every stored secret value (for what the engine writes to its database and logs:
- * a receiver may echo a credential back in an error reply). An unreadable store leaves texts unchanged.
- */
-export function secretScrubber(store: SecretStore): (text: string) => string {
-  return (text) => {
-    let values: string[];
-    try {
-      values = store.values();
-    } catch {
-      return text;
-    }
-    return scrubSecrets(text, values);
-  };
 }

@@ -1,7 +1,9 @@
-// Headless service install for servers: a launchd daemon (macOS), a boot-time scheduled task running as
-// SYSTEM with restart-on-failure (Windows; a plain Node process cannot answer the Service Control Manager
-// without a wrapper such as node-windows or WinSW, so Ferry uses Task Scheduler, which needs none), and a
-// systemd unit printed for Linux. The texts are pure functions of the options, tested as such.
+// Headless service install for servers: a launchd daemon (macOS), a boot-time scheduled task with
+// restart-on-failure (Windows; a plain Node process cannot answer the Service Control Manager without a
+// wrapper such as node-windows or WinSW, so Ferry uses Task Scheduler, which needs none), and a systemd unit
+// printed for Linux. Each runs as the account service-guard.ts chose (the installing user, --account, or
+// root / SYSTEM with --system) with no more rights than that. The texts are pure functions of the options,
+// tested as such.
 import path from 'node:path';
 
 export interface ServiceOptions {
@@ -17,7 +19,7 @@ export interface ServiceOptions {
   logDir: string;
   /** Working directory (the config file's folder). */
   workingDir: string;
-  /** Account to run as (systemd User=, launchd UserName); default: root / SYSTEM. */
+  /** Account to run as (systemd User=, launchd UserName, the task's principal); absent: root / SYSTEM (--system). */
   user?: string;
   /** Extra environment, e.g. FERRY_MASTER_KEY is NOT put here (it would sit in plain text); see docs/secrets.md. */
   env?: Record<string, string>;
@@ -82,18 +84,44 @@ Wants=network-online.target
 Type=simple
 ExecStart=${[o.node, o.ferryBin, 'run', '--config', o.configFile].map(sysq).join(' ')}
 WorkingDirectory=${sysq(o.workingDir)}
-${o.user ? `User=${o.user}\n` : ''}${env}Restart=on-failure
+${o.user ? `User=${o.user}\n` : '# runs as root: installed with --system\n'}${env}Restart=on-failure
 RestartSec=10
 # SIGTERM lets deliveries in flight finish; give it time before SIGKILL
 KillSignal=SIGTERM
 TimeoutStopSec=30
+# no more rights than the account has: no setuid gains, its own /tmp, the OS read-only, private files
+NoNewPrivileges=yes
+PrivateTmp=yes
+ProtectSystem=full
+UMask=0077
 
 [Install]
 WantedBy=multi-user.target
 `;
 }
 
-/** Task Scheduler XML (UTF-16 on disk): at boot, as SYSTEM (or `user`), restarted every minute on failure. */
+/** Built-in Windows service accounts that need no password (Task Scheduler's ServiceAccount logon). */
+const WINDOWS_SERVICE_ACCOUNTS: Record<string, string> = {
+  localservice: 'S-1-5-19',
+  'nt authority\\localservice': 'S-1-5-19',
+  networkservice: 'S-1-5-20',
+  'nt authority\\networkservice': 'S-1-5-20',
+};
+
+/** The SID of a built-in service account (LocalService, NetworkService), or undefined for other accounts. */
+export function windowsServiceAccountSid(user: string): string | undefined {
+  return WINDOWS_SERVICE_ACCOUNTS[user.trim().toLowerCase()];
+}
+
+/** The task's principal: the account with its own rights only (LeastPrivilege), or SYSTEM with --system. */
+function taskPrincipal(o: ServiceOptions): string {
+  if (!o.user) return '<UserId>S-1-5-18</UserId>\n      <RunLevel>HighestAvailable</RunLevel>';
+  const sid = windowsServiceAccountSid(o.user);
+  if (sid) return `<UserId>${sid}</UserId>\n      <LogonType>ServiceAccount</LogonType>\n      <RunLevel>LeastPrivilege</RunLevel>`;
+  return `<UserId>${xml(o.user)}</UserId>\n      <LogonType>Password</LogonType>\n      <RunLevel>LeastPrivilege</RunLevel>`;
+}
+
+/** Task Scheduler XML (UTF-16 on disk): at boot, as `user` (SYSTEM only with --system), restarted every minute on failure. */
 export function windowsTaskXml(o: ServiceOptions): string {
   const args = [o.ferryBin, 'run', '--config', o.configFile].map((a) => (/[\s"]/.test(a) ? `"${a.replace(/"/g, '\\"')}"` : a)).join(' ');
   return `<?xml version="1.0" encoding="UTF-16"?>
@@ -109,7 +137,7 @@ export function windowsTaskXml(o: ServiceOptions): string {
   </Triggers>
   <Principals>
     <Principal id="Author">
-      ${o.user ? `<UserId>${xml(o.user)}</UserId>\n      <LogonType>Password</LogonType>` : '<UserId>S-1-5-18</UserId>\n      <RunLevel>HighestAvailable</RunLevel>'}
+      ${taskPrincipal(o)}
     </Principal>
   </Principals>
   <Settings>
@@ -156,19 +184,21 @@ export function installPlan(platform: NodeJS.Platform, o: ServiceOptions, tmpDir
       platform,
       files: [{ path: file, content: launchdPlist(o) }],
       commands: [['launchctl', 'bootstrap', 'system', file]],
-      notes: [`Installed launchd daemon ${label} (${file}); it starts at boot and restarts when it fails. Logs: ${o.logDir}. Run with sudo.`],
+      notes: [`Installed launchd daemon ${label} (${file}), running as ${o.user ?? 'root'}; it starts at boot and restarts when it fails. Logs: ${o.logDir}. Run with sudo.`],
     };
   }
   if (platform === 'win32') {
     const xmlFile = path.join(tmpDir, `${o.name}-task.xml`);
+    // an ordinary account's task keeps its password with Task Scheduler: schtasks asks for it (/RP *)
+    const runAs = o.user && !windowsServiceAccountSid(o.user) ? ['/RU', o.user, '/RP', '*'] : [];
     return {
       platform,
       files: [{ path: xmlFile, content: `\ufeff${windowsTaskXml(o)}`, encoding: 'utf16le' }],
       commands: [
-        ['schtasks.exe', '/Create', '/TN', o.name, '/XML', xmlFile, '/F'],
+        ['schtasks.exe', '/Create', '/TN', o.name, '/XML', xmlFile, ...runAs, '/F'],
         ['schtasks.exe', '/Run', '/TN', o.name],
       ],
-      notes: [`Registered the boot-time task "${o.name}" (runs as ${o.user ?? 'SYSTEM'}, restarted every minute on failure). Run from an elevated prompt. Manage it in Task Scheduler or with schtasks.exe.`],
+      notes: [`Registered the boot-time task "${o.name}" (runs as ${o.user ?? 'SYSTEM'}${o.user ? ' with its own rights only' : ''}, restarted every minute on failure). Run from an elevated prompt. Manage it in Task Scheduler or with schtasks.exe.`],
     };
   }
   const unitName = `${o.name}.service`;

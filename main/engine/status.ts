@@ -1,6 +1,7 @@
 // Status per flow, read from the database alone, so `ferry status` in another process sees what the
 // running engine sees.
 import type { FerryConfig } from './config/schema.ts';
+import { flowWarnings, formatPath } from './config/load.ts';
 import { ITEM_STATES, type ItemState, type Queue } from './store/queue.ts';
 import type { FlowStates } from './store/state.ts';
 import { waitingFor, type ConnectionStatus } from './oauth/state.ts';
@@ -23,6 +24,8 @@ export interface FlowStatus {
   source: { type: string; intakeBlocked: string | null; failingSince: string | null; problem: string | null };
   /** Deliveries wait for an OAuth connection that needs consent (items stay queued), e.g. "connection crm needs consent". */
   waitingFor?: string | null;
+  /** Risks the flow's config accepts on purpose (`source.allowInsecure: …`); absent when there are none. */
+  warnings?: string[];
 }
 
 export interface StatusReport {
@@ -54,6 +57,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
       const s = states.get(flow.name);
       const c = counts.get(flow.name) ?? { counts: zero(), waitingBytes: 0 };
       const health = !s ? 'unknown' : s.unreachable_since ? 'unreachable' : s.last_delivery_at ? 'ok' : 'unknown';
+      const warnings = flowWarnings(flow).map((w) => `${formatPath(w.path)}: ${w.message}`);
       flows.push({
         integration: integration.name,
         flow: flow.name,
@@ -70,6 +74,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
         destination: { type: flow.destination.type, health, unreachableSince: iso(s?.unreachable_since) },
         source: { type: flow.source.type, intakeBlocked: s?.intake_blocked ?? null, failingSince: iso(s?.source_failing_since), problem: s?.source_problem ?? null },
         waitingFor: waitingFor(flow, connections),
+        ...(warnings.length ? { warnings } : {}),
       });
     }
   }

@@ -18,6 +18,10 @@ import type {
   DryRunRequest,
   FlowActionReply,
   ItemDetail,
+  NetworkTestReply,
+  NetworkTestRequest,
+  NetworkUpdate,
+  NetworkView,
   QueueActionReply,
   QueueActionRequest,
   QueueList,
@@ -141,6 +145,10 @@ export function createClient(opts: ClientOptions = {}) {
 
     settings: () => call<SettingsReply>('GET', '/api/settings'),
     updateSettings: (s: SettingsUpdate) => call<SettingsReply>('PUT', '/api/settings', s),
+
+    network: () => call<NetworkView>('GET', '/api/network'),
+    updateNetwork: (u: NetworkUpdate) => call<NetworkView>('PUT', '/api/network', u),
+    testNetwork: (req: NetworkTestRequest) => call<NetworkTestReply>('POST', '/api/network/test', req),
   };
 }
 

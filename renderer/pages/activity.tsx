@@ -27,13 +27,18 @@ export function describeEvent(e: ActivityEvent): string {
       return `Configuration changed${parts.length ? `: ${parts.join('; ')}` : ''}`;
     }
     case 'flow': {
-      const words: Record<string, string> = { pause: 'paused', resume: 'resumed', run: 'scan started', 'pause all': 'all flows paused', 'resume all': 'all flows resumed' };
+      const words: Record<string, string> = { pause: 'paused', resume: 'resumed', run: 'scan started', 'pause all': 'all flows paused', 'resume all': 'all flows resumed', 'sync now': 'sync now: every flow scanned' };
       return words[String(d.action)] ?? `flow ${String(d.action ?? 'changed')}`;
     }
     case 'secret': return `Secret ${String(d.name ?? '')} ${d.action === 'delete' ? 'deleted' : 'set'}`;
     case 'connection': {
       const words: Record<string, string> = { consent_needed: 'needs consent', refresh_failing: 'cannot renew its token', connected: 'connected' };
       return `Connection ${String(d.name ?? '')} ${words[String(d.action)] ?? String(d.action ?? 'changed')}${reason ? `: ${reason}` : ''}`;
+    }
+    case 'system': {
+      if (d.action === 'suspend') return 'The machine went to sleep';
+      const list = (v: unknown) => (Array.isArray(v) && v.length ? v.join(', ') : 'none');
+      return d.action === 'resume' ? `The machine woke up: rescanned ${list(d.rescanned)}; missed schedules run: ${list(d.caughtUp)}` : `system: ${String(d.action ?? '')}`;
     }
     default: return [e.type, name, reason || (Object.keys(d).length ? JSON.stringify(d) : '')].filter(Boolean).join(': ');
   }

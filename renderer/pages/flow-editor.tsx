@@ -46,6 +46,8 @@ function EditorForm({ view, originalName, originalIntegration, initial, savedNot
     initial ?? { name: '', source: { type: 'folder' }, trigger: { on: 'change' }, destination: { type: view.connectors.find((c) => c.destination && c.type !== 'folder')?.type ?? 'folder' } },
   );
   const [problems, setProblems] = useState<Problems>({});
+  /** Risks the flow accepts on purpose (allowInsecure on an open listener): shown, not blocking. */
+  const [warnings, setWarnings] = useState<Problem[]>([]);
   const [touched, setTouched] = useState(false);
   const [saving, setSaving] = useState(false);
   const [result, setResult] = useState<{ kind: 'ok' | 'error' | 'warn'; text: string } | undefined>(savedNotice ? { kind: 'ok', text: savedNotice } : undefined);
@@ -65,7 +67,11 @@ function EditorForm({ view, originalName, originalIntegration, initial, savedNot
     if (!touched) return;
     let stale = false;
     conn.client.validate({ integration: integrationName || 'new-integration', flow: debounced }).then(
-      (r) => !stale && setProblems(toProblems(r.problems)),
+      (r) => {
+        if (stale) return;
+        setProblems(toProblems(r.problems));
+        setWarnings(r.warnings ?? []);
+      },
       () => undefined,
     );
     return () => {
@@ -106,6 +112,7 @@ function EditorForm({ view, originalName, originalIntegration, initial, savedNot
     setSaving(true);
     try {
       const checked = await conn.client.validate({ integration: integrationName, flow: draft });
+      setWarnings(checked.warnings ?? []);
       if (!checked.ok) {
         setProblems(toProblems(checked.problems));
         setResult({ kind: 'error', text: `Not saved: ${checked.problems.length} problem${checked.problems.length === 1 ? '' : 's'} to fix.` });
@@ -160,6 +167,12 @@ function EditorForm({ view, originalName, originalIntegration, initial, savedNot
         <div class="notice notice-error" role="alert" aria-labelledby="problem-summary">
           <p id="problem-summary"><strong>{problemList.length === 1 ? 'One setting needs' : `${problemList.length} settings need`} fixing:</strong></p>
           <ul>{problemList.map(([p, m]) => <li key={p}><a href={`#${fieldId(p)}`} onClick={(e) => { e.preventDefault(); focusField(p); }}>{p}</a>: {m}</li>)}</ul>
+        </div>
+      ) : null}
+      {warnings.length > 0 ? (
+        <div class="notice notice-warn" role="status" data-warnings>
+          <p><strong>{warnings.length === 1 ? 'Warning' : `${warnings.length} warnings`}: this flow accepts a risk</strong></p>
+          <ul>{warnings.map((w) => <li key={w.path}><a href={`#${fieldId(w.path)}`} onClick={(e) => { e.preventDefault(); focusField(w.path); }}>{w.path}</a>: {w.message}</li>)}</ul>
         </div>
       ) : null}
 

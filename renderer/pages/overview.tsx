@@ -140,6 +140,7 @@ function FlowCard({ f, now, deliveries, act }: { f: FlowStatus; now: number; del
         {f.source.intakeBlocked ? <div class="bad"><dt>Intake paused</dt><dd>{f.source.intakeBlocked}</dd></div> : null}
         {f.source.failingSince ? <div class="bad" data-fact="source-failing"><dt>Source</dt><dd>failing since {ago(f.source.failingSince, now)}</dd></div> : null}
         {f.waitingFor ? <div class="bad" data-fact="waiting-for"><dt>Deliveries wait</dt><dd>{f.waitingFor} (<a href="#/connections">connect</a>)</dd></div> : null}
+        {f.warnings?.map((w) => <div class="warn" data-fact="warning" key={w}><dt>Warning</dt><dd>{w}</dd></div>)}
       </dl>
       {err ? (
         <div class="last-error">

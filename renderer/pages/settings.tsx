@@ -1,4 +1,5 @@
-// Settings: start at login, data folder, log level, port; and the secrets configs refer to as ${secret:NAME}.
+// Settings: start at login, data folder, log level, port; the network (proxy, trusted CAs); and the secrets
+// configs refer to as ${secret:NAME}.
 import { useState } from 'preact/hooks';
 import type { LogLevelName, SecretsReply, SettingsReply, SettingsUpdate } from '../api/client.ts';
 import { ApiRequestError } from '../api/client.ts';
@@ -6,6 +7,7 @@ import { useConnection } from '../lib/api.ts';
 import { errorText, usePoll } from '../lib/hooks.ts';
 import { ago } from '../lib/format.ts';
 import { Notice, PageHeader } from '../components/ui.tsx';
+import { NetworkSettings } from './network-settings.tsx';
 
 const LEVELS: LogLevelName[] = ['error', 'warn', 'info', 'debug', 'trace'];
 
@@ -81,6 +83,7 @@ export function Settings() {
           <div class="form-actions"><button type="submit">Save settings</button></div>
         </form>
       ) : !settings.error ? <p aria-busy="true">Loading…</p> : null}
+      <NetworkSettings />
       <Secrets />
     </>
   );

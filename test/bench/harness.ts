@@ -1,4 +1,5 @@
 // Shared benchmark plumbing: each suite returns rows of figures; run.ts prints them as a table and JSON.
+import { readFileSync } from 'node:fs';
 export interface BenchRow {
   suite: string;
   case: string;
@@ -37,6 +38,23 @@ export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
       return Math.round(peak * 10) / 10;
     },
   };
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc (0 once it is gone). */
+export function cpuSeconds(pid: number): number {
+  try {
+    // fields after the command name: state is 3rd, utime 14th, stime 15th (in clock ticks of 1/100 s)
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The same in ms. */
+export function cpuMsOf(pid: number): number {
+  return cpuSeconds(pid) * 1000;
 }
 
 export function percentile(sorted: number[], p: number): number {

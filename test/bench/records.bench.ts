@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import YAML from 'yaml';
-import { round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
+import { cpuMsOf, round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
 
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
@@ -77,7 +77,7 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
 }
 
 /** Runs `ferry run` on a folder holding the CSV; returns rows/s (from the file's take to the last row at the sink) and peak RSS. */
-export async function runFerry(dir: string, csv: string, rows: number, sink: Awaited<ReturnType<typeof countingSink>>): Promise<{ rowsPerSec: number; peakMb: number; ms: number }> {
+export async function runFerry(dir: string, csv: string, rows: number, sink: Awaited<ReturnType<typeof countingSink>>): Promise<{ rowsPerSec: number; peakMb: number; ms: number; cpuUsPerRow: number }> {
   const inDir = path.join(dir, 'in');
   fs.mkdirSync(inDir, { recursive: true });
   const config = path.join(dir, 'ferry.yaml');
@@ -109,11 +109,13 @@ export async function runFerry(dir: string, csv: string, rows: number, sink: Awa
   try {
     await waitUntil(() => /Ferry is running/.test(out), 60_000, `ferry to start:\n${out}`);
     const started = Date.now();
+    const cpu0 = cpuMsOf(child.pid!);
     fs.renameSync(csv, path.join(inDir, path.basename(csv)));
     await waitUntil(() => sink.state.rows >= rows || child.exitCode !== null || child.signalCode !== null, 60 * 60_000, 'all rows at the sink');
     if (sink.state.rows < rows) throw new Error(`ferry exited early (exit code ${child.exitCode}, signal ${child.signalCode}):\n${out}`);
     const ms = sink.state.lastAt - started;
-    return { rowsPerSec: Math.round((rows / ms) * 1000), peakMb: rss.stop(), ms };
+    const cpuUsPerRow = round(((cpuMsOf(child.pid!) - cpu0) * 1000) / rows, 2);
+    return { rowsPerSec: Math.round((rows / ms) * 1000), peakMb: rss.stop(), ms, cpuUsPerRow };
   } finally {
     rss.stop();
     child.kill('SIGTERM');
@@ -163,7 +165,7 @@ export const recordsSuite: BenchSuite = {
       out.push({
         suite: 'records',
         case: `ferry: folder → parse → map → batch 1000 → json → http (${rows} rows)`,
-        figures: { 'rows/s': ferry.rowsPerSec, 'peak RSS MB': ferry.peakMb, 'vs baseline': `${Math.round(ratio * 100)}%`, seconds: round(ferry.ms / 1000), runs: 2 },
+        figures: { 'rows/s': ferry.rowsPerSec, 'peak RSS MB': ferry.peakMb, 'vs baseline': `${Math.round(ratio * 100)}%`, 'CPU µs/row': ferry.cpuUsPerRow, seconds: round(ferry.ms / 1000), runs: 2 },
         target: '≥ 70% of baseline rows/s, peak RSS ≤ 200 MB',
         met: ratio >= 0.7 && ferry.peakMb <= 200,
       });

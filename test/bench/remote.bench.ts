@@ -10,7 +10,7 @@ import { ferryBin, writeConfig } from '../helpers/cli.ts';
 import { startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { sshdAvailable, startSshd, type SshdHandle } from '../helpers/sshd.ts';
-import { round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
+import { cpuSeconds, round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
 
 const MB = 1024 * 1024;
 
@@ -27,6 +27,8 @@ interface Measured {
   transferSecs?: number;
   /** From the first body byte until the body sat complete in the content store (the download alone). */
   downloadSecs?: number;
+  /** CPU time (user + system) of the whole `ferry run` process, start-up included. */
+  cpuSecs?: number;
 }
 
 async function waitUntil(what: string, done: () => boolean, timeoutMs: number, child?: ChildProcess, onTick?: () => void): Promise<void> {
@@ -70,6 +72,7 @@ async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, st
     doneAt = Date.now();
   } finally {
     const peakRssMb = rss.stop();
+    (ferryRun as { cpu?: number }).cpu = cpuSeconds(child.pid!);
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
@@ -79,7 +82,7 @@ async function ferryRun(flow: object, done: () => boolean, timeoutMs: number, st
   }
   const end = doneAt;
   const login = loginTimes?.find((t) => t >= start);
-  return { secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined };
+  return { cpuSecs: (ferryRun as { cpu?: number }).cpu, secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined };
 }
 
 /** Runs lftp with a script to completion; returns wall time and peak RSS. */
@@ -131,6 +134,10 @@ function rows(
   const fig = (m: Measured) => ({ seconds: round(m.secs, 2), 'files/s': round(n / m.secs), 'MB/s': round(bytes / MB / m.secs, 2), 'peak RSS MB': m.peakRssMb });
   const ratio = round((ref.secs / ferry.secs) * 100);
   const transfer: Record<string, number | string> = {};
+  if (ferry.cpuSecs) {
+    transfer['CPU s (run, start-up included)'] = round(ferry.cpuSecs, 2);
+    transfer['CPU ms/file'] = round((ferry.cpuSecs * 1000) / n, 2);
+  }
   if (ferry.sessionSecs) {
     transfer['session s'] = round(ferry.sessionSecs, 2);
     transfer['session MB/s'] = round(bytes / MB / ferry.sessionSecs, 2);

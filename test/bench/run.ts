@@ -8,8 +8,10 @@ import { adminSuite } from './admin.bench.ts';
 import { remoteSuite } from './remote.bench.ts';
 import { recordsSuite } from './records.bench.ts';
 import { oauthSuite } from './oauth.bench.ts';
+import { networkSuite } from './network.bench.ts';
+import { hostileSuite } from './hostile.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, oauthSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, oauthSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

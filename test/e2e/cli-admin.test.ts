@@ -96,15 +96,44 @@ describe('ferry secret / run / dashboard', () => {
 });
 
 describe('ferry service', () => {
-  it('prints what it would install (Linux: the systemd unit and the steps)', async () => {
+  it('prints what it would install (Linux: the systemd unit and the steps), as the account it chose', async () => {
     const dir = tempDir('ferry-svc-');
     const file = writeConfig(dir, { dataDir: './data', integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in' }, destination: { type: 'folder', path: './out' } }] }] });
-    const r = await runCli(['service', 'install', '--config', file, '--print']);
-    expect(r.code).toBe(0);
-    if (process.platform === 'linux') {
-      expect(r.stdout).toContain('/etc/systemd/system/ferry.service');
-      expect(r.stdout).toContain(`ExecStart=${process.execPath} `);
-      expect(r.stdout).toContain(`run --config ${file}`);
+    const asRoot = process.getuid?.() === 0 && !process.env.SUDO_USER;
+    const plain = await runCli(['service', 'install', '--config', file, '--print']);
+    if (asRoot) {
+      // root never runs Ferry by default: the install says so and what to do instead
+      expect(plain.code).toBe(2);
+      expect(plain.stderr).toMatch(/installing as root, and Ferry does not run as root by default: .*--account <name>.*--system/);
+    }
+    const superuser = await runCli(['service', 'install', '--config', file, '--print', '--account', process.platform === 'win32' ? 'SYSTEM' : 'root']);
+    expect(superuser.code).toBe(2);
+    expect(superuser.stderr).toMatch(/only when you say so with --system/);
+
+    const r = await runCli(['service', 'install', '--config', file, '--print', '--account', 'nobody']);
+    if (r.code === 1 && /refusing to install: the service would run code/.test(r.stderr)) {
+      // a checkout an ordinary user can write (a developer's home) is refused: the rule itself is tested in service-guard.test.ts
+      console.log(`skipped the printed unit: this checkout is not admin-only:\n${r.stderr}`);
+    } else {
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      if (process.platform === 'linux') {
+        expect(r.stdout).toContain('/etc/systemd/system/ferry.service');
+        expect(r.stdout).toContain(`ExecStart=${process.execPath} `);
+        expect(r.stdout).toContain(`run --config ${file}`);
+        expect(r.stdout).toContain('\nUser=nobody\n');
+        expect(r.stdout).toContain('\nNoNewPrivileges=yes\n');
+      }
+    }
+
+    if (process.platform !== 'win32') {
+      // a config anyone can change decides what the service reads and where it sends it: refused
+      fs.chmodSync(dir, 0o777);
+      const open = await runCli(['service', 'install', '--config', file, '--print', '--account', 'nobody']);
+      expect(open.code).toBe(1);
+      expect(open.stderr).toMatch(/refusing to install/);
+      expect(open.stderr).toContain(`${dir} is writable by every user`);
+      fs.chmodSync(dir, 0o700);
     }
     const bad = await runCli(['service', 'install', '--config', path.join(dir, 'missing.yaml'), '--print']);
     expect(bad.code).toBe(2);

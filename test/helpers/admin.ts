@@ -7,7 +7,8 @@ import YAML from 'yaml';
 import { loadConfig } from '../../main/engine/config/load.ts';
 import { Engine } from '../../main/engine/engine.ts';
 import { createLogger } from '../../main/engine/logger.ts';
-import { SecretStore, secretScrubber } from '../../main/engine/secrets.ts';
+import { SecretStore } from '../../main/engine/secrets.ts';
+import { scrubberFor } from '../../main/engine/scrub.ts';
 import { tempDir } from './tmp.ts';
 
 export interface ApiReply<T = any> {
@@ -67,7 +68,7 @@ export async function startAdmin(config: Record<string, unknown> | string, opts:
   const secrets = new SecretStore(dataDir, { masterKey: 'test-master-key' });
   for (const [k, v] of Object.entries(opts.secrets ?? {})) secrets.set(k, v);
   const loaded = loadConfig(configFile, { secrets: secrets.lookup() });
-  const log = opts.logFile ? createLogger({ level: 'debug', logDir: path.join(loaded.dataDir, 'logs'), stderr: false, scrub: secretScrubber(secrets) }) : undefined;
+  const log = opts.logFile ? createLogger({ level: 'debug', logDir: path.join(loaded.dataDir, 'logs'), stderr: false, scrub: scrubberFor(loaded, secrets).text }) : undefined;
   const engine = Engine.open(loaded, { log, secrets, stopGraceMs: 2000, admin: { staticDir: opts.staticDir } });
   await engine.start();
   const port = engine.admin!.port;

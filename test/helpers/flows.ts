@@ -25,8 +25,8 @@ export async function sink(b?: Behaviour): Promise<Sink> {
   sinks.push(s);
   return s;
 }
-export async function ferry(cfg: string): Promise<RunningFerry> {
-  const f = await startFerry(cfg);
+export async function ferry(cfg: string, opts?: Parameters<typeof startFerry>[1]): Promise<RunningFerry> {
+  const f = await startFerry(cfg, opts);
   ferries.push(f);
   return f;
 }

@@ -72,6 +72,8 @@ export interface FtpFaults {
   stallUploads?: number;
   /** Uploads into this folder (and below) are refused with "Permission denied". */
   denyWritesUnder?: string;
+  /** Downloads of this file (absolute, as the client names it) are refused with "Permission denied". */
+  denyReadsOf?: string;
 }
 
 export interface FtpServerHandle {
@@ -155,6 +157,7 @@ export async function startFtpServer(opts: FtpServerOptions = {}): Promise<FtpSe
 
   class FaultyFs extends FileSystem {
     override async read(fileName: string, o?: { start?: any }): Promise<any> {
+      if (faults.denyReadsOf && path.posix.resolve(this.currentDirectory(), fileName) === faults.denyReadsOf) throw new Error(`Permission denied: ${faults.denyReadsOf}`);
       const r = await super.read(fileName, o);
       if (faults.stallDownloads && faults.stallDownloadAfterBytes !== undefined) {
         faults.stallDownloads--;

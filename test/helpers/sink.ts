@@ -1,5 +1,6 @@
-// A real HTTP server on 127.0.0.1 that records what it receives and can be told to fail.
+// A real HTTP (or HTTPS) server on 127.0.0.1 that records what it receives and can be told to fail.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface Received {
@@ -26,10 +27,21 @@ export interface Sink {
   /** Requests answered 2xx, by idempotency key. */
   accepted: Map<string, Received[]>;
   behaviour: Behaviour;
+  /** Connections accepted (TLS handshakes done, for HTTPS): keep-alive shows as few per many requests. */
+  connections: number;
   close(): Promise<void>;
 }
 
 export async function startSink(behaviour: Behaviour = () => undefined, port = 0): Promise<Sink> {
+  return serve(undefined, behaviour, port);
+}
+
+/** An HTTPS sink with this certificate; `requestCert` + `ca` make it require a client certificate (mutual TLS). */
+export async function startHttpsSink(tls: https.ServerOptions, behaviour: Behaviour = () => undefined): Promise<Sink> {
+  return serve(tls, behaviour, 0);
+}
+
+async function serve(tls: https.ServerOptions | undefined, behaviour: Behaviour, port: number): Promise<Sink> {
   let n = 0;
   const sink: Sink = {
     url: '',
@@ -37,12 +49,13 @@ export async function startSink(behaviour: Behaviour = () => undefined, port = 0
     received: [],
     accepted: new Map(),
     behaviour,
+    connections: 0,
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
     }),
   };
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -67,9 +80,11 @@ export async function startSink(behaviour: Behaviour = () => undefined, port = 0
       if (reply?.delayMs) setTimeout(answer, reply.delayMs);
       else answer();
     });
-  });
+  };
+  const server = tls ? https.createServer(tls, handle) : http.createServer(handle);
+  server.on(tls ? 'secureConnection' : 'connection', () => sink.connections++);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   sink.port = (server.address() as AddressInfo).port;
-  sink.url = `http://127.0.0.1:${sink.port}`;
+  sink.url = `${tls ? 'https' : 'http'}://127.0.0.1:${sink.port}`;
   return sink;
 }

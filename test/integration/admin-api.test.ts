@@ -238,15 +238,19 @@ describe('flow routes', () => {
     expect(paused.json).toMatchObject({ flow: 'inbox', paused: true });
     fs.writeFileSync(path.join(h.dir, 'inbox', 'while-paused.txt'), 'hold me');
     await waitFor(async () => (await h.api('GET', '/api/queue?flow=inbox&state=queued')).json.total === 1, 'item queued while paused');
-    await new Promise((r) => setTimeout(r, 1500));
+    const inbox = h.engine.flow('inbox').counters;
+    const turns = inbox.dispatchTurns;
+    await waitFor(() => inbox.dispatchTurns >= turns + 2, 'the paused dispatcher to look at its queue twice');
     expect(listFiles(path.join(h.dir, 'archive'))).toEqual([]);
+    expect(inbox.delivered).toBe(0);
     expect((await h.api('GET', '/api/status')).json.flows[0].paused).toBe(true);
     const resumed = await h.api('POST', '/api/flows/inbox/resume');
     expect(resumed.json.paused).toBe(false);
     await waitFor(() => listFiles(path.join(h.dir, 'archive')).includes('while-paused.txt'), 'delivery after resume');
 
     fs.writeFileSync(path.join(h.dir, 'nightly', 'report.csv'), 'a,b\n1,2\n');
-    await new Promise((r) => setTimeout(r, 300));
+    // a scheduled flow looks only on its tick (none is due during the test) or when asked to
+    expect(h.engine.flow('nightly').counters.scans).toBe(0);
     expect(listFiles(path.join(h.dir, 'nightly-out'))).toEqual([]);
     const run = await h.api('POST', '/api/flows/nightly/run');
     expect(run.status).toBe(202);

@@ -61,7 +61,14 @@ describe('config routes', () => {
     expect(byPath['source.settleMs']).toMatch(/at least 0/);
     expect(byPath['destination.url']).toMatch(/http\(s\) URL/);
     const good = await h.api('POST', '/api/config/validate', { integration: 'scans', flow: { name: 'x', source: { type: 'folder', path: './x' }, destination: { type: 'folder', path: './y' } } });
-    expect(good.json).toEqual({ ok: true, problems: [] });
+    expect(good.json).toEqual({ ok: true, problems: [], warnings: [] });
+    // a listener open to the network: refused, or accepted with allowInsecure as a warning on its field
+    const open = { name: 'hook', source: { type: 'webhook', address: '0.0.0.0', port: 18080, verify: { scheme: 'none' } }, destination: { type: 'folder', path: './y' } };
+    const refused = await h.api('POST', '/api/config/validate', { integration: 'scans', flow: open });
+    expect(refused.json.problems.map((p: any) => p.path)).toEqual(['source.tls', 'source.verify.scheme']);
+    const insecure = await h.api('POST', '/api/config/validate', { integration: 'scans', flow: { ...open, source: { ...open.source, allowInsecure: true } } });
+    expect(insecure.json.ok).toBe(true);
+    expect(insecure.json.warnings).toEqual([{ path: 'source.allowInsecure', message: expect.stringMatching(/^webhook listener on 0\.0\.0\.0:18080 accepts requests from the network without TLS/) }]);
     const whole = await h.api('POST', '/api/config/validate', { config: { integrations: [{ name: 'a b', flows: [] }] } });
     expect(whole.json.ok).toBe(false);
     expect(whole.json.problems.map((p: any) => p.path)).toEqual(expect.arrayContaining(['integrations[0].name', 'integrations[0].flows']));
@@ -121,9 +128,9 @@ describe('config routes', () => {
     expect(r.status).toBe(200);
     expect(r.json.applied.stopped).toEqual(['invoices']);
     expect(YAML.parse(text()).integrations[0].flows.map((f: any) => f.name)).toEqual(['scans-in']);
-    fs.writeFileSync(path.join(h.dir, 'invoices', 'late.pdf'), 'late');
-    await new Promise((res) => setTimeout(res, 800));
-    expect(listFiles(path.join(h.dir, 'invoices-out'))).not.toContain('late.pdf');
+    // stopped: nothing watches its folder any more
+    expect(h.engine.flows.has('invoices')).toBe(false);
+    expect((await h.api('GET', '/api/status')).json.flows.map((f: any) => f.flow)).not.toContain('invoices');
     expect((await h.api('DELETE', '/api/config/integrations/scans/flows/invoices')).status).toBe(404);
 
     const add = await h.api('PUT', '/api/config/integrations/temp', {

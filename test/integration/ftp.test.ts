@@ -13,6 +13,7 @@ import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 import { trayState } from '../../main/desktop/tray.ts';
+import { recordIntake } from '../helpers/intake.ts';
 
 /** Files a folder destination finished (its own temp files excluded). */
 const landed = (d: string) => listFiles(d).filter((f) => !f.endsWith('.partial'));
@@ -55,9 +56,14 @@ describe('ftp source', () => {
       { type: 'folder', path: dest },
     ));
     try {
+      const rec = recordIntake(run.engine.flow('f').source);
       await waitFor(() => landed(dest).includes('ready.xml'), 'ready.xml delivered');
-      await new Promise((r) => setTimeout(r, 2500));
-      expect(landed(dest)).not.toContain('growing.xml'); // still changing: not taken
+      // three more scans saw it still changing (each with its second look): not taken
+      const from = rec.mark();
+      await rec.passes(3, { from, pass: 'second-look' });
+      expect(rec.decisions('growing.xml', from).length).toBeGreaterThanOrEqual(3);
+      expect(new Set(rec.decisions('growing.xml', from))).toEqual(new Set(['settling']));
+      expect(landed(dest)).not.toContain('growing.xml');
       clearInterval(grow);
       const final = fs.readFileSync(path.join(srv.root, 'out/growing.xml'));
       await waitFor(() => landed(dest).includes('growing.xml'), 'growing.xml delivered once stable', 15_000);
@@ -87,9 +93,10 @@ describe('ftp source', () => {
     put(srv.root, 'in/b/deep/two.csv.ok', '');
     let run = await runEngine(dir, flow);
     try {
+      const rec = recordIntake(run.engine.flow('f').source);
       await waitFor(() => landed(dest).length === 2, 'two marked files delivered');
       expect(landed(dest)).toEqual(['a/one.csv', 'b/deep/two.csv']);
-      await new Promise((r) => setTimeout(r, 1500));
+      await rec.decided('c/three.csv', 'waiting-for-marker', { times: 2 });
       expect(landed(dest)).toEqual(['a/one.csv', 'b/deep/two.csv']); // three.csv has no marker
     } finally {
       await run.stop();
@@ -99,8 +106,11 @@ describe('ftp source', () => {
     put(srv.root, 'in/c/three.csv.ok', '');
     run = await runEngine(dir, flow);
     try {
+      const rec = recordIntake(run.engine.flow('f').source);
       await waitFor(() => landed(dest).includes('c/three.csv'), 'three.csv delivered once its marker appeared');
-      await new Promise((r) => setTimeout(r, 1500));
+      // a later scan finds all three remembered (one.csv, touched, was offered once more and recognised as a duplicate)
+      const from = rec.mark();
+      for (const f of ['a/one.csv', 'b/deep/two.csv', 'c/three.csv']) await rec.decided(f, 'remembered', { from });
       expect(landed(dest)).toEqual(['a/one.csv', 'b/deep/two.csv', 'c/three.csv']);
       expect(listFiles(path.join(srv.root, 'in'))).toContain('a/one.csv'); // keep leaves the originals
       // what keep remembers is durable, and forgotten once the file is gone from the server

@@ -100,9 +100,12 @@ describe('http-poll: incremental sync', () => {
     expect([...acceptedIds(sink).get(25)!]).toHaveLength(1);
 
     const run3Before = api.dataRequests().length;
+    const taken = engine.flow('orders').counters.taken;
     await engine.flow('orders').runScan('run 3');
     expect(api.dataRequests()[run3Before].query.updated_since).toBe('2024-06-02T00:00:00.000Z');
-    await new Promise((r) => setTimeout(r, 200));
+    // the third run found nothing new: it queued nothing, and the flow's queue is empty
+    expect(engine.flow('orders').counters.taken).toBe(taken);
+    await waitFor(() => engine!.flow('orders').isIdle, 'the flow to find nothing left to send');
     expect(sink.accepted.size).toBe(27);
   });
 

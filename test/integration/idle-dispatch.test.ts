@@ -1,5 +1,7 @@
 // An idle flow skips its lease transaction (idle CPU with many flows), yet still notices work queued by
-// another process (SQLite's data_version) and by this one (wake), well before its 10 s safety re-check.
+// another process (SQLite's data_version) and by this one (wake). The engines here re-check an idle queue only
+// every 10 minutes, so a delivery within the tests' waits comes from those signals, never from the re-check.
+// (How soon, in milliseconds, is the engine bench's idle-latency figure.)
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -24,25 +26,24 @@ it('delivers items another process re-queued while the flow sat idle', async () 
     dataDir: './data',
     integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` } }] }],
   });
-  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000 });
+  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000, idleRecheckMs: 600_000 });
   await engine.start();
   cleanup.push(() => engine.stop());
   fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'a');
   await waitFor(() => engine.queue.count({ state: 'dead' }) === 1, 'dead item');
-  await new Promise((r) => setTimeout(r, 2500)); // the flow has found its queue empty and is idle
+  await waitFor(() => engine.flow('f').isIdle, 'the flow found its queue empty and went idle');
   accept = true;
 
   // `ferry queue retry` in another process: its own connection
   const other = openStore(engine.dataDir);
-  const requeuedAt = Date.now();
   expect(other.queue.retry({ state: 'dead' })).toBe(1);
   other.close();
-  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after an external retry', 8000, 20);
-  expect(Date.now() - requeuedAt).toBeLessThan(5000);
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after an external retry', 30_000, 20);
 
-  // and in-process work still wakes it at once
+  // and in-process work still wakes it
+  await waitFor(() => engine.flow('f').isIdle, 'idle again');
   fs.writeFileSync(path.join(dir, 'in', 'b.txt'), 'b');
-  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 2, 'second delivery', 8000, 20);
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 2, 'second delivery', 30_000, 20);
 });
 
 it('a retry is not held back by the idle skip (the outcome commits after the loop looked)', async () => {
@@ -55,13 +56,11 @@ it('a retry is not held back by the idle skip (the outcome commits after the loo
     dataDir: './data',
     integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` }, retry: { maxAttempts: 5, initialDelayMs: 20, maxDelayMs: 40 } }] }],
   });
-  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000 });
+  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000, idleRecheckMs: 600_000 });
   await engine.start();
   cleanup.push(() => engine.stop());
   fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'a');
   await waitFor(() => sink.received.length > 0, 'first attempt');
-  const firstAt = Date.now();
-  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after two retries', 9000, 20);
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after two retries', 30_000, 20);
   expect(sink.received).toHaveLength(3);
-  expect(Date.now() - firstAt).toBeLessThan(5000); // two ≤ 1 s polls, not two 10 s idle re-checks
 });

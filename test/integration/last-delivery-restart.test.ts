@@ -44,7 +44,8 @@ describe('last delivery across restarts', () => {
     expect(flow.destination.health).toBe('ok');
     expect(trayTooltip(running.engine.status())).toMatch(/last sync/);
     // the engine's first persisting of its facts keeps it too (it used to write null over it)
-    await new Promise((r) => setTimeout(r, 1500));
+    const runs = running.engine.maintenanceRuns;
+    await waitFor(() => running!.engine.maintenanceRuns >= runs + 1, 'a maintenance pass (it writes the facts)');
     expect(running.engine.status().flows[0].lastDeliveryAt).toBe(flow.lastDeliveryAt);
   });
 

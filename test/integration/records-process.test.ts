@@ -112,7 +112,9 @@ describe('process: idempotency across a re-run, fail-file, whole-file conversion
 
     // The file is still there (not delivered): the new engine takes and processes it again.
     engine = await startEngine(dir, config);
-    await new Promise((r) => setTimeout(r, 600));
+    const counters = engine.flow('invoices').counters;
+    await waitFor(() => counters.duplicates >= itemsBefore, 'the file processed again, each part recognised');
+    expect(counters.taken).toBe(0);
     expect(engine.queue.count({ flow: 'invoices' })).toBe(itemsBefore);
     up = true;
     await waitFor(() => listFiles(path.join(dir, 'done')).includes('invoices.csv'), 'the file to move once both batches are delivered', 20_000);
@@ -135,7 +137,9 @@ describe('process: idempotency across a re-run, fail-file, whole-file conversion
     expect(dead.last_error).toBe('file failed: invoices.csv record 3 (line 5): field Amount: expected a number (decimal comma), got "abc"');
     expect(engine.queue.body(dead.id)!.equals(iconv.encode(LEGACY_CSV, 'windows-1252'))).toBe(true);
     expect(engine.queue.count({ flow: 'invoices' })).toBe(1);
-    await new Promise((r) => setTimeout(r, 300));
+    const counters = engine.flow('invoices').counters;
+    const turns = counters.dispatchTurns;
+    await waitFor(() => counters.dispatchTurns >= turns + 2, 'the dispatcher to look at the queue twice');
     expect(sink.received).toHaveLength(0);
   });
 

@@ -107,12 +107,14 @@ describe('sftp source', () => {
     const proxy = await startTcpProxy(sshd.port);
     const source = sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), port: proxy.port, path: remote, settleMs: 0, maxConnections: 2 }), env);
     // between the listing and the downloads one file disappears and another grows
-    const walk = (source as any).walk.bind(source);
-    (source as any).walk = async () => {
-      const listing = await walk();
-      fs.rmSync(path.join(remote, 'gone.dat'));
-      fs.appendFileSync(path.join(remote, 'grows.dat'), 'more');
-      return listing;
+    const reader = (source as any).reader;
+    const list = reader.list.bind(reader);
+    reader.list = async function* (opts: unknown) {
+      for await (const page of list(opts)) {
+        fs.rmSync(path.join(remote, 'gone.dat'), { force: true });
+        if (fs.statSync(path.join(remote, 'grows.dat')).size === 100) fs.appendFileSync(path.join(remote, 'grows.dat'), 'more');
+        yield page;
+      }
     };
     const emitted = new Map<string, Buffer>();
     const problems: string[] = [];

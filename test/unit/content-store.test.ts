@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ContentStore } from '../../main/engine/store/content.ts';
-import { listFiles, tempDir } from '../helpers/tmp.ts';
+import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 
 /** `total` random bytes cut into uneven chunks (1 KB … 70 KB), yielded with pauses like a network read. */
 function chunked(total: number, failAt?: number) {
@@ -100,8 +100,9 @@ describe('content store: streamed bodies', () => {
     const stalled = new Readable({ read() {} });
     stalled.push(Buffer.alloc(300 * 1024, 1));
     const writing = store.put({ stream: stalled, size: 600 * 1024 });
-    await new Promise((r) => setTimeout(r, 50));
-    const [own] = fs.readdirSync(tmp).filter((f) => f !== 'left-by-a-crash' && f !== 'another-process-now');
+    const ownTemp = () => fs.readdirSync(tmp).filter((f) => f !== 'left-by-a-crash' && f !== 'another-process-now');
+    await waitFor(() => ownTemp().length === 1 && fs.statSync(path.join(tmp, ownTemp()[0])).size > 0, 'the store to be writing its temp file');
+    const [own] = ownTemp();
     fs.utimesSync(path.join(tmp, own), old, old);
     void new Promise<void>((r) => (resume = r)).then(() => (stalled.push(Buffer.alloc(300 * 1024, 2)), stalled.push(null)));
     expect(await store.removeStaleTemp()).toBe(1);

@@ -7,9 +7,9 @@ import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DownloadBody, socketReadingInto, writableInto } from '../../connectors/ftp/download-body.ts';
+import { DownloadBody, socketReadingInto, writableInto } from '../../connectors/remote/download-body.ts';
 import { ContentStore } from '../../main/engine/store/content.ts';
-import { tempDir } from '../helpers/tmp.ts';
+import { tempDir, waitFor } from '../helpers/tmp.ts';
 
 const MB = 1024 * 1024;
 const servers: net.Server[] = [];
@@ -131,7 +131,7 @@ describe('download body', () => {
     const body = new DownloadBody();
     const socket = connect(body, port);
     body.resume(); // drained: the socket is not paused, it waits for a server that sends nothing more
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => body.received === 512 * 1024, 'everything the server sends before it stalls');
     expect(socket.isPaused()).toBe(false);
     body.destroy();
     await closed;

@@ -9,11 +9,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FolderDestination } from '../../connectors/folder/destination.ts';
 import { FolderSource } from '../../connectors/folder/source.ts';
 import { folderDestinationSchema, folderSourceSchema } from '../../connectors/folder/schema.ts';
-import type { EmitResult, NewItem, SourceContext, SourceState } from '../../connectors/contract.ts';
+import type { EmitResult, NewItem } from '../../connectors/contract.ts';
 import { outgoingItem } from '../helpers/items.ts';
 import { silentLogger } from '../../main/engine/logger.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 import { repoRoot } from '../helpers/cli.ts';
+import { recordIntake } from '../helpers/intake.ts';
+import { recordingContext, type RecordingOptions } from '../helpers/source-context.ts';
 
 const outgoing = (name: string, body: string, attributes: Record<string, string> = {}) => outgoingItem(name, body, { idempotencyKey: 'k', attributes });
 
@@ -192,44 +194,7 @@ console.log('not killed');
 });
 
 /** A source context that records what a source emits, with an in-memory state. */
-function fakeContext(opts: { refuse?: () => string | undefined; failRead?: (item: NewItem) => string | undefined } = {}) {
-  const emitted: Array<{ item: NewItem; bytes: Buffer }> = [];
-  const problems: string[] = [];
-  const mem = new Map<string, unknown>();
-  const state: SourceState = {
-    get: <T>(k: string) => mem.get(k) as T | undefined,
-    set: (k, v) => void mem.set(k, v),
-    delete: (k) => void mem.delete(k),
-    entries: <T>(prefix: string) => [...mem.entries()].filter(([k]) => k.startsWith(prefix)) as Array<[string, T]>,
-  };
-  const abort = new AbortController();
-  const ctx: SourceContext = {
-    flow: 'f',
-    log: silentLogger,
-    signal: abort.signal,
-    state,
-    hasCapacity: () => !opts.refuse?.(),
-    problem: (m) => void problems.push(m),
-    emit: async (items): Promise<EmitResult> => {
-      const refused = opts.refuse?.();
-      if (refused) return { queued: 0, duplicates: [], failed: [], refused, deferred: items };
-      const failed: EmitResult['failed'] = [];
-      for (const item of items) {
-        const why = opts.failRead?.(item);
-        if (why) {
-          failed.push({ item, error: why });
-          continue;
-        }
-        // small files on a local disk come already read; others as a path the engine reads
-        const b = item.body as { file: string } | { bytes: Buffer };
-        emitted.push({ item, bytes: 'bytes' in b ? b.bytes : fs.readFileSync(b.file) });
-        if (item.checkpoint) mem.set(item.checkpoint.key, item.checkpoint.value);
-      }
-      return { queued: items.length - failed.length, duplicates: [], failed };
-    },
-  };
-  return { ctx, emitted, problems, abort, names: () => emitted.map((e) => String(e.item.attributes!.relativePath)).sort() };
-}
+const fakeContext = (opts: Omit<RecordingOptions, 'state'> = {}) => recordingContext(opts);
 
 function source(root: string, extra: Record<string, unknown> = {}) {
   return new FolderSource(folderSourceSchema.parse({ path: root, settleMs: 0, ...extra }), { configDir: root, log: silentLogger });
@@ -269,21 +234,6 @@ describe('folder source: what it takes', () => {
     await src.scan(c.ctx);
     await src.scan(c.ctx);
     expect(c.names()).toEqual(['a.txt']);
-  });
-
-  it('waits until a file is unchanged for settleMs', async () => {
-    const root = tempDir();
-    write(root, 'grow.txt', 'part1');
-    const src = source(root, { settleMs: 300 });
-    const c = fakeContext();
-    const scanning = src.scan(c.ctx);
-    await new Promise((r) => setTimeout(r, 100));
-    fs.appendFileSync(path.join(root, 'grow.txt'), '-part2');
-    await scanning;
-    // the second look within the scan saw it change: not taken yet
-    expect(c.emitted).toHaveLength(0);
-    await src.scan(c.ctx);
-    expect(c.emitted.map((e) => e.bytes.toString())).toEqual(['part1-part2']);
   });
 
   it('readyMarker: a file is taken only once its marker exists; the marker is not an item and goes with the file', async () => {
@@ -340,7 +290,6 @@ describe('folder source: after delivery', () => {
     await del.scan(c2.ctx);
     const [b, cc] = c2.emitted.map((e) => e.item).sort((x, y) => x.name.localeCompare(y.name));
     // c.txt is rewritten after it was taken: the delivered version is not the one on disk any more
-    await new Promise((r) => setTimeout(r, 20));
     fs.writeFileSync(path.join(root2, 'c.txt'), 'c, newer and longer');
     await del.afterDelivery({ id: 1, sourceKey: b.sourceKey, name: b.name, attributes: b.attributes!, outcome: 'delivered' });
     await del.afterDelivery({ id: 2, sourceKey: cc.sourceKey, name: cc.name, attributes: cc.attributes!, outcome: 'delivered' });
@@ -385,7 +334,7 @@ describe('folder source: problems', () => {
     // root reads files whatever their mode, so under root the read failure is injected at emit
     if (!isRoot) fs.chmodSync(path.join(root, 'locked.txt'), 0);
     let blocked = true;
-    const c = fakeContext({ failRead: (item) => (isRoot && blocked && item.name === 'locked.txt' ? `EACCES: permission denied, open '${path.join(root, 'locked.txt')}'` : undefined) });
+    const c = fakeContext({ failStore: (item) => (isRoot && blocked && item.name === 'locked.txt' ? `EACCES: permission denied, open '${path.join(root, 'locked.txt')}'` : undefined) });
     if (!isRoot) {
       // the real emit reads the file: imitate it so the failure comes from the file system
       const emit = c.ctx.emit;
@@ -436,8 +385,10 @@ describe('folder source: problems', () => {
     const r = await source(path.join(base, 'missing')).check();
     expect(r).toEqual({ ok: false, message: `folder missing: ${path.join(base, 'missing')}` });
     await expect(source(base).check()).resolves.toMatchObject({ ok: true });
+    // a scan of a missing folder does not throw: it reports the listing's problem (the flow shows "failing")
     const scan = fakeContext();
-    await expect(source(path.join(base, 'missing')).scan(scan.ctx)).rejects.toThrow(/ENOENT/);
+    await source(path.join(base, 'missing')).scan(scan.ctx);
+    expect(scan.problems).toEqual([`cannot list ${path.join(base, 'missing')}: folder missing: ${path.join(base, 'missing')}`]);
   });
 });
 
@@ -451,28 +402,36 @@ describe('folder source: watch', () => {
   it('takes files present at start-up and new ones as they settle, ignoring the move target', async () => {
     const root = tempDir();
     write(root, 'before.txt', 'was here');
-    const src = source(root, { settleMs: 150, afterDelivery: { action: 'move', to: path.join(root, '.sent') } });
+    const src = source(root, { settleMs: 150, reconcileMs: 1000, afterDelivery: { action: 'move', to: path.join(root, '.sent') } });
     const c = fakeContext();
+    const rec = recordIntake(src);
     teardown = await src.watch(c.ctx);
-    write(root, 'after.txt', 'arrived');
     write(root, '.sent/moved.txt', 'not mine');
+    write(root, 'after.txt', 'arrived');
     await waitFor(() => c.emitted.length >= 2, 'both files taken', 10_000);
-    await new Promise((r) => setTimeout(r, 400));
+    // a full listing after that looked at the whole tree: nothing in the move target was noticed
+    await rec.passes(1, { from: rec.mark(), pass: 'reconcile' });
+    expect(rec.events.some((e) => e.type === 'decision' && e.rel.startsWith('.sent/'))).toBe(false);
     expect(c.names()).toEqual(['after.txt', 'before.txt']);
   });
 
   it('with a readyMarker, takes a file when its marker arrives, not before', async () => {
     const root = tempDir();
-    const src = source(root, { settleMs: 50, readyMarker: '{name}.ok' });
+    const src = source(root, { settleMs: 50, readyMarker: '{name}.ok', reconcileMs: 1000 });
     const c = fakeContext();
+    const rec = recordIntake(src);
     teardown = await src.watch(c.ctx);
     write(root, 'data.xml', '<a/>');
-    await new Promise((r) => setTimeout(r, 500));
+    await rec.decided('data.xml', 'waiting-for-marker');
     expect(c.emitted).toHaveLength(0);
     write(root, 'data.xml.ok', '');
     await waitFor(() => c.emitted.length === 1, 'the file taken once its marker exists', 10_000);
     expect(c.emitted[0].bytes.toString()).toBe('<a/>');
-    await new Promise((r) => setTimeout(r, 300));
+    // the next full listing finds it taken already, and the marker is no item
+    const from = rec.mark();
+    await rec.passes(1, { from, pass: 'reconcile' });
+    expect(rec.decisions('data.xml', from)).toEqual(['remembered']);
+    expect(rec.decisions('data.xml.ok')).toEqual([]);
     expect(c.names()).toEqual(['data.xml']);
   });
 
@@ -481,6 +440,7 @@ describe('folder source: watch', () => {
     const elsewhere = tempDir();
     const src = source(root, { settleMs: 50, depth: 2, reconcileMs: 600_000 }); // no rescan helps: events only
     const c = fakeContext();
+    const rec = recordIntake(src);
     teardown = await src.watch(c.ctx);
     write(root, 'a/b/one.txt', '1');
     await waitFor(() => c.emitted.length === 1, 'a file in a new sub-folder taken', 10_000);
@@ -489,11 +449,52 @@ describe('folder source: watch', () => {
     write(root, 'a/b/c/deep.txt', 'below depth');
     await waitFor(() => c.emitted.length === 2, 'a file moved in with its folder taken', 10_000);
     fs.rmSync(path.join(root, 'a'), { recursive: true });
-    await new Promise((r) => setTimeout(r, 100));
+    await rec.decided('a', 'vanished'); // the watcher saw the folder go
     write(root, 'a/b/three.txt', '3');
     await waitFor(() => c.emitted.length === 3, 'a file in a re-made folder taken', 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+    // the sweep that took it has ended; the file below depth was never even noticed
+    await rec.decided('a/b/three.txt', 'taken');
+    await rec.passes(1, { from: rec.events.findIndex((e) => e.type === 'decision' && e.rel === 'a/b/three.txt' && e.decision === 'taken'), pass: 'sweep' });
+    expect(rec.decisions('a/b/c/deep.txt')).toEqual([]);
     expect(c.names()).toEqual(['a/b/one.txt', 'a/b/three.txt', 'pre/two.txt']);
+  });
+
+  it('the watched folder moved away and made again: reported, and watched again without waiting for the periodic scan', async () => {
+    const root = path.join(tempDir(), 'in');
+    fs.mkdirSync(root);
+    const src = source(root, { settleMs: 50, reconcileMs: 600_000 });
+    const c = fakeContext();
+    const rec = recordIntake(src);
+    teardown = await src.watch(c.ctx);
+    write(root, 'a.txt', 'a');
+    await waitFor(() => c.emitted.length === 1, 'a.txt taken', 10_000);
+    fs.renameSync(root, `${root}-aside`);
+    const failed = await rec.passes(1, { pass: 'reconcile', from: rec.mark() });
+    expect(failed[0]).toMatchObject({ ok: false, problem: `cannot list ${root}: folder missing: ${root}` });
+    expect(c.problems).toContain(`${root} was moved or removed`);
+    fs.mkdirSync(root);
+    write(root, 'b.txt', 'b');
+    await waitFor(() => c.emitted.length === 2, 'b.txt taken from the new folder', 10_000);
+    write(root, 'c.txt', 'c'); // by its event: the new folder is watched
+    await waitFor(() => c.emitted.length === 3, 'c.txt taken', 10_000);
+    expect(c.names()).toEqual(['a.txt', 'b.txt', 'c.txt']);
+  });
+
+  it('a file written while the first listing runs is taken at once, not at the next periodic listing', async () => {
+    const root = tempDir();
+    write(root, 'sub/a.txt', 'a');
+    const src = source(root, { settleMs: 50, reconcileMs: 600_000 });
+    const c = fakeContext();
+    let wrote = false;
+    src.activity.on((e) => {
+      // sub/ has been read by the listing now: only a watch on it can tell of a new file
+      if (wrote || e.type !== 'decision' || e.rel !== 'sub/a.txt') return;
+      wrote = true;
+      write(root, 'sub/b.txt', 'written while listing');
+    });
+    teardown = await src.watch(c.ctx);
+    await waitFor(() => c.emitted.length === 2, 'both files taken', 10_000);
+    expect(c.names()).toEqual(['sub/a.txt', 'sub/b.txt']);
   });
 
   it('usePolling (network shares) takes new files too', async () => {

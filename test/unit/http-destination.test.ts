@@ -179,7 +179,6 @@ describe('http destination: status mapping', () => {
     const started = Date.now();
     const slow = await dest({ url: `http://127.0.0.1:${hport}/`, timeoutMs: 300 }).send(item('x'), ctx());
     expect(slow).toMatchObject({ kind: 'retry', reason: `timed out talking to 127.0.0.1:${hport}` });
-    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('an abort (Ferry stopping) interrupts a hanging request', async () => {

@@ -7,18 +7,47 @@ import { repoRoot } from '../helpers/cli.ts';
 
 interface Rule {
   folder: string;
-  /** Returns a reason when the import is not allowed from a file in this folder. */
-  forbid(spec: string, resolved: string | undefined, typeOnly: boolean): string | undefined;
+  /** Returns a reason when the import is not allowed from a file (`from`) in this folder. */
+  forbid(spec: string, resolved: string | undefined, typeOnly: boolean, from: string): string | undefined;
 }
 
 const inside = (file: string | undefined, folder: string) => file !== undefined && (file + path.sep).startsWith(path.join(repoRoot, folder) + path.sep);
 
+/**
+ * What a connector may import besides connectors/contract.ts and its own folder: the shared connector libraries.
+ * connectors/intake is the file-intake core (folder, FTP, SFTP), connectors/remote what FTP and SFTP share. The
+ * HTTP helpers other HTTP-based connectors use are listed file by file until they move into a library of their own.
+ */
+export const SHARED_CONNECTOR_LIBRARIES = [
+  'connectors/intake',
+  'connectors/remote',
+  'connectors/net',
+  'connectors/http/auth.ts',
+  'connectors/http/destination.ts',
+  'connectors/http/reply.ts',
+  'connectors/http/schema.ts',
+];
+
+/** The connector folder a file belongs to (connectors/<name>), or undefined for connectors/contract.ts. */
+function connectorFolder(file: string): string | undefined {
+  const rel = path.relative(path.join(repoRoot, 'connectors'), file).split(path.sep);
+  return rel.length > 1 ? `connectors/${rel[0]}` : undefined;
+}
+
+const mayImportConnectorFile = (from: string, resolved: string) => {
+  if (resolved === path.join(repoRoot, 'connectors/contract.ts')) return true;
+  const own = connectorFolder(from);
+  if (own && inside(resolved, own)) return true;
+  return SHARED_CONNECTOR_LIBRARIES.some((lib) => resolved === path.join(repoRoot, lib) || inside(resolved, lib));
+};
+
 const rules: Rule[] = [
   {
     folder: 'connectors',
-    forbid: (spec, resolved) => {
+    forbid: (spec, resolved, _typeOnly, from) => {
       if (spec === 'electron' || spec.startsWith('electron/')) return 'connectors never import electron';
       if (resolved && !inside(resolved, 'connectors')) return 'connectors import only connectors/ (contract.ts) and libraries';
+      if (resolved && !mayImportConnectorFile(from, resolved)) return 'a connector imports only connectors/contract.ts, its own folder and the shared connector libraries';
       return undefined;
     },
   },
@@ -78,7 +107,7 @@ export function layeringViolations(): string[] {
     for (const file of sourceFiles(rule.folder)) {
       for (const { spec, typeOnly } of importsOf(file)) {
         const resolved = spec.startsWith('.') ? path.resolve(path.dirname(file), spec) : undefined;
-        const why = rule.forbid(spec, resolved, typeOnly);
+        const why = rule.forbid(spec, resolved, typeOnly, file);
         if (why) problems.push(`${path.relative(repoRoot, file)} imports "${spec}": ${why}`);
       }
     }
@@ -94,6 +123,17 @@ describe('layering (DESIGN.md import rules)', () => {
 
   it('no folder imports what its layer forbids', () => {
     expect(layeringViolations()).toEqual([]);
+  });
+
+  it('catches a connector importing another connector\'s code (not a shared library)', () => {
+    const probe = path.join(repoRoot, 'connectors/sftp/__probe__.ts');
+    try {
+      fs.writeFileSync(probe, "import { FtpFs } from '../ftp/client.ts';\nimport { SessionPool } from '../remote/session-pool.ts';\nexport const x = [FtpFs, SessionPool];\n");
+      const problems = layeringViolations().filter((p) => p.startsWith('connectors/sftp/__probe__.ts'));
+      expect(problems).toEqual(['connectors/sftp/__probe__.ts imports "../ftp/client.ts": a connector imports only connectors/contract.ts, its own folder and the shared connector libraries']);
+    } finally {
+      fs.rmSync(probe, { force: true });
+    }
   });
 
   it('catches an electron import in the engine or a connector', () => {

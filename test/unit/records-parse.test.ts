@@ -36,10 +36,17 @@ describe('csv / tsv', () => {
     expect(recs.map((r) => [r.n, r.line])).toEqual([[1, 2], [2, 4], [3, 5]]);
   });
 
-  it('the same file read as UTF-8 by mistake keeps going (replacement characters), it does not crash', async () => {
-    const recs = await parse('invoices-windows-1252.csv', { format: 'csv', delimiter: ';', encoding: 'utf-8' });
-    expect(recs).toHaveLength(3);
-    expect(String(recs[0].value!.Kunde)).toContain('\ufffd');
+  it('the same file read as UTF-8 by mistake: a row that is not UTF-8 is a bad record saying so, with its bytes as they were; a header that is not fails the file', async () => {
+    const bytes = fs.readFileSync(fixture('invoices-windows-1252.csv'));
+    // the header holds "Straße": without it no row can be read, so the whole file is the bad record
+    const recs = await parse(bytes, { format: 'csv', delimiter: ';', encoding: 'utf-8' });
+    expect(recs).toHaveLength(1);
+    expect(recs[0].error).toMatchObject({ wholeFile: true, reason: expect.stringMatching(/^the header row: not valid UTF-8 \(set parse\.encoding to the file's encoding/) });
+    // the same file without that header: each row is bad on its own, kept byte for byte, numbered
+    const rows = bytes.subarray(bytes.indexOf(0x0a) + 1);
+    const bad = await parse(rows, { format: 'csv', delimiter: ';', encoding: 'utf-8', header: false });
+    expect(bad.map((r) => [r.n, r.line, r.error?.reason.slice(0, 19)])).toEqual([[1, 1, 'not valid UTF-8 (se'], [2, 3, 'not valid UTF-8 (se'], [3, 4, 'not valid UTF-8 (se']]);
+    expect(rows.includes(bad[0].raw as Buffer)).toBe(true);
   });
 
   it('UTF-16 LE with BOM (auto-detected), tab-separated', async () => {
@@ -67,11 +74,11 @@ describe('csv / tsv', () => {
     for (const encoding of ['utf-8', 'auto', 'UTF8']) {
       for (const chunk of [1, 2, 1024]) expect((await parse('prices-utf8-bom.csv', { format: 'csv', encoding }, chunk)).map((r) => r.value)).toEqual(expected);
     }
-    // multi-byte characters split across chunks, and a byte sequence that is not UTF-8 (replacement character)
-    const bytes = Buffer.concat([Buffer.from('name,city\nZoë,Kraków\n'), Buffer.from([0x41, 0xe4, 0x2c, 0x42, 0x0a])]);
+    // multi-byte characters split across chunks, and a row that is not UTF-8 (a bad record, not U+FFFD)
+    const bytes = Buffer.concat([Buffer.from('name,city\nZoë,Kraków\n'), Buffer.from([0x41, 0xe4, 0x2c, 0x42, 0x0a]), Buffer.from('Åsa,Örebro\n')]);
     const recs = await parse(bytes, { format: 'csv' }, 1);
-    expect(recs.map((r) => r.value)).toEqual([{ name: 'Zoë', city: 'Kraków' }, { name: 'A\ufffd', city: 'B' }]);
-    expect(recs.map((r) => r.line)).toEqual([2, 3]);
+    expect(recs.map((r) => r.value ?? r.error!.reason)).toEqual([{ name: 'Zoë', city: 'Kraków' }, expect.stringMatching(/not valid UTF-8/), { name: 'Åsa', city: 'Örebro' }]);
+    expect(recs.map((r) => r.line)).toEqual([2, 3, 4]);
   });
 
   it('bad rows become error records naming line and field; the rest continue', async () => {

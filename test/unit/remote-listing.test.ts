@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseList } from 'basic-ftp';
 import { describe, expect, it } from 'vitest';
 import { formatFingerprint, normaliseFingerprint, parseListTime, toEntry } from '../../connectors/ftp/client.ts';
-import { remoteContained } from '../../connectors/ftp/remote.ts';
+import { remoteContained } from '../../connectors/remote/paths.ts';
 import { hostKeyFingerprint } from '../../connectors/sftp/client.ts';
 import { ftpSourceSchema } from '../../connectors/ftp/schema.ts';
 import { sftpSourceSchema } from '../../connectors/sftp/schema.ts';

@@ -87,5 +87,8 @@ describe('describeEvent', () => {
     expect(describeEvent({ ...base, type: 'requeued', data: null })).toBe('Queued again: item #7');
     expect(describeEvent({ ...base, itemId: null, type: 'config', data: { started: ['a'], stopped: [], restarted: ['b'] } })).toBe('Configuration changed: started a; restarted b');
     expect(describeEvent({ ...base, itemId: null, type: 'flow', data: { action: 'pause' } })).toBe('paused');
+    expect(describeEvent({ ...base, flow: null, itemId: null, type: 'flow', data: { action: 'sync now', flows: ['a'] } })).toBe('sync now: every flow scanned');
+    expect(describeEvent({ ...base, flow: null, itemId: null, type: 'system', data: { action: 'suspend' } })).toBe('The machine went to sleep');
+    expect(describeEvent({ ...base, flow: null, itemId: null, type: 'system', data: { action: 'resume', rescanned: ['a', 'b'], caughtUp: [] } })).toBe('The machine woke up: rescanned a, b; missed schedules run: none');
   });
 });

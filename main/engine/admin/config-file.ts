@@ -14,7 +14,7 @@ type Doc = Document.Parsed | Document;
 const KEEP_LAYOUT = { lineWidth: 0 } as const;
 
 /** Outcome of a proposed change: the new text and loaded config, or the problems with paths. */
-export type Proposal = { ok: true; text: string; loaded: LoadedConfig } | { ok: false; problems: Problem[] };
+export type Proposal = { ok: true; text: string; loaded: LoadedConfig; warnings: Problem[] } | { ok: false; problems: Problem[] };
 
 export class ConfigFile {
   readonly file: string;
@@ -42,16 +42,15 @@ export class ConfigFile {
   }
 
   /** Validates a document's text as the whole config. `prefix` turns paths relative to the edited part. */
-  private check(text: string, prefix?: string): Proposal {
-    const parsed = parseConfigText(text, this.file, { secrets: this.secrets });
-    if (parsed.ok) return { ok: true, text, loaded: parsed.value };
+  private check(text: string, prefix?: string, secrets = this.secrets): Proposal {
+    const parsed = parseConfigText(text, this.file, { secrets });
+    if (parsed.ok) {
+      const warnings = (parsed.value.warnings ?? []).map(problemFromLine);
+      return { ok: true, text, loaded: parsed.value, warnings: prefix === undefined ? warnings : relativeTo(warnings, prefix, true) };
+    }
     const problems = parsed.problems.map(problemFromLine);
     if (prefix === undefined) return { ok: false, problems };
-    // Problems inside the edited part first, with paths relative to it; others keep their full path.
-    const inside = problems.filter((p) => p.path === prefix || p.path.startsWith(`${prefix}.`) || p.path.startsWith(`${prefix}[`));
-    const rel = inside.map((p) => ({ path: p.path === prefix ? '' : p.path.slice(prefix.length).replace(/^\./, ''), message: p.message }));
-    const outside = problems.filter((p) => !inside.includes(p));
-    return { ok: false, problems: [...rel, ...outside] };
+    return { ok: false, problems: relativeTo(problems, prefix) };
   }
 
   /** Serialises writers: one change at a time, each against the file as it is now. */
@@ -61,12 +60,15 @@ export class ConfigFile {
     return next;
   }
 
-  /** Validates and writes a change made by `edit`, then hands the new config to `apply`. */
-  change<T>(edit: (doc: Doc) => string | undefined, apply: (loaded: LoadedConfig) => Promise<T>): Promise<T> {
+  /**
+   * Validates and writes a change made by `edit`, then hands the new config to `apply`. `secrets` replaces
+   * the lookup of ${secret:…} for the validation (a change that brings its own new secret values).
+   */
+  change<T>(edit: (doc: Doc) => string | undefined, apply: (loaded: LoadedConfig) => Promise<T>, secrets?: SecretLookup): Promise<T> {
     return this.serial(async () => {
       const doc = this.document();
       const prefix = edit(doc);
-      const proposal = this.check(doc.toString(KEEP_LAYOUT), prefix);
+      const proposal = this.check(doc.toString(KEEP_LAYOUT), prefix, secrets ?? this.secrets);
       if (!proposal.ok) throw new HttpError(400, `invalid configuration: ${proposal.problems.map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ')}`, proposal.problems);
       writeFileAtomic(this.file, proposal.text, fs.statSync(this.file).mode & 0o777);
       return apply(proposal.loaded);
@@ -84,6 +86,13 @@ export class ConfigFile {
   validateWhole(config: unknown): Proposal {
     return this.check(YAML.stringify(config));
   }
+}
+
+/** Problems inside the edited part first, with paths relative to it; others keep their full path (or go). */
+function relativeTo(problems: Problem[], prefix: string, onlyInside = false): Problem[] {
+  const inside = problems.filter((p) => p.path === prefix || p.path.startsWith(`${prefix}.`) || p.path.startsWith(`${prefix}[`));
+  const rel = inside.map((p) => ({ path: p.path === prefix ? '' : p.path.slice(prefix.length).replace(/^\./, ''), message: p.message }));
+  return onlyInside ? rel : [...rel, ...problems.filter((p) => !inside.includes(p))];
 }
 
 // ------------------------------------------------------------------ document edits

@@ -4,8 +4,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import cron from 'node-cron';
-import { CronExpressionParser } from 'cron-parser';
+import { CronSchedule, cronProblem } from '../schedule.ts';
 import type { Engine } from '../engine.ts';
 import { configSchema } from '../config/schema.ts';
 import { parseEndpoint } from '../config/load.ts';
@@ -17,6 +16,8 @@ import { HttpError, isPlainObject, problemFromLine, Reply, STREAMED } from './ht
 import { deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { readDesktopSettings, writeDesktopSettings } from './settings.ts';
 import { openApiDocument } from './openapi.ts';
+import { setFlowsPaused } from '../control.ts';
+import { getNetwork, putNetwork, testNetwork } from './network.ts';
 import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
 import type {
@@ -114,6 +115,10 @@ export const routes: Route[] = [
 
   { method: 'GET', path: '/api/settings', summary: 'Log level, admin port, data folder, start at login', reply: 'SettingsReply', handler: getSettings },
   { method: 'PUT', path: '/api/settings', summary: 'Change settings (port and data folder apply after a restart)', body: 'SettingsUpdate', reply: 'SettingsReply', handler: putSettingsRoute },
+
+  { method: 'GET', path: '/api/network', summary: 'The network setting as written (proxy, trusted CAs; templates, never secret values) and what it means now', reply: 'NetworkView', handler: getNetwork },
+  { method: 'PUT', path: '/api/network', summary: 'Replace the network setting and store the secrets it refers to (validated, written keeping comments, applied: flows restart with it)', body: 'NetworkUpdate', reply: 'NetworkView', handler: putNetwork },
+  { method: 'POST', path: '/api/network/test', summary: 'Test a URL through the saved network setting or unsaved values: the path taken (proxy, TLS issuer and trust) or why it failed', body: 'NetworkTestRequest', reply: 'NetworkTestReply', handler: testNetwork },
 ];
 
 const compiled = routes.map((route) => {
@@ -229,7 +234,7 @@ function validate({ admin, body }: RouteContext): ValidateReply {
     const intg = body.integration;
     proposal = admin.configFile.propose((doc) => putIntegration(doc, typeof intg.name === 'string' && intg.name ? intg.name : '(unnamed)', intg));
   } else throw new HttpError(400, 'expected { config } or { integration, flow } or { integration: {…} }');
-  return proposal.ok ? { ok: true, problems: [] } : { ok: false, problems: proposal.problems };
+  return proposal.ok ? { ok: true, problems: [], warnings: proposal.warnings } : { ok: false, problems: proposal.problems };
 }
 
 async function change(ctx: RouteContext, edit: Parameters<AdminServer['configFile']['change']>[0]): Promise<ConfigChangeReply> {
@@ -301,8 +306,7 @@ async function flowAction(ctx: RouteContext, action: 'pause' | 'resume' | 'run')
   if (!flow) throw new HttpError(409, `flow ${name} is not loaded`);
   ctx.admin.statusCache = undefined;
   if (action === 'pause' || action === 'resume') {
-    flow.setPaused(action === 'pause');
-    ctx.engine.queue.addEvent('flow', name, null, { action });
+    setFlowsPaused(ctx.engine, action === 'pause', [name]);
     return { flow: name, paused: flow.paused };
   }
   if (!flow.cfg.enabled) throw new HttpError(409, `flow ${name} is disabled (enabled: false); enable it first`);
@@ -333,7 +337,7 @@ async function check({ engine, body }: RouteContext): Promise<CheckReply> {
   if (!parsed.ok) return { ok: false, message: `the ${role} settings are not valid`, problems: parsed.problems.map(problemFromLine) };
   const def = connectorOf(parsed.type);
   // an unsaved block's OAuth uses the engine's connections (a test of an unsaved form is no flow: held by none)
-  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }), tokens: (auth: OAuthClientConfig) => engine.connections.provider(auth, '(test)', 'source') };
+  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }), net: engine.network, tokens: (auth: OAuthClientConfig) => engine.connections.provider(auth, '(test)', 'source') };
   let conn;
   try {
     conn = role === 'source' ? def.createSource!(parsed.config, env) : def.createDestination!(parsed.config, env);
@@ -362,7 +366,7 @@ async function dryRun({ engine, body }: RouteContext): Promise<DryRunReply> {
   const parsed = parseEndpoint('source', body.source, engine.loaded.dir, { secrets: engine.secrets?.lookup() });
   if (!parsed.ok) return { ok: false, message: 'the source settings are not valid', problems: parsed.problems.map(problemFromLine), ...empty };
   const def = connectorOf(parsed.type);
-  const source = def.createSource!(parsed.config, { configDir: engine.loaded.dir, log: engine.log.child({ dryRun: parsed.type }) });
+  const source = def.createSource!(parsed.config, { configDir: engine.loaded.dir, log: engine.log.child({ dryRun: parsed.type }), net: engine.network });
   try {
     if (!source.dryRun) return { ok: false, message: `${parsed.type} sources have no dry run`, ...empty };
     const r = await source.dryRun({ maxFiles: 1000, maxWaitMs: 3000 });
@@ -385,9 +389,8 @@ function nextRuns({ query }: RouteContext): ScheduleReply {
   const timezone = query.get('timezone') || Intl.DateTimeFormat().resolvedOptions().timeZone;
   const count = intParam(query, 'count', 5, 1, 50);
   const problems = [];
-  const v = cron.validateDetailed(expr);
-  if (!expr) problems.push({ path: 'cron', message: 'required (expected a cron expression like "*/5 * * * *")' });
-  else if (!v.valid) problems.push({ path: 'cron', message: `expected a cron expression, got ${JSON.stringify(expr)} (${v.errors.map((e) => `${e.field}: ${e.message}`).join('; ')})` });
+  const problem = expr ? cronProblem(expr) : 'required (expected a cron expression like "*/5 * * * *")';
+  if (problem) problems.push({ path: 'cron', message: problem });
   let fmt: Intl.DateTimeFormat | undefined;
   try {
     fmt = new Intl.DateTimeFormat('sv-SE', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
@@ -395,9 +398,7 @@ function nextRuns({ query }: RouteContext): ScheduleReply {
     problems.push({ path: 'timezone', message: `expected an IANA time zone like "Europe/Berlin", got ${JSON.stringify(timezone)}` });
   }
   if (problems.length > 0 || !fmt) return { ok: false, times: [], local: [], timezone, problems };
-  const it = CronExpressionParser.parse(expr, { currentDate: new Date(), tz: timezone });
-  const times: string[] = [];
-  for (let i = 0; i < count; i++) times.push(it.next().toDate().toISOString());
+  const times = new CronSchedule(expr, timezone).nextRuns(new Date(), count).map((d) => d.toISOString());
   return { ok: true, times, local: times.map((t) => fmt.format(new Date(t))), timezone, problems: [] };
 }
 
@@ -455,7 +456,7 @@ function events(ctx: RouteContext): typeof STREAMED {
       for (;;) {
         const rows = engine.queue.events(cursor, 500);
         for (const r of rows) {
-          res.write(`id: ${r.id}\ndata: ${JSON.stringify(eventView(r))}\n\n`);
+          res.write(`id: ${r.id}\ndata: ${engine.scrubber.text(JSON.stringify(eventView(r)))}\n\n`);
           cursor = r.id;
           lastWrite = Date.now();
         }

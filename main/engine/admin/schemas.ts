@@ -2,6 +2,7 @@
 // OpenAPI document shows them as JSON Schema. The TypeScript shapes of the same bodies are in types.ts.
 import { z } from 'zod';
 import { flowSchema, integrationSchema } from '../config/schema.ts';
+import { networkSchema } from '../../../connectors/net/schema.ts';
 import { ITEM_STATES } from '../store/queue.ts';
 
 const endpointBlock = z.looseObject({ type: z.string().meta({ description: 'Connector type, e.g. "folder" or "http".' }) });
@@ -38,6 +39,15 @@ export const bodySchemas = {
     z.strictObject({ integration: z.string(), flow: z.record(z.string(), z.unknown()) }),
     z.strictObject({ integration: z.record(z.string(), z.unknown()) }),
   ]),
+  NetworkTestRequest: z.strictObject({
+    url: z.string().min(1).meta({ description: 'The http(s) URL to test.' }),
+    network: z.record(z.string(), z.unknown()).optional().meta({ description: 'Unsaved network settings to test instead of the saved ones (as written in the config).' }),
+  }),
+  NetworkUpdate: z.strictObject({
+    network: z.record(z.string(), z.unknown()).meta({ description: 'The network block as written in the config (see RawNetwork).' }),
+    secrets: z.record(z.string(), z.string().min(1)).optional().meta({ description: 'Values of the ${secret:NAME} the block refers to, stored only if the change is valid.' }),
+  }),
+  RawNetwork: networkSchema,
   RawFlow: flowSchema.partial({ name: true }),
   RawIntegration: integrationSchema.partial({ name: true }),
 };
@@ -45,7 +55,7 @@ export const bodySchemas = {
 export type BodyName = keyof typeof bodySchemas;
 
 /** Bodies checked by the server before the handler; flows and integrations are checked as part of the whole config. */
-export const VALIDATED_BODIES = new Set<BodyName>(['QueueActionRequest', 'CheckRequest', 'DryRunRequest', 'SecretPutRequest', 'SettingsUpdate', 'ConsentPasteRequest']);
+export const VALIDATED_BODIES = new Set<BodyName>(['QueueActionRequest', 'CheckRequest', 'DryRunRequest', 'SecretPutRequest', 'SettingsUpdate', 'NetworkTestRequest', 'NetworkUpdate', 'ConsentPasteRequest']);
 
 let jsonCache: Record<string, unknown> | undefined;
 

@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Engine } from '../engine.ts';
 import { errorMessage } from '../../../connectors/contract.ts';
-import { scrubSecrets } from '../secrets.ts';
 import { HttpError, problemFromLine, readJsonBody, Reply, STREAMED } from './http.ts';
 import { bodySchemas, VALIDATED_BODIES } from './schemas.ts';
 import { formatIssues } from '../config/load.ts';
@@ -16,7 +15,6 @@ import { checkLoginLink, ensureAdminToken, removeAdminInfo, writeAdminInfo } fro
 import { matchRoute, routes, type RouteContext } from './routes.ts';
 import { ConfigFile } from './config-file.ts';
 import { packageRoot } from '../paths.ts';
-import { scrubTokens } from '../oauth/scrub.ts';
 import { CALLBACK_PATH } from '../oauth/config.ts';
 import { CALLBACK_HEADERS, callbackPage } from './connections.ts';
 
@@ -146,15 +144,7 @@ export class AdminServer {
   }
 
   private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    const secrets = this.engine.secrets;
-    let text = scrubTokens(JSON.stringify(body ?? null));
-    if (secrets) {
-      try {
-        text = scrubSecrets(text, secrets.values());
-      } catch {
-        // an unreadable secret store has no values to leak
-      }
-    }
+    const text = this.engine.scrubber.text(JSON.stringify(body ?? null));
     res.writeHead(status, { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
     res.end(text);
   }

@@ -69,6 +69,8 @@ export type ValidateRequest =
 export interface ValidateReply {
   ok: boolean;
   problems: Problem[];
+  /** Risks the config accepts on purpose (e.g. `allowInsecure: true` on a listener open to the network). */
+  warnings?: Problem[];
 }
 
 /** What the engine did after a config change: flows stopped, started or restarted with their new settings. */
@@ -265,6 +267,49 @@ export interface SettingsReply extends Settings {
 }
 /** PUT /api/settings: any subset. */
 export type SettingsUpdate = Partial<Settings>;
+
+// ------------------------------------------------------------------ network
+
+/** The `network` block as written in the config file (templates such as ${secret:…}, never their values). */
+export interface RawNetwork {
+  /** A proxy URL, "env", "system" or "none", or the object form. */
+  proxy?: string | { url?: string; username?: string; password?: string; noProxy?: string[] };
+  tls?: { ca?: string[]; systemCa?: boolean; cert?: string; key?: string; pfx?: string; passphrase?: string };
+}
+/** GET /api/network, and the reply of PUT /api/network */
+export interface NetworkView {
+  /** The block as written; null when the config has none (proxy from the environment, system store on). */
+  network: RawNetwork | null;
+  /** What the running setting means: "network.proxy: …", "trust: …". */
+  effective: string[];
+  /** Flows restarted by a change (PUT). */
+  applied?: ApplyReport;
+}
+/**
+ * PUT /api/network: the new block, and values for the ${secret:NAME} it refers to (a proxy password typed in
+ * the form): they are stored only when the whole change is valid.
+ */
+export interface NetworkUpdate {
+  network: RawNetwork;
+  secrets?: Record<string, string>;
+}
+/** POST /api/network/test: a URL, through the saved setting or through `network` (unsaved form values). */
+export interface NetworkTestRequest {
+  url: string;
+  network?: RawNetwork;
+}
+/** Never an HTTP error for a failed test: `ok: false` with the reason (or the settings' problems). */
+export interface NetworkTestReply {
+  ok: boolean;
+  /** "https://x answered HTTP 200 to HEAD", or the one-line reason it failed. */
+  message: string;
+  /** The way taken (or that would be): "via proxy …; TLS by '…' (trusted: …)". */
+  path: string;
+  status?: number;
+  /** The setting tested, as `effective` in NetworkView. */
+  setting: string[];
+  problems?: Problem[];
+}
 
 // ------------------------------------------------------------------ status
 

@@ -5,8 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type FerryConfig } from './schema.ts';
+import { configSchema, type FerryConfig, type FlowConfig } from './schema.ts';
 import { connectors } from '../registry.ts';
+import { Scrubber, type Placeholder } from '../scrub.ts';
+import { networkSchema, type NetworkConfig } from '../../../connectors/net/schema.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -27,6 +29,10 @@ export interface LoadedConfig {
   dataDir: string;
   /** The parsed file before interpolation (what admin views show: templates, never secret values). */
   raw: unknown;
+  /** Every ${env:…} / ${secret:…} and the value it resolved to (what the Scrubber removes from output). */
+  placeholders?: Placeholder[];
+  /** Risks the config accepts on purpose (`allowInsecure`), one `<key path>: <message>` line each. */
+  warnings?: string[];
 }
 
 /** `a.b[0].c` from a zod path. */
@@ -102,12 +108,18 @@ export interface LoadOptions {
   allowMissingSecrets?: boolean;
 }
 
-/** Replaces ${env:NAME} and ${secret:NAME} in every string, collecting a problem per missing name. */
-function interpolate(value: unknown, at: PropertyKey[], problems: string[], opts: LoadOptions): unknown {
+/**
+ * Replaces ${env:NAME} and ${secret:NAME} in every string, collecting a problem per missing name and each
+ * resolved value in `resolved`.
+ */
+function interpolate(value: unknown, at: PropertyKey[], problems: string[], opts: LoadOptions, resolved: Placeholder[] = []): unknown {
   if (typeof value === 'string') {
-    return value.replace(PLACEHOLDER, (placeholder, kind: string, key: string) => {
+    return value.replace(PLACEHOLDER, (placeholder, kind: 'env' | 'secret', key: string) => {
       const v = kind === 'env' ? process.env[key] : opts.secrets?.(key);
-      if (v !== undefined) return v;
+      if (v !== undefined) {
+        if (!resolved.some((r) => r.kind === kind && r.name === key)) resolved.push({ kind, name: key, value: v });
+        return v;
+      }
       if (opts.allowMissingSecrets) return placeholder;
       problems.push(
         kind === 'env'
@@ -117,9 +129,9 @@ function interpolate(value: unknown, at: PropertyKey[], problems: string[], opts
       return '';
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...at, i], problems, opts));
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...at, i], problems, opts, resolved));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...at, k], problems, opts)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...at, k], problems, opts, resolved)]));
   }
   return value;
 }
@@ -132,8 +144,14 @@ function resolveDotted(obj: Record<string, unknown>, dotted: string, base: strin
     cur = next && typeof next === 'object' ? (next as Record<string, unknown>) : undefined;
   }
   const last = keys[keys.length - 1];
-  if (cur && typeof cur[last] === 'string' && cur[last] !== '') cur[last] = path.resolve(base, cur[last] as string);
+  const v = cur?.[last];
+  if (typeof v === 'string' && v !== '') cur![last] = path.resolve(base, v);
+  // a list of paths (tls.ca)
+  else if (Array.isArray(v)) cur![last] = v.map((x) => (typeof x === 'string' && x !== '' ? path.resolve(base, x) : x));
 }
+
+/** Keys of the top-level `network` block holding file paths. */
+const NETWORK_PATH_KEYS = ['network.tls.ca', 'network.tls.cert', 'network.tls.key', 'network.tls.pfx'];
 
 /** The OS's per-user app-data folder for Ferry. */
 export function defaultAppDataDir(): string {
@@ -157,10 +175,12 @@ export function parseConfigText(
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, problems: ['(root): expected a mapping with an "integrations" list'] };
   const problems: string[] = [];
-  const interpolated = interpolate(raw, [], problems, opts) as Record<string, unknown>;
+  const placeholders: Placeholder[] = [];
+  const interpolated = interpolate(raw, [], problems, opts, placeholders) as Record<string, unknown>;
 
   // Resolve relative paths before validation, so defaults and checks see absolute paths.
   if (typeof interpolated.dataDir === 'string') interpolated.dataDir = path.resolve(dir, interpolated.dataDir);
+  for (const key of NETWORK_PATH_KEYS) resolveDotted(interpolated, key, dir);
   const integrations = Array.isArray(interpolated.integrations) ? interpolated.integrations : [];
   for (const integration of integrations) {
     const flows = integration && typeof integration === 'object' && Array.isArray((integration as any).flows) ? (integration as any).flows : [];
@@ -175,9 +195,29 @@ export function parseConfigText(
 
   const result = configSchema.safeParse(interpolated, { reportInput: true });
   if (!result.success) problems.push(...formatIssues(result.error.issues));
-  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems)] };
+  // a problem quoting a value ("expected an http(s) URL, got …") names its placeholder instead
+  const scrub = new Scrubber({ placeholders }).text;
+  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems.map(scrub))] };
   const config = result.data;
-  return { ok: true, value: { file: path.resolve(file), dir, config, dataDir: config.dataDir ?? defaultAppDataDir(), raw } };
+  return { ok: true, value: { file: path.resolve(file), dir, config, dataDir: config.dataDir ?? defaultAppDataDir(), raw, placeholders, warnings: configWarnings(config).map(scrub) } };
+}
+
+/** What a flow's connectors warn about (risks accepted on purpose), with key paths from the flow. */
+export function flowWarnings(flow: FlowConfig): Array<{ path: PropertyKey[]; message: string }> {
+  const out: Array<{ path: PropertyKey[]; message: string }> = [];
+  for (const role of ['source', 'destination'] as const) {
+    const { type, ...block } = flow[role] as { type: string } & Record<string, unknown>;
+    const def = connectors.find((c) => c.type === type);
+    for (const w of def?.warnings?.(role, block) ?? []) out.push({ path: [role, ...w.path], message: w.message });
+  }
+  return out;
+}
+
+/** Every flow's warnings in a valid config, as `<key path>: <message>` lines. */
+export function configWarnings(config: FerryConfig): string[] {
+  return config.integrations.flatMap((integration, i) =>
+    integration.flows.flatMap((flow, j) => flowWarnings(flow).map((w) => `${formatPath(['integrations', i, 'flows', j, ...w.path])}: ${w.message}`)),
+  );
 }
 
 /** Loads and validates a config file; throws ConfigError listing every problem. */
@@ -207,7 +247,8 @@ export function parseEndpoint(
 ): { ok: true; type: string; config: Record<string, unknown> } | { ok: false; problems: string[] } {
   if (!block || typeof block !== 'object' || Array.isArray(block)) return { ok: false, problems: [`(root): expected a ${role} block (an object with a "type")`] };
   const problems: string[] = [];
-  const interpolated = interpolate(block, [], problems, { secrets: opts.secrets }) as Record<string, unknown>;
+  const placeholders: Placeholder[] = [];
+  const interpolated = interpolate(block, [], problems, { secrets: opts.secrets }, placeholders) as Record<string, unknown>;
   const types = connectors.filter((c) => (role === 'source' ? c.sourceSchema : c.destinationSchema)).map((c) => c.type);
   const def = connectors.find((c) => c.type === interpolated.type);
   const shape = role === 'source' ? def?.sourceSchema : def?.destinationSchema;
@@ -216,8 +257,23 @@ export function parseEndpoint(
   const { type, ...rest } = interpolated;
   const result = shape.safeParse(rest, { reportInput: true });
   if (!result.success) problems.push(...formatIssues(result.error.issues));
-  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems)] };
+  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems.map(new Scrubber({ placeholders }).text))] };
   return { ok: true, type: String(type), config: result.data as Record<string, unknown> };
+}
+
+/**
+ * Validates a `network` block on its own (admin API: testing unsaved Network settings): interpolates
+ * ${env:…}/${secret:…}, resolves its file paths against `dir`, checks it against the schema. Problem lines
+ * name keys relative to the block (`proxy.url: …`).
+ */
+export function parseNetworkBlock(block: unknown, dir: string, opts: { secrets?: SecretLookup } = {}): { ok: true; config: NetworkConfig } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  const interpolated = { network: interpolate(block ?? {}, [], problems, { secrets: opts.secrets }) } as Record<string, unknown>;
+  for (const key of NETWORK_PATH_KEYS) resolveDotted(interpolated, key, dir);
+  const result = networkSchema.safeParse(interpolated.network, { reportInput: true });
+  if (!result.success) problems.push(...formatIssues(result.error.issues));
+  if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems)] };
+  return { ok: true, config: result.data };
 }
 
 /**

@@ -48,6 +48,9 @@ function rows(s: JsonSchema, at: string, out: string[][], sections: Array<{ titl
     out.push([`\`${at}\``, 'object', '', 'one of the variants below']);
     return;
   }
+  // a shorthand string or an object (network.proxy): the object's keys get rows of their own
+  const objectVariant = variants?.find((v) => v.type === 'object' && v.properties);
+  if (objectVariant) return rows(objectVariant, at, out, sections);
   if (s.type === 'object' && s.properties) {
     for (const [key, child] of Object.entries(s.properties)) {
       const path = at ? `${at}.${key}` : key;
@@ -57,7 +60,7 @@ function rows(s: JsonSchema, at: string, out: string[][], sections: Array<{ titl
       if (!isContainer || child.anyOf?.every((v) => !v.properties)) {
         out.push([`\`${path}\``, typeOf(child), child.default !== undefined ? `\`${JSON.stringify(child.default)}\`` : required ? '**required**' : '', child.description ?? '']);
       } else {
-        if (child.description) out.push([`\`${path}\``, 'object', child.default !== undefined ? `\`${JSON.stringify(child.default)}\`` : '', child.description]);
+        if (child.description) out.push([`\`${path}\``, child.anyOf || child.oneOf ? typeOf(child) : 'object', child.default !== undefined ? `\`${JSON.stringify(child.default)}\`` : '', child.description]);
         rows(child, path, out, sections);
       }
       if (isList) rows(child.items!, `${path}[]`, out, sections);

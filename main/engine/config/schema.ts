@@ -1,10 +1,11 @@
 // The configuration schema: the single source of truth for the config's TypeScript types, validation,
 // the JSON Schema file (ferry.schema.json) and the reference in docs/config-reference.md.
 import { z } from 'zod';
-import cron from 'node-cron';
 import { connectors } from '../registry.ts';
 import { onRecordErrorSchema, processSchema } from '../process/schema.ts';
 import { checkConnectionReferences, connectionsSchema } from '../oauth/config.ts';
+import { cronProblem, isTimezone } from '../schedule.ts';
+import { networkSchema } from '../../../connectors/net/schema.ts';
 
 const name = z
   .string()
@@ -13,15 +14,6 @@ const name = z
       `expected a name of letters, digits, "_", "." or "-" (at most 64, starting with a letter or digit), got ${JSON.stringify(iss.input)}`,
   });
 
-function isTimezone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export const changeTrigger = z
   .strictObject({ on: z.literal('change') })
   .meta({ description: 'Event-driven: items flow as soon as the source reports them complete.' });
@@ -29,12 +21,9 @@ export const changeTrigger = z
 export const scheduleTrigger = z
   .strictObject({
     schedule: z.string().superRefine((expr, ctx) => {
-      const v = cron.validateDetailed(expr);
-      if (!v.valid) {
-        const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-        ctx.addIssue({ code: 'custom', message: `expected a cron expression, got ${JSON.stringify(expr)} (${why})` });
-      }
-    }).meta({ description: 'Cron expression (5 or 6 fields), e.g. "*/5 * * * *".' }),
+      const problem = cronProblem(expr);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }).meta({ description: 'Cron expression (5 or 6 fields), e.g. "*/5 * * * *". When both day fields are restricted, a day matches when either does (POSIX cron); a time a DST change skips runs at the gap\'s end, a repeated time runs once.' }),
     timezone: z
       .string()
       .refine(isTimezone, { error: (iss) => `expected an IANA time zone like "Europe/Berlin", got ${JSON.stringify(iss.input)}` })
@@ -138,6 +127,7 @@ export const configSchema = z
     connections: connectionsSchema.meta({
       description: 'Named OAuth 2.0 accounts (consent given once in the dashboard or with `ferry connect NAME`); flows use one with auth: { type: oauth2, connection: NAME }.',
     }),
+    network: networkSchema.default(networkSchema.parse({})),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
   })
   .superRefine((cfg, ctx) => {

@@ -20,8 +20,11 @@ export interface ConnectionManagerOptions {
   db: Db;
   store: TokenStore;
   log: Logger;
-  /** Carries token and revocation requests that no connector's dispatcher carries (default: a plain agent). */
-  dispatcher?: Dispatcher;
+  /**
+   * The dispatcher for a token or revocation endpoint's URL: the engine's network setting (proxy, trust, client
+   * certificate), as for every outbound HTTP client (default: the process's, from the proxy environment).
+   */
+  dispatcherFor?(url: string): Dispatcher;
   /** A connection's health changed: the engine wakes the flows that use it. */
   onChange?(key: string, health: ConnectionHealth): void;
 }
@@ -163,8 +166,13 @@ class Connection implements TokenProvider {
     if (this.current?.value === token.value) this.rejectedValue = token.value;
   }
 
-  /** One refresh for every waiter, under the connection's lock (another process may have refreshed already). */
-  private refresh(dispatcher: Dispatcher | undefined): Promise<AccessToken> {
+  /**
+   * One refresh for every waiter, under the connection's lock (another process may have refreshed already).
+   * A named connection's token endpoint is reached through the network setting: the connection is shared by
+   * flows whose own proxy/tls overrides are for their APIs. A flow's inline client settings belong to it, so
+   * their refresh goes through the connector's dispatcher (its overrides included) when it gives one.
+   */
+  private refresh(connectorDispatcher: Dispatcher | undefined): Promise<AccessToken> {
     return this.m.store.withLock(this.key, async () => {
       if (this.unsaved) this.save(this.unsaved);
       let stored: StoredTokens | undefined;
@@ -192,7 +200,8 @@ class Connection implements TokenProvider {
       }
       let t: TokenSet;
       try {
-        t = await tokenRequest(s, params, dispatcher ?? this.m.dispatcher, `: check clientId/clientSecret${s.grant === 'refresh_token' ? '/refreshToken' : ''}`);
+        const via = (s.inline ? connectorDispatcher : undefined) ?? this.m.dispatcherFor(s.tokenUrl);
+        t = await tokenRequest(s, params, via, `: check clientId/clientSecret${s.grant === 'refresh_token' ? '/refreshToken' : ''}`);
       } catch (err) {
         if (err instanceof OAuthEndpointError && err.invalidGrant && refreshToken) {
           // the refresh token is dead (revoked, expired, or consent withdrawn): never send it again
@@ -288,7 +297,7 @@ class Connection implements TokenProvider {
   }
 
   /** Revokes the tokens where the provider can, and forgets them. Returns what happened, in words. */
-  async disconnect(dispatcher?: Dispatcher): Promise<{ revoked: boolean; message: string }> {
+  async disconnect(): Promise<{ revoked: boolean; message: string }> {
     return this.m.store.withLock(this.key, async () => {
       const s = this.settings;
       let stored: StoredTokens | undefined;
@@ -304,7 +313,7 @@ class Connection implements TokenProvider {
       else if (!s.revokeUrl) message = `tokens of ${s.title} forgotten; ${s.revokeHint ?? `${s.provider} has no revocation endpoint (set revokeUrl): end the app's access in the provider's settings`}`;
       else {
         try {
-          await revokeToken({ revokeUrl: s.revokeUrl, style: s.revokeStyle, token, tokenTypeHint: stored?.refreshToken ? 'refresh_token' : 'access_token', clientId: s.clientId, clientSecret: s.clientSecret, clientAuth: s.clientAuth, dispatcher: dispatcher ?? this.m.dispatcher });
+          await revokeToken({ revokeUrl: s.revokeUrl, style: s.revokeStyle, token, tokenTypeHint: stored?.refreshToken ? 'refresh_token' : 'access_token', clientId: s.clientId, clientSecret: s.clientSecret, clientAuth: s.clientAuth, dispatcher: this.m.dispatcherFor(s.revokeUrl) });
           revoked = true;
           message = `tokens of ${s.title} revoked at ${new URL(s.revokeUrl).host} and forgotten`;
         } catch (err) {
@@ -325,7 +334,7 @@ export class ConnectionManager {
   readonly db: Db;
   readonly store: TokenStore;
   readonly log: Logger;
-  readonly dispatcher?: Dispatcher;
+  private readonly dispatcherOf?: (url: string) => Dispatcher;
   private readonly onChange?: ConnectionManagerOptions['onChange'];
   private readonly connections = new Map<string, Connection>();
   /** Connection keys each flow uses, by role. */
@@ -338,9 +347,14 @@ export class ConnectionManager {
     this.db = opts.db;
     this.store = opts.store;
     this.log = opts.log;
-    this.dispatcher = opts.dispatcher;
+    this.dispatcherOf = opts.dispatcherFor;
     this.onChange = opts.onChange;
     this.configure(connections);
+  }
+
+  /** The dispatcher for a token or revocation request to this URL: the network setting's, looked up per request. */
+  dispatcherFor(url: string): Dispatcher | undefined {
+    return this.dispatcherOf?.(url);
   }
 
   /** Takes the config's connections (at start and on every config change): changed ones reload their tokens. */
@@ -458,7 +472,7 @@ export class ConnectionManager {
    * pasted for `connection` (then a bare code belongs to that connection's latest consent). Throws ConsentError
    * with the one-line reason.
    */
-  async completeConsent(answer: ConsentAnswer, connection?: string, dispatcher?: Dispatcher): Promise<{ connection: string; message: string }> {
+  async completeConsent(answer: ConsentAnswer, connection?: string): Promise<{ connection: string; message: string }> {
     const p = answer.params;
     const state = p.get('state');
     let session = state ? this.sessions.get(state) : undefined;
@@ -485,7 +499,7 @@ export class ConnectionManager {
     const s = c.settings;
     let t: TokenSet;
     try {
-      t = await tokenRequest(s, { grant_type: 'authorization_code', code, redirect_uri: session.redirectUri, code_verifier: session.verifier }, dispatcher ?? this.dispatcher);
+      t = await tokenRequest(s, { grant_type: 'authorization_code', code, redirect_uri: session.redirectUri, code_verifier: session.verifier }, this.dispatcherFor(s.tokenUrl));
     } catch (err) {
       const e = err instanceof OAuthEndpointError ? err : new OAuthEndpointError((err as Error).message);
       throw this.failConsent(name, new ConsentError(codeRefusal(e, session.redirectUri)));
@@ -515,14 +529,14 @@ export class ConnectionManager {
   }
 
   /** Completes a consent from pasted text (the redirect URL, its query or the code). */
-  completePasted(connection: string, input: string, dispatcher?: Dispatcher): Promise<{ connection: string; message: string }> {
+  completePasted(connection: string, input: string): Promise<{ connection: string; message: string }> {
     let answer: ConsentAnswer;
     try {
       answer = parsePasted(input);
     } catch (err) {
       return Promise.reject(this.failConsent(connection, err as ConsentError));
     }
-    return this.completeConsent(answer, connection, dispatcher);
+    return this.completeConsent(answer, connection);
   }
 
   private failConsent(name: string | undefined, err: ConsentError): ConsentError {

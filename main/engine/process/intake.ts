@@ -9,6 +9,7 @@ import { errorMessage, type EmitResult, type ItemAttributes, type NewItem } from
 import type { ContentStore, StoredBody } from '../store/content.ts';
 import { runProcess, transformedRecords, type CompiledProcess, type RecordFailure } from './pipeline.ts';
 import type { OnRecordError } from './schema.ts';
+import { intakeFailureIsPermanent, TransientError } from '../failures.ts';
 
 /** Derived items are committed in chunks of this many items or bytes (one transaction each). */
 const COMMIT_ITEMS = 16;
@@ -33,10 +34,15 @@ export interface ProcessIntakeDeps {
   commitDead(items: DeadItem[]): Promise<void>;
   /** Resolves once the flow may queue more (back pressure); rejects when the flow stops. */
   waitForCapacity(): Promise<void>;
-  /** The parent is fully processed: its after-delivery may run once its derived items are settled. */
-  parentProcessing(parent: NewItem, active: boolean): void;
+  /**
+   * The parent's processing started (active) or ended. Only a parent `completed` (every part queued or dead)
+   * may have its after-delivery run, once its parts are settled; one cut short is taken again.
+   */
+  parentProcessing(parent: NewItem, active: boolean, completed?: boolean): void;
   /** Reports a file-level problem (bad records counted, a failed file). */
   problem(message: string): void;
+  /** Reports what happened to a file that is not a problem (nothing in it to queue). */
+  note?(message: string): void;
 }
 
 class FailFile extends Error {
@@ -93,14 +99,16 @@ export class ProcessIntake {
         continue;
       }
       this.d.parentProcessing(item, true);
+      let completed = false;
       try {
         const r = await this.one(item);
+        completed = true;
         result.queued += r.queued;
         if (r.queued === 0 && r.duplicates > 0 && r.dead === 0) result.duplicates.push(item);
       } catch (err) {
         result.failed.push({ item, error: errorMessage(err) });
       } finally {
-        this.d.parentProcessing(item, false);
+        this.d.parentProcessing(item, false, completed);
       }
     }
     if (checkpoint) await this.commitAll([], checkpoint);
@@ -113,9 +121,9 @@ export class ProcessIntake {
     let duplicates = 0;
     let rest = items;
     for (;;) {
-      await this.d.waitForCapacity();
+      await this.d.waitForCapacity().catch((err) => Promise.reject(new TransientError(errorMessage(err), { cause: err })));
       const r = await this.d.commit(rest, checkpoint);
-      if (r.failed.length > 0) throw new Error(r.failed[0].error);
+      if (r.failed.length > 0) throw new TransientError(r.failed[0].error);
       queued += r.queued;
       duplicates += r.duplicates.length;
       if (!r.refused) return { queued, duplicates };
@@ -142,47 +150,62 @@ export class ProcessIntake {
     };
   }
 
-  private deadRecord(parent: NewItem, f: RecordFailure): DeadItem {
+  /**
+   * A bad record as a dead item holding its raw text; a problem that ends the document (wholeFile) holds the
+   * whole file, since nothing after it was read.
+   */
+  private deadRecord(parent: NewItem, body: Reopenable, f: RecordFailure): DeadItem {
     const reason = describeFailure(parent.name, f);
     return {
       reason,
       item: {
         sourceKey: `${parent.sourceKey}#e${f.n}`,
         name: `${parent.name}#record-${f.n}`,
-        attributes: this.attributesFor(parent, `${parent.name}#record-${f.n}`, { recordNumber: f.n, line: f.line ?? null, field: f.field ?? null, step: f.step, reason: f.reason }),
-        body: { bytes: Buffer.from(f.raw ?? '', 'utf8') },
+        attributes: this.attributesFor(parent, `${parent.name}#record-${f.n}`, { recordNumber: f.n, line: f.line ?? null, field: f.field ?? null, step: f.step, reason: f.reason, ...(f.wholeFile ? { wholeFile: true } : {}) }),
+        body: f.wholeFile ? body.body : { bytes: Buffer.isBuffer(f.raw) ? f.raw : Buffer.from(f.raw ?? '', 'utf8') },
         group: parent.group,
       },
     };
   }
 
+  /** The whole file goes dead (its parts already queued stay queued); the source's checkpoint moves on. */
+  private async deadFile(parent: NewItem, body: Reopenable, reason: string, attrs: ItemAttributes): Promise<void> {
+    await this.d.commitDead([{
+      reason,
+      item: { ...parent, sourceKey: `${parent.sourceKey}#file`, attributes: this.attributesFor(parent, parent.name, attrs), body: body.body, checkpoint: undefined },
+    }]);
+    if (parent.checkpoint) await this.commitAll([], parent.checkpoint);
+    this.d.problem(reason);
+  }
+
   private async one(parent: NewItem): Promise<{ queued: number; duplicates: number; dead: number }> {
-    const body = await this.reopenable(parent);
+    let body: Reopenable;
+    try {
+      body = await this.reopenable(parent);
+    } catch (err) {
+      throw new TransientError(errorMessage(err), { cause: err }); // reading or storing the file: tried again
+    }
     try {
       if (this.d.onRecordError === 'fail-file') {
         // First pass: find the first bad record before anything of this file is queued.
         try {
           const hooks = { fileName: parent.name, onError: (f: RecordFailure) => { throw new FailFile(f); } };
-          for await (const _ of transformedRecords(body.open(), this.d.proc, hooks)) if (this.d.signal.aborted) throw new Error('interrupted: Ferry is stopping');
+          for await (const _ of transformedRecords(body.open(), this.d.proc, hooks)) if (this.d.signal.aborted) throw new TransientError('interrupted: Ferry is stopping');
         } catch (err) {
           if (!(err instanceof FailFile)) throw err;
-          const reason = `file failed: ${describeFailure(parent.name, err.failure)}`;
-          await this.d.commitDead([{
-            reason,
-            item: {
-              ...parent,
-              sourceKey: `${parent.sourceKey}#file`,
-              attributes: this.attributesFor(parent, parent.name, { recordNumber: err.failure.n, line: err.failure.line ?? null, field: err.failure.field ?? null, reason: err.failure.reason }),
-              body: body.body,
-              checkpoint: undefined,
-            },
-          }]);
-          if (parent.checkpoint) await this.commitAll([], parent.checkpoint);
-          this.d.problem(reason);
+          const f = err.failure;
+          await this.deadFile(parent, body, `file failed: ${describeFailure(parent.name, f)}`, { recordNumber: f.n, line: f.line ?? null, field: f.field ?? null, reason: f.reason });
           return { queued: 0, duplicates: 0, dead: 1 };
         }
       }
       return await this.emitOutputs(parent, body);
+    } catch (err) {
+      if (!intakeFailureIsPermanent(err)) throw err;
+      // Not I/O: the same file fails the same way every time. It goes dead now, whole, with the reason,
+      // instead of being retried forever.
+      const reason = `file failed: ${parent.name} cannot be processed: ${errorMessage(err)}`;
+      await this.deadFile(parent, body, reason, { reason: errorMessage(err) });
+      return { queued: 0, duplicates: 0, dead: 1 };
     } finally {
       await body.cleanup();
     }
@@ -208,20 +231,30 @@ export class ProcessIntake {
       while (errors.length > 0) {
         const chunk = errors.splice(0, DEAD_CHUNK);
         deadCount += chunk.length;
-        await this.d.commitDead(chunk.map((f) => this.deadRecord(parent, f)));
+        await this.d.commitDead(chunk.map((f) => this.deadRecord(parent, body, f))).catch((err) => Promise.reject(new TransientError(errorMessage(err), { cause: err })));
       }
     };
+    // A whole-file output is a stream drained by its commit: a failure inside it (the data's) reaches the
+    // commit only as text, so the error itself is kept to tell it from the store's.
+    let streamError: unknown;
+    let outputs = 0;
     const flush = async (checkpoint?: NewItem['checkpoint']) => {
       if (pending.length === 0 && !checkpoint) return;
       const items = pending;
       pending = [];
       pendingBytes = 0;
-      const r = await this.commitAll(items, checkpoint);
-      queued += r.queued;
-      duplicates += r.duplicates;
+      try {
+        const r = await this.commitAll(items, checkpoint);
+        queued += r.queued;
+        duplicates += r.duplicates;
+      } catch (err) {
+        throw streamError ?? err;
+      }
     };
     for await (const out of runProcess(body.open(), this.d.proc, hooks)) {
-      if (this.d.signal.aborted) throw new Error('interrupted: Ferry is stopping (the file is processed again at the next start)');
+      if (this.d.signal.aborted) throw new TransientError('interrupted: Ferry is stopping (the file is processed again at the next start)');
+      outputs++;
+      if (!Buffer.isBuffer(out.body)) out.body.once('error', (err) => (streamError = err));
       const item: NewItem = {
         sourceKey: `${parent.sourceKey}#${out.part}`,
         name: out.name,
@@ -241,6 +274,7 @@ export class ProcessIntake {
     }
     await flush(parent.checkpoint);
     await flushDead();
+    if (outputs === 0 && deadCount === 0) this.d.note?.(`${parent.name} holds no records: nothing queued`);
     if (deadCount > 0) this.d.problem(`${parent.name}: ${deadCount} bad record${deadCount === 1 ? '' : 's'} went dead (first: ${describeFailure(parent.name, firstError!)})`);
     return { queued, duplicates, dead: deadCount };
   }

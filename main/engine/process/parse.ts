@@ -1,12 +1,18 @@
-// Streaming parsers: a body stream in, records out one at a time (never the whole file in memory, except
-// `json`, which is one document). Each record carries its 1-based number and, where known, its line, so
-// a bad record can be named. Bad input becomes an error record; parsing goes on with the next record.
+// Streaming parsers: a body stream in, records out one at a time, never the whole file in memory, and no
+// record larger than parse.maxRecordBytes or nested deeper than parse.maxDepth held or parsed (see limits.ts).
+// Each record carries its 1-based number and, where known, its line, so a bad record can be named. Bad input
+// becomes an error record; parsing goes on with the next record, or ends when the document cannot be read on.
+import { isUtf8 } from 'node:buffer';
 import { finished } from 'node:stream/promises';
 import type { Options as CsvOptions } from 'csv-parse';
 import iconv from 'iconv-lite';
 import jsonata from 'jsonata';
 import type { SaxesTagNS } from 'saxes';
 import type { ParseConfig } from './schema.ts';
+import { CsvGuard } from './csv-guard.ts';
+import { jsonDeeperThan, JsonRecordScanner, plainPath, type ScannedRecord } from './json-scan.ts';
+import { DocumentError, HEAD_BYTES, nestedTooDeep, NOT_UTF8, recordTooLarge } from './limits.ts';
+import { hasInvalidUtf8, MarkingUtf8Decoder } from './utf8.ts';
 
 export type Rec = Record<string, unknown>;
 
@@ -15,6 +21,8 @@ export interface RecordError {
   step: string;
   reason: string;
   field?: string;
+  /** The problem ends the document (nothing after it can be read): the whole file goes dead with it. */
+  wholeFile?: boolean;
 }
 
 export interface ParsedRecord {
@@ -23,34 +31,57 @@ export interface ParsedRecord {
   line?: number;
   value?: Rec;
   error?: RecordError;
-  /** The raw text of a bad record (kept with its dead item). */
-  raw?: string;
+  /** The raw text (or bytes, when they are not valid text) of a bad record, kept with its dead item. */
+  raw?: string | Buffer;
+  /** Size of the record's text, where the parser knows it (to bound what is held at once). */
+  bytes?: number;
 }
 
-/** Decodes bytes to text in the given encoding; "auto" reads a BOM (UTF-8, UTF-16 LE/BE), else UTF-8. */
-export async function* decodeText(input: AsyncIterable<Buffer | string>, encoding: string, xmlDeclaration = false): AsyncGenerator<string> {
+/** What a decoding saw: `invalid` once a byte was not UTF-8 (decoded as INVALID_UTF8_MARK). */
+export interface DecodeState {
+  invalid: boolean;
+}
+
+/**
+ * Decodes bytes to text in the given encoding; "auto" reads a BOM (UTF-8, UTF-16 LE/BE), else UTF-8. UTF-8
+ * marks bytes that are not UTF-8 (see utf8.ts) and says so in `state`, so the record holding one can go bad.
+ */
+export async function* decodeText(input: AsyncIterable<Buffer | string>, encoding: string, xmlDeclaration = false, state?: DecodeState): AsyncGenerator<string> {
   const sniff = (head: Buffer) => sniffEncoding(head, xmlDeclaration);
-  let decoder: ReturnType<typeof iconv.getDecoder> | undefined;
+  let decoder: { write(b: Buffer): string; end(): string | undefined } | undefined;
+  let marking: MarkingUtf8Decoder | undefined;
+  const open = (head: Buffer) => {
+    const name = encoding === 'auto' ? sniff(head) : encoding;
+    if (/^utf-?8$/i.test(name)) return (marking = new MarkingUtf8Decoder());
+    return iconv.getDecoder(name, { stripBOM: true });
+  };
+  const seen = () => {
+    if (state && marking?.invalid) state.invalid = true;
+  };
   let head = Buffer.alloc(0);
   for await (const raw of input) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
     if (!decoder) {
       head = Buffer.concat([head, chunk]);
       if (head.length < (xmlDeclaration ? 256 : 4) && encoding === 'auto') continue;
-      decoder = iconv.getDecoder(encoding === 'auto' ? sniff(head) : encoding, { stripBOM: true });
+      decoder = open(head);
       const s = decoder.write(head);
+      seen();
       if (s) yield s;
       continue;
     }
     const s = decoder.write(chunk);
+    seen();
     if (s) yield s;
   }
   if (!decoder) {
-    decoder = iconv.getDecoder(encoding === 'auto' ? sniff(head) : encoding, { stripBOM: true });
+    decoder = open(head);
     const s = decoder.write(head);
+    seen();
     if (s) yield s;
   }
   const tail = decoder.end();
+  seen();
   if (tail) yield tail;
 }
 
@@ -93,21 +124,45 @@ function sniffEncoding(head: Buffer, xmlDeclaration: boolean): string {
   return 'utf-8';
 }
 
-/** Splits decoded text into lines (\n, \r\n or \r) with their 1-based numbers, a chunk's worth at a time. */
-async function* lineChunks(text: AsyncIterable<string>): AsyncGenerator<Array<{ line: number; text: string }>> {
+interface Line {
+  line: number;
+  text: string;
+  /** Over maxBytes: `text` is only its start, the rest was dropped as it streamed past. */
+  tooLong?: boolean;
+}
+
+const HEAD_CHARS = HEAD_BYTES / 2;
+
+/** Over `max` UTF-8 bytes (counted only when the length in UTF-16 units leaves it open). */
+function overBytes(text: string, max: number): boolean {
+  return text.length > max || (text.length * 3 > max && Buffer.byteLength(text) > max);
+}
+
+/**
+ * Splits decoded text into lines (\n, \r\n or \r) with their 1-based numbers, a chunk's worth at a time. A line
+ * over maxBytes is not held: its start is kept and the rest dropped until the line ends.
+ */
+async function* lineChunks(text: AsyncIterable<string>, maxBytes: number): AsyncGenerator<Line[]> {
   let rest = '';
+  let restBytes = 0;
   let n = 0;
   let pendingCr = false;
-  for await (const chunk of text) {
-    let s = rest + chunk;
-    if (pendingCr && s.startsWith('\n')) s = s.slice(1);
+  let dropping: string | undefined;
+  for await (const s of text) {
+    let start = pendingCr && s.charCodeAt(0) === 10 ? 1 : 0;
     pendingCr = false;
-    let start = 0;
-    const out: Array<{ line: number; text: string }> = [];
-    for (let i = 0; i < s.length; i++) {
+    const out: Line[] = [];
+    for (let i = start; i < s.length; i++) {
       const c = s.charCodeAt(i);
       if (c === 10 || c === 13) {
-        out.push({ line: ++n, text: s.slice(start, i) });
+        if (dropping !== undefined) out.push({ line: ++n, text: dropping, tooLong: true });
+        else {
+          const t = rest === '' ? s.slice(start, i) : rest + s.slice(start, i);
+          out.push(overBytes(t, maxBytes) ? { line: ++n, text: t.slice(0, HEAD_CHARS), tooLong: true } : { line: ++n, text: t });
+        }
+        dropping = undefined;
+        rest = '';
+        restBytes = 0;
         if (c === 13) {
           if (i + 1 < s.length) {
             if (s.charCodeAt(i + 1) === 10) i++;
@@ -116,10 +171,27 @@ async function* lineChunks(text: AsyncIterable<string>): AsyncGenerator<Array<{ 
         start = i + 1;
       }
     }
-    rest = s.slice(start);
+    if (dropping === undefined && start < s.length) {
+      const piece = s.slice(start);
+      rest += piece;
+      restBytes += Buffer.byteLength(piece);
+      if (restBytes > maxBytes) {
+        dropping = rest.slice(0, HEAD_CHARS);
+        rest = '';
+        restBytes = 0;
+      }
+    }
     if (out.length > 0) yield out;
   }
-  if (rest !== '') yield [{ line: ++n, text: rest }];
+  if (dropping !== undefined) yield [{ line: ++n, text: dropping, tooLong: true }];
+  else if (rest !== '') yield [{ line: ++n, text: rest }];
+}
+
+/** The problem with a line as a record, if any: over the limit, or holding bytes that were not UTF-8. */
+function lineProblem(l: Line, maxBytes: number, state: DecodeState): string | undefined {
+  if (l.tooLong) return recordTooLarge(maxBytes, 'the line');
+  if (state.invalid && hasInvalidUtf8(l.text)) return NOT_UTF8;
+  return undefined;
 }
 
 // ------------------------------------------------------------------ value conversion
@@ -246,9 +318,11 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
   // on_skip runs while csv-parse works ahead of this consumer: each skipped row remembers how many good
   // records came before it, so it is numbered and placed in file order when the consumer gets there.
   const skipped: Array<{ before: number; reason: string; raw: string }> = [];
+  const delimiter = cfg.delimiter ?? (cfg.format === 'tsv' ? '\t' : ',');
   const opts: CsvOptions = {
-    delimiter: cfg.delimiter ?? (cfg.format === 'tsv' ? '\t' : ','),
+    delimiter,
     quote: cfg.quote,
+    escape: cfg.quote,
     relax_quotes: true,
     columns: false,
     relax_column_count: true,
@@ -282,13 +356,30 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
       out.push({ n: ++n, line, error: { step: 'parse', reason: `unparsable row: ${s.reason}` }, raw: s.raw.replace(/[\r\n]+$/, '') });
     }
   };
+  // Rows over a limit, with text after a closing quote or with invalid UTF-8 never reach csv-parse: the
+  // guard hands it a marker row in their place, turned back into a bad record here.
+  const guard = new CsvGuard({ delimiter, quote: cfg.quote, trim: cfg.trim, maxRecordBytes: cfg.maxRecordBytes, maxColumns: cfg.maxColumns, utf8: /^utf-?8$|^auto$/i.test(cfg.encoding) });
+  let ended = false;
   const take = () => {
     let row: { record: string[]; raw: string } | null;
-    while ((row = parser.read() as { record: string[]; raw: string } | null) !== null) {
+    while (!ended && (row = parser.read() as { record: string[]; raw: string } | null) !== null) {
       const { record, raw } = row;
       flushSkipped(consumed);
       consumed++;
       const { line } = place(raw);
+      if (record.length === 1 && guard.isMarker(record[0])) {
+        const cut = guard.cut.get(record[0])!;
+        guard.cut.delete(record[0]);
+        lineNo += cut.lines;
+        if (!header && cfg.header) {
+          // without its header no row of the file can be read
+          out.push({ n: ++n, line, error: { step: 'parse', reason: `the header row: ${cut.reason}`, wholeFile: true }, raw: cut.head });
+          ended = true;
+          return;
+        }
+        out.push({ n: ++n, line, error: { step: 'parse', reason: cut.reason }, raw: cut.head, bytes: cut.head.length });
+        continue;
+      }
       if (!header) {
         if (cfg.header) {
           header = cfg.columns ?? record.map((h, i) => h || `column${i + 1}`);
@@ -307,7 +398,7 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
       }
       const value: Rec = {};
       for (let i = 0; i < header.length; i++) value[header[i]] = record[i];
-      out.push(finish({ n, line, value }, cfg));
+      out.push(finish({ n, line, value, bytes: raw.length }, cfg));
     }
     if (parser.errored) throw parser.errored;
   };
@@ -316,16 +407,25 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
     out = [];
     return c;
   };
+  const pieces: Buffer[] = [];
+  const feed = () => {
+    for (const p of pieces) parser.write(p);
+    pieces.length = 0;
+    take();
+  };
   try {
     for await (const text of utf8BytesOrText(input, cfg.encoding)) {
-      parser.write(text);
-      take();
+      guard.push(typeof text === 'string' ? Buffer.from(text, 'utf8') : text, pieces);
+      feed();
       if (out.length > 0) yield chunk();
+      if (ended) return;
     }
+    guard.end(pieces);
+    feed();
     parser.end();
     await finished(parser, { readable: false }).catch(() => undefined); // the last records, pushed by its flush
     take();
-    flushSkipped(Infinity);
+    if (!ended) flushSkipped(Infinity);
     if (out.length > 0) yield chunk();
   } finally {
     parser.destroy();
@@ -335,11 +435,18 @@ async function* parseCsv(input: AsyncIterable<Buffer>, cfg: CsvConfig): AsyncGen
 async function* parseFixed(input: AsyncIterable<Buffer>, cfg: FixedConfig): AsyncGenerator<ParsedRecord[]> {
   const need = Math.max(...cfg.columns.map((c) => c.start - 1 + c.length));
   let n = 0;
-  for await (const lines of lineChunks(decodeText(input, cfg.encoding))) {
+  const state: DecodeState = { invalid: false };
+  for await (const lines of lineChunks(decodeText(input, cfg.encoding, false, state), cfg.maxRecordBytes)) {
     const out: ParsedRecord[] = [];
-    for (const { line, text } of lines) {
-      if (line <= cfg.skipLines || text.trim() === '') continue;
+    for (const l of lines) {
+      const { line, text } = l;
+      if (line <= cfg.skipLines || (!l.tooLong && text.trim() === '')) continue;
       n++;
+      const problem = lineProblem(l, cfg.maxRecordBytes, state);
+      if (problem) {
+        out.push({ n, line, error: { step: 'parse', reason: problem }, raw: text });
+        continue;
+      }
       if (cfg.strictLength && text.length < need) {
         const short = cfg.columns.find((c) => text.length < c.start - 1 + c.length);
         out.push({ n, line, error: { step: 'parse', field: short?.name, reason: `line is ${text.length} characters, the layout needs ${need}` }, raw: text });
@@ -350,13 +457,22 @@ async function* parseFixed(input: AsyncIterable<Buffer>, cfg: FixedConfig): Asyn
         const v = text.slice(c.start - 1, c.start - 1 + c.length);
         value[c.name] = cfg.trim ? v.trim() : v;
       }
-      out.push(finish({ n, line, value }, cfg));
+      out.push(finish({ n, line, value, bytes: text.length }, cfg));
     }
     if (out.length > 0) yield out;
   }
 }
 
-/** XML: each `record` element becomes an object (child elements by local name, attributes as "@name"). */
+/** Decoded text is handed to saxes in slices of this many characters, so the limits are checked that often. */
+const XML_SLICE = 64 * 1024;
+
+/**
+ * XML: each `record` element becomes an object (child elements by local name, attributes as "@name").
+ * Limits: elements nested deeper than maxDepth, or more than maxRecordBytes between two tags (a huge text
+ * node, attribute or comment, which saxes would hold whole) end the document; a record spanning more than
+ * maxRecordBytes goes bad on its own. Entities are never resolved from outside the file (saxes has no I/O,
+ * and a DTD's entities are refused as undefined).
+ */
 async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGenerator<ParsedRecord[]> {
   const target = recordName(cfg.record, cfg.namespaces);
   const { SaxesParser } = await import('saxes');
@@ -366,27 +482,58 @@ async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGen
   // stack of objects under construction inside a record (empty when outside)
   const stack: Array<{ name: string; obj: Rec; text: string; hasChildren: boolean }> = [];
   let recordLine = 0;
+  let recordStart = 0;
+  let oversize = false;
+  let depth = 0;
+  /** Where saxes last reported something: what it holds since then is one text node, attribute or comment. */
+  let lastEvent = 0;
+  const max = cfg.maxRecordBytes;
+  const inRecord = () => {
+    lastEvent = parser.position;
+    if (stack.length > 0 && !oversize && lastEvent - recordStart > max) {
+      oversize = true;
+      for (const e of stack) {
+        e.obj = {}; // what was built of it is let go at once
+        e.text = '';
+      }
+    }
+  };
   parser.on('opentag', (tag: SaxesTagNS) => {
+    inRecord();
+    if (++depth > cfg.maxDepth) throw new DocumentError(`elements ${nestedTooDeep(cfg.maxDepth, 'levels')}`);
     if (stack.length === 0) {
       if (tag.local !== target.local || (target.uri !== undefined && tag.uri !== target.uri)) return;
       recordLine = parser.line;
+      recordStart = parser.position;
+      oversize = false;
     } else stack[stack.length - 1].hasChildren = true;
     const obj: Rec = {};
-    for (const a of Object.values(tag.attributes)) {
-      if (a.prefix === 'xmlns' || a.name === 'xmlns') continue;
-      obj[`@${a.local}`] = a.value;
+    if (!oversize) {
+      for (const a of Object.values(tag.attributes)) {
+        if (a.prefix === 'xmlns' || a.name === 'xmlns') continue;
+        obj[`@${a.local}`] = a.value;
+      }
     }
     stack.push({ name: tag.local, obj, text: '', hasChildren: false });
   });
   parser.on('text', (t) => {
-    if (stack.length > 0) stack[stack.length - 1].text += t;
+    inRecord();
+    if (stack.length > 0 && !oversize) stack[stack.length - 1].text += t;
   });
   parser.on('cdata', (t) => {
-    if (stack.length > 0) stack[stack.length - 1].text += t;
+    inRecord();
+    if (stack.length > 0 && !oversize) stack[stack.length - 1].text += t;
   });
+  for (const ev of ['comment', 'processinginstruction', 'doctype', 'opentagstart'] as const) parser.on(ev, () => void (lastEvent = parser.position));
   parser.on('closetag', () => {
+    inRecord();
+    depth--;
     if (stack.length === 0) return;
     const top = stack.pop()!;
+    if (oversize) {
+      if (stack.length === 0) out.push({ n: ++n, line: recordLine, error: { step: 'parse', reason: recordTooLarge(max) } });
+      return;
+    }
     let value: unknown;
     const text = top.text.trim();
     if (!top.hasChildren && Object.keys(top.obj).length === 0) value = text;
@@ -395,19 +542,35 @@ async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGen
       value = top.obj;
     }
     if (stack.length === 0) {
-      out.push(finish({ n: ++n, line: recordLine, value: value as Rec }, cfg));
+      out.push(finish({ n: ++n, line: recordLine, value: value as Rec, bytes: parser.position - recordStart }, cfg));
       return;
     }
     const parent = stack[stack.length - 1].obj;
     const prev = parent[top.name];
-    parent[top.name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    // repeated children collect into one array (pushed, not copied: thousands of them stay linear)
+    if (prev === undefined) parent[top.name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else parent[top.name] = [prev, value];
   });
-  for await (const chunk of decodeText(input, cfg.encoding, true)) {
+  // Malformed or over a limit: what came before stands; the rest cannot be read, so the whole file goes
+  // dead with this record (nothing of it is lost).
+  const broken = (err: unknown): ParsedRecord[] => {
+    const reason = err instanceof DocumentError ? err.message : `malformed XML: ${(err as Error).message}`;
+    return [...out.splice(0), { n: ++n, line: parser.line, error: { step: 'parse', reason, wholeFile: true } }];
+  };
+  const state: DecodeState = { invalid: false };
+  for await (const text of decodeText(input, cfg.encoding, true, state)) {
     try {
-      parser.write(chunk);
+      for (let i = 0; i < text.length; i += XML_SLICE) {
+        const slice = text.length <= XML_SLICE ? text : text.slice(i, i + XML_SLICE);
+        if (state.invalid && hasInvalidUtf8(slice)) throw new DocumentError(NOT_UTF8);
+        parser.write(slice);
+        if (parser.position - lastEvent > max) {
+          throw new DocumentError(recordTooLarge(max, 'a text node, attribute or comment'));
+        }
+      }
     } catch (err) {
-      // malformed XML ends the document: what came before stands, the rest is one bad record
-      yield [...out.splice(0), { n: ++n, line: parser.line, error: { step: 'parse', reason: `malformed XML: ${(err as Error).message}` } }];
+      yield broken(err);
       return;
     }
     if (out.length > 0) yield out.splice(0);
@@ -415,7 +578,7 @@ async function* parseXml(input: AsyncIterable<Buffer>, cfg: XmlConfig): AsyncGen
   try {
     parser.close();
   } catch (err) {
-    yield [...out.splice(0), { n: ++n, line: parser.line, error: { step: 'parse', reason: `malformed XML: ${(err as Error).message}` } }];
+    yield broken(err);
     return;
   }
   if (out.length > 0) yield out.splice(0);
@@ -436,11 +599,18 @@ function recordName(spec: string, namespaces: Record<string, string>): { local: 
 
 async function* parseNdjson(input: AsyncIterable<Buffer>, cfg: JsonConfig): AsyncGenerator<ParsedRecord[]> {
   let n = 0;
-  for await (const lines of lineChunks(decodeText(input, cfg.encoding))) {
+  const state: DecodeState = { invalid: false };
+  for await (const lines of lineChunks(decodeText(input, cfg.encoding, false, state), cfg.maxRecordBytes)) {
     const out: ParsedRecord[] = [];
-    for (const { line, text } of lines) {
-      if (text.trim() === '') continue;
+    for (const l of lines) {
+      const { line, text } = l;
+      if (!l.tooLong && text.trim() === '') continue;
       n++;
+      const problem = lineProblem(l, cfg.maxRecordBytes, state) ?? (jsonDeeperThan(text, cfg.maxDepth) ? nestedTooDeep(cfg.maxDepth) : undefined);
+      if (problem) {
+        out.push({ n, line, error: { step: 'parse', reason: problem }, raw: text.slice(0, HEAD_CHARS) });
+        continue;
+      }
       let value: unknown;
       try {
         value = JSON.parse(text);
@@ -452,45 +622,94 @@ async function* parseNdjson(input: AsyncIterable<Buffer>, cfg: JsonConfig): Asyn
         out.push({ n, line, error: { step: 'parse', reason: `expected a JSON object per line, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}` }, raw: text });
         continue;
       }
-      out.push(finish({ n, line, value: value as Rec }, cfg));
+      out.push(finish({ n, line, value: value as Rec, bytes: text.length }, cfg));
     }
     if (out.length > 0) yield out;
   }
 }
 
-/** json: one document (read whole: use ndjson for large data); recordPath selects the records. */
+/**
+ * json: the records stream out of the document one at a time (the top-level array's elements, or those
+ * at a plain recordPath such as data.items); any other recordPath needs the document whole, as one value
+ * of at most maxRecordBytes, and selects the records with JSONata.
+ */
 async function* parseJson(input: AsyncIterable<Buffer>, cfg: JsonConfig): AsyncGenerator<ParsedRecord[]> {
-  let text = '';
-  for await (const s of decodeText(input, cfg.encoding)) text += s;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    yield [{ n: 1, error: { step: 'parse', reason: `invalid JSON document: ${(err as Error).message}` }, raw: text.slice(0, 2048) }];
-    return;
-  }
-  let selected: unknown = doc;
-  if (cfg.recordPath) {
+  const path = cfg.recordPath === undefined ? [] : plainPath(cfg.recordPath);
+  const scanner = new JsonRecordScanner({ path, maxRecordBytes: cfg.maxRecordBytes, maxDepth: cfg.maxDepth });
+  const utf8 = /^utf-?8$|^auto$/i.test(cfg.encoding);
+  let n = 0;
+  // a record that is the whole document: its failure is the file's
+  let whole = path === undefined;
+  const toRecords = async (scanned: ScannedRecord[], out: ParsedRecord[]) => {
+    for (const s of scanned) {
+      n++;
+      if ('error' in s) {
+        out.push({ n, error: { step: 'parse', reason: s.error, wholeFile: whole || undefined }, raw: s.head });
+        continue;
+      }
+      let value: unknown;
+      try {
+        if (utf8 && !isUtf8(s.bytes)) throw new Error(NOT_UTF8);
+        value = JSON.parse(s.bytes.toString('utf8'));
+      } catch (err) {
+        const msg = (err as Error).message;
+        out.push({ n, error: { step: 'parse', reason: msg === NOT_UTF8 ? msg : `invalid JSON${whole ? ' document' : ''}: ${msg}`, wholeFile: whole || undefined }, raw: s.bytes.subarray(0, HEAD_BYTES) });
+        continue;
+      }
+      if (path === undefined) {
+        // the whole document: JSONata selects the records
+        let selected: unknown;
+        try {
+          selected = await jsonata(cfg.recordPath!).evaluate(value);
+        } catch (err) {
+          out.push({ n, error: { step: 'parse', reason: `recordPath ${cfg.recordPath} failed: ${(err as Error).message}`, wholeFile: true } });
+          continue;
+        }
+        n--;
+        for (const r of selected === undefined ? [] : Array.isArray(selected) ? selected : [selected]) out.push(jsonRecord(++n, r, undefined, cfg));
+        continue;
+      }
+      out.push(jsonRecord(n, value, s.bytes.length, cfg));
+    }
+  };
+  let first = true;
+  const text = utf8BytesOrText(input, cfg.encoding);
+  for (;;) {
+    const out: ParsedRecord[] = [];
+    const scanned: ScannedRecord[] = [];
+    let done = false;
     try {
-      selected = await jsonata(cfg.recordPath).evaluate(doc);
+      const next = await text.next();
+      if (next.done) {
+        done = true;
+        scanner.end(scanned);
+      } else {
+        const chunk = typeof next.value === 'string' ? Buffer.from(next.value, 'utf8') : next.value;
+        if (first && chunk.length > 0) {
+          first = false;
+          // no array at the top and no path: the document is the one record
+          const c = chunk.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+          if (path !== undefined && path.length === 0 && c !== undefined && c !== 0x5b) whole = true;
+          if (c === undefined) first = true;
+        }
+        scanner.push(chunk, scanned);
+      }
     } catch (err) {
-      yield [{ n: 1, error: { step: 'parse', reason: `recordPath ${cfg.recordPath} failed: ${(err as Error).message}` } }];
+      if (!(err instanceof DocumentError)) throw err;
+      await toRecords(scanned, out);
+      out.push({ n: ++n, error: { step: 'parse', reason: err.message, wholeFile: true } });
+      yield out;
       return;
     }
+    await toRecords(scanned, out);
+    if (out.length > 0) yield out;
+    if (done) return;
   }
-  const records = selected === undefined ? [] : Array.isArray(selected) ? selected : [selected];
-  let n = 0;
-  let out: ParsedRecord[] = [];
-  for (const r of records) {
-    n++;
-    if (!r || typeof r !== 'object' || Array.isArray(r)) out.push({ n, error: { step: 'parse', reason: `expected an object, got ${JSON.stringify(r)}` }, raw: JSON.stringify(r) });
-    else out.push(finish({ n, value: r as Rec }, cfg));
-    if (out.length >= 1000) {
-      yield out;
-      out = [];
-    }
-  }
-  if (out.length > 0) yield out;
+}
+
+function jsonRecord(n: number, r: unknown, bytes: number | undefined, cfg: JsonConfig): ParsedRecord {
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return { n, error: { step: 'parse', reason: `expected an object, got ${Array.isArray(r) ? 'an array' : JSON.stringify(r)}` }, raw: JSON.stringify(r) };
+  return finish({ n, value: r as Rec, bytes }, cfg);
 }
 
 /** Parses a body stream into records per the parse step's config, in file order, some at a time. */

@@ -24,6 +24,9 @@ function stage(kind: 'filter' | 'map', label: string, source: string): Stage {
   return { kind, label, source, expr, fast: compileFast(expr) };
 }
 
+/** A whole-file output is formatted in groups of 500 records or this many bytes of parsed text. */
+const GROUP_BYTES = 4 * 1024 * 1024;
+
 export interface CompiledProcess {
   parse: ParseConfig;
   stages: Stage[];
@@ -53,7 +56,7 @@ export function compileProcess(steps: ProcessStep[]): CompiledProcess {
 export interface RecordFailure extends RecordError {
   n: number;
   line?: number;
-  raw?: string;
+  raw?: string | Buffer;
 }
 
 export interface OutputItem {
@@ -174,6 +177,8 @@ async function applyStages(stages: Stage[], rec: ParsedRecord, hooks: RunHooks):
 export interface TransformedRecord {
   n: number;
   value: Rec;
+  /** Size of the parsed record's text, where the parser knew it. */
+  bytes?: number;
 }
 
 /**
@@ -195,7 +200,7 @@ export async function* transformedRecords(input: AsyncIterable<Buffer>, proc: Co
         hooks.onError({ ...out.error, n: rec.n, line: rec.line, raw: rec.raw ?? JSON.stringify(rec.value) });
         continue;
       }
-      if (out.value) outs.push({ n: rec.n, value: out.value });
+      if (out.value) outs.push({ n: rec.n, value: out.value, bytes: rec.bytes });
     }
     if (outs.length > 0) yield outs;
   }
@@ -225,13 +230,19 @@ export async function* runProcess(input: AsyncIterable<Buffer>, proc: CompiledPr
   const records = transformedRecords(input, proc, hooks);
   const g = proc.grouping;
   if (g.kind === 'whole') {
+    // Records reach the formatter 500 at a time, or sooner when they are large (at most a few MiB held).
     const groups = async function* () {
       let chunk: Rec[] = [];
+      let bytes = 0;
       for await (const recs of records) {
-        for (const r of recs) chunk.push(r.value);
-        if (chunk.length >= 500) {
+        for (const r of recs) {
+          chunk.push(r.value);
+          bytes += r.bytes ?? 0;
+        }
+        if (chunk.length >= 500 || bytes >= GROUP_BYTES) {
           yield chunk;
           chunk = [];
+          bytes = 0;
         }
       }
       if (chunk.length > 0) yield chunk;

@@ -33,7 +33,7 @@ export async function previewProcess(steps: ProcessStep[], onRecordError: OnReco
   const hooks = {
     fileName,
     onError: (f: RecordFailure) => {
-      report.errors.push({ ...f, message: describeFailure(fileName, f) });
+      report.errors.push({ ...f, raw: Buffer.isBuffer(f.raw) ? f.raw.toString('utf8') : f.raw, message: describeFailure(fileName, f) });
     },
     tap: (step: string, n: number, value: Rec) => {
       const s = stepOf(step === 'parse' ? `parse (${proc.parse.format})` : step);

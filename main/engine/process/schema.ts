@@ -20,6 +20,24 @@ const encoding = z
   .default('auto')
   .meta({ description: 'Character encoding; "auto" reads a UTF-8/UTF-16 byte-order mark and falls back to UTF-8.' });
 
+const MiB = 1024 * 1024;
+
+// Limits that bound memory whatever a file holds; the defaults never bother normal data. A record over a
+// limit goes dead under onRecordError (or fails its file) with a reason naming the limit.
+const maxRecordBytes = z
+  .int()
+  .min(1024)
+  .max(256 * MiB)
+  .default(16 * MiB)
+  .meta({ description: 'Largest record, in UTF-8 bytes: a CSV row, a fixed-width or ndjson line, a JSON record (the whole document when recordPath is not a plain path), an XML record or text node. A larger one goes dead naming this limit.' });
+
+const maxDepth = z
+  .int()
+  .min(1)
+  .max(2000)
+  .default(1000)
+  .meta({ description: 'Deepest nesting of arrays/objects (JSON) or elements (XML). Deeper input goes dead naming this limit instead of exhausting the stack.' });
+
 const fieldTypes = z
   .record(z.string(), z.enum(['string', 'number', 'integer', 'boolean', 'date']))
   .optional()
@@ -37,6 +55,8 @@ const csvParse = z.strictObject({
   types: fieldTypes,
   trim: z.boolean().default(true),
   skipEmptyLines: z.boolean().default(true),
+  maxRecordBytes,
+  maxColumns: z.int().min(1).max(1_000_000).default(16_384).meta({ description: 'Most fields in one row (the header included); a wider row goes dead naming this limit. 16,384 is what spreadsheets can hold.' }),
 });
 
 const fixedColumn = z.strictObject({
@@ -54,6 +74,7 @@ const fixedParse = z.strictObject({
   types: fieldTypes,
   trim: z.boolean().default(true),
   strictLength: z.boolean().default(false).meta({ description: 'A line shorter than the layout makes the record bad.' }),
+  maxRecordBytes,
 });
 
 const xmlParse = z.strictObject({
@@ -63,14 +84,18 @@ const xmlParse = z.strictObject({
   encoding,
   decimalComma: z.boolean().default(false),
   types: fieldTypes,
+  maxRecordBytes,
+  maxDepth,
 });
 
 const jsonParse = z.strictObject({
   format: z.enum(['json', 'ndjson']),
-  recordPath: jsonataExpr('expression').optional().meta({ description: 'json: JSONata selecting the records in the document (default: the array itself, or the one object).' }),
+  recordPath: jsonataExpr('expression').optional().meta({ description: 'json: JSONata selecting the records in the document (default: the array itself, or the one object). A plain path (data.items) streams the records; any other expression reads the document whole (up to maxRecordBytes).' }),
   encoding,
   decimalComma: z.boolean().default(false),
   types: fieldTypes,
+  maxRecordBytes,
+  maxDepth,
 });
 
 export const parseStepConfig = z.discriminatedUnion('format', [csvParse, fixedParse, xmlParse, jsonParse], {

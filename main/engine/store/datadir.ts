@@ -11,13 +11,22 @@ export class DataDirError extends Error {}
 
 /** Creates the data dir if needed and refuses places where the queue would not be durable. */
 export function prepareDataDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
+  // the queue holds item bodies and the APIs' replies: other users of the machine get no access (POSIX)
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const network = networkFileSystem(dir);
   if (network) throw new DataDirError(`dataDir ${dir} is on ${network}; the queue needs a local disk (SQLite WAL does not work on network file systems)`);
   // tmpfs is local but loses everything on reboot: refused too (tests may allow it).
   if (process.platform === 'linux' && fs.statfsSync(dir).type >>> 0 === TMPFS && process.env.FERRY_ALLOW_TMPFS !== '1') {
     throw new DataDirError(`dataDir ${dir} is on tmpfs; the queue needs a local disk that survives a reboot`);
   }
+}
+
+/** Why other users of this machine can reach the data dir (POSIX), or undefined: Ferry warns at start. */
+export function dataDirExposure(dir: string, platform: NodeJS.Platform = process.platform): string | undefined {
+  if (platform === 'win32') return undefined; // ACLs: the per-user app-data folder is private by default
+  const mode = fs.statSync(dir).mode;
+  if ((mode & 0o077) === 0) return undefined;
+  return `dataDir ${dir} is open to other users of this machine (mode ${(mode & 0o777).toString(8)}): they can read queued items and replies; chmod 700 it unless a group needs it`;
 }
 
 export function freeBytes(dir: string): number {

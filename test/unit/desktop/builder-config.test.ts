@@ -126,9 +126,38 @@ describe('electron-builder.yml', () => {
     expect(pkg.scripts.dist).toMatch(/build:renderer.*build:desktop.*electron-builder.*npm rebuild better-sqlite3$/);
   });
 
-  it('publishes updates to a configurable generic feed', () => {
+  it('sets the Electron fuses: no Node mode, no NODE_OPTIONS, no inspector, only the checked app.asar, encrypted cookies', () => {
+    expect(config.electronFuses).toEqual({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+      enableCookieEncryption: true,
+      grantFileProtocolExtraPrivileges: false,
+    });
+    // every key is one electron-builder knows (a misspelt fuse would be ignored or fail the build)
+    const scheme = JSON.parse(fs.readFileSync(path.join(repoRoot, 'node_modules/app-builder-lib/scheme.json'), 'utf8'));
+    const known = Object.keys(scheme.definitions.FuseOptionsV1.properties);
+    for (const k of Object.keys(config.electronFuses)) expect(known, k).toContain(k);
+    expect(config.asar).toBe(true); // onlyLoadAppFromAsar needs the app in an asar
+    // RunAsNode off: nothing in the packaged app may rely on running Electron as Node
+    for (const f of ['main/desktop/main.ts', 'main/desktop/launch.ts', 'main/desktop/updater.ts']) {
+      expect(fs.readFileSync(path.join(repoRoot, f), 'utf8'), f).not.toMatch(/ELECTRON_RUN_AS_NODE\s*[:=]\s*['"]?1|child_process\.fork|\bfork\(/);
+    }
+  });
+
+  it('publishes updates to a configurable generic feed, with latest and beta channels from the version', async () => {
     const feed = config.publish.find((p: { provider: string }) => p.provider === 'generic');
     expect(feed.url).toBe('${env.FERRY_UPDATE_URL}');
+    // no fixed channel: 1.5.0-beta.1 publishes beta.yml; a stable version latest.yml and beta.yml
+    expect(feed.channel).toBeUndefined();
+    expect(config.detectUpdateChannel).toBe(true);
+    expect(config.generateUpdatesFilesForAllChannels).toBe(true);
+    const { updateChannel } = await import('../../../main/desktop/updater.ts');
+    expect(updateChannel('1.4.0', {})).toBe('latest');
+    expect(updateChannel('1.5.0-beta.1', {})).toBe('beta');
+    expect(updateChannel('1.4.0', { FERRY_UPDATE_CHANNEL: 'beta' })).toBe('beta');
     expect(pkg.dependencies['electron-updater']).toBeDefined();
     expect(fs.readFileSync(path.join(repoRoot, 'main/desktop/updater.ts'), 'utf8')).toContain('FERRY_UPDATE_URL');
   });

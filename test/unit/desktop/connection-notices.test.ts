@@ -29,7 +29,7 @@ const report = (c: ConnectionStatus, f = flow()): StatusReport => ({
 
 describe('OAuth connections on the desktop', () => {
   it('notifies once when a connection needs consent, and again only after it was connected meanwhile', () => {
-    const n = new NotificationLimiter({ perKeyMs: 0 });
+    const n = new NotificationLimiter({ perFlowMs: 0 });
     expect(n.observe(report(connection('connected')), T0)).toEqual([]);
     const reason = 'Salesforce refused the refresh token (invalid_grant: expired access/refresh token): give consent again';
     expect(n.observe(report(connection('consent_needed', reason), flow('connection crm needs consent')), T0 + 1000)).toEqual([

@@ -1,0 +1,206 @@
+// The folder source's stream reader: lists a local or mounted folder, looks at and reads its files (small ones
+// on a local disk synchronously, in one read), moves delivered files into the archive folder without ever
+// replacing a file there, and hashes contents for `keep`.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { errorMessage, networkFileSystem } from '../contract.ts';
+import type { FileEntry, ListOptions, OpenedFile, ReadFailure, StreamReader } from '../intake/reader.ts';
+import { fileOps, type FileOps } from './file-ops.ts';
+
+/** On a local disk, files up to this size are read right when taken (one synchronous read). */
+const SMALL_BODY = 256 * 1024;
+/** Files yielded per page of a listing: a large folder is looked at in parts. */
+const PAGE = 1000;
+
+export class FolderReader implements StreamReader {
+  readonly root: string;
+  /** Synchronous local reads: one at a time is fastest. */
+  readonly parallel = 1;
+  readonly cheapStat = true;
+  readonly rereadCostly = false;
+  readonly timePrecisionMs = 1;
+  private readonly archiveRoot?: string;
+  private readonly usePolling: boolean;
+  /** Synchronous on a local disk, asynchronous on a share or with usePolling (chosen when watching/scanning starts). */
+  private ops: FileOps = fileOps(false);
+  private local = false;
+
+  constructor(root: string, opts: { archive?: string; usePolling: boolean }) {
+    this.root = path.resolve(root);
+    this.archiveRoot = opts.archive === undefined ? undefined : path.resolve(opts.archive);
+    this.usePolling = opts.usePolling;
+  }
+
+  /** The archive folder relative to the root ("/"-separated) when it lies inside it. */
+  archiveInsideRoot(): string | undefined {
+    if (this.archiveRoot === undefined) return undefined;
+    const rel = path.relative(this.root, this.archiveRoot);
+    return !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : undefined;
+  }
+
+  /** Picks synchronous calls on a local disk, asynchronous ones on a share (looked up again on each start). */
+  chooseFileOps(): void {
+    const local = !this.usePolling && networkFileSystem(this.root) === undefined;
+    if (local === this.local) return;
+    this.ops = fileOps(local);
+    this.local = local;
+  }
+
+  get fileOps(): FileOps {
+    return this.ops;
+  }
+
+  /** The absolute path of a relative one, which must stay inside `base` (a name never escapes its folder). */
+  private inside(base: string, rel: string): string {
+    const full = path.resolve(base, rel);
+    if (full !== base && !full.startsWith(base + path.sep)) throw new Error(`file name ${JSON.stringify(rel)} escapes ${base}`);
+    return full;
+  }
+
+  where(rel?: string): string {
+    return rel === undefined ? this.root : path.join(this.root, rel);
+  }
+
+  relOf(abs: string): string {
+    return path.relative(this.root, abs).split(path.sep).join('/');
+  }
+
+  entryOf(rel: string, st: { size: number; mtimeMs: number }): FileEntry {
+    return { rel, size: st.size, mtimeMs: st.mtimeMs };
+  }
+
+  async *list(opts: ListOptions): AsyncIterable<FileEntry[]> {
+    const dirs: string[] = [''];
+    while (dirs.length > 0) {
+      const relDir = dirs.pop()!;
+      const dir = relDir === '' ? this.root : path.join(this.root, relDir);
+      let entries: fs.Dirent[];
+      try {
+        if (opts.onFolder) opts.onFolder(relDir, (await fs.promises.stat(dir)).ino);
+        entries = await fs.promises.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (relDir === '') throw err;
+        continue; // a sub-folder removed while walking
+      }
+      let page: FileEntry[] = [];
+      const subdirs: string[] = [];
+      for (const e of entries) {
+        const rel = relDir === '' ? e.name : `${relDir}/${e.name}`;
+        if (e.isDirectory()) {
+          if (opts.descend(rel)) subdirs.push(rel);
+        } else if (e.isFile() && opts.wants(rel)) {
+          const st = await this.ops.stat(path.join(dir, e.name)).catch(() => undefined);
+          if (st) page.push(this.entryOf(rel, st));
+          if (page.length >= PAGE) {
+            yield page;
+            page = [];
+          }
+        }
+      }
+      if (page.length > 0) yield page;
+      // depth first, in the folder's order
+      for (let i = subdirs.length - 1; i >= 0; i--) dirs.push(subdirs[i]);
+    }
+  }
+
+  async stat(rel: string): Promise<FileEntry | undefined> {
+    const st = await this.ops.stat(this.inside(this.root, rel));
+    return st?.isFile() ? this.entryOf(rel, st) : undefined;
+  }
+
+  async read(f: FileEntry, take: (opened: OpenedFile) => Promise<boolean>): Promise<void> {
+    const file = path.join(this.root, f.rel);
+    const attributes = { relativePath: f.rel, size: f.size, mtime: new Date(f.mtimeMs).toISOString(), mtimeMs: f.mtimeMs, sourcePath: file };
+    // large files and files on a share: the engine reads them into its store itself
+    const body = !this.local || f.size > SMALL_BODY ? { file } : { bytes: await this.ops.readFile(file) };
+    await take({ body, mtimeMs: f.mtimeMs, attributes });
+  }
+
+  async contentHash(rel: string): Promise<string> {
+    const hash = crypto.createHash('sha256');
+    for await (const chunk of fs.createReadStream(path.join(this.root, rel))) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  }
+
+  /** Windows: a file another program still holds open for writing cannot be opened for update. */
+  readonly busy =
+    process.platform === 'win32'
+      ? async (rel: string): Promise<string | undefined> => {
+          try {
+            const h = await fs.promises.open(path.join(this.root, rel), 'r+');
+            await h.close();
+            return undefined;
+          } catch (err) {
+            const code = (err as NodeJS.ErrnoException).code;
+            return code === 'EBUSY' || code === 'EPERM' || code === 'EACCES' ? 'file is locked by another program' : undefined;
+          }
+        }
+      : undefined;
+
+  archiveWhere(toRel: string): string {
+    return path.join(this.archiveRoot ?? this.root, toRel);
+  }
+
+  /** link + unlink never replaces an existing file (rename would), and is atomic on one volume; copies across devices. */
+  async archive(rel: string, toRel: string): Promise<boolean> {
+    const src = this.inside(this.root, rel);
+    const target = this.inside(this.archiveRoot!, toRel);
+    const ops = this.ops;
+    await ops.ensureDir(path.dirname(target));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await ops.link(src, target);
+        await ops.unlink(src);
+        return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') {
+          // A crash between link and unlink left the same file in both places: finish the move.
+          const [existing, st] = await Promise.all([ops.stat(target), ops.stat(src)]);
+          if (existing && st && existing.ino === st.ino && existing.dev === st.dev && existing.ino !== 0) {
+            await ops.unlink(src);
+            return true;
+          }
+          return false;
+        }
+        if (code === 'ENOENT' && attempt === 0 && (await ops.stat(src))) {
+          // the target folder was removed since this process created it
+          ops.forgetDir(path.dirname(target));
+          await ops.ensureDir(path.dirname(target));
+          continue;
+        }
+        if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return this.copyOver(src, target);
+        throw err;
+      }
+    }
+  }
+
+  /** Across volumes: an exclusive copy, fsynced, then the original goes. */
+  private async copyOver(src: string, target: string): Promise<boolean> {
+    try {
+      await fs.promises.copyFile(src, target, fs.constants.COPYFILE_EXCL);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    const h = await fs.promises.open(target, 'r+');
+    await h.sync();
+    await h.close();
+    await this.ops.unlink(src);
+    return true;
+  }
+
+  async remove(rel: string): Promise<void> {
+    await this.ops.unlink(this.inside(this.root, rel));
+  }
+
+  classify(err: unknown, rel?: string): ReadFailure {
+    const code = (err as NodeJS.ErrnoException).code;
+    const missing = code === 'ENOENT' || code === 'ENOTDIR';
+    if (rel !== undefined) return { missing, reason: errorMessage(err) };
+    if (missing) return { missing, reason: `folder missing: ${this.root}` };
+    if (code === 'EACCES' || code === 'EPERM') return { missing, reason: `permission denied: ${this.root}` };
+    return { missing, reason: errorMessage(err) };
+  }
+}

@@ -1,0 +1,484 @@
+// The file-intake core shared by the folder, FTP and SFTP sources (after Airbyte's file-based connector kit):
+// it decides which listed files are complete (settle time or ready marker), takes them (batched, under back
+// pressure, with retries for files that cannot be read), remembers what it took, and runs after-delivery
+// (after-delivery.ts). The storage supplies a StreamReader (reader.ts) and nothing else.
+import path from 'node:path';
+import type { EmitResult, NewItem, SettledItem, SourceContext } from '../contract.ts';
+import { IntakeActivity } from './activity.ts';
+import { AfterDelivery } from './after-delivery.ts';
+import { FileBackoff } from './backoff.ts';
+import { EmitQueue } from './emit-queue.ts';
+import { TakenMemory, type TakenMemo } from './memory.ts';
+import { FileRules, type RuleOptions } from './rules.ts';
+import type { FileEntry, ListOptions, OpenedFile, StreamReader } from './reader.ts';
+
+export interface IntakeOptions extends RuleOptions {
+  /** A file is complete once it has shown the same size and time for this long (0: at first sight). */
+  settleMs: number;
+  afterDelivery: 'move' | 'delete' | 'keep';
+  /** skip: the files there when the flow first started are left alone unless they change. */
+  existingFiles?: 'process' | 'skip';
+}
+
+/**
+ * Files looked at and taken at once. A burst or a large listing never holds more stats or bodies than this in
+ * the taking step; bodies read in the same turn of the event loop go out in one emit (one transaction).
+ */
+export const WINDOW = 200;
+
+interface Observation {
+  /** Size and change token as seen ("" forces a fresh look: a marker event named the file). */
+  version: string;
+  /** When this version was first seen. */
+  since: number;
+}
+
+/** A file on its way into the queue. */
+interface Taking {
+  item: NewItem;
+  file: FileEntry;
+  memo: TakenMemo;
+}
+
+const versionOf = (e: FileEntry) => `${e.size}|${e.token ?? e.mtimeMs}`;
+
+/** What the watch (watch.ts) is told when the core parks a file it need not look at until something changes. */
+export interface ParkHooks {
+  /** The file waits for its ready marker: an event for the marker (or the next listing) brings it back. */
+  waitingForMarker(rel: string): void;
+  /** The file failed: it may be tried again at `until`. */
+  retryAt(rel: string, until: number): void;
+}
+
+export class FileIntake {
+  /** What the core looked at and decided (tests and diagnostics wait on it). */
+  readonly activity = new IntakeActivity();
+  readonly rules: FileRules;
+  readonly reader: StreamReader;
+  private readonly opts: IntakeOptions;
+  private readonly memory: TakenMemory;
+  private readonly after: AfterDelivery;
+  private readonly backoff = new FileBackoff();
+  /** Files seen and not taken yet. */
+  readonly observed = new Map<string, Observation>();
+  /** Set while a watch runs: files it need not sweep until an event or a timer. */
+  park?: ParkHooks;
+  private taking: Promise<void> = Promise.resolve();
+  private baseline?: Promise<void>;
+  /** The last listing's failure, so a schedule repeats neither the log line nor the event (see listingFailed). */
+  private listingProblem?: string;
+
+  constructor(reader: StreamReader, opts: IntakeOptions) {
+    this.reader = reader;
+    this.opts = opts;
+    this.rules = new FileRules(opts);
+    this.memory = new TakenMemory(opts.afterDelivery === 'keep' || reader.rereadCostly);
+    this.after = new AfterDelivery(reader, this.rules, this.memory, opts.afterDelivery);
+  }
+
+  get settleMs(): number {
+    return this.opts.settleMs;
+  }
+
+  listOptions(onFolder?: ListOptions['onFolder']): ListOptions {
+    return { descend: (d) => this.rules.descend(d), wants: (r) => this.rules.matters(r), onFolder };
+  }
+
+  /** Loads the memory of taken files and, for existingFiles: skip, the baseline (taken on the flow's first start). */
+  async prepare(ctx: SourceContext): Promise<void> {
+    this.memory.load(ctx.state);
+    if (this.opts.existingFiles !== 'skip') return;
+    this.baseline ??= (async () => {
+      const fresh = await this.memory.loadBaseline(ctx.state, async () => {
+        const found = new Map<string, FileEntry>();
+        try {
+          for await (const page of this.reader.list(this.listOptions())) for (const e of page) if (this.rules.wants(e.rel)) found.set(e.rel, e);
+        } catch {
+          // a folder that cannot be listed yet: nothing existed to leave alone
+        }
+        return found;
+      });
+      if (fresh !== undefined) ctx.log.info({ files: fresh }, 'existing files left alone (existingFiles: skip)');
+    })();
+    await this.baseline;
+  }
+
+  /** Serialises takes, so a sweep, a scan and a reconcile never read the same file twice at once. */
+  serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.taking.then(fn, fn);
+    this.taking = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Resolves once the takes under way are done. */
+  idle(): Promise<void> {
+    return this.taking;
+  }
+
+  // ---------------------------------------------------------------- deciding
+
+  /** Records a look at a file; true once this size and time have been seen for settleMs. */
+  observe(e: FileEntry, now: number): boolean {
+    const v = versionOf(e);
+    const prev = this.observed.get(e.rel);
+    if (!prev || prev.version !== v) {
+      this.observed.set(e.rel, { version: v, since: now });
+      return this.opts.settleMs === 0;
+    }
+    return now - prev.since >= this.opts.settleMs;
+  }
+
+  /** A file was noticed (an event, or a listing of a watched folder); a marker makes its file a candidate. */
+  notice(rel: string, e?: FileEntry): void {
+    if (this.rules.readyMarker && this.rules.isMarker(rel)) {
+      const file = this.rules.fileOfMarker(rel);
+      if (this.rules.wants(file)) this.observed.set(file, { version: '', since: Date.now() });
+      return;
+    }
+    if (!e || !this.rules.wants(rel) || this.memory.has(e)) return;
+    this.observe(e, Date.now());
+    this.activity.decided(rel, 'settling');
+  }
+
+  /** A file (or folder) a watch saw go away. */
+  gone(rel: string): void {
+    this.observed.delete(rel);
+    this.activity.decided(rel, 'vanished');
+  }
+
+  /** Files a watch should look at now: settled long enough, or (with markers) any candidate. */
+  due(now: number): string[] {
+    const out: string[] = [];
+    for (const [rel, o] of this.observed) if (this.rules.readyMarker || now - o.since >= this.opts.settleMs) out.push(rel);
+    return out;
+  }
+
+  private async markerPresent(rel: string): Promise<boolean> {
+    return (await this.reader.stat(this.rules.markerOf(rel)).catch(() => undefined)) !== undefined;
+  }
+
+  /**
+   * Looks at files again, one by one, and takes the complete ones, a window at a time (readers with a cheap
+   * stat: a folder's scan, its watch's sweeps). Returns the files still settling.
+   */
+  async sweep(ctx: SourceContext, rels: string[]): Promise<string[]> {
+    const settling: string[] = [];
+    for (let i = 0; i < rels.length && !ctx.signal.aborted; i += WINDOW) {
+      const part = rels.slice(i, i + WINDOW);
+      if (!ctx.hasCapacity()) {
+        for (const rel of part) this.activity.decided(rel, 'deferred');
+        continue;
+      }
+      await this.serial(async () => this.take(ctx, await this.look(ctx, part, settling)));
+    }
+    return settling;
+  }
+
+  /** Fresh looks at files: the complete ones. */
+  private async look(ctx: SourceContext, rels: string[], settling: string[]): Promise<FileEntry[]> {
+    const ready: FileEntry[] = [];
+    for (const rel of rels) {
+      const now = Date.now();
+      const until = this.backoff.waitingUntil(rel, now);
+      if (until !== undefined) {
+        this.activity.decided(rel, 'backing-off');
+        this.park?.retryAt(rel, until);
+        continue;
+      }
+      const e = await this.reader.stat(rel).catch(() => undefined);
+      if (!e) {
+        this.observed.delete(rel);
+        this.activity.decided(rel, 'vanished');
+        continue;
+      }
+      if (this.memory.has(e)) {
+        this.observed.delete(rel);
+        this.activity.decided(rel, 'remembered');
+        continue;
+      }
+      if (this.rules.readyMarker) {
+        if (!(await this.markerPresent(rel))) {
+          this.activity.decided(rel, 'waiting-for-marker');
+          this.park?.waitingForMarker(rel);
+          continue;
+        }
+      } else if (!this.observe(e, now)) {
+        settling.push(rel);
+        this.activity.decided(rel, 'settling');
+        continue;
+      }
+      const busy = await this.reader.busy?.(rel);
+      if (busy) {
+        this.failed(ctx, rel, busy);
+        continue;
+      }
+      ready.push(e);
+    }
+    return ready;
+  }
+
+  /** Decides on a listed file from the listing alone (readers without a cheap stat). */
+  private decideListed(e: FileEntry, markers: Set<string>, now: number): 'ready' | 'settling' | 'waiting' | 'backing-off' {
+    if (this.backoff.waitingUntil(e.rel, now) !== undefined) return 'backing-off';
+    if (this.rules.readyMarker) return markers.has(this.rules.markerOf(e.rel)) ? 'ready' : 'waiting';
+    return this.observe(e, now) ? 'ready' : 'settling';
+  }
+
+  // ---------------------------------------------------------------- scanning
+
+  /** One scan: list, take what is complete, and look once more after settleMs at what is still settling. */
+  async scan(ctx: SourceContext): Promise<void> {
+    await this.prepare(ctx);
+    const settling = await this.listingPass(ctx, 'scan');
+    if (!settling?.length || this.rules.readyMarker || this.opts.settleMs === 0 || ctx.signal.aborted) return;
+    // Files not yet proven complete: look once more after settleMs; what still changes waits for the next run.
+    await sleep(this.opts.settleMs, ctx.signal);
+    if (ctx.signal.aborted) return;
+    if (this.reader.cheapStat) {
+      await this.sweep(ctx, settling);
+      this.activity.passEnded('second-look', true);
+    } else {
+      await this.listingPass(ctx, 'second-look');
+    }
+  }
+
+  /**
+   * Lists the whole tree and takes what is complete, a window at a time while the listing goes on. Returns
+   * the files still settling, or undefined when the listing failed (reported; a second look's failure is not:
+   * the next scan says it).
+   */
+  async listingPass(ctx: SourceContext, pass: 'scan' | 'second-look' | 'reconcile', onFolder?: ListOptions['onFolder']): Promise<string[] | undefined> {
+    const started = Date.now();
+    const seen = new Set<string>();
+    const markers = new Set<string>();
+    const settling: string[] = [];
+    /** Files read in this pass go out through one queue: downloads go on while a window's last batch commits. */
+    const emits = this.emitQueue(ctx);
+    /** cheap stat: candidates to look at again; otherwise files complete by the listing. */
+    let window: FileEntry[] = [];
+    /** Files whose marker would lie in another folder: decided once the whole listing is known. */
+    const markerElsewhere: FileEntry[] = [];
+    const flush = async () => {
+      const part = window;
+      window = [];
+      if (part.length === 0 || pass === 'reconcile') return;
+      if (this.reader.cheapStat) settling.push(...(await this.sweep(ctx, part.map((e) => e.rel))));
+      else if (emits.refused || !ctx.hasCapacity()) for (const e of part) this.activity.decided(e.rel, 'deferred');
+      else await this.serial(() => this.take(ctx, part, emits));
+    };
+    const pages = this.reader.list(this.listOptions(onFolder))[Symbol.asyncIterator]();
+    for (;;) {
+      let page: FileEntry[];
+      try {
+        const next = await pages.next();
+        if (next.done) break;
+        page = next.value;
+      } catch (err) {
+        this.listingFailed(ctx, err, pass);
+        await this.serial(() => emits.drain());
+        return undefined;
+      }
+      const now = Date.now();
+      if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
+      for (const e of page) {
+        seen.add(e.rel);
+        if (!this.rules.wants(e.rel)) continue;
+        if (this.memory.has(e)) {
+          this.observed.delete(e.rel);
+          this.activity.decided(e.rel, 'remembered');
+          continue;
+        }
+        if (pass === 'reconcile') {
+          // a watch takes in its sweeps: a listing only brings files it has not noticed (missed events)
+          if (!this.observed.has(e.rel)) this.notice(e.rel, e);
+          continue;
+        }
+        if (this.reader.cheapStat) {
+          this.observe(e, now);
+          window.push(e);
+        } else {
+          const d = this.decideListed(e, markers, now);
+          if (d === 'ready') window.push(e);
+          else if (d === 'settling') (settling.push(e.rel), this.activity.decided(e.rel, 'settling'));
+          else if (d === 'backing-off') this.activity.decided(e.rel, 'backing-off');
+          else if (path.posix.dirname(this.rules.markerOf(e.rel)) !== path.posix.dirname(e.rel)) markerElsewhere.push(e);
+          else this.activity.decided(e.rel, 'waiting-for-marker');
+        }
+        if (window.length >= WINDOW) await flush();
+      }
+    }
+    for (const e of markerElsewhere) {
+      if (markers.has(this.rules.markerOf(e.rel))) window.push(e);
+      else this.activity.decided(e.rel, 'waiting-for-marker');
+    }
+    await flush();
+    await this.serial(() => emits.drain());
+    if (this.listingProblem && pass !== 'second-look') {
+      ctx.log.info({ source: this.reader.where() }, `listing ${this.reader.where()} works again`);
+      this.listingProblem = undefined;
+    }
+    // A complete listing: forget what is gone (files noticed while it ran are kept)
+    this.memory.forgetUnseen(seen, started);
+    for (const [rel, o] of this.observed) if (!seen.has(rel) && o.since < started) this.observed.delete(rel);
+    this.activity.passEnded(pass, true);
+    return settling;
+  }
+
+  /**
+   * A listing failed. The first time for a reason it is a problem (logged, an event); the same reason again is
+   * only counted, so the source stays "failing" without repeating the log line on every scheduled run.
+   */
+  private listingFailed(ctx: SourceContext, err: unknown, pass: 'scan' | 'second-look' | 'reconcile'): void {
+    const reason = `cannot list ${this.reader.where()}: ${this.reader.classify(err).reason}`;
+    this.activity.passEnded(pass, false, reason);
+    if (pass === 'second-look') return;
+    if (reason !== this.listingProblem) ctx.problem(reason);
+    else ctx.stillFailing?.(reason);
+    this.listingProblem = reason;
+  }
+
+  // ---------------------------------------------------------------- taking
+
+  /** A file that could not be taken: reported with its reason, tried again after a wait. */
+  private failed(ctx: SourceContext, rel: string, why: string): void {
+    const delay = this.backoff.fail(rel, why);
+    const where = this.reader.where(rel);
+    ctx.problem(`cannot take ${where}: ${why}; retrying in ${Math.round(delay / 1000)} s`, { file: where });
+    this.activity.decided(rel, 'failed', why);
+    this.park?.retryAt(rel, Date.now() + delay);
+  }
+
+  private readFailed(ctx: SourceContext, rel: string, err: unknown): void {
+    const f = this.reader.classify(err, rel);
+    if (!f.missing) return this.failed(ctx, rel, f.reason);
+    this.observed.delete(rel);
+    this.activity.decided(rel, 'vanished');
+  }
+
+  private itemFor(f: FileEntry, opened: OpenedFile, sha256: string | undefined): Taking {
+    const memo: TakenMemo = { size: f.size, mtimeMs: opened.mtimeMs };
+    if (f.token !== undefined) memo.rawTime = f.token;
+    if (sha256 !== undefined) memo.sha256 = sha256;
+    // keep: one key per version. With a content hash, the path plus the hash of the version queued before it,
+    // so a file changed back to an earlier content (v1 → v2 → v1) is still a new version to send; without one,
+    // the path alone (the queue's dedupe then drops an unchanged content). move/delete: path and time, so the
+    // same name dropped again later is a new delivery.
+    const sourceKey =
+      this.opts.afterDelivery === 'keep'
+        ? this.reader.contentHash
+          ? `${f.rel}#${this.memory.get(f.rel)?.sha256 ?? ''}`
+          : f.rel
+        : `${f.rel}@${Math.trunc(opened.mtimeMs)}`;
+    const item: NewItem = { sourceKey, name: path.posix.basename(f.rel), attributes: opened.attributes, body: opened.body };
+    const checkpoint = this.memory.checkpoint(f.rel, memo);
+    if (checkpoint) item.checkpoint = checkpoint;
+    return { item, file: f, memo };
+  }
+
+  /** Records what an emit did with each file: taken, deferred by back pressure, or failed (tried again later). */
+  private settle(ctx: SourceContext, result: EmitResult, entries: Taking[]): void {
+    const deferred = new Set(result.deferred ?? (result.refused ? entries.map((e) => e.item) : []));
+    const failed = new Map(result.failed.map((x) => [x.item, x.error]));
+    for (const t of entries) {
+      const rel = t.file.rel;
+      if (deferred.has(t.item)) {
+        this.activity.decided(rel, 'deferred');
+        continue;
+      }
+      const err = failed.get(t.item);
+      if (err !== undefined) {
+        if (/^ENOENT\b/.test(err)) {
+          this.observed.delete(rel);
+          this.activity.decided(rel, 'vanished');
+        } else this.failed(ctx, rel, err);
+        continue;
+      }
+      this.observed.delete(rel);
+      this.backoff.clear(rel);
+      this.memory.remember(rel, t.memo);
+      this.activity.decided(rel, 'taken');
+    }
+  }
+
+  private emitQueue(ctx: SourceContext): EmitQueue<Taking> {
+    return new EmitQueue<Taking>(ctx, (result, entries) => this.settle(ctx, result, entries));
+  }
+
+  /**
+   * Reads complete files (as many at once as the reader allows) and queues them through `emits` (batched; see
+   * emit-queue.ts); a streamed body is emitted on its own while its transfer runs. Back pressure stops the take:
+   * what was not taken stays. With a queue of its own the take waits for its emits; a listing pass shares one
+   * across its windows, so downloads go on while a window's last batch commits.
+   */
+  private async take(ctx: SourceContext, files: FileEntry[], shared?: EmitQueue<Taking>): Promise<void> {
+    if (files.length === 0) return;
+    const emits = shared ?? this.emitQueue(ctx);
+    const hashFirst = this.opts.afterDelivery === 'keep' && this.reader.contentHash !== undefined;
+    let next = 0;
+
+    const takeOne = async (f: FileEntry) => {
+      let sha256: string | undefined;
+      if (hashFirst) {
+        try {
+          sha256 = await this.reader.contentHash!(f.rel);
+        } catch (err) {
+          return this.readFailed(ctx, f.rel, err);
+        }
+        if (this.memory.get(f.rel)?.sha256 === sha256) {
+          // touched, not changed: remember this version and send nothing
+          this.memory.refresh(f.rel, { size: f.size, mtimeMs: f.mtimeMs, sha256 });
+          this.observed.delete(f.rel);
+          this.activity.decided(f.rel, 'unchanged');
+          return;
+        }
+      }
+      let streamed: { result: EmitResult; t: Taking } | undefined;
+      try {
+        await this.reader.read(f, async (opened) => {
+          const t = this.itemFor(f, opened, sha256);
+          if (!('stream' in opened.body)) {
+            emits.add(t);
+            return true;
+          }
+          const result = await ctx.emit([t.item]);
+          streamed = { result, t };
+          const deferred = result.deferred ? result.deferred.includes(t.item) : result.refused !== undefined;
+          return !deferred && result.failed.length === 0;
+        });
+      } catch (err) {
+        // the transfer's own error says more than the store's "stream ended early"
+        return this.readFailed(ctx, f.rel, err);
+      }
+      if (streamed) {
+        if (streamed.result.refused) emits.refused = true;
+        this.settle(ctx, streamed.result, [streamed.t]);
+      }
+    };
+
+    const worker = async () => {
+      while (!emits.refused && next < files.length && !ctx.signal.aborted) {
+        if (!ctx.hasCapacity()) {
+          emits.refused = true;
+          break;
+        }
+        await takeOne(files[next++]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.reader.parallel, files.length)) }, worker));
+    for (let i = next; i < files.length; i++) this.activity.decided(files[i].rel, 'deferred');
+    if (!shared) await emits.drain();
+  }
+
+  /** After delivery: move or delete the original (see after-delivery.ts). Throwing makes the engine retry. */
+  afterDelivery(item: SettledItem): Promise<void> {
+    return this.after.run(item);
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+}

@@ -1,0 +1,157 @@
+// Event-driven intake: a storage's change events (a folder's native watcher, or polling) feed the core, which
+// sweeps the files that have settled and takes them; a periodic full listing (reconcile) catches what the
+// events missed. A watched folder at rest costs no timer wake-ups: the sweep runs only while files settle,
+// files waiting for a marker or a retry are parked until their event or their time.
+import { errorMessage, type SourceContext } from '../contract.ts';
+import type { FileIntake } from './core.ts';
+import type { FileEntry } from './reader.ts';
+
+/** What a feed tells the core. */
+export interface FeedSink {
+  /** Whether a name is worth a look (a wanted file or a marker): a feed may skip the rest without a stat. */
+  matters(rel: string): boolean;
+  /** A file changed; `entry` is the feed's own fresh look at it, when it has one. */
+  changed(rel: string, entry?: FileEntry): void;
+  gone(rel: string): void;
+  /** Events may have been lost (a watcher failed or could not start): `reason` is reported, a listing follows. */
+  rescan(reason: string): void;
+  /** A problem of the feed itself. */
+  problem(message: string): void;
+}
+
+/** A running feed of change events. */
+export interface WatchFeed {
+  /** A listing is about to read this folder (relative, "" = root): follow it from now on, so nothing falls between. */
+  follow?(relDir: string, id: number): void;
+  /** After each full listing: the folders that exist (relative, "" = root) with their identity; the others are dropped. */
+  sync?(folders: Map<string, number>): void;
+  close(): Promise<void>;
+}
+
+export interface WatchOptions {
+  /** Full listing this often, for events a watcher missed. */
+  reconcileMs: number;
+  startFeed(sink: FeedSink): Promise<WatchFeed>;
+}
+
+/** At most one extra listing a second, however many watchers complain at once. */
+const RESCAN_GAP_MS = 1000;
+
+export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: WatchOptions): Promise<() => Promise<void>> {
+  await core.prepare(ctx);
+  const settleMs = core.settleMs;
+  const sweepEvery = Math.max(20, Math.min(250, Math.floor(settleMs / 4) || 20));
+  let sweeping = false;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  /** Files waiting for a retry, by the time they may be tried again. */
+  const retries = new Map<string, number>();
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  const armSweep = (delay = sweepEvery) => {
+    if (sweepTimer === undefined && !ctx.signal.aborted && core.observed.size > 0) sweepTimer = setTimeout(runSweep, delay);
+  };
+  const runSweep = () => {
+    sweepTimer = undefined;
+    if (ctx.signal.aborted || core.observed.size === 0) return;
+    if (sweeping) return armSweep();
+    // Under back pressure nothing can be taken: look again in a second instead of re-statting every file.
+    if (!ctx.hasCapacity()) return armSweep(1000);
+    sweeping = true;
+    const due = core.due(Date.now());
+    // a window at a time: the first files go out while later ones are still looked at, and little is held at once
+    core
+      .sweep(ctx, due)
+      .then(
+        () => core.activity.passEnded('sweep', true),
+        (err) => {
+          const problem = `taking files from ${core.reader.where()} failed: ${errorMessage(err)}`;
+          core.activity.passEnded('sweep', false, problem);
+          ctx.problem(problem);
+        },
+      )
+      .finally(() => {
+        sweeping = false;
+        armSweep();
+      });
+  };
+
+  const armRetry = () => {
+    if (retryTimer !== undefined || retries.size === 0 || ctx.signal.aborted) return;
+    const next = Math.min(...retries.values());
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      const now = Date.now();
+      for (const [rel, until] of retries) {
+        if (until > now) continue;
+        retries.delete(rel);
+        core.observed.set(rel, { version: '', since: 0 }); // due: look at it afresh
+      }
+      armSweep(0);
+      armRetry();
+    }, Math.max(0, next - Date.now()));
+  };
+  // Files that need no look until something happens leave the sweep.
+  core.park = {
+    waitingForMarker: (rel) => void core.observed.delete(rel),
+    retryAt: (rel, until) => {
+      core.observed.delete(rel);
+      retries.set(rel, until);
+      armRetry();
+    },
+  };
+
+  let lastRescan = 0;
+  const sink: FeedSink = {
+    matters: (rel) => core.rules.matters(rel),
+    changed: (rel, entry) => {
+      core.notice(rel, entry);
+      armSweep();
+    },
+    gone: (rel) => core.gone(rel),
+    rescan: (reason) => {
+      ctx.problem(reason);
+      if (Date.now() - lastRescan < RESCAN_GAP_MS) return;
+      lastRescan = Date.now();
+      setTimeout(() => void reconcile(), RESCAN_GAP_MS).unref();
+    },
+    problem: (message) => ctx.problem(message),
+  };
+  const feed = await opts.startFeed(sink);
+
+  let reconciling: Promise<void> | undefined;
+  /** After a failed listing (the folder gone), the next one comes sooner than reconcileMs: 1 s, doubling. */
+  let retryListingMs = 0;
+  let retryListing: NodeJS.Timeout | undefined;
+  const reconcile = (): Promise<void> =>
+    (reconciling ??= (async () => {
+      const folders = new Map<string, number>();
+      let listed = false;
+      try {
+        listed =
+          (await core.listingPass(ctx, 'reconcile', (rel, id) => {
+            folders.set(rel, id);
+            feed.follow?.(rel, id);
+          })) !== undefined;
+      } finally {
+        feed.sync?.(folders);
+        reconciling = undefined;
+      }
+      clearTimeout(retryListing);
+      retryListingMs = listed ? 0 : Math.min(Math.max(1000, retryListingMs * 2), opts.reconcileMs);
+      if (!listed && !ctx.signal.aborted) retryListing = setTimeout(() => void reconcile(), retryListingMs);
+      armSweep();
+    })());
+  // Files already there at start-up, or that arrived while Ferry was stopped.
+  await reconcile();
+  const reconcileTimer = setInterval(() => void reconcile(), opts.reconcileMs);
+
+  return async () => {
+    clearTimeout(sweepTimer);
+    clearTimeout(retryTimer);
+    clearTimeout(retryListing);
+    clearInterval(reconcileTimer);
+    core.park = undefined;
+    await feed.close();
+    await core.idle();
+  };
+}

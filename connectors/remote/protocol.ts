@@ -1,0 +1,59 @@
+// What each remote protocol (ftp/client.ts, sftp/client.ts) implements: how to connect, and what one
+// logged-in session can do. The shared source, destination and pool (this folder) work on these alone.
+import type { Readable, Writable } from 'node:stream';
+import type { DownloadBody } from './download-body.ts';
+
+export interface RemoteEntry {
+  name: string;
+  type: 'file' | 'dir' | 'other';
+  size: number;
+  /** Modification time in ms (0 when the server gives none). */
+  mtimeMs: number;
+  /** The server's own rendering of the time (LIST), so a change is seen even when it cannot be parsed. */
+  rawTime: string;
+}
+
+/** One logged-in connection. Methods take absolute remote paths. */
+export interface RemoteSession {
+  readonly closed: boolean;
+  list(dir: string): Promise<RemoteEntry[]>;
+  /** Size and time of one file, or undefined when it does not exist. */
+  stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined>;
+  /** A precise modification time when the protocol has a cheaper/better way than the listing (FTP MDTM). */
+  preciseMtime?(file: string, listed: RemoteEntry): Promise<number>;
+  download(file: string, into: Writable): Promise<void>;
+  /** Downloads into a body that reuses its memory, then ends it (see download-body.ts); where offered, large files take this way. */
+  downloadToBody?(file: string, body: DownloadBody): Promise<void>;
+  /** Reads a whole small file of the listed size when the protocol has a quicker way than a stream (SFTP). */
+  readSmall?(file: string, size: number): Promise<Buffer>;
+  upload(from: Readable, file: string): Promise<void>;
+  /** Renames; fails when the target exists (or replaces it: protocol-dependent, callers check first). */
+  rename(from: string, to: string): Promise<void>;
+  remove(file: string): Promise<void>;
+  mkdirp(dir: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Why a remote operation failed, in the words `ferry check` prints, and whether retrying can help. */
+export interface RemoteFailure {
+  reason: string;
+  /** The connection is unusable afterwards (drop, timeout): discard it. */
+  broken: boolean;
+  kind: 'unreachable' | 'auth' | 'hostkey' | 'tls' | 'permission' | 'missing' | 'timeout' | 'dropped' | 'other';
+}
+
+export interface RemoteFs {
+  /** e.g. "sftp://ferry@files.example:22" (never with a password). */
+  readonly label: string;
+  connect(): Promise<RemoteSession>;
+  classify(err: unknown, what?: string): RemoteFailure;
+  /** Something `check` should add to an OK (e.g. an SFTP host key that is not pinned yet). */
+  checkNote?(): string | undefined;
+  /** Loads the protocol library (see Source.prepare). */
+  load?(): Promise<unknown>;
+  /**
+   * Transfers one connection may carry at once (default 1: FTP runs one command at a time per connection; an
+   * SFTP channel takes many requests in flight). The pool shares a connection only when all are open and busy.
+   */
+  readonly transfersPerConnection?: number;
+}

@@ -1,0 +1,41 @@
+// Watches what a file source's intake core looked at and decided (connectors/intake/activity.ts), so tests wait
+// for "it looked and decided" instead of sleeping before a "nothing happened" check.
+import type { IntakeActivity, IntakeDecision, IntakeEvent } from '../../connectors/intake/activity.ts';
+import { waitFor } from './tmp.ts';
+
+export interface IntakeRecorder {
+  events: IntakeEvent[];
+  /** The position now: waits can count only what happens after it. */
+  mark(): number;
+  /** The decisions made about one file, in order (from a mark). */
+  decisions(rel: string, from?: number): IntakeDecision[];
+  /** Waits until `rel` got `decision` `times` times after `from`. */
+  decided(rel: string, decision: IntakeDecision, opts?: { from?: number; times?: number; timeoutMs?: number }): Promise<void>;
+  /** Waits until `n` passes (of one kind, if given) ended after `from`; returns them. */
+  passes(n: number, opts?: { from?: number; pass?: 'scan' | 'second-look' | 'sweep' | 'reconcile'; timeoutMs?: number }): Promise<Array<Extract<IntakeEvent, { type: 'pass' }>>>;
+  stop(): void;
+}
+
+/** Records a source's intake events from now on (`source.activity` of a folder, FTP or SFTP source). */
+export function recordIntake(source: unknown): IntakeRecorder {
+  const activity = (source as { activity: IntakeActivity }).activity;
+  const events: IntakeEvent[] = [];
+  const stop = activity.on((e) => events.push(e));
+  const decisions = (rel: string, from = 0) =>
+    events.slice(from).flatMap((e) => (e.type === 'decision' && e.rel === rel ? [e.decision] : []));
+  const passesSince = (from: number, pass?: string) =>
+    events.slice(from).filter((e): e is Extract<IntakeEvent, { type: 'pass' }> => e.type === 'pass' && (pass === undefined || e.pass === pass));
+  return {
+    events,
+    mark: () => events.length,
+    decisions,
+    stop,
+    async decided(rel, decision, opts = {}) {
+      const times = opts.times ?? 1;
+      await waitFor(() => decisions(rel, opts.from).filter((d) => d === decision).length >= times, `${rel} decided "${decision}"${times > 1 ? ` ${times} times` : ''}`, opts.timeoutMs ?? 30_000, 10);
+    },
+    async passes(n, opts = {}) {
+      return waitFor(() => (passesSince(opts.from ?? 0, opts.pass).length >= n ? passesSince(opts.from ?? 0, opts.pass) : undefined), `${n} ${opts.pass ?? ''} passes`, opts.timeoutMs ?? 30_000, 10);
+    },
+  };
+}

@@ -1,0 +1,74 @@
+// A source context that records what a source queues, for tests that drive a source directly (no engine).
+import fs from 'node:fs';
+import type { EmitResult, NewItem, SourceContext, SourceState } from '../../connectors/contract.ts';
+
+/** A state kept in memory (a source's durable memory, without a database). */
+export function memoryState(): SourceState {
+  const mem = new Map<string, unknown>();
+  return {
+    get: <T>(k: string) => mem.get(k) as T | undefined,
+    set: (k, v) => void mem.set(k, v),
+    delete: (k) => void mem.delete(k),
+    entries: <T>(prefix: string) => [...mem.entries()].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1)) as Array<[string, T]>,
+  };
+}
+
+/** Drains a body as the engine's content store would (a stream must be read to its end, or its transfer waits). */
+export async function bodyBytes(body: NewItem['body']): Promise<Buffer> {
+  if ('bytes' in body) return body.bytes;
+  if ('file' in body) return fs.readFileSync(body.file);
+  const chunks: Buffer[] = [];
+  for await (const c of body.stream) {
+    chunks.push(Buffer.from(c as Buffer));
+    body.recycle?.(c as Buffer);
+  }
+  const bytes = Buffer.concat(chunks);
+  if (body.size !== undefined && bytes.length !== body.size) throw new Error(`stream ended at ${bytes.length} of ${body.size} bytes`);
+  return bytes;
+}
+
+export interface RecordingOptions {
+  state?: SourceState;
+  /** Back pressure: a reason while intake is refused. */
+  refuse?: () => string | undefined;
+  /** The store fails this item (the engine's own read of it, a full disk…) with this error. */
+  failStore?: (item: NewItem) => string | undefined;
+}
+
+/** A context whose emit stores bodies in memory and writes items' checkpoints, as the engine does. */
+export function recordingContext(opts: RecordingOptions = {}) {
+  const emitted: Array<{ item: NewItem; bytes: Buffer }> = [];
+  const problems: string[] = [];
+  const stillFailing: string[] = [];
+  const infos: string[] = [];
+  const state = opts.state ?? memoryState();
+  const quiet = () => undefined;
+  const ctx: SourceContext = {
+    flow: 'f',
+    log: { debug: quiet, warn: quiet, error: quiet, info: (o: object | string, msg?: string) => void infos.push(typeof o === 'string' ? o : (msg ?? '')) },
+    signal: new AbortController().signal,
+    state,
+    hasCapacity: () => !opts.refuse?.(),
+    problem: (m) => void problems.push(m),
+    stillFailing: (m) => void stillFailing.push(m),
+    emit: async (items): Promise<EmitResult> => {
+      const refused = opts.refuse?.();
+      if (refused) return { queued: 0, duplicates: [], failed: [], refused, deferred: items };
+      const failed: EmitResult['failed'] = [];
+      for (const item of items) {
+        const why = opts.failStore?.(item);
+        if (why) {
+          if ('stream' in item.body) item.body.stream.destroy();
+          failed.push({ item, error: why });
+          continue;
+        }
+        emitted.push({ item, bytes: await bodyBytes(item.body) });
+        // the engine writes an item's checkpoint in the same transaction as the item
+        if (item.checkpoint) state.set(item.checkpoint.key, item.checkpoint.value);
+      }
+      return { queued: items.length - failed.length, duplicates: [], failed };
+    },
+  };
+  const names = () => emitted.map((e) => String(e.item.attributes!.relativePath)).sort();
+  return { ctx, emitted, problems, stillFailing, infos, names, state };
+}

@@ -20,6 +20,7 @@ import { CALLBACK_HEADERS, callbackPage } from './engine/admin/connections.ts';
 import type { ConnectionStatus } from './engine/oauth/state.ts';
 import type { ConnectionView, ConsentStartReply } from './engine/admin/connection-types.ts';
 import { isDataDirLocked } from './engine/store/datadir.ts';
+import { Network } from '../connectors/net/index.ts';
 
 export class ConnectError extends Error {
   /** A mistake in the command (an unknown connection): exit code 2. */
@@ -160,12 +161,18 @@ async function connectThroughEngine(engine: { url: string; token: string }, name
  */
 export function standaloneManager(loaded: LoadedConfig): { manager: ConnectionManager; close(): void } {
   const store = openStore(loaded.dataDir);
-  const manager = new ConnectionManager({ db: store.db, store: new TokenStore(loaded.dataDir, store.db, new SecretStore(loaded.dataDir)), log: silentLogger }, loaded.config.connections);
+  // token and revocation requests take the config's network setting, as the engine's do
+  const net = new Network(loaded.config.network, { log: silentLogger });
+  const manager = new ConnectionManager(
+    { db: store.db, store: new TokenStore(loaded.dataDir, store.db, new SecretStore(loaded.dataDir)), log: silentLogger, dispatcherFor: (url) => net.dispatcherFor(url) },
+    loaded.config.connections,
+  );
   return {
     manager,
     close: () => {
       manager.close();
       store.close();
+      void net.close().catch(() => undefined);
     },
   };
 }

@@ -1,17 +1,24 @@
 // The OAuth 2.0 token endpoint and revocation endpoint as a client speaks to them (RFC 6749 §4–6, RFC 7009):
 // one request each, the answer parsed into a TokenSet or an OAuthEndpointError that keeps the provider's
 // error code and description. Used by the connectors' in-memory tokens and by the engine's connections.
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { NetDispatcher, Network } from '../net/index.ts';
 
 /** Refresh this long before a token's stated expiry (clock skew, slow requests); a tenth of short lifetimes. */
 const EXPIRY_SKEW_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-let plainAgent: Agent | undefined;
-/** The dispatcher used when the caller gives none: a plain agent (no proxy), shared by the process. */
-function defaultDispatcher(): Dispatcher {
-  plainAgent ??= new Agent({ keepAliveTimeout: 4_000, connectTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
-  return plainAgent;
+/**
+ * The dispatcher used when the caller gives none: the process's network without a config (the proxy
+ * environment, the system trust store), as for any connector built on its own.
+ */
+function defaultDispatcher(url: URL): Dispatcher {
+  return Network.default().dispatcherFor(url);
+}
+
+/** Why a request could not be sent: the network facility names the cause (proxy, TLS, DNS) when it carried it. */
+function failure(dispatcher: Dispatcher, err: unknown, url: URL): string {
+  return dispatcher instanceof NetDispatcher ? dispatcher.explain(err, url) : (err as Error).message;
 }
 
 export interface OAuthClientCredentials {
@@ -118,11 +125,12 @@ export async function requestToken(req: TokenRequest): Promise<TokenSet> {
   const form = new URLSearchParams();
   for (const [k, v] of Object.entries(req.params)) if (v !== undefined && v !== '') form.set(k, v);
   const headers = clientHeaders(req, form);
+  const dispatcher = req.dispatcher ?? defaultDispatcher(url);
   let res;
   try {
-    res = await request(url, { method: 'POST', headers, body: form.toString(), dispatcher: req.dispatcher ?? defaultDispatcher(), signal: req.signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    res = await request(url, { method: 'POST', headers, body: form.toString(), dispatcher, signal: req.signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (err) {
-    throw new OAuthEndpointError(`OAuth token request to ${url.host} failed: ${(err as Error).message}`);
+    throw new OAuthEndpointError(`OAuth token request to ${url.host} failed: ${failure(dispatcher, err, url)}`);
   }
   const text = await res.body.text();
   if (res.statusCode !== 200) {
@@ -175,11 +183,12 @@ export async function revokeToken(req: RevokeRequest): Promise<void> {
     headers['content-type'] = 'application/json';
     body = JSON.stringify({ token: req.token });
   }
+  const dispatcher = req.dispatcher ?? defaultDispatcher(url);
   let res;
   try {
-    res = await request(url, { method: 'POST', headers, body, dispatcher: req.dispatcher ?? defaultDispatcher(), signal: req.signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    res = await request(url, { method: 'POST', headers, body, dispatcher, signal: req.signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (err) {
-    throw new OAuthEndpointError(`revocation request to ${url.host} failed: ${(err as Error).message}`);
+    throw new OAuthEndpointError(`revocation request to ${url.host} failed: ${failure(dispatcher, err, url)}`);
   }
   const text = await res.body.text();
   if (res.statusCode >= 200 && res.statusCode < 300) return;

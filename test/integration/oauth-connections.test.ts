@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request, startAdmin, type AdminHarness } from '../helpers/admin.ts';
 import { connectionFor, consentOverHttp, refreshTokenByHand, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
 import { startEngine } from '../helpers/engine.ts';
+import { proxyAvailable, startTinyproxy, TINYPROXY } from '../helpers/proxies.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
 
 let closers: Array<() => Promise<unknown>> = [];
@@ -184,6 +185,56 @@ describe('OAuth connections: a token endpoint outage', () => {
     auth.tokenOutage = undefined;
     await waitFor(() => api.accepted.length === 1, 'delivered once the token endpoint answers');
     expect((await connection(h)).state).toBe('connected');
+  });
+});
+
+describe.skipIf(!proxyAvailable(TINYPROXY))('OAuth connections: token requests follow the network setting', () => {
+  it('with network.proxy set (tinyproxy), the code exchange, every refresh and the revocation go through the proxy, though the flow reaches its API directly', async () => {
+    const { auth, api } = await servers({ accessTtlSec: 1 });
+    const tiny = await startTinyproxy();
+    closers.push(() => tiny.stop());
+    // the servers are on 127.0.0.1, which goes direct unless the rules say "<-loopback>"; the flow's own
+    // proxy: none sends its API calls direct, so only the connection's requests can use the proxy
+    const h = await startAdmin(
+      {
+        network: { proxy: { url: tiny.url, noProxy: ['<-loopback>'] } },
+        connections: { crm: crmConnection(auth) },
+        integrations: [{ name: 'crm', flows: [{ ...flow('orders', api), destination: { ...flow('orders', api).destination, proxy: 'none' } }] }],
+      },
+      { secrets: { CRM_CLIENT_SECRET: auth.client.secret }, dirs: ['orders'] },
+    );
+    closers.push(() => h.stop());
+    const tunnelsTo = (url: string) => (tiny.log().match(new RegExp(`CONNECT 127\\.0\\.0\\.1:${new URL(url).port} `, 'g')) ?? []).length;
+
+    expect((await connect(h)).status).toBe(200);
+    expect(tunnelsTo(auth.tokenUrl)).toBe(1); // the code exchange (the browser's consent pages are not Ferry's)
+    drop(h, 'orders', ['a.json']);
+    await waitFor(() => api.accepted.length === 1, 'delivered with the token');
+    const consentAt = Date.now();
+    await waitFor(() => Date.now() - consentAt > 1100, 'the 1 s token to expire', 5000);
+    drop(h, 'orders', ['b.json']);
+    await waitFor(() => api.accepted.length === 2, 'delivered after a refresh');
+    const refreshes = auth.tokenRequests.filter((r) => r.grant === 'refresh_token');
+    expect(refreshes.length).toBeGreaterThanOrEqual(1);
+    expect(refreshes.every((r) => r.status === 200)).toBe(true);
+    expect(tunnelsTo(auth.tokenUrl)).toBeGreaterThanOrEqual(1);
+    expect(tunnelsTo(api.url)).toBe(0);
+
+    // the proxy goes away: the next refresh fails naming it (it did not go direct), the item waits for a retry
+    await tiny.stop();
+    const refreshesBefore = auth.tokenRequests.length;
+    const stoppedAt = Date.now();
+    await waitFor(() => Date.now() - stoppedAt > 1100, 'the refreshed token to expire', 5000);
+    drop(h, 'orders', ['c.json']);
+    await waitFor(async () => (await connection(h)).state === 'refresh_failing', 'refresh failing');
+    expect((await connection(h)).reason).toContain(`proxy ${tiny.url} unreachable (connection refused)`);
+    expect(auth.tokenRequests.length).toBe(refreshesBefore);
+    expect(h.engine.status().flows[0].counts.dead).toBe(0);
+
+    // the revocation goes the same way: it fails naming the proxy, and the tokens are forgotten all the same
+    const off = await h.api('POST', '/api/connections/crm/disconnect');
+    expect(off.json).toMatchObject({ revoked: false, message: expect.stringContaining(`proxy ${tiny.url} unreachable (connection refused)`) });
+    expect(h.engine.connections.store.list()).toEqual([]);
   });
 });
 

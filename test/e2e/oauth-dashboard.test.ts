@@ -5,16 +5,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { build } from 'vite';
 import { repoRoot } from '../helpers/cli.ts';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
 import { connectionFor, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
-import { loginLink } from '../../main/engine/admin/login.ts';
+import { openDashboard } from '../helpers/chromium.ts';
 
 const ARTIFACTS = path.join(repoRoot, 'test-artifacts', 'oauth');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 let auth: AuthServer;
 let api: ProtectedApi;
@@ -41,11 +40,7 @@ beforeAll(async () => {
     { secrets: { CRM_CLIENT_SECRET: auth.client.secret }, staticDir, dirs: ['orders'] },
   );
   baseUrl = `http://127.0.0.1:${h.port}`;
-  context = await chromium.launchPersistentContext(tempDir('ferry-chromium-'), { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
-  await page.goto(loginLink(baseUrl, h.token));
-  await page.waitForURL(`${baseUrl}/`);
+  ({ context, page } = await openDashboard(baseUrl, h.token));
 }, 120_000);
 
 afterAll(async () => {

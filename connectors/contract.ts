@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { Network } from './net/network.ts';
 
@@ -236,11 +237,70 @@ export interface Destination {
   close?(): Promise<void>;
 }
 
+/** An OAuth 2.0 access token as a connector sends it: `Authorization: <type> <value>`. */
+export interface AccessToken {
+  value: string;
+  type: string;
+  /** Epoch ms from which it is no longer used (a little before the server's stated expiry). */
+  expiresAt: number;
+}
+
+/**
+ * The `auth: { type: oauth2, … }` block of a connector: a named connection of the config's `connections:`, or
+ * inline client settings (client credentials, or a refresh token pasted into the config).
+ */
+export type OAuthClientConfig =
+  | { connection: string }
+  | {
+      grant: 'client_credentials' | 'refresh_token';
+      tokenUrl: string;
+      clientId: string;
+      clientSecret?: string;
+      refreshToken?: string;
+      scope?: string;
+      audience?: string;
+      clientAuth: 'basic' | 'body';
+    };
+
+/**
+ * The OAuth tokens of one account. The engine keeps them (encrypted at rest, written before a new one is
+ * used) and refreshes once at a time for every flow that uses the account. A connector asks for a token
+ * for each request and reports the one an API refused with 401.
+ */
+export interface TokenProvider {
+  /**
+   * A valid access token, refreshed first when it has expired. A refresh goes through `dispatcher` when given
+   * (the connector's network settings), else the engine's. Throws TokenError when no token can be had.
+   */
+  token(opts?: { signal?: AbortSignal; dispatcher?: Dispatcher }): Promise<AccessToken>;
+  /** The API answered 401 to this token: the next token() fetches a new one, unless another request already did. */
+  rejected(token: AccessToken): void;
+}
+
+/**
+ * No token could be had. `consentNeeded`: only an admin's new consent cures it (the refresh token was revoked
+ * or never given); the engine then holds the deliveries of the flows using the connection, and they stay queued.
+ */
+export class TokenError extends Error {
+  readonly consentNeeded: boolean;
+  constructor(message: string, consentNeeded = false) {
+    super(message);
+    this.name = 'TokenError';
+    this.consentNeeded = consentNeeded;
+  }
+}
+
 /** Values the engine passes when it builds a connector. */
 export interface ConnectorEnv {
   /** Folder of the config file: relative paths in connector configs are already resolved against it. */
   configDir: string;
   log: ConnectorLogger;
+  /**
+   * The engine's token provider for an `auth: { type: oauth2 }` block. Absent outside the engine (a
+   * connector built on its own): inline client settings then keep their tokens in memory, and named
+   * connections cannot be used.
+   */
+  tokens?(auth: OAuthClientConfig): TokenProvider;
   /**
    * The network setting (proxy, trusted CAs, client certificate): every outbound HTTP(S) client takes its
    * dispatcher from `net.dispatcher({ proxy, tls, … })`, passing the connector's own overrides. The engine

@@ -14,6 +14,7 @@ import { registerSecretCommands } from './cli/secrets.ts';
 import { registerDashboardCommand } from './cli/dashboard.ts';
 import { registerServiceCommands } from './cli/service.ts';
 import { registerAlertsCommands } from './cli/alerts.ts';
+import { registerConnectionCommands } from './cli/connections.ts';
 
 export function buildProgram(result: { code: number } = { code: 0 }): Command {
   const act: Act = (fn) => async (opts) => {
@@ -28,6 +29,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
   registerRunCommands(program, act);
   registerConfigCommands(program, act);
   registerQueueCommands(program, act);
+  registerConnectionCommands(program, act);
   registerSecretCommands(program, act);
   registerDashboardCommand(program, act);
   registerServiceCommands(program, act);

@@ -1,27 +1,89 @@
-// Credentials for HTTP sources and destinations: API key, bearer, basic, and OAuth 2.0 (client credentials
-// or refresh-token grant) with the access token cached until shortly before it expires and fetched anew
-// once when an API answers 401. Tokens live in memory only (never in the database or the logs).
-import { request, type Dispatcher } from 'undici';
+// Credentials for HTTP sources and destinations: API key, bearer, basic, and OAuth 2.0. OAuth tokens come from
+// the engine's token provider (a named connection, or inline client settings the engine keeps encrypted and
+// durable); a connector built outside the engine keeps inline tokens in memory. A token is fetched anew once
+// when an API answers 401.
+import type { Dispatcher } from 'undici';
+import { TokenError, type AccessToken, type ConnectorEnv, type OAuthClientConfig, type TokenProvider } from '../contract.ts';
 import type { HttpAuthConfig } from './schema.ts';
-
-/** Refresh this long before the token's stated expiry (clock skew, slow requests). */
-const EXPIRY_SKEW_MS = 30_000;
+import { OAuthEndpointError, requestToken } from './oauth-client.ts';
 
 export class AuthError extends Error {}
+
+/** The OAuth client settings of an `auth: { type: oauth2 }` block, as the token provider takes them. */
+export function oauthClientOf(a: Extract<HttpAuthConfig, { type: 'oauth2' }>): OAuthClientConfig {
+  if (a.connection) return { connection: a.connection };
+  return { grant: a.grant, tokenUrl: a.tokenUrl!, clientId: a.clientId!, clientSecret: a.clientSecret, refreshToken: a.refreshToken, scope: a.scope, audience: a.audience, clientAuth: a.clientAuth };
+}
+
+/**
+ * Tokens of inline client settings kept in this process's memory: for connectors built without the engine
+ * (a rotated refresh token is lost when the process ends; the engine's provider keeps it).
+ */
+export class MemoryTokens implements TokenProvider {
+  private readonly cfg: Extract<OAuthClientConfig, { grant: string }>;
+  private readonly dispatcher?: Dispatcher;
+  private current?: AccessToken;
+  private fetching?: Promise<AccessToken>;
+  private rotatedRefreshToken?: string;
+  /** How many tokens were fetched (for tests). */
+  fetched = 0;
+
+  constructor(cfg: Extract<OAuthClientConfig, { grant: string }>, dispatcher?: Dispatcher) {
+    this.cfg = cfg;
+    this.dispatcher = dispatcher;
+  }
+
+  async token(opts: { signal?: AbortSignal; dispatcher?: Dispatcher } = {}): Promise<AccessToken> {
+    if (this.current && Date.now() < this.current.expiresAt) return this.current;
+    this.fetching ??= this.fetch(opts).finally(() => (this.fetching = undefined));
+    return this.fetching;
+  }
+
+  rejected(token: AccessToken): void {
+    if (this.current?.value === token.value) this.current = undefined;
+  }
+
+  private async fetch(opts: { signal?: AbortSignal; dispatcher?: Dispatcher }): Promise<AccessToken> {
+    const a = this.cfg;
+    const params = a.grant === 'refresh_token'
+      ? { grant_type: 'refresh_token', refresh_token: this.rotatedRefreshToken ?? a.refreshToken ?? '' }
+      : { grant_type: 'client_credentials' };
+    let t;
+    try {
+      t = await requestToken({
+        ...a,
+        params: { ...params, scope: a.scope, audience: a.audience },
+        dispatcher: opts.dispatcher ?? this.dispatcher,
+        signal: opts.signal,
+        hint: `: check clientId/clientSecret${a.grant === 'refresh_token' ? '/refreshToken' : ''}`,
+      });
+    } catch (err) {
+      throw new TokenError((err as Error).message, err instanceof OAuthEndpointError && err.invalidGrant && a.grant === 'refresh_token');
+    }
+    if (t.refreshToken) this.rotatedRefreshToken = t.refreshToken;
+    this.fetched++;
+    this.current = { value: t.accessToken, type: t.tokenType, expiresAt: t.expiresAt };
+    return this.current;
+  }
+}
 
 export class Authenticator {
   private readonly cfg: HttpAuthConfig | undefined;
   private readonly dispatcher?: Dispatcher;
-  private token?: { value: string; type: string; expiresAt: number };
-  private fetching?: Promise<{ value: string; type: string; expiresAt: number }>;
-  /** A refresh token the server rotated (kept in memory; the configured one is used after a restart). */
-  private rotatedRefreshToken?: string;
-  /** How many tokens were fetched (for status and tests). */
-  tokensFetched = 0;
+  private readonly provider?: TokenProvider;
 
-  constructor(cfg: HttpAuthConfig | undefined, dispatcher?: Dispatcher) {
+  /**
+   * `dispatcher` carries the connector's requests (token refreshes it triggers go through it too); `env`
+   * supplies the engine's token provider for OAuth.
+   */
+  constructor(cfg: HttpAuthConfig | undefined, dispatcher?: Dispatcher, env?: Pick<ConnectorEnv, 'tokens'>) {
     this.cfg = cfg;
     this.dispatcher = dispatcher;
+    if (cfg?.type === 'oauth2') {
+      const client = oauthClientOf(cfg);
+      if (env?.tokens) this.provider = env.tokens(client);
+      else if (!('connection' in client)) this.provider = new MemoryTokens(client, dispatcher);
+    }
   }
 
   /** True when a 401 can be cured by fetching a new token. */
@@ -35,6 +97,7 @@ export class Authenticator {
     return a?.type === 'apiKey' && a.in === 'query' ? { [a.param ?? a.header]: a.value } : {};
   }
 
+  /** The headers a request carries; with OAuth, pass them to rejected() when the API answers 401. */
   async headers(signal?: AbortSignal): Promise<Record<string, string>> {
     const a = this.cfg;
     if (!a) return {};
@@ -46,71 +109,44 @@ export class Authenticator {
       case 'apiKey':
         return a.in === 'query' ? {} : { [a.header.toLowerCase()]: a.value };
       case 'oauth2': {
-        const t = await this.accessToken(signal);
-        return { authorization: `${/^bearer$/i.test(t.type) ? 'Bearer' : t.type} ${t.value}` };
+        if (!this.provider) throw new AuthError(`connection ${a.connection}: OAuth connections are kept by the Ferry engine; this connector was built without it`);
+        let t: AccessToken;
+        try {
+          t = await this.provider.token({ signal, dispatcher: this.dispatcher });
+        } catch (err) {
+          if (err instanceof TokenError) throw new AuthError(err.message);
+          throw err;
+        }
+        return { authorization: headerOf(t) };
       }
     }
   }
 
-  /** Drops the cached token (the API answered 401: it expired early or was revoked). */
-  invalidate(): void {
-    this.token = undefined;
+  /** The API answered 401 to a request sent with these headers: its token is not used again. */
+  rejected(headers: Record<string, string>): void {
+    const m = /^\S+ (.+)$/.exec(headers.authorization ?? '');
+    if (m) this.provider?.rejected({ value: m[1], type: '', expiresAt: 0 });
   }
+}
 
-  private async accessToken(signal?: AbortSignal): Promise<{ value: string; type: string }> {
-    if (this.token && Date.now() < this.token.expiresAt) return this.token;
-    this.fetching ??= this.fetchToken(signal).finally(() => (this.fetching = undefined));
-    this.token = await this.fetching;
-    return this.token;
-  }
+function headerOf(t: AccessToken): string {
+  return `${/^bearer$/i.test(t.type) ? 'Bearer' : t.type} ${t.value}`;
+}
 
-  private async fetchToken(signal?: AbortSignal): Promise<{ value: string; type: string; expiresAt: number }> {
-    const a = this.cfg;
-    if (a?.type !== 'oauth2') throw new AuthError('no OAuth configuration');
-    const form = new URLSearchParams();
-    if (a.grant === 'refresh_token') {
-      form.set('grant_type', 'refresh_token');
-      form.set('refresh_token', this.rotatedRefreshToken ?? a.refreshToken ?? '');
-    } else form.set('grant_type', 'client_credentials');
-    if (a.scope) form.set('scope', a.scope);
-    if (a.audience) form.set('audience', a.audience);
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    if (a.clientAuth === 'body') {
-      form.set('client_id', a.clientId);
-      if (a.clientSecret) form.set('client_secret', a.clientSecret);
-    } else {
-      const id = encodeURIComponent(a.clientId);
-      const secret = encodeURIComponent(a.clientSecret ?? '');
-      headers.authorization = `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-    }
-    const url = new URL(a.tokenUrl);
-    let res;
-    try {
-      res = await request(url, { method: 'POST', headers, body: form.toString(), dispatcher: this.dispatcher, signal: signal ?? AbortSignal.timeout(30_000) });
-    } catch (err) {
-      throw new AuthError(`OAuth token request to ${url.host} failed: ${(err as Error).message}`);
-    }
-    const text = await res.body.text();
-    if (res.statusCode !== 200) {
-      let why = '';
-      try {
-        const j = JSON.parse(text) as { error?: string; error_description?: string };
-        why = [j.error, j.error_description].filter(Boolean).join(': ');
-      } catch {
-        why = text.slice(0, 200);
-      }
-      throw new AuthError(`OAuth token request to ${url.host}${url.pathname} answered HTTP ${res.statusCode}${why ? ` (${why})` : ''}: check clientId/clientSecret${a.grant === 'refresh_token' ? '/refreshToken' : ''}`);
-    }
-    let j: { access_token?: string; token_type?: string; expires_in?: number | string; refresh_token?: string };
-    try {
-      j = JSON.parse(text);
-    } catch {
-      throw new AuthError(`OAuth token response from ${url.host} is not JSON`);
-    }
-    if (!j.access_token) throw new AuthError(`OAuth token response from ${url.host} has no access_token`);
-    if (j.refresh_token) this.rotatedRefreshToken = j.refresh_token;
-    this.tokensFetched++;
-    const ttl = Number(j.expires_in ?? 3600) * 1000;
-    return { value: j.access_token, type: j.token_type ?? 'Bearer', expiresAt: Date.now() + Math.max(1000, ttl - EXPIRY_SKEW_MS) };
+/**
+ * Sends a request with the credentials' headers; when OAuth's token is refused (401), fetches a new one and
+ * sends once more. `send` gets the headers and returns the response (its body still unread).
+ */
+export async function sendAuthorized<R extends { statusCode: number; body: { dump(): Promise<void> } }>(
+  auth: Authenticator,
+  signal: AbortSignal | undefined,
+  send: (authHeaders: Record<string, string>) => Promise<R>,
+): Promise<R> {
+  for (let attempt = 0; ; attempt++) {
+    const headers = await auth.headers(signal);
+    const res = await send(headers);
+    if (res.statusCode !== 401 || !auth.refreshable || attempt > 0) return res;
+    await res.body.dump();
+    auth.rejected(headers);
   }
 }

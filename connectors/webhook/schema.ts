@@ -1,6 +1,6 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
-import { httpUrl } from '../http/schema.ts';
+import { httpAuthSchema, httpUrl } from '../http/schema.ts';
 import { snsVerifyShape } from './sns.ts';
 import { exposureProblems, type ListenerExposure } from './exposure.ts';
 import { endpointNetworkShape } from '../net/schema.ts';
@@ -100,6 +100,7 @@ export const webhookDestinationSchema = z.strictObject({
     .refine((s) => secretBytes(s).length >= 24, { error: 'expected a signing secret of at least 24 bytes (whsec_<base64> or plain text)' })
     .meta({ description: 'Standard Webhooks signing secret (whsec_<base64>, or plain text of at least 24 bytes). Use ${secret:NAME}.' }),
   headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Extra headers.' }),
+  auth: httpAuthSchema.optional().meta({ description: 'Credentials the receiver asks for besides the signature (e.g. { type: oauth2, connection: NAME }).' }),
   timeoutMs: z.int().min(100).default(30_000),
   concurrency: z.int().min(1).max(64).default(4),
   ...endpointNetworkShape,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
-import type { SecretStore } from './secrets.ts';
+import { SecretStore } from './secrets.ts';
 import { Scrubber } from './scrub.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
@@ -22,6 +22,9 @@ import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
 import { AlertService, type AlertOptions } from './alerts/service.ts';
 import { packageVersion } from './paths.ts';
+import { ConnectionManager } from './oauth/connections.ts';
+import { TokenStore } from './oauth/token-store.ts';
+import { readConnections } from './oauth/state.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 
 const DAY = 86_400_000;
@@ -32,6 +35,11 @@ export interface EngineOptions {
   stopGraceMs?: number;
   /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
   secrets?: SecretStore;
+  /**
+   * OAuth tokens: encrypted in the data dir with the secret store's key (default), or 'memory' where no
+   * protected key exists (the desktop app without an OS keystore).
+   */
+  tokenStorage?: 'memory';
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
   idleRecheckMs?: number;
   /** Removes credentials from what the engine writes and serves (default: one for this config and store). */
@@ -66,6 +74,8 @@ export class Engine {
   readonly queue: Queue;
   readonly content: ContentStore;
   readonly flowStates: FlowStates;
+  /** OAuth connections: their tokens, health and consent. */
+  readonly connections: ConnectionManager;
   /** The network setting every outbound HTTP(S) client uses (connectors get it in their ConnectorEnv). */
   network: Network;
   readonly flows = new Map<string, FlowRuntime>();
@@ -110,11 +120,27 @@ export class Engine {
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
     this.network = this.networkOf(this.config);
-    // A receiver may echo a credential in an error reply: credentials never reach the database.
+    // A receiver may echo a credential in an error reply: credentials (OAuth tokens too) never reach the database.
     this.scrubber = opts.scrubber ?? new Scrubber({ store: opts.secrets });
     this.scrubber.addLoaded(loaded);
     this.queue.redact = this.scrubber.text;
     this.flowStates.redact = this.scrubber.text;
+    this.connections = new ConnectionManager(
+      {
+        db: this.db,
+        store: new TokenStore(this.dataDir, this.db, opts.tokenStorage ?? opts.secrets ?? new SecretStore(this.dataDir)),
+        log: this.log,
+        // token, discovery and revocation requests follow the network setting (proxy, trust, client certificate)
+        dispatcherFor: (url) => this.dispatcherFor(url),
+        onChange: (key, state) => {
+          if (!this.connections) return; // still loading: the flows are not built yet
+          const c = this.connections.get(key);
+          this.queue.addEvent('connection', null, null, { name: c?.settings.title ?? key, action: state, reason: c?.health.reason ?? undefined });
+          for (const name of this.connections.flowsUsing(key)) this.flows.get(name)?.wake();
+        },
+      },
+      loaded.config.connections,
+    );
 
     // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
     // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
@@ -204,9 +230,11 @@ export class Engine {
     const env = { configDir, log: this.log.child({ flow: flowCfg.name }), net: this.network };
     const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
-    const source = connectorOf(st).createSource!(sourceCfg, env);
-    const destination = connectorOf(dt).createDestination!(destCfg, env);
-    return new FlowRuntime(integration, flowCfg, source, destination, this.flowDeps());
+    this.connections.forgetFlow(flowCfg.name);
+    const tokens = (role: 'source' | 'destination') => ({ ...env, tokens: (auth: Parameters<ConnectionManager['provider']>[0]) => this.connections.provider(auth, flowCfg.name, role) });
+    const source = connectorOf(st).createSource!(sourceCfg, tokens('source'));
+    const destination = connectorOf(dt).createDestination!(destCfg, tokens('destination'));
+    return new FlowRuntime(integration, flowCfg, source, destination, { ...this.flowDeps(), held: () => this.connections.holdReason(flowCfg.name) });
   }
 
   /** The shared parts a flow runs on. */
@@ -252,6 +280,7 @@ export class Engine {
     this.checkDisk();
     await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
+    for (const key of this.connections.pruneUnused()) this.log.info({ connection: key }, 'removed the stored OAuth tokens of inline settings no flow uses any more');
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.persistFacts(); // what the flows know from before (their last delivery) shows from the first status on
     await this.alerts.start();
@@ -361,7 +390,7 @@ export class Engine {
   }
 
   status(): StatusReport {
-    const report = readStatus(this.config, this.queue, this.flowStates, this.state === 'running');
+    const report = readStatus(this.config, this.queue, this.flowStates, this.state === 'running', readConnections(this.config, this.db));
     for (const f of report.flows) {
       const flow = this.flows.get(f.flow);
       if (flow) f.counters = flow.counterSnapshot();
@@ -444,12 +473,14 @@ export class Engine {
     await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
     for (const f of toStop) {
       this.flows.delete(f.name);
+      this.connections.forgetFlow(f.name);
       this.writtenFacts.delete(f.name);
       (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
     }
     this.scrubber.addLoaded(loaded);
     this.loaded = loaded;
     this.config = loaded.config;
+    this.connections.configure(loaded.config.connections);
     if (levelChanged) this.log.level = loaded.config.logLevel;
     if (networkChanged) {
       await this.network.close();
@@ -507,6 +538,7 @@ export class Engine {
     await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();
+    this.connections.close();
     await this.network.close().catch(() => undefined);
     this.db.close();
     this.unlock();

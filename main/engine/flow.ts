@@ -44,6 +44,8 @@ export interface FlowDeps {
   diskOk(): string | undefined;
   /** SQLite's data_version: changes when another process (`ferry queue retry`) committed to the database. */
   dataVersion?(): number;
+  /** Why deliveries wait now (an OAuth connection needs consent): items stay queued, no attempt is used. */
+  held?(): string | undefined;
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
   idleRecheckMs?: number;
 }
@@ -376,7 +378,7 @@ export class FlowRuntime implements DispatchHost {
     const body = await this.deps.content.put(item.body);
     const now = Date.now();
     // Sent directly only when the dispatcher would send it now; otherwise it waits in the queue like any item.
-    const direct = !this.paused && this.cfg.enabled && this.dispatch.ordering === 'none' && this.breaker.state === 'closed';
+    const direct = !this.paused && this.cfg.enabled && this.dispatch.ordering === 'none' && this.breaker.state === 'closed' && !this.deps.held?.();
     const row = rowFor(this.name, this.cfg['fifo-by'], item, body, direct ? now + LEASE_MS : undefined);
     let result: IntakeResult;
     try {

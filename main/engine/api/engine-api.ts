@@ -31,6 +31,7 @@ import { check, dryRun, getConfig, nextRuns, validate } from './config-ops.ts';
 import { activity, subscribe } from './activity-ops.ts';
 import { checkedSecretName, listSecrets, secretStore, showSecret, storeFailure } from './secret-ops.ts';
 import { getNetwork, putNetwork, testNetwork } from './network-ops.ts';
+import { disconnect, listConnections, pasteConsent, showConnection, startConsent } from './connection-ops.ts';
 import { readDesktopSettings, writeDesktopSettings } from './desktop-settings.ts';
 
 /** While items keep changing, status is recounted at most this often (dashboards and trays poll it). */
@@ -241,6 +242,33 @@ export class EngineApi implements FerryApi {
     const report = await this.engine.applyConfig(proposal.loaded);
     this.changed();
     return report;
+  }
+
+  // ---------------------------------------------------------------- OAuth connections
+
+  /** Where the admin API listens (the provider sends the browser back to it), else the configured port. */
+  private get callbackPort(): number {
+    return this.adminUrl ? Number(new URL(this.adminUrl).port) : this.engine.config.admin.port;
+  }
+
+  async listConnections() {
+    return listConnections(this.engine, this.callbackPort);
+  }
+
+  async showConnection(name: string) {
+    return showConnection(this.engine, this.callbackPort, name);
+  }
+
+  async startConsent(name: string) {
+    return startConsent(this.engine, this.callbackPort, name);
+  }
+
+  pasteConsent(name: string, input: string) {
+    return pasteConsent(this.engine, name, input);
+  }
+
+  disconnect(name: string) {
+    return disconnect(this.engine, name);
   }
 
   // ---------------------------------------------------------------- settings and network

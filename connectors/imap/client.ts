@@ -31,8 +31,7 @@ export function accessTokensFor(cfg: ImapSourceConfig, env: ConnectorEnv): Acces
   const oauth = cfg.oauth2;
   if (!oauth) return undefined;
   if ('accessToken' in oauth) return { token: async () => ({ value: oauth.accessToken }) };
-  const engineTokens = (env as ConnectorEnv & { tokens?: (auth: { connection: string }) => AccessTokens }).tokens;
-  if (engineTokens) return engineTokens({ connection: oauth.connection });
+  if (env.tokens) return env.tokens({ connection: oauth.connection });
   return {
     token: async () => {
       throw new ImapProblem('auth', `oauth2.connection "${oauth.connection}": this Ferry has no OAuth connections to take a token from`);

@@ -50,9 +50,8 @@ export function currentConditions(report: StatusReport, facts: EngineFacts, acti
       if (f.source.failingSince) {
         out.push({ ...base, cause: 'source-failing', since: when(f.source.failingSince), text: `the ${f.source.type} source is failing: ${f.source.problem ?? 'see the activity log'}` });
       }
-      // the OAuth connections' per-flow fact, where the engine has them
-      const waitingFor = (f as FlowStatus & { waitingFor?: string | null }).waitingFor;
-      if (waitingFor) out.push({ ...base, cause: 'consent-needed', text: `deliveries wait: ${waitingFor}` });
+      // an OAuth connection the flow uses needs a new consent: its deliveries wait
+      if (f.waitingFor) out.push({ ...base, cause: 'consent-needed', text: `deliveries wait: ${f.waitingFor}` });
     }
     if (f.counts.dead > 0) {
       out.push({

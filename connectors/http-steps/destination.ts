@@ -15,8 +15,8 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
-import { ACCEPT_ENCODING, readReply, ReplyError, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
-import { AuthError, Authenticator, sendAuthorized } from '../http/auth.ts';
+import { ACCEPT_ENCODING, readReply, ReplyError, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http-common/reply.ts';
+import { AuthError, Authenticator, sendAuthorized } from '../http-common/auth.ts';
 import type { HttpStepsDestinationConfig } from './schema.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';
 

@@ -13,8 +13,8 @@ import {
   type OutgoingItem,
 } from '../contract.ts';
 import type { HttpDestinationConfig } from './schema.ts';
-import { deliveredReply, parseRetryAfter, RETRYABLE_STATUS, snippet } from './reply.ts';
-import { AuthError, Authenticator, sendAuthorized } from './auth.ts';
+import { deliveredReply, parseRetryAfter, RETRYABLE_STATUS, snippet } from '../http-common/reply.ts';
+import { AuthError, Authenticator, sendAuthorized } from '../http-common/auth.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';
 
 export { parseRetryAfter };

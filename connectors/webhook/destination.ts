@@ -13,8 +13,8 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
-import { deliveredReply, parseRetryAfter, readBounded, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
-import { AuthError, Authenticator, sendAuthorized } from '../http/auth.ts';
+import { deliveredReply, parseRetryAfter, readBounded, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http-common/reply.ts';
+import { AuthError, Authenticator, sendAuthorized } from '../http-common/auth.ts';
 import { standardWebhookHeaders } from './signatures.ts';
 import type { WebhookDestinationConfig } from './schema.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';

@@ -1,6 +1,6 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
-import { httpAuthSchema, httpUrl } from '../http/schema.ts';
+import { httpAuthSchema, httpUrl } from '../http-common/schema.ts';
 import { snsVerifyShape } from './sns.ts';
 import { exposureProblems, type ListenerExposure } from './exposure.ts';
 import { endpointNetworkShape } from '../net/schema.ts';

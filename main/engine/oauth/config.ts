@@ -3,7 +3,7 @@
 // endpoints and parameters Ferry uses, and where flows refer to them.
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { httpUrl } from '../../../connectors/http/schema.ts';
+import { httpUrl } from '../../../connectors/http-common/schema.ts';
 import type { OAuthClientConfig } from '../../../connectors/contract.ts';
 import { GENERIC_NO_REFRESH_HINT, PRESET_NAMES, PRESETS, type PresetName, type ProviderPreset } from './presets.ts';
 

@@ -5,7 +5,7 @@
 // it is connected again. Consent itself (PKCE + state) starts and completes here.
 import type { Dispatcher } from 'undici';
 import { TokenError, type AccessToken, type OAuthClientConfig, type TokenProvider } from '../../../connectors/contract.ts';
-import { OAuthEndpointError, requestToken, revokeToken, type TokenSet } from '../../../connectors/http/oauth-client.ts';
+import { OAuthEndpointError, requestToken, revokeToken, type TokenSet } from '../../../connectors/http-common/oauth-client.ts';
 import type { Db } from '../store/db.ts';
 import type { Logger } from '../logger.ts';
 import { inlineConnection, resolveConnection, type ConnectionConfig, type ResolvedConnection } from './config.ts';

@@ -107,5 +107,7 @@ describe('reply check (FERRY_CHECK_REPLIES)', () => {
     expect(checkRepliesEnabled({})).toBe(false);
     expect(checkRepliesEnabled({ FERRY_CHECK_REPLIES: '0' })).toBe(false);
     expect(checkRepliesEnabled({ FERRY_CHECK_REPLIES: '1' })).toBe(true);
+    // the test suite turns it on (vitest.config.ts), so every test that calls the admin API checks its replies
+    expect(checkRepliesEnabled()).toBe(true);
   });
 });

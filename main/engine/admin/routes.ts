@@ -41,7 +41,7 @@ interface RouteBase {
  * check the live replies against it), and the handler returns that shape (or a Reply with another status).
  */
 type JsonRoute = { [R in ReplyRef]: RouteBase & { reply: R; produces?: undefined; handler(ctx: RouteContext): Replied<R> | Promise<Replied<R>> } }[ReplyRef];
-type Replied<R extends ReplyRef> = ReplyOf<R> | Reply;
+type Replied<R extends ReplyRef> = ReplyOf<R> | Reply<ReplyOf<R>>;
 
 /** A route that writes its own reply (a download, the event stream): no JSON, so no reply schema. */
 interface StreamRoute extends RouteBase {

@@ -21,6 +21,8 @@ import { decideServiceInstall } from './engine/service-install.ts';
 import { packageRoot } from './engine/paths.ts';
 import { previewLines, previewProcess } from './engine/process/preview.ts';
 import { Network } from '../connectors/net/index.ts';
+import { addConfigCommands } from './commands/config.ts';
+import { configSourceLines, configSourceStatusOf } from './engine/config-source/describe.ts';
 
 class UsageError extends Error {}
 
@@ -146,6 +148,7 @@ function printStatus(report: StatusReport): void {
     if (f.lastError) out(`${f.flow}: last error ${formatTime(f.lastErrorAt)}: ${f.lastError}`);
     for (const w of f.warnings ?? []) out(`${f.flow}: warning: ${w}`);
   }
+  if (report.configSource) for (const line of configSourceLines(report.configSource, formatTime)) out(line);
 }
 
 function filterFrom(opts: { flow?: string; state?: string; id?: string; limit?: string }, loaded: LoadedConfig): ItemFilter {
@@ -245,7 +248,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
       const loaded = requireConfigForQueue(opts);
       const store = openStore(loaded.dataDir, { create: false });
       try {
-        const report = readStatus(loaded.config, store.queue, store.flowStates, isDataDirLocked(loaded.dataDir));
+        const report = { ...readStatus(loaded.config, store.queue, store.flowStates, isDataDirLocked(loaded.dataDir)), configSource: configSourceStatusOf(loaded) };
         if (opts.json) out(JSON.stringify(report, null, 2));
         else printStatus(report);
       } finally {
@@ -391,6 +394,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
 
   // ---------------------------------------------------------------- issue 6: secrets, dashboard link, service
   addIssue6Commands(program, act);
+  addConfigCommands(program, { out, err, act: (fn) => async (...args: any[]) => void (result.code = await fn(...args)) });
 
   // ---- issue 4 (records and APIs): preview a flow's process steps on a sample file
   program

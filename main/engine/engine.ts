@@ -22,6 +22,7 @@ import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
+import { ConfigSourcePoller } from './config-source/poller.ts';
 
 const DAY = 86_400_000;
 
@@ -76,6 +77,8 @@ export class Engine {
   private readonly opts: EngineOptions;
   /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
   admin?: AdminServer;
+  /** Pulls the central configuration when the config has `configSource`; status() shows its state. */
+  configSource?: ConfigSourcePoller;
   readonly startedAt = Date.now();
   private maintenance?: NodeJS.Timeout;
   private diskProblem: string | undefined;
@@ -235,6 +238,7 @@ export class Engine {
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
+    if (this.config.configSource) (this.configSource = new ConfigSourcePoller(this)).start();
     collectStartupGarbage();
     for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
     const exposed = dataDirExposure(this.dataDir);
@@ -323,7 +327,8 @@ export class Engine {
   }
 
   status(): StatusReport {
-    return readStatus(this.config, this.queue, this.flowStates, this.state === 'running');
+    const report = readStatus(this.config, this.queue, this.flowStates, this.state === 'running');
+    return this.configSource ? { ...report, configSource: this.configSource.status() } : report;
   }
 
   flow(name: string): FlowRuntime {
@@ -448,6 +453,7 @@ export class Engine {
     this.state = 'stopping';
     clearInterval(this.maintenance);
     await this.admin?.close();
+    await this.configSource?.stop();
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));

@@ -4,6 +4,7 @@ import type { FerryConfig } from './config/schema.ts';
 import { flowWarnings, formatPath } from './config/load.ts';
 import { ITEM_STATES, type ItemState, type Queue } from './store/queue.ts';
 import type { FlowStates } from './store/state.ts';
+import type { ConfigSourceStatus } from './config-source/store.ts';
 
 export interface FlowStatus {
   integration: string;
@@ -30,6 +31,8 @@ export interface StatusReport {
   running: boolean;
   flows: FlowStatus[];
   totals: Record<ItemState, number>;
+  /** With `configSource`: the applied central version, when, and the last refused version with its reason. */
+  configSource?: ConfigSourceStatus;
 }
 
 const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);

@@ -20,6 +20,7 @@ import { setFlowsPaused } from '../control.ts';
 import { getNetwork, putNetwork, testNetwork } from './network.ts';
 import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
+import { assertLocallyEditable, checkConfigSource, managedBy } from './config-source.ts';
 import type {
   ActivityEvent,
   ActivityReply,
@@ -83,6 +84,7 @@ export const routes: Route[] = [
   { method: 'DELETE', path: '/api/config/integrations/:integration', summary: 'Remove an integration and stop its flows', reply: 'ConfigChangeReply', handler: (c) => change(c, (doc) => deleteIntegration(doc, c.params.integration)) },
   { method: 'PUT', path: '/api/config/integrations/:integration/flows/:flow', summary: 'Create or replace a flow (validated, written keeping comments, applied)', body: 'RawFlow', reply: 'ConfigChangeReply', handler: (c) => change(c, (doc) => putFlow(doc, c.params.integration, c.params.flow, c.body)) },
   { method: 'DELETE', path: '/api/config/integrations/:integration/flows/:flow', summary: 'Remove a flow and stop it (its queued items stay)', reply: 'ConfigChangeReply', handler: (c) => change(c, (doc) => deleteFlow(doc, c.params.integration, c.params.flow)) },
+  { method: 'POST', path: '/api/config/source/check', summary: 'With configSource: fetch the central configuration now (applied when it verifies and validates)', reply: 'ConfigSourceCheckReply', handler: (c) => checkConfigSource(c.engine) },
 
   { method: 'GET', path: '/api/queue', summary: 'List items (newest first) with filters and paging', query: ['flow', 'state', 'limit', 'offset'], reply: 'QueueList', handler: listQueue },
   { method: 'POST', path: '/api/queue/retry', summary: 'Queue dead or retrying items again with a fresh attempt budget', body: 'QueueActionRequest', reply: 'QueueActionReply', handler: (c) => queueAction(c, 'retry') },
@@ -202,7 +204,7 @@ function status({ engine, admin }: RouteContext): StatusReply {
 
 let schemaCache: Pick<ConfigView, 'schema' | 'connectors'> | undefined;
 
-function getConfig({ admin }: RouteContext): ConfigView {
+function getConfig({ admin, engine }: RouteContext): ConfigView {
   schemaCache ??= {
     schema: z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
     connectors: connectors.map((c) => ({
@@ -212,7 +214,9 @@ function getConfig({ admin }: RouteContext): ConfigView {
       changeEvents: c.changeEvents === true,
     })),
   };
-  return { file: admin.configFile.file, config: admin.configFile.raw(), ...schemaCache };
+  const managed = managedBy(engine);
+  // managed: the running combination of the local and the central file (templates, never secret values)
+  return { file: admin.configFile.file, config: managed ? (engine.loaded.raw as ConfigView['config']) : admin.configFile.raw(), ...schemaCache, ...(managed ? { managedBy: managed } : {}) };
 }
 
 function validate({ admin, body }: RouteContext): ValidateReply {
@@ -231,6 +235,7 @@ function validate({ admin, body }: RouteContext): ValidateReply {
 }
 
 async function change(ctx: RouteContext, edit: Parameters<AdminServer['configFile']['change']>[0]): Promise<ConfigChangeReply> {
+  assertLocallyEditable(ctx.engine, 'integrations and flows');
   const applied: ApplyReport = await ctx.admin.configFile.change(edit, (loaded) => ctx.engine.applyConfig(loaded));
   return { ok: true, applied };
 }
@@ -575,6 +580,7 @@ async function putSettingsRoute(ctx: RouteContext): Promise<SettingsReply> {
   const b = ctx.body as SettingsUpdate; // checked against SettingsUpdate
   const restart: string[] = [];
   const fileSettings = { logLevel: b.logLevel, adminPort: b.adminPort, dataDir: b.dataDir };
+  if (b.logLevel !== undefined && b.logLevel !== ctx.engine.config.logLevel) assertLocallyEditable(ctx.engine, 'logLevel');
   if (fileSettings.logLevel !== undefined || fileSettings.adminPort !== undefined || fileSettings.dataDir !== undefined) {
     try {
       const report = await ctx.admin.configFile.change((doc) => putSettings(doc, fileSettings), (loaded) => ctx.engine.applyConfig(loaded));

@@ -29,6 +29,15 @@ export interface ConfigView {
   schema: JsonSchema;
   /** JSON Schemas of each connector's source/destination block (without `type`), by connector type. */
   connectors: Array<{ type: string; source?: JsonSchema; destination?: JsonSchema; changeEvents: boolean }>;
+  /** Set when `configSource` manages the integrations: the editors are read-only and say this reason. */
+  managedBy?: ManagedBy;
+}
+
+/** Where a centrally managed configuration comes from, and why it cannot be edited locally. */
+export interface ManagedBy {
+  url: string;
+  version: string | null;
+  reason: string;
 }
 
 export type JsonSchema = Record<string, unknown>;
@@ -324,3 +333,9 @@ export interface StatusReply extends StatusReport {
 // ------------------------------------------------------------------ route description
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** POST /api/config/source/check */
+export type ConfigSourceCheckReply =
+  | { result: 'applied'; version: string }
+  | { result: 'unchanged'; version: string | null }
+  | { result: 'refused'; version: string | null; reason: string };

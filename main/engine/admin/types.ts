@@ -2,8 +2,9 @@
 // (renderer/api/client.ts); nothing here runs, so the file stays free of Node-only code.
 import type { StatusReport, FlowStatus } from '../status.ts';
 import type { ItemState } from '../store/queue.ts';
+import type { ConfigSourceStatus } from '../config-source/store.ts';
 
-export type { StatusReport, FlowStatus, ItemState };
+export type { StatusReport, FlowStatus, ItemState, ConfigSourceStatus };
 
 /** One validation problem: `path` is a key path like `source.path` or `integrations[0].flows[1].name`. */
 export interface Problem {

@@ -22,6 +22,7 @@ import { packageRoot } from './engine/paths.ts';
 import { previewLines, previewProcess } from './engine/process/preview.ts';
 import { Network } from '../connectors/net/index.ts';
 import { addConfigCommands } from './commands/config.ts';
+import { addRelayCommand } from './commands/relay.ts';
 import { configSourceLines, configSourceStatusOf } from './engine/config-source/describe.ts';
 
 class UsageError extends Error {}
@@ -394,7 +395,9 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
 
   // ---------------------------------------------------------------- issue 6: secrets, dashboard link, service
   addIssue6Commands(program, act);
-  addConfigCommands(program, { out, err, act: (fn) => async (...args: any[]) => void (result.code = await fn(...args)) });
+  const io = { out, err, act: (fn: (...args: any[]) => number | Promise<number>) => async (...args: any[]) => void (result.code = await fn(...args)) };
+  addConfigCommands(program, io);
+  addRelayCommand(program, io);
 
   // ---- issue 4 (records and APIs): preview a flow's process steps on a sample file
   program

@@ -120,7 +120,7 @@ export interface LoadOptions {
  * Replaces ${env:NAME} and ${secret:NAME} in every string, collecting a problem per missing name and each
  * resolved value in `resolved`.
  */
-function interpolate(value: unknown, at: PropertyKey[], problems: string[], opts: LoadOptions, resolved: Placeholder[] = []): unknown {
+export function interpolate(value: unknown, at: PropertyKey[], problems: string[], opts: LoadOptions, resolved: Placeholder[] = []): unknown {
   if (typeof value === 'string') {
     return value.replace(PLACEHOLDER, (placeholder, kind: 'env' | 'secret', key: string) => {
       const v = kind === 'env' ? process.env[key] : opts.secrets?.(key);

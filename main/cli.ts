@@ -236,6 +236,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
       const flows = loaded.config.integrations.reduce((n, i) => n + i.flows.length, 0);
       const warnings = loaded.warnings ?? [];
       out(`${loaded.file}: valid (${loaded.config.integrations.length} integrations, ${flows} flows)${warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}`);
+      if (loaded.config.configSource) out(`integrations from ${loaded.config.configSource.url}: ${loaded.managed?.version ? `version ${loaded.managed.version} (the last good one in the data dir)` : 'no version in the data dir yet'}`);
       for (const w of warnings) out(`warning: ${w}`);
       return 0;
     }));

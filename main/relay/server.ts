@@ -179,7 +179,7 @@ export class RelayServer {
       this.log.error({ queue: queue.name, err: errorMessage(err) }, 'a webhook could not be stored');
       return send(res, 503, { error: 'the relay could not store the webhook; send it again' }, { 'retry-after': '30' });
     }
-    send(res, 202, { status: 'stored', id: this.eventId(seq) });
+    send(res, 202, { status: 'stored', id: senderId(headers) ?? this.eventId(seq) });
     const waiting = this.waiters.get(queue.name);
     if (waiting) for (const wake of waiting) wake();
   }

@@ -1,10 +1,9 @@
 // Reads relay.yaml: ${env:NAME} / ${secret:NAME} resolved (secrets from the relay's data dir, set with
 // `ferry secret set NAME --config relay.yaml`), paths resolved against the file's folder, every problem
 // named by its key path.
-import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { ConfigError, formatIssues, interpolate, type SecretLookup } from '../engine/config/load.ts';
+import { ConfigError, formatIssues, interpolate, readConfigFile, type SecretLookup } from '../engine/config/load.ts';
 import { Scrubber, type Placeholder } from '../engine/scrub.ts';
 import { relayConfigSchema, type RelayConfig } from './schema.ts';
 
@@ -16,13 +15,7 @@ export interface LoadedRelayConfig {
 }
 
 export function loadRelayConfig(file: string, secrets?: SecretLookup): LoadedRelayConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(err)})`]);
-  }
+  const text = readConfigFile(file);
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`));
   const problems: string[] = [];

@@ -5,18 +5,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { build } from 'vite';
-import { repoRoot } from '../helpers/cli.ts';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
 import { startConfigServer, type ConfigServer } from '../helpers/config-server.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
-import { loginLink } from '../../main/engine/admin/login.ts';
+import { ARTIFACTS, buildDashboard, chromiumAvailable, openDashboard } from '../helpers/dashboard.ts';
 import { readPrivateKey, signBytes, versionOf, writeKeyPair } from '../../main/engine/config-source/signing.ts';
 
-const ARTIFACTS = path.join(repoRoot, 'test-artifacts', 'dashboard');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const chromiumAvailable = fs.existsSync('/usr/bin/chromium');
 
 let h: AdminHarness;
 let server: ConfigServer;
@@ -28,9 +23,7 @@ const centralText = YAML.stringify({ integrations: [{ name: 'branch', flows: [{ 
 
 describe.skipIf(!chromiumAvailable)('dashboard with a central configuration', () => {
   beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const staticDir = tempDir('ferry-renderer-');
-    await build({ configFile: path.join(repoRoot, 'renderer.vite.config.ts'), logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
+    const staticDir = await buildDashboard();
     server = await startConfigServer();
     server.files.set('/c.yaml', Buffer.from(centralText));
     server.files.set('/c.yaml.sig', Buffer.from(signBytes(Buffer.from(centralText), key)));
@@ -40,12 +33,7 @@ describe.skipIf(!chromiumAvailable)('dashboard with a central configuration', ()
       configSource: { url: `${server.url}/c.yaml`, pollSec: 1, publicKey: fs.readFileSync(keys.pubFile, 'utf8').trim() },
     }), { staticDir, dirs: ['in', 'out'] });
     await waitFor(() => h.engine.status().configSource?.version, 'first version applied');
-    context = await chromium.launchPersistentContext(tempDir('ferry-chromium-'), { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, viewport: { width: 1280, height: 1100 }, colorScheme: 'light' });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(20_000);
-    const baseUrl = h.engine.admin!.url;
-    await page.goto(loginLink(baseUrl, h.token));
-    await page.waitForURL(`${baseUrl}/`);
+    ({ context, page } = await openDashboard(h.engine.admin!.url, h.token));
   }, 120_000);
 
   afterAll(async () => {

@@ -5,19 +5,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { build } from 'vite';
-import { repoRoot } from '../helpers/cli.ts';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
 import { startSignedSink, type CertFiles } from '../helpers/certs.ts';
 import { proxyAvailable, SQUID, startSquid, type RunningProxy } from '../helpers/proxies.ts';
 import type { Sink } from '../helpers/sink.ts';
-import { tempDir, waitFor } from '../helpers/tmp.ts';
-import { loginLink } from '../../main/engine/admin/login.ts';
+import { waitFor } from '../helpers/tmp.ts';
+import { ARTIFACTS, buildDashboard, chromiumAvailable, openDashboard } from '../helpers/dashboard.ts';
 
-const ARTIFACTS = path.join(repoRoot, 'test-artifacts', 'dashboard');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const chromiumAvailable = fs.existsSync('/usr/bin/chromium');
 
 let h: AdminHarness;
 let sink: Sink;
@@ -27,9 +22,7 @@ let page: Page;
 
 describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Network in Chromium', () => {
   beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const staticDir = tempDir('ferry-renderer-');
-    await build({ configFile: path.join(repoRoot, 'renderer.vite.config.ts'), logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
+    const staticDir = await buildDashboard();
     let ca: CertFiles;
     ({ ca, sink } = await startSignedSink());
     squid = await startSquid({ auth: { user: 'ferry', password: 'squid-pw' } });
@@ -42,12 +35,7 @@ describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Netw
       }] }],
     }, { dirs: ['out'], staticDir });
     fs.copyFileSync(ca.cert, path.join(h.dir, 'corp-root.pem'));
-    context = await chromium.launchPersistentContext(tempDir('ferry-chromium-'), { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, viewport: { width: 1280, height: 1100 }, colorScheme: 'light' });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(20_000);
-    const baseUrl = h.engine.admin!.url;
-    await page.goto(loginLink(baseUrl, h.token));
-    await page.waitForURL(`${baseUrl}/`);
+    ({ context, page } = await openDashboard(h.engine.admin!.url, h.token));
   }, 120_000);
 
   afterAll(async () => {

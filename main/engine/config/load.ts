@@ -245,15 +245,19 @@ export function configWarnings(config: FerryConfig): string[] {
   );
 }
 
-/** Loads and validates a config file; throws ConfigError listing every problem. */
-export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
-  let text: string;
+/** A config file's text; a ConfigError saying why it cannot be read. */
+export function readConfigFile(file: string): string {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(file, [code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(err)})`]);
   }
+}
+
+/** Loads and validates a config file; throws ConfigError listing every problem. */
+export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
+  const text = readConfigFile(file);
   const parsed = parseConfigText(text, file, opts);
   if (!parsed.ok) throw new ConfigError(file, parsed.problems);
   return parsed.value;
@@ -306,13 +310,7 @@ export function parseNetworkBlock(block: unknown, dir: string, opts: { secrets?:
  * secrets the config refers to exist).
  */
 export function dataDirOfConfigFile(file: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(err)})`]);
-  }
+  const text = readConfigFile(file);
   let raw: unknown;
   try {
     raw = YAML.parse(text);

@@ -74,7 +74,8 @@ export class ConfigSourcePoller {
   }
 
   private schedule(delayMs: number): void {
-    if (this.stopped) return;
+    // a local edit that removed configSource (applied without a restart) ends the polling
+    if (this.stopped || !this.engine.config.configSource) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       void this.check().finally(() => this.schedule(this.nextDelayMs()));
@@ -82,11 +83,14 @@ export class ConfigSourcePoller {
     this.timer.unref();
   }
 
-  /** pollSec; after failed fetches it doubles up to 10 × pollSec (at most 15 min), with up to 10% jitter. */
+  /**
+   * pollSec; after failed fetches it doubles up to 10 × pollSec (at most 15 min). Up to 10% shorter at random,
+   * so agents started together spread out while a new version is still seen within pollSec.
+   */
   private nextDelayMs(): number {
     const poll = this.cfg.pollSec;
     const sec = this.failures === 0 ? poll : Math.min(poll * 2 ** this.failures, Math.max(poll, Math.min(poll * 10, MAX_BACKOFF_SEC)));
-    return Math.round(sec * 1000 * (1 + Math.random() * 0.1));
+    return Math.round(sec * 1000 * (1 - Math.random() * 0.1));
   }
 
   /** One check (also `POST /api/config/source/check`); concurrent callers share it. */
@@ -97,6 +101,7 @@ export class ConfigSourcePoller {
 
   private async checkOnce(): Promise<CheckOutcome> {
     const cfg = this.cfg;
+    if (!cfg) return { result: 'unchanged', version: this.state.version };
     let outcome: CheckOutcome;
     try {
       outcome = await this.fetchAndApply(cfg);

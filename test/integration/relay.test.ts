@@ -78,7 +78,8 @@ const waitingInRelay = () => {
   }
 };
 
-const received = () => (fs.existsSync(outbox) ? listFiles(outbox).map((f) => fs.readFileSync(path.join(outbox, f), 'utf8')) : []);
+/** What the agent delivered (not the destination's `.name.….partial` files being written). */
+const received = () => (fs.existsSync(outbox) ? listFiles(outbox).filter((f) => !path.basename(f).startsWith('.')).map((f) => fs.readFileSync(path.join(outbox, f), 'utf8')) : []);
 
 beforeAll(async () => {
   process.env.RELAY_TEST_TOKEN = TOKEN;

@@ -107,7 +107,7 @@ export type EmitResult = {
   refused?: string;
   /**
    * Set with `refused`: the items not taken (all of them, or the tail beyond the flow's remaining room).
-   * The batch checkpoint is not written when any item is deferred.
+   * The batch checkpoint is not written when any item is deferred or failed.
    */
   deferred?: NewItem[];
 };
@@ -129,16 +129,21 @@ export interface SourceContext {
   state: SourceState;
   /**
    * Queues items durably. Resolves after the items (and the optional checkpoint, written in the same
-   * transaction) are committed. `duplicates` are items whose idempotency key was already queued or
-   * delivered; `refused` is set when back pressure stopped intake: `deferred` lists the items not taken
-   * (a leading part of the batch may have been queued when it filled the flow's limit; offering those
-   * again later is harmless: they come back as duplicates).
+   * transaction unless an item failed or was deferred) are committed. `duplicates` are items whose
+   * idempotency key was already queued or delivered; `refused` is set when back pressure stopped intake:
+   * `deferred` lists the items not taken (a leading part of the batch may have been queued when it filled
+   * the flow's limit; offering those again later is harmless: they come back as duplicates).
    */
   emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult>;
   /** True while the flow may take more work (its queue cap and the disk floor allow it). */
   hasCapacity(): boolean;
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
+  /**
+   * A watching source's own health (a mail server it cannot reach): a reason makes the source "failing" in
+   * the status until it reports undefined again. Scheduled scans are judged by the problems they report.
+   */
+  failing?(reason: string | undefined): void;
   /**
    * The same problem as the source's last run reported, still there (a server still down): the source stays
    * "failing" without the log line and event being repeated on every scheduled run.
@@ -189,12 +194,22 @@ export interface Source {
   dryRun?(opts?: DryRunOptions): Promise<DryRunResult>;
   /** One pass over the source (scheduled trigger, start-up, reconcile): queues what is complete. */
   scan(ctx: SourceContext): Promise<void>;
+  /**
+   * Under a schedule, scan once at start-up as well as at each tick (reconcile what arrived while Ferry was
+   * off at once, not at the next tick). Change-driven sources do that in watch().
+   */
+  readonly scanOnStart?: boolean;
   /** Event-driven intake; returns its own teardown. Sources without events omit it. */
   watch?(ctx: SourceContext): Promise<() => Promise<void>>;
   /** Runs after the destination confirmed (move/delete the original). Throwing makes the engine retry it. */
   afterDelivery?(item: SettledItem): Promise<void>;
   /** True when the engine should keep each delivery's reply (status and body) for the caller (sync sources). */
   readonly keepsReplies?: boolean;
+  /**
+   * File sources: how many passes over the source ended (a scan, a settled file's second look, a sweep, a
+   * reconcile listing). The status shows it, so a client can wait until the source looked again and decided.
+   */
+  readonly activity?: { readonly passes: number };
   /**
    * Loads what the connector needs (its library) when its flow starts, rather than at module load: processes
    * without such a flow never pay for it, and the engine's start-up collection sizes the heap with it loaded.

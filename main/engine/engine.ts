@@ -3,10 +3,9 @@
 // cleanly. Plain Node: it never imports electron.
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, type LoadedConfig } from './config/load.ts';
+import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
-import { AdminServer, type AdminOptions } from './admin/server.ts';
 import type { SecretStore } from './secrets.ts';
 import { Scrubber } from './scrub.ts';
 import { connectorOf } from './registry.ts';
@@ -16,11 +15,13 @@ import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
-import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
+import { FlowRuntime, type FlowDeps, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
+import { AlertService, type AlertOptions } from './alerts/service.ts';
+import { packageVersion } from './paths.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 import { ConfigSourcePoller } from './config-source/poller.ts';
 
@@ -30,8 +31,6 @@ export interface EngineOptions {
   log?: Logger;
   /** How long stop() lets in-flight deliveries finish. */
   stopGraceMs?: number;
-  /** The local admin API: false to run without it (tests, `ferry` commands that only read). */
-  admin?: false | AdminOptions;
   /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
   secrets?: SecretStore;
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
@@ -43,6 +42,8 @@ export interface EngineOptions {
    * session.resolveProxy, which evaluates PAC files. Headless, the OS settings are read instead.
    */
   resolveProxy?: ProxyResolver;
+  /** Alerts' timings (tests shorten them). */
+  alerts?: AlertOptions;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -75,10 +76,14 @@ export class Engine {
   readonly scrubber: Scrubber;
   private readonly stopGraceMs: number;
   private readonly opts: EngineOptions;
-  /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
-  admin?: AdminServer;
   /** Pulls the central configuration when the config has `configSource`; status() shows its state. */
   configSource?: ConfigSourcePoller;
+  /** Run first when the engine stops (what a host started on top of it: the admin API). */
+  private readonly stopHooks: Array<() => Promise<void>> = [];
+  /** Messages to the admin (`alerts:`), each channel an internal flow of its own. */
+  readonly alerts: AlertService;
+  /** Where the dashboard is served, set by whatever started the admin API on top (alerts link to it). */
+  dashboardUrl?: string;
   readonly startedAt = Date.now();
   private maintenance?: NodeJS.Timeout;
   private diskProblem: string | undefined;
@@ -160,6 +165,23 @@ export class Engine {
       for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));
     }
     this.batchers = [this.intake, this.settleBatcher, this.afterDone];
+    this.alerts = new AlertService(
+      {
+        config: () => this.config,
+        configDir: () => this.loaded.dir,
+        status: () => {
+          this.persistFacts(); // the flows' latest facts (last error, breaker), not those of the last maintenance pass
+          return this.status();
+        },
+        facts: () => ({ diskProblem: this.diskProblem }),
+        dashboardUrl: () => this.dashboardUrl,
+        flowDeps: () => this.flowDeps(),
+        log: this.log.child({ part: 'alerts' }),
+        net: () => this.network,
+        version: packageVersion(),
+      },
+      opts.alerts,
+    );
   }
 
   private readonly intake: Batcher<IntakeWrite, IntakeResult>;
@@ -187,7 +209,12 @@ export class Engine {
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
     const source = connectorOf(st).createSource!(sourceCfg, env);
     const destination = connectorOf(dt).createDestination!(destCfg, env);
-    return new FlowRuntime(integration, flowCfg, source, destination, {
+    return new FlowRuntime(integration, flowCfg, source, destination, this.flowDeps());
+  }
+
+  /** The shared parts a flow runs on. */
+  private flowDeps(): FlowDeps {
+    return {
       db: this.db,
       queue: this.queue,
       content: this.content,
@@ -199,7 +226,7 @@ export class Engine {
       diskOk: () => this.diskProblem,
       dataVersion: () => this.dataVersion(),
       idleRecheckMs: this.opts.idleRecheckMs,
-    });
+    };
   }
 
   private version = { value: 0, at: 0 };
@@ -223,11 +250,6 @@ export class Engine {
     if (this.state !== 'new') throw new Error('engine already started');
     this.state = 'running';
     favourSmallHeap();
-    if (this.opts.admin !== false) {
-      // first: a port problem stops the start before any file is taken
-      this.admin = new AdminServer(this, this.opts.admin ?? {});
-      await this.admin.listen(this.config.admin.port);
-    }
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
@@ -235,6 +257,7 @@ export class Engine {
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.persistFacts(); // what the flows know from before (their last delivery) shows from the first status on
+    await this.alerts.start();
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
@@ -243,7 +266,7 @@ export class Engine {
     for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
     const exposed = dataDirExposure(this.dataDir);
     if (exposed) this.log.warn(exposed);
-    this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
+    this.log.info({ flows: this.flows.size, dataDir: this.dataDir }, 'Ferry is running');
   }
 
   /** Every second: flow facts to flow_state; every 30 s: leases, after-delivery retries, disk; hourly: prune. */
@@ -254,7 +277,7 @@ export class Engine {
       this.persistFacts();
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
-        const running = new Set([...this.flows.values()].flatMap((f) => f.runningIds()));
+        const running = new Set(this.allFlows().flatMap((f) => f.runningIds()));
         if (this.queue.requeueExpired(now, running) > 0) for (const f of this.flows.values()) f.wake();
         this.retryAfterDelivery();
         this.checkDisk();
@@ -270,9 +293,14 @@ export class Engine {
     }
   }
 
+  /** The configured flows and the internal ones (alert channels). */
+  private allFlows(): FlowRuntime[] {
+    return [...this.flows.values(), ...this.alerts.runtimes()];
+  }
+
   /** Writes what each flow knows (last delivery, last error, breaker) for other processes to read. */
   private persistFacts(): void {
-    for (const flow of this.flows.values()) {
+    for (const flow of this.allFlows()) {
       flow.refreshIntake();
       const facts = {
         last_delivery_at: flow.facts.lastDeliveryAt,
@@ -326,8 +354,22 @@ export class Engine {
     return result.items;
   }
 
+  /** Runs `hook` when the engine stops (what a host started on top of it, such as the admin API). */
+  onStop(hook: () => Promise<void>): void {
+    this.stopHooks.push(hook);
+  }
+
+  /** The names of every configured flow. */
+  flowNames(): string[] {
+    return this.config.integrations.flatMap((i) => i.flows.map((f) => f.name));
+  }
+
   status(): StatusReport {
     const report = readStatus(this.config, this.queue, this.flowStates, this.state === 'running');
+    for (const f of report.flows) {
+      const flow = this.flows.get(f.flow);
+      if (flow) f.counters = flow.counterSnapshot();
+    }
     return this.configSource ? { ...report, configSource: this.configSource.status() } : report;
   }
 
@@ -339,7 +381,7 @@ export class Engine {
 
   retry(filter: ItemFilter): number {
     const n = this.queue.retry(filter);
-    for (const f of this.flows.values()) f.wake();
+    for (const f of this.allFlows()) f.wake();
     return n;
   }
 
@@ -391,7 +433,7 @@ export class Engine {
     if (this.state === 'stopping' || this.state === 'stopped') throw new Error('Ferry is stopping; the configuration change was saved and applies at the next start');
     const report: ApplyReport = { started: [], stopped: [], restarted: [], restartRequired: [] };
     if (path.resolve(loaded.dataDir) !== path.resolve(this.dataDir)) report.restartRequired.push('dataDir');
-    if (loaded.config.admin.port !== this.config.admin.port && this.admin) report.restartRequired.push('admin.port');
+    if (loaded.config.admin.port !== this.config.admin.port) report.restartRequired.push('admin.port');
     const wanted = new Map<string, { integration: string; cfg: FlowConfig }>();
     for (const i of loaded.config.integrations) for (const f of i.flows) wanted.set(f.name, { integration: i.name, cfg: f });
     // A new logLevel in the config (a --log-level flag stays until then): flows log through child loggers
@@ -432,6 +474,7 @@ export class Engine {
       if (this.state === 'running') await this.startFlow(flow);
       if (!report.restarted.includes(name)) report.started.push(name);
     }
+    await this.alerts.apply(loaded.config);
     if (report.started.length + report.stopped.length + report.restarted.length > 0) {
       this.queue.addEvent('config', null, null, { started: report.started, stopped: report.stopped, restarted: report.restarted });
       this.log.info(report, 'configuration applied');
@@ -444,7 +487,16 @@ export class Engine {
    * problems throws ConfigError and leaves the running flows as they are.
    */
   async reload(): Promise<ApplyReport> {
-    return this.applyConfig(loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() }));
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() });
+    } catch (err) {
+      if (err instanceof ConfigError) this.alerts.configRefused(err.problems);
+      throw err;
+    }
+    const report = await this.applyConfig(loaded);
+    this.alerts.configAccepted();
+    return report;
   }
 
   /** Stops intake, lets in-flight deliveries finish (bounded), writes what is pending and closes the database. */
@@ -452,11 +504,12 @@ export class Engine {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     clearInterval(this.maintenance);
-    await this.admin?.close();
+    for (const hook of this.stopHooks.splice(0)) await hook().catch((err) => this.log.warn({ err: errorMessage(err) }, 'stopping what ran on the engine failed'));
     await this.configSource?.stop();
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
+    await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();
     await this.network.close().catch(() => undefined);

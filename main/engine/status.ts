@@ -4,6 +4,8 @@ import type { FerryConfig } from './config/schema.ts';
 import { flowWarnings, formatPath } from './config/load.ts';
 import { ITEM_STATES, type ItemState, type Queue } from './store/queue.ts';
 import type { FlowStates } from './store/state.ts';
+import { alertChannelStatus, type AlertChannelStatus } from './alerts/status.ts';
+import { isAlertFlow } from './alerts/names.ts';
 import type { ConfigSourceStatus } from './config-source/store.ts';
 
 export interface FlowStatus {
@@ -24,6 +26,25 @@ export interface FlowStatus {
   source: { type: string; intakeBlocked: string | null; failingSince: string | null; problem: string | null };
   /** Risks the flow's config accepts on purpose (`source.allowInsecure: …`); absent when there are none. */
   warnings?: string[];
+  /** What the running engine did for this flow since it started; absent when no engine runs. */
+  counters?: FlowCounterSnapshot;
+}
+
+/** A running flow's counts since the engine started: what a client waits on to know the engine looked and decided. */
+export interface FlowCounterSnapshot {
+  /** Scans finished (schedule ticks, catch-up, "run now"). */
+  scans: number;
+  /** A scan is running now. */
+  scanning: boolean;
+  /** Items queued. */
+  taken: number;
+  /** Items offered again and recognised (not queued twice). */
+  duplicates: number;
+  delivered: number;
+  retries: number;
+  dead: number;
+  /** File sources: passes over the source ended (scans, second looks, sweeps, reconciles). */
+  sourcePasses?: number;
 }
 
 export interface StatusReport {
@@ -31,6 +52,8 @@ export interface StatusReport {
   running: boolean;
   flows: FlowStatus[];
   totals: Record<ItemState, number>;
+  /** The alert channels of `alerts:` (their messages are not counted in totals: they are not data). */
+  alerts?: AlertChannelStatus[];
   /** With `configSource`: the applied central version, when, and the last refused version with its reason. */
   configSource?: ConfigSourceStatus;
 }
@@ -46,7 +69,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
     entry.counts[c.state] = c.n;
     if (c.state === 'queued' || c.state === 'retrying' || c.state === 'inflight') entry.waitingBytes += c.bytes;
     counts.set(c.flow, entry);
-    totals[c.state] += c.n;
+    if (!isAlertFlow(c.flow)) totals[c.state] += c.n;
   }
   const states = new Map(flowStates.all().map((s) => [s.flow, s]));
   const flows: FlowStatus[] = [];
@@ -75,5 +98,6 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
       });
     }
   }
-  return { generatedAt: new Date().toISOString(), running, flows, totals };
+  const alerts = alertChannelStatus(config, (flow) => counts.get(flow)?.counts ?? zero(), (flow) => states.get(flow));
+  return { generatedAt: new Date().toISOString(), running, flows, totals, alerts };
 }

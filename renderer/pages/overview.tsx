@@ -92,7 +92,35 @@ export function Overview() {
           <FlowCard key={f.flow} f={f} now={now} deliveries={deliveries.get(f.flow) ?? []} act={act} />
         ))}
       </ul>
+      {report?.alerts?.length ? <AlertChannels report={report} now={now} /> : null}
     </>
+  );
+}
+
+/** The alert channels of `alerts:`: whether their messages go out (a failing channel is the admin's blind spot). */
+function AlertChannels({ report, now }: { report: StatusReply; now: number }) {
+  return (
+    <section class="alert-channels" aria-labelledby="alerts-title">
+      <h2 id="alerts-title">Alerts</h2>
+      <ul>
+        {report.alerts!.map((a) => {
+          const err = plainError(a.lastError);
+          return (
+            <li key={a.rule} data-alert={a.rule}>
+              <Badge state={a.health === 'failing' ? 'error' : a.health === 'ok' ? 'ok' : 'disabled'}>{a.health === 'failing' ? 'Not sending' : a.health === 'ok' ? 'OK' : 'Nothing sent yet'}</Badge>{' '}
+              <strong>{a.channel}</strong> <span class="muted">on {a.on.join(', ')}</span>
+              {a.lastSentAt ? <span class="muted"> · last sent {ago(a.lastSentAt, now)}</span> : null}
+              {a.health === 'failing' ? (
+                <p>
+                  {a.counts.queued + a.counts.retrying + a.counts.inflight} waiting, {a.counts.dead} failed{err ? `: ${err.plain}` : ''}{' '}
+                  <a href={href('/queue', { flow: a.flow })}>Messages</a>
+                </p>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+    </section>
   );
 }
 

@@ -9,9 +9,10 @@ import { remoteSuite } from './remote.bench.ts';
 import { recordsSuite } from './records.bench.ts';
 import { networkSuite } from './network.bench.ts';
 import { hostileSuite } from './hostile.bench.ts';
+import { mailSuite } from './mail.bench.ts';
 import { relaySuite } from './relay.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, relaySuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, mailSuite, relaySuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

@@ -33,7 +33,7 @@ describe.skipIf(!chromiumAvailable)('dashboard with a central configuration', ()
       configSource: { url: `${server.url}/c.yaml`, pollSec: 1, publicKey: fs.readFileSync(keys.pubFile, 'utf8').trim() },
     }), { staticDir, dirs: ['in', 'out'] });
     await waitFor(() => h.engine.status().configSource?.version, 'first version applied');
-    ({ context, page } = await openDashboard(h.engine.admin!.url, h.token));
+    ({ context, page } = await openDashboard(h.admin.url, h.token));
   }, 120_000);
 
   afterAll(async () => {
@@ -53,7 +53,7 @@ describe.skipIf(!chromiumAvailable)('dashboard with a central configuration', ()
   });
 
   it('the flow editor is read-only and says why', async () => {
-    await page.goto(`${h.engine.admin!.url}/#/flows/orders`);
+    await page.goto(`${h.admin.url}/#/flows/orders`);
     await page.locator('#managed-notice').getByText(/Read-only\. Managed centrally: the integrations come from http:\/\/127\.0\.0\.1:\d+\/c\.yaml/).waitFor();
     expect(await page.locator('fieldset.plain').getAttribute('disabled')).not.toBeNull();
     expect(await page.getByRole('textbox', { name: 'Flow name' }).isDisabled()).toBe(true);

@@ -35,7 +35,7 @@ describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Netw
       }] }],
     }, { dirs: ['out'], staticDir });
     fs.copyFileSync(ca.cert, path.join(h.dir, 'corp-root.pem'));
-    ({ context, page } = await openDashboard(h.engine.admin!.url, h.token));
+    ({ context, page } = await openDashboard(h.admin.url, h.token));
   }, 120_000);
 
   afterAll(async () => {
@@ -45,7 +45,7 @@ describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Netw
   });
 
   it('tests, refuses a bad rule at its field, saves the password as a secret and moves the flow onto the proxy', async () => {
-    await page.goto(`${h.engine.admin!.url}/#/settings`);
+    await page.goto(`${h.admin.url}/#/settings`);
     await page.getByRole('heading', { name: 'Network' }).waitFor();
     expect(await page.getByLabel('From the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)').isChecked()).toBe(true);
     await page.locator('#n-effective').getByText(/network\.proxy: env/).waitFor();

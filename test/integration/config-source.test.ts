@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../main/engine/config/load.ts';
 import { Engine } from '../../main/engine/engine.ts';
+import { startWithAdmin, type AdminServer } from '../../main/engine/admin/server.ts';
 import { SecretStore } from '../../main/engine/secrets.ts';
 import { readPrivateKey, signBytes, versionOf, writeKeyPair } from '../../main/engine/config-source/signing.ts';
 import { startConfigServer, type ConfigServer } from '../helpers/config-server.ts';
@@ -22,6 +23,7 @@ const key = readPrivateKey(keys.keyFile);
 let server: ConfigServer;
 let sink: Sink;
 let engine: Engine;
+let admin: AdminServer;
 let localFile: string;
 const secrets = () => new SecretStore(path.join(dir, 'data'), { masterKey: 'test-master-key' });
 
@@ -51,11 +53,11 @@ function publish(text: string, signedText = text): string {
 
 function open(): Engine {
   const store = secrets();
-  return Engine.open(loadConfig(localFile, { secrets: store.lookup() }), { secrets: store, stopGraceMs: 1000, admin: {} });
+  return Engine.open(loadConfig(localFile, { secrets: store.lookup() }), { secrets: store, stopGraceMs: 1000 });
 }
 
 const api = (method: string, p: string, body?: unknown) =>
-  request(engine.admin!.port, method, p, { body: body === undefined ? undefined : JSON.stringify(body), headers: { authorization: `Bearer ${engine.admin!.token}`, 'content-type': 'application/json' } });
+  request(admin.port, method, p, { body: body === undefined ? undefined : JSON.stringify(body), headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' } });
 
 const source = () => engine.status().configSource!;
 
@@ -89,7 +91,7 @@ describe('configSource', () => {
     const v1 = publish(central([{ name: 'orders' }]));
     engine = open();
     expect(engine.flows.size).toBe(0);
-    await engine.start();
+    admin = await startWithAdmin(engine);
     await waitFor(() => source().version === v1, 'version 1 applied');
     expect([...engine.flows.keys()]).toEqual(['orders']);
     expect(source().appliedAt).toBeTruthy();
@@ -201,7 +203,7 @@ describe('configSource', () => {
     // the stored version is loaded before any fetch
     expect([...engine.flows.keys()]).toEqual(['orders', 'invoices']);
     expect(engine.loaded.managed?.version).toBe(good);
-    await engine.start();
+    admin = await startWithAdmin(engine);
     await waitFor(() => source().refused?.reason.match(/cannot fetch/), 'server still down after restart');
     expect(source().version).toBe(good);
     expect(source().appliedAt).toBeTruthy();

@@ -121,6 +121,7 @@ export class ConfigSourcePoller {
     const first = this.state.refused?.reason !== reason || this.state.refused?.version !== version;
     this.state.refused = { version, reason, at: new Date().toISOString() };
     this.save();
+    this.engine.alerts.configRefused([`central configuration ${version ?? ''} refused: ${reason}`.replace('  ', ' ')]);
     if (first) {
       this.engine.log.warn({ url: this.cfg.url, version, reason }, `central configuration refused; version ${this.state.version ?? '(none)'} keeps running`);
       this.engine.queue.addEvent('config', null, null, { refused: version, reason });
@@ -220,6 +221,7 @@ export class ConfigSourcePoller {
     const report = await this.engine.applyConfig(parsed.value);
     const now = new Date().toISOString();
     this.state = { ...this.state, version, appliedAt: now, checkedAt: now, refused: null, etag: file.etag, lastModified: file.lastModified };
+    this.engine.alerts.configAccepted();
     this.engine.queue.addEvent('config', null, null, { applied: version, url: cfg.url });
     this.engine.log.info({ version, url: cfg.url, ...report }, 'central configuration applied');
     return { result: 'applied', version };
@@ -228,6 +230,7 @@ export class ConfigSourcePoller {
   /** The server has the running version: nothing to do, and an earlier refusal is over. */
   private confirmed(file: { etag: string | null; lastModified: string | null }): CheckOutcome {
     this.state.checkedAt = new Date().toISOString();
+    if (this.state.refused) this.engine.alerts.configAccepted();
     this.state.refused = null;
     if (file.etag) this.state.etag = file.etag;
     if (file.lastModified) this.state.lastModified = file.lastModified;

@@ -28,4 +28,4 @@ export type ConfigSourceConfig = z.output<typeof configSourceSchema>;
 /** Keys the local file may hold beside `configSource` (what belongs to this machine). */
 export const LOCAL_KEYS = ['$schema', 'dataDir', 'admin', 'metrics', 'fleet', 'configSource', 'network'] as const;
 /** Keys the central file may hold (what is shared by every agent that pulls it). */
-export const CENTRAL_KEYS = ['$schema', 'integrations', 'logLevel', 'retention', 'minFreeDiskMb'] as const;
+export const CENTRAL_KEYS = ['$schema', 'integrations', 'logLevel', 'retention', 'minFreeDiskMb', 'alerts'] as const;

@@ -5,6 +5,7 @@ import { connectors } from '../registry.ts';
 import { onRecordErrorSchema, processSchema } from '../process/schema.ts';
 import { cronProblem, isTimezone } from '../schedule.ts';
 import { networkSchema } from '../../../connectors/net/schema.ts';
+import { alertsSchema } from '../alerts/schema.ts';
 import { configSourceSchema } from '../config-source/schema.ts';
 
 const name = z
@@ -89,7 +90,7 @@ export const flowSchema = z.strictObject({
   retry: retrySchema.default(retrySchema.parse({})),
   circuitBreaker: circuitBreakerSchema.default(circuitBreakerSchema.parse({})),
   limits: flowLimitsSchema.default(flowLimitsSchema.parse({})),
-  // issue 5: ordered delivery
+  // ordered delivery
   ordering: z.enum(['none', 'fifo']).default('none').meta({
     description: 'fifo: an item is not sent before every earlier item of the flow is delivered or dead (one at a time).',
   }),
@@ -127,6 +128,7 @@ export const configSchema = z
     network: networkSchema.default(networkSchema.parse({})),
     configSource: configSourceSchema.optional(),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
+    alerts: alertsSchema,
   })
   .superRefine((cfg, ctx) => {
     const seenIntegrations = new Map<string, number>();

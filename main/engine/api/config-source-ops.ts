@@ -1,9 +1,8 @@
-// Admin API pieces for a centrally managed configuration: edits of what the central file defines are
-// refused (the next version would silently replace them), and an admin can ask for a check now.
+// A centrally managed configuration as the UIs see it: edits of what the central file defines are refused
+// (the next version would silently replace them), with the reason the editors show; a check on demand.
 import type { Engine } from '../engine.ts';
-import { HttpError } from './http.ts';
-import type { CheckOutcome } from '../config-source/poller.ts';
-import type { ManagedBy } from './types.ts';
+import type { ConfigSourceCheckReply, ManagedBy } from '../admin/types.ts';
+import { FerryApiError } from './errors.ts';
 
 /** Why the editors are read-only, or undefined when the local file holds the integrations. */
 export function managedBy(engine: Engine): ManagedBy | undefined {
@@ -20,11 +19,11 @@ export function managedBy(engine: Engine): ManagedBy | undefined {
 /** Refuses an edit of centrally defined settings with the reason (409). */
 export function assertLocallyEditable(engine: Engine, what: string): void {
   const m = managedBy(engine);
-  if (m) throw new HttpError(409, `${what} cannot be changed here: ${m.reason}`);
+  if (m) throw new FerryApiError(409, `${what} cannot be changed here: ${m.reason}`);
 }
 
-/** POST /api/config/source/check: fetch now instead of at the next poll. */
-export async function checkConfigSource(engine: Engine): Promise<CheckOutcome> {
-  if (!engine.configSource) throw new HttpError(409, 'this configuration has no configSource: the local file holds the integrations');
+/** Fetches the central configuration now instead of at the next poll. */
+export function checkConfigSource(engine: Engine): Promise<ConfigSourceCheckReply> {
+  if (!engine.configSource) throw new FerryApiError(409, 'this configuration has no configSource: the local file holds the integrations');
   return engine.configSource.check();
 }

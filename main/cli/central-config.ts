@@ -8,25 +8,21 @@ import { readPrivateKey, signBytes, versionOf, writeKeyPair, publicKeyLine } fro
 import { writeFileAtomic } from '../engine/secrets.ts';
 import crypto from 'node:crypto';
 import YAML from 'yaml';
+import { err, out } from './output.ts';
+import type { Act } from './options.ts';
 
-export interface CommandIo {
-  out(line?: string): void;
-  err(line: string): void;
-  act(fn: (...args: any[]) => number | Promise<number>): (...args: any[]) => Promise<void>;
-}
-
-export function addConfigCommands(program: Command, io: CommandIo): void {
+export function registerCentralConfigCommands(program: Command, act: Act): void {
   const config = program.command('config').description('central configuration: keys and signatures (see docs/fleet.md)');
 
   config
     .command('keygen')
     .description('write an Ed25519 key pair: ferry-config.key (private, mode 0600) and ferry-config.pub (its one line goes into configSource.publicKey)')
     .requiredOption('--out <dir>', 'folder for the two files')
-    .action(io.act((opts: { out: string }) => {
+    .action(act((opts: { out: string }) => {
       const { keyFile, pubFile, publicKey } = writeKeyPair(path.resolve(opts.out));
-      io.out(`private key: ${keyFile} (keep it off the agents; it signs configurations)`);
-      io.out(`public key:  ${pubFile}`);
-      io.out(`configSource.publicKey: ${publicKey}`);
+      out(`private key: ${keyFile} (keep it off the agents; it signs configurations)`);
+      out(`public key:  ${pubFile}`);
+      out(`configSource.publicKey: ${publicKey}`);
       return 0;
     }));
 
@@ -35,27 +31,30 @@ export function addConfigCommands(program: Command, io: CommandIo): void {
     .description('sign a central configuration file: writes CONFIG.sig (Ed25519 over its exact bytes)')
     .requiredOption('--key <file>', 'the private key (ferry-config.key)')
     .argument('<config>', 'the central configuration file (YAML or JSON)')
-    .action(io.act((file: string, opts: { key: string }) => {
-      const key = readPrivateKey(opts.key);
-      let bytes: Buffer;
-      try {
-        bytes = fs.readFileSync(file);
-      } catch (e) {
-        io.err(`ferry: ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read (${(e as NodeJS.ErrnoException).code})`}`);
-        return 2;
-      }
-      const version = versionOf(bytes);
-      const check = checkCentral(bytes.toString('utf8'), file, publicKeyLine(crypto.createPublicKey(key)), version);
-      if (check.refuse.length) {
-        io.err(`ferry: ${file} not signed: agents would refuse it`);
-        for (const p of check.refuse) io.err(p);
-        return 2;
-      }
-      writeFileAtomic(`${file}.sig`, `${signBytes(bytes, key)}\n`, 0o644);
-      io.out(`signed ${file} (version ${version}): ${file}.sig`);
-      for (const w of check.warn) io.out(`warning: ${w}`);
-      return 0;
-    }));
+    // act() hands over one argument: the file and the options go in together
+    .action((file: string, opts: { key: string }) => act(() => sign(file, opts.key))(undefined));
+}
+
+function sign(file: string, keyFile: string): number {
+  const key = readPrivateKey(keyFile);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    err(`ferry: ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read (${(e as NodeJS.ErrnoException).code})`}`);
+    return 2;
+  }
+  const version = versionOf(bytes);
+  const check = checkCentral(bytes.toString('utf8'), file, publicKeyLine(crypto.createPublicKey(key)), version);
+  if (check.refuse.length) {
+    err(`ferry: ${file} not signed: agents would refuse it`);
+    for (const p of check.refuse) err(p);
+    return 2;
+  }
+  writeFileAtomic(`${file}.sig`, `${signBytes(bytes, key)}\n`, 0o644);
+  out(`signed ${file} (version ${version}): ${file}.sig`);
+  for (const w of check.warn) out(`warning: ${w}`);
+  return 0;
 }
 
 /**

@@ -15,6 +15,8 @@ import { registerDashboardCommand } from './cli/dashboard.ts';
 import { registerServiceCommands } from './cli/service.ts';
 import { registerAlertsCommands } from './cli/alerts.ts';
 import { registerConnectionCommands } from './cli/connections.ts';
+import { registerCentralConfigCommands } from './cli/central-config.ts';
+import { registerRelayCommand } from './cli/relay.ts';
 
 export function buildProgram(result: { code: number } = { code: 0 }): Command {
   const act: Act = (fn) => async (opts) => {
@@ -34,6 +36,8 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
   registerDashboardCommand(program, act);
   registerServiceCommands(program, act);
   registerAlertsCommands(program, act);
+  registerCentralConfigCommands(program, act);
+  registerRelayCommand(program, act);
   return program;
 }
 

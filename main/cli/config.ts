@@ -23,6 +23,7 @@ export function registerConfigCommands(program: Command, act: Act): void {
       const warnings = loaded.warnings ?? [];
       out(`${loaded.file}: valid (${loaded.config.integrations.length} integrations, ${flows} flows)${warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}`);
       for (const w of warnings) out(`warning: ${w}`);
+      if (loaded.config.configSource) out(`integrations from ${loaded.config.configSource.url}: ${loaded.managed?.version ? `version ${loaded.managed.version} (the last good one in the data dir)` : 'no version in the data dir yet'}`);
       return 0;
     }));
 

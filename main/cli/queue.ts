@@ -11,6 +11,7 @@ import { engineApiFor, type CliApi } from './engine-client.ts';
 import { connectionLines, connectionNotes } from './connect.ts';
 import { err, formatTime, out, table, UsageError } from './output.ts';
 import { configOption, requireConfigForQueue, type Act } from './options.ts';
+import { configSourceLines } from '../engine/config-source/describe.ts';
 
 function printStatus(report: StatusReport): void {
   out(`Ferry is ${report.running ? 'running' : 'not running'} (${report.generatedAt})`);
@@ -39,6 +40,7 @@ function printStatus(report: StatusReport): void {
     const state = a.health === 'failing' ? `FAILING (${waiting} waiting, ${a.counts.dead} failed): ${a.lastError ?? 'see ferry queue list --flow'}` : a.lastSentAt ? `OK, last sent ${formatTime(a.lastSentAt)}` : 'nothing sent yet';
     out(`alerts[${a.rule}] ${a.channel} (${a.on.join(', ')}): ${state}`);
   }
+  if (report.configSource) for (const line of configSourceLines(report.configSource, formatTime)) out(line);
 }
 
 interface ItemSelection {

@@ -26,6 +26,7 @@ import { ConnectionManager } from './oauth/connections.ts';
 import { TokenStore } from './oauth/token-store.ts';
 import { readConnections } from './oauth/state.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
+import { ConfigSourcePoller } from './config-source/poller.ts';
 
 const DAY = 86_400_000;
 
@@ -85,6 +86,8 @@ export class Engine {
   readonly scrubber: Scrubber;
   private readonly stopGraceMs: number;
   private readonly opts: EngineOptions;
+  /** Pulls the central configuration when the config has `configSource`; status() shows its state. */
+  configSource?: ConfigSourcePoller;
   /** Run first when the engine stops (what a host started on top of it: the admin API). */
   private readonly stopHooks: Array<() => Promise<void>> = [];
   /** Messages to the admin (`alerts:`), each channel an internal flow of its own. */
@@ -287,6 +290,7 @@ export class Engine {
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
+    if (this.config.configSource) (this.configSource = new ConfigSourcePoller(this)).start();
     collectStartupGarbage();
     for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
     const exposed = dataDirExposure(this.dataDir);
@@ -395,7 +399,7 @@ export class Engine {
       const flow = this.flows.get(f.flow);
       if (flow) f.counters = flow.counterSnapshot();
     }
-    return report;
+    return this.configSource ? { ...report, configSource: this.configSource.status() } : report;
   }
 
   flow(name: string): FlowRuntime {
@@ -532,6 +536,7 @@ export class Engine {
     this.state = 'stopping';
     clearInterval(this.maintenance);
     for (const hook of this.stopHooks.splice(0)) await hook().catch((err) => this.log.warn({ err: errorMessage(err) }, 'stopping what ran on the engine failed'));
+    await this.configSource?.stop();
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));

@@ -7,6 +7,7 @@ import type { FlowStates } from './store/state.ts';
 import { alertChannelStatus, type AlertChannelStatus } from './alerts/status.ts';
 import { isAlertFlow } from './alerts/names.ts';
 import { waitingFor, type ConnectionStatus } from './oauth/state.ts';
+import type { ConfigSourceStatus } from './config-source/store.ts';
 
 export interface FlowStatus {
   integration: string;
@@ -58,6 +59,8 @@ export interface StatusReport {
   alerts?: AlertChannelStatus[];
   /** OAuth connections and their health: connected, refresh_failing (with the provider's error), consent_needed. */
   connections?: ConnectionStatus[];
+  /** With `configSource`: the applied central version, when, and the last refused version with its reason. */
+  configSource?: ConfigSourceStatus;
 }
 
 const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);

@@ -2,6 +2,7 @@
 // browser or a sandboxed Electron window). Auth: the desktop preload hands over a bearer token; in a browser
 // the session cookie set by the one-time login link is sent automatically (same origin).
 import type {
+  ConfigSourceCheckReply,
   ActivityEvent,
   ActivityReply,
   ApiError,
@@ -104,6 +105,7 @@ export function createClient(opts: ClientOptions = {}) {
     deleteIntegration: (name: string) => call<ConfigChangeReply>('DELETE', `/api/config/integrations/${enc(name)}`),
     putFlow: (integration: string, flow: string, cfg: Omit<RawFlow, 'name'> & { name?: string }) => call<ConfigChangeReply>('PUT', flowPath(integration, flow), cfg),
     deleteFlow: (integration: string, flow: string) => call<ConfigChangeReply>('DELETE', flowPath(integration, flow)),
+    checkConfigSource: () => call<ConfigSourceCheckReply>('POST', '/api/config/source/check'),
 
     queue: (q: QueueQuery = {}) => call<QueueList>('GET', `/api/queue${query({ ...q })}`),
     item: (id: number) => call<ItemDetail>('GET', `/api/queue/${id}`),

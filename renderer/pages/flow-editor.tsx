@@ -10,6 +10,7 @@ import { navigate } from '../lib/router.ts';
 import { bytes } from '../lib/format.ts';
 import { Field, fieldId, ObjectFields, resolve, type FieldEnv, type Problems, type Schema } from '../components/schema-form.tsx';
 import { Notice, PageHeader } from '../components/ui.tsx';
+import { ManagedNotice } from '../components/config-source.tsx';
 
 type FlowDraft = Partial<RawFlow> & Record<string, unknown>;
 
@@ -158,11 +159,15 @@ function EditorForm({ view, originalName, originalIntegration, initial, savedNot
   };
 
   const problemList = Object.entries(problems);
+  // managed centrally (configSource): every field is shown read-only, with the reason
+  const managed = view.managedBy;
   return (
     <form onSubmit={save} noValidate aria-labelledby="page-title">
       <PageHeader title={originalName ? `Flow ${originalName}` : 'New flow'}>
-        {originalName ? <button type="button" class="danger secondary" onClick={remove}>Delete flow</button> : null}
+        {originalName && !managed ? <button type="button" class="danger secondary" onClick={remove}>Delete flow</button> : null}
       </PageHeader>
+      {managed ? <ManagedNotice managed={managed} /> : null}
+      <fieldset class="plain" disabled={!!managed}>
       {problemList.length > 0 ? (
         <div class="notice notice-error" role="alert" aria-labelledby="problem-summary">
           <p id="problem-summary"><strong>{problemList.length === 1 ? 'One setting needs' : `${problemList.length} settings need`} fixing:</strong></p>
@@ -239,10 +244,11 @@ function EditorForm({ view, originalName, originalIntegration, initial, savedNot
         <ObjectFields schema={flowSchema} path="" value={draft} env={env(problems)} omit={['name', 'enabled', 'source', 'destination', 'trigger']} onChange={(v) => { setTouched(true); setDraft(v as FlowDraft); }} />
       </section>
 
+      </fieldset>
       {result ? <Notice kind={result.kind}>{result.text}</Notice> : null}
       <div class="form-actions">
-        <button type="submit" disabled={saving}>{saving ? 'Saving…' : originalName ? 'Save changes' : 'Add flow'}</button>
-        <a class="button secondary" href="#/">Cancel</a>
+        {managed ? null : <button type="submit" disabled={saving}>{saving ? 'Saving…' : originalName ? 'Save changes' : 'Add flow'}</button>}
+        <a class="button secondary" href="#/">{managed ? 'Back' : 'Cancel'}</a>
       </div>
     </form>
   );

@@ -8,6 +8,7 @@ import { flowState, STATE_LABEL } from '../lib/flow-state.ts';
 import { href } from '../lib/router.ts';
 import { bucketize, Sparkline } from '../components/sparkline.tsx';
 import { Badge, Notice, PageHeader } from '../components/ui.tsx';
+import { ConfigSourcePanel } from '../components/config-source.tsx';
 
 const HOUR = 3_600_000;
 
@@ -76,7 +77,7 @@ export function Overview() {
   return (
     <>
       <PageHeader title="Overview">
-        <a class="button" href="#/flows/new">Add a flow</a>
+        {report?.configSource ? null : <a class="button" href="#/flows/new">Add a flow</a>}
       </PageHeader>
       {status.error ? <Notice kind="error">{status.error}</Notice> : null}
       {message ? <Notice kind={message.kind}>{message.text}</Notice> : null}
@@ -88,7 +89,8 @@ export function Overview() {
         </Notice>
       ))}
       {report ? <Totals report={report} /> : <p aria-busy="true">Loading…</p>}
-      {report && report.flows.length === 0 ? (
+      {report?.configSource ? <ConfigSourcePanel source={report.configSource} now={now} onChecked={() => status.reload()} /> : null}
+      {report && report.flows.length === 0 && !report.configSource ? (
         <p class="empty">No flows yet. <a href="#/flows/new">Add a folder watch</a> to start moving files.</p>
       ) : null}
       <ul class="cards" aria-label="Flows">

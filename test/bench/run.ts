@@ -11,8 +11,9 @@ import { oauthSuite } from './oauth.bench.ts';
 import { networkSuite } from './network.bench.ts';
 import { hostileSuite } from './hostile.bench.ts';
 import { mailSuite } from './mail.bench.ts';
+import { relaySuite } from './relay.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, mailSuite, oauthSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, mailSuite, oauthSuite, relaySuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

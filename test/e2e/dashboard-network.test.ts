@@ -6,16 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { build } from 'vite';
-import { repoRoot } from '../helpers/cli.ts';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
 import { startSignedSink, type CertFiles } from '../helpers/certs.ts';
 import { proxyAvailable, SQUID, startSquid, type RunningProxy } from '../helpers/proxies.ts';
 import type { Sink } from '../helpers/sink.ts';
-import { tempDir, waitFor } from '../helpers/tmp.ts';
-import { chromiumAvailable, openDashboard } from '../helpers/chromium.ts';
+import { waitFor } from '../helpers/tmp.ts';
+import { ARTIFACTS, buildDashboard, chromiumAvailable, openDashboard } from '../helpers/dashboard.ts';
 
-const ARTIFACTS = path.join(repoRoot, 'test-artifacts', 'dashboard');
 
 let h: AdminHarness;
 let sink: Sink;
@@ -25,9 +22,7 @@ let page: Page;
 
 describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Network in Chromium', () => {
   beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const staticDir = tempDir('ferry-renderer-');
-    await build({ configFile: path.join(repoRoot, 'renderer.vite.config.ts'), logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
+    const staticDir = await buildDashboard();
     let ca: CertFiles;
     ({ ca, sink } = await startSignedSink());
     squid = await startSquid({ auth: { user: 'ferry', password: 'squid-pw' } });
@@ -40,7 +35,7 @@ describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Netw
       }] }],
     }, { dirs: ['out'], staticDir });
     fs.copyFileSync(ca.cert, path.join(h.dir, 'corp-root.pem'));
-    ({ context, page } = await openDashboard(h.admin.url, h.token, { viewport: { width: 1280, height: 1100 }, colorScheme: 'light' }));
+    ({ context, page } = await openDashboard(h.admin.url, h.token));
   }, 120_000);
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import { repoRoot } from '../helpers/cli.ts';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
 import { connectionFor, startAuthServer, startProtectedApi, type AuthServer, type ProtectedApi } from '../helpers/oauth-provider.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
-import { openDashboard } from '../helpers/chromium.ts';
+import { openDashboard } from '../helpers/dashboard.ts';
 
 const ARTIFACTS = path.join(repoRoot, 'test-artifacts', 'oauth');
 

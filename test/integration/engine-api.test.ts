@@ -44,7 +44,8 @@ beforeAll(async () => {
   h = await startAdmin(config(sink.url), { dirs: ['ok', 'refused'] });
   for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(h.dir, 'ok', `a${i}.csv`), `ok ${i}`);
   fs.writeFileSync(path.join(h.dir, 'refused', 'bad.csv'), 'bad');
-  await waitFor(() => h.engine.status().totals.delivered === 3 && h.engine.status().totals.dead === 1, 'three delivered, one dead', 20_000);
+  // delivered, and their originals deleted (no after-delivery step pending that could change between two reads)
+  await waitFor(() => h.engine.status().totals.delivered === 3 && h.engine.status().totals.dead === 1 && fs.readdirSync(path.join(h.dir, 'ok')).length === 0, 'three delivered and deleted, one dead', 20_000);
 });
 
 afterAll(async () => {

@@ -137,6 +137,21 @@ const StatusReport = z
     totals: countsByState.meta({ description: 'Items of every flow per state.' }),
     alerts: z.array(AlertChannelStatus).optional().meta({ description: 'The alert channels of `alerts:` (their messages are not counted in totals: they are not data).' }),
     connections: z.array(ConnectionStatus).optional().meta({ description: 'OAuth connections and their health.' }),
+    configSource: z
+      .strictObject({
+        url: z.string(),
+        version: z.string().nullable().meta({ description: 'Short hash (12 hex digits of SHA-256) of the running central file; null before the first good version.' }),
+        appliedAt: isoOrNull('Applied'),
+        checkedAt: isoOrNull('The server last answered with the running version or a new one'),
+        refused: z
+          .strictObject({ version: z.string().nullable(), reason: z.string(), at: iso('Refused') })
+          .nullable()
+          .meta({ description: 'The last version or fetch refused since the running one was applied or confirmed.' }),
+        etag: z.string().nullable().optional().meta({ description: 'Kept for conditional GETs; not sent.' }),
+        lastModified: z.string().nullable().optional().meta({ description: 'Kept for conditional GETs; not sent.' }),
+      })
+      .optional()
+      .meta({ description: 'With `configSource`: the applied central version, when, and the last refused version with its reason.' }),
   })
   .meta({ description: 'Status per integration and flow.' });
 
@@ -190,8 +205,20 @@ const ConfigView = z
     connectors: z
       .array(z.strictObject({ type: z.string(), source: JsonSchema.optional(), destination: JsonSchema.optional(), changeEvents: z.boolean() }))
       .meta({ description: "JSON Schemas of each connector's source/destination block (without `type`), by connector type." }),
+    managedBy: z
+      .strictObject({ url: z.string(), version: z.string().nullable(), reason: z.string() })
+      .optional()
+      .meta({ description: 'Set when `configSource` manages the integrations: the editors are read-only and say this reason.' }),
   })
   .meta({ description: 'GET /api/config' });
+
+const ConfigSourceCheckReply = z
+  .discriminatedUnion('result', [
+    z.strictObject({ result: z.literal('applied'), version: z.string() }),
+    z.strictObject({ result: z.literal('unchanged'), version: z.string().nullable() }),
+    z.strictObject({ result: z.literal('refused'), version: z.string().nullable(), reason: z.string() }),
+  ])
+  .meta({ description: 'POST /api/config/source/check: what the central configuration check did now.' });
 
 const ValidateReply = z
   .strictObject({
@@ -379,6 +406,7 @@ const OpenApiDocument = z
  */
 export const replySchemas = {
   ApiError,
+  ConfigSourceCheckReply,
   AlertChannelStatus,
   ConnectionStatus,
   ConnectionView,

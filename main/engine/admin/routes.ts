@@ -65,6 +65,7 @@ export const routes: Route[] = [
   { method: 'DELETE', path: '/api/config/integrations/:integration', summary: 'Remove an integration and stop its flows', reply: 'ConfigChangeReply', handler: (c) => c.api.deleteIntegration(c.params.integration) },
   { method: 'PUT', path: '/api/config/integrations/:integration/flows/:flow', summary: 'Create or replace a flow (validated, written keeping comments, applied)', body: 'RawFlow', reply: 'ConfigChangeReply', handler: (c) => c.api.putFlow(c.params.integration, c.params.flow, c.body) },
   { method: 'DELETE', path: '/api/config/integrations/:integration/flows/:flow', summary: 'Remove a flow and stop it (its queued items stay)', reply: 'ConfigChangeReply', handler: (c) => c.api.deleteFlow(c.params.integration, c.params.flow) },
+  { method: 'POST', path: '/api/config/source/check', summary: 'With configSource: fetch the central configuration now (applied when it verifies and validates)', reply: 'ConfigSourceCheckReply', handler: (c) => c.api.checkConfigSource() },
 
   { method: 'GET', path: '/api/queue', summary: 'List items (newest first) with filters and paging', query: ['flow', 'state', 'limit', 'offset'], reply: 'QueueList', handler: listQueue },
   { method: 'POST', path: '/api/queue/retry', summary: 'Queue dead or retrying items again with a fresh attempt budget', body: 'QueueActionRequest', reply: 'QueueActionReply', handler: (c) => c.api.retry(c.body as QueueActionRequest) },

@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { partSchemas, rawSchemas, replySchemas } from './reply-schemas.ts';
 import type { ItemState } from '../store/queue.ts';
+import type { ConfigSourceStatus } from '../config-source/store.ts';
 
 export type { ItemState };
 
@@ -25,6 +26,8 @@ export type ApiError = z.output<Replies['ApiError']>;
 
 /** GET /api/config: the file as written, the JSON Schema of the whole config and of each connector's blocks. */
 export type ConfigView = z.output<Replies['ConfigView']>;
+/** Where a centrally managed configuration comes from, and why it cannot be edited locally. */
+export type ManagedBy = NonNullable<ConfigView['managedBy']>;
 
 export type JsonSchema = z.output<Raw['JsonSchema']>;
 
@@ -168,3 +171,6 @@ export type StatusReply = z.output<Replies['StatusReply']>;
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 export type * from './connection-types.ts';
+/** POST /api/config/source/check */
+export type ConfigSourceCheckReply = z.output<Replies['ConfigSourceCheckReply']>;
+export type { ConfigSourceStatus } from '../config-source/store.ts';

@@ -28,6 +28,7 @@ import { FerryApiError } from './errors.ts';
 import { queueFlowNames } from '../alerts/names.ts';
 import { actionFilters, itemBody, knownFlow, listQueue, recentDead, showItem } from './queue-ops.ts';
 import { check, dryRun, getConfig, nextRuns, validate } from './config-ops.ts';
+import { assertLocallyEditable, checkConfigSource, managedBy } from './config-source-ops.ts';
 import { activity, subscribe } from './activity-ops.ts';
 import { checkedSecretName, listSecrets, secretStore, showSecret, storeFailure } from './secret-ops.ts';
 import { getNetwork, putNetwork, testNetwork } from './network-ops.ts';
@@ -157,7 +158,14 @@ export class EngineApi implements FerryApi {
   // ---------------------------------------------------------------- config
 
   async getConfig() {
-    return getConfig(this.configFile);
+    const view = getConfig(this.configFile);
+    const managed = managedBy(this.engine);
+    // managed: the running combination of the local and the central file (templates, never secret values)
+    return managed ? { ...view, config: this.engine.loaded.raw as typeof view.config, managedBy: managed } : view;
+  }
+
+  checkConfigSource() {
+    return checkConfigSource(this.engine);
   }
 
   async validate(request: ValidateRequest) {
@@ -166,6 +174,7 @@ export class EngineApi implements FerryApi {
 
   /** Validates and writes a change to the config file, then applies it to the running engine. */
   private async change(edit: ConfigEdit): Promise<ConfigChangeReply> {
+    assertLocallyEditable(this.engine, 'integrations and flows');
     const applied: ApplyReport = await this.configFile.change(edit, (loaded: LoadedConfig) => this.engine.applyConfig(loaded));
     this.changed();
     return { ok: true, applied };
@@ -296,6 +305,7 @@ export class EngineApi implements FerryApi {
   async putSettings(update: SettingsUpdate) {
     const restart: string[] = [];
     const fileSettings = { logLevel: update.logLevel, adminPort: update.adminPort, dataDir: update.dataDir };
+    if (update.logLevel !== undefined && update.logLevel !== this.engine.config.logLevel) assertLocallyEditable(this.engine, 'logLevel');
     if (fileSettings.logLevel !== undefined || fileSettings.adminPort !== undefined || fileSettings.dataDir !== undefined) {
       try {
         const report = await this.configFile.change((doc) => putSettings(doc, fileSettings), (loaded) => this.engine.applyConfig(loaded));

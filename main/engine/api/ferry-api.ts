@@ -9,6 +9,7 @@ import type {
   CheckReply,
   CheckRequest,
   ConfigChangeReply,
+  ConfigSourceCheckReply,
   ConfigView,
   DryRunReply,
   DryRunRequest,
@@ -77,6 +78,8 @@ export interface FerryApi {
   deleteIntegration(name: string): Promise<ConfigChangeReply>;
   putFlow(integration: string, flow: string, body: unknown): Promise<ConfigChangeReply>;
   deleteFlow(integration: string, flow: string): Promise<ConfigChangeReply>;
+  /** With `configSource`: fetch the central configuration now (applied when it verifies and validates). */
+  checkConfigSource(): Promise<ConfigSourceCheckReply>;
 
   // ---- connection check, dry run, schedule preview
   check(request: CheckRequest): Promise<CheckReply>;

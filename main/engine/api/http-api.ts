@@ -9,6 +9,7 @@ import type {
   CheckReply,
   CheckRequest,
   ConfigChangeReply,
+  ConfigSourceCheckReply,
   ConfigView,
   DryRunReply,
   DryRunRequest,
@@ -133,6 +134,9 @@ export class HttpApi implements FerryApi {
   }
   deleteFlow(integration: string, flow: string) {
     return this.call<ConfigChangeReply>('DELETE', `/api/config/integrations/${seg(integration)}/flows/${seg(flow)}`);
+  }
+  checkConfigSource() {
+    return this.call<ConfigSourceCheckReply>('POST', '/api/config/source/check');
   }
 
   check(request: CheckRequest) {

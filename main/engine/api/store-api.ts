@@ -9,6 +9,7 @@ import { packageVersion } from '../paths.ts';
 import type { ActivityEvent, QueueActionRequest, QueueQuery, StatusReply } from '../admin/types.ts';
 import type { FerryApi } from './ferry-api.ts';
 import { FerryApiError } from './errors.ts';
+import { configSourceStatusOf } from '../config-source/describe.ts';
 import { queueFlowNames } from '../alerts/names.ts';
 import { actionFilters, itemBody, listQueue, recentDead, showItem } from './queue-ops.ts';
 import { activity, subscribe } from './activity-ops.ts';
@@ -42,7 +43,7 @@ export class StoreApi implements FerryApi {
 
   async status(): Promise<StatusReply> {
     const report = readStatus(this.loaded.config, this.store.queue, this.store.flowStates, isDataDirLocked(this.loaded.dataDir), readConnections(this.loaded.config, this.store.db));
-    return { ...report, version: packageVersion(), adminUrl: '', pid: 0, startedAt: '' };
+    return { ...report, configSource: configSourceStatusOf(this.loaded), version: packageVersion(), adminUrl: '', pid: 0, startedAt: '' };
   }
 
   async listQueue(query: QueueQuery) {
@@ -118,6 +119,9 @@ export class StoreApi implements FerryApi {
   }
   async deleteFlow(..._args: unknown[]): Promise<never> {
     return this.needsEngine('changing the config');
+  }
+  async checkConfigSource(): Promise<never> {
+    return this.needsEngine('checking the central configuration');
   }
   async check(..._args: unknown[]): Promise<never> {
     return this.needsEngine('a connection check through the API (ferry check works without one)');

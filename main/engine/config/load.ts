@@ -9,6 +9,8 @@ import { configSchema, type FerryConfig, type FlowConfig } from './schema.ts';
 import { connectors } from '../registry.ts';
 import { Scrubber, type Placeholder } from '../scrub.ts';
 import { networkSchema, type NetworkConfig } from '../../../connectors/net/schema.ts';
+import { composeRaw, isManaged, storedCentral, type CentralText } from '../config-source/compose.ts';
+import { versionOf } from '../config-source/signing.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -33,6 +35,10 @@ export interface LoadedConfig {
   placeholders?: Placeholder[];
   /** Risks the config accepts on purpose (`allowInsecure`), one `<key path>: <message>` line each. */
   warnings?: string[];
+  /** Short hash of what defines the flows: the central file's bytes when managed, else this file's text. */
+  version?: string;
+  /** Set when `configSource` manages the integrations: the central version they came from (null: none yet). */
+  managed?: { version: string | null };
 }
 
 /** `a.b[0].c` from a zod path. */
@@ -106,13 +112,15 @@ export interface LoadOptions {
    * environment variables and secrets: a missing one stays as its placeholder text instead of being a problem.
    */
   allowMissingSecrets?: boolean;
+  /** With `configSource`: the central file to combine with (a fetched version); default: the stored last good one. */
+  central?: CentralText;
 }
 
 /**
  * Replaces ${env:NAME} and ${secret:NAME} in every string, collecting a problem per missing name and each
  * resolved value in `resolved`.
  */
-function interpolate(value: unknown, at: PropertyKey[], problems: string[], opts: LoadOptions, resolved: Placeholder[] = []): unknown {
+export function interpolate(value: unknown, at: PropertyKey[], problems: string[], opts: LoadOptions, resolved: Placeholder[] = []): unknown {
   if (typeof value === 'string') {
     return value.replace(PLACEHOLDER, (placeholder, kind: 'env' | 'secret', key: string) => {
       const v = kind === 'env' ? process.env[key] : opts.secrets?.(key);
@@ -172,9 +180,24 @@ export function parseConfigText(
   if (doc.errors.length > 0) {
     return { ok: false, problems: doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`) };
   }
-  const raw = doc.toJS() ?? {};
+  let raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, problems: ['(root): expected a mapping with an "integrations" list'] };
   const problems: string[] = [];
+  const sourceWarnings: string[] = [];
+  let managed: LoadedConfig['managed'];
+  if (isManaged(raw)) {
+    // the integrations come from the central file: the one given, or the last good one in the data dir
+    let central = opts.central;
+    if (!central) {
+      const stored = storedCentral(raw, dir, (v) => interpolate(v, [], [], { ...opts, allowMissingSecrets: true }), defaultAppDataDir);
+      central = stored.central;
+      if (stored.warning) sourceWarnings.push(stored.warning);
+    }
+    const composed = composeRaw(raw, central);
+    if (!composed.ok) return { ok: false, problems: composed.problems };
+    raw = composed.raw;
+    managed = { version: central?.version ?? null };
+  }
   const placeholders: Placeholder[] = [];
   const interpolated = interpolate(raw, [], problems, opts, placeholders) as Record<string, unknown>;
 
@@ -199,7 +222,9 @@ export function parseConfigText(
   const scrub = new Scrubber({ placeholders }).text;
   if (problems.length > 0 || !result.success) return { ok: false, problems: [...new Set(problems.map(scrub))] };
   const config = result.data;
-  return { ok: true, value: { file: path.resolve(file), dir, config, dataDir: config.dataDir ?? defaultAppDataDir(), raw, placeholders, warnings: configWarnings(config).map(scrub) } };
+  const version = managed ? (managed.version ?? undefined) : versionOf(text);
+  const warnings = [...sourceWarnings, ...configWarnings(config)].map(scrub);
+  return { ok: true, value: { file: path.resolve(file), dir, config, dataDir: config.dataDir ?? defaultAppDataDir(), raw, placeholders, warnings, version, ...(managed ? { managed } : {}) } };
 }
 
 /** What a flow's connectors warn about (risks accepted on purpose), with key paths from the flow. */
@@ -220,15 +245,19 @@ export function configWarnings(config: FerryConfig): string[] {
   );
 }
 
-/** Loads and validates a config file; throws ConfigError listing every problem. */
-export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
-  let text: string;
+/** A config file's text; a ConfigError saying why it cannot be read. */
+export function readConfigFile(file: string): string {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(file, [code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(err)})`]);
   }
+}
+
+/** Loads and validates a config file; throws ConfigError listing every problem. */
+export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
+  const text = readConfigFile(file);
   const parsed = parseConfigText(text, file, opts);
   if (!parsed.ok) throw new ConfigError(file, parsed.problems);
   return parsed.value;
@@ -281,13 +310,7 @@ export function parseNetworkBlock(block: unknown, dir: string, opts: { secrets?:
  * secrets the config refers to exist).
  */
 export function dataDirOfConfigFile(file: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(err)})`]);
-  }
+  const text = readConfigFile(file);
   let raw: unknown;
   try {
     raw = YAML.parse(text);

@@ -7,6 +7,7 @@ import { checkConnectionReferences, connectionsSchema } from '../oauth/config.ts
 import { cronProblem, isTimezone } from '../schedule.ts';
 import { networkSchema } from '../../../connectors/net/schema.ts';
 import { alertsSchema } from '../alerts/schema.ts';
+import { configSourceSchema } from '../config-source/schema.ts';
 
 const name = z
   .string()
@@ -129,6 +130,7 @@ export const configSchema = z
       description: 'Named OAuth 2.0 accounts (consent given once in the dashboard or with `ferry connect NAME`); flows use one with auth: { type: oauth2, connection: NAME }.',
     }),
     network: networkSchema.default(networkSchema.parse({})),
+    configSource: configSourceSchema.optional(),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
     alerts: alertsSchema,
   })

@@ -156,6 +156,8 @@ export const SCHEMA_VERSION = migrations.length;
 
 export interface OpenOptions {
   readonly?: boolean;
+  /** Another database's migrations (the relay's store); default: the queue's. */
+  migrations?: Array<string | ((db: Db) => void)>;
 }
 
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
@@ -175,11 +177,11 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   // own isolate cost 16 MB of RSS.) The WAL file is cut back to 64 MB after a checkpoint.
   db.pragma('wal_autocheckpoint = 10000');
   db.pragma('journal_size_limit = 67108864');
-  migrate(db);
+  migrate(db, opts.migrations ?? migrations);
   return db;
 }
 
-function migrate(db: Db): void {
+function migrate(db: Db, migrations: Array<string | ((db: Db) => void)>): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > migrations.length) {
     throw new Error(`the database was written by a newer Ferry (schema ${current}, this one knows ${migrations.length}); upgrade Ferry`);

@@ -22,6 +22,8 @@ import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
+import { FerryMetrics } from './metrics/ferry-metrics.ts';
+import { MetricsListener } from './metrics/listener.ts';
 
 const DAY = 86_400_000;
 
@@ -184,7 +186,7 @@ export class Engine {
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
     const source = connectorOf(st).createSource!(sourceCfg, env);
     const destination = connectorOf(dt).createDestination!(destCfg, env);
-    return new FlowRuntime(integration, flowCfg, source, destination, {
+    const flow = new FlowRuntime(integration, flowCfg, source, destination, {
       db: this.db,
       queue: this.queue,
       content: this.content,
@@ -197,6 +199,19 @@ export class Engine {
       dataVersion: () => this.dataVersion(),
       idleRecheckMs: this.opts.idleRecheckMs,
     });
+    this.metricsMade?.observe(flow);
+    return flow;
+  }
+
+  private metricsMade?: FerryMetrics;
+  /** The listener of `metrics.port`, when configured. */
+  metricsListener?: MetricsListener;
+  private metricsMaking?: Promise<FerryMetrics>;
+
+  /** The Prometheus metrics, made on first use (a scrape, or the metrics listener at start). */
+  metrics(): Promise<FerryMetrics> {
+    this.metricsMaking ??= FerryMetrics.create(this).then((m) => (this.metricsMade = m));
+    return this.metricsMaking;
   }
 
   private version = { value: 0, at: 0 };
@@ -225,6 +240,7 @@ export class Engine {
       this.admin = new AdminServer(this, this.opts.admin ?? {});
       await this.admin.listen(this.config.admin.port);
     }
+    this.metricsListener = await MetricsListener.apply(this, undefined);
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
@@ -340,7 +356,11 @@ export class Engine {
 
   async discard(filter: ItemFilter): Promise<number> {
     const rows = this.queue.discard(filter);
-    for (const r of rows) if (r.bodyFile) await this.content.remove(r.bodyFile);
+    for (const r of rows) {
+      const counters = this.flows.get(r.flow)?.counters;
+      if (counters) counters.discarded++;
+      if (r.bodyFile) await this.content.remove(r.bodyFile);
+    }
     return rows.length;
   }
 
@@ -412,6 +432,12 @@ export class Engine {
       await this.network.close();
       this.network = this.networkOf(loaded.config);
     }
+    if (this.state === 'running') {
+      this.metricsListener = await MetricsListener.apply(this, this.metricsListener).catch((err) => {
+        this.log.error({ err: errorMessage(err) }, 'metrics listener not started');
+        return undefined;
+      });
+    }
 
     // Rebuild the map in config order, keeping the runtimes that did not change.
     const previous = new Map(this.flows);
@@ -448,6 +474,7 @@ export class Engine {
     this.state = 'stopping';
     clearInterval(this.maintenance);
     await this.admin?.close();
+    await this.metricsListener?.close();
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));

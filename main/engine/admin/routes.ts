@@ -20,6 +20,7 @@ import { setFlowsPaused } from '../control.ts';
 import { getNetwork, putNetwork, testNetwork } from './network.ts';
 import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
+import { writeMetrics } from '../metrics/listener.ts';
 import type {
   ActivityEvent,
   ActivityReply,
@@ -75,6 +76,7 @@ const VERSION = packageVersion();
 
 export const routes: Route[] = [
   { method: 'GET', path: '/api/status', summary: 'Per integration and flow: state, counts, last/next run, last error, destination health', reply: 'StatusReply', handler: status },
+  { method: 'GET', path: '/metrics', summary: 'Prometheus metrics (text format): counters, queue, flow health, process and store', handler: (c) => writeMetrics(c.engine, c.req, c.res).then(() => STREAMED) },
   { method: 'GET', path: '/api/openapi.json', summary: 'This API as an OpenAPI 3.1 document', handler: () => openApiDocument(routes, VERSION) },
 
   { method: 'GET', path: '/api/config', summary: 'The config file as written (templates, never secret values) and its JSON Schema', reply: 'ConfigView', handler: getConfig },

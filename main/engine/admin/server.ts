@@ -161,7 +161,7 @@ export class AdminServer {
         return;
       }
       if (url.pathname === '/login') return this.login(req, res, url);
-      if (url.pathname === '/api' || url.pathname.startsWith('/api/')) return await this.api(req, res, url);
+      if (url.pathname === '/api' || url.pathname.startsWith('/api/') || url.pathname === '/metrics') return await this.api(req, res, url);
       return this.serveStatic(req, res, url);
     } catch (err) {
       if (!res.headersSent) this.send(res, 500, { error: errorMessage(err) });
@@ -278,7 +278,7 @@ export class AdminServer {
   }
 }
 
-function safeEqual(a: string, b: string): boolean {
+export function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && crypto.timingSafeEqual(x, y);

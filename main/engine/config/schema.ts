@@ -5,6 +5,8 @@ import { connectors } from '../registry.ts';
 import { onRecordErrorSchema, processSchema } from '../process/schema.ts';
 import { cronProblem, isTimezone } from '../schedule.ts';
 import { networkSchema } from '../../../connectors/net/schema.ts';
+import { metricsSchema } from '../metrics/schema.ts';
+import { fleetSchema } from '../fleet/schema.ts';
 
 const name = z
   .string()
@@ -124,6 +126,8 @@ export const configSchema = z
       .meta({ description: 'How long settled items and their idempotency keys are kept.' }),
     minFreeDiskMb: z.int().min(0).default(512).meta({ description: 'Intake stops while the data dir has less free space.' }),
     network: networkSchema.default(networkSchema.parse({})),
+    metrics: metricsSchema.optional(),
+    fleet: fleetSchema.optional(),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
   })
   .superRefine((cfg, ctx) => {

@@ -9,8 +9,9 @@ import { remoteSuite } from './remote.bench.ts';
 import { recordsSuite } from './records.bench.ts';
 import { networkSuite } from './network.bench.ts';
 import { hostileSuite } from './hostile.bench.ts';
+import { fleetSuite } from './fleet.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, fleetSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

@@ -54,7 +54,7 @@ export class FerryMetrics {
   }
 
   private constructor(engine: Engine, prom: PromClient) {
-    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
+    const { Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
     this.registry = new Registry();
     this.engine = engine;
     const registers = [this.registry];
@@ -66,17 +66,12 @@ export class FerryMetrics {
          UNION ALL SELECT MIN(id) FROM items WHERE flow = @flow AND state = 'inflight')`,
     );
 
+    // Per-flow families are plain collectors registered with prom-client's registry: they hand it the values
+    // read now, with each flow's labels as one object whose text prom-client caches (no hashing, no reset).
+    const family = (name: string, help: string, type: 'counter' | 'gauge', values: () => Array<{ value: number; labels?: Record<string, string>; sharedLabels: Labels }>) =>
+      this.registry.registerMetric({ name, help, type, aggregator: 'sum', get: () => ({ name, help, type, aggregator: 'sum', values: values() }) } as never);
     const flowCounter = (name: string, help: string, field: CounterField) =>
-      new Counter({
-        name,
-        help,
-        labelNames: ['integration', 'flow'],
-        registers,
-        collect() {
-          this.reset();
-          for (const f of snap().flows) this.inc(f.labels, f.totals[field]);
-        },
-      });
+      family(name, help, 'counter', () => snap().flows.map((f) => ({ value: f.totals[field], sharedLabels: f.labels })));
     flowCounter('ferry_items_taken_total', 'Items queued by the flow (counted since the engine started).', 'taken');
     flowCounter('ferry_items_delivered_total', 'Items the destination accepted.', 'delivered');
     flowCounter('ferry_delivery_retries_total', 'Failed delivery attempts that will be tried again.', 'retries');
@@ -84,30 +79,19 @@ export class FerryMetrics {
     flowCounter('ferry_items_discarded_total', 'Items an admin discarded.', 'discarded');
     flowCounter('ferry_bytes_delivered_total', 'Body bytes of delivered items.', 'bytesDelivered');
 
+    const stateLabels = ITEM_STATES.map((state) => ({ state, labels: { state } }));
+    family('ferry_items', 'Items in the queue by state (delivered and discarded ones are kept for retention.deliveredDays).', 'gauge', () =>
+      snap().flows.flatMap((f) => stateLabels.map((s) => ({ value: f.counts[s.state], labels: s.labels, sharedLabels: f.labels }))),
+    );
     const flowGauge = (name: string, help: string, value: (f: Snapshot['flows'][number]) => number | null) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['integration', 'flow'],
-        registers,
-        collect() {
-          this.reset();
-          for (const f of snap().flows) {
-            const v = value(f);
-            if (v !== null) this.set(f.labels, v);
-          }
-        },
+      family(name, help, 'gauge', () => {
+        const out = [];
+        for (const f of snap().flows) {
+          const v = value(f);
+          if (v !== null) out.push({ value: v, sharedLabels: f.labels });
+        }
+        return out;
       });
-    new Gauge({
-      name: 'ferry_items',
-      help: 'Items in the queue by state (delivered and discarded ones are kept for retention.deliveredDays).',
-      labelNames: ['integration', 'flow', 'state'],
-      registers,
-      collect() {
-        this.reset();
-        for (const f of snap().flows) for (const state of ITEM_STATES) this.set({ ...f.labels, state }, f.counts[state]);
-      },
-    });
     const now = () => Date.now();
     flowGauge('ferry_oldest_waiting_seconds', 'Age of the oldest item waiting (queued, retrying or in flight); 0 when none waits.', (f) => (f.oldestWaitingAt === null ? 0 : Math.max(0, (now() - f.oldestWaitingAt) / 1000)));
     flowGauge('ferry_source_failing', '1 while the scheduled scans of the source report a problem.', (f) => (f.runtime.facts.sourceFailingSince ? 1 : 0));
@@ -191,7 +175,7 @@ export class FerryMetrics {
       const c = counts.get(runtime.name) ?? zero();
       const waiting = c.queued + c.retrying + c.inflight;
       flows.push({
-        labels: { integration: runtime.integration, flow: runtime.name },
+        labels: this.labelsOf(runtime),
         runtime,
         totals: this.totals(runtime),
         counts: c,
@@ -201,6 +185,15 @@ export class FerryMetrics {
     }
     for (const name of this.carried.keys()) if (!engine.flows.has(name)) this.carried.delete(name);
     return { flows };
+  }
+
+  private readonly labelObjects = new WeakMap<FlowRuntime, Labels>();
+
+  /** One labels object per flow runtime: prom-client caches its text by object. */
+  private labelsOf(runtime: FlowRuntime): Labels {
+    let l = this.labelObjects.get(runtime);
+    if (!l) this.labelObjects.set(runtime, (l = { integration: runtime.integration, flow: runtime.name }));
+    return l;
   }
 
   private totals(runtime: FlowRuntime): Record<CounterField, number> {

@@ -21,6 +21,7 @@ import { decideServiceInstall } from './engine/service-install.ts';
 import { packageRoot } from './engine/paths.ts';
 import { previewLines, previewProcess } from './engine/process/preview.ts';
 import { Network } from '../connectors/net/index.ts';
+import { registerFleetCommands } from './fleet-cli.ts';
 
 class UsageError extends Error {}
 
@@ -482,6 +483,8 @@ function addIssue6Commands(program: Command, act: (fn: (opts: any) => number | P
       throw e;
     }
   };
+
+  registerFleetCommands(program, { act, out, table, formatTime, loadConfig: requireConfig, usage: (m) => new UsageError(m) });
 
   const secret = program.command('secret').description('secrets for ${secret:NAME} in configs (encrypted in the data dir; see docs/secrets.md)');
   secret

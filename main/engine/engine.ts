@@ -24,6 +24,7 @@ import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 import { FerryMetrics } from './metrics/ferry-metrics.ts';
 import { MetricsListener } from './metrics/listener.ts';
+import { Fleet } from './fleet/fleet.ts';
 
 const DAY = 86_400_000;
 
@@ -206,6 +207,8 @@ export class Engine {
   private metricsMade?: FerryMetrics;
   /** The listener of `metrics.port`, when configured. */
   metricsListener?: MetricsListener;
+  /** Fleet heartbeats and the fleet view (`fleet:`); their broker never touches the data path. */
+  readonly fleet = new Fleet(this);
   private metricsMaking?: Promise<FerryMetrics>;
 
   /** The Prometheus metrics, made on first use (a scrape, or the metrics listener at start). */
@@ -255,6 +258,7 @@ export class Engine {
     for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
     const exposed = dataDirExposure(this.dataDir);
     if (exposed) this.log.warn(exposed);
+    await this.fleet.apply();
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
   }
 
@@ -453,6 +457,7 @@ export class Engine {
       if (this.state === 'running') await this.startFlow(flow);
       if (!report.restarted.includes(name)) report.started.push(name);
     }
+    if (this.state === 'running') await this.fleet.apply();
     if (report.started.length + report.stopped.length + report.restarted.length > 0) {
       this.queue.addEvent('config', null, null, { started: report.started, stopped: report.stopped, restarted: report.restarted });
       this.log.info(report, 'configuration applied');
@@ -475,6 +480,7 @@ export class Engine {
     clearInterval(this.maintenance);
     await this.admin?.close();
     await this.metricsListener?.close();
+    await this.fleet.stop();
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));

@@ -77,6 +77,7 @@ const VERSION = packageVersion();
 export const routes: Route[] = [
   { method: 'GET', path: '/api/status', summary: 'Per integration and flow: state, counts, last/next run, last error, destination health', reply: 'StatusReply', handler: status },
   { method: 'GET', path: '/metrics', summary: 'Prometheus metrics (text format): counters, queue, flow health, process and store', handler: (c) => writeMetrics(c.engine, c.req, c.res).then(() => STREAMED) },
+  { method: 'GET', path: '/api/fleet', summary: 'The fleet (fleet.view): the latest heartbeat of every agent on the broker, judged ok, failing or silent', reply: 'FleetReport', handler: (c) => c.engine.fleet.view() },
   { method: 'GET', path: '/api/openapi.json', summary: 'This API as an OpenAPI 3.1 document', handler: () => openApiDocument(routes, VERSION) },
 
   { method: 'GET', path: '/api/config', summary: 'The config file as written (templates, never secret values) and its JSON Schema', reply: 'ConfigView', handler: getConfig },

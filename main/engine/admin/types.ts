@@ -4,6 +4,7 @@ import type { StatusReport, FlowStatus } from '../status.ts';
 import type { ItemState } from '../store/queue.ts';
 
 export type { StatusReport, FlowStatus, ItemState };
+export type { FleetReport, FleetAgent, FleetFlow, AgentState } from '../fleet/report.ts';
 
 /** One validation problem: `path` is a key path like `source.path` or `integrations[0].flows[1].name`. */
 export interface Problem {

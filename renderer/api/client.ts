@@ -2,6 +2,7 @@
 // browser or a sandboxed Electron window). Auth: the desktop preload hands over a bearer token; in a browser
 // the session cookie set by the one-time login link is sent automatically (same origin).
 import type {
+  FleetReport,
   ActivityEvent,
   ActivityReply,
   ApiError,
@@ -90,6 +91,7 @@ export function createClient(opts: ClientOptions = {}) {
 
   return {
     status: () => call<StatusReply>('GET', '/api/status'),
+    fleet: () => call<FleetReport>('GET', '/api/fleet'),
 
     config: () => call<ConfigView>('GET', '/api/config'),
     validate: (req: ValidateRequest) => call<ValidateReply>('POST', '/api/config/validate', req),

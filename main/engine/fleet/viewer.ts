@@ -52,7 +52,7 @@ class Latest {
 }
 
 async function consume(channel: FleetChannel, exchange: string, sinceMs: number, onMessage: (msg: ConsumeMessage) => void): Promise<void> {
-  await channel.ch.prefetch(1000);
+  await channel.ch.prefetch(2000);
   const from = Math.floor((Date.now() - sinceMs) / 1000);
   let unacked = 0;
   await channel.ch.consume(
@@ -61,7 +61,7 @@ async function consume(channel: FleetChannel, exchange: string, sinceMs: number,
       if (!msg) return;
       onMessage(msg);
       // a stream consumer must acknowledge to get more; one ack for many
-      if (++unacked >= 200) {
+      if (++unacked >= 500) {
         channel.ch.ack(msg, true);
         unacked = 0;
       }

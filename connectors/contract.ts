@@ -196,6 +196,11 @@ export interface Source {
   /** True when the engine should keep each delivery's reply (status and body) for the caller (sync sources). */
   readonly keepsReplies?: boolean;
   /**
+   * File sources: how many passes over the source ended (a scan, a settled file's second look, a sweep, a
+   * reconcile listing). The status shows it, so a client can wait until the source looked again and decided.
+   */
+  readonly activity?: { readonly passes: number };
+  /**
    * Loads what the connector needs (its library) when its flow starts, rather than at module load: processes
    * without such a flow never pay for it, and the engine's start-up collection sizes the heap with it loaded.
    */

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { packageRoot } from '../engine/paths.ts';
+import { packageRoot } from '../engine/index.ts';
 
 export interface DesktopProbe {
   platform: NodeJS.Platform;

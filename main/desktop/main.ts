@@ -1,17 +1,13 @@
 // The Electron shell (thin): one instance, the engine in-process, a tray icon that tells whether data flows,
 // the dashboard in a hardened window (closing it hides it to the tray), native notifications, start at login,
 // sleep and wake-up, auto-update, and a clean quit (engine stopped, database closed). Every decision lives in
-// tray.ts / notifications.ts / login-item.ts; every action on the engine goes through engine/control.ts.
+// tray.ts / notifications.ts / login-item.ts; every action on the engine goes through the engine API (EngineApi),
+// as the dashboard's and the CLI's do.
 import fs from 'node:fs';
 import path from 'node:path';
 import { app, dialog, ipcMain, Menu, nativeImage, Notification, powerMonitor, safeStorage, session, shell, Tray, type BrowserWindow, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
-import { Engine } from '../engine/engine.ts';
-import { createLogger, type Logger, type LogLevel } from '../engine/logger.ts';
-import { errorMessage } from '../../connectors/contract.ts';
-import { readDesktopSettings, writeDesktopSettings } from '../engine/admin/settings.ts';
-import { scrubberFor } from '../engine/scrub.ts';
+import { createLogger, Engine, errorMessage, logsDir, noteSuspend, readDesktopSettings, resumeAfterSleep, scrubberFor, startWithAdmin, writeDesktopSettings, type AdminServer, type EngineApi, type Logger, type LogLevel } from '../engine/index.ts';
 import { loadStartConfig, startConfigFile } from '../start-config.ts';
-import { logsDir, noteSuspend, recentDeadItems, resumeAfterSleep, setFlowsPaused, syncNow } from '../engine/control.ts';
 import { problemsFromStatus, trayMenuTemplate, trayState, trayTooltip, type TrayAction, type TrayMenuEntry, type TrayProblem, type TrayState } from './tray.ts';
 import { NotificationLimiter } from './notifications.ts';
 import { LOGIN_ARGS, loginItemBackend, readXdgAutostart, reconcileLoginItem, writeXdgAutostart, xdgAutostartFile } from './login-item.ts';
@@ -37,6 +33,8 @@ const preloadFile = path.join(resources, 'dist', 'desktop', 'preload.cjs');
 
 class DesktopApp {
   private engine?: Engine;
+  /** The admin API on top of the engine (the dashboard's), and through it the engine API the tray calls. */
+  private admin?: AdminServer;
   private log!: Logger;
   private window?: BrowserWindow;
   private tray?: Tray;
@@ -62,8 +60,8 @@ class DesktopApp {
     if (key.source.kind === 'refuse') this.log.warn(`secrets set in the dashboard are refused: ${key.source.reason}`);
     // without a protected key the engine runs without a secret store: the API answers secret writes with an error
     // network.proxy: system asks Chromium per URL, which evaluates the OS's PAC file or auto-detection
-    this.engine = Engine.open(loaded, { log: this.log, scrubber, secrets: key.source.kind === 'refuse' ? undefined : secrets, admin: { staticDir: path.join(resources, 'dist', 'renderer') }, resolveProxy: (url) => session.defaultSession.resolveProxy(url) });
-    await this.engine.start();
+    this.engine = Engine.open(loaded, { log: this.log, scrubber, secrets: key.source.kind === 'refuse' ? undefined : secrets, resolveProxy: (url) => session.defaultSession.resolveProxy(url) });
+    this.admin = await startWithAdmin(this.engine, { staticDir: path.join(resources, 'dist', 'renderer') });
     if (key.source.kind === 'refuse') {
       new Notification({ title: 'Ferry: secrets cannot be stored safely here', body: key.source.reason }).show();
     }
@@ -104,14 +102,14 @@ class DesktopApp {
   }
 
   private get dashboardUrl(): string {
-    const admin = this.engine?.admin;
+    const admin = this.admin;
     if (!admin) throw new Error('the admin API is not running');
     return `${admin.url}/`;
   }
 
   /** Shows the window (creating it once) at a dashboard route. */
   open(route: string): void {
-    if (!this.engine?.admin) {
+    if (!this.admin) {
       this.pendingOpen = route;
       return;
     }
@@ -134,7 +132,7 @@ class DesktopApp {
   /** Only the dashboard page itself may use the bridge (checklist: validate the sender of every IPC message). */
   private fromDashboard(e: IpcMainInvokeEvent): boolean {
     const url = e.senderFrame?.url;
-    return !!url && !!this.engine?.admin && new URL(url).origin === new URL(this.engine.admin.url).origin;
+    return !!url && !!this.admin && new URL(url).origin === new URL(this.admin.url).origin;
   }
 
   private registerIpc(): void {
@@ -143,7 +141,7 @@ class DesktopApp {
         if (!this.fromDashboard(e)) throw new Error('not allowed');
         return fn(e, ...args);
       });
-    handle('ferry:connection', () => ({ baseUrl: this.engine!.admin!.url, token: this.engine!.admin!.token }));
+    handle('ferry:connection', () => ({ baseUrl: this.admin!.url, token: this.admin!.token }));
     handle('ferry:pick-folder', async (_e, opts: { title?: string; defaultPath?: string } = {}) => {
       const parent = this.window && !this.window.isDestroyed() ? this.window : undefined;
       const options = { title: typeof opts.title === 'string' ? opts.title : 'Choose a folder', defaultPath: typeof opts.defaultPath === 'string' ? opts.defaultPath : undefined, properties: ['openDirectory', 'createDirectory'] as Array<'openDirectory' | 'createDirectory'> };
@@ -190,26 +188,31 @@ class DesktopApp {
     return osNow;
   }
 
-  private problems(): TrayProblem[] {
-    const engine = this.engine!;
-    const dead = recentDeadItems(engine);
-    const report = engine.status();
-    return [...dead, ...problemsFromStatus(report).filter((p) => !dead.some((d) => d.flow === p.flow))];
+  /** The engine API the tray calls (the one the dashboard reaches over HTTP). */
+  private get api(): EngineApi {
+    if (!this.admin) throw new Error('the engine is not running');
+    return this.admin.api;
   }
 
   /** Recomputes icon, tooltip, menu and notifications from the engine's status. */
   private refresh(): void {
-    const engine = this.engine;
-    if (!engine || !this.tray || this.stopped) return;
+    void this.refreshNow();
+  }
+
+  private async refreshNow(): Promise<void> {
+    if (!this.admin || !this.tray || this.stopped) return;
     try {
-      const report = engine.status();
+      const report = await this.api.status();
+      const dead = await this.api.recentDead();
+      const problems: TrayProblem[] = [...dead, ...problemsFromStatus(report).filter((p) => !dead.some((d) => d.flow === p.flow))];
+      if (!this.tray || this.stopped) return;
       const state = trayState(report);
       if (state !== this.iconState) {
         this.tray.setImage(this.icon(state));
         this.iconState = state;
       }
       this.tray.setToolTip(trayTooltip(report));
-      const template = trayMenuTemplate({ report, problems: this.problems(), startAtLogin: this.syncLoginItem() });
+      const template = trayMenuTemplate({ report, problems, startAtLogin: this.syncLoginItem() });
       const key = JSON.stringify(template);
       if (key !== this.trayKey) {
         this.trayKey = key;
@@ -245,11 +248,13 @@ class DesktopApp {
         case 'open':
           return this.open(action.route);
         case 'sync-now':
-          syncNow(engine);
+          await this.api.syncNow();
           break;
         case 'pause-all':
+          await this.api.pause();
+          break;
         case 'resume-all':
-          setFlowsPaused(engine, action.kind === 'pause-all');
+          await this.api.resume();
           break;
         case 'open-logs': {
           const logs = logsDir(engine);

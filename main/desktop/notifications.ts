@@ -2,7 +2,7 @@
 // new failures only (items that went dead since the last report, a destination unreachable for more than 5
 // minutes), at most one per flow every 10 minutes and three in all per 10 minutes, so a flapping destination
 // or a burst of dead items does not bury the desktop in toasts.
-import type { StatusReport } from '../engine/status.ts';
+import type { StatusReport } from '../engine/index.ts';
 
 export interface DesktopNotice {
   /** What the notice is about, e.g. "dead:orders". */

@@ -1,6 +1,6 @@
 // What the tray shows, computed from the engine's status report by pure functions (no electron import, so
 // they are unit-tested in plain Node). main.ts turns the results into a Tray icon, tooltip and Menu.
-import type { FlowStatus, StatusReport } from '../engine/status.ts';
+import type { FlowStatus, StatusReport } from '../engine/index.ts';
 
 export type TrayState = 'ok' | 'syncing' | 'attention' | 'error' | 'paused';
 

@@ -7,8 +7,8 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import type { Session } from 'electron';
-import type { NetworkConfig } from '../../connectors/net/schema.ts';
-import { readCertificateFile } from '../../connectors/net/system-ca.ts';
+import type { NetworkConfig } from '../engine/index.ts';
+import { readCertificateFile } from '../engine/index.ts';
 
 /** Electron's ProxyConfig (session.setProxy). */
 export interface ElectronProxyConfig {

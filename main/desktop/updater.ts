@@ -5,8 +5,8 @@
 // a failed check is logged, never fatal. Each check first points the updater's session at the current network
 // setting (proxy, credentials, network.tls.ca).
 import electronUpdater from 'electron-updater';
-import type { Logger } from '../engine/logger.ts';
-import type { NetworkConfig } from '../../connectors/net/schema.ts';
+import type { Logger } from '../engine/index.ts';
+import type { NetworkConfig } from '../engine/index.ts';
 import { followNetworkSetting, type UpdaterNet } from './update-network.ts';
 
 /** The update channel of an app version: its pre-release tag ("beta" of 1.4.0-beta.2), else "latest". */

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
-import { AdminServer, type AdminOptions } from './admin/server.ts';
 import type { SecretStore } from './secrets.ts';
 import { Scrubber } from './scrub.ts';
 import { connectorOf } from './registry.ts';
@@ -32,8 +31,6 @@ export interface EngineOptions {
   log?: Logger;
   /** How long stop() lets in-flight deliveries finish. */
   stopGraceMs?: number;
-  /** The local admin API: false to run without it (tests, `ferry` commands that only read). */
-  admin?: false | AdminOptions;
   /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
   secrets?: SecretStore;
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
@@ -77,8 +74,8 @@ export class Engine {
   readonly scrubber: Scrubber;
   private readonly stopGraceMs: number;
   private readonly opts: EngineOptions;
-  /** The admin HTTP API (issue 6), started by start() unless options.admin is false. */
-  admin?: AdminServer;
+  /** Run first when the engine stops (what a host started on top of it: the admin API). */
+  private readonly stopHooks: Array<() => Promise<void>> = [];
   readonly startedAt = Date.now();
   private maintenance?: NodeJS.Timeout;
   private diskProblem: string | undefined;
@@ -238,11 +235,6 @@ export class Engine {
     if (this.state !== 'new') throw new Error('engine already started');
     this.state = 'running';
     favourSmallHeap();
-    if (this.opts.admin !== false) {
-      // first: a port problem stops the start before any file is taken
-      this.admin = new AdminServer(this, this.opts.admin ?? {});
-      await this.admin.listen(this.config.admin.port);
-    }
     this.metricsListener = await MetricsListener.apply(this, undefined);
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
@@ -259,7 +251,7 @@ export class Engine {
     const exposed = dataDirExposure(this.dataDir);
     if (exposed) this.log.warn(exposed);
     await this.fleet.apply();
-    this.log.info({ flows: this.flows.size, dataDir: this.dataDir, admin: this.admin?.url }, 'Ferry is running');
+    this.log.info({ flows: this.flows.size, dataDir: this.dataDir }, 'Ferry is running');
   }
 
   /** Every second: flow facts to flow_state; every 30 s: leases, after-delivery retries, disk; hourly: prune. */
@@ -342,8 +334,23 @@ export class Engine {
     return result.items;
   }
 
+  /** Runs `hook` when the engine stops (what a host started on top of it, such as the admin API). */
+  onStop(hook: () => Promise<void>): void {
+    this.stopHooks.push(hook);
+  }
+
+  /** The names of every configured flow. */
+  flowNames(): string[] {
+    return this.config.integrations.flatMap((i) => i.flows.map((f) => f.name));
+  }
+
   status(): StatusReport {
-    return readStatus(this.config, this.queue, this.flowStates, this.state === 'running');
+    const report = readStatus(this.config, this.queue, this.flowStates, this.state === 'running');
+    for (const f of report.flows) {
+      const flow = this.flows.get(f.flow);
+      if (flow) f.counters = flow.counterSnapshot();
+    }
+    return report;
   }
 
   flow(name: string): FlowRuntime {
@@ -410,7 +417,7 @@ export class Engine {
     if (this.state === 'stopping' || this.state === 'stopped') throw new Error('Ferry is stopping; the configuration change was saved and applies at the next start');
     const report: ApplyReport = { started: [], stopped: [], restarted: [], restartRequired: [] };
     if (path.resolve(loaded.dataDir) !== path.resolve(this.dataDir)) report.restartRequired.push('dataDir');
-    if (loaded.config.admin.port !== this.config.admin.port && this.admin) report.restartRequired.push('admin.port');
+    if (loaded.config.admin.port !== this.config.admin.port) report.restartRequired.push('admin.port');
     const wanted = new Map<string, { integration: string; cfg: FlowConfig }>();
     for (const i of loaded.config.integrations) for (const f of i.flows) wanted.set(f.name, { integration: i.name, cfg: f });
     // A new logLevel in the config (a --log-level flag stays until then): flows log through child loggers
@@ -478,7 +485,7 @@ export class Engine {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     clearInterval(this.maintenance);
-    await this.admin?.close();
+    for (const hook of this.stopHooks.splice(0)) await hook().catch((err) => this.log.warn({ err: errorMessage(err) }, 'stopping what ran on the engine failed'));
     await this.metricsListener?.close();
     await this.fleet.stop();
     await this.applying; // a config change in progress finishes first

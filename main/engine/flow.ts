@@ -1,45 +1,28 @@
-// One flow at run time: its source's intake (durable emit with back pressure), its trigger (watch or
-// cron with catch-up), and its dispatcher (lease → send → settle, with backoff and a circuit breaker).
-import fs from 'node:fs';
-import { Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
+// One flow at run time: its source's intake (durable emit with back pressure, items committed with their
+// checkpoints and handed to the dispatcher already leased) and its trigger (watch, or cron with catch-up).
+// Its other parts have files of their own: the dispatcher (flow-dispatch.ts), synchronous callers
+// (flow-sync-calls.ts), after-delivery steps (flow-after-delivery.ts), rows and outgoing items (flow-items.ts).
 import { CronSchedule, type RunningSchedule } from './schedule.ts';
 import { FlowCounters } from './telemetry.ts';
-import {
-  errorMessage,
-  type CallOutcome,
-  type DeliveryOutcome,
-  type Destination,
-  type EmitResult,
-  type NewItem,
-  type OutgoingItem,
-  type Source,
-  type SourceContext,
-} from '../../connectors/contract.ts';
+import type { FlowCounterSnapshot } from './status.ts';
+import { errorMessage, type CallOutcome, type Destination, type EmitResult, type NewItem, type Source, type SourceContext } from '../../connectors/contract.ts';
 import type { FlowConfig } from './config/schema.ts';
 import type { Logger } from './logger.ts';
-import { idempotencyKey, leasedItemOf, type LeasedItem, type LeaseOrdering, type NewRow, type Queue, type Settlement } from './store/queue.ts';
+import { leasedItemOf, type NewRow, type Queue, type Settlement } from './store/queue.ts';
 import type { ContentStore, StoredBody } from './store/content.ts';
 import type { FlowStates } from './store/state.ts';
 import { sourceState } from './store/state.ts';
 import type { Db } from './store/db.ts';
-import { CircuitBreaker, nextAttemptAt } from './backoff.ts';
-import { outcomeOfThrown } from './failures.ts';
+import { CircuitBreaker } from './backoff.ts';
 import type { Batcher } from './batcher.ts';
 import { compileProcess } from './process/pipeline.ts';
 import { ProcessIntake, type DeadItem } from './process/intake.ts';
+import { rowFor, type LeasedRow } from './flow-items.ts';
+import { Dispatcher, LEASE_MS, type DispatchHost } from './flow-dispatch.ts';
+import { SyncCallers } from './flow-sync-calls.ts';
+import { AfterDeliveryRuns, type AfterDeliveryItem } from './flow-after-delivery.ts';
 
-const LEASE_MS = 10 * 60_000;
-/** How soon a delivery outcome whose commit failed is written again. */
-const OUTCOME_RETRY_MS = 2000;
-const IDLE_POLL_MS = 1000;
-/** An idle flow still looks at its queue this often, whatever else happened. */
-const IDLE_RECHECK_MS = 10_000;
 const BODY_READ_CONCURRENCY = 8;
-const PREFETCH = 16;
-
-/** A leased row; one leased at intake keeps its inline body, so delivery need not read it back. */
-type LeasedRow = LeasedItem & { inline?: Buffer };
 
 export interface IntakeWrite {
   rows: NewRow[];
@@ -76,7 +59,7 @@ export interface FlowRuntimeState {
   sourceProblem?: string;
 }
 
-export class FlowRuntime {
+export class FlowRuntime implements DispatchHost {
   readonly name: string;
   readonly integration: string;
   readonly cfg: FlowConfig;
@@ -87,33 +70,26 @@ export class FlowRuntime {
   /** What this flow did since the engine started (metrics read it; tests wait on it). */
   readonly counters = new FlowCounters();
   paused = false;
-  private readonly deps: FlowDeps;
-  private readonly log: Logger;
-  private readonly concurrency: number;
-  private readonly inFlight = new Map<number, AbortController>();
-  /** Leased but not yet started. */
-  private readonly buffered: LeasedRow[] = [];
-  /** Rows being inserted already leased to this dispatcher (their commit is pending). */
+  readonly deps: FlowDeps;
+  readonly log: Logger;
+  readonly callers: SyncCallers;
+  readonly after: AfterDeliveryRuns;
+  private readonly dispatch: Dispatcher;
+  /** Rows being inserted already leased to the dispatcher (their commit is pending). */
   private directPending = 0;
   private readonly intakeAbort = new AbortController();
-  private readonly sendAbort = new AbortController();
   private teardown?: () => Promise<void>;
   private schedule?: RunningSchedule;
   private scanning?: Promise<void>;
   /** Problems the source reported so far, and the latest (a scan that added one leaves the source "failing"). */
   private problemsReported = 0;
   private latestProblem?: string;
-  private stopping = false;
-  private wakeResolve?: () => void;
-  /** Set while the queue had nothing ready: the data version then, since when, and the next retry's time. */
-  private idle?: { version: number; since: number; retryAt?: number };
+  stopping = false;
   private dispatcher?: Promise<void>;
   /** True while the dispatcher found nothing ready and skips its lease transaction until a sign of new work. */
   get isIdle(): boolean {
-    return this.idle !== undefined && this.buffered.length === 0 && this.inFlight.size === 0;
+    return this.dispatch.isIdle;
   }
-  private readonly pendingAfter = new Set<Promise<void>>();
-  private readonly afterRunning = new Set<string>();
   private backlog?: { n: number; bytes: number; at: number };
   /** Set when the flow has `process:`: items are parsed/transformed at intake into batches or records. */
   private readonly processor?: ProcessIntake;
@@ -121,11 +97,6 @@ export class FlowRuntime {
   private readonly processingParents = new Set<string>();
   /** Processed files whose every part is queued (known only to this run), waiting for their parts to settle. */
   private readonly completedParents = new Set<string>();
-  /** Synchronous callers waiting for an item's final outcome, by item id. */
-  private readonly waiters = new Map<number, Set<(o: CallOutcome) => void>>();
-  /** Outcomes already answered to a caller whose commit is still in the group-commit window. */
-  private readonly uncommitted = new Map<number, CallOutcome>();
-  private readonly ordering: LeaseOrdering;
 
   constructor(integration: string, cfg: FlowConfig, source: Source, destination: Destination, deps: FlowDeps) {
     this.integration = integration;
@@ -135,9 +106,10 @@ export class FlowRuntime {
     this.destination = destination;
     this.deps = deps;
     this.log = deps.log.child({ flow: cfg.name });
-    this.concurrency = destination.concurrency ?? 1;
     this.breaker = new CircuitBreaker(cfg.circuitBreaker);
-    this.ordering = cfg['fifo-by'] ? 'group' : cfg.ordering === 'fifo' ? 'fifo' : 'none';
+    this.callers = new SyncCallers(cfg.name, deps.queue, source.keepsReplies === true);
+    this.after = new AfterDeliveryRuns(source, deps.afterDone, this.counters, this.log, (m) => this.noteError(m));
+    this.dispatch = new Dispatcher(this);
     if (cfg.process) {
       this.processor = new ProcessIntake({
         flow: cfg.name,
@@ -166,11 +138,20 @@ export class FlowRuntime {
   }
 
   get runningCount(): number {
-    return this.inFlight.size;
+    return this.dispatch.runningCount;
   }
 
   runningIds(): number[] {
-    return [...this.inFlight.keys(), ...this.buffered.map((r) => r.id)];
+    return this.dispatch.runningIds();
+  }
+
+  /** Set when the flow has `process:` (parts of a file carry their parent's key). */
+  get processes(): boolean {
+    return this.processor !== undefined;
+  }
+
+  get intakeSignal(): AbortSignal {
+    return this.intakeAbort.signal;
   }
 
   // ---------------------------------------------------------------- intake
@@ -216,7 +197,7 @@ export class FlowRuntime {
     const rows: Array<NewRow & { reason: string }> = [];
     for (const { item, reason } of items) {
       const body = await this.deps.content.put(item.body);
-      rows.push({ ...this.rowFor(item, body), group: item.group, reason });
+      rows.push({ ...rowFor(this.name, this.cfg['fifo-by'], item, body), group: item.group, reason });
     }
     this.deps.intake.flush(); // keep the order: items queued before these dead ones commit first
     const result = this.deps.queue.enqueueDead(rows);
@@ -229,7 +210,7 @@ export class FlowRuntime {
    * A part of a processed file settled (or the file finished processing): when nothing of the file is
    * still waiting, the source's after-delivery step (move/delete the original) runs once.
    */
-  private afterParentSettled(parentKey: string, name: string, attributes: Record<string, any>): void {
+  afterParentSettled(parentKey: string, name: string, attributes: Record<string, any>): void {
     // only a file wholly processed in this run: one cut short (a stop, a full disk) is taken again first
     if (!this.source.afterDelivery || this.processingParents.has(parentKey) || !this.completedParents.has(parentKey)) return;
     if (this.deps.queue.hasPendingWithPrefix(this.name, `${parentKey}#`)) return;
@@ -285,7 +266,7 @@ export class FlowRuntime {
     items.forEach((item, i) => {
       const body = stored[i];
       if (!body) return;
-      const row = this.rowFor(item, body);
+      const row = rowFor(this.name, this.cfg['fifo-by'], item, body);
       rows.push(row);
       itemOfRow.set(row, item);
       if (item.checkpoint) state.push({ flow: this.name, ...item.checkpoint });
@@ -294,7 +275,7 @@ export class FlowRuntime {
     // While the dispatcher has room, new items are inserted already leased to it and handed over in memory:
     // no lease transaction, no re-read of rows and bodies.
     const leaseUntil = Date.now() + LEASE_MS;
-    const direct = new Set(rows.slice(0, this.directLeaseRoom()));
+    const direct = new Set(rows.slice(0, this.dispatch.directLeaseRoom(this.directPending)));
     for (const row of direct) row.leaseUntil = leaseUntil;
     this.directPending += direct.size;
     let result: IntakeResult;
@@ -327,7 +308,7 @@ export class FlowRuntime {
     }
     // new items the dispatcher did not get directly are waiting in the queue: it must look there again
     if (result.ids.length > handedOver) this.wake();
-    else if (result.ids.length > 0) this.nudge();
+    else if (result.ids.length > 0) this.dispatch.nudge();
     const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
     if (deferred.length > 0) {
       this.hasCapacity(); // records "queue full" for status
@@ -335,12 +316,6 @@ export class FlowRuntime {
       out.deferred = deferred;
     }
     return out;
-  }
-
-  /** How many new items intake may insert already leased to this flow's dispatcher. */
-  private directLeaseRoom(): number {
-    if (this.stopping || this.paused || !this.cfg.enabled || this.ordering !== 'none' || this.breaker.state !== 'closed') return 0;
-    return Math.max(0, this.concurrency * (PREFETCH + 1) - this.buffered.length - this.inFlight.size - this.directPending);
   }
 
   /** Hands the rows inserted already leased (not duplicates) to the dispatcher, with their inline bodies; returns how many. */
@@ -354,45 +329,8 @@ export class FlowRuntime {
       if (!direct.has(row)) continue;
       leased.push({ ...leasedItemOf(row, id), inline: row.inline });
     }
-    this.buffered.push(...leased);
-    // stopping meanwhile: the dispatcher may be gone; give the leases back (a restart would too)
-    if (this.stopping) this.releaseBuffered();
+    this.dispatch.handOver(leased);
     return leased.length;
-  }
-
-  /** The queue row of a stored item; its idempotency key is flow + source identity + content hash. */
-  private rowFor(item: NewItem, body: StoredBody, leaseUntil?: number): NewRow {
-    return {
-      flow: this.name,
-      idemKey: idempotencyKey(this.name, item.sourceKey, body.sha256),
-      sourceKey: item.sourceKey,
-      name: item.name,
-      attributes: item.attributes ?? {},
-      size: body.size,
-      sha256: body.sha256,
-      inline: body.inline,
-      bodyFile: body.file,
-      group: this.groupOf(item, body),
-      leaseUntil,
-    };
-  }
-
-  /** The FIFO group of an item under `fifo-by`: an attribute, else a field of its JSON body, else the source's group. */
-  private groupOf(item: NewItem, body: StoredBody): string | undefined {
-    const field = this.cfg['fifo-by'];
-    if (!field) return item.group;
-    const attr = item.attributes?.[field];
-    if (attr !== undefined && attr !== null) return String(attr);
-    if (body.inline && body.inline.length > 0 && (body.inline[0] === 0x7b || body.inline[0] === 0x20 || body.inline[0] === 0x0a)) {
-      try {
-        let v: unknown = JSON.parse(body.inline.toString('utf8'));
-        for (const k of field.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-        if (v !== undefined && v !== null && typeof v !== 'object') return String(v);
-      } catch {
-        // not JSON: the item falls into the group of items without the field
-      }
-    }
-    return item.group ?? '';
   }
 
   private sourceContext(): SourceContext {
@@ -416,7 +354,7 @@ export class FlowRuntime {
     };
   }
 
-  // ---------------------------------------------------------------- synchronous calls (issue 5)
+  // ---------------------------------------------------------------- synchronous calls
 
   /**
    * Queues one item already leased, sends it at once (no dispatcher round trip) and waits up to timeoutMs
@@ -428,8 +366,8 @@ export class FlowRuntime {
     const body = await this.deps.content.put(item.body);
     const now = Date.now();
     // Sent directly only when the dispatcher would send it now; otherwise it waits in the queue like any item.
-    const direct = !this.paused && this.cfg.enabled && this.ordering === 'none' && this.breaker.state === 'closed';
-    const row = this.rowFor(item, body, direct ? now + LEASE_MS : undefined);
+    const direct = !this.paused && this.cfg.enabled && this.dispatch.ordering === 'none' && this.breaker.state === 'closed';
+    const row = rowFor(this.name, this.cfg['fifo-by'], item, body, direct ? now + LEASE_MS : undefined);
     let result: IntakeResult;
     try {
       result = await this.deps.intake.push({ rows: [row], state: [] });
@@ -445,7 +383,7 @@ export class FlowRuntime {
       const waiting = this.outcome(String(id), timeoutMs, true);
       if (direct) {
         const leased = this.deps.queue.get(id);
-        if (leased) this.deliver(leased);
+        if (leased) this.dispatch.deliver(leased);
       } else this.wake();
       return (await waiting)!;
     }
@@ -458,65 +396,10 @@ export class FlowRuntime {
 
   /** The outcome of the item named by ticket; waits up to waitMs while it is unfinished. */
   outcome(ticket: string, waitMs: number, justQueued = false): Promise<CallOutcome | undefined> {
-    if (!/^\d{1,15}$/.test(ticket)) return Promise.resolve(undefined);
-    const id = Number(ticket);
-    if (!justQueued) {
-      const now = this.settledOutcome(id);
-      if (now === undefined || now.state !== 'pending' || waitMs <= 0) return Promise.resolve(now);
-    }
-    return new Promise((resolve) => {
-      let set = this.waiters.get(id);
-      if (!set) this.waiters.set(id, (set = new Set()));
-      const done = (o: CallOutcome) => {
-        clearTimeout(timer);
-        set!.delete(done);
-        if (set!.size === 0) this.waiters.delete(id);
-        resolve(o);
-      };
-      const timer = setTimeout(() => done(this.settledOutcome(id) ?? { ticket, state: 'pending' }), waitMs);
-      timer.unref(); // a waiting caller never keeps a stopping process alive
-      set.add(done);
-    });
+    return this.callers.outcome(ticket, waitMs, justQueued);
   }
 
-  /** Reads an item's outcome from the queue (pending while queued, in flight or retrying). */
-  private settledOutcome(id: number): CallOutcome | undefined {
-    const recent = this.uncommitted.get(id);
-    if (recent) return recent;
-    const row = this.deps.queue.get(id);
-    if (!row || row.flow !== this.name) return undefined;
-    const ticket = String(id);
-    switch (row.state) {
-      case 'delivered':
-        return {
-          ticket,
-          state: 'delivered',
-          reply: this.deps.queue.reply(id),
-        };
-      case 'dead':
-        return { ticket, state: 'dead', reason: row.last_error ?? 'dead', status: row.last_status ?? undefined, response: row.last_response ?? undefined };
-      case 'discarded':
-        return { ticket, state: 'discarded' };
-      default:
-        return { ticket, state: 'pending', reason: row.last_error ?? undefined };
-    }
-  }
-
-  /** Resolves the synchronous callers waiting for this item with its final outcome. */
-  private answerWaiters(id: number, s: Settlement): void {
-    const set = this.waiters.get(id);
-    if ((!set || set.size === 0) && !this.source.keepsReplies) return;
-    const ticket = String(id);
-    let o: CallOutcome;
-    if (s.kind === 'delivered') o = { ticket, state: 'delivered', reply: s.reply, detail: s.detail };
-    else if (s.kind === 'dead') o = { ticket, state: 'dead', reason: s.reason, status: s.status, response: s.response };
-    else return;
-    // until the outcome commits, a GET by ticket reads it from here (the database still says in flight)
-    if (this.source.keepsReplies) this.uncommitted.set(id, o);
-    for (const w of [...(set ?? [])]) w(o);
-  }
-
-  private noteError(message: string): void {
+  noteError(message: string): void {
     this.facts.lastError = message;
     this.facts.lastErrorAt = Date.now();
     try {
@@ -531,6 +414,12 @@ export class FlowRuntime {
     this.noteError(message);
     this.problemsReported++;
     this.latestProblem = message;
+  }
+
+  /** The counters since the engine started, for the status. */
+  counterSnapshot(): FlowCounterSnapshot {
+    const c = this.counters;
+    return { scans: c.scans, scanning: this.scanning !== undefined, taken: c.taken, duplicates: c.duplicates, delivered: c.delivered, retries: c.retries, dead: c.dead, sourcePasses: this.source.activity?.passes };
   }
 
   /** One scan of the source (a cron tick, catch-up, start-up or "run now"); never two at once. */
@@ -589,7 +478,7 @@ export class FlowRuntime {
         }
       }
     }
-    this.dispatcher = this.dispatchLoop();
+    this.dispatcher = this.dispatch.run();
   }
 
   /** Stops intake now; lets deliveries in flight finish for up to graceMs, then interrupts them. */
@@ -600,14 +489,14 @@ export class FlowRuntime {
     await this.teardown?.().catch((err) => this.log.warn({ err: errorMessage(err) }, 'closing the source failed'));
     await this.scanning;
     this.wake();
-    const timer = setTimeout(() => this.sendAbort.abort(), graceMs);
+    const timer = setTimeout(() => this.dispatch.interrupt(), graceMs);
     await this.dispatcher;
     clearTimeout(timer);
     // callers still waiting get "pending" with their ticket: the item stays queued for the next start
-    for (const [id, set] of this.waiters) for (const w of [...set]) w({ ticket: String(id), state: 'pending', reason: 'Ferry is stopping' });
+    this.callers.releaseAll();
     // A delivery finishing during shutdown starts its after-delivery step only once its outcome committed:
     // wait until nothing new appears, or that step would run against a closed database.
-    while (this.pendingAfter.size > 0) await Promise.all([...this.pendingAfter]);
+    await this.after.drain();
     await this.source.close?.();
     await this.destination.close?.();
   }
@@ -618,258 +507,17 @@ export class FlowRuntime {
     this.wake();
   }
 
-  // ---------------------------------------------------------------- dispatch
-
   /** There may be new work in the queue (items queued, retries rescheduled, another process wrote): look. */
   wake(): void {
-    this.idle = undefined;
-    this.nudge();
+    this.dispatch.wake();
   }
 
-  /** A delivery slot freed or leases were handed over: go on, but the queue itself holds nothing new. */
-  private nudge(): void {
-    const r = this.wakeResolve;
-    this.wakeResolve = undefined;
-    r?.();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wakeResolve = undefined;
-        resolve();
-      }, ms);
-      this.wakeResolve = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
-  }
-
-  /**
-   * Leases ahead (up to PREFETCH × concurrency items per transaction) so a busy flow does not pay one
-   * fsync'd lease per item; unstarted leases go back to the queue when the circuit opens or Ferry stops.
-   */
-  private async dispatchLoop(): Promise<void> {
-    while (!this.stopping) {
-      this.counters.dispatchTurns++;
-      const now = Date.now();
-      // Nothing leasable was left at the last look (and no retry is due yet): skip the lease transaction until
-      // this process queues something, another process writes the database, a retry falls due, or
-      // IDLE_RECHECK_MS passed (issue 6: idle CPU with many flows; issue 2: no empty lease per delivery).
-      const quiet =
-        this.idle !== undefined &&
-        this.deps.dataVersion !== undefined &&
-        this.deps.dataVersion() === this.idle.version &&
-        now - this.idle.since < (this.deps.idleRecheckMs ?? IDLE_RECHECK_MS) &&
-        (this.idle.retryAt === undefined || now < this.idle.retryAt);
-      if (quiet && this.buffered.length === 0) {
-        const untilRetry = this.idle!.retryAt === undefined ? IDLE_POLL_MS : this.idle!.retryAt - now;
-        await this.sleep(Math.max(5, Math.min(untilRetry, IDLE_POLL_MS)));
-        continue;
-      }
-      const versionBefore = quiet ? undefined : this.deps.dataVersion?.();
-      if (this.paused || !this.cfg.enabled) {
-        this.releaseBuffered();
-        await this.sleep(IDLE_POLL_MS);
-        continue;
-      }
-      const permits = this.breaker.permits(now, this.concurrency, this.inFlight.size);
-      if (permits === 0) {
-        if (this.breaker.state !== 'closed') this.releaseBuffered();
-        await this.sleep(this.inFlight.size > 0 ? IDLE_POLL_MS : Math.max(10, Math.min(this.breaker.waitMs(now), IDLE_POLL_MS)));
-        continue;
-      }
-      if (this.buffered.length < permits && !quiet) {
-        const want = this.breaker.state === 'closed' ? permits + this.concurrency * PREFETCH - this.buffered.length : permits - this.buffered.length;
-        let leased: LeasedItem[];
-        try {
-          leased = this.deps.queue.lease(this.name, want, LEASE_MS, now, this.ordering);
-        } catch (err) {
-          this.log.error({ err: errorMessage(err) }, 'leasing items failed');
-          await this.sleep(IDLE_POLL_MS);
-          continue;
-        }
-        this.buffered.push(...leased);
-        if (leased.length < want && versionBefore !== undefined) {
-          // the queue has nothing more ready now; remember when the next retry falls due
-          this.idle = { version: versionBefore, since: Date.now(), retryAt: this.deps.queue.nextRetryAt(this.name) };
-        }
-      }
-      if (this.buffered.length === 0) {
-        const retryAt = this.idle?.retryAt ?? this.deps.queue.nextRetryAt(this.name);
-        await this.sleep(retryAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(retryAt - Date.now(), IDLE_POLL_MS)));
-        continue;
-      }
-      for (const row of this.buffered.splice(0, permits)) this.deliver(row);
-    }
-    this.releaseBuffered();
-    // Shutdown: wait for deliveries in flight (interrupted after the grace period by sendAbort).
-    while (this.inFlight.size > 0) await this.sleep(50);
-  }
-
-  private releaseBuffered(): void {
-    if (this.buffered.length === 0) return;
-    this.idle = undefined; // these go back to the queue: the next look must find them
-    const rows = this.buffered.splice(0);
-    for (const row of rows) void this.deps.settle.push({ id: row.id, kind: 'release' }).catch(() => undefined);
-  }
-
-  private outgoing(row: LeasedRow, attributes: Record<string, any>): OutgoingItem {
-    const content = this.deps.content;
-    const queue = this.deps.queue;
-    const file = row.body_file;
-    const inline = () => row.inline ?? queue.body(row.id) ?? Buffer.alloc(0);
-    return {
-      id: row.id,
-      flow: row.flow,
-      name: row.name,
-      idempotencyKey: row.idem_key,
-      attributes,
-      size: row.size,
-      sha256: row.sha256,
-      attempt: row.attempts,
-      openBody: () => (file ? fs.createReadStream(content.pathOf(file)) : Readable.from([inline()])),
-      readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : inline()),
-      bodyFile: file ? content.pathOf(file) : undefined,
-    };
-  }
-
-  private deliver(row: LeasedRow): void {
-    const abort = new AbortController();
-    const onStop = () => abort.abort();
-    this.sendAbort.signal.addEventListener('abort', onStop, { once: true });
-    this.inFlight.set(row.id, abort);
-    const started = Date.now();
-    const attrs = JSON.parse(row.attrs) as Record<string, any>;
-    // a part of a processed file: the file's after-delivery waits for all its parts
-    const parentKey = this.processor && typeof attrs.parentKey === 'string' ? (attrs.parentKey as string) : undefined;
-    const done = (async () => {
-      let outcome: DeliveryOutcome;
-      try {
-        outcome = await this.destination.send(this.outgoing(row, { ...attrs }), { flow: this.name, log: this.log, signal: abort.signal, wantsReply: this.source.keepsReplies === true });
-      } catch (err) {
-        outcome = outcomeOfThrown(err);
-      }
-      const now = Date.now();
-      const item = { flow: this.name, name: row.name };
-      let settlement: Settlement;
-      if (abort.signal.aborted && outcome.kind !== 'delivered') {
-        settlement = { id: row.id, kind: 'release' }; // interrupted by shutdown: not a failed attempt
-      } else if (outcome.kind === 'delivered') {
-        this.breaker.success();
-        this.facts.lastDeliveryAt = now;
-        settlement = {
-          id: row.id,
-          kind: 'delivered',
-          afterPending: this.source.afterDelivery !== undefined && parentKey === undefined,
-          detail: outcome.detail,
-          reply: this.source.keepsReplies ? outcome.reply : undefined,
-          item,
-        };
-        this.log.debug({ item: row.id, name: row.name, ms: now - started }, 'delivered');
-      } else if (outcome.kind === 'dead' || row.attempts >= this.cfg.retry.maxAttempts) {
-        if (outcome.kind === 'retry') this.breaker.failure(now);
-        else this.breaker.success(); // the destination answered: it is reachable
-        const reason = outcome.kind === 'dead' ? outcome.reason : `gave up after ${row.attempts} attempts: ${outcome.reason}`;
-        settlement = { id: row.id, kind: 'dead', reason, status: outcome.status, response: outcome.response, item };
-        this.noteError(`${row.name}: ${reason}`);
-        this.log.warn({ item: row.id, name: row.name, reason }, 'item is dead');
-      } else {
-        this.breaker.failure(now);
-        const nextAt = nextAttemptAt(now, row.attempts, this.cfg.retry, outcome.retryAfterMs);
-        settlement = { id: row.id, kind: 'retry', nextAt, reason: outcome.reason, status: outcome.status, response: outcome.response, item };
-        this.noteError(`${row.name}: ${outcome.reason}`);
-        this.log.info({ item: row.id, name: row.name, reason: outcome.reason, attempt: row.attempts, retryInMs: nextAt - now }, 'delivery failed; will retry');
-      }
-      const c = this.counters;
-      if (settlement.kind === 'delivered') (c.delivered++, (c.bytesDelivered += row.size));
-      else if (settlement.kind === 'dead') (c.dead++, c.errors.delivery++);
-      else if (settlement.kind === 'retry') (c.retries++, c.errors.delivery++);
-      if (settlement.kind !== 'release') c.onDeliveryTime?.((now - started) / 1000, settlement.kind);
-      // A synchronous caller gets its answer now; the outcome's commit follows in the same group commit (a crash
-      // in between re-sends the item later with the same idempotency key, as for any delivery).
-      if (settlement.kind === 'delivered' || settlement.kind === 'dead') this.answerWaiters(row.id, settlement);
-      // The slot frees now; the outcome commits with others in one transaction (group commit). The item stays
-      // 'inflight' in the database until then, so it cannot be leased twice.
-      this.sendAbort.signal.removeEventListener('abort', onStop);
-      this.inFlight.delete(row.id);
-      this.nudge();
-      try {
-        // A failed commit (Ferry's disk full) is tried again every 2 s: the item stays in flight in the database
-        // meanwhile, and is sent again only if Ferry stops first (after the restart, with the same key).
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await this.deps.settle.push(settlement);
-            break;
-          } catch (err) {
-            // once per item at error level: a full disk would otherwise log every in-flight item every 2 s
-            this.log[attempt === 1 ? 'error' : 'debug']({ item: row.id, err: errorMessage(err), attempt }, 'recording a delivery outcome failed; trying again in 2 s');
-            this.noteError(`recording a delivery outcome failed: ${errorMessage(err)}`);
-            if (this.stopping) return;
-            await delay(OUTCOME_RETRY_MS, undefined, { signal: this.intakeAbort.signal }).catch(() => undefined);
-            if (this.stopping) return;
-          }
-        }
-        // in order (fifo): the next item becomes leasable only now; given back: it is queued again
-        if (this.ordering !== 'none' || settlement.kind === 'release') this.wake();
-      } finally {
-        this.uncommitted.delete(row.id);
-      }
-      // The retry time is in the database only now (this connection's own commit does not change
-      // data_version): wake a dispatcher that went idle meanwhile, or the retry waits for IDLE_RECHECK_MS.
-      if (settlement.kind === 'retry') this.wake();
-      if (settlement.kind === 'delivered' && settlement.afterPending) {
-        this.runAfterDelivery({ id: row.id, sourceKey: row.source_key, name: row.name, attributes: attrs });
-      }
-      if (parentKey !== undefined && (settlement.kind === 'delivered' || settlement.kind === 'dead')) {
-        this.afterParentSettled(parentKey, String(attrs.fileName ?? row.name), parentAttributes(attrs));
-      }
-    })();
-    this.track(done);
-  }
-
-  /** Keeps a promise until it settles, so stop() can wait for outcome commits and after-delivery steps. */
-  private track(p: Promise<void>): void {
-    this.pendingAfter.add(p);
-    void p.finally(() => this.pendingAfter.delete(p));
-  }
-
-  /**
-   * Moves/deletes the source original after a confirmed delivery; a failure is retried by maintenance.
-   * At most one run per item at a time (delivery, duplicate detection and the retry sweep may all ask).
-   */
-  runAfterDelivery(item: { id?: number; sourceKey: string; name: string; attributes: Record<string, any> }): void {
-    const key = item.id ? `id:${item.id}` : `src:${item.sourceKey}`;
-    if (this.afterRunning.has(key)) return;
-    this.afterRunning.add(key);
-    const p = (async () => {
-      try {
-        await this.source.afterDelivery!({ id: item.id ?? 0, sourceKey: item.sourceKey, name: item.name, attributes: item.attributes, outcome: 'delivered' });
-        if (item.id) await this.deps.afterDone.push(item.id);
-      } catch (err) {
-        this.counters.errors['after-delivery']++;
-        const msg = `after-delivery step for ${item.name} failed: ${errorMessage(err)} (will retry)`;
-        this.log.warn(msg);
-        this.noteError(msg);
-      } finally {
-        this.afterRunning.delete(key);
-      }
-    })();
-    this.track(p);
+  /** Moves/deletes the source original after a confirmed delivery (at most one run per item at a time). */
+  runAfterDelivery(item: AfterDeliveryItem): void {
+    this.after.run(item);
   }
 
   get afterDeliveryRunning(): number {
-    return this.afterRunning.size;
+    return this.after.runningCount;
   }
-}
-
-/** The attributes a processed file had when its source emitted it (kept on each of its parts). */
-function parentAttributes(attrs: Record<string, any>): Record<string, any> {
-  try {
-    if (typeof attrs.parentAttributes === 'string') return JSON.parse(attrs.parentAttributes);
-  } catch {
-    // fall through: the part's own attributes carry the parent's too
-  }
-  return attrs;
 }

@@ -23,6 +23,25 @@ export interface FlowStatus {
   source: { type: string; intakeBlocked: string | null; failingSince: string | null; problem: string | null };
   /** Risks the flow's config accepts on purpose (`source.allowInsecure: …`); absent when there are none. */
   warnings?: string[];
+  /** What the running engine did for this flow since it started; absent when no engine runs. */
+  counters?: FlowCounterSnapshot;
+}
+
+/** A running flow's counts since the engine started: what a client waits on to know the engine looked and decided. */
+export interface FlowCounterSnapshot {
+  /** Scans finished (schedule ticks, catch-up, "run now"). */
+  scans: number;
+  /** A scan is running now. */
+  scanning: boolean;
+  /** Items queued. */
+  taken: number;
+  /** Items offered again and recognised (not queued twice). */
+  duplicates: number;
+  delivered: number;
+  retries: number;
+  dead: number;
+  /** File sources: passes over the source ended (scans, second looks, sweeps, reconciles). */
+  sourcePasses?: number;
 }
 
 export interface StatusReport {

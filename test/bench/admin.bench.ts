@@ -1,4 +1,4 @@
-// Issue 6's figures, all against the real `ferry run` process:
+// The admin side's figures, all against the real `ferry run` process:
 // - GET /api/status latency with 50 flows and 100,000 queued items (target p99 ≤ 50 ms), sequential and with
 //   autocannon (10 connections), next to GET /api/openapi.json on the same server as a no-database baseline.
 //   The flows are paused, so the counts are reused between calls (Queue.counts() recounts only after a

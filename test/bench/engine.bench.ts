@@ -1,4 +1,4 @@
-// Issue 2's figures: folder → HTTP throughput and latency through the real `ferry run` process against a bare
+// The engine's figures: folder → HTTP throughput and latency through the real `ferry run` process against a bare
 // baseline measured in the same run, and the queue alone (enqueue + lease + ack with synchronous=FULL).
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';

@@ -1,4 +1,4 @@
-// Issue 5 benchmark. Webhook intake: requests/s answered 2xx (each answer only after the event is durably
+// Events benchmark. Webhook intake: requests/s answered 2xx (each answer only after the event is durably
 // committed) and p99 answer time with 50 concurrent senders (autocannon), against a real `ferry run` process.
 // Sync endpoint: added latency p50/p99 of POST /sync/<flow> over calling the same SaaS stub directly, both
 // measured interleaved in the same run.

@@ -1,4 +1,4 @@
-// Records benchmark (issue 4): a large CSV → map (JSONata) → batches of 1,000 JSON records → a local HTTP
+// Records benchmark: a large CSV → map (JSONata) → batches of 1,000 JSON records → a local HTTP
 // sink, through a real `ferry run` (folder source, durable queue, HTTP destination), against a bare
 // baseline in the same run (csv-parse → JSON.stringify → POST). Figures: rows/s, peak RSS of each
 // process, the ratio; then Ferry alone on a 10× larger file to see that RSS does not grow with file size.

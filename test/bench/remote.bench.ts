@@ -1,4 +1,4 @@
-// Issue 3's figures: remote files through the real `ferry run` process against `lftp mirror` measured in the
+// Remote files' figures: remote files through the real `ferry run` process against `lftp mirror` measured in the
 // same run on the same servers (ftp-srv in this process, Debian's OpenSSH sshd on 127.0.0.1):
 // 1,000 × 10 KB from SFTP and from FTP to a local HTTP sink, and one 500 MB file FTP → folder.
 import { spawn, type ChildProcess } from 'node:child_process';

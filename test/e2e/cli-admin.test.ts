@@ -1,4 +1,4 @@
-// Issue 6 from the command line: `ferry secret`, `ferry run` printing the dashboard URL, `ferry dashboard`
+// The admin side from the command line: `ferry secret`, `ferry run` printing the dashboard URL, `ferry dashboard`
 // login links against a running Ferry, `ferry service install --print`.
 import fs from 'node:fs';
 import path from 'node:path';

@@ -68,7 +68,7 @@ describe.skipIf(!available)('the Fleet page in Chromium', () => {
   });
 
   it('lists the agents with their state, labels and the failing reason, read-only', async () => {
-    const baseUrl = viewer.engine.admin!.url;
+    const baseUrl = viewer.admin.url;
     await page.goto(loginLink(baseUrl, viewer.token));
     await page.waitForURL(`${baseUrl}/`);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Fleet' }).click();
@@ -86,7 +86,7 @@ describe.skipIf(!available)('the Fleet page in Chromium', () => {
   });
 
   it('has no Fleet page without fleet.view', async () => {
-    const baseUrl = plain.engine.admin!.url;
+    const baseUrl = plain.admin.url;
     await page.goto(loginLink(baseUrl, plain.token));
     await page.waitForURL(`${baseUrl}/`);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).waitFor();

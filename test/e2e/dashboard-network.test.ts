@@ -45,7 +45,7 @@ describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Netw
     context = await chromium.launchPersistentContext(tempDir('ferry-chromium-'), { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, viewport: { width: 1280, height: 1100 }, colorScheme: 'light' });
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(20_000);
-    const baseUrl = h.engine.admin!.url;
+    const baseUrl = h.admin.url;
     await page.goto(loginLink(baseUrl, h.token));
     await page.waitForURL(`${baseUrl}/`);
   }, 120_000);
@@ -57,7 +57,7 @@ describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Netw
   });
 
   it('tests, refuses a bad rule at its field, saves the password as a secret and moves the flow onto the proxy', async () => {
-    await page.goto(`${h.engine.admin!.url}/#/settings`);
+    await page.goto(`${h.admin.url}/#/settings`);
     await page.getByRole('heading', { name: 'Network' }).waitFor();
     expect(await page.getByLabel('From the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)').isChecked()).toBe(true);
     await page.locator('#n-effective').getByText(/network\.proxy: env/).waitFor();

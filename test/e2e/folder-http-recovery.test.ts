@@ -10,6 +10,18 @@ import { cleanUpAfterEach, dropFiles, expectAllDelivered, ferry, nameOf, pending
 
 cleanUpAfterEach();
 
+/**
+ * Waits until the running engine reports `taken` items taken and delivered and at least two passes over the
+ * folder ended (the start-up scan and the settled files' second look): it looked at every file and decided.
+ */
+async function settled(cfg: string, taken: number): Promise<void> {
+  await waitFor(async () => {
+    const c = (await statusJson(cfg)).flows[0].counters;
+    return c && c.taken >= taken && c.delivered >= taken && (c.sourcePasses ?? 0) >= 2 ? c : undefined;
+  }, `${taken} taken and delivered after two passes`, 15_000, 100);
+  expect((await statusJson(cfg)).flows[0].counters.taken).toBe(taken);
+}
+
 describe('folder → HTTP through `ferry run`: recovery', () => {
   it('SIGKILL of `ferry run` several times mid-delivery: after restarts every file is delivered (repeats only with the same key) and moved', async () => {
     const s = await sink(() => ({ delayMs: 15 }));
@@ -47,7 +59,8 @@ describe('folder → HTTP through `ferry run`: recovery', () => {
     fs.writeFileSync(path.join(st.inbox, 'd.csv'), 'd v1');
     f = await ferry(st.cfg);
     await waitFor(() => s.received.length >= 5, 'the changed and the new file', 15_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    // the engine looked at every file (the start-up scan and the settled files' second look) and took two
+    await settled(st.cfg, 2);
     expect(s.received.map((r) => `${nameOf(r)}=${r.body.toString()}`).sort()).toEqual(['a.csv=a v1', 'b.csv=b v1', 'b.csv=b v2, longer', 'c.csv=c v1', 'd.csv=d v1']);
     expect(listFiles(st.inbox)).toEqual(['a.csv', 'b.csv', 'c.csv', 'd.csv']); // keep: nothing moved
     expect(await f.stop()).toBe(0);
@@ -55,7 +68,7 @@ describe('folder → HTTP through `ferry run`: recovery', () => {
     fs.writeFileSync(path.join(st.inbox, 'b.csv'), 'b v1');
     f = await ferry(st.cfg);
     await waitFor(() => s.received.length >= 6, 'the reverted file', 15_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await settled(st.cfg, 1);
     expect(s.received.slice(5).map((r) => `${nameOf(r)}=${r.body.toString()}`)).toEqual(['b.csv=b v1']);
     expect(s.accepted.size).toBe(6); // each version under its own idempotency key
     expect(await f.stop()).toBe(0);
@@ -77,7 +90,8 @@ describe('folder → HTTP through `ferry run`: recovery', () => {
     const daily = setup(s.url, { trigger: { schedule: '0 3 * * *' } });
     let g = await ferry(daily.cfg);
     fs.writeFileSync(path.join(daily.inbox, 'missed.csv'), 'missed tick');
-    await new Promise((r) => setTimeout(r, 1500));
+    // the catch-up decision is made as the flow starts: no scan ran and none is running
+    expect((await statusJson(daily.cfg)).flows[0].counters).toMatchObject({ scans: 0, scanning: false, taken: 0 });
     expect(s.accepted.size).toBe(1); // first start: nothing was missed yet, so no scan
     expect(await g.stop()).toBe(0);
     // Ferry was "off" for two days: the stored last run is old
@@ -95,7 +109,7 @@ describe('folder → HTTP through `ferry run`: recovery', () => {
     expect(await g.stop()).toBe(0);
     fs.writeFileSync(path.join(daily.inbox, 'later.csv'), 'no tick for me');
     g = await ferry(daily.cfg);
-    await new Promise((r) => setTimeout(r, 1500));
+    expect((await statusJson(daily.cfg)).flows[0].counters).toMatchObject({ scans: 0, scanning: false, taken: 0 });
     expect(s.accepted.size).toBe(2);
     expect(await g.stop()).toBe(0);
   });

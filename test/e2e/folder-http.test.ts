@@ -116,7 +116,12 @@ describe('folder → HTTP through `ferry run`', () => {
     }
     fs.closeSync(fd);
     await waitFor(() => fs.existsSync(path.join(st.sent, 'slow.csv')), 'the slow file delivered', 15_000);
-    await new Promise((r) => setTimeout(r, 300));
+    // the engine's own count: one item taken for the file, however its writes were spread
+    const counters = await waitFor(async () => {
+      const c = (await statusJson(st.cfg)).flows[0].counters;
+      return c?.delivered === 1 ? c : undefined;
+    }, 'the delivery counted', 10_000, 100);
+    expect(counters.taken).toBe(1);
     expect(s.received).toHaveLength(1);
     expect(s.received[0].body.equals(Buffer.concat(chunks))).toBe(true);
   });

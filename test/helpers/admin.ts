@@ -6,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { loadConfig } from '../../main/engine/config/load.ts';
 import { Engine } from '../../main/engine/engine.ts';
+import { startWithAdmin, type AdminServer } from '../../main/engine/admin/server.ts';
 import { createLogger } from '../../main/engine/logger.ts';
 import { SecretStore } from '../../main/engine/secrets.ts';
 import { scrubberFor } from '../../main/engine/scrub.ts';
@@ -20,6 +21,8 @@ export interface ApiReply<T = any> {
 
 export interface AdminHarness {
   engine: Engine;
+  /** The admin server on top of the engine; its `api` is the engine API in-process. */
+  admin: AdminServer;
   dir: string;
   configFile: string;
   dataDir: string;
@@ -69,12 +72,12 @@ export async function startAdmin(config: Record<string, unknown> | string, opts:
   for (const [k, v] of Object.entries(opts.secrets ?? {})) secrets.set(k, v);
   const loaded = loadConfig(configFile, { secrets: secrets.lookup() });
   const log = opts.logFile ? createLogger({ level: 'debug', logDir: path.join(loaded.dataDir, 'logs'), stderr: false, scrub: scrubberFor(loaded, secrets).text }) : undefined;
-  const engine = Engine.open(loaded, { log, secrets, stopGraceMs: 2000, admin: { staticDir: opts.staticDir } });
-  await engine.start();
-  const port = engine.admin!.port;
-  const token = engine.admin!.token;
+  const engine = Engine.open(loaded, { log, secrets, stopGraceMs: 2000 });
+  const admin = await startWithAdmin(engine, { staticDir: opts.staticDir });
+  const { port, token } = admin;
   return {
     engine,
+    admin,
     dir,
     configFile,
     dataDir: loaded.dataDir,

@@ -26,7 +26,7 @@ it('delivers items another process re-queued while the flow sat idle', async () 
     dataDir: './data',
     integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` } }] }],
   });
-  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000, idleRecheckMs: 600_000 });
+  const engine = Engine.open(loadConfig(file), { stopGraceMs: 1000, idleRecheckMs: 600_000 });
   await engine.start();
   cleanup.push(() => engine.stop());
   fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'a');
@@ -56,7 +56,7 @@ it('a retry is not held back by the idle skip (the outcome commits after the loo
     dataDir: './data',
     integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` }, retry: { maxAttempts: 5, initialDelayMs: 20, maxDelayMs: 40 } }] }],
   });
-  const engine = Engine.open(loadConfig(file), { admin: false, stopGraceMs: 1000, idleRecheckMs: 600_000 });
+  const engine = Engine.open(loadConfig(file), { stopGraceMs: 1000, idleRecheckMs: 600_000 });
   await engine.start();
   cleanup.push(() => engine.stop());
   fs.writeFileSync(path.join(dir, 'in', 'a.txt'), 'a');

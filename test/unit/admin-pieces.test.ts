@@ -1,4 +1,4 @@
-// Pure parts of issue 6: service unit/plist/task texts, login links, route table, YAML merges.
+// Pure parts of the admin side: service unit/plist/task texts, login links, route table, YAML merges.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { installPlan, launchdPlist, systemdUnit, uninstallPlan, windowsTaskXml, type ServiceOptions } from '../../main/engine/service.ts';
 import { checkLoginLink, loginLink } from '../../main/engine/admin/login.ts';
 import { matchRoute, routes } from '../../main/engine/admin/routes.ts';
-import { mergeInto, putFlow } from '../../main/engine/admin/config-file.ts';
+import { mergeInto, putFlow } from '../../main/engine/api/config-file.ts';
 
 const opts: ServiceOptions = {
   name: 'ferry',

@@ -1,5 +1,6 @@
 // The layering rules of DESIGN.md, checked on every source file's imports (as VS Code's layer lint does).
 import fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
@@ -34,6 +35,14 @@ function connectorFolder(file: string): string | undefined {
   return rel.length > 1 ? `connectors/${rel[0]}` : undefined;
 }
 
+/** What main/desktop may import besides its own folder, electron and libraries: the engine's public API. */
+export const DESKTOP_MAY_IMPORT = ['main/engine/index.ts', 'main/start-config.ts'];
+
+/** The type modules the renderer may import from (type-only): the admin API's shapes and the desktop bridge. */
+export const RENDERER_MAY_IMPORT_TYPES = ['main/engine/admin/types.ts', 'main/desktop/bridge.ts'];
+
+const NODE_BUILTINS = new Set(builtinModules);
+
 const mayImportConnectorFile = (from: string, resolved: string) => {
   if (resolved === path.join(repoRoot, 'connectors/contract.ts')) return true;
   const own = connectorFolder(from);
@@ -61,9 +70,32 @@ const rules: Rule[] = [
     },
   },
   {
+    // the engine runs alone (CLI, tests, the desktop): whatever hosts it puts the admin API on top
+    folder: 'main/engine',
+    forbid: (_spec, resolved, _typeOnly, from) => {
+      const host = from === path.join(repoRoot, 'main/engine/index.ts') || inside(from, 'main/engine/admin');
+      if (!host && resolved === path.join(repoRoot, 'main/engine/admin/server.ts')) return 'the engine does not import the admin server (its host starts it: startWithAdmin)';
+      if (!host && resolved === path.join(repoRoot, 'main/engine/admin/routes.ts')) return 'the engine does not import the admin routes';
+      if (inside(resolved, 'main/cli') || resolved === path.join(repoRoot, 'main/cli.ts')) return 'the engine never imports the CLI';
+      return undefined;
+    },
+  },
+  {
+    folder: 'main/desktop',
+    forbid: (_spec, resolved) => {
+      if (!resolved || inside(resolved, 'main/desktop')) return undefined;
+      if (DESKTOP_MAY_IMPORT.some((f) => resolved === path.join(repoRoot, f))) return undefined;
+      return "the desktop shell imports only the engine's public API (main/engine/index.ts)";
+    },
+  },
+  {
     folder: 'renderer',
-    forbid: (_spec, resolved, typeOnly) => {
-      if (resolved && (inside(resolved, 'main') || inside(resolved, 'connectors')) && !typeOnly) return 'the renderer may only import types from the engine';
+    forbid: (spec, resolved, typeOnly) => {
+      if (spec.startsWith('node:') || NODE_BUILTINS.has(spec.split('/')[0])) return 'the renderer runs in a browser: no Node modules';
+      if (resolved && (inside(resolved, 'main') || inside(resolved, 'connectors'))) {
+        if (!typeOnly) return 'the renderer may only import types from the engine';
+        if (!RENDERER_MAY_IMPORT_TYPES.some((f) => resolved === path.join(repoRoot, f))) return "the renderer imports types only from the admin API's type module (and the desktop bridge's)";
+      }
       return undefined;
     },
   },
@@ -133,6 +165,28 @@ describe('layering (DESIGN.md import rules)', () => {
       expect(problems).toEqual(['connectors/sftp/__probe__.ts imports "../ftp/client.ts": a connector imports only connectors/contract.ts, its own folder and the shared connector libraries']);
     } finally {
       fs.rmSync(probe, { force: true });
+    }
+  });
+
+  it('catches the desktop reaching into the engine, the renderer importing Node or engine code, the engine importing the admin server', () => {
+    const probes: Record<string, string> = {
+      'main/desktop/__probe__.ts': "import { Queue } from '../engine/store/queue.ts';\nexport const x = Queue;\n",
+      'renderer/__probe__.ts': "import fs from 'node:fs';\nimport type { StatusReport } from '../main/engine/status.ts';\nexport const x: StatusReport | typeof fs | undefined = undefined;\n",
+      'main/engine/__probe__.ts': "import { AdminServer } from './admin/server.ts';\nexport const x = AdminServer;\n",
+    };
+    try {
+      for (const [f, text] of Object.entries(probes)) fs.writeFileSync(path.join(repoRoot, f), text);
+      const problems = layeringViolations().filter((p) => p.includes('__probe__'));
+      expect(problems.sort()).toEqual(
+        [
+          'main/desktop/__probe__.ts imports "../engine/store/queue.ts": the desktop shell imports only the engine\'s public API (main/engine/index.ts)',
+          'main/engine/__probe__.ts imports "./admin/server.ts": the engine does not import the admin server (its host starts it: startWithAdmin)',
+          'renderer/__probe__.ts imports "node:fs": the renderer runs in a browser: no Node modules',
+          'renderer/__probe__.ts imports "../main/engine/status.ts": the renderer imports types only from the admin API\'s type module (and the desktop bridge\'s)',
+        ].sort(),
+      );
+    } finally {
+      for (const f of Object.keys(probes)) fs.rmSync(path.join(repoRoot, f), { force: true });
     }
   });
 

@@ -313,6 +313,9 @@ describe('run lock, back pressure and disk floor through the CLI', () => {
     sink = undefined;
   });
 
+  /** Waiting items keep waiting while the sink is down (over 3 minutes of attempts), however slowly a loaded machine looks. */
+  const KEEP_RETRYING = { maxAttempts: 1000, initialDelayMs: 50, maxDelayMs: 200 };
+
   function config(dir: string, sinkUrl: string, extra: Record<string, unknown> = {}, flowExtra: Record<string, unknown> = {}) {
     fs.mkdirSync(path.join(dir, 'in'), { recursive: true });
     return writeConfig(dir, {
@@ -354,7 +357,7 @@ describe('run lock, back pressure and disk floor through the CLI', () => {
     const dir = tempDir();
     let down = true;
     sink = await startSink(() => (down ? { status: 503 } : undefined));
-    const cfg = config(dir, sink.url, {}, { limits: { maxQueuedItems: 5 } });
+    const cfg = config(dir, sink.url, {}, { limits: { maxQueuedItems: 5 }, retry: KEEP_RETRYING });
     ferry = await startFerry(cfg);
     for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(dir, 'in', `f${String(i).padStart(2, '0')}.txt`), `file ${i}`);
     let status: any;
@@ -387,7 +390,7 @@ describe('run lock, back pressure and disk floor through the CLI', () => {
     const dir = tempDir();
     let down = true;
     sink = await startSink(() => (down ? { status: 503 } : undefined));
-    const cfg = config(dir, sink.url, {}, { limits: { maxQueuedBytes: 1000 } });
+    const cfg = config(dir, sink.url, {}, { limits: { maxQueuedBytes: 1000 }, retry: KEEP_RETRYING });
     ferry = await startFerry(cfg);
     for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(dir, 'in', `b${i}.bin`), Buffer.alloc(400, i));
     let status: any;

@@ -1,17 +1,16 @@
 // One meaning of a cron expression: the scheduler (node-cron's clock, run here under fake timers), catch-up,
-// the dashboard's preview (the admin route) and the status's next run agree on every tick of a year, in two
+// the dashboard's preview (the engine API's nextRuns, which GET /api/schedule/next maps to) and the status's next run agree on every tick of a year, in two
 // time zones, across both DST changes, and with both day fields restricted (POSIX: either day matches).
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CronSchedule, cronProblem } from '../../main/engine/schedule.ts';
-import { matchRoute, type RouteContext } from '../../main/engine/admin/routes.ts';
+import { nextRuns } from '../../main/engine/api/config-ops.ts';
 
 const YEAR_START = Date.parse('2026-01-01T00:00:00Z');
 const YEAR_END = Date.parse('2027-01-01T00:00:00Z');
 
-/** The admin route's preview of the next `count` runs, computed at the (fake) current time. */
+/** The dashboard's preview of the next `count` runs, computed at the (fake) current time. */
 function preview(expr: string, timezone: string, count: number): string[] {
-  const m = matchRoute('GET', '/api/schedule/next')!;
-  const reply = m.route.handler({ query: new URLSearchParams({ cron: expr, timezone, count: String(count) }), params: {} } as unknown as RouteContext) as { ok: boolean; times: string[] };
+  const reply = nextRuns(expr, timezone, count);
   expect(reply.ok).toBe(true);
   return reply.times;
 }

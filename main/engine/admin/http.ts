@@ -1,16 +1,7 @@
-// Small HTTP plumbing for the admin API: errors with status and per-field problems, replies, JSON bodies.
+// Small HTTP plumbing for the admin API: replies with a status, JSON request bodies.
+import crypto from 'node:crypto';
 import type http from 'node:http';
-import type { Problem } from './types.ts';
-
-export class HttpError extends Error {
-  readonly status: number;
-  readonly problems?: Problem[];
-  constructor(status: number, message: string, problems?: Problem[]) {
-    super(message);
-    this.status = status;
-    this.problems = problems;
-  }
-}
+import { FerryApiError } from '../api/errors.ts';
 
 /** A reply with a status other than 200 or extra headers (a handler may also return plain data: 200 JSON). */
 export class Reply {
@@ -35,26 +26,22 @@ export async function readJsonBody(req: http.IncomingMessage): Promise<unknown> 
   let n = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     n += chunk.length;
-    if (n > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
+    if (n > MAX_BODY) throw new FerryApiError(413, `request body over ${MAX_BODY} bytes`);
     chunks.push(chunk);
   }
   if (n === 0) return undefined;
   const type = String(req.headers['content-type'] ?? '');
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, `expected Content-Type application/json, got ${JSON.stringify(type || 'none')}`);
+  if (!/^application\/json\b/i.test(type)) throw new FerryApiError(415, `expected Content-Type application/json, got ${JSON.stringify(type || 'none')}`);
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (err) {
-    throw new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`);
+    throw new FerryApiError(400, `request body is not valid JSON: ${(err as Error).message}`);
   }
 }
 
-/** A key path for a problem, turned from the engine's "a.b[0].c: message" lines. */
-export function problemFromLine(line: string): Problem {
-  const i = line.indexOf(': ');
-  if (i < 0) return { path: '', message: line };
-  return { path: line.slice(0, i), message: line.slice(i + 2) };
-}
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Compares two tokens in constant time. */
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
 }

@@ -8,12 +8,14 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Engine } from '../engine.ts';
 import { errorMessage } from '../../../connectors/contract.ts';
-import { HttpError, problemFromLine, readJsonBody, Reply, STREAMED } from './http.ts';
+import { readJsonBody, Reply, safeEqual, STREAMED } from './http.ts';
+import { FerryApiError } from '../api/errors.ts';
+import { problemFromLine } from '../api/input.ts';
+import { EngineApi } from '../api/engine-api.ts';
 import { bodySchemas, VALIDATED_BODIES } from './schemas.ts';
 import { formatIssues } from '../config/load.ts';
 import { checkLoginLink, ensureAdminToken, removeAdminInfo, writeAdminInfo } from './login.ts';
 import { matchRoute, routes, type RouteContext } from './routes.ts';
-import { ConfigFile } from './config-file.ts';
 import { packageRoot } from '../paths.ts';
 
 export interface AdminOptions {
@@ -56,23 +58,21 @@ const MIME: Record<string, string> = {
 export const defaultStaticDir = () => path.join(packageRoot(), 'dist', 'renderer');
 
 export class AdminServer {
+  readonly api: EngineApi;
   readonly engine: Engine;
   readonly token: string;
-  readonly configFile: ConfigFile;
   private readonly opts: AdminOptions;
   private server?: http.Server;
   private readonly sessions = new Map<string, number>();
   private readonly usedLogins = new Map<string, number>();
   private readonly streams = new Set<() => void>();
   port = 0;
-  /** The last status report (GET /api/status recounts at most every 250 ms). */
-  statusCache?: { at: number; config: Engine['config']; report: ReturnType<Engine['status']> };
 
-  constructor(engine: Engine, opts: AdminOptions = {}) {
-    this.engine = engine;
+  constructor(api: EngineApi, opts: AdminOptions = {}) {
+    this.api = api;
+    this.engine = api.engine;
     this.opts = opts;
-    this.token = ensureAdminToken(engine.dataDir);
-    this.configFile = new ConfigFile(engine.loaded.file, engine.secrets?.lookup());
+    this.token = ensureAdminToken(this.engine.dataDir);
   }
 
   get url(): string {
@@ -101,6 +101,7 @@ export class AdminServer {
     }
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
+    this.api.adminUrl = this.url;
     writeAdminInfo(this.engine.dataDir, { url: this.url, port: this.port, pid: process.pid, startedAt: new Date().toISOString() });
   }
 
@@ -161,7 +162,7 @@ export class AdminServer {
         return;
       }
       if (url.pathname === '/login') return this.login(req, res, url);
-      if (url.pathname === '/api' || url.pathname.startsWith('/api/') || url.pathname === '/metrics') return await this.api(req, res, url);
+      if (url.pathname === '/api' || url.pathname.startsWith('/api/') || url.pathname === '/metrics') return await this.handleApi(req, res, url);
       return this.serveStatic(req, res, url);
     } catch (err) {
       if (!res.headersSent) this.send(res, 500, { error: errorMessage(err) });
@@ -188,7 +189,7 @@ export class AdminServer {
     res.end();
   }
 
-  private async api(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+  private async handleApi(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     if (!this.authorised(req, url)) {
       this.send(res, 401, { error: 'missing or wrong admin token: send Authorization: Bearer <token> (the token is in <dataDir>/admin-token)' }, { 'www-authenticate': 'Bearer realm="ferry"' });
       return;
@@ -213,10 +214,10 @@ export class AdminServer {
         const parsed = bodySchemas[bodyName].safeParse(body ?? {}, { reportInput: true });
         if (!parsed.success) {
           const problems = formatIssues(parsed.error.issues).map(problemFromLine).map((p) => (p.path === '(root)' ? { ...p, path: '' } : p));
-          throw new HttpError(400, `invalid request: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`, problems);
+          throw new FerryApiError(400, `invalid request: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`, problems);
         }
       }
-      const ctx: RouteContext = { engine: this.engine, admin: this, params: match.params, query: url.searchParams, body, req, res };
+      const ctx: RouteContext = { api: this.api, params: match.params, query: url.searchParams, body, req, res, trackStream: (end) => this.trackStream(end), scrub: (text) => this.engine.scrubber.text(text) };
       const result = await match.route.handler(ctx);
       if (result === STREAMED) return;
       if (result instanceof Reply) this.send(res, result.status, result.body, result.headers);
@@ -226,7 +227,7 @@ export class AdminServer {
         res.destroy();
         return;
       }
-      if (err instanceof HttpError) this.send(res, err.status, { error: err.message, ...(err.problems ? { problems: err.problems } : {}) });
+      if (err instanceof FerryApiError) this.send(res, err.status, { error: err.message, ...(err.problems ? { problems: err.problems } : {}) });
       else {
         this.engine.log.error({ route: match.route.path, err: errorMessage(err) }, 'admin API request failed');
         this.send(res, 500, { error: errorMessage(err) });
@@ -278,11 +279,6 @@ export class AdminServer {
   }
 }
 
-export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && crypto.timingSafeEqual(x, y);
-}
 
 function cookie(req: http.IncomingMessage, name: string): string | undefined {
   const header = req.headers.cookie;
@@ -292,4 +288,21 @@ function cookie(req: http.IncomingMessage, name: string): string | undefined {
     if (k === name) return v.join('=');
   }
   return undefined;
+}
+
+/**
+ * Starts an engine with its admin API on top (`ferry run`/`start`, the desktop app): the admin server listens
+ * first, so a port problem stops the start before any file is taken, and closes when the engine stops.
+ */
+export async function startWithAdmin(engine: Engine, opts: AdminOptions = {}): Promise<AdminServer> {
+  const admin = new AdminServer(new EngineApi(engine), opts);
+  await admin.listen(engine.config.admin.port);
+  try {
+    await engine.start();
+  } catch (err) {
+    await admin.close();
+    throw err;
+  }
+  engine.onStop(() => admin.close());
+  return admin;
 }

@@ -106,11 +106,17 @@ export interface ItemView {
   size: number;
   sha256: string;
   idempotencyKey: string;
+  /** What the source knows the item by (a file's path and version, a record's key): duplicates are found by it. */
+  sourceKey: string;
+  /** The FIFO group (items of one group go out in order), or null. */
+  group: string | null;
   attempts: number;
   /** Next attempt (retrying) as ISO time, else null. */
   nextAttemptAt: string | null;
   lastError: string | null;
   lastStatus: number | null;
+  /** The start of the destination's last reply body (what made it retry or go dead), or null. */
+  lastResponse: string | null;
   createdAt: string;
   updatedAt: string;
   settledAt: string | null;

@@ -90,7 +90,7 @@ export const flowSchema = z.strictObject({
   retry: retrySchema.default(retrySchema.parse({})),
   circuitBreaker: circuitBreakerSchema.default(circuitBreakerSchema.parse({})),
   limits: flowLimitsSchema.default(flowLimitsSchema.parse({})),
-  // issue 5: ordered delivery
+  // ordered delivery
   ordering: z.enum(['none', 'fifo']).default('none').meta({
     description: 'fifo: an item is not sent before every earlier item of the flow is delivered or dead (one at a time).',
   }),

@@ -4,7 +4,7 @@ import type { Engine } from '../engine.ts';
 import { FleetPublisher } from './publisher.ts';
 import { FleetWatcher } from './viewer.ts';
 import type { FleetReport } from './report.ts';
-import { HttpError } from '../admin/http.ts';
+import { FerryApiError } from '../api/errors.ts';
 
 export class Fleet {
   private readonly engine: Engine;
@@ -46,7 +46,7 @@ export class Fleet {
 
   /** GET /api/fleet: what the Fleet page shows. */
   view(): FleetReport {
-    if (!this.watcher) throw new HttpError(404, 'no fleet view: set fleet.view.amqp in the config to list the agents publishing to a broker');
+    if (!this.watcher) throw new FerryApiError(404, 'no fleet view: set fleet.view.amqp in the config to list the agents publishing to a broker');
     return this.watcher.report();
   }
 

@@ -8,21 +8,13 @@ import type { MetricsConfig } from './schema.ts';
 import { METRICS_CONTENT_TYPE } from './ferry-metrics.ts';
 import { errorMessage } from '../../../connectors/contract.ts';
 import { isLoopback } from '../../../connectors/net/no-proxy.ts';
-import { safeEqual } from '../admin/server.ts';
+import { safeEqual } from '../admin/http.ts';
 
 const HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
 
-/** Writes the exposition (or a 500 naming the problem) to a response. */
-export async function writeMetrics(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  let text: string;
-  try {
-    text = await (await engine.metrics()).render();
-  } catch (err) {
-    engine.log.error({ err: errorMessage(err) }, 'metrics failed');
-    res.writeHead(500, { ...HEADERS, 'content-type': 'text/plain; charset=utf-8' });
-    res.end(`metrics failed: ${errorMessage(err)}\n`);
-    return;
-  }
+/** Writes the exposition `render` makes to a response (GET or HEAD). */
+export async function writeMetrics(req: http.IncomingMessage, res: http.ServerResponse, render: () => Promise<string>): Promise<void> {
+  const text = await render();
   res.writeHead(200, { ...HEADERS, 'content-type': METRICS_CONTENT_TYPE, 'content-length': String(Buffer.byteLength(text)) });
   res.end(req.method === 'HEAD' ? undefined : text);
 }
@@ -87,7 +79,12 @@ async function handle(engine: Engine, cfg: MetricsConfig, req: http.IncomingMess
   }
   if (url.pathname !== '/metrics') return deny(404, 'only /metrics is served here');
   if (req.method !== 'GET' && req.method !== 'HEAD') return deny(405, 'GET /metrics', { allow: 'GET, HEAD' });
-  await writeMetrics(engine, req, res);
+  try {
+    await writeMetrics(req, res, async () => (await engine.metrics()).render());
+  } catch (err) {
+    engine.log.error({ err: errorMessage(err) }, 'metrics failed');
+    if (!res.headersSent) deny(500, `metrics failed: ${errorMessage(err)}`);
+  }
 }
 
 function hostIsLoopback(host: string | undefined): boolean {

@@ -149,7 +149,7 @@ export class Queue {
          SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?
          WHERE NOT EXISTS (SELECT 1 FROM items WHERE key_prefix = ? AND idem_key = ? AND flow = ?)`,
       ),
-      // FIFO (issue 5): an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
+      // FIFO: an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
       leaseFifo: db.prepare<[number, number, string, number, number], LeasedItem>(
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
          WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
@@ -421,7 +421,7 @@ export class Queue {
   }
 
   /** The inline body of an item (undefined when it lives in the content store or was dropped). */
-  /** The destination's reply kept for a synchronous caller (issue 5), if any. */
+  /** The destination's reply kept for a synchronous caller, if any. */
   reply(id: number): StoredReply | undefined {
     const r = this.stmts.reply.get(id);
     return r ? { status: r.status, contentType: r.content_type ?? undefined, body: r.body } : undefined;

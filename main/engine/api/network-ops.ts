@@ -1,25 +1,31 @@
-// The admin API's Network settings: the config's `network` block as written (templates, never secret
+// The Network settings: the config's `network` block as written (templates, never secret
 // values) with what it means now; a change (validated as a whole config, written keeping comments, applied:
 // every flow restarts with the new setting); and a test of one URL through the saved setting or through
 // unsaved form values, which names the path taken or why it failed.
 import { isMap, type Document } from 'yaml';
 import { parseNetworkBlock } from '../config/load.ts';
 import { assertSecretName } from '../secrets.ts';
-import { HttpError, isPlainObject, problemFromLine } from './http.ts';
-import { mergeInto } from './config-file.ts';
-import type { RouteContext } from './routes.ts';
-import type { ApplyReport, NetworkTestReply, NetworkTestRequest, NetworkUpdate, NetworkView, RawNetwork } from './types.ts';
+import type { Engine } from '../engine.ts';
+import { FerryApiError } from './errors.ts';
+import { isPlainObject, problemFromLine } from './input.ts';
+import { mergeInto, type ConfigFile } from './config-file.ts';
+import type { ApplyReport, NetworkTestReply, NetworkTestRequest, NetworkUpdate, NetworkView, RawNetwork } from '../admin/types.ts';
 
-function rawNetwork(ctx: RouteContext): RawNetwork | null {
-  const n = ctx.admin.configFile.raw().network;
+interface Ctx {
+  engine: Engine;
+  configFile: ConfigFile;
+}
+
+function rawNetwork(ctx: Ctx): RawNetwork | null {
+  const n = ctx.configFile.raw().network;
   return isPlainObject(n) ? (n as RawNetwork) : null;
 }
 
-async function view(ctx: RouteContext, applied?: ApplyReport): Promise<NetworkView> {
+async function view(ctx: Ctx, applied?: ApplyReport): Promise<NetworkView> {
   return { network: rawNetwork(ctx), effective: await ctx.engine.network.describe(), ...(applied ? { applied } : {}) };
 }
 
-export function getNetwork(ctx: RouteContext): Promise<NetworkView> {
+export function getNetwork(ctx: Ctx): Promise<NetworkView> {
   return view(ctx);
 }
 
@@ -35,20 +41,20 @@ export function putNetworkBlock(doc: Document.Parsed | Document, block: Record<s
   return 'network';
 }
 
-export async function putNetwork(ctx: RouteContext): Promise<NetworkView> {
-  const { network: block, secrets = {} } = ctx.body as NetworkUpdate; // checked against NetworkUpdate
+export async function putNetwork(ctx: Ctx, update: NetworkUpdate): Promise<NetworkView> {
+  const { network: block, secrets = {} } = update;
   const store = ctx.engine.secrets;
-  if (Object.keys(secrets).length > 0 && !store) throw new HttpError(501, 'this engine runs without a secret store: the password cannot be kept');
+  if (Object.keys(secrets).length > 0 && !store) throw new FerryApiError(501, 'this engine runs without a secret store: the password cannot be kept');
   for (const name of Object.keys(secrets)) {
     try {
       assertSecretName(name);
     } catch (err) {
-      throw new HttpError(400, (err as Error).message, [{ path: `secrets.${name}`, message: (err as Error).message }]);
+      throw new FerryApiError(400, (err as Error).message, [{ path: `secrets.${name}`, message: (err as Error).message }]);
     }
   }
   // the new values count for the validation; they are stored only once the change is valid and written
   const lookup = (name: string) => secrets[name] ?? store?.lookup()(name);
-  const applied: ApplyReport = await ctx.admin.configFile.change(
+  const applied: ApplyReport = await ctx.configFile.change(
     (doc) => putNetworkBlock(doc, block as Record<string, unknown>),
     (loaded) => {
       for (const [name, value] of Object.entries(secrets)) store!.set(name, value);
@@ -60,8 +66,8 @@ export async function putNetwork(ctx: RouteContext): Promise<NetworkView> {
   return view(ctx, applied);
 }
 
-export async function testNetwork(ctx: RouteContext): Promise<NetworkTestReply> {
-  const { url, network } = ctx.body as NetworkTestRequest; // checked against NetworkTestRequest
+export async function testNetwork(ctx: Ctx, request: NetworkTestRequest): Promise<NetworkTestReply> {
+  const { url, network } = request;
   let net = ctx.engine.network;
   if (network !== undefined) {
     const parsed = parseNetworkBlock(network, ctx.engine.loaded.dir, { secrets: ctx.engine.secrets?.lookup() });

@@ -1,12 +1,13 @@
-// Edits the config file for the admin API: changes are made on the YAML document (the `yaml` package's
+// Edits the config file for the API's config changes (dashboard editors, settings, network): changes are made on the YAML document (the `yaml` package's
 // Document API), so the admin's comments and key order survive; only the keys that changed are replaced.
 // Every change is validated as a whole config before the file is written (atomically: temp file + rename).
 import fs from 'node:fs';
 import YAML, { isMap, isScalar, isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { parseConfigText, type LoadedConfig, type SecretLookup } from '../config/load.ts';
 import { writeFileAtomic } from '../secrets.ts';
-import { HttpError, isPlainObject, problemFromLine } from './http.ts';
-import type { Problem, RawConfig } from './types.ts';
+import { FerryApiError } from './errors.ts';
+import { isPlainObject, problemFromLine } from './input.ts';
+import type { Problem, RawConfig } from '../admin/types.ts';
 
 type Doc = Document.Parsed | Document;
 
@@ -32,7 +33,7 @@ export class ConfigFile {
 
   private document(): Doc {
     const doc = YAML.parseDocument(this.readText(), { uniqueKeys: true });
-    if (doc.errors.length > 0) throw new HttpError(409, `${this.file} cannot be edited: ${doc.errors[0].message.split('\n')[0]}`);
+    if (doc.errors.length > 0) throw new FerryApiError(409, `${this.file} cannot be edited: ${doc.errors[0].message.split('\n')[0]}`);
     return doc;
   }
 
@@ -69,7 +70,7 @@ export class ConfigFile {
       const doc = this.document();
       const prefix = edit(doc);
       const proposal = this.check(doc.toString(KEEP_LAYOUT), prefix, secrets ?? this.secrets);
-      if (!proposal.ok) throw new HttpError(400, `invalid configuration: ${proposal.problems.map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ')}`, proposal.problems);
+      if (!proposal.ok) throw new FerryApiError(400, `invalid configuration: ${proposal.problems.map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ')}`, proposal.problems);
       writeFileAtomic(this.file, proposal.text, fs.statSync(this.file).mode & 0o777);
       return apply(proposal.loaded);
     });
@@ -144,7 +145,7 @@ export function mergeInto(doc: Doc, node: YAMLMap, value: Record<string, unknown
 
 /** Body of PUT …/flows/:flow or …/integrations/:integration: an object whose `name`, if given, may rename. */
 function bodyObject(body: unknown, what: string): Record<string, unknown> {
-  if (!isPlainObject(body)) throw new HttpError(400, `expected the ${what} as a JSON object`, [{ path: '', message: `expected an object, got ${Array.isArray(body) ? 'a list' : typeof body}` }]);
+  if (!isPlainObject(body)) throw new FerryApiError(400, `expected the ${what} as a JSON object`, [{ path: '', message: `expected an object, got ${Array.isArray(body) ? 'a list' : typeof body}` }]);
   return body;
 }
 
@@ -175,9 +176,9 @@ export function putFlow(doc: Doc, integration: string, flow: string, body: unkno
 
 export function deleteFlow(doc: Doc, integration: string, flow: string): string | undefined {
   const intg = findIntegration(doc, integration);
-  if (!intg) throw new HttpError(404, `no integration named "${integration}"`);
+  if (!intg) throw new FerryApiError(404, `no integration named "${integration}"`);
   const found = findFlow(intg.node, flow);
-  if (!found) throw new HttpError(404, `no flow named "${flow}" in integration "${integration}"`);
+  if (!found) throw new FerryApiError(404, `no flow named "${flow}" in integration "${integration}"`);
   found.seq.items.splice(found.index, 1);
   return undefined;
 }
@@ -216,7 +217,7 @@ function mergeIntegration(doc: Doc, node: YAMLMap, value: Record<string, unknown
 
 export function deleteIntegration(doc: Doc, integration: string): undefined {
   const found = findIntegration(doc, integration);
-  if (!found) throw new HttpError(404, `no integration named "${integration}"`);
+  if (!found) throw new FerryApiError(404, `no integration named "${integration}"`);
   integrationsSeq(doc).items.splice(found.index, 1);
   return undefined;
 }

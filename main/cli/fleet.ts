@@ -1,19 +1,10 @@
 // `ferry fleet status`: the latest heartbeat of every agent publishing to a broker, as a table or JSON.
 // Exit 1 when an agent is failing or silent (or the broker cannot be read), for monitoring scripts.
 import { Option, type Command } from 'commander';
-import { readFleet, DEFAULT_SINCE_MS } from './engine/fleet/viewer.ts';
-import type { FleetReport } from './engine/fleet/report.ts';
-import type { LoadedConfig } from './engine/config/load.ts';
-
-export interface FleetCliHelpers {
-  act: (fn: (opts: any) => number | Promise<number>) => (opts: any) => Promise<void>;
-  out: (line?: string) => void;
-  table: (rows: string[][]) => string;
-  formatTime: (iso: string | null) => string;
-  /** The config named by --config / FERRY_CONFIG, for its fleet broker (secrets resolved). */
-  loadConfig: (opts: { config?: string }) => LoadedConfig;
-  usage: (message: string) => Error;
-}
+import { readFleet, DEFAULT_SINCE_MS } from '../engine/fleet/viewer.ts';
+import type { FleetReport } from '../engine/fleet/report.ts';
+import { formatTime, out, table, UsageError } from './output.ts';
+import { configOption, requireConfig, type Act } from './options.ts';
 
 /** "15m", "2h", "90s", "1d" → ms. */
 export function parseDuration(text: string): number | undefined {
@@ -27,8 +18,7 @@ function labelsText(labels: Record<string, string>): string {
   return s || '-';
 }
 
-export function printFleet(report: FleetReport, h: Pick<FleetCliHelpers, 'out' | 'table' | 'formatTime'>): void {
-  const { out, table, formatTime } = h;
+export function printFleet(report: FleetReport): void {
   out(`Fleet on ${report.broker} (exchange ${report.exchange}): ${report.agents.length} agent${report.agents.length === 1 ? '' : 's'}`);
   if (report.agents.length > 0) {
     const rows = [['AGENT', 'STATE', 'LABELS', 'VERSION', 'CONFIG', 'LAST HEARD', 'FLOWS OK/FAILING', 'WAITING', 'DEAD', 'LAST DELIVERY']];
@@ -42,7 +32,7 @@ export function printFleet(report: FleetReport, h: Pick<FleetCliHelpers, 'out' |
   if (report.error) out(`problem: ${report.error}`);
 }
 
-export function registerFleetCommands(program: Command, h: FleetCliHelpers): void {
+export function registerFleetCommands(program: Command, act: Act): void {
   const fleet = program.command('fleet').description('the agents publishing heartbeats to a broker (see docs/fleet.md)');
   fleet
     .command('status')
@@ -51,22 +41,22 @@ export function registerFleetCommands(program: Command, h: FleetCliHelpers): voi
     .option('--exchange <name>', 'fleet exchange (default: the config\'s, else ferry.fleet)')
     .option('--since <duration>', 'read heartbeats this far back, e.g. 15m, 2h (agents silent for longer are not listed)', '15m')
     .option('--json', 'print JSON: { agents: [{ agent, state: ok|failing|silent, … }] }')
-    .addOption(new Option('-c, --config <file>', 'a config whose fleet: names the broker').env('FERRY_CONFIG'))
-    .action(h.act(async (opts) => {
+    .addOption(configOption())
+    .action(act(async (opts) => {
       let url: string | undefined = opts.amqp;
       let exchange: string | undefined = opts.exchange;
       if (!url && opts.config) {
-        const fleetCfg = h.loadConfig(opts).config.fleet;
+        const fleetCfg = requireConfig(opts).config.fleet;
         url = fleetCfg?.view?.amqp ?? fleetCfg?.publish?.url;
         exchange ??= fleetCfg?.view?.exchange ?? fleetCfg?.publish?.exchange;
       }
-      if (!url) throw h.usage('missing --amqp <url> (or FERRY_FLEET_AMQP, or --config with fleet.view.amqp)');
-      if (!/^amqps?:\/\//.test(url)) throw h.usage(`--amqp: expected an amqp:// or amqps:// URL, got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}`);
+      if (!url) throw new UsageError('missing --amqp <url> (or FERRY_FLEET_AMQP, or --config with fleet.view.amqp)');
+      if (!/^amqps?:\/\//.test(url)) throw new UsageError(`--amqp: expected an amqp:// or amqps:// URL, got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}`);
       const sinceMs = parseDuration(opts.since);
-      if (sinceMs === undefined) throw h.usage(`--since: expected a duration like 15m, 2h or 1d, got ${JSON.stringify(opts.since)}`);
+      if (sinceMs === undefined) throw new UsageError(`--since: expected a duration like 15m, 2h or 1d, got ${JSON.stringify(opts.since)}`);
       const report = await readFleet({ url, exchange: exchange ?? 'ferry.fleet', sinceMs: sinceMs ?? DEFAULT_SINCE_MS });
-      if (opts.json) h.out(JSON.stringify(report, null, 2));
-      else printFleet(report, h);
+      if (opts.json) out(JSON.stringify(report, null, 2));
+      else printFleet(report);
       return report.error || report.agents.some((a) => a.state !== 'ok') ? 1 : 0;
     }));
 }

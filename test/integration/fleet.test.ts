@@ -47,6 +47,12 @@ describe.skipIf(!available)('fleet heartbeats and `ferry fleet status`', () => {
     return { code: r.code, report: JSON.parse(r.stdout), stdout: r.stdout };
   }
   const agentOf = (r: FleetReport, name: string) => r.agents.find((a) => a.agent === name);
+  /** Runs `ferry fleet status` until it reports the agent in this state. */
+  const untilState = (name: string, state: string) =>
+    waitFor(async () => {
+      const r = await fleetStatus();
+      return agentOf(r.report, name)?.state === state ? r : undefined;
+    }, `${name} ${state}`);
 
   beforeAll(async () => {
     rabbit = await startRabbit();
@@ -88,10 +94,7 @@ describe.skipIf(!available)('fleet heartbeats and `ferry fleet status`', () => {
 
   it('reports an agent whose destination fails as failing, with the reason, and exits 1', async () => {
     fs.writeFileSync(path.join(engines[1].dir, 'in', 'inv-1.csv'), 'invoice 1\n');
-    const { report, code } = await waitFor(async () => {
-      const r = await fleetStatus();
-      return agentOf(r.report, 'branch-002')?.state === 'failing' ? r : undefined;
-    }, 'branch-002 failing');
+    const { report, code } = await untilState('branch-002', 'failing');
     expect(code).toBe(1);
     const b = agentOf(report, 'branch-002')!;
     expect(b.flowsFailing).toBe(1);
@@ -106,10 +109,7 @@ describe.skipIf(!available)('fleet heartbeats and `ferry fleet status`', () => {
   it('reports an agent killed with kill -9 as silent after three missed intervals', async () => {
     await killed!.kill9();
     const killedAt = Date.now();
-    const { report, code } = await waitFor(async () => {
-      const r = await fleetStatus();
-      return agentOf(r.report, 'branch-003')?.state === 'silent' ? r : undefined;
-    }, 'branch-003 silent');
+    const { report, code } = await untilState('branch-003', 'silent');
     expect(code).toBe(1);
     const c = agentOf(report, 'branch-003')!;
     // silent since three intervals after its last heartbeat, which came before the kill

@@ -21,6 +21,8 @@ export interface FleetChannel {
   conn: ChannelModel;
   ch: Channel;
   close(): Promise<void>;
+  /** Calls `fn` once when the connection or the channel closes (the broker went away); the rest is closed. */
+  onLost(fn: () => void): void;
 }
 
 /** Connects and declares the exchange, the stream and its binding. Errors name the broker, never a password. */
@@ -39,7 +41,18 @@ export async function openFleetChannel(url: string, exchange: string, opts: { ti
     await ch.assertExchange(exchange, 'topic', { durable: true });
     await ch.assertQueue(streamOf(exchange), { durable: true, arguments: STREAM_ARGUMENTS });
     await ch.bindQueue(streamOf(exchange), exchange, 'status.*');
-    return { conn, ch, close: () => conn.close().catch(() => undefined) };
+    const close = () => conn.close().catch(() => undefined);
+    let lost = false;
+    const listeners: Array<() => void> = [];
+    const lose = () => {
+      if (lost) return;
+      lost = true;
+      void close();
+      for (const fn of listeners) fn();
+    };
+    conn.on('close', lose);
+    ch.on('close', lose);
+    return { conn, ch, close, onLost: (fn) => listeners.push(fn) };
   } catch (err) {
     await conn.close().catch(() => undefined);
     throw new Error(`AMQP ${brokerName(url)}: ${describeAmqpError(err)}`);

@@ -87,16 +87,11 @@ export class FleetPublisher {
     try {
       const channel = await openFleetChannel(this.cfg.url, this.cfg.exchange);
       if (this.stopped) return void (await channel.close());
-      const lost = () => {
+      channel.onLost(() => {
         if (this.channel !== channel) return;
         this.channel = undefined;
         this.nextConnectAt = Date.now() + BACKOFF_MS[0];
         this.engine.log.warn({ broker: brokerName(this.cfg.url) }, 'fleet heartbeats: broker connection lost; reconnecting');
-      };
-      channel.conn.on('close', lost);
-      channel.ch.on('close', () => {
-        lost();
-        void channel.close();
       });
       this.channel = channel;
       if (this.failures > 0 || this.problem) this.engine.log.info({ broker: brokerName(this.cfg.url) }, 'fleet heartbeats: connected again');

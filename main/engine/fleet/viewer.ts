@@ -128,14 +128,12 @@ export class FleetWatcher {
     try {
       const channel = await openFleetChannel(this.src.url, this.src.exchange);
       if (this.stopped) return void (await channel.close());
-      const lost = () => {
+      channel.onLost(() => {
         if (this.channel !== channel) return;
         this.channel = undefined;
         this.problem = `lost the connection to ${brokerName(this.src.url)}; reconnecting`;
         this.retry = setTimeout(() => void this.connect(), 2000);
-      };
-      channel.conn.on('close', lost);
-      channel.ch.on('close', lost);
+      });
       this.channel = channel;
       const fresh = new Latest();
       // reading again from the start of the window: what was missed while away is read too

@@ -106,6 +106,19 @@ describe.skipIf(!available)('fleet heartbeats and `ferry fleet status`', () => {
     expect(text.stdout).toMatch(/^branch-002: upload failing: destination http unreachable since .*503/m);
   });
 
+  it('publishes at once when a flow changes health, not only every interval', async () => {
+    const dir = tempDir('ferry-fleet-');
+    fs.mkdirSync(path.join(dir, 'in'));
+    const cfg = config('branch-hourly', 'fail');
+    (cfg.fleet.publish as { intervalSec: number }).intervalSec = 3600;
+    const e = await startEngine(cfg, dir);
+    engines.push(e);
+    await waitFor(() => e.engine.fleet.publisher!.sent === 1, 'the first heartbeat of branch-hourly');
+    fs.writeFileSync(path.join(dir, 'in', 'inv-2.csv'), 'invoice 2\n');
+    await untilState('branch-hourly', 'failing');
+    expect(e.engine.fleet.publisher!.sent).toBe(2);
+  });
+
   it('reports an agent killed with kill -9 as silent after three missed intervals', async () => {
     await killed!.kill9();
     const killedAt = Date.now();

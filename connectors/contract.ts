@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { Network } from './net/network.ts';
 
@@ -107,7 +108,7 @@ export type EmitResult = {
   refused?: string;
   /**
    * Set with `refused`: the items not taken (all of them, or the tail beyond the flow's remaining room).
-   * The batch checkpoint is not written when any item is deferred.
+   * The batch checkpoint is not written when any item is deferred or failed.
    */
   deferred?: NewItem[];
 };
@@ -129,16 +130,21 @@ export interface SourceContext {
   state: SourceState;
   /**
    * Queues items durably. Resolves after the items (and the optional checkpoint, written in the same
-   * transaction) are committed. `duplicates` are items whose idempotency key was already queued or
-   * delivered; `refused` is set when back pressure stopped intake: `deferred` lists the items not taken
-   * (a leading part of the batch may have been queued when it filled the flow's limit; offering those
-   * again later is harmless: they come back as duplicates).
+   * transaction unless an item failed or was deferred) are committed. `duplicates` are items whose
+   * idempotency key was already queued or delivered; `refused` is set when back pressure stopped intake:
+   * `deferred` lists the items not taken (a leading part of the batch may have been queued when it filled
+   * the flow's limit; offering those again later is harmless: they come back as duplicates).
    */
   emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult>;
   /** True while the flow may take more work (its queue cap and the disk floor allow it). */
   hasCapacity(): boolean;
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
+  /**
+   * A watching source's own health (a mail server it cannot reach): a reason makes the source "failing" in
+   * the status until it reports undefined again. Scheduled scans are judged by the problems they report.
+   */
+  failing?(reason: string | undefined): void;
   /**
    * The same problem as the source's last run reported, still there (a server still down): the source stays
    * "failing" without the log line and event being repeated on every scheduled run.
@@ -189,6 +195,11 @@ export interface Source {
   dryRun?(opts?: DryRunOptions): Promise<DryRunResult>;
   /** One pass over the source (scheduled trigger, start-up, reconcile): queues what is complete. */
   scan(ctx: SourceContext): Promise<void>;
+  /**
+   * Under a schedule, scan once at start-up as well as at each tick (reconcile what arrived while Ferry was
+   * off at once, not at the next tick). Change-driven sources do that in watch().
+   */
+  readonly scanOnStart?: boolean;
   /** Event-driven intake; returns its own teardown. Sources without events omit it. */
   watch?(ctx: SourceContext): Promise<() => Promise<void>>;
   /** Runs after the destination confirmed (move/delete the original). Throwing makes the engine retry it. */
@@ -226,11 +237,70 @@ export interface Destination {
   close?(): Promise<void>;
 }
 
+/** An OAuth 2.0 access token as a connector sends it: `Authorization: <type> <value>`. */
+export interface AccessToken {
+  value: string;
+  type: string;
+  /** Epoch ms from which it is no longer used (a little before the server's stated expiry). */
+  expiresAt: number;
+}
+
+/**
+ * The `auth: { type: oauth2, … }` block of a connector: a named connection of the config's `connections:`, or
+ * inline client settings (client credentials, or a refresh token pasted into the config).
+ */
+export type OAuthClientConfig =
+  | { connection: string }
+  | {
+      grant: 'client_credentials' | 'refresh_token';
+      tokenUrl: string;
+      clientId: string;
+      clientSecret?: string;
+      refreshToken?: string;
+      scope?: string;
+      audience?: string;
+      clientAuth: 'basic' | 'body';
+    };
+
+/**
+ * The OAuth tokens of one account. The engine keeps them (encrypted at rest, written before a new one is
+ * used) and refreshes once at a time for every flow that uses the account. A connector asks for a token
+ * for each request and reports the one an API refused with 401.
+ */
+export interface TokenProvider {
+  /**
+   * A valid access token, refreshed first when it has expired. A refresh goes through `dispatcher` when given
+   * (the connector's network settings), else the engine's. Throws TokenError when no token can be had.
+   */
+  token(opts?: { signal?: AbortSignal; dispatcher?: Dispatcher }): Promise<AccessToken>;
+  /** The API answered 401 to this token: the next token() fetches a new one, unless another request already did. */
+  rejected(token: AccessToken): void;
+}
+
+/**
+ * No token could be had. `consentNeeded`: only an admin's new consent cures it (the refresh token was revoked
+ * or never given); the engine then holds the deliveries of the flows using the connection, and they stay queued.
+ */
+export class TokenError extends Error {
+  readonly consentNeeded: boolean;
+  constructor(message: string, consentNeeded = false) {
+    super(message);
+    this.name = 'TokenError';
+    this.consentNeeded = consentNeeded;
+  }
+}
+
 /** Values the engine passes when it builds a connector. */
 export interface ConnectorEnv {
   /** Folder of the config file: relative paths in connector configs are already resolved against it. */
   configDir: string;
   log: ConnectorLogger;
+  /**
+   * The engine's token provider for an `auth: { type: oauth2 }` block. Absent outside the engine (a
+   * connector built on its own): inline client settings then keep their tokens in memory, and named
+   * connections cannot be used.
+   */
+  tokens?(auth: OAuthClientConfig): TokenProvider;
   /**
    * The network setting (proxy, trusted CAs, client certificate): every outbound HTTP(S) client takes its
    * dispatcher from `net.dispatcher({ proxy, tls, … })`, passing the connector's own overrides. The engine

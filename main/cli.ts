@@ -13,6 +13,8 @@ import { registerQueueCommands } from './cli/queue.ts';
 import { registerSecretCommands } from './cli/secrets.ts';
 import { registerDashboardCommand } from './cli/dashboard.ts';
 import { registerServiceCommands } from './cli/service.ts';
+import { registerAlertsCommands } from './cli/alerts.ts';
+import { registerConnectionCommands } from './cli/connections.ts';
 import { registerFleetCommands } from './cli/fleet.ts';
 
 export function buildProgram(result: { code: number } = { code: 0 }): Command {
@@ -28,9 +30,11 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
   registerRunCommands(program, act);
   registerConfigCommands(program, act);
   registerQueueCommands(program, act);
+  registerConnectionCommands(program, act);
   registerSecretCommands(program, act);
   registerDashboardCommand(program, act);
   registerServiceCommands(program, act);
+  registerAlertsCommands(program, act);
   registerFleetCommands(program, act);
   return program;
 }

@@ -11,12 +11,14 @@ import { Queue, QueueItem } from './pages/queue.tsx';
 import { Activity } from './pages/activity.tsx';
 import { Settings } from './pages/settings.tsx';
 import { Fleet } from './pages/fleet.tsx';
+import { Connections } from './pages/connections.tsx';
 
 const NAV = [
   { path: '', label: 'Overview' },
   { path: 'flows', label: 'New flow', target: 'flows/new' },
   { path: 'queue', label: 'Queue' },
   { path: 'activity', label: 'Activity' },
+  { path: 'connections', label: 'Connections' },
   { path: 'settings', label: 'Settings' },
   { path: 'fleet', label: 'Fleet', onlyWithFleet: true },
 ];
@@ -44,6 +46,7 @@ function Page() {
     case 'flows': return <FlowEditor name={arg && arg !== 'new' ? arg : undefined} saved={route.query.get('saved') === '1'} />;
     case 'queue': return arg ? <QueueItem id={Number(arg)} /> : <Queue query={route.query} />;
     case 'activity': return <Activity />;
+    case 'connections': return <Connections />;
     case 'settings': return <Settings />;
     case 'fleet': return <Fleet />;
     default: return <p>Unknown page. <a href="#/">Go to the overview</a>.</p>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import jsonata from 'jsonata';
-import { httpAuthSchema, httpUrl } from '../http/schema.ts';
+import { httpAuthSchema, httpUrl } from '../http-common/schema.ts';
 import { endpointNetworkShape } from '../net/schema.ts';
 
 const expr = (what: string) =>

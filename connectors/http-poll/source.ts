@@ -9,9 +9,9 @@ import crypto from 'node:crypto';
 import { request } from 'undici';
 import jsonata from 'jsonata';
 import { errorMessage, type CheckResult, type ConnectorEnv, type NewItem, type Source, type SourceContext } from '../contract.ts';
-import { AuthError, Authenticator } from '../http/auth.ts';
-import { parseRetryAfter } from '../http/destination.ts';
-import { ACCEPT_ENCODING, readReply, ReplyError } from '../http/reply.ts';
+import { AuthError, Authenticator } from '../http-common/auth.ts';
+import { parseRetryAfter } from '../http-common/reply.ts';
+import { ACCEPT_ENCODING, readReply, ReplyError } from '../http-common/reply.ts';
 import { sleep, takeSlot } from './ratelimit.ts';
 import type { HttpPollSourceConfig } from './schema.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';
@@ -66,7 +66,7 @@ export class HttpPollSource implements Source {
     this.cfg = cfg;
     // the network setting with this source's proxy/tls on top; OAuth token requests share it
     this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, timeoutMs: cfg.timeoutMs, keepAliveMs: 4_000 });
-    this.auth = new Authenticator(cfg.auth, this.agent);
+    this.auth = new Authenticator(cfg.auth, this.agent, env);
     this.recordPath = cfg.recordPath ? jsonata(cfg.recordPath) : undefined;
     this.keyExpr = cfg.key ? jsonata(cfg.key) : undefined;
     if (cfg.incremental && 'field' in cfg.incremental) this.cursorField = jsonata(cfg.incremental.field);
@@ -118,7 +118,9 @@ export class HttpPollSource implements Source {
     for (let attempt = 0; ; attempt++) {
       if (!(await takeSlot(this.host, this.cfg.maxRequestsPerMinute, signal))) throw new PollError('interrupted: Ferry is stopping');
       let res;
+      let authHeaders: Record<string, string> = {};
       try {
+        authHeaders = await this.auth.headers(signal);
         res = await request(req.url, {
           method: this.cfg.method,
           dispatcher: this.agent,
@@ -127,7 +129,7 @@ export class HttpPollSource implements Source {
             'accept-encoding': ACCEPT_ENCODING,
             ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}),
             ...Object.fromEntries(Object.entries(this.cfg.headers).map(([k, v]) => [k.toLowerCase(), v])),
-            ...(await this.auth.headers(signal)),
+            ...authHeaders,
           },
           body: req.body,
           signal,
@@ -142,7 +144,7 @@ export class HttpPollSource implements Source {
       const status = res.statusCode;
       if (status === 401 && this.auth.refreshable && !refreshed) {
         await res.body.dump();
-        this.auth.invalidate();
+        this.auth.rejected(authHeaders);
         refreshed = true;
         attempt--;
         continue;

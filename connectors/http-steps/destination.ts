@@ -15,7 +15,8 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
-import { ACCEPT_ENCODING, readReply, ReplyError, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
+import { ACCEPT_ENCODING, readReply, ReplyError, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http-common/reply.ts';
+import { AuthError, Authenticator, sendAuthorized } from '../http-common/auth.ts';
 import type { HttpStepsDestinationConfig } from './schema.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';
 
@@ -35,10 +36,13 @@ export class HttpStepsDestination implements Destination {
   private readonly bodies: Array<ReturnType<typeof jsonata> | undefined>;
   readonly concurrency: number;
 
+  private readonly auth: Authenticator;
+
   constructor(cfg: HttpStepsDestinationConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
     this.concurrency = cfg.concurrency;
     this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, timeoutMs: cfg.timeoutMs });
+    this.auth = new Authenticator(cfg.auth, this.agent, env);
     this.bodies = cfg.steps.map((s, i) => {
       if (!s.body) return undefined;
       try {
@@ -51,6 +55,11 @@ export class HttpStepsDestination implements Destination {
 
   async check(): Promise<CheckResult> {
     const problems: string[] = [];
+    try {
+      await this.auth.headers(AbortSignal.timeout(this.cfg.timeoutMs));
+    } catch (err) {
+      problems.push(`credentials: ${errorMessage(err)}`);
+    }
     for (const s of this.cfg.steps) {
       try {
         const res = await request(s.url, { method: 'HEAD', dispatcher: this.agent, signal: AbortSignal.timeout(this.cfg.timeoutMs) });
@@ -86,19 +95,23 @@ export class HttpStepsDestination implements Destination {
       const body = JSON.stringify(payload ?? null);
       let res;
       try {
-        res = await request(step.url, {
-          method: step.method,
-          dispatcher: this.agent,
-          headers: {
-            'content-type': 'application/json',
-            'accept-encoding': ACCEPT_ENCODING,
-            'idempotency-key': `${item.idempotencyKey}:${step.name}`,
-            ...Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k.toLowerCase(), v])),
-          },
-          body,
-          signal: ctx.signal,
-        });
+        res = await sendAuthorized(this.auth, ctx.signal, (auth) =>
+          request(step.url, {
+            method: step.method,
+            dispatcher: this.agent,
+            headers: {
+              'content-type': 'application/json',
+              'accept-encoding': ACCEPT_ENCODING,
+              'idempotency-key': `${item.idempotencyKey}:${step.name}`,
+              ...auth,
+              ...Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k.toLowerCase(), v])),
+            },
+            body,
+            signal: ctx.signal,
+          }),
+        );
       } catch (err) {
+        if (err instanceof AuthError) return retryLater(`step ${step.name}: ${err.message}`);
         return retryLater(`step ${step.name}: ${this.agent.explain(err, step.url)}`);
       }
       const status = res.statusCode;

@@ -1,6 +1,6 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
-import { httpUrl } from '../http/schema.ts';
+import { httpAuthSchema, httpUrl } from '../http-common/schema.ts';
 import { endpointNetworkShape } from '../net/schema.ts';
 
 
@@ -29,6 +29,7 @@ export const httpStepsDestinationSchema = z.strictObject({
   steps: z.array(stepSchema).min(1, { error: 'expected at least one step' }).meta({
     description: 'Calls made in order; a step runs only if every earlier one answered 2xx. Each sends Idempotency-Key <item key>:<step>.',
   }),
+  auth: httpAuthSchema.optional().meta({ description: 'Credentials sent with every step (e.g. { type: oauth2, connection: NAME }); a step may still add its own headers.' }),
   reply: z.enum(['last', 'all']).default('last').meta({ description: "What the flow's reply is: the last step's answer, or { <step>: <answer> } of all." }),
   timeoutMs: z.int().min(100).default(30_000).meta({ description: 'Per step: the reply\'s headers must arrive in this time, and its body be complete in this time again (a reply still arriving is cut and retried).' }),
   concurrency: z.int().min(1).max(64).default(4),

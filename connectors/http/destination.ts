@@ -13,8 +13,8 @@ import {
   type OutgoingItem,
 } from '../contract.ts';
 import type { HttpDestinationConfig } from './schema.ts';
-import { deliveredReply, parseRetryAfter, RETRYABLE_STATUS, snippet } from './reply.ts';
-import { AuthError, Authenticator } from './auth.ts';
+import { deliveredReply, parseRetryAfter, RETRYABLE_STATUS, snippet } from '../http-common/reply.ts';
+import { AuthError, Authenticator, sendAuthorized } from '../http-common/auth.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';
 
 export { parseRetryAfter };
@@ -32,7 +32,7 @@ export class HttpDestination implements Destination {
     // proxy, trust and client certificate from the network setting, this destination's proxy/tls on top;
     // OAuth token requests go through the same dispatcher
     this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs, keepAliveMs: 4_000 });
-    this.auth = new Authenticator(cfg.auth, this.agent);
+    this.auth = new Authenticator(cfg.auth, this.agent, env);
   }
 
   private readonly auth: Authenticator;
@@ -76,27 +76,21 @@ export class HttpDestination implements Destination {
       ...lower(this.cfg.headers),
     };
     let res;
-    // OAuth: a 401 may mean the cached token expired early or was revoked; fetch a new one and try once more
-    for (let attempt = 0; ; attempt++) {
-      try {
-        res = await request(this.target(), {
+    // OAuth: a 401 may mean the cached token expired early or was revoked; a new one is fetched and sent once more
+    try {
+      res = await sendAuthorized(this.auth, ctx.signal, (auth) =>
+        request(this.target(), {
           method: this.cfg.method,
           dispatcher: this.agent,
-          headers: { ...headers, ...(await this.auth.headers(ctx.signal)) },
+          headers: { ...headers, ...auth },
           body: item.size > 0 ? item.openBody() : '',
           signal: ctx.signal,
-        });
-      } catch (err) {
-        if (err instanceof AuthError) return retryLater(err.message);
-        if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
-        return retryLater(this.agent.explain(err, this.url));
-      }
-      if (res.statusCode === 401 && this.auth.refreshable && attempt === 0) {
-        await res.body.dump();
-        this.auth.invalidate();
-        continue;
-      }
-      break;
+        }),
+      );
+    } catch (err) {
+      if (err instanceof AuthError) return retryLater(err.message);
+      if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
+      return retryLater(this.agent.explain(err, this.url));
     }
     const status = res.statusCode;
     if (status >= 200 && status < 300) return deliveredReply(res, ctx.wantsReply);

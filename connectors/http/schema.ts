@@ -1,42 +1,8 @@
 import { z } from 'zod';
 import { endpointNetworkShape } from '../net/schema.ts';
+import { httpAuthSchema, httpUrl } from '../http-common/schema.ts';
 
-export const httpUrl = z.string().refine(
-  (s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  },
-  { error: (iss) => `expected an http(s) URL, got ${JSON.stringify(iss.input)}` },
-);
-
-export const httpAuthSchema = z
-  .discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('bearer'), token: z.string().min(1) }),
-    z.strictObject({ type: z.literal('basic'), username: z.string(), password: z.string() }),
-    z.strictObject({
-      type: z.literal('apiKey'),
-      header: z.string().min(1).default('X-Api-Key'),
-      value: z.string().min(1),
-      in: z.enum(['header', 'query']).default('header').meta({ description: 'Send the key as a header or as a query parameter.' }),
-      param: z.string().min(1).optional().meta({ description: 'Query parameter name (in: query); default: header.' }),
-    }),
-    z.strictObject({
-      type: z.literal('oauth2'),
-      grant: z.enum(['client_credentials', 'refresh_token']).default('client_credentials'),
-      tokenUrl: httpUrl.meta({ description: 'The authorization server\'s token endpoint.' }),
-      clientId: z.string().min(1),
-      clientSecret: z.string().optional(),
-      refreshToken: z.string().min(1).optional().meta({ description: 'For grant: refresh_token.' }),
-      scope: z.string().optional(),
-      audience: z.string().optional(),
-      clientAuth: z.enum(['basic', 'body']).default('basic').meta({ description: 'Client credentials as HTTP Basic (default) or in the form body.' }),
-    }).refine((a) => a.grant !== 'refresh_token' || a.refreshToken, { error: 'expected refreshToken for grant: refresh_token', path: ['refreshToken'] }),
-  ], { error: (iss) => `expected auth type bearer | basic | apiKey | oauth2, got ${JSON.stringify((iss.input as any)?.type ?? iss.input)}` })
-  .meta({ description: 'Credentials; use ${env:NAME} or ${secret:NAME}, never plain text.' });
+export type { HttpAuthConfig } from '../http-common/schema.ts';
 
 export const httpDestinationSchema = z.strictObject({
   url: httpUrl.meta({ description: 'Where each item is sent.' }),
@@ -50,4 +16,3 @@ export const httpDestinationSchema = z.strictObject({
 });
 
 export type HttpDestinationConfig = z.output<typeof httpDestinationSchema>;
-export type HttpAuthConfig = z.output<typeof httpAuthSchema>;

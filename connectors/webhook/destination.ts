@@ -13,7 +13,8 @@ import {
   type DestinationContext,
   type OutgoingItem,
 } from '../contract.ts';
-import { deliveredReply, parseRetryAfter, readBounded, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http/reply.ts';
+import { deliveredReply, parseRetryAfter, readBounded, RETRYABLE_STATUS, SNIPPET_BYTES } from '../http-common/reply.ts';
+import { AuthError, Authenticator, sendAuthorized } from '../http-common/auth.ts';
 import { standardWebhookHeaders } from './signatures.ts';
 import type { WebhookDestinationConfig } from './schema.ts';
 import { Network, type NetDispatcher } from '../net/index.ts';
@@ -29,22 +30,26 @@ export class WebhookDestination implements Destination {
   /** Set when the endpoint answered 410 Gone: it wants no more events. */
   private gone?: { at: number };
 
+  private readonly auth: Authenticator;
+
   constructor(cfg: WebhookDestinationConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
     this.url = new URL(cfg.url);
     this.concurrency = cfg.concurrency;
     this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs });
+    this.auth = new Authenticator(cfg.auth, this.agent, env);
   }
 
   async check(): Promise<CheckResult> {
     if (this.gone) return { ok: false, message: `endpoint ${this.url.origin}${this.url.pathname} is disabled: it answered 410 Gone` };
     try {
-      const res = await request(this.url, { method: 'HEAD', dispatcher: this.agent, signal: AbortSignal.timeout(this.cfg.timeoutMs) });
+      const res = await request(this.url, { method: 'HEAD', dispatcher: this.agent, headers: await this.auth.headers(), signal: AbortSignal.timeout(this.cfg.timeoutMs) });
       await res.body.dump();
       if (res.statusCode === 410) return { ok: false, message: `${this.url.host} answered 410 Gone: the endpoint no longer wants events` };
       if (res.statusCode >= 500) return { ok: false, message: `${this.url.host} answered HTTP ${res.statusCode} (server error)` };
       return { ok: true, message: `${this.url.host} reachable (HTTP ${res.statusCode} to HEAD); ${await this.agent.pathTo(this.url)}` };
     } catch (err) {
+      if (err instanceof AuthError) return { ok: false, message: err.message };
       return { ok: false, message: await this.agent.explainCheck(err, this.url) };
     }
   }
@@ -68,8 +73,9 @@ export class WebhookDestination implements Destination {
     };
     let res;
     try {
-      res = await request(this.url, { method: 'POST', dispatcher: this.agent, headers, body, signal: ctx.signal });
+      res = await sendAuthorized(this.auth, ctx.signal, (auth) => request(this.url, { method: 'POST', dispatcher: this.agent, headers: { ...headers, ...auth }, body, signal: ctx.signal }));
     } catch (err) {
+      if (err instanceof AuthError) return retryLater(err.message);
       if (err instanceof undiciErrors.RequestAbortedError || ctx.signal.aborted) return retryLater('delivery interrupted (Ferry is stopping)');
       return retryLater(this.agent.explain(err, this.url));
     }

@@ -1,6 +1,7 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
-import { httpUrl } from '../http/schema.ts';
+import { httpAuthSchema, httpUrl } from '../http-common/schema.ts';
+import { snsVerifyShape } from './sns.ts';
 import { exposureProblems, type ListenerExposure } from './exposure.ts';
 import { endpointNetworkShape } from '../net/schema.ts';
 
@@ -49,16 +50,18 @@ export function syncExposure(v: { address: string; port: number; tls?: unknown; 
 
 export const verifySchema = z
   .strictObject({
-    scheme: z.enum(['github', 'stripe', 'standard-webhooks', 'bearer', 'none']).meta({
+    scheme: z.enum(['github', 'stripe', 'standard-webhooks', 'bearer', 'sns', 'none']).meta({
       description:
-        'github: X-Hub-Signature-256; stripe: Stripe-Signature t=…,v1=…; standard-webhooks: webhook-id/-timestamp/-signature; bearer: Authorization: Bearer <secret>; none: no check (trusted local senders only).',
+        'github: X-Hub-Signature-256; stripe: Stripe-Signature t=…,v1=…; standard-webhooks: webhook-id/-timestamp/-signature; bearer: Authorization: Bearer <secret>; sns: Amazon SNS (signed with AWS\'s certificate; see topics); none: no check (trusted local senders only).',
     }),
     secret: secretList.optional().meta({ description: 'Signing secret or bearer token (a list during key rotation). Use ${secret:NAME}.' }),
     toleranceSec: z.int().min(1).default(300).meta({ description: 'Signed timestamps older or newer than this are refused (stripe, standard-webhooks).' }),
     header: z.string().min(1).optional().meta({ description: 'Signature header name, when the sender uses a non-default one.' }),
+    ...snsVerifyShape,
   })
   .superRefine((v, ctx) => {
-    if (v.scheme !== 'none' && v.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: `required for scheme ${v.scheme}` });
+    if (v.scheme !== 'none' && v.scheme !== 'sns' && v.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: `required for scheme ${v.scheme}` });
+    if (v.scheme === 'sns' && !v.topics) ctx.addIssue({ code: 'custom', path: ['topics'], message: 'required for scheme sns (the topic ARNs to accept)' });
   })
   .meta({ description: 'How each request proves it comes from the sender.' });
 
@@ -97,6 +100,7 @@ export const webhookDestinationSchema = z.strictObject({
     .refine((s) => secretBytes(s).length >= 24, { error: 'expected a signing secret of at least 24 bytes (whsec_<base64> or plain text)' })
     .meta({ description: 'Standard Webhooks signing secret (whsec_<base64>, or plain text of at least 24 bytes). Use ${secret:NAME}.' }),
   headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Extra headers.' }),
+  auth: httpAuthSchema.optional().meta({ description: 'Credentials the receiver asks for besides the signature (e.g. { type: oauth2, connection: NAME }).' }),
   timeoutMs: z.int().min(100).default(30_000),
   concurrency: z.int().min(1).max(64).default(4),
   ...endpointNetworkShape,

@@ -39,6 +39,8 @@ export function verifyRequest(cfg: VerifyConfig, headers: Headers, raw: Buffer, 
   switch (cfg.scheme) {
     case 'none':
       return { ok: true };
+    case 'sns':
+      return { ok: false, reason: 'SNS messages are verified with their certificate (sns.ts), not here' };
     case 'bearer': {
       const auth = header(headers, cfg.header ?? 'authorization');
       const m = auth ? /^Bearer\s+(.+)$/i.exec(auth.trim()) : null;

@@ -7,6 +7,7 @@ import { request } from 'undici';
 import { errorMessage, type CheckResult, type ConnectorEnv, type NewItem, type Source, type SourceContext } from '../contract.ts';
 import { mountRoute, probeListen, readBody, sendJson } from './listener.ts';
 import { verifyRequest } from './signatures.ts';
+import { SnsReceiver } from './sns.ts';
 import type { WebhookSourceConfig } from './schema.ts';
 import { NetError, Network, type NetDispatcher } from '../net/index.ts';
 
@@ -19,13 +20,18 @@ export class WebhookSource implements Source {
   /** webhook-relay mode: the network setting with the relay's own proxy/tls on top. */
   private readonly relayAgent?: NetDispatcher;
 
+  /** Amazon SNS messages (scheme sns): verified with AWS's certificate, subscriptions confirmed. */
+  private readonly sns?: SnsReceiver;
+
   constructor(cfg: WebhookSourceConfig, env?: ConnectorEnv) {
     this.cfg = cfg;
-    if (cfg.relay) this.relayAgent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.relay.proxy, tls: cfg.relay.tls, timeoutMs: 30_000, keepAliveMs: 60_000 });
+    const net = env?.net ?? Network.default();
+    if (cfg.relay) this.relayAgent = net.dispatcher({ proxy: cfg.relay.proxy, tls: cfg.relay.tls, timeoutMs: 30_000, keepAliveMs: 60_000 });
+    if (cfg.verify.scheme === 'sns') this.sns = new SnsReceiver(cfg.verify, net);
   }
 
   async close(): Promise<void> {
-    await this.relayAgent?.close();
+    await Promise.all([this.relayAgent?.close(), this.sns?.close()]);
   }
 
   async check(): Promise<CheckResult> {
@@ -92,12 +98,27 @@ export class WebhookSource implements Source {
     return { item: this.itemOf(headers, raw, verdict.id, parsed) };
   }
 
+  /**
+   * accept(), or for SNS its receiver: confirmations and unsubscriptions are answered there (`answered`),
+   * and what an admin must hear of (a refused subscription, an unsubscribe) is reported as a problem.
+   */
+  private async acceptEvent(ctx: SourceContext, headers: Headers, raw: Buffer): Promise<{ status: number; error: string } | { item: NewItem } | { answered: { status: number; body: Record<string, unknown> } }> {
+    if (!this.sns) return this.accept(headers, raw);
+    const outcome = await this.sns.handle(headers, raw);
+    if (outcome.kind === 'event') return { item: outcome.item };
+    if (outcome.problem) ctx.problem(outcome.problem);
+    if (outcome.kind === 'refused') return { status: outcome.status, error: outcome.error };
+    ctx.log.info(outcome.log);
+    return { answered: { status: outcome.status, body: outcome.body } };
+  }
+
   private async handle(ctx: SourceContext, req: http.IncomingMessage, res: http.ServerResponse, rest: string[]): Promise<void> {
     if (rest.length > 0) return sendJson(res, 404, { error: 'not found' });
     if (req.method !== 'POST') return sendJson(res, 405, { error: 'only POST is accepted here' }, { allow: 'POST' });
     const raw = await readBody(req, res, this.cfg.maxBodyBytes);
     if (!raw) return;
-    const accepted = this.accept(req.headers, raw);
+    const accepted = await this.acceptEvent(ctx, req.headers, raw);
+    if ('answered' in accepted) return sendJson(res, accepted.answered.status, accepted.answered.body);
     if ('error' in accepted) {
       ctx.log.warn({ status: accepted.status, reason: accepted.error, from: req.socket.remoteAddress }, 'webhook refused');
       return sendJson(res, accepted.status, { error: accepted.error });
@@ -168,19 +189,19 @@ export class WebhookSource implements Source {
             throw new Error('relay answer is not { events: [...], cursor: "<string>" }');
           }
           const items: NewItem[] = [];
-          page.events.forEach((ev: any, i: number) => {
+          for (const [i, ev] of (page.events as any[]).entries()) {
             if (!ev || typeof ev !== 'object' || typeof ev.body !== 'string') {
               ctx.problem(`relay event ${i} is malformed (expected { id, headers, body })`);
-              return;
+              continue;
             }
             const raw = Buffer.from(ev.body, ev.encoding === 'base64' ? 'base64' : 'utf8');
             const headers: Headers = {};
             for (const [k, v] of Object.entries(ev.headers ?? {})) headers[k.toLowerCase()] = typeof v === 'string' ? v : undefined;
             if (typeof ev.id === 'string' && !headers['webhook-id']) headers['webhook-id'] = ev.id;
-            const accepted = this.accept(headers, raw);
+            const accepted = await this.acceptEvent(ctx, headers, raw);
             if ('error' in accepted) ctx.problem(`relay event ${typeof ev.id === 'string' ? ev.id : i} refused: ${accepted.error}`);
-            else items.push(accepted.item);
-          });
+            else if ('item' in accepted) items.push(accepted.item);
+          }
           const next = typeof page.cursor === 'string' ? { key: 'relay-cursor', value: page.cursor } : undefined;
           for (;;) {
             const r = await ctx.emit(items, next);

@@ -7,6 +7,8 @@ import { connectorOf } from '../engine/registry.ts';
 import { createLogger } from '../engine/logger.ts';
 import { previewLines, previewProcess } from '../engine/process/preview.ts';
 import { Network } from '../../connectors/net/index.ts';
+import type { ConnectorEnv } from '../../connectors/contract.ts';
+import { standaloneManager } from './connect.ts';
 import { out, UsageError } from './output.ts';
 import { configOption, requireConfig, type Act } from './options.ts';
 
@@ -42,6 +44,7 @@ export function registerConfigCommands(program: Command, act: Act): void {
       }
       let failures = 0;
       let checked = 0;
+      let oauth: ReturnType<typeof standaloneManager> | undefined; // opened only for flows with OAuth
       for (const integration of loaded.config.integrations) {
         for (const flow of integration.flows) {
           if (opts.flow && flow.name !== opts.flow) continue;
@@ -49,7 +52,7 @@ export function registerConfigCommands(program: Command, act: Act): void {
           for (const role of ['source', 'destination'] as const) {
             const { type, ...cfg } = flow[role] as { type: string } & Record<string, unknown>;
             const def = connectorOf(type);
-            const env = { configDir: loaded.dir, log: silent, net };
+            const env: ConnectorEnv = { configDir: loaded.dir, log: silent, net, tokens: (auth) => (oauth ??= standaloneManager(loaded)).manager.provider(auth, flow.name, role) };
             const conn = role === 'source' ? def.createSource!(cfg, env) : def.createDestination!(cfg, env);
             const result = await conn.check();
             await conn.close?.();
@@ -58,6 +61,7 @@ export function registerConfigCommands(program: Command, act: Act): void {
           }
         }
       }
+      oauth?.close();
       if (opts.flow && checked === 0) throw new UsageError(`--flow: no flow named "${opts.flow}"`);
       return failures > 0 ? 1 : 0;
     }));

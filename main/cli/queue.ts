@@ -6,7 +6,9 @@ import { ITEM_STATES, type ItemState } from '../engine/store/queue.ts';
 import type { StatusReport } from '../engine/status.ts';
 import type { ItemDetail, ItemView, QueueActionRequest } from '../engine/admin/types.ts';
 import { FerryApiError } from '../engine/api/errors.ts';
+import { queueFlowNames } from '../engine/alerts/names.ts';
 import { engineApiFor, type CliApi } from './engine-client.ts';
+import { connectionLines, connectionNotes } from './connect.ts';
 import { err, formatTime, out, table, UsageError } from './output.ts';
 import { configOption, requireConfigForQueue, type Act } from './options.ts';
 
@@ -14,7 +16,7 @@ function printStatus(report: StatusReport): void {
   out(`Ferry is ${report.running ? 'running' : 'not running'} (${report.generatedAt})`);
   const rows = [['FLOW', 'STATE', 'QUEUED', 'RETRYING', 'IN-FLIGHT', 'DEAD', 'DELIVERED', 'LAST DELIVERY', 'DESTINATION']];
   for (const f of report.flows) {
-    const state = !f.enabled ? 'disabled' : f.paused ? 'paused' : f.source.intakeBlocked ? 'blocked' : 'active';
+    const state = !f.enabled ? 'disabled' : f.paused ? 'paused' : f.waitingFor ? 'waiting' : f.source.intakeBlocked ? 'blocked' : 'active';
     const dest = f.destination.health === 'unreachable' ? `unreachable since ${formatTime(f.destination.unreachableSince)}` : f.destination.health;
     rows.push([f.flow, state, String(f.counts.queued), String(f.counts.retrying), String(f.counts.inflight), String(f.counts.dead), String(f.counts.delivered), formatTime(f.lastDeliveryAt), `${f.destination.type}: ${dest}`]);
   }
@@ -23,8 +25,19 @@ function printStatus(report: StatusReport): void {
     if (f.nextRunAt) out(`${f.flow}: ${f.trigger}, last run ${formatTime(f.lastRunAt)}, next run ${f.nextRunAt.slice(0, 19).replace('T', ' ')}Z`);
     if (f.source.intakeBlocked) out(`${f.flow}: intake paused: ${f.source.intakeBlocked}`);
     if (f.source.failingSince) out(`${f.flow}: source failing since ${formatTime(f.source.failingSince)}: ${f.source.problem}`);
+    if (f.waitingFor) out(`${f.flow}: deliveries wait: ${f.waitingFor} (items stay queued)`);
     if (f.lastError) out(`${f.flow}: last error ${formatTime(f.lastErrorAt)}: ${f.lastError}`);
     for (const w of f.warnings ?? []) out(`${f.flow}: warning: ${w}`);
+  }
+  if (report.connections?.length) {
+    out('');
+    out(table([['CONNECTION', 'PROVIDER', 'STATE', 'LAST REFRESH', 'USED BY'], ...connectionLines(report.connections, formatTime)]));
+    for (const line of connectionNotes(report.connections)) out(line);
+  }
+  for (const a of report.alerts ?? []) {
+    const waiting = a.counts.queued + a.counts.inflight + a.counts.retrying;
+    const state = a.health === 'failing' ? `FAILING (${waiting} waiting, ${a.counts.dead} failed): ${a.lastError ?? 'see ferry queue list --flow'}` : a.lastSentAt ? `OK, last sent ${formatTime(a.lastSentAt)}` : 'nothing sent yet';
+    out(`alerts[${a.rule}] ${a.channel} (${a.on.join(', ')}): ${state}`);
   }
 }
 
@@ -38,7 +51,7 @@ interface ItemSelection {
 function selectionFrom(opts: { flow?: string; state?: string; id?: string; limit?: string }, loaded: LoadedConfig): ItemSelection {
   const f: ItemSelection = {};
   if (opts.flow) {
-    const known = loaded.config.integrations.flatMap((i) => i.flows.map((fl) => fl.name));
+    const known = queueFlowNames(loaded.config);
     if (!known.includes(opts.flow)) throw new UsageError(`--flow: no flow named "${opts.flow}" (flows: ${known.join(', ') || 'none'})`);
     f.flow = opts.flow;
   }

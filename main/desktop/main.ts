@@ -59,8 +59,10 @@ class DesktopApp {
     this.log = createLogger({ level, logDir: path.join(loaded.dataDir, 'logs'), stderr: !app.isPackaged, scrub: scrubber.text });
     if (key.source.kind === 'refuse') this.log.warn(`secrets set in the dashboard are refused: ${key.source.reason}`);
     // without a protected key the engine runs without a secret store: the API answers secret writes with an error
+    // OAuth tokens take the secrets' OS-protected key; without one they stay in memory (connect again after a restart)
+    const refused = key.source.kind === 'refuse';
     // network.proxy: system asks Chromium per URL, which evaluates the OS's PAC file or auto-detection
-    this.engine = Engine.open(loaded, { log: this.log, scrubber, secrets: key.source.kind === 'refuse' ? undefined : secrets, resolveProxy: (url) => session.defaultSession.resolveProxy(url) });
+    this.engine = Engine.open(loaded, { log: this.log, scrubber, secrets: refused ? undefined : secrets, tokenStorage: refused ? 'memory' : undefined, resolveProxy: (url) => session.defaultSession.resolveProxy(url) });
     this.admin = await startWithAdmin(this.engine, { staticDir: path.join(resources, 'dist', 'renderer') });
     if (key.source.kind === 'refuse') {
       new Notification({ title: 'Ferry: secrets cannot be stored safely here', body: key.source.reason }).show();

@@ -1,7 +1,8 @@
 // Which native notifications to show, decided by a pure class fed with status reports (no electron import):
 // new failures only (items that went dead since the last report, a destination unreachable for more than 5
-// minutes), at most one per flow every 10 minutes and three in all per 10 minutes, so a flapping destination
-// or a burst of dead items does not bury the desktop in toasts.
+// minutes) and an OAuth connection that needs new consent, at most one per flow (or connection) every 10
+// minutes and three in all per 10 minutes, so a flapping destination or a burst of dead items does not bury
+// the desktop in toasts.
 import type { StatusReport } from '../engine/index.ts';
 
 export interface DesktopNotice {
@@ -34,6 +35,8 @@ export class NotificationLimiter {
   private deadSeen: Map<string, number> | undefined;
   /** Flows whose current unreachable episode was already announced, with its start. */
   private readonly unreachableAnnounced = new Map<string, string>();
+  /** Connections whose current "consent needed" episode was already announced. */
+  private readonly consentAnnounced = new Set<string>();
   private readonly lastShown = new Map<string, number>();
   private shownAt: number[] = [];
   private suppressed = 0;
@@ -81,6 +84,21 @@ export class NotificationLimiter {
         title: `${f.flow}: destination unreachable for ${Math.floor(forMs / 60_000)} min`,
         body: f.lastError ?? `The ${f.destination.type} destination does not answer; items wait and are retried.`,
         route: `#/flows/${encodeURIComponent(f.flow)}`,
+      });
+    }
+    // an OAuth connection that needs new consent: once per episode (it is announced again after a reconnect)
+    for (const c of report.connections ?? []) {
+      if (c.state !== 'consent_needed') {
+        this.consentAnnounced.delete(c.name);
+        continue;
+      }
+      if (this.consentAnnounced.has(c.name)) continue;
+      this.consentAnnounced.add(c.name);
+      candidates.push({
+        key: `consent:${c.name}`,
+        title: `Ferry: ${c.name} needs new consent`,
+        body: `${c.usedBy.length ? `Deliveries of ${c.usedBy.join(', ')} wait (nothing is lost). ` : ''}Open Connections and click Connect.${c.reason ? ` ${c.reason}` : ''}`,
+        route: '#/connections',
       });
     }
     return this.admit(candidates, now);

@@ -8,7 +8,7 @@ export type TrayState = 'ok' | 'syncing' | 'attention' | 'error' | 'paused';
 export function flowTrayState(f: FlowStatus): TrayState {
   if (f.counts.dead > 0) return 'error';
   if (f.enabled && f.paused) return 'paused';
-  if (f.counts.retrying > 0 || f.destination.health === 'unreachable' || f.source.intakeBlocked || f.source.failingSince) return 'attention';
+  if (f.waitingFor || f.counts.retrying > 0 || f.destination.health === 'unreachable' || f.source.intakeBlocked || f.source.failingSince) return 'attention';
   if (f.counts.queued > 0 || f.counts.inflight > 0) return 'syncing';
   return 'ok';
 }
@@ -23,7 +23,8 @@ export function trayState(report: StatusReport): TrayState {
   const enabled = report.flows.filter((f) => f.enabled);
   const states = enabled.map(flowTrayState);
   if (states.includes('error')) return 'error';
-  if (states.includes('attention')) return 'attention';
+  // an OAuth connection that needs consent or cannot renew its token needs a human even before a flow waits on it
+  if (states.includes('attention') || report.connections?.some((c) => c.state !== 'connected')) return 'attention';
   if (enabled.length > 0 && enabled.every((f) => f.paused)) return 'paused';
   if (states.includes('syncing')) return 'syncing';
   return 'ok';

@@ -3,10 +3,10 @@
 // cleanly. Plain Node: it never imports electron.
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, type LoadedConfig } from './config/load.ts';
+import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import type { FerryConfig, FlowConfig } from './config/schema.ts';
 import type { ApplyReport } from './admin/types.ts';
-import type { SecretStore } from './secrets.ts';
+import { SecretStore } from './secrets.ts';
 import { Scrubber } from './scrub.ts';
 import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
@@ -15,11 +15,16 @@ import { ContentStore } from './store/content.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
-import { FlowRuntime, type IntakeResult, type IntakeWrite } from './flow.ts';
+import { FlowRuntime, type FlowDeps, type IntakeResult, type IntakeWrite } from './flow.ts';
 import { readStatus, type StatusReport } from './status.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { errorMessage } from '../../connectors/contract.ts';
 import { collectStartupGarbage, favourSmallHeap } from './memory.ts';
+import { AlertService, type AlertOptions } from './alerts/service.ts';
+import { packageVersion } from './paths.ts';
+import { ConnectionManager } from './oauth/connections.ts';
+import { TokenStore } from './oauth/token-store.ts';
+import { readConnections } from './oauth/state.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 import { FerryMetrics } from './metrics/ferry-metrics.ts';
 import { MetricsListener } from './metrics/listener.ts';
@@ -33,6 +38,11 @@ export interface EngineOptions {
   stopGraceMs?: number;
   /** Store for ${secret:NAME}; applyConfig() and the admin API re-read configs through it. */
   secrets?: SecretStore;
+  /**
+   * OAuth tokens: encrypted in the data dir with the secret store's key (default), or 'memory' where no
+   * protected key exists (the desktop app without an OS keystore).
+   */
+  tokenStorage?: 'memory';
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
   idleRecheckMs?: number;
   /** Removes credentials from what the engine writes and serves (default: one for this config and store). */
@@ -42,6 +52,8 @@ export interface EngineOptions {
    * session.resolveProxy, which evaluates PAC files. Headless, the OS settings are read instead.
    */
   resolveProxy?: ProxyResolver;
+  /** Alerts' timings (tests shorten them). */
+  alerts?: AlertOptions;
 }
 
 /** Opens the database of a data dir without the run lock (status and queue commands, other processes). */
@@ -65,6 +77,8 @@ export class Engine {
   readonly queue: Queue;
   readonly content: ContentStore;
   readonly flowStates: FlowStates;
+  /** OAuth connections: their tokens, health and consent. */
+  readonly connections: ConnectionManager;
   /** The network setting every outbound HTTP(S) client uses (connectors get it in their ConnectorEnv). */
   network: Network;
   readonly flows = new Map<string, FlowRuntime>();
@@ -76,6 +90,10 @@ export class Engine {
   private readonly opts: EngineOptions;
   /** Run first when the engine stops (what a host started on top of it: the admin API). */
   private readonly stopHooks: Array<() => Promise<void>> = [];
+  /** Messages to the admin (`alerts:`), each channel an internal flow of its own. */
+  readonly alerts: AlertService;
+  /** Where the dashboard is served, set by whatever started the admin API on top (alerts link to it). */
+  dashboardUrl?: string;
   readonly startedAt = Date.now();
   private maintenance?: NodeJS.Timeout;
   private diskProblem: string | undefined;
@@ -105,11 +123,27 @@ export class Engine {
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
     this.network = this.networkOf(this.config);
-    // A receiver may echo a credential in an error reply: credentials never reach the database.
+    // A receiver may echo a credential in an error reply: credentials (OAuth tokens too) never reach the database.
     this.scrubber = opts.scrubber ?? new Scrubber({ store: opts.secrets });
     this.scrubber.addLoaded(loaded);
     this.queue.redact = this.scrubber.text;
     this.flowStates.redact = this.scrubber.text;
+    this.connections = new ConnectionManager(
+      {
+        db: this.db,
+        store: new TokenStore(this.dataDir, this.db, opts.tokenStorage ?? opts.secrets ?? new SecretStore(this.dataDir)),
+        log: this.log,
+        // token, discovery and revocation requests follow the network setting (proxy, trust, client certificate)
+        dispatcherFor: (url) => this.dispatcherFor(url),
+        onChange: (key, state) => {
+          if (!this.connections) return; // still loading: the flows are not built yet
+          const c = this.connections.get(key);
+          this.queue.addEvent('connection', null, null, { name: c?.settings.title ?? key, action: state, reason: c?.health.reason ?? undefined });
+          for (const name of this.connections.flowsUsing(key)) this.flows.get(name)?.wake();
+        },
+      },
+      loaded.config.connections,
+    );
 
     // Outcomes and after-delivery marks waiting for their own commit ride along with the next intake commit
     // (and after-delivery marks with the next outcome commit): during a burst one fsync serves all three.
@@ -157,6 +191,23 @@ export class Engine {
       for (const flowCfg of integration.flows) this.flows.set(flowCfg.name, this.buildFlow(integration.name, flowCfg, loaded.dir));
     }
     this.batchers = [this.intake, this.settleBatcher, this.afterDone];
+    this.alerts = new AlertService(
+      {
+        config: () => this.config,
+        configDir: () => this.loaded.dir,
+        status: () => {
+          this.persistFacts(); // the flows' latest facts (last error, breaker), not those of the last maintenance pass
+          return this.status();
+        },
+        facts: () => ({ diskProblem: this.diskProblem }),
+        dashboardUrl: () => this.dashboardUrl,
+        flowDeps: () => this.flowDeps(),
+        log: this.log.child({ part: 'alerts' }),
+        net: () => this.network,
+        version: packageVersion(),
+      },
+      opts.alerts,
+    );
   }
 
   private readonly intake: Batcher<IntakeWrite, IntakeResult>;
@@ -182,9 +233,18 @@ export class Engine {
     const env = { configDir, log: this.log.child({ flow: flowCfg.name }), net: this.network };
     const { type: st, ...sourceCfg } = flowCfg.source as { type: string } & Record<string, unknown>;
     const { type: dt, ...destCfg } = flowCfg.destination as { type: string } & Record<string, unknown>;
-    const source = connectorOf(st).createSource!(sourceCfg, env);
-    const destination = connectorOf(dt).createDestination!(destCfg, env);
-    const flow = new FlowRuntime(integration, flowCfg, source, destination, {
+    this.connections.forgetFlow(flowCfg.name);
+    const tokens = (role: 'source' | 'destination') => ({ ...env, tokens: (auth: Parameters<ConnectionManager['provider']>[0]) => this.connections.provider(auth, flowCfg.name, role) });
+    const source = connectorOf(st).createSource!(sourceCfg, tokens('source'));
+    const destination = connectorOf(dt).createDestination!(destCfg, tokens('destination'));
+    const flow = new FlowRuntime(integration, flowCfg, source, destination, { ...this.flowDeps(), held: () => this.connections.holdReason(flowCfg.name) });
+    this.metricsMade?.observe(flow);
+    return flow;
+  }
+
+  /** The shared parts a flow runs on. */
+  private flowDeps(): FlowDeps {
+    return {
       db: this.db,
       queue: this.queue,
       content: this.content,
@@ -196,9 +256,7 @@ export class Engine {
       diskOk: () => this.diskProblem,
       dataVersion: () => this.dataVersion(),
       idleRecheckMs: this.opts.idleRecheckMs,
-    });
-    this.metricsMade?.observe(flow);
-    return flow;
+    };
   }
 
   private metricsMade?: FerryMetrics;
@@ -241,8 +299,10 @@ export class Engine {
     this.checkDisk();
     await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
+    for (const key of this.connections.pruneUnused()) this.log.info({ connection: key }, 'removed the stored OAuth tokens of inline settings no flow uses any more');
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.persistFacts(); // what the flows know from before (their last delivery) shows from the first status on
+    await this.alerts.start();
     this.retryAfterDelivery();
     this.lastSlow = this.lastPrune = Date.now();
     this.maintenance = setInterval(() => this.maintain(), 1000);
@@ -262,7 +322,7 @@ export class Engine {
       this.persistFacts();
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
-        const running = new Set([...this.flows.values()].flatMap((f) => f.runningIds()));
+        const running = new Set(this.allFlows().flatMap((f) => f.runningIds()));
         if (this.queue.requeueExpired(now, running) > 0) for (const f of this.flows.values()) f.wake();
         this.retryAfterDelivery();
         this.checkDisk();
@@ -278,9 +338,14 @@ export class Engine {
     }
   }
 
+  /** The configured flows and the internal ones (alert channels). */
+  private allFlows(): FlowRuntime[] {
+    return [...this.flows.values(), ...this.alerts.runtimes()];
+  }
+
   /** Writes what each flow knows (last delivery, last error, breaker) for other processes to read. */
   private persistFacts(): void {
-    for (const flow of this.flows.values()) {
+    for (const flow of this.allFlows()) {
       flow.refreshIntake();
       const facts = {
         last_delivery_at: flow.facts.lastDeliveryAt,
@@ -345,7 +410,7 @@ export class Engine {
   }
 
   status(): StatusReport {
-    const report = readStatus(this.config, this.queue, this.flowStates, this.state === 'running');
+    const report = readStatus(this.config, this.queue, this.flowStates, this.state === 'running', readConnections(this.config, this.db));
     for (const f of report.flows) {
       const flow = this.flows.get(f.flow);
       if (flow) f.counters = flow.counterSnapshot();
@@ -361,7 +426,7 @@ export class Engine {
 
   retry(filter: ItemFilter): number {
     const n = this.queue.retry(filter);
-    for (const f of this.flows.values()) f.wake();
+    for (const f of this.allFlows()) f.wake();
     return n;
   }
 
@@ -432,12 +497,14 @@ export class Engine {
     await Promise.all(toStop.map((f) => f.stop(this.stopGraceMs)));
     for (const f of toStop) {
       this.flows.delete(f.name);
+      this.connections.forgetFlow(f.name);
       this.writtenFacts.delete(f.name);
       (wanted.has(f.name) ? report.restarted : report.stopped).push(f.name);
     }
     this.scrubber.addLoaded(loaded);
     this.loaded = loaded;
     this.config = loaded.config;
+    this.connections.configure(loaded.config.connections);
     if (levelChanged) this.log.level = loaded.config.logLevel;
     if (networkChanged) {
       await this.network.close();
@@ -464,6 +531,7 @@ export class Engine {
       if (this.state === 'running') await this.startFlow(flow);
       if (!report.restarted.includes(name)) report.started.push(name);
     }
+    await this.alerts.apply(loaded.config);
     if (this.state === 'running') await this.fleet.apply();
     if (report.started.length + report.stopped.length + report.restarted.length > 0) {
       this.queue.addEvent('config', null, null, { started: report.started, stopped: report.stopped, restarted: report.restarted });
@@ -477,7 +545,16 @@ export class Engine {
    * problems throws ConfigError and leaves the running flows as they are.
    */
   async reload(): Promise<ApplyReport> {
-    return this.applyConfig(loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() }));
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfig(this.loaded.file, { secrets: this.secrets?.lookup() });
+    } catch (err) {
+      if (err instanceof ConfigError) this.alerts.configRefused(err.problems);
+      throw err;
+    }
+    const report = await this.applyConfig(loaded);
+    this.alerts.configAccepted();
+    return report;
   }
 
   /** Stops intake, lets in-flight deliveries finish (bounded), writes what is pending and closes the database. */
@@ -491,8 +568,10 @@ export class Engine {
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
+    await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();
+    this.connections.close();
     await this.network.close().catch(() => undefined);
     this.db.close();
     this.unlock();

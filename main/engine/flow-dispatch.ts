@@ -112,7 +112,7 @@ export class Dispatcher {
   /** How many new items intake may insert already leased to this dispatcher (`pending` are being inserted). */
   directLeaseRoom(pending: number): number {
     const h = this.host;
-    if (h.stopping || h.paused || !h.cfg.enabled || this.ordering !== 'none' || h.breaker.state !== 'closed') return 0;
+    if (h.stopping || h.paused || !h.cfg.enabled || this.ordering !== 'none' || h.breaker.state !== 'closed' || h.deps.held?.()) return 0;
     return Math.max(0, this.concurrency * (PREFETCH + 1) - this.buffered.length - this.inFlight.size - pending);
   }
 
@@ -147,7 +147,7 @@ export class Dispatcher {
         continue;
       }
       const versionBefore = quiet ? undefined : h.deps.dataVersion?.();
-      if (h.paused || !h.cfg.enabled) {
+      if (h.paused || !h.cfg.enabled || h.deps.held?.()) {
         this.releaseBuffered();
         await this.sleep(IDLE_POLL_MS);
         continue;
@@ -198,6 +198,11 @@ export class Dispatcher {
     const h = this.host;
     const item = { flow: h.name, name: row.name };
     if (interrupted && outcome.kind !== 'delivered') return { id: row.id, kind: 'release' }; // interrupted by shutdown: not a failed attempt
+    const held = outcome.kind === 'retry' ? h.deps.held?.() : undefined;
+    if (held) {
+      if (h.facts.lastError !== held) h.noteError(held);
+      return { id: row.id, kind: 'release' }; // waits for consent, queued as it was: not a failed attempt
+    }
     if (outcome.kind === 'delivered') {
       h.breaker.success();
       h.facts.lastDeliveryAt = now;

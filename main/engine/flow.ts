@@ -44,6 +44,8 @@ export interface FlowDeps {
   diskOk(): string | undefined;
   /** SQLite's data_version: changes when another process (`ferry queue retry`) committed to the database. */
   dataVersion?(): number;
+  /** Why deliveries wait now (an OAuth connection needs consent): items stay queued, no attempt is used. */
+  held?(): string | undefined;
   /** How often an idle flow looks at its queue with no sign of new work (default 10 s). */
   idleRecheckMs?: number;
 }
@@ -258,7 +260,8 @@ export class FlowRuntime implements DispatchHost {
       items = items.slice(0, cut);
     }
     const deferred = allItems.slice(items.length);
-    if (deferred.length > 0) checkpoint = undefined; // a batch cursor must not move past items not queued
+    // a batch cursor must not move past items not queued (deferred by back pressure, or whose body failed)
+    if (deferred.length > 0 || failed.length > 0) checkpoint = undefined;
 
     const rows: NewRow[] = [];
     const state: IntakeWrite['state'] = [];
@@ -345,6 +348,15 @@ export class FlowRuntime implements DispatchHost {
         this.log.warn(detail ?? {}, message);
         this.noteSourceProblem(message);
       },
+      failing: (reason) => {
+        if (reason) {
+          this.facts.sourceFailingSince ??= Date.now();
+          this.facts.sourceProblem = reason;
+        } else {
+          this.facts.sourceFailingSince = undefined;
+          this.facts.sourceProblem = undefined;
+        }
+      },
       stillFailing: (message) => {
         this.problemsReported++;
         this.latestProblem = message;
@@ -366,7 +378,7 @@ export class FlowRuntime implements DispatchHost {
     const body = await this.deps.content.put(item.body);
     const now = Date.now();
     // Sent directly only when the dispatcher would send it now; otherwise it waits in the queue like any item.
-    const direct = !this.paused && this.cfg.enabled && this.dispatch.ordering === 'none' && this.breaker.state === 'closed';
+    const direct = !this.paused && this.cfg.enabled && this.dispatch.ordering === 'none' && this.breaker.state === 'closed' && !this.deps.held?.();
     const row = rowFor(this.name, this.cfg['fifo-by'], item, body, direct ? now + LEASE_MS : undefined);
     let result: IntakeResult;
     try {
@@ -469,6 +481,7 @@ export class FlowRuntime implements DispatchHost {
       const schedule = new CronSchedule(trigger.schedule, trigger.timezone);
       this.schedule = schedule.start(() => void this.runScan('schedule'), { name: `ferry:${this.name}` });
       this.deps.flowStates.update(this.name, { next_run_at: this.schedule.nextRun().getTime() });
+      if (this.source.scanOnStart) void this.runScan('start'); // what arrived while Ferry was off is taken now
       if (trigger.catchUp) {
         const since = fs0.last_run_at ?? fs0.first_seen_at;
         const missed = schedule.missedSince(new Date(since), new Date());

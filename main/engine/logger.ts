@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { createStream } from 'rotating-file-stream';
+import { scrubTokens } from './oauth/scrub.ts';
 
 export type { Logger };
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -51,7 +52,8 @@ export function createLogger(opts: LoggerOptions): Logger {
       stream: createStream('ferry.log', { path: opts.logDir, size: '10M', maxFiles: 5 }),
     });
   }
-  const scrub = opts.scrub;
+  // OAuth tokens are scrubbed whatever else is: no caller has to remember them
+  const scrub = (text: string) => scrubTokens(opts.scrub ? opts.scrub(text) : text);
   return pino(
     {
       level: opts.level,

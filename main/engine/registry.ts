@@ -9,6 +9,7 @@ import { ftpConnector } from '../../connectors/ftp/index.ts';
 import { sftpConnector } from '../../connectors/sftp/index.ts';
 import { httpPollConnector } from '../../connectors/http-poll/index.ts';
 import { emailConnector } from '../../connectors/email/index.ts';
+import { imapConnector } from '../../connectors/imap/index.ts';
 
 export const connectors: ConnectorDefinition[] = [
   folderConnector,
@@ -21,6 +22,7 @@ export const connectors: ConnectorDefinition[] = [
   sftpConnector,
   httpPollConnector,
   emailConnector,
+  imapConnector,
 ];
 
 export function connectorOf(type: string): ConnectorDefinition {

@@ -2,9 +2,11 @@
 // ${secret:NAME} resolved to, and every value in the secret store, is replaced by "[env:NAME]" or
 // "[secret:NAME]" in item errors, stored replies, activity events, logs, CLI output and API replies (a receiver
 // may echo a key back in an error reply; a URL may carry a password). One Scrubber serves them all, so any
-// new output (heartbeats, exports) gets the same treatment by calling text() or deep().
+// new output (heartbeats, exports) gets the same treatment by calling text() or deep(). OAuth tokens the process
+// has seen (oauth/scrub.ts) are replaced by "[token]" in the same pass.
 import type { LoadedConfig } from './config/load.ts';
 import type { SecretStore } from './secrets.ts';
+import { scrubTokens } from './oauth/scrub.ts';
 
 /** Shorter values are left alone: they would blank out ordinary text and are no credential anyway. */
 export const MIN_SCRUB_LENGTH = 4;
@@ -96,11 +98,11 @@ export class Scrubber {
     return this.pattern;
   }
 
-  /** The text with every known value replaced by its label. */
+  /** The text with every known value replaced by its label, and every OAuth token this process saw by "[token]". */
   readonly text = (text: string): string => {
     const re = this.regex();
-    if (!re || text.length < MIN_SCRUB_LENGTH) return text;
-    return text.replace(re, (m) => this.fixed.get(m) ?? this.stored.get(m) ?? '[secret]');
+    if (!re || text.length < MIN_SCRUB_LENGTH) return scrubTokens(text);
+    return scrubTokens(text.replace(re, (m) => this.fixed.get(m) ?? this.stored.get(m) ?? '[secret]'));
   };
 
   /** A copy of plain data (objects, arrays, strings) with every string scrubbed. */

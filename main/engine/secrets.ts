@@ -13,7 +13,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 export class SecretError extends Error {}
 
-interface SecretFile {
+/** The encrypted file's form (also used for OAuth tokens, oauth/token-store.ts). */
+export interface SecretFile {
   version: 1;
   /** How the key was made: "env" (FERRY_MASTER_KEY + scrypt with salt) or "keyfile". */
   keySource: 'env' | 'keyfile';
@@ -195,6 +196,16 @@ export class SecretStore {
 
   private namedFor?: Map<string, Entry>;
   private namedCache?: Map<string, string>;
+
+  /**
+   * The key of another encrypted file in this data dir (OAuth tokens), protected as the secrets are: derived
+   * from FERRY_MASTER_KEY (or the desktop app's OS-protected key) with the file's salt, or the key file.
+   * `source` is the file's own; a new file takes FERRY_MASTER_KEY when it is set.
+   */
+  fileKey(salt: Buffer, source?: 'env' | 'keyfile'): { source: 'env' | 'keyfile'; key: Buffer } {
+    const s = source ?? (this.masterKey ? 'env' : 'keyfile');
+    return { source: s, key: this.key(s, salt, true) };
+  }
 
   /** A SecretLookup for config/load.ts; a store that cannot be read reports every secret as missing. */
   lookup(): (name: string) => string | undefined {

@@ -4,6 +4,9 @@ import type { FerryConfig } from './config/schema.ts';
 import { flowWarnings, formatPath } from './config/load.ts';
 import { ITEM_STATES, type ItemState, type Queue } from './store/queue.ts';
 import type { FlowStates } from './store/state.ts';
+import { alertChannelStatus, type AlertChannelStatus } from './alerts/status.ts';
+import { isAlertFlow } from './alerts/names.ts';
+import { waitingFor, type ConnectionStatus } from './oauth/state.ts';
 
 export interface FlowStatus {
   integration: string;
@@ -21,6 +24,8 @@ export interface FlowStatus {
   destination: { type: string; health: 'ok' | 'unreachable' | 'unknown'; unreachableSince: string | null };
   /** failingSince/problem: the scheduled scans report a problem (cleared by a clean scan). */
   source: { type: string; intakeBlocked: string | null; failingSince: string | null; problem: string | null };
+  /** Deliveries wait for an OAuth connection that needs consent (items stay queued), e.g. "connection crm needs consent". */
+  waitingFor?: string | null;
   /** Risks the flow's config accepts on purpose (`source.allowInsecure: …`); absent when there are none. */
   warnings?: string[];
   /** What the running engine did for this flow since it started; absent when no engine runs. */
@@ -49,11 +54,15 @@ export interface StatusReport {
   running: boolean;
   flows: FlowStatus[];
   totals: Record<ItemState, number>;
+  /** The alert channels of `alerts:` (their messages are not counted in totals: they are not data). */
+  alerts?: AlertChannelStatus[];
+  /** OAuth connections and their health: connected, refresh_failing (with the provider's error), consent_needed. */
+  connections?: ConnectionStatus[];
 }
 
 const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
 
-export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowStates, running: boolean): StatusReport {
+export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowStates, running: boolean, connections: ConnectionStatus[] = []): StatusReport {
   const zero = () => Object.fromEntries(ITEM_STATES.map((s) => [s, 0])) as Record<ItemState, number>;
   const counts = new Map<string, { counts: Record<ItemState, number>; waitingBytes: number }>();
   const totals = zero();
@@ -62,7 +71,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
     entry.counts[c.state] = c.n;
     if (c.state === 'queued' || c.state === 'retrying' || c.state === 'inflight') entry.waitingBytes += c.bytes;
     counts.set(c.flow, entry);
-    totals[c.state] += c.n;
+    if (!isAlertFlow(c.flow)) totals[c.state] += c.n;
   }
   const states = new Map(flowStates.all().map((s) => [s.flow, s]));
   const flows: FlowStatus[] = [];
@@ -87,9 +96,11 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
         lastErrorAt: iso(s?.last_error_at),
         destination: { type: flow.destination.type, health, unreachableSince: iso(s?.unreachable_since) },
         source: { type: flow.source.type, intakeBlocked: s?.intake_blocked ?? null, failingSince: iso(s?.source_failing_since), problem: s?.source_problem ?? null },
+        waitingFor: waitingFor(flow, connections),
         ...(warnings.length ? { warnings } : {}),
       });
     }
   }
-  return { generatedAt: new Date().toISOString(), running, flows, totals };
+  const alerts = alertChannelStatus(config, (flow) => counts.get(flow)?.counts ?? zero(), (flow) => states.get(flow));
+  return { generatedAt: new Date().toISOString(), running, flows, totals, alerts, connections };
 }

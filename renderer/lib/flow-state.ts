@@ -7,7 +7,7 @@ export function flowState(f: FlowStatus): FlowState {
   if (!f.enabled) return 'disabled';
   if (f.counts.dead > 0) return 'error';
   if (f.paused) return 'paused';
-  if (f.counts.retrying > 0 || f.destination.health === 'unreachable' || f.source.intakeBlocked || f.source.failingSince) return 'attention';
+  if (f.waitingFor || f.counts.retrying > 0 || f.destination.health === 'unreachable' || f.source.intakeBlocked || f.source.failingSince) return 'attention';
   if (f.counts.queued > 0 || f.counts.inflight > 0) return 'syncing';
   return 'ok';
 }

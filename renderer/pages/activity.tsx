@@ -31,6 +31,10 @@ export function describeEvent(e: ActivityEvent): string {
       return words[String(d.action)] ?? `flow ${String(d.action ?? 'changed')}`;
     }
     case 'secret': return `Secret ${String(d.name ?? '')} ${d.action === 'delete' ? 'deleted' : 'set'}`;
+    case 'connection': {
+      const words: Record<string, string> = { consent_needed: 'needs consent', refresh_failing: 'cannot renew its token', connected: 'connected' };
+      return `Connection ${String(d.name ?? '')} ${words[String(d.action)] ?? String(d.action ?? 'changed')}${reason ? `: ${reason}` : ''}`;
+    }
     case 'system': {
       if (d.action === 'suspend') return 'The machine went to sleep';
       const list = (v: unknown) => (Array.isArray(v) && v.length ? v.join(', ') : 'none');

@@ -81,6 +81,12 @@ export function Overview() {
       {status.error ? <Notice kind="error">{status.error}</Notice> : null}
       {message ? <Notice kind={message.kind}>{message.text}</Notice> : null}
       {report && !report.running ? <Notice kind="warn">The engine is not running: nothing is being moved.</Notice> : null}
+      {report?.connections?.filter((c) => c.state !== 'connected').map((c) => (
+        <Notice key={c.name} kind={c.state === 'consent_needed' ? 'error' : 'warn'}>
+          Connection <strong>{c.name}</strong> {c.state === 'consent_needed' ? 'needs consent' : 'cannot renew its token'}: {c.reason}{' '}
+          <a href="#/connections">{c.state === 'consent_needed' ? 'Connect it' : 'Connections'}</a>
+        </Notice>
+      ))}
       {report ? <Totals report={report} /> : <p aria-busy="true">Loading…</p>}
       {report && report.flows.length === 0 ? (
         <p class="empty">No flows yet. <a href="#/flows/new">Add a folder watch</a> to start moving files.</p>
@@ -90,7 +96,35 @@ export function Overview() {
           <FlowCard key={f.flow} f={f} now={now} deliveries={deliveries.get(f.flow) ?? []} act={act} />
         ))}
       </ul>
+      {report?.alerts?.length ? <AlertChannels report={report} now={now} /> : null}
     </>
+  );
+}
+
+/** The alert channels of `alerts:`: whether their messages go out (a failing channel is the admin's blind spot). */
+function AlertChannels({ report, now }: { report: StatusReply; now: number }) {
+  return (
+    <section class="alert-channels" aria-labelledby="alerts-title">
+      <h2 id="alerts-title">Alerts</h2>
+      <ul>
+        {report.alerts!.map((a) => {
+          const err = plainError(a.lastError);
+          return (
+            <li key={a.rule} data-alert={a.rule}>
+              <Badge state={a.health === 'failing' ? 'error' : a.health === 'ok' ? 'ok' : 'disabled'}>{a.health === 'failing' ? 'Not sending' : a.health === 'ok' ? 'OK' : 'Nothing sent yet'}</Badge>{' '}
+              <strong>{a.channel}</strong> <span class="muted">on {a.on.join(', ')}</span>
+              {a.lastSentAt ? <span class="muted"> · last sent {ago(a.lastSentAt, now)}</span> : null}
+              {a.health === 'failing' ? (
+                <p>
+                  {a.counts.queued + a.counts.retrying + a.counts.inflight} waiting, {a.counts.dead} failed{err ? `: ${err.plain}` : ''}{' '}
+                  <a href={href('/queue', { flow: a.flow })}>Messages</a>
+                </p>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+    </section>
   );
 }
 
@@ -133,6 +167,7 @@ function FlowCard({ f, now, deliveries, act }: { f: FlowStatus; now: number; del
         {f.destination.health === 'unreachable' ? <div class="bad"><dt>Destination</dt><dd>unreachable since {ago(f.destination.unreachableSince, now)}</dd></div> : null}
         {f.source.intakeBlocked ? <div class="bad"><dt>Intake paused</dt><dd>{f.source.intakeBlocked}</dd></div> : null}
         {f.source.failingSince ? <div class="bad" data-fact="source-failing"><dt>Source</dt><dd>failing since {ago(f.source.failingSince, now)}</dd></div> : null}
+        {f.waitingFor ? <div class="bad" data-fact="waiting-for"><dt>Deliveries wait</dt><dd>{f.waitingFor} (<a href="#/connections">connect</a>)</dd></div> : null}
         {f.warnings?.map((w) => <div class="warn" data-fact="warning" key={w}><dt>Warning</dt><dd>{w}</dd></div>)}
       </dl>
       {err ? (

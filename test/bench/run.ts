@@ -7,11 +7,13 @@ import { eventsSuite } from './events.bench.ts';
 import { adminSuite } from './admin.bench.ts';
 import { remoteSuite } from './remote.bench.ts';
 import { recordsSuite } from './records.bench.ts';
+import { oauthSuite } from './oauth.bench.ts';
 import { networkSuite } from './network.bench.ts';
 import { hostileSuite } from './hostile.bench.ts';
+import { mailSuite } from './mail.bench.ts';
 import { fleetSuite } from './fleet.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, fleetSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, mailSuite, oauthSuite, fleetSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

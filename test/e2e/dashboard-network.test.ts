@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { build } from 'vite';
 import { repoRoot } from '../helpers/cli.ts';
 import { startAdmin, type AdminHarness } from '../helpers/admin.ts';
@@ -13,11 +13,9 @@ import { startSignedSink, type CertFiles } from '../helpers/certs.ts';
 import { proxyAvailable, SQUID, startSquid, type RunningProxy } from '../helpers/proxies.ts';
 import type { Sink } from '../helpers/sink.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
-import { loginLink } from '../../main/engine/admin/login.ts';
+import { chromiumAvailable, openDashboard } from '../helpers/chromium.ts';
 
 const ARTIFACTS = path.join(repoRoot, 'test-artifacts', 'dashboard');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const chromiumAvailable = fs.existsSync('/usr/bin/chromium');
 
 let h: AdminHarness;
 let sink: Sink;
@@ -42,12 +40,7 @@ describe.skipIf(!chromiumAvailable || !proxyAvailable(SQUID))('Settings → Netw
       }] }],
     }, { dirs: ['out'], staticDir });
     fs.copyFileSync(ca.cert, path.join(h.dir, 'corp-root.pem'));
-    context = await chromium.launchPersistentContext(tempDir('ferry-chromium-'), { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, viewport: { width: 1280, height: 1100 }, colorScheme: 'light' });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(20_000);
-    const baseUrl = h.admin.url;
-    await page.goto(loginLink(baseUrl, h.token));
-    await page.waitForURL(`${baseUrl}/`);
+    ({ context, page } = await openDashboard(h.admin.url, h.token, { viewport: { width: 1280, height: 1100 }, colorScheme: 'light' }));
   }, 120_000);
 
   afterAll(async () => {

@@ -17,16 +17,13 @@ const inside = (file: string | undefined, folder: string) => file !== undefined 
 /**
  * What a connector may import besides connectors/contract.ts and its own folder: the shared connector libraries.
  * connectors/intake is the file-intake core (folder, FTP, SFTP), connectors/remote what FTP and SFTP share. The
- * HTTP helpers other HTTP-based connectors use are listed file by file until they move into a library of their own.
+ * HTTP-based connectors share connectors/http-common (auth and OAuth token requests, reply reading, URL and auth config).
  */
 export const SHARED_CONNECTOR_LIBRARIES = [
   'connectors/intake',
   'connectors/remote',
   'connectors/net',
-  'connectors/http/auth.ts',
-  'connectors/http/destination.ts',
-  'connectors/http/reply.ts',
-  'connectors/http/schema.ts',
+  'connectors/http-common',
 ];
 
 /** The connector folder a file belongs to (connectors/<name>), or undefined for connectors/contract.ts. */

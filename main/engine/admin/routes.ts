@@ -9,6 +9,7 @@ import { Reply, STREAMED } from './http.ts';
 import { openApiDocument } from './openapi.ts';
 import type { BodyName } from './schemas.ts';
 import { packageVersion } from '../paths.ts';
+import type { ConsentPasteRequest } from './connection-types.ts';
 import { writeMetrics } from '../metrics/listener.ts';
 import type { CheckRequest, DryRunRequest, HttpMethod, NetworkTestRequest, NetworkUpdate, QueueActionRequest, QueueList, SecretPutRequest, SettingsUpdate, ValidateRequest } from './types.ts';
 
@@ -78,6 +79,12 @@ export const routes: Route[] = [
   { method: 'GET', path: '/api/secrets/:name', summary: 'One secret: name, last change, flows using it (never the value)', reply: 'SecretInfo', handler: (c) => c.api.showSecret(c.params.name) },
   { method: 'PUT', path: '/api/secrets/:name', summary: 'Set a secret (the config refers to it as ${secret:NAME}); flows using it restart', body: 'SecretPutRequest', handler: (c) => c.api.putSecret(c.params.name, (c.body as SecretPutRequest).value) },
   { method: 'DELETE', path: '/api/secrets/:name', summary: 'Delete a secret', handler: (c) => c.api.deleteSecret(c.params.name) },
+
+  { method: 'GET', path: '/api/connections', summary: 'OAuth connections: health (connected, refresh_failing, consent_needed), flows using each, the redirect URI to register', reply: 'ConnectionsReply', handler: (c) => c.api.listConnections() },
+  { method: 'GET', path: '/api/connections/:name', summary: 'One OAuth connection and its latest consent', reply: 'ConnectionView', handler: (c) => c.api.showConnection(c.params.name) },
+  { method: 'POST', path: '/api/connections/:name/connect', summary: "Start a consent (PKCE, state): open the reply's authorizeUrl in a browser; the provider sends it back to /oauth/callback", reply: 'ConsentStartReply', handler: (c) => c.api.startConsent(c.params.name) },
+  { method: 'POST', path: '/api/connections/:name/callback', summary: 'Complete a consent from what the browser ended on (the redirect URL, its query, or the code), for headless machines', body: 'ConsentPasteRequest', reply: 'ConsentReply', handler: (c) => c.api.pasteConsent(c.params.name, (c.body as ConsentPasteRequest).input) },
+  { method: 'POST', path: '/api/connections/:name/disconnect', summary: 'Revoke the tokens where the provider can, and forget them (flows using it wait for a new consent)', reply: 'DisconnectReply', handler: (c) => c.api.disconnect(c.params.name) },
 
   { method: 'GET', path: '/api/settings', summary: 'Log level, admin port, data folder, start at login', reply: 'SettingsReply', handler: (c) => c.api.getSettings() },
   { method: 'PUT', path: '/api/settings', summary: 'Change settings (port and data folder apply after a restart)', body: 'SettingsUpdate', reply: 'SettingsReply', handler: (c) => c.api.putSettings(c.body as SettingsUpdate) },

@@ -25,6 +25,9 @@ export const bodySchemas = {
   ),
   DryRunRequest: z.strictObject({ source: endpointBlock }),
   SecretPutRequest: z.strictObject({ value: z.string().min(1, { error: 'expected a non-empty string' }) }),
+  ConsentPasteRequest: z.strictObject({
+    input: z.string().min(1, { error: 'expected the address the browser ended on after the consent, or the code' }).max(8192).meta({ description: 'The redirect URL, its query string, or the bare authorization code.' }),
+  }),
   SettingsUpdate: z.strictObject({
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).optional(),
     adminPort: z.int().min(0).max(65535).optional(),
@@ -52,7 +55,7 @@ export const bodySchemas = {
 export type BodyName = keyof typeof bodySchemas;
 
 /** Bodies checked by the server before the handler; flows and integrations are checked as part of the whole config. */
-export const VALIDATED_BODIES = new Set<BodyName>(['QueueActionRequest', 'CheckRequest', 'DryRunRequest', 'SecretPutRequest', 'SettingsUpdate', 'NetworkTestRequest', 'NetworkUpdate']);
+export const VALIDATED_BODIES = new Set<BodyName>(['QueueActionRequest', 'CheckRequest', 'DryRunRequest', 'SecretPutRequest', 'SettingsUpdate', 'NetworkTestRequest', 'NetworkUpdate', 'ConsentPasteRequest']);
 
 let jsonCache: Record<string, unknown> | undefined;
 

@@ -17,6 +17,8 @@ import { formatIssues } from '../config/load.ts';
 import { checkLoginLink, ensureAdminToken, removeAdminInfo, writeAdminInfo } from './login.ts';
 import { matchRoute, routes, type RouteContext } from './routes.ts';
 import { packageRoot } from '../paths.ts';
+import { CALLBACK_PATH } from '../oauth/config.ts';
+import { CALLBACK_HEADERS, callbackPage } from './connections.ts';
 
 export interface AdminOptions {
   /** Folder of the built dashboard (default: dist/renderer of this checkout); served at `/` when present. */
@@ -162,6 +164,13 @@ export class AdminServer {
         return;
       }
       if (url.pathname === '/login') return this.login(req, res, url);
+      if (url.pathname === CALLBACK_PATH && req.method === 'GET') {
+        // the provider's redirect: no admin credentials, the one-use consent state authenticates it
+        const page = await callbackPage(this.engine.connections, url, req.headers.host!, { dashboard: true });
+        res.writeHead(page.status, { ...API_HEADERS, ...CALLBACK_HEADERS });
+        res.end(page.html);
+        return;
+      }
       if (url.pathname === '/api' || url.pathname.startsWith('/api/') || url.pathname === '/metrics') return await this.handleApi(req, res, url);
       return this.serveStatic(req, res, url);
     } catch (err) {
@@ -297,6 +306,7 @@ function cookie(req: http.IncomingMessage, name: string): string | undefined {
 export async function startWithAdmin(engine: Engine, opts: AdminOptions = {}): Promise<AdminServer> {
   const admin = new AdminServer(new EngineApi(engine), opts);
   await admin.listen(engine.config.admin.port);
+  engine.dashboardUrl = admin.url;
   try {
     await engine.start();
   } catch (err) {

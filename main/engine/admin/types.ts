@@ -331,3 +331,5 @@ export interface StatusReply extends StatusReport {
 // ------------------------------------------------------------------ route description
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export type * from './connection-types.ts';

@@ -6,7 +6,7 @@ import type { Engine } from '../engine.ts';
 import { configSchema } from '../config/schema.ts';
 import { parseEndpoint } from '../config/load.ts';
 import { connectors, connectorOf } from '../registry.ts';
-import { errorMessage } from '../../../connectors/contract.ts';
+import { errorMessage, type ConnectorEnv } from '../../../connectors/contract.ts';
 import type { CheckReply, CheckRequest, ConfigView, DryRunReply, DryRunRequest, ScheduleReply, ValidateReply, ValidateRequest } from '../admin/types.ts';
 import { putFlow, putIntegration, type ConfigFile } from './config-file.ts';
 import { FerryApiError } from './errors.ts';
@@ -75,7 +75,8 @@ export async function check(engine: Engine, body: CheckRequest | unknown): Promi
   const parsed = parseEndpoint(role, block, engine.loaded.dir, { secrets: engine.secrets?.lookup() });
   if (!parsed.ok) return { ok: false, message: `the ${role} settings are not valid`, problems: parsed.problems.map(problemFromLine) };
   const def = connectorOf(parsed.type);
-  const env = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }), net: engine.network };
+  // an unsaved block's OAuth uses the engine's connections (a test of an unsaved form is no flow: held by none)
+  const env: ConnectorEnv = { configDir: engine.loaded.dir, log: engine.log.child({ check: parsed.type }), net: engine.network, tokens: (auth) => engine.connections.provider(auth, '(test)', 'source') };
   let conn;
   try {
     conn = role === 'source' ? def.createSource!(parsed.config, env) : def.createDestination!(parsed.config, env);

@@ -25,11 +25,13 @@ import type {
 import type { FerryApi } from './ferry-api.ts';
 import { ConfigFile, deleteFlow, deleteIntegration, putFlow, putIntegration, putSettings } from './config-file.ts';
 import { FerryApiError } from './errors.ts';
+import { queueFlowNames } from '../alerts/names.ts';
 import { actionFilters, itemBody, knownFlow, listQueue, recentDead, showItem } from './queue-ops.ts';
 import { check, dryRun, getConfig, nextRuns, validate } from './config-ops.ts';
 import { activity, subscribe } from './activity-ops.ts';
 import { checkedSecretName, listSecrets, secretStore, showSecret, storeFailure } from './secret-ops.ts';
 import { getNetwork, putNetwork, testNetwork } from './network-ops.ts';
+import { disconnect, listConnections, pasteConsent, showConnection, startConsent } from './connection-ops.ts';
 import { readDesktopSettings, writeDesktopSettings } from './desktop-settings.ts';
 
 /** While items keep changing, status is recounted at most this often (dashboards and trays poll it). */
@@ -94,14 +96,14 @@ export class EngineApi implements FerryApi {
 
   async retry(request: QueueActionRequest) {
     let count = 0;
-    for (const f of actionFilters(this.engine.flowNames(), request)) count += this.engine.retry(f);
+    for (const f of actionFilters(queueFlowNames(this.engine.config), request)) count += this.engine.retry(f);
     this.changed();
     return { count };
   }
 
   async discard(request: QueueActionRequest) {
     let count = 0;
-    for (const f of actionFilters(this.engine.flowNames(), request)) count += await this.engine.discard(f);
+    for (const f of actionFilters(queueFlowNames(this.engine.config), request)) count += await this.engine.discard(f);
     this.changed();
     return { count };
   }
@@ -248,6 +250,33 @@ export class EngineApi implements FerryApi {
     const report = await this.engine.applyConfig(proposal.loaded);
     this.changed();
     return report;
+  }
+
+  // ---------------------------------------------------------------- OAuth connections
+
+  /** Where the admin API listens (the provider sends the browser back to it), else the configured port. */
+  private get callbackPort(): number {
+    return this.adminUrl ? Number(new URL(this.adminUrl).port) : this.engine.config.admin.port;
+  }
+
+  async listConnections() {
+    return listConnections(this.engine, this.callbackPort);
+  }
+
+  async showConnection(name: string) {
+    return showConnection(this.engine, this.callbackPort, name);
+  }
+
+  async startConsent(name: string) {
+    return startConsent(this.engine, this.callbackPort, name);
+  }
+
+  pasteConsent(name: string, input: string) {
+    return pasteConsent(this.engine, name, input);
+  }
+
+  disconnect(name: string) {
+    return disconnect(this.engine, name);
   }
 
   // ---------------------------------------------------------------- settings and network

@@ -102,6 +102,13 @@ export interface FerryApi {
   putSecret(name: string, value: string): Promise<{ name: string; applied?: ApplyReport }>;
   deleteSecret(name: string): Promise<{ name: string }>;
 
+  // ---- OAuth connections: health, consent (started here, completed by the provider's redirect or a pasted answer)
+  listConnections(): Promise<ConnectionsReply>;
+  showConnection(name: string): Promise<ConnectionView>;
+  startConsent(name: string): Promise<ConsentStartReply>;
+  pasteConsent(name: string, input: string): Promise<ConsentReply>;
+  disconnect(name: string): Promise<DisconnectReply>;
+
   // ---- settings and network
   getSettings(): Promise<SettingsReply>;
   putSettings(update: SettingsUpdate): Promise<SettingsReply>;
@@ -111,3 +118,4 @@ export interface FerryApi {
 }
 
 export type { RawFlow, RawIntegration };
+import type { ConnectionsReply, ConnectionView, ConsentReply, ConsentStartReply, DisconnectReply } from '../admin/connection-types.ts';

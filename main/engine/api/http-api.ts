@@ -34,6 +34,7 @@ import type {
   FleetReport,
 } from '../admin/types.ts';
 import type { FerryApi, ItemBody, RecentDeadItem } from './ferry-api.ts';
+import type { ConnectionsReply, ConnectionView, ConsentReply, ConsentStartReply, DisconnectReply } from '../admin/connection-types.ts';
 import { FerryApiError } from './errors.ts';
 
 const seg = encodeURIComponent;
@@ -188,6 +189,22 @@ export class HttpApi implements FerryApi {
   }
   deleteSecret(name: string) {
     return this.call<{ name: string }>('DELETE', `/api/secrets/${seg(name)}`);
+  }
+
+  listConnections() {
+    return this.call<ConnectionsReply>('GET', '/api/connections');
+  }
+  showConnection(name: string) {
+    return this.call<ConnectionView>('GET', `/api/connections/${seg(name)}`);
+  }
+  startConsent(name: string) {
+    return this.call<ConsentStartReply>('POST', `/api/connections/${seg(name)}/connect`);
+  }
+  pasteConsent(name: string, input: string) {
+    return this.call<ConsentReply>('POST', `/api/connections/${seg(name)}/callback`, { input });
+  }
+  disconnect(name: string) {
+    return this.call<DisconnectReply>('POST', `/api/connections/${seg(name)}/disconnect`);
   }
 
   getSettings() {

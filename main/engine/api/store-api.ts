@@ -9,9 +9,11 @@ import { packageVersion } from '../paths.ts';
 import type { ActivityEvent, QueueActionRequest, QueueQuery, StatusReply } from '../admin/types.ts';
 import type { FerryApi } from './ferry-api.ts';
 import { FerryApiError } from './errors.ts';
+import { queueFlowNames } from '../alerts/names.ts';
 import { actionFilters, itemBody, listQueue, recentDead, showItem } from './queue-ops.ts';
 import { activity, subscribe } from './activity-ops.ts';
 import { nextRuns } from './config-ops.ts';
+import { readConnections } from '../oauth/state.ts';
 
 type Store = ReturnType<typeof openStore>;
 
@@ -29,8 +31,9 @@ export class StoreApi implements FerryApi {
     this.store.close();
   }
 
+  /** The flows whose items are in the queue (configured flows and alert channels). */
   private flowNames(): string[] {
-    return this.loaded.config.integrations.flatMap((i) => i.flows.map((f) => f.name));
+    return queueFlowNames(this.loaded.config);
   }
 
   private needsEngine(what: string): never {
@@ -38,7 +41,7 @@ export class StoreApi implements FerryApi {
   }
 
   async status(): Promise<StatusReply> {
-    const report = readStatus(this.loaded.config, this.store.queue, this.store.flowStates, isDataDirLocked(this.loaded.dataDir));
+    const report = readStatus(this.loaded.config, this.store.queue, this.store.flowStates, isDataDirLocked(this.loaded.dataDir), readConnections(this.loaded.config, this.store.db));
     return { ...report, version: packageVersion(), adminUrl: '', pid: 0, startedAt: '' };
   }
 
@@ -141,6 +144,21 @@ export class StoreApi implements FerryApi {
   }
   async deleteSecret(..._args: unknown[]): Promise<never> {
     return this.needsEngine('deleting a secret through the API');
+  }
+  async listConnections() {
+    return { connections: readConnections(this.loaded.config, this.store.db).map((c) => ({ ...c, consentable: false, redirectUri: null, consent: null })), storage: 'read from the database (no engine running)' };
+  }
+  async showConnection(..._args: unknown[]): Promise<never> {
+    return this.needsEngine('a connection\'s consent state');
+  }
+  async startConsent(..._args: unknown[]): Promise<never> {
+    return this.needsEngine('a consent through the API (ferry connect works without one)');
+  }
+  async pasteConsent(..._args: unknown[]): Promise<never> {
+    return this.needsEngine('a consent through the API (ferry connect works without one)');
+  }
+  async disconnect(..._args: unknown[]): Promise<never> {
+    return this.needsEngine('disconnecting through the API (ferry disconnect works without one)');
   }
   async getSettings(..._args: unknown[]): Promise<never> {
     return this.needsEngine('the settings');

@@ -3,8 +3,10 @@
 import { z } from 'zod';
 import { connectors } from '../registry.ts';
 import { onRecordErrorSchema, processSchema } from '../process/schema.ts';
+import { checkConnectionReferences, connectionsSchema } from '../oauth/config.ts';
 import { cronProblem, isTimezone } from '../schedule.ts';
 import { networkSchema } from '../../../connectors/net/schema.ts';
+import { alertsSchema } from '../alerts/schema.ts';
 import { metricsSchema } from '../metrics/schema.ts';
 import { fleetSchema } from '../fleet/schema.ts';
 
@@ -125,12 +127,17 @@ export const configSchema = z
       .default({ deliveredDays: 7, fingerprintDays: 90 })
       .meta({ description: 'How long settled items and their idempotency keys are kept.' }),
     minFreeDiskMb: z.int().min(0).default(512).meta({ description: 'Intake stops while the data dir has less free space.' }),
+    connections: connectionsSchema.meta({
+      description: 'Named OAuth 2.0 accounts (consent given once in the dashboard or with `ferry connect NAME`); flows use one with auth: { type: oauth2, connection: NAME }.',
+    }),
     network: networkSchema.default(networkSchema.parse({})),
     metrics: metricsSchema.optional(),
     fleet: fleetSchema.optional(),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
+    alerts: alertsSchema,
   })
   .superRefine((cfg, ctx) => {
+    checkConnectionReferences(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     const seenIntegrations = new Map<string, number>();
     const seenFlows = new Map<string, string>();
     cfg.integrations.forEach((integration, i) => {

@@ -128,6 +128,28 @@ export const migrations: Array<string | ((db: Db) => void)> = [
   (db) => {
     db.exec('ALTER TABLE flow_state ADD COLUMN source_failing_since INTEGER; ALTER TABLE flow_state ADD COLUMN source_problem TEXT');
   },
+  // 4: OAuth connections: their health, readable by other processes (ferry status), and their encrypted tokens
+  `
+  CREATE TABLE connection_state (
+    key                TEXT PRIMARY KEY,
+    state              TEXT NOT NULL CHECK (state IN ('connected','refresh_failing','consent_needed')),
+    reason             TEXT,
+    since              INTEGER NOT NULL,
+    connected_at       INTEGER,
+    refreshed_at       INTEGER,
+    access_expires_at  INTEGER,
+    refresh_expires_at INTEGER,
+    refreshes          INTEGER NOT NULL DEFAULT 0,
+    details            TEXT,
+    updated_at         INTEGER NOT NULL
+  );
+  -- OAuth tokens, each connection's an AES-256-GCM envelope (oauth/token-store.ts): never in plain text
+  CREATE TABLE oauth_tokens (
+    key        TEXT PRIMARY KEY,
+    envelope   TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

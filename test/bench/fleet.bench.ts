@@ -146,10 +146,12 @@ function simulatedHeartbeat(agent: string, i: number, now: number): Heartbeat {
 async function fleetStatusCase(rabbit: Rabbit, quick: boolean): Promise<BenchRow[]> {
   const AGENTS = 200;
   const ROUNDS = quick ? 5 : 30; // 15 minutes of heartbeats every 30 s
-  const channel = await openFleetChannel(rabbit.url, 'ferry.fleet');
+  // an exchange of their own: the heartbeat case's agent (stopped, so silent) is not among them
+  const EXCHANGE = 'bench.fleet';
+  const channel = await openFleetChannel(rabbit.url, EXCHANGE);
   const agents = Array.from({ length: AGENTS }, (_, i) => `branch-${String(i).padStart(3, '0')}`);
   const publish = (agent: string, i: number) =>
-    channel.ch.publish('ferry.fleet', routingKeyOf(agent), Buffer.from(JSON.stringify(simulatedHeartbeat(agent, i, Date.now()))), { contentType: 'application/json', type: 'ferry.status', expiration: '90000' });
+    channel.ch.publish(EXCHANGE, routingKeyOf(agent), Buffer.from(JSON.stringify(simulatedHeartbeat(agent, i, Date.now()))), { contentType: 'application/json', type: 'ferry.status', expiration: '90000' });
   let bytes = 0;
   for (let r = 0; r < ROUNDS; r++) {
     agents.forEach((a, i) => publish(a, i));
@@ -183,14 +185,14 @@ async function fleetStatusCase(rabbit: Rabbit, quick: boolean): Promise<BenchRow
     // alternating with the baseline: the bare start of the same CLI (`ferry --version`)
     for (let i = 0; i < (quick ? 2 : 5); i++) {
       start.push((await timed(['--version'])).ms);
-      const r = await timed(['fleet', 'status', '--amqp', rabbit.url, '--json']);
+      const r = await timed(['fleet', 'status', '--amqp', rabbit.url, '--exchange', EXCHANGE, '--json']);
       status.push(r.ms);
       listed = JSON.parse(r.out).agents.length;
       cpuMs = Math.max(cpuMs, r.cpuMs);
     }
     // the reading alone, in this process
     const t0 = performance.now();
-    const inProcess = await readFleet({ url: rabbit.url, exchange: 'ferry.fleet' });
+    const inProcess = await readFleet({ url: rabbit.url, exchange: EXCHANGE });
     const readMs = performance.now() - t0;
     const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
     const worst = Math.max(...status);
@@ -208,7 +210,10 @@ async function fleetStatusCase(rabbit: Rabbit, quick: boolean): Promise<BenchRow
 export const fleetSuite: BenchSuite = {
   name: 'fleet',
   async run({ quick }) {
-    const rows = process.env.BENCH_FLEET_CASES ? [] : [...(await metricsCase(quick))];
+    // BENCH_FLEET_CASES: metrics | broker (heartbeats and fleet status) | status; all when unset
+    const only = process.env.BENCH_FLEET_CASES;
+    const rows = !only || only === 'metrics' ? [...(await metricsCase(quick))] : [];
+    if (only === 'metrics') return rows;
     if (!rabbitAvailable()) return [...rows, { suite: 'fleet', case: 'heartbeats, fleet status', figures: { skipped: "Debian's rabbitmq-server is not installed" } }];
     const rabbit = await startRabbit();
     try {

@@ -61,11 +61,14 @@ function selectionFrom(opts: { flow?: string; state?: string; id?: string; limit
     f.id = Number(opts.id);
   }
   if (opts.limit !== undefined) {
-    if (!/^\d+$/.test(opts.limit) || Number(opts.limit) < 1 || Number(opts.limit) > 1000) throw new UsageError(`--limit: expected a whole number from 1 to 1000, got "${opts.limit}"`);
+    if (!/^\d+$/.test(opts.limit) || Number(opts.limit) < 1) throw new UsageError(`--limit: expected a positive whole number, got "${opts.limit}"`);
     f.limit = Number(opts.limit);
   }
   return f;
 }
+
+/** The most items one API call lists. */
+const PAGE = 1000;
 
 const ms = (iso: string | null) => (iso ? Date.parse(iso) : null);
 
@@ -176,9 +179,16 @@ export function registerQueueCommands(program: Command, act: Act): void {
           items = found.filter((i) => (!f.flow || i.flow === f.flow) && (!f.state || i.state === f.state));
           total = items.length;
         } else {
-          const page = await api.listQueue({ flow: f.flow, state: f.state, limit: f.limit ?? 50 });
-          items = page.items;
-          total = page.total;
+          // the API pages at most 1,000 items at a time; a larger --limit reads page after page
+          const want = f.limit ?? 50;
+          items = [];
+          total = 0;
+          while (items.length < want) {
+            const page = await api.listQueue({ flow: f.flow, state: f.state, limit: Math.min(PAGE, want - items.length), offset: items.length });
+            items.push(...page.items);
+            total = page.total;
+            if (page.items.length === 0 || items.length >= page.total) break;
+          }
         }
         if (opts.json) out(JSON.stringify(items.map(itemJson), null, 2));
         else if (items.length === 0) out('no items match');

@@ -72,7 +72,7 @@ describe('folder → HTTP through `ferry run`: recovery', () => {
     expect(s.received.slice(5).map((r) => `${nameOf(r)}=${r.body.toString()}`)).toEqual(['b.csv=b v1']);
     expect(s.accepted.size).toBe(6); // each version under its own idempotency key
     expect(await f.stop()).toBe(0);
-  });
+  }, 120_000); // three lifetimes of `ferry run`, each started and stopped as a process
 
   it('a cron flow scans on its tick, and runs a tick missed while Ferry was off once at start-up', async () => {
     const s = await sink();
@@ -112,7 +112,7 @@ describe('folder → HTTP through `ferry run`: recovery', () => {
     expect((await statusJson(daily.cfg)).flows[0].counters).toMatchObject({ scans: 0, scanning: false, taken: 0 });
     expect(s.accepted.size).toBe(2);
     expect(await g.stop()).toBe(0);
-  });
+  }, 120_000); // three lifetimes of `ferry run`, each started and stopped as a process
 
   it('circuit breaker: with the sink down, status shows it unreachable and the sink is not hammered', async () => {
     let down = true;

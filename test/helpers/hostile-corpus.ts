@@ -228,7 +228,7 @@ export async function runCorpus(dir: string, opts: { bigField?: number; perInput
   let db: Database.Database | undefined;
   try {
     if (!(await waitUntil(() => /Ferry is running/.test(output), 60_000, 'ferry to start', child, out))) throw new Error(`ferry did not start:\n${output}`);
-    const adminPort = Number(/"admin":"http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
+    const adminPort = (JSON.parse(fs.readFileSync(path.join(dir, 'data', 'admin.json'), 'utf8')) as { port: number }).port;
     const token = fs.readFileSync(path.join(dir, 'data', 'admin-token'), 'utf8').trim();
     db = new Database(path.join(dir, 'data', 'ferry.db'), { readonly: true, fileMustExist: true });
     const itemsOf = db.prepare<[string, string], { state: string; attempts: number; last_error: string | null }>(

@@ -314,5 +314,6 @@ export async function startWithAdmin(engine: Engine, opts: AdminOptions = {}): P
     throw err;
   }
   engine.onStop(() => admin.close());
+  engine.log.info({ admin: admin.url }, 'admin API and dashboard listening');
   return admin;
 }

@@ -93,6 +93,7 @@ function itemJson(i: ItemView): Record<string, unknown> {
     created_at: ms(i.createdAt),
     updated_at: ms(i.updatedAt),
     settled_at: ms(i.settledAt),
+    after_pending: i.afterDeliveryPending ? 1 : 0,
   };
 }
 

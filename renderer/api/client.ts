@@ -30,6 +30,7 @@ import type {
   RawFlow,
   RawIntegration,
   ScheduleReply,
+  SecretChangeReply,
   SecretInfo,
   SecretsReply,
   SettingsReply,
@@ -136,8 +137,8 @@ export function createClient(opts: ClientOptions = {}) {
 
     secrets: () => call<SecretsReply>('GET', '/api/secrets'),
     secret: (name: string) => call<SecretInfo>('GET', `/api/secrets/${enc(name)}`),
-    setSecret: (name: string, value: string) => call<{ name: string }>('PUT', `/api/secrets/${enc(name)}`, { value }),
-    deleteSecret: (name: string) => call<{ name: string }>('DELETE', `/api/secrets/${enc(name)}`),
+    setSecret: (name: string, value: string) => call<SecretChangeReply>('PUT', `/api/secrets/${enc(name)}`, { value }),
+    deleteSecret: (name: string) => call<SecretChangeReply>('DELETE', `/api/secrets/${enc(name)}`),
 
     connections: () => call<ConnectionsReply>('GET', '/api/connections'),
     connection: (name: string) => call<ConnectionView>('GET', `/api/connections/${enc(name)}`),

@@ -40,7 +40,7 @@ describe('npm run build:desktop', () => {
   it('compiles the main process to the entry electron-builder starts', () => {
     expect(fs.existsSync(path.join(app, 'main/desktop/main.js'))).toBe(true);
     expect(fs.existsSync(path.join(app, 'package.json'))).toBe(false);
-    expect(fs.readFileSync(path.join(app, 'main/desktop/main.js'), 'utf8')).toMatch(/from "\.\.\/engine\/engine\.js"/);
+    expect(fs.readFileSync(path.join(app, 'main/desktop/main.js'), 'utf8')).toMatch(/from "\.\.\/engine\/index\.js"/);
   });
 
   it('imports only node builtins, electron and shipped dependencies; relative imports resolve', () => {

@@ -4,11 +4,11 @@ import type http from 'node:http';
 import { FerryApiError } from '../api/errors.ts';
 
 /** A reply with a status other than 200 or extra headers (a handler may also return plain data: 200 JSON). */
-export class Reply {
+export class Reply<T = unknown> {
   readonly status: number;
-  readonly body: unknown;
+  readonly body: T;
   readonly headers: Record<string, string>;
-  constructor(status: number, body: unknown, headers: Record<string, string> = {}) {
+  constructor(status: number, body: T, headers: Record<string, string> = {}) {
     this.status = status;
     this.body = body;
     this.headers = headers;

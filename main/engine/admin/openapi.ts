@@ -1,8 +1,19 @@
-// Builds the OpenAPI 3.1 document from the route table (so the two never drift apart).
+// Builds the OpenAPI 3.1 document from the route table (so the two never drift apart): request bodies from
+// the zod schemas of schemas.ts, replies from those of reply-schemas.ts.
 import type { Route } from './routes.ts';
 import { bodyJsonSchemas } from './schemas.ts';
+import { replyJsonSchemas, type ReplyOf, type ReplyRef } from './reply-schemas.ts';
 
-export function openApiDocument(routes: Route[], version: string): Record<string, unknown> {
+type OpenApiDocument = ReplyOf<'OpenApiDocument'>;
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** The schema of a reply reference: a component, or a list of one. */
+function replyRefSchema(reply: ReplyRef): Record<string, unknown> {
+  return reply.endsWith('[]') ? { type: 'array', items: ref(reply.slice(0, -2)) } : ref(reply);
+}
+
+export function openApiDocument(routes: Route[], version: string): OpenApiDocument {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const oaPath = r.path.replace(/:([a-zA-Z]+)/g, '{$1}');
@@ -14,13 +25,11 @@ export function openApiDocument(routes: Route[], version: string): Record<string
       summary: r.summary,
       operationId: `${r.method.toLowerCase()}${r.path.replace(/\/api/, '').replace(/[:/{}.-]+(\w)/g, (_m, c: string) => c.toUpperCase())}`,
       ...(params.length ? { parameters: params } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.body}` } } } } } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(r.body) } } } } : {}),
       responses: {
-        [r.path.endsWith('/run') ? '202' : '200']: r.path === '/api/events'
-          ? { description: 'text/event-stream: `id: <cursor>` and `data: <ActivityEvent JSON>` per event', content: { 'text/event-stream': {} } }
-          : r.path.endsWith('/body')
-            ? { description: 'The body bytes', content: { 'application/octet-stream': {} } }
-            : { description: r.reply ?? 'OK', content: { 'application/json': { schema: r.reply ? { $ref: `#/components/schemas/${r.reply}` } : {} } } },
+        [r.path.endsWith('/run') ? '202' : '200']: r.produces
+          ? { description: r.produces.description, content: { [r.produces.contentType]: {} } }
+          : { description: r.reply, content: { 'application/json': { schema: replyRefSchema(r.reply) } } },
         '400': { $ref: '#/components/responses/Invalid' },
         '401': { $ref: '#/components/responses/Unauthorised' },
         '403': { $ref: '#/components/responses/Forbidden' },
@@ -28,8 +37,7 @@ export function openApiDocument(routes: Route[], version: string): Record<string
     };
     (paths[oaPath] ??= {})[r.method.toLowerCase()] = op;
   }
-  const typeNames = new Set(routes.flatMap((r) => [r.body, r.reply]).filter((n): n is string => !!n));
-  const error = { $ref: '#/components/schemas/ApiError' };
+  const error = { 'application/json': { schema: ref('ApiError') } };
   return {
     openapi: '3.1.0',
     info: {
@@ -38,7 +46,8 @@ export function openApiDocument(routes: Route[], version: string): Record<string
       description:
         'Local admin API of the Ferry engine. Listens on 127.0.0.1 only; every /api route needs `Authorization: Bearer <token>` ' +
         '(the token is in <dataDir>/admin-token) or the session cookie of a `ferry dashboard` login link. Requests whose Host is not ' +
-        'localhost, 127.0.0.1 or [::1] get 403. Shapes are the TypeScript types in main/engine/admin/types.ts.',
+        'localhost, 127.0.0.1 or [::1] get 403. Request bodies and replies are described by components.schemas (made from the ' +
+        'zod schemas the server validates requests with and tests check replies with); reply objects carry exactly the fields named.',
     },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }, { session: [] }],
@@ -49,20 +58,12 @@ export function openApiDocument(routes: Route[], version: string): Record<string
         session: { type: 'apiKey', in: 'cookie', name: 'ferry_session' },
       },
       responses: {
-        Invalid: { description: 'Bad input; `problems` name each field', content: { 'application/json': { schema: error } } },
-        Unauthorised: { description: 'Missing or wrong token', content: { 'application/json': { schema: error } } },
-        Forbidden: { description: 'Foreign Host or Origin header', content: { 'application/json': { schema: error } } },
+        Invalid: { description: 'Bad input; `problems` name each field', content: error },
+        Unauthorised: { description: 'Missing or wrong token', content: error },
+        Forbidden: { description: 'Foreign Host or Origin header', content: error },
       },
       schemas: {
-        ApiError: {
-          type: 'object',
-          required: ['error'],
-          properties: {
-            error: { type: 'string' },
-            problems: { type: 'array', items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
-          },
-        },
-        ...Object.fromEntries([...typeNames].map((n) => [n, { type: 'object', description: `See ${n} in main/engine/admin/types.ts` }])),
+        ...replyJsonSchemas(),
         ...Object.fromEntries(Object.entries(bodyJsonSchemas()).map(([n, s]) => { const { $schema: _drop, ...rest } = s as Record<string, unknown>; return [n, { description: `${n} (main/engine/admin/types.ts)`, ...rest }]; })),
       },
     },

@@ -8,6 +8,7 @@ import { wholeNumber, itemState } from '../api/input.ts';
 import { Reply, STREAMED } from './http.ts';
 import { openApiDocument } from './openapi.ts';
 import type { BodyName } from './schemas.ts';
+import type { ReplyOf, ReplyRef } from './reply-schemas.ts';
 import { packageVersion } from '../paths.ts';
 import type { ConsentPasteRequest } from './connection-types.ts';
 import { writeMetrics } from '../metrics/listener.ts';
@@ -26,7 +27,7 @@ export interface RouteContext {
   scrub(text: string): string;
 }
 
-export interface Route {
+interface RouteBase {
   method: HttpMethod;
   /** `:name` segments are path parameters. */
   path: string;
@@ -35,18 +36,31 @@ export interface Route {
   query?: string[];
   /** Request body: a schema of schemas.ts (validated before the handler when in VALIDATED_BODIES) and type in types.ts. */
   body?: BodyName;
-  /** Reply type in types.ts (documentation). */
-  reply?: string;
-  handler(ctx: RouteContext): unknown;
 }
+
+/**
+ * A route that answers JSON: `reply` names its schema in reply-schemas.ts (the OpenAPI document shows it, tests
+ * check the live replies against it), and the handler returns that shape (or a Reply with another status).
+ */
+type JsonRoute = { [R in ReplyRef]: RouteBase & { reply: R; produces?: undefined; handler(ctx: RouteContext): Replied<R> | Promise<Replied<R>> } }[ReplyRef];
+type Replied<R extends ReplyRef> = ReplyOf<R> | Reply<ReplyOf<R>>;
+
+/** A route that writes its own reply (a download, the event stream): no JSON, so no reply schema. */
+interface StreamRoute extends RouteBase {
+  reply?: undefined;
+  produces: { contentType: string; description: string };
+  handler(ctx: RouteContext): typeof STREAMED | Promise<typeof STREAMED>;
+}
+
+export type Route = JsonRoute | StreamRoute;
 
 // ------------------------------------------------------------------ the table
 
 export const routes: Route[] = [
   { method: 'GET', path: '/api/status', summary: 'Per integration and flow: state, counts, last/next run, last error, destination health', reply: 'StatusReply', handler: (c) => c.api.status() },
-  { method: 'GET', path: '/metrics', summary: 'Prometheus metrics (text format): counters, queue, flow health, process and store', handler: (c) => writeMetrics(c.req, c.res, () => c.api.metrics()).then(() => STREAMED) },
+  { method: 'GET', path: '/metrics', summary: 'Prometheus metrics (text format): counters, queue, flow health, process and store', produces: { contentType: 'text/plain; version=0.0.4', description: 'The Prometheus text exposition (families in docs/fleet.md)' }, handler: (c) => writeMetrics(c.req, c.res, () => c.api.metrics()).then(() => STREAMED) },
   { method: 'GET', path: '/api/fleet', summary: 'The fleet (fleet.view): the latest heartbeat of every agent on the broker, judged ok, failing or silent', reply: 'FleetReport', handler: (c) => c.api.fleet() },
-  { method: 'GET', path: '/api/openapi.json', summary: 'This API as an OpenAPI 3.1 document', handler: () => openApiDocument(routes, packageVersion()) },
+  { method: 'GET', path: '/api/openapi.json', summary: 'This API as an OpenAPI 3.1 document', reply: 'OpenApiDocument', handler: () => openApiDocument(routes, packageVersion()) },
 
   { method: 'GET', path: '/api/config', summary: 'The config file as written (templates, never secret values) and its JSON Schema', reply: 'ConfigView', handler: (c) => c.api.getConfig() },
   { method: 'POST', path: '/api/config/validate', summary: 'Validate a whole config, one integration or one flow; problems name the field', body: 'ValidateRequest', reply: 'ValidateReply', handler: (c) => c.api.validate(c.body as ValidateRequest) },
@@ -59,13 +73,13 @@ export const routes: Route[] = [
   { method: 'POST', path: '/api/queue/retry', summary: 'Queue dead or retrying items again with a fresh attempt budget', body: 'QueueActionRequest', reply: 'QueueActionReply', handler: (c) => c.api.retry(c.body as QueueActionRequest) },
   { method: 'POST', path: '/api/queue/discard', summary: 'Drop waiting or dead items (they are not taken again)', body: 'QueueActionRequest', reply: 'QueueActionReply', handler: (c) => c.api.discard(c.body as QueueActionRequest) },
   { method: 'GET', path: '/api/queue/:id', summary: 'One item with its attributes, attempts and errors', reply: 'ItemDetail', handler: (c) => c.api.showItem(itemId(c)) },
-  { method: 'GET', path: '/api/queue/:id/body', summary: "Download an item's body", handler: itemBody },
+  { method: 'GET', path: '/api/queue/:id/body', summary: "Download an item's body", produces: { contentType: 'application/octet-stream', description: 'The body bytes' }, handler: itemBody },
 
   { method: 'POST', path: '/api/flows/:flow/pause', summary: 'Pause deliveries of a flow (intake continues; persists across restarts)', reply: 'FlowActionReply', handler: async (c) => (await c.api.pause(c.params.flow))[0] },
   { method: 'POST', path: '/api/flows/:flow/resume', summary: 'Resume deliveries of a flow', reply: 'FlowActionReply', handler: async (c) => (await c.api.resume(c.params.flow))[0] },
   { method: 'POST', path: '/api/flows/pause-all', summary: 'Pause deliveries of every flow (the tray\'s "Pause all")', reply: 'FlowActionReply[]', handler: (c) => c.api.pause() },
   { method: 'POST', path: '/api/flows/resume-all', summary: 'Resume deliveries of every flow', reply: 'FlowActionReply[]', handler: (c) => c.api.resume() },
-  { method: 'POST', path: '/api/sync-now', summary: 'Every enabled, unpaused flow scans now and what waits for a retry goes out (the tray\'s "Sync now")', handler: (c) => c.api.syncNow() },
+  { method: 'POST', path: '/api/sync-now', summary: 'Every enabled, unpaused flow scans now and what waits for a retry goes out (the tray\'s "Sync now")', reply: 'SyncNowReply', handler: (c) => c.api.syncNow() },
   { method: 'POST', path: '/api/flows/:flow/run', summary: "Run a flow's source scan now (as a schedule tick would)", reply: 'FlowActionReply', handler: async (c) => new Reply(202, await c.api.runNow(c.params.flow)) },
 
   { method: 'POST', path: '/api/check', summary: "Connection test of a flow's source/destination or of an unsaved block (never an HTTP error for a failed test)", body: 'CheckRequest', reply: 'CheckReply', handler: (c) => c.api.check(c.body as CheckRequest) },
@@ -73,12 +87,12 @@ export const routes: Route[] = [
   { method: 'GET', path: '/api/schedule/next', summary: 'Next run times of a cron expression in a time zone', query: ['cron', 'timezone', 'count'], reply: 'ScheduleReply', handler: nextRuns },
 
   { method: 'GET', path: '/api/activity', summary: 'Activity log (deliveries, retries, dead items, problems, config changes)', query: ['since', 'limit'], reply: 'ActivityReply', handler: activity },
-  { method: 'GET', path: '/api/events', summary: 'Server-Sent Events of the activity log, resumable from ?since= or Last-Event-ID', query: ['since'], handler: events },
+  { method: 'GET', path: '/api/events', summary: 'Server-Sent Events of the activity log, resumable from ?since= or Last-Event-ID', query: ['since'], produces: { contentType: 'text/event-stream', description: 'One event per activity entry: `id: <cursor>` and `data: <ActivityEvent JSON>`' }, handler: events },
 
   { method: 'GET', path: '/api/secrets', summary: 'Secret names (values are never returned)', reply: 'SecretsReply', handler: (c) => c.api.listSecrets() },
   { method: 'GET', path: '/api/secrets/:name', summary: 'One secret: name, last change, flows using it (never the value)', reply: 'SecretInfo', handler: (c) => c.api.showSecret(c.params.name) },
-  { method: 'PUT', path: '/api/secrets/:name', summary: 'Set a secret (the config refers to it as ${secret:NAME}); flows using it restart', body: 'SecretPutRequest', handler: (c) => c.api.putSecret(c.params.name, (c.body as SecretPutRequest).value) },
-  { method: 'DELETE', path: '/api/secrets/:name', summary: 'Delete a secret', handler: (c) => c.api.deleteSecret(c.params.name) },
+  { method: 'PUT', path: '/api/secrets/:name', summary: 'Set a secret (the config refers to it as ${secret:NAME}); flows using it restart', body: 'SecretPutRequest', reply: 'SecretChangeReply', handler: (c) => c.api.putSecret(c.params.name, (c.body as SecretPutRequest).value) },
+  { method: 'DELETE', path: '/api/secrets/:name', summary: 'Delete a secret', reply: 'SecretChangeReply', handler: (c) => c.api.deleteSecret(c.params.name) },
 
   { method: 'GET', path: '/api/connections', summary: 'OAuth connections: health (connected, refresh_failing, consent_needed), flows using each, the redirect URI to register', reply: 'ConnectionsReply', handler: (c) => c.api.listConnections() },
   { method: 'GET', path: '/api/connections/:name', summary: 'One OAuth connection and its latest consent', reply: 'ConnectionView', handler: (c) => c.api.showConnection(c.params.name) },

@@ -13,6 +13,7 @@ import { FerryApiError } from '../api/errors.ts';
 import { problemFromLine } from '../api/input.ts';
 import { EngineApi } from '../api/engine-api.ts';
 import { bodySchemas, VALIDATED_BODIES } from './schemas.ts';
+import { checkRepliesEnabled, replyMismatch } from './reply-check.ts';
 import { formatIssues } from '../config/load.ts';
 import { checkLoginLink, ensureAdminToken, removeAdminInfo, writeAdminInfo } from './login.ts';
 import { matchRoute, routes, type RouteContext } from './routes.ts';
@@ -68,6 +69,8 @@ export class AdminServer {
   private readonly sessions = new Map<string, number>();
   private readonly usedLogins = new Map<string, number>();
   private readonly streams = new Set<() => void>();
+  /** Replies are checked against their schemas (FERRY_CHECK_REPLIES=1: the tests). */
+  private readonly checkReplies = checkRepliesEnabled();
   port = 0;
 
   constructor(api: EngineApi, opts: AdminOptions = {}) {
@@ -229,18 +232,24 @@ export class AdminServer {
       const ctx: RouteContext = { api: this.api, params: match.params, query: url.searchParams, body, req, res, trackStream: (end) => this.trackStream(end), scrub: (text) => this.engine.scrubber.text(text) };
       const result = await match.route.handler(ctx);
       if (result === STREAMED) return;
-      if (result instanceof Reply) this.send(res, result.status, result.body, result.headers);
-      else this.send(res, 200, result);
+      const reply = result instanceof Reply ? result : new Reply(200, result);
+      const mismatch = this.checkReplies ? replyMismatch(match.route.reply, reply.status, reply.body) : undefined;
+      if (mismatch) throw new Error(`${match.route.method} ${match.route.path}: ${mismatch}`);
+      this.send(res, reply.status, reply.body, reply.headers);
     } catch (err) {
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      if (err instanceof FerryApiError) this.send(res, err.status, { error: err.message, ...(err.problems ? { problems: err.problems } : {}) });
-      else {
-        this.engine.log.error({ route: match.route.path, err: errorMessage(err) }, 'admin API request failed');
-        this.send(res, 500, { error: errorMessage(err) });
+      let failure = err;
+      if (err instanceof FerryApiError) {
+        const error = { error: err.message, ...(err.problems ? { problems: err.problems } : {}) };
+        const mismatch = this.checkReplies ? replyMismatch(match.route.reply, err.status, error) : undefined;
+        if (!mismatch) return this.send(res, err.status, error);
+        failure = new Error(`${match.route.method} ${match.route.path}: ${mismatch}`);
       }
+      this.engine.log.error({ route: match.route.path, err: errorMessage(failure) }, 'admin API request failed');
+      this.send(res, 500, { error: errorMessage(failure) });
     }
   }
 

@@ -1,60 +1,41 @@
 // The admin API's request and reply shapes. The renderer imports these with `import type` only
 // (renderer/api/client.ts); nothing here runs, so the file stays free of Node-only code.
-import type { StatusReport, FlowStatus } from '../status.ts';
+// Replies are `z.output` of the zod schemas in ./reply-schemas.ts (the same schemas describe them in
+// /api/openapi.json and check them in tests), so a reply type and its documentation cannot drift apart.
+import type { z } from 'zod';
+import type { partSchemas, rawSchemas, replySchemas } from './reply-schemas.ts';
 import type { ItemState } from '../store/queue.ts';
 
-export type { StatusReport, FlowStatus, ItemState };
-export type { FleetReport, FleetAgent, FleetFlow, AgentState } from '../fleet/report.ts';
+export type { ItemState };
+
+type Replies = typeof replySchemas;
+type Raw = typeof rawSchemas;
+
+export type StatusReport = z.output<Replies['StatusReport']>;
+export type FlowStatus = z.output<Replies['FlowStatus']>;
+export type FlowCounterSnapshot = z.output<Replies['FlowCounterSnapshot']>;
+export type FleetReport = z.output<Replies['FleetReport']>;
+export type FleetAgent = FleetReport['agents'][number];
+export type FleetFlow = FleetAgent['flows'][number];
+export type AgentState = FleetAgent['state'];
 
 /** One validation problem: `path` is a key path like `source.path` or `integrations[0].flows[1].name`. */
-export interface Problem {
-  path: string;
-  message: string;
-}
+export type Problem = z.output<Replies['Problem']>;
 
 /** Every non-2xx reply: a one-line error and, for validation failures, the problems per field. */
-export interface ApiError {
-  error: string;
-  problems?: Problem[];
-}
+export type ApiError = z.output<Replies['ApiError']>;
 
 // ------------------------------------------------------------------ config
 
-/** GET /api/config */
-export interface ConfigView {
-  /** Absolute path of the YAML file the engine runs. */
-  file: string;
-  /** The file as written: `${env:…}` / `${secret:…}` templates, never their values. */
-  config: RawConfig;
-  /** JSON Schema of the whole config (from zod), for generated forms. */
-  schema: JsonSchema;
-  /** JSON Schemas of each connector's source/destination block (without `type`), by connector type. */
-  connectors: Array<{ type: string; source?: JsonSchema; destination?: JsonSchema; changeEvents: boolean }>;
-}
+/** GET /api/config: the file as written, the JSON Schema of the whole config and of each connector's blocks. */
+export type ConfigView = z.output<Replies['ConfigView']>;
 
-export type JsonSchema = Record<string, unknown>;
+export type JsonSchema = z.output<Raw['JsonSchema']>;
 
-export interface RawConfig {
-  dataDir?: string;
-  logLevel?: string;
-  admin?: { port?: number };
-  integrations?: RawIntegration[];
-  [key: string]: unknown;
-}
-export interface RawIntegration {
-  name: string;
-  description?: string;
-  flows: RawFlow[];
-  [key: string]: unknown;
-}
-export interface RawFlow {
-  name: string;
-  enabled?: boolean;
-  source: { type: string; [key: string]: unknown };
-  destination: { type: string; [key: string]: unknown };
-  trigger?: { on: 'change' } | { schedule: string; timezone?: string; catchUp?: boolean };
-  [key: string]: unknown;
-}
+/** The config file as written: `${env:…}` / `${secret:…}` templates, never their values. */
+export type RawConfig = z.output<Raw['RawConfig']>;
+export type RawIntegration = z.output<Raw['RawIntegration']>;
+export type RawFlow = z.output<Raw['RawFlow']>;
 
 /**
  * POST /api/config/validate: one of
@@ -67,27 +48,13 @@ export type ValidateRequest =
   | { integration: string; flow: Partial<RawFlow> }
   | { integration: Partial<RawIntegration> };
 
-export interface ValidateReply {
-  ok: boolean;
-  problems: Problem[];
-  /** Risks the config accepts on purpose (e.g. `allowInsecure: true` on a listener open to the network). */
-  warnings?: Problem[];
-}
+export type ValidateReply = z.output<Replies['ValidateReply']>;
 
 /** What the engine did after a config change: flows stopped, started or restarted with their new settings. */
-export interface ApplyReport {
-  started: string[];
-  stopped: string[];
-  restarted: string[];
-  /** Settings that only take effect after a restart (dataDir, admin.port). */
-  restartRequired: string[];
-}
+export type ApplyReport = z.output<Replies['ApplyReport']>;
 
 /** PUT/DELETE /api/config/integrations/:integration[/flows/:flow] */
-export interface ConfigChangeReply {
-  ok: true;
-  applied: ApplyReport;
-}
+export type ConfigChangeReply = z.output<Replies['ConfigChangeReply']>;
 
 // ------------------------------------------------------------------ queue
 
@@ -98,55 +65,15 @@ export interface QueueQuery {
   offset?: number;
 }
 
-export interface ItemView {
-  id: number;
-  flow: string;
-  state: ItemState;
-  name: string;
-  size: number;
-  sha256: string;
-  idempotencyKey: string;
-  /** What the source knows the item by (a file's path and version, a record's key): duplicates are found by it. */
-  sourceKey: string;
-  /** The FIFO group (items of one group go out in order), or null. */
-  group: string | null;
-  attempts: number;
-  /** Next attempt (retrying) as ISO time, else null. */
-  nextAttemptAt: string | null;
-  lastError: string | null;
-  lastStatus: number | null;
-  /** The start of the destination's last reply body (what made it retry or go dead), or null. */
-  lastResponse: string | null;
-  createdAt: string;
-  updatedAt: string;
-  settledAt: string | null;
-  attributes: Record<string, string | number | boolean | null>;
-}
+export type ItemView = z.output<Replies['ItemView']>;
 
 /** GET /api/queue */
-export interface QueueList {
-  items: ItemView[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+export type QueueList = z.output<Replies['QueueList']>;
 
-export interface AttemptView {
-  at: string;
-  outcome: string;
-  error: string | null;
-  status: number | null;
-}
+export type AttemptView = z.output<Replies['AttemptView']>;
 
 /** GET /api/queue/:id */
-export interface ItemDetail {
-  item: ItemView;
-  attempts: AttemptView[];
-  /** Start of the destination's last reply (error bodies), if any. */
-  lastResponse: string | null;
-  /** Whether GET /api/queue/:id/body has bytes to download (discarded items have none). */
-  hasBody: boolean;
-}
+export type ItemDetail = z.output<Replies['ItemDetail']>;
 
 /** POST /api/queue/retry and /api/queue/discard: at least one of the fields. */
 export interface QueueActionRequest {
@@ -154,19 +81,15 @@ export interface QueueActionRequest {
   flow?: string;
   state?: ItemState;
 }
-export interface QueueActionReply {
-  count: number;
-}
+export type QueueActionReply = z.output<Replies['QueueActionReply']>;
 
 // ------------------------------------------------------------------ flows
 
-/** POST /api/flows/:flow/pause | resume | run */
-export interface FlowActionReply {
-  flow: string;
-  paused: boolean;
-  /** run: a scan was started (its items show up in the queue and the event stream). */
-  running?: boolean;
-}
+/** POST /api/flows/:flow/pause | resume | run (pause-all and resume-all: a list of them) */
+export type FlowActionReply = z.output<Replies['FlowActionReply']>;
+
+/** POST /api/sync-now: the flows that scan now. */
+export type SyncNowReply = z.output<Replies['SyncNowReply']>;
 
 // ------------------------------------------------------------------ check, dry run, schedule
 
@@ -177,121 +100,52 @@ export type CheckRequest =
   | { destination: Record<string, unknown> };
 
 /** Never an HTTP error for a failed check: `ok: false` with the reason (or the config problems). */
-export interface CheckReply {
-  ok: boolean;
-  message: string;
-  problems?: Problem[];
-}
+export type CheckReply = z.output<Replies['CheckReply']>;
 
 /** POST /api/dry-run: `{ source }` — an unsaved source block (templates allowed). */
 export interface DryRunRequest {
   source: Record<string, unknown>;
 }
 
-export interface DryRunFile {
-  relativePath: string;
-  size: number;
-  mtime: string;
-  /** complete: would be taken now; writing: still changing (or its ready marker is missing). */
-  state: 'complete' | 'writing';
-}
+export type DryRunFile = z.output<Replies['DryRunFile']>;
 
-export interface DryRunReply {
-  ok: boolean;
-  /** e.g. "12 existing files match; 3 are still being written". */
-  message: string;
-  files: DryRunFile[];
-  complete: number;
-  writing: number;
-  /** Listing stopped at this many files. */
-  truncated: boolean;
-  problems?: Problem[];
-}
+export type DryRunReply = z.output<Replies['DryRunReply']>;
 
 /** GET /api/schedule/next?cron=&timezone=&count= */
-export interface ScheduleReply {
-  ok: boolean;
-  /** ISO times of the next runs (UTC), in order. */
-  times: string[];
-  /** The same times as wall-clock text in the schedule's time zone, e.g. "2026-11-30 08:00". */
-  local: string[];
-  timezone: string;
-  problems: Problem[];
-}
+export type ScheduleReply = z.output<Replies['ScheduleReply']>;
 
 // ------------------------------------------------------------------ activity and events
 
-export interface ActivityEvent {
-  /** The resumable cursor: pass it back as `since` (or Last-Event-ID). */
-  id: number;
-  at: string;
-  /** delivered | retrying | dead | requeued | discarded | problem | config | flow | … */
-  type: string;
-  flow: string | null;
-  itemId: number | null;
-  data: Record<string, unknown> | null;
-}
+export type ActivityEvent = z.output<Replies['ActivityEvent']>;
 
 /** GET /api/activity?since=&limit= (without since: the latest `limit` events) */
-export interface ActivityReply {
-  events: ActivityEvent[];
-  /** Highest id returned (or the since given): the next `since`. */
-  cursor: number;
-}
+export type ActivityReply = z.output<Replies['ActivityReply']>;
 
 // ------------------------------------------------------------------ secrets and settings
 
-export interface SecretInfo {
-  name: string;
-  updatedAt: string;
-  /** Flows whose config refers to ${secret:NAME}. */
-  usedBy: string[];
-}
-export interface SecretsReply {
-  secrets: SecretInfo[];
-  /** Where values are kept and what protects the key (e.g. "FERRY_MASTER_KEY" or "key file …"). */
-  storage: string;
-}
+export type SecretInfo = z.output<Replies['SecretInfo']>;
+export type SecretsReply = z.output<Replies['SecretsReply']>;
+/** PUT and DELETE /api/secrets/:name */
+export type SecretChangeReply = z.output<Replies['SecretChangeReply']>;
 /** PUT /api/secrets/:name */
 export interface SecretPutRequest {
   value: string;
 }
 
-export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export type LogLevelName = z.output<(typeof partSchemas)['LogLevelName']>;
 
-export interface Settings {
-  logLevel: LogLevelName;
-  adminPort: number;
-  dataDir: string;
-  /** Stored for the desktop shell, which registers the login item. */
-  startAtLogin: boolean;
-}
+export type Settings = z.output<(typeof partSchemas)['Settings']>;
 /** GET /api/settings */
-export interface SettingsReply extends Settings {
-  configFile: string;
-  /** Changed settings that need a restart to apply (admin port, data folder). */
-  restartRequired: string[];
-}
+export type SettingsReply = z.output<Replies['SettingsReply']>;
 /** PUT /api/settings: any subset. */
 export type SettingsUpdate = Partial<Settings>;
 
 // ------------------------------------------------------------------ network
 
 /** The `network` block as written in the config file (templates such as ${secret:…}, never their values). */
-export interface RawNetwork {
-  /** A proxy URL, "env", "system" or "none", or the object form. */
-  proxy?: string | { url?: string; username?: string; password?: string; noProxy?: string[] };
-  tls?: { ca?: string[]; systemCa?: boolean; cert?: string; key?: string; pfx?: string; passphrase?: string };
-}
+export type RawNetwork = z.output<Raw['RawNetwork']>;
 /** GET /api/network, and the reply of PUT /api/network */
-export interface NetworkView {
-  /** The block as written; null when the config has none (proxy from the environment, system store on). */
-  network: RawNetwork | null;
-  /** What the running setting means: "network.proxy: …", "trust: …". */
-  effective: string[];
-  /** Flows restarted by a change (PUT). */
-  applied?: ApplyReport;
-}
+export type NetworkView = z.output<Replies['NetworkView']>;
 /**
  * PUT /api/network: the new block, and values for the ${secret:NAME} it refers to (a proxy password typed in
  * the form): they are stored only when the whole change is valid.
@@ -306,27 +160,12 @@ export interface NetworkTestRequest {
   network?: RawNetwork;
 }
 /** Never an HTTP error for a failed test: `ok: false` with the reason (or the settings' problems). */
-export interface NetworkTestReply {
-  ok: boolean;
-  /** "https://x answered HTTP 200 to HEAD", or the one-line reason it failed. */
-  message: string;
-  /** The way taken (or that would be): "via proxy …; TLS by '…' (trusted: …)". */
-  path: string;
-  status?: number;
-  /** The setting tested, as `effective` in NetworkView. */
-  setting: string[];
-  problems?: Problem[];
-}
+export type NetworkTestReply = z.output<Replies['NetworkTestReply']>;
 
 // ------------------------------------------------------------------ status
 
 /** GET /api/status: the engine's StatusReport plus where the API listens. */
-export interface StatusReply extends StatusReport {
-  version: string;
-  adminUrl: string;
-  pid: number;
-  startedAt: string;
-}
+export type StatusReply = z.output<Replies['StatusReply']>;
 
 // ------------------------------------------------------------------ route description
 

@@ -30,6 +30,7 @@ export function itemView(i: ItemSummary): ItemView {
     createdAt: new Date(i.created_at).toISOString(),
     updatedAt: new Date(i.updated_at).toISOString(),
     settledAt: iso(i.settled_at),
+    afterDeliveryPending: i.after_pending === 1,
     attributes: JSON.parse(i.attrs),
   };
 }

@@ -17,6 +17,7 @@ import { registerAlertsCommands } from './cli/alerts.ts';
 import { registerConnectionCommands } from './cli/connections.ts';
 import { registerCentralConfigCommands } from './cli/central-config.ts';
 import { registerRelayCommand } from './cli/relay.ts';
+import { registerFleetCommands } from './cli/fleet.ts';
 
 export function buildProgram(result: { code: number } = { code: 0 }): Command {
   const act: Act = (fn) => async (opts) => {
@@ -38,6 +39,7 @@ export function buildProgram(result: { code: number } = { code: 0 }): Command {
   registerAlertsCommands(program, act);
   registerCentralConfigCommands(program, act);
   registerRelayCommand(program, act);
+  registerFleetCommands(program, act);
   return program;
 }
 

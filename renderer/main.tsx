@@ -10,6 +10,7 @@ import { FlowEditor } from './pages/flow-editor.tsx';
 import { Queue, QueueItem } from './pages/queue.tsx';
 import { Activity } from './pages/activity.tsx';
 import { Settings } from './pages/settings.tsx';
+import { Fleet } from './pages/fleet.tsx';
 import { Connections } from './pages/connections.tsx';
 
 const NAV = [
@@ -19,6 +20,7 @@ const NAV = [
   { path: 'activity', label: 'Activity' },
   { path: 'connections', label: 'Connections' },
   { path: 'settings', label: 'Settings' },
+  { path: 'fleet', label: 'Fleet', onlyWithFleet: true },
 ];
 
 function Page() {
@@ -46,12 +48,18 @@ function Page() {
     case 'activity': return <Activity />;
     case 'connections': return <Connections />;
     case 'settings': return <Settings />;
+    case 'fleet': return <Fleet />;
     default: return <p>Unknown page. <a href="#/">Go to the overview</a>.</p>;
   }
 }
 
 function Shell({ conn }: { conn: Connection }) {
   const route = useRoute();
+  // the Fleet page exists when the config has fleet.view (GET /api/fleet answers 404 otherwise)
+  const [fleetView, setFleetView] = useState(false);
+  useEffect(() => {
+    conn.client.fleet().then(() => setFleetView(true), () => setFleetView(false));
+  }, [conn]);
   const current = route.path[0] === 'flows' ? (route.path[1] === 'new' || !route.path[1] ? 'flows' : '') : (route.path[0] ?? '');
   return (
     <ConnectionContext.Provider value={conn}>
@@ -60,7 +68,7 @@ function Shell({ conn }: { conn: Connection }) {
         <nav class="sidebar" aria-label="Main">
           <p class="brand"><Logo /> Ferry</p>
           <ul>
-            {NAV.map((n) => (
+            {NAV.filter((n) => !n.onlyWithFleet || fleetView).map((n) => (
               <li key={n.path}>
                 <a href={`#/${n.target ?? n.path}`} aria-current={current === n.path ? 'page' : undefined}>{n.label}</a>
               </li>

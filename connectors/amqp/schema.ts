@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-const amqpUrl = z.string().refine(
+export const amqpUrl = z.string().refine(
   (s) => {
     try {
       const u = new URL(s);

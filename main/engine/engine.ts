@@ -27,6 +27,9 @@ import { TokenStore } from './oauth/token-store.ts';
 import { readConnections } from './oauth/state.ts';
 import { Network, type NetDispatcher, type ProxyResolver } from '../../connectors/net/index.ts';
 import { ConfigSourcePoller } from './config-source/poller.ts';
+import { FerryMetrics } from './metrics/ferry-metrics.ts';
+import { MetricsListener } from './metrics/listener.ts';
+import { Fleet } from './fleet/fleet.ts';
 
 const DAY = 86_400_000;
 
@@ -237,7 +240,9 @@ export class Engine {
     const tokens = (role: 'source' | 'destination') => ({ ...env, tokens: (auth: Parameters<ConnectionManager['provider']>[0]) => this.connections.provider(auth, flowCfg.name, role) });
     const source = connectorOf(st).createSource!(sourceCfg, tokens('source'));
     const destination = connectorOf(dt).createDestination!(destCfg, tokens('destination'));
-    return new FlowRuntime(integration, flowCfg, source, destination, { ...this.flowDeps(), held: () => this.connections.holdReason(flowCfg.name) });
+    const flow = new FlowRuntime(integration, flowCfg, source, destination, { ...this.flowDeps(), held: () => this.connections.holdReason(flowCfg.name) });
+    this.metricsMade?.observe(flow);
+    return flow;
   }
 
   /** The shared parts a flow runs on. */
@@ -255,6 +260,19 @@ export class Engine {
       dataVersion: () => this.dataVersion(),
       idleRecheckMs: this.opts.idleRecheckMs,
     };
+  }
+
+  private metricsMade?: FerryMetrics;
+  /** The listener of `metrics.port`, when configured. */
+  metricsListener?: MetricsListener;
+  /** Fleet heartbeats and the fleet view (`fleet:`); their broker never touches the data path. */
+  readonly fleet = new Fleet(this);
+  private metricsMaking?: Promise<FerryMetrics>;
+
+  /** The Prometheus metrics, made on first use (a scrape, or the metrics listener at start). */
+  metrics(): Promise<FerryMetrics> {
+    this.metricsMaking ??= FerryMetrics.create(this).then((m) => (this.metricsMade = m));
+    return this.metricsMaking;
   }
 
   private version = { value: 0, at: 0 };
@@ -278,6 +296,7 @@ export class Engine {
     if (this.state !== 'new') throw new Error('engine already started');
     this.state = 'running';
     favourSmallHeap();
+    this.metricsListener = await MetricsListener.apply(this, undefined);
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
@@ -295,6 +314,7 @@ export class Engine {
     for (const w of this.loaded.warnings ?? []) this.log.warn(`config warning: ${w}`);
     const exposed = dataDirExposure(this.dataDir);
     if (exposed) this.log.warn(exposed);
+    await this.fleet.apply();
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir }, 'Ferry is running');
   }
 
@@ -416,7 +436,11 @@ export class Engine {
 
   async discard(filter: ItemFilter): Promise<number> {
     const rows = this.queue.discard(filter);
-    for (const r of rows) if (r.bodyFile) await this.content.remove(r.bodyFile);
+    for (const r of rows) {
+      const counters = this.flows.get(r.flow)?.counters;
+      if (counters) counters.discarded++;
+      if (r.bodyFile) await this.content.remove(r.bodyFile);
+    }
     return rows.length;
   }
 
@@ -490,6 +514,12 @@ export class Engine {
       await this.network.close();
       this.network = this.networkOf(loaded.config);
     }
+    if (this.state === 'running') {
+      this.metricsListener = await MetricsListener.apply(this, this.metricsListener).catch((err) => {
+        this.log.error({ err: errorMessage(err) }, 'metrics listener not started');
+        return undefined;
+      });
+    }
 
     // Rebuild the map in config order, keeping the runtimes that did not change.
     const previous = new Map(this.flows);
@@ -506,6 +536,7 @@ export class Engine {
       if (!report.restarted.includes(name)) report.started.push(name);
     }
     await this.alerts.apply(loaded.config);
+    if (this.state === 'running') await this.fleet.apply();
     if (report.started.length + report.stopped.length + report.restarted.length > 0) {
       this.queue.addEvent('config', null, null, { started: report.started, stopped: report.stopped, restarted: report.restarted });
       this.log.info(report, 'configuration applied');
@@ -537,6 +568,8 @@ export class Engine {
     clearInterval(this.maintenance);
     for (const hook of this.stopHooks.splice(0)) await hook().catch((err) => this.log.warn({ err: errorMessage(err) }, 'stopping what ran on the engine failed'));
     await this.configSource?.stop();
+    await this.metricsListener?.close();
+    await this.fleet.stop();
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));

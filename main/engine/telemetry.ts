@@ -19,6 +19,8 @@ export class FlowCounters {
   /** Failed attempts that will be tried again. */
   retries = 0;
   dead = 0;
+  /** Items an admin dropped (dashboard, API) while this engine ran. */
+  discarded = 0;
   /** Errors by the stage they happened in. */
   readonly errors: Record<ErrorStage, number> = { intake: 0, delivery: 0, 'after-delivery': 0 };
   /** Seconds each delivery attempt took, handed to whoever observes them (a metrics histogram). */

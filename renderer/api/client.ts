@@ -3,6 +3,7 @@
 // the session cookie set by the one-time login link is sent automatically (same origin).
 import type {
   ConfigSourceCheckReply,
+  FleetReport,
   ActivityEvent,
   ActivityReply,
   ApiError,
@@ -97,6 +98,7 @@ export function createClient(opts: ClientOptions = {}) {
 
   return {
     status: () => call<StatusReply>('GET', '/api/status'),
+    fleet: () => call<FleetReport>('GET', '/api/fleet'),
 
     config: () => call<ConfigView>('GET', '/api/config'),
     validate: (req: ValidateRequest) => call<ValidateReply>('POST', '/api/config/validate', req),

@@ -17,11 +17,11 @@ import { openDatabase } from '../../main/engine/store/db.ts';
 import { Queue, idempotencyKey, type NewRow } from '../../main/engine/store/queue.ts';
 import { FlowStates } from '../../main/engine/store/state.ts';
 
-function tmp(): string {
+export function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-admin-'));
 }
 
-async function startFerry(configFile: string): Promise<{ child: ChildProcess; port: number; stop(): Promise<void> }> {
+export async function startFerry(configFile: string): Promise<{ child: ChildProcess; port: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [ferryBin, 'run', '--config', configFile, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -55,7 +55,7 @@ function get(agent: http.Agent, port: number, token: string, p: string): Promise
   });
 }
 
-async function sequential(port: number, token: string, p: string, n: number): Promise<{ p50: number; p99: number }> {
+export async function sequential(port: number, token: string, p: string, n: number): Promise<{ p50: number; p99: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const times: number[] = [];
   for (let i = 0; i < 20; i++) await get(agent, port, token, p); // warm-up
@@ -71,11 +71,11 @@ async function cannon(port: number, token: string, p: string, seconds: number): 
   return { p99: r.latency.p99, rps: round(r.requests.average, 0) };
 }
 
-/** 50 paused flows (scheduled far apart, so nothing is taken or sent) and `items` queued items spread over them. */
-async function statusCase(quick: boolean): Promise<BenchRow[]> {
-  const dir = tmp();
-  const FLOWS = 50;
-  const ITEMS = quick ? 20_000 : 100_000;
+/**
+ * A config of FLOWS paused flows (scheduled far apart, so nothing is taken or sent) and `items` queued items
+ * spread over them (ITEMS), written before the engine starts. Returns the config file, the flows and the open database.
+ */
+export function seedPausedFlows(dir: string, FLOWS: number, ITEMS: number) {
   const flows = Array.from({ length: FLOWS }, (_, i) => ({
     name: `flow-${String(i).padStart(2, '0')}`,
     source: { type: 'folder', path: `./in/${i}` },
@@ -102,6 +102,15 @@ async function statusCase(quick: boolean): Promise<BenchRow[]> {
     }
     queue.enqueue(rows);
   }
+  return { file, flows, db };
+}
+
+/** 50 paused flows and 100,000 queued items (20,000 quick): GET /api/status. */
+async function statusCase(quick: boolean): Promise<BenchRow[]> {
+  const dir = tmp();
+  const FLOWS = 50;
+  const ITEMS = quick ? 20_000 : 100_000;
+  const { file, flows, db } = seedPausedFlows(dir, FLOWS, ITEMS);
   // the counting query itself, uncached (what each status call costs while items change)
   const countSql = db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state');
   const raw: number[] = [];

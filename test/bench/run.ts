@@ -12,8 +12,9 @@ import { networkSuite } from './network.bench.ts';
 import { hostileSuite } from './hostile.bench.ts';
 import { mailSuite } from './mail.bench.ts';
 import { relaySuite } from './relay.bench.ts';
+import { fleetSuite } from './fleet.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, mailSuite, oauthSuite, relaySuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, mailSuite, oauthSuite, relaySuite, fleetSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

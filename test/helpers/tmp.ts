@@ -6,9 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 
 const made: string[] = [];
-afterAll(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+// outside vitest (a benchmark using a test helper) the caller removes what it made
+if (process.env.VITEST) {
+  afterAll(() => {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
+}
 
 // Ferry refuses a data dir on tmpfs; where the system temp folder is one, tests work under test-artifacts/.
 const TMPFS = 0x01021994;

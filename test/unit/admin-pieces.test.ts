@@ -87,11 +87,11 @@ describe('login links', () => {
 });
 
 describe('route table', () => {
-  it('has one entry per method and path, each with a summary, under /api/', () => {
+  it('has one entry per method and path, each with a summary, under /api/ (and Prometheus\' /metrics)', () => {
     const keys = routes.map((r) => `${r.method} ${r.path}`);
     expect(new Set(keys).size).toBe(keys.length);
     for (const r of routes) {
-      expect(r.path.startsWith('/api/')).toBe(true);
+      expect(r.path.startsWith('/api/') || r.path === '/metrics', r.path).toBe(true);
       expect(r.summary.length).toBeGreaterThan(10);
     }
     expect(keys).toEqual(expect.arrayContaining([

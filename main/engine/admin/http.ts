@@ -1,4 +1,5 @@
 // Small HTTP plumbing for the admin API: replies with a status, JSON request bodies.
+import crypto from 'node:crypto';
 import type http from 'node:http';
 import { FerryApiError } from '../api/errors.ts';
 
@@ -36,4 +37,11 @@ export async function readJsonBody(req: http.IncomingMessage): Promise<unknown> 
   } catch (err) {
     throw new FerryApiError(400, `request body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** Compares two tokens in constant time. */
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
 }

@@ -162,6 +162,49 @@ const StatusReply = StatusReport.extend({
   startedAt: z.string().meta({ description: 'When the engine started (ISO 8601 time; "" when read from the database alone).' }),
 }).meta({ description: "GET /api/status: the engine's StatusReport plus where the API listens." });
 
+// ------------------------------------------------------------------ the fleet
+
+const FleetFlow = z.strictObject({
+  integration: z.string(),
+  flow: z.string(),
+  ok: z.boolean(),
+  reason: z.string().nullable().meta({ description: 'Why the flow is failing (null when it is not).' }),
+  waiting: count(),
+  dead: count(),
+  lastDeliveryAt: isoOrNull('Last delivery'),
+});
+
+const FleetAgent = z
+  .strictObject({
+    agent: z.string(),
+    state: z.enum(['ok', 'failing', 'silent']),
+    labels: z.record(z.string(), z.string()),
+    version: z.string(),
+    configVersion: z.string().meta({ description: 'The applied configuration\'s version (as ferry_build_info)' }),
+    host: z.string(),
+    lastHeardAt: iso('Its latest heartbeat was sent'),
+    silentSince: isoOrNull('Three intervals after its latest heartbeat, for a silent agent'),
+    intervalSec: z.number(),
+    uptimeSec: z.number(),
+    flowsOk: count(),
+    flowsFailing: count(),
+    waiting: count(),
+    dead: count(),
+    lastDeliveryAt: isoOrNull('Its latest delivery'),
+    flows: z.array(FleetFlow),
+  })
+  .meta({ description: 'One agent as its latest heartbeat shows it.' });
+
+const FleetReport = z
+  .strictObject({
+    generatedAt: iso('When the report was made'),
+    broker: z.string().meta({ description: 'host:port/vhost of the broker, without credentials' }),
+    exchange: z.string(),
+    agents: z.array(FleetAgent),
+    error: z.string().optional().meta({ description: 'Why the broker could not be read (the list is what was read before).' }),
+  })
+  .meta({ description: 'GET /api/fleet: every agent heard on the fleet broker.' });
+
 // ------------------------------------------------------------------ the config as written
 
 const JsonSchema = z.record(z.string(), z.unknown()).meta({ description: 'A JSON Schema (draft 2020-12) made from the zod schema.' });
@@ -443,6 +486,7 @@ export const replySchemas = {
   NetworkView,
   NetworkTestReply,
   OpenApiDocument,
+  FleetReport,
 };
 
 /** Shapes that are parts of replies but no component of their own. */

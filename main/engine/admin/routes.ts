@@ -11,6 +11,7 @@ import type { BodyName } from './schemas.ts';
 import type { ReplyOf, ReplyRef } from './reply-schemas.ts';
 import { packageVersion } from '../paths.ts';
 import type { ConsentPasteRequest } from './connection-types.ts';
+import { writeMetrics } from '../metrics/listener.ts';
 import type { CheckRequest, DryRunRequest, HttpMethod, NetworkTestRequest, NetworkUpdate, QueueActionRequest, QueueList, SecretPutRequest, SettingsUpdate, ValidateRequest } from './types.ts';
 
 export interface RouteContext {
@@ -57,6 +58,8 @@ export type Route = JsonRoute | StreamRoute;
 
 export const routes: Route[] = [
   { method: 'GET', path: '/api/status', summary: 'Per integration and flow: state, counts, last/next run, last error, destination health', reply: 'StatusReply', handler: (c) => c.api.status() },
+  { method: 'GET', path: '/metrics', summary: 'Prometheus metrics (text format): counters, queue, flow health, process and store', produces: { contentType: 'text/plain; version=0.0.4', description: 'The Prometheus text exposition (families in docs/fleet.md)' }, handler: (c) => writeMetrics(c.req, c.res, () => c.api.metrics()).then(() => STREAMED) },
+  { method: 'GET', path: '/api/fleet', summary: 'The fleet (fleet.view): the latest heartbeat of every agent on the broker, judged ok, failing or silent', reply: 'FleetReport', handler: (c) => c.api.fleet() },
   { method: 'GET', path: '/api/openapi.json', summary: 'This API as an OpenAPI 3.1 document', reply: 'OpenApiDocument', handler: () => openApiDocument(routes, packageVersion()) },
 
   { method: 'GET', path: '/api/config', summary: 'The config file as written (templates, never secret values) and its JSON Schema', reply: 'ConfigView', handler: (c) => c.api.getConfig() },

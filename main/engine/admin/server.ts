@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Engine } from '../engine.ts';
 import { errorMessage } from '../../../connectors/contract.ts';
-import { readJsonBody, Reply, STREAMED } from './http.ts';
+import { readJsonBody, Reply, safeEqual, STREAMED } from './http.ts';
 import { FerryApiError } from '../api/errors.ts';
 import { problemFromLine } from '../api/input.ts';
 import { EngineApi } from '../api/engine-api.ts';
@@ -174,7 +174,7 @@ export class AdminServer {
         res.end(page.html);
         return;
       }
-      if (url.pathname === '/api' || url.pathname.startsWith('/api/')) return await this.handleApi(req, res, url);
+      if (url.pathname === '/api' || url.pathname.startsWith('/api/') || url.pathname === '/metrics') return await this.handleApi(req, res, url);
       return this.serveStatic(req, res, url);
     } catch (err) {
       if (!res.headersSent) this.send(res, 500, { error: errorMessage(err) });
@@ -297,11 +297,6 @@ export class AdminServer {
   }
 }
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && crypto.timingSafeEqual(x, y);
-}
 
 function cookie(req: http.IncomingMessage, name: string): string | undefined {
   const header = req.headers.cookie;

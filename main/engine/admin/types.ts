@@ -15,6 +15,10 @@ type Raw = typeof rawSchemas;
 export type StatusReport = z.output<Replies['StatusReport']>;
 export type FlowStatus = z.output<Replies['FlowStatus']>;
 export type FlowCounterSnapshot = z.output<Replies['FlowCounterSnapshot']>;
+export type FleetReport = z.output<Replies['FleetReport']>;
+export type FleetAgent = FleetReport['agents'][number];
+export type FleetFlow = FleetAgent['flows'][number];
+export type AgentState = FleetAgent['state'];
 
 /** One validation problem: `path` is a key path like `source.path` or `integrations[0].flows[1].name`. */
 export type Problem = z.output<Replies['Problem']>;

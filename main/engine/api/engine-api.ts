@@ -65,6 +65,14 @@ export class EngineApi implements FerryApi {
     return this.statusNow();
   }
 
+  async metrics(): Promise<string> {
+    return (await this.engine.metrics()).render();
+  }
+
+  async fleet() {
+    return this.engine.fleet.view();
+  }
+
   /** status(), synchronously: the tray refreshes in one turn. */
   statusNow(): StatusReply {
     const now = Date.now();

@@ -34,6 +34,7 @@ import type {
   ValidateReply,
   ValidateRequest,
   ApplyReport,
+  FleetReport,
 } from '../admin/types.ts';
 
 /** An item's body, for a download. */
@@ -54,6 +55,10 @@ export interface RecentDeadItem {
 export interface FerryApi {
   // ---- status
   status(): Promise<StatusReply>;
+  /** Prometheus metrics in the text format (see docs/fleet.md). */
+  metrics(): Promise<string>;
+  /** With `fleet.view`: every agent heard on the fleet broker, judged ok, failing or silent. */
+  fleet(): Promise<FleetReport>;
 
   // ---- queue
   listQueue(query: QueueQuery): Promise<QueueList>;

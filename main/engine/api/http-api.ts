@@ -32,6 +32,7 @@ import type {
   StatusReply,
   ValidateReply,
   ValidateRequest,
+  FleetReport,
 } from '../admin/types.ts';
 import type { FerryApi, ItemBody, RecentDeadItem } from './ferry-api.ts';
 import type { ConnectionsReply, ConnectionView, ConsentReply, ConsentStartReply, DisconnectReply } from '../admin/connection-types.ts';
@@ -80,6 +81,14 @@ export class HttpApi implements FerryApi {
 
   status() {
     return this.call<StatusReply>('GET', '/api/status');
+  }
+
+  async metrics() {
+    return (await this.send('GET', '/metrics')).text();
+  }
+
+  fleet() {
+    return this.call<FleetReport>('GET', '/api/fleet');
   }
 
   listQueue(q: QueueQuery) {

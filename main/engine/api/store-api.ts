@@ -46,6 +46,14 @@ export class StoreApi implements FerryApi {
     return { ...report, configSource: configSourceStatusOf(this.loaded), version: packageVersion(), adminUrl: '', pid: 0, startedAt: '' };
   }
 
+  async metrics(): Promise<string> {
+    throw new FerryApiError(409, 'metrics come from a running engine: start it with `ferry run`');
+  }
+
+  async fleet(): Promise<never> {
+    throw new FerryApiError(409, 'the fleet view runs in a running engine: start it with `ferry run` (or use `ferry fleet status`)');
+  }
+
   async listQueue(query: QueueQuery) {
     return listQueue(this.store.queue, query);
   }

@@ -8,6 +8,8 @@ import { cronProblem, isTimezone } from '../schedule.ts';
 import { networkSchema } from '../../../connectors/net/schema.ts';
 import { alertsSchema } from '../alerts/schema.ts';
 import { configSourceSchema } from '../config-source/schema.ts';
+import { metricsSchema } from '../metrics/schema.ts';
+import { fleetSchema } from '../fleet/schema.ts';
 
 const name = z
   .string()
@@ -131,6 +133,8 @@ export const configSchema = z
     }),
     network: networkSchema.default(networkSchema.parse({})),
     configSource: configSourceSchema.optional(),
+    metrics: metricsSchema.optional(),
+    fleet: fleetSchema.optional(),
     integrations: z.array(integrationSchema).meta({ description: 'Everything Ferry moves, grouped by purpose.' }),
     alerts: alertsSchema,
   })

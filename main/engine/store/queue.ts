@@ -472,7 +472,7 @@ export class Queue {
   }
 
   /** Drops items that are not in flight: they are kept as 'discarded' tombstones so they are not taken again. */
-  discard(f: ItemFilter, now = Date.now()): Array<{ id: number; bodyFile: string | null }> {
+  discard(f: ItemFilter, now = Date.now()): Array<{ id: number; flow: string; bodyFile: string | null }> {
     const { sql, params } = this.where(f);
     const cond = `${sql ? `${sql} AND` : 'WHERE'} state IN ('queued','retrying','dead')`;
     return this.db.transaction(() => {
@@ -484,7 +484,7 @@ export class Queue {
         delBody.run(r.id);
         this.stmts.event.run(now, 'discarded', r.flow, r.id, null);
       }
-      return rows.map((r) => ({ id: r.id, bodyFile: r.body_file }));
+      return rows.map((r) => ({ id: r.id, flow: r.flow, bodyFile: r.body_file }));
     }).immediate();
   }
 

@@ -60,7 +60,10 @@ describe('GET /metrics on the admin listener', () => {
       const r = await h.api('GET', '/metrics');
       expect(r.status).toBe(200);
       expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
-      return sample(r.text, 'ferry_items_delivered_total', labels) === 3 && sample(r.text, 'ferry_items_dead_total', labels) === 1 ? r.text : undefined;
+      // the counters move when an outcome is known, the queue's states once it is committed (a group commit later)
+      const counted = sample(r.text, 'ferry_items_delivered_total', labels) === 3 && sample(r.text, 'ferry_items_dead_total', labels) === 1;
+      const committed = sample(r.text, 'ferry_items', { ...labels, state: 'delivered' }) === 3 && sample(r.text, 'ferry_items', { ...labels, state: 'dead' }) === 1;
+      return counted && committed ? r.text : undefined;
     }, 'three deliveries and one dead item in the metrics');
     expect(sample(text, 'ferry_items_taken_total', labels)).toBe(4);
     expect(sample(text, 'ferry_bytes_delivered_total', labels)).toBe(18);

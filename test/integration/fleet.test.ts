@@ -157,8 +157,8 @@ describe.skipIf(!available)('fleet heartbeats and `ferry fleet status`', () => {
     viewer = await startAdmin({ fleet: { agent: 'hq', view: { amqp: rabbit.url } }, integrations: [] });
     const r = await waitFor(async () => {
       const reply = await viewer!.api('GET', '/api/fleet');
-      // branch-002's failing destination is probed now and then (its circuit half-opens): a heartbeat sent during a
-      // probe says what the engine said then, so the view is read until it shows the failing state again
+      // the viewer reads the stream from its start: until it has caught up, branch-002's first heartbeats (sent
+      // before its destination failed) stand for it, so the view is read until it shows the failing state
       const report = reply.status === 200 && !reply.json.error ? (reply.json as FleetReport) : undefined;
       return report && report.agents.length >= 3 && agentOf(report, 'branch-002')?.state === 'failing' ? report : undefined;
     }, 'the fleet view listing the agents, branch-002 failing');

@@ -90,6 +90,7 @@ export class FleetPublisher {
       channel.onLost(() => {
         if (this.channel !== channel) return;
         this.channel = undefined;
+        this.problem = 'the broker connection was lost; reconnecting';
         this.nextConnectAt = Date.now() + BACKOFF_MS[0];
         this.engine.log.warn({ broker: brokerName(this.cfg.url) }, 'fleet heartbeats: broker connection lost; reconnecting');
       });

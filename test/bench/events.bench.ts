@@ -9,22 +9,13 @@ import { Agent, request } from 'undici';
 import { startFerry, writeConfig } from '../helpers/cli.ts';
 import { freePort } from '../helpers/net.ts';
 import { openStore } from '../../main/engine/engine.ts';
-import { percentile, round, type BenchRow, type BenchSuite } from './harness.ts';
+import { percentile, round, type BenchRow, type BenchSuite, cpuMsOf } from './harness.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const SECRET_KEY = crypto.randomBytes(32);
 
-/** CPU milliseconds (user + system) a process has used so far (Linux /proc; NaN elsewhere). */
-function cpuMs(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
-  } catch {
-    return NaN;
-  }
-}
 const SECRET = `whsec_${SECRET_KEY.toString('base64')}`;
 
 export const eventsSuite: BenchSuite = {
@@ -85,7 +76,7 @@ export const eventsSuite: BenchSuite = {
         return { body, headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': t, 'webhook-signature': `v1,${sig}` } };
       });
       let n = 0;
-      const cpu0 = cpuMs(ferry.child.pid!);
+      const cpu0 = cpuMsOf(ferry.child.pid!);
       const result = await autocannon({
         url: `http://127.0.0.1:${hookPort}/hooks/intake`,
         connections: 50,
@@ -99,7 +90,7 @@ export const eventsSuite: BenchSuite = {
         ],
       });
       const ok = result['2xx'];
-      const intakeCpu = (cpuMs(ferry.child.pid!) - cpu0) / Math.max(ok, 1);
+      const intakeCpu = (cpuMsOf(ferry.child.pid!) - cpu0) / Math.max(ok, 1);
       const store = openStore(path.join(dir, 'data'));
       const queued = store.queue.count({ flow: 'intake' });
       store.close();
@@ -130,12 +121,12 @@ export const eventsSuite: BenchSuite = {
         await time(`http://127.0.0.1:${saasPort}/quote`);
         await time(`http://127.0.0.1:${hookPort}/sync/quote`);
       }
-      const cpu1 = cpuMs(ferry.child.pid!);
+      const cpu1 = cpuMsOf(ferry.child.pid!);
       for (let i = 0; i < calls; i++) {
         direct.push(await time(`http://127.0.0.1:${saasPort}/quote`));
         viaFerry.push(await time(`http://127.0.0.1:${hookPort}/sync/quote`));
       }
-      const syncCpu = (cpuMs(ferry.child.pid!) - cpu1) / calls;
+      const syncCpu = (cpuMsOf(ferry.child.pid!) - cpu1) / calls;
       await agent.close();
       direct.sort((a, b) => a - b);
       viaFerry.sort((a, b) => a - b);

@@ -18,19 +18,10 @@ import { startSnsHost, testCa } from '../helpers/sns.ts';
 import { openStore } from '../../main/engine/engine.ts';
 import { SnsReceiver } from '../../connectors/webhook/sns.ts';
 import { Network, networkSchema } from '../../connectors/net/index.ts';
-import { round, percentile, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
+import { round, percentile, sampleRss, type BenchRow, type BenchSuite, cpuMsOf } from './harness.ts';
 
 const MB = 1024 * 1024;
 
-/** CPU milliseconds (user + system) a process has used so far (Linux /proc). */
-function cpuMs(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return NaN;
-  }
-}
 
 const b64 = (b: Buffer) => b.toString('base64').replace(/.{76}/g, '$&\r\n');
 
@@ -150,11 +141,11 @@ async function imapRows(quick: boolean): Promise<BenchRow[]> {
       store = openStore(path.join(dir, 'data'), { create: false });
       await waitUntil('the first message', () => {
         const c = store!.queue.count({ flow: 'mail' });
-        if (c > 0 && Number.isNaN(cpuAtFirst)) cpuAtFirst = cpuMs(ferry.child.pid!);
+        if (c > 0 && Number.isNaN(cpuAtFirst)) cpuAtFirst = cpuMsOf(ferry.child.pid!);
         return c > 0;
       }, 60_000, ferry.child);
       await waitUntil(`${n} messages`, () => store!.queue.count({ flow: 'mail' }) >= n, 600_000, ferry.child);
-      const cpu = cpuMs(ferry.child.pid!) - cpuAtFirst;
+      const cpu = cpuMsOf(ferry.child.pid!) - cpuAtFirst;
       const times = store.db.prepare("SELECT MIN(created_at) AS first, MAX(created_at) AS last FROM items WHERE flow = 'mail'").get() as { first: number; last: number };
       const intakeSecs = (times.last - times.first) / 1000;
       const rate = n / Math.max(intakeSecs, 0.001);
@@ -197,7 +188,7 @@ async function imapRows(quick: boolean): Promise<BenchRow[]> {
       const done = () => big.every((_, i) => fs.existsSync(path.join(out, `big-${i}.bin`)));
       try {
         await waitUntil('the 50 MB attachments delivered', done, 600_000, ferry.child);
-        const cpu = cpuMs(ferry.child.pid!);
+        const cpu = cpuMsOf(ferry.child.pid!);
         const peak = rss.stop();
         const same = big.every((b, i) => crypto.createHash('sha256').update(fs.readFileSync(path.join(out, `big-${i}.bin`))).digest('hex') === crypto.createHash('sha256').update(b).digest('hex'));
         rows.push({
@@ -331,7 +322,7 @@ async function snsRows(quick: boolean): Promise<BenchRow[]> {
       });
       const load = async (flow: string, prepared: Array<{ body: string; headers: Record<string, string> }>) => {
         let i = 0;
-        const cpuStart = cpuMs(ferry.child.pid!);
+        const cpuStart = cpuMsOf(ferry.child.pid!);
         const r = await autocannon({
           url: `http://127.0.0.1:${port}/hooks/${flow}`,
           connections: 50,
@@ -339,7 +330,7 @@ async function snsRows(quick: boolean): Promise<BenchRow[]> {
           // past the prepared ones, ids repeat: answered 200 as duplicates, after the same verification
           requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, ...prepared[i++ % prepared.length] }) }],
         });
-        return { r, cpu: (cpuMs(ferry.child.pid!) - cpuStart) / Math.max(r['2xx'], 1) };
+        return { r, cpu: (cpuMsOf(ferry.child.pid!) - cpuStart) / Math.max(r['2xx'], 1) };
       };
       const hmacRun = await load('hmac', hmac);
       const snsRun = await load('sns', messages.map((body) => ({ body, headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' } })));

@@ -12,15 +12,10 @@ import { removeSharedDirs, startSignedSink, type CertFiles } from '../helpers/ce
 import { SQUID, startSquid, startTinyproxy, stopAllProxies, TINYPROXY, type RunningProxy } from '../helpers/proxies.ts';
 import type { Sink } from '../helpers/sink.ts';
 import { dropFiles, startProcess, waitAll } from './engine.bench.ts';
-import { round, type BenchRow, type BenchSuite } from './harness.ts';
+import { round, type BenchRow, type BenchSuite, cpuMsOf } from './harness.ts';
 
 const TICKS_PER_SEC = 100; // Linux USER_HZ
 
-/** CPU time (user + system) of a process so far, in ms, from /proc. */
-function cpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SEC;
-}
 
 interface Figures {
   filesPerSec: number;
@@ -53,14 +48,14 @@ async function run(kind: Kind, n: number, sink: Sink, ca: CertFiles, proxy: Runn
   const tag = `${kind}-${round_}-${n}`;
   const connectionsBefore = sink.connections;
   const tunnelsBefore = proxy?.tunnels() ?? 0;
-  const cpu0 = cpuMs(proc.child.pid!);
-  const proxyCpu0 = proxy ? cpuMs(proxy.pid) : 0;
+  const cpu0 = cpuMsOf(proc.child.pid!);
+  const proxyCpu0 = proxy ? cpuMsOf(proxy.pid) : 0;
   const start = Date.now();
   await dropFiles(path.join(dir, 'outbox'), n, tag);
   const arrived = await waitAll(sink, tag, n, 300_000);
   const last = Math.max(...arrived.values());
-  const cpu = cpuMs(proc.child.pid!) - cpu0;
-  const proxyCpu = proxy ? cpuMs(proxy.pid) - proxyCpu0 : 0;
+  const cpu = cpuMsOf(proc.child.pid!) - cpu0;
+  const proxyCpu = proxy ? cpuMsOf(proxy.pid) - proxyCpu0 : 0;
   const connections = sink.connections - connectionsBefore;
   await proc.stop();
   // Squid logs a tunnel when it closes: count them once Ferry has gone

@@ -16,7 +16,7 @@ import { Agent, request } from 'undici';
 import { repoRoot, startFerry, writeConfig, type RunningFerry } from '../helpers/cli.ts';
 import { freePort } from '../helpers/net.ts';
 import { connectionFor, consentOverHttp, type TokenRequestRecord } from '../helpers/oauth-provider.ts';
-import { percentile, round, type BenchRow, type BenchSuite } from './harness.ts';
+import { percentile, round, type BenchRow, type BenchSuite, cpuMsOf } from './harness.ts';
 import { openDatabase } from '../../main/engine/store/db.ts';
 
 interface Servers {
@@ -54,15 +54,6 @@ async function startServers(accessTtlSec: number): Promise<Servers> {
 
 const stats = async (s: Servers): Promise<Stats> => (await (await fetch(s.stats)).json()) as Stats;
 
-/** CPU milliseconds (user + system) a process has used so far (Linux /proc; NaN elsewhere). */
-function cpuMs(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return NaN;
-  }
-}
 
 const connectionConfig = (s: Servers) => connectionFor({ ...s, revokeUrl: s.tokenUrl.replace(/token$/, 'token/revocation') });
 
@@ -112,7 +103,7 @@ async function steadyLoad(quick: boolean): Promise<BenchRow> {
     await connect(path.join(dir, 'data'), 'crmA');
     await connect(path.join(dir, 'data'), 'crmB');
     const before = (await stats(servers)).tokenRequests.length;
-    const cpu0 = cpuMs(ferry.child.pid!);
+    const cpu0 = cpuMsOf(ferry.child.pid!);
     const started = Date.now();
     let calls = 0;
     // 10 calls per second on each flow, steady
@@ -125,7 +116,7 @@ async function steadyLoad(quick: boolean): Promise<BenchRow> {
       }
     }));
     const elapsed = (Date.now() - started) / 1000;
-    const cpu = cpuMs(ferry.child.pid!) - cpu0;
+    const cpu = cpuMsOf(ferry.child.pid!) - cpu0;
     const s = await stats(servers);
     const refreshes = s.tokenRequests.slice(before).filter((r) => r.grant === 'refresh_token');
     const perConnectionPerHour = (refreshes.length / 2 / elapsed) * 3600;
@@ -191,10 +182,10 @@ async function refreshLatency(quick: boolean): Promise<BenchRow> {
     let cpuB = 0;
     const pid = ferry.child.pid!;
     const measure = async (n: number): Promise<{ ms: number; cpu: number; at: number }> => {
-      const cpu = cpuMs(pid);
+      const cpu = cpuMsOf(pid);
       const at = Date.now();
       const ms = await call(agent, port, 'quote', n);
-      return { ms, cpu: cpuMs(pid) - cpu, at };
+      return { ms, cpu: cpuMsOf(pid) - cpu, at };
     };
     await idle(1900);
     for (let i = 0; i < pairs; i++) {

@@ -2,7 +2,8 @@
 // - GET /metrics with 50 flows and 100,000 queued items (target p99 ≤ 20 ms), sequential, next to
 //   GET /api/openapi.json on the same server as a no-database baseline, and while 5 flows deliver;
 // - the RSS the metrics add (target ≤ 5 MB): the process's RSS before its first scrape (prom-client is not
-//   loaded until then) and after 1,000 scrapes, each the median of 5 readings once the process settled;
+//   loaded until then) and after 1,000 scrapes, each the median of 5 readings once the process settled; the
+//   median of three processes;
 // - heartbeat CPU (target ≤ 0.1% at one every 30 s): two idle `ferry run` with the same 20 flows side by side,
 //   one publishing a heartbeat every second to a real RabbitMQ; the CPU difference per heartbeat;
 // - `ferry fleet status` with 200 agents (target ≤ 2 s): 200 simulated publishers' heartbeats of the last
@@ -47,6 +48,18 @@ function call(agent: http.Agent, port: number, token: string, method: string, p:
   });
 }
 
+/**
+ * Steady state first: as many requests on the same HTTP path and queue counting, without the metrics, so the
+ * heap has grown to what serving requests needs; then the RSS before and after n scrapes.
+ */
+async function scrapeAndWeigh(ferry: { port: number; child: { pid?: number } }, token: string, n: number) {
+  await sequential(ferry.port, token, '/api/status', n);
+  const before = await settledRss(ferry.child.pid!);
+  const metrics = await sequential(ferry.port, token, '/metrics', n);
+  const after = await settledRss(ferry.child.pid!);
+  return { before, after, metrics };
+}
+
 async function metricsCase(quick: boolean): Promise<BenchRow[]> {
   if (process.platform !== 'linux') return [{ suite: 'fleet', case: '/metrics', figures: { skipped: 'needs /proc (Linux)' } }];
   const dir = tmp();
@@ -54,34 +67,42 @@ async function metricsCase(quick: boolean): Promise<BenchRow[]> {
   const ITEMS = quick ? 20_000 : 100_000;
   const { file, flows, db } = seedPausedFlows(dir, FLOWS, ITEMS);
   db.close();
+  const n = quick ? 200 : 1000;
+  // two processes of their own measure the RSS first (before any flow resumes): RSS moves by megabytes with the
+  // garbage collector's timing, so the figure is the median of three
+  const addedRuns: number[] = [];
+  const token = () => fs.readFileSync(path.join(dir, 'data', 'admin-token'), 'utf8').trim();
+  for (let run = 0; run < 2; run++) {
+    const extra = await startFerry(file);
+    try {
+      const weighed = await scrapeAndWeigh(extra, token(), n);
+      addedRuns.push(weighed.after - weighed.before);
+    } finally {
+      await extra.stop();
+    }
+  }
   const ferry = await startFerry(file);
   try {
-    const pid = ferry.child.pid!;
-    const token = fs.readFileSync(path.join(dir, 'data', 'admin-token'), 'utf8').trim();
-    const n = quick ? 200 : 1000;
-    // steady state first: the same HTTP path and queue counting, without the metrics
-    await sequential(ferry.port, token, '/api/status', 300);
-    const before = await settledRss(pid);
-    const metrics = await sequential(ferry.port, token, '/metrics', n);
-    const after = await settledRss(pid);
-    const openapi = await sequential(ferry.port, token, '/api/openapi.json', n);
+    const { before, after, metrics } = await scrapeAndWeigh(ferry, token(), n);
+    addedRuns.push(after - before);
+    const openapi = await sequential(ferry.port, token(), '/api/openapi.json', n);
 
     // busy: five flows deliver their items (to folders) while /metrics is scraped, so counts change all the time
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    for (let i = 0; i < 5; i++) await call(agent, ferry.port, token, 'POST', `/api/flows/${flows[i].name}/resume`);
+    for (let i = 0; i < 5; i++) await call(agent, ferry.port, token(), 'POST', `/api/flows/${flows[i].name}/resume`);
     const busy: number[] = [];
     for (let i = 0; i < (quick ? 100 : 300); i++) {
-      busy.push(await call(agent, ferry.port, token, 'GET', '/metrics'));
+      busy.push(await call(agent, ferry.port, token(), 'GET', '/metrics'));
       await sleep(10);
     }
     agent.destroy();
     busy.sort((a, b) => a - b);
-    const added = round(after - before, 1);
+    const added = round(addedRuns.sort((a, b) => a - b)[1], 1);
     return [
       { suite: 'fleet', case: `GET /metrics, ${FLOWS} flows, ${ITEMS} queued (sequential)`, figures: { 'p50 ms': metrics.p50, 'p99 ms': metrics.p99, requests: n }, target: 'p99 ≤ 20 ms', met: metrics.p99 <= 20 },
       { suite: 'fleet', case: 'GET /metrics while 5 flows deliver (every 10 ms)', figures: { 'p50 ms': round(percentile(busy, 50), 2), 'p99 ms': round(percentile(busy, 99), 2) } },
       { suite: 'fleet', case: 'baseline: GET /api/openapi.json, same server', figures: { 'p50 ms': openapi.p50, 'p99 ms': openapi.p99, 'metrics/baseline p99': round(metrics.p99 / openapi.p99, 1) } },
-      { suite: 'fleet', case: `RSS added by the metrics (before first scrape → after ${n})`, figures: { 'RSS before MB': round(before, 1), 'RSS after MB': round(after, 1), 'added MB': added }, target: '≤ 5 MB', met: added <= 5 },
+      { suite: 'fleet', case: `RSS added by the metrics (before first scrape → after ${n})`, figures: { 'RSS before MB': round(before, 1), 'RSS after MB': round(after, 1), 'added MB (median of 3 processes)': added, runs: addedRuns.map((a) => round(a, 1)).join(' / ') }, target: '≤ 5 MB', met: added <= 5 },
     ];
   } finally {
     await ferry.stop();

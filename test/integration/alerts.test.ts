@@ -235,16 +235,30 @@ describe('alerts', () => {
     expect([...hook.accepted.values()].flat()).toHaveLength(1);
   });
 
-  it('more causes come in through the hook (OAuth consent-needed, wired by the engine)', async () => {
+  it('an OAuth connection a source uses that needs consent is told before its first scheduled call', async () => {
     const plain = await sink();
+    const api = await sink();
     const dir = tempDir();
-    const engine = Engine.open(loadConfig(config(dir, `${plain.url}/api`, [{ on: ['consent-needed'], flows: ['orders'], to: { type: 'webhook', url: plain.url } }])), {
-      log: silentLogger,
-      alerts: { checkMs: 100, startGraceMs: 0, sources: [() => [{ cause: 'consent-needed', flow: 'orders', text: 'deliveries wait: connection crm needs consent' }]] },
+    const file = writeConfig(dir, {
+      dataDir: './data',
+      minFreeDiskMb: 0,
+      connections: { crm: { type: 'oauth2', preset: 'salesforce', clientId: 'ferry-test', scopes: ['api'] } },
+      integrations: [{ name: 'shop', flows: [{
+        name: 'orders',
+        source: { type: 'http-poll', url: `${api.url}/records`, auth: { type: 'oauth2', connection: 'crm' } },
+        trigger: { schedule: '0 0 1 1 *', catchUp: false },
+        destination: { type: 'folder', path: './inbox' },
+      }] }],
+      alerts: [{ on: ['consent-needed'], flows: ['orders'], to: { type: 'webhook', url: plain.url } }],
     });
+    const engine = Engine.open(loadConfig(file), { log: silentLogger, alerts: { checkMs: 100, startGraceMs: 0 } });
     await engine.start();
     closers.push(() => engine.stop());
+    // no delivery waits on it (the destination is a folder) and the source has not run: the connection says it
     await waitFor(() => plain.received.length === 1, 'consent-needed');
-    expect(json(plain, 0)).toMatchObject({ cause: 'consent-needed', flow: 'orders', detail: 'deliveries wait: connection crm needs consent' });
+    expect(engine.status().flows[0].waitingFor).toBeNull();
+    expect(json(plain, 0)).toMatchObject({ kind: 'problem', cause: 'consent-needed', flow: 'orders' });
+    expect(json(plain, 0).detail).toContain("connection crm needs consent: not connected yet: give consent in the dashboard (Connections, Connect) or with: ferry connect crm; the flow's calls to");
+    expect(api.received).toHaveLength(0);
   });
 });

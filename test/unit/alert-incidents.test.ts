@@ -6,6 +6,7 @@ import { currentConditions } from '../../main/engine/alerts/causes.ts';
 import { advance, type AlertMessage, type Incident } from '../../main/engine/alerts/incidents.ts';
 import { lines, slackPayload, teamsPayload } from '../../main/engine/alerts/render.ts';
 import type { FlowStatus, StatusReport } from '../../main/engine/status.ts';
+import type { ConnectionStatus } from '../../main/engine/oauth/state.ts';
 
 const MIN = 60_000;
 const opts = { throttleMs: 30 * MIN, canResolve: true };
@@ -87,6 +88,29 @@ describe('alert causes and words', () => {
   it('the OAuth connections\' per-flow fact, when the status carries it, is consent-needed', () => {
     const waiting = { ...flow({}), waitingFor: 'connection crm needs consent' } as FlowStatus;
     expect(currentConditions(report(waiting), {}, () => undefined)).toEqual([expect.objectContaining({ cause: 'consent-needed', text: 'deliveries wait: connection crm needs consent' })]);
+  });
+
+  it('a connection that needs consent, or whose consent ends within three days, is consent-needed for each enabled flow using it', () => {
+    const connection = (over: Partial<ConnectionStatus>): ConnectionStatus => ({
+      name: 'crm', inline: false, provider: 'login.crm.example', grant: 'authorization_code', state: 'connected', reason: null, since: '2026-12-07T09:00:00.000Z',
+      connectedAt: null, refreshedAt: null, accessExpiresAt: null, consentExpiresAt: null, refreshes: 0, scopes: [], details: {}, usedBy: ['orders', 'off'], ...over,
+    });
+    const idle = flow({ counts: { queued: 0, inflight: 0, retrying: 0, delivered: 10, dead: 0, discarded: 0 } });
+    const withConnections = (c: ConnectionStatus, f = idle): StatusReport => ({ ...report(f), flows: [f, { ...f, flow: 'off', enabled: false }], connections: [c] });
+    // nothing waits on it yet: still told, once, for the enabled flow only
+    expect(currentConditions(withConnections(connection({ state: 'consent_needed', reason: 'the provider refused the refresh token (invalid_grant)' })), {}, () => undefined)).toEqual([
+      { cause: 'consent-needed', flow: 'orders', counts: idle.counts, since: Date.parse('2026-12-07T09:00:00.000Z'), text: "connection crm needs consent: the provider refused the refresh token (invalid_grant); the flow's calls to login.crm.example wait until then" },
+    ]);
+    // a flow whose deliveries already wait is told by that fact alone
+    const waiting = { ...idle, waitingFor: 'connection crm needs consent' } as FlowStatus;
+    expect(currentConditions(withConnections(connection({ state: 'consent_needed' }), waiting), {}, () => undefined).map((c) => c.text)).toEqual(['deliveries wait: connection crm needs consent']);
+    // a consent ending soon is told ahead; one ending in a month is not; a connected one is not
+    const soon = new Date(Date.now() + 2 * 24 * 3600_000).toISOString();
+    expect(currentConditions(withConnections(connection({ consentExpiresAt: soon })), {}, () => undefined).map((c) => c.text)).toEqual([
+      `the consent of connection crm ends ${soon}: renew it before then (Connect in the dashboard (Connections) or ferry connect crm)`,
+    ]);
+    expect(currentConditions(withConnections(connection({ consentExpiresAt: new Date(Date.now() + 30 * 24 * 3600_000).toISOString() })), {}, () => undefined)).toEqual([]);
+    expect(currentConditions(withConnections(connection({})), {}, () => undefined)).toEqual([]);
   });
 
   it('Slack gets text and blocks, Teams an Adaptive Card in a message attachment, with the dashboard link', () => {

@@ -27,8 +27,8 @@ export interface EngineFacts {
 }
 
 /**
- * Extra conditions from parts of the engine this module does not know (a hook: OAuth connections that need
- * consent report `consent-needed` through it when the status report does not carry them per flow).
+ * Extra conditions from parts of the engine this module does not know (a hook for causes the status report
+ * does not carry).
  */
 export type ConditionSource = (report: StatusReport) => Condition[];
 
@@ -72,7 +72,39 @@ export function currentConditions(report: StatusReport, facts: EngineFacts, acti
       text: `the changed configuration was refused (${plural(p.length, 'problem')}: ${p.slice(0, 3).join('; ')}${p.length > 3 ? '; …' : ''}); Ferry runs on with the previous one`,
     });
   }
+  out.push(...connectionConditions(report));
   for (const source of extra) out.push(...source(report));
+  return out;
+}
+
+/** A consent that ends within this: the admin hears of it while there is still time to renew it. */
+export const CONSENT_WARNING_MS = 3 * 24 * 3600_000;
+
+/**
+ * OAuth connections that need an admin, told per flow that uses them (so the rules' `flows` globs apply):
+ * one that needs consent now, though no delivery waits on it yet (a source, or a destination with nothing
+ * queued), and one whose consent ends within three days. A flow whose deliveries already wait is told above.
+ */
+function connectionConditions(report: StatusReport, now = Date.now()): Condition[] {
+  const out: Condition[] = [];
+  const flows = new Map(report.flows.map((f) => [f.flow, f]));
+  const told = new Set<string>();
+  for (const c of report.connections ?? []) {
+    const ends = when(c.consentExpiresAt);
+    const renew = `Connect in the dashboard (Connections)${c.inline ? '' : ` or ferry connect ${c.name}`}`;
+    const text = c.state === 'consent_needed'
+      ? `connection ${c.name} needs consent: ${c.reason ?? 'not connected'}; the flow's calls to ${c.provider} wait until then`
+      : ends !== undefined && ends - now <= CONSENT_WARNING_MS
+        ? `the consent of connection ${c.name} ends ${new Date(ends).toISOString()}: renew it before then (${renew})`
+        : undefined;
+    if (!text) continue;
+    for (const name of c.usedBy) {
+      const f = flows.get(name);
+      if (!f?.enabled || f.waitingFor || told.has(name)) continue;
+      told.add(name);
+      out.push({ cause: 'consent-needed', flow: name, counts: f.counts, since: c.state === 'consent_needed' ? when(c.since) : undefined, text });
+    }
+  }
   return out;
 }
 

@@ -8,7 +8,7 @@ import type { SFTPWrapper } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
 import { errorMessage, type ConnectorLogger } from '../contract.ts';
 import { networkFailure, RemoteProblem } from '../remote/errors.ts';
-import type { RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
+import type { FolderPages, RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
 import type { SftpConnectionConfig } from './schema.ts';
 
 /** "SHA256:<base64 without padding>" of a raw host key, as `ssh-keygen -lf` prints it. */
@@ -25,7 +25,8 @@ function loadSftpClient(): Promise<typeof SftpClient> {
   return sftpLib;
 }
 
-// SFTP status codes (draft-ietf-secsh-filexfer): 2 no such file, 3 permission denied
+// SFTP status codes (draft-ietf-secsh-filexfer): 1 end of file (or of a folder), 2 no such file, 3 permission denied
+const EOF = 1;
 const NO_SUCH_FILE = 2;
 const PERMISSION_DENIED = 3;
 
@@ -57,14 +58,47 @@ class SftpSession implements RemoteSession {
   }
 
   async list(dir: string): Promise<RemoteEntry[]> {
-    const entries = await this.sftp.list(dir);
-    return entries.map((e) => ({
-      name: e.name,
-      type: e.type === 'd' ? 'dir' : e.type === '-' ? 'file' : 'other',
-      size: e.size,
-      mtimeMs: e.modifyTime,
-      rawTime: String(e.modifyTime),
-    }));
+    const folder = await this.openFolder(dir);
+    const all: RemoteEntry[] = [];
+    for (let page = await folder.next(); page; page = await folder.next()) for (const e of page) all.push(e);
+    return all;
+  }
+
+  /** The raw SFTP channel (ssh2-sftp-client's own, for requests it does not offer). */
+  private raw(): SFTPWrapper {
+    const raw = (this.sftp as unknown as { sftp?: SFTPWrapper }).sftp;
+    if (!raw) throw Object.assign(new Error('connection lost: no SFTP channel'), { code: 'ECONNRESET' });
+    return raw;
+  }
+
+  /** OPENDIR, then one READDIR per page (OpenSSH answers up to 100 names each); the entries are mapped as they come. */
+  async openFolder(dir: string): Promise<FolderPages> {
+    const raw = this.raw();
+    const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.opendir(dir, (err, h) => (err ? reject(err) : resolve(h)))));
+    let open = true;
+    const close = () => {
+      if (!open) return;
+      open = false;
+      if (!this.ended) raw.close(handle, () => undefined);
+    };
+    return {
+      next: async () => {
+        if (!open) return undefined;
+        try {
+          const names = await this.transfer(
+            new Promise<FileEntryWithStats[] | undefined>((resolve, reject) =>
+              raw.readdir(handle, (err, list) => (err ? ((err as { code?: unknown }).code === EOF ? resolve(undefined) : reject(err)) : resolve(list as FileEntryWithStats[]))),
+            ),
+          );
+          if (names === undefined) close();
+          return names?.map(entryOf);
+        } catch (err) {
+          close();
+          throw err;
+        }
+      },
+      close,
+    };
   }
 
   async stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined> {
@@ -92,8 +126,7 @@ class SftpSession implements RemoteSession {
    * waited for: the server answers a channel's requests in order.
    */
   async readSmall(file: string, size: number): Promise<Buffer> {
-    const raw = (this.sftp as unknown as { sftp?: SFTPWrapper }).sftp;
-    if (!raw) throw Object.assign(new Error('connection lost: no SFTP channel'), { code: 'ECONNRESET' });
+    const raw = this.raw();
     const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h)))));
     const readAt = (buf: Buffer, at: number, len: number) =>
       new Promise<number>((resolve, reject) => raw.read(handle, buf, at, len, at, (err, n) => (err ? reject(err) : resolve(n))));
@@ -142,6 +175,20 @@ class SftpSession implements RemoteSession {
     this.ended = true;
     await this.sftp.end().catch(() => undefined);
   }
+}
+
+/** A READDIR name: its attributes as ssh2 parsed them, and the `ls -l` line the server rendered. */
+interface FileEntryWithStats {
+  filename: string;
+  longname: string;
+  attrs: { size?: number; mtime?: number; isDirectory(): boolean; isFile(): boolean; mode?: number };
+}
+
+function entryOf(e: FileEntryWithStats): RemoteEntry {
+  // the type from the mode; a server that sends no permissions still renders them in its `ls -l` line
+  const type = e.attrs.mode !== undefined ? (e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other') : e.longname[0] === 'd' ? 'dir' : e.longname[0] === '-' ? 'file' : 'other';
+  const mtimeMs = (e.attrs.mtime ?? 0) * 1000;
+  return { name: e.filename, type, size: e.attrs.size ?? 0, mtimeMs, rawTime: String(mtimeMs) };
 }
 
 function isNoSuchFile(err: unknown): boolean {

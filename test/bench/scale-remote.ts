@@ -31,8 +31,8 @@ function median(xs: number[]): number {
 
 async function counters(port: number, token: string): Promise<Counters> {
   const res = await fetch(`http://127.0.0.1:${port}/api/status`, { headers: { authorization: `Bearer ${token}` } });
-  const body = (await res.json()) as { flows: Array<{ name: string; counters?: Counters }> };
-  return body.flows.find((f) => f.name === 'listing')!.counters!;
+  const body = (await res.json()) as { flows: Array<{ flow: string; counters?: Counters }> };
+  return body.flows.find((f) => f.flow.split('/').pop() === 'listing')!.counters!;
 }
 
 /** Writes `n` small files into `dir`. */

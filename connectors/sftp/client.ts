@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
@@ -27,6 +28,8 @@ function loadSftpClient(): Promise<typeof SftpClient> {
 
 // SFTP status codes (draft-ietf-secsh-filexfer): 1 end of file (or of a folder), 2 no such file, 3 permission denied
 const EOF = 1;
+/** The largest READ every server answers in full unless the file ends (the protocol's minimum packet size). */
+const SURE_READ_BYTES = 32 * 1024;
 const NO_SUCH_FILE = 2;
 const PERMISSION_DENIED = 3;
 
@@ -121,30 +124,42 @@ class SftpSession implements RemoteSession {
   }
 
   /**
-   * A small file in two round trips: OPEN, then the READ of its listed size together with a one-byte READ at its
-   * end that must find EOF (a stream takes OPEN, READ, READ to EOF, CLOSE one after the other). The CLOSE is not
-   * waited for: the server answers a channel's requests in order.
+   * A small file in two round trips: OPEN, then in one write to the socket READs of at most 32 KB covering its
+   * listed size and one byte more, and the CLOSE. A server answers a READ of up to 32 KB of a disk file in full
+   * unless the file ends (SFTP's guarantee; larger ones may come short), and a handle's requests in order, so the
+   * CLOSE need not wait and nothing waits for it. The byte beyond must find the end: when it comes back, the file
+   * grew since it was listed; a READ short before it means it shrank.
    */
   async readSmall(file: string, size: number): Promise<Buffer> {
     const raw = this.raw();
     const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h)))));
-    const readAt = (buf: Buffer, at: number, len: number) =>
-      new Promise<number>((resolve, reject) => raw.read(handle, buf, at, len, at, (err, n) => (err ? reject(err) : resolve(n))));
-    try {
-      const body = Buffer.allocUnsafe(size);
-      const probe = Buffer.allocUnsafe(1);
-      const [first, beyond] = await this.transfer(Promise.all([size > 0 ? readAt(body, 0, size) : 0, new Promise<number>((resolve, reject) => raw.read(handle, probe, 0, 1, size, (err, n) => (err ? reject(err) : resolve(n))))]));
-      if (beyond > 0) throw new Error(`file grew beyond the listed ${size} bytes while downloading`);
-      let got = first;
-      while (got < size) {
-        const n = await this.transfer(readAt(body, got, size - got)); // a server may answer a READ short
-        if (n === 0) break;
-        got += n;
+    const body = Buffer.allocUnsafe(size + 1);
+    const reads: Array<{ len: number; got: Promise<number> }> = [];
+    this.inOneWrite(() => {
+      for (let at = 0; at <= size; at += SURE_READ_BYTES) {
+        const len = Math.min(SURE_READ_BYTES, size + 1 - at);
+        reads.push({ len, got: new Promise<number>((resolve, reject) => raw.read(handle, body, at, len, at, (err, n) => (err ? reject(err) : resolve(n)))) });
       }
-      if (got !== size) throw new Error(`downloaded ${got} bytes, the listing said ${size} (the file changed or the transfer was cut)`);
-      return body;
+      raw.close(handle, () => undefined);
+    });
+    const got = await this.transfer(Promise.all(reads.map((r) => r.got)));
+    const last = reads.length - 1;
+    if (got[last] === reads[last].len) throw new Error(`file grew beyond the listed ${size} bytes while downloading`);
+    const n = got.reduce((sum, k) => sum + k, 0);
+    if (n !== size || got.some((k, i) => i < last && k !== reads[i].len)) {
+      throw new Error(`downloaded ${n} bytes, the listing said ${size} (the file changed or the transfer was cut)`);
+    }
+    return body.subarray(0, size);
+  }
+
+  /** Runs `send`, whose requests then leave in one write to the socket (one system call for several packets). */
+  private inOneWrite(send: () => void): void {
+    const socket = (this.sftp as unknown as { client?: { _sock?: Socket } }).client?._sock;
+    socket?.cork();
+    try {
+      send();
     } finally {
-      if (!this.ended) raw.close(handle, () => undefined);
+      socket?.uncork();
     }
   }
 

@@ -144,6 +144,36 @@ describe('sftp source', () => {
     expect(proxy.accepted).toBeLessThanOrEqual(2);
   });
 
+  it('a file changed between its listing and its download is not taken: grown by a byte at a 32 KB boundary, or shrunk across its READs', async () => {
+    const remote = remoteDir('changed');
+    put(remote, 'boundary.dat', crypto.randomBytes(32 * 1024));
+    put(remote, 'shrinks.dat', crypto.randomBytes(70_000));
+    const intact = crypto.randomBytes(100_000);
+    put(remote, 'intact.dat', intact);
+    const source = sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), path: remote, settleMs: 0 }), env);
+    const reader = (source as any).reader;
+    const list = reader.list.bind(reader);
+    reader.list = async function* (opts: unknown) {
+      for await (const page of list(opts)) {
+        fs.appendFileSync(path.join(remote, 'boundary.dat'), 'x');
+        fs.truncateSync(path.join(remote, 'shrinks.dat'), 40_000);
+        yield page;
+      }
+    };
+    try {
+      const rec = recordingContext();
+      await source.scan(rec.ctx);
+      expect(rec.names()).toEqual(['intact.dat']);
+      expect(rec.emitted[0].bytes.equals(intact)).toBe(true);
+      expect(rec.problems.sort()).toEqual([
+        expect.stringMatching(/boundary\.dat: file grew beyond the listed 32768 bytes/),
+        expect.stringMatching(/shrinks\.dat: downloaded 40000 bytes, the listing said 70000/),
+      ]);
+    } finally {
+      await source.close?.();
+    }
+  });
+
   it('a large folder is listed a page at a time as the server answers (never whole); a sub-folder removed mid-walk is skipped', async () => {
     const remote = remoteDir('paged');
     for (let i = 0; i < 450; i++) put(remote, `top-${i}.dat`, `t${i}`);

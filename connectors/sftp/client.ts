@@ -36,6 +36,8 @@ const PERMISSION_DENIED = 3;
 class SftpSession implements RemoteSession {
   private readonly sftp: SftpClient;
   private ended = false;
+  /** Writes are being held until the end of this turn of the event loop (see writeTogether). */
+  private corked = false;
   /** Rejects when the SSH connection goes away, so a transfer in progress fails at once instead of hanging. */
   private readonly lost: Promise<never>;
 
@@ -124,24 +126,24 @@ class SftpSession implements RemoteSession {
   }
 
   /**
-   * A small file in two round trips: OPEN, then in one write to the socket READs of at most 32 KB covering its
-   * listed size and one byte more, and the CLOSE. A server answers a READ of up to 32 KB of a disk file in full
+   * A small file in two round trips: OPEN, then READs of at most 32 KB covering its listed size and one byte
+   * more, and the CLOSE, sent at once (with other files' requests of the same moment, in one write). A server answers a READ of up to 32 KB of a disk file in full
    * unless the file ends (SFTP's guarantee; larger ones may come short), and a handle's requests in order, so the
    * CLOSE need not wait and nothing waits for it. The byte beyond must find the end: when it comes back, the file
    * grew since it was listed; a READ short before it means it shrank.
    */
   async readSmall(file: string, size: number): Promise<Buffer> {
     const raw = this.raw();
+    this.writeTogether();
     const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h)))));
     const body = Buffer.allocUnsafe(size + 1);
     const reads: Array<{ len: number; got: Promise<number> }> = [];
-    this.inOneWrite(() => {
-      for (let at = 0; at <= size; at += SURE_READ_BYTES) {
-        const len = Math.min(SURE_READ_BYTES, size + 1 - at);
-        reads.push({ len, got: new Promise<number>((resolve, reject) => raw.read(handle, body, at, len, at, (err, n) => (err ? reject(err) : resolve(n)))) });
-      }
-      raw.close(handle, () => undefined);
-    });
+    this.writeTogether();
+    for (let at = 0; at <= size; at += SURE_READ_BYTES) {
+      const len = Math.min(SURE_READ_BYTES, size + 1 - at);
+      reads.push({ len, got: new Promise<number>((resolve, reject) => raw.read(handle, body, at, len, at, (err, n) => (err ? reject(err) : resolve(n)))) });
+    }
+    raw.close(handle, () => undefined);
     const got = await this.transfer(Promise.all(reads.map((r) => r.got)));
     const last = reads.length - 1;
     if (got[last] === reads[last].len) throw new Error(`file grew beyond the listed ${size} bytes while downloading`);
@@ -152,15 +154,20 @@ class SftpSession implements RemoteSession {
     return body.subarray(0, size);
   }
 
-  /** Runs `send`, whose requests then leave in one write to the socket (one system call for several packets). */
-  private inOneWrite(send: () => void): void {
+  /**
+   * Holds what is sent until this turn of the event loop ends, then writes it in one system call: the requests
+   * of every file whose previous answer came in the same read from the socket leave together.
+   */
+  private writeTogether(): void {
+    if (this.corked) return;
     const socket = (this.sftp as unknown as { client?: { _sock?: Socket } }).client?._sock;
-    socket?.cork();
-    try {
-      send();
-    } finally {
-      socket?.uncork();
-    }
+    if (!socket || socket.destroyed) return;
+    this.corked = true;
+    socket.cork();
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   async upload(from: Readable, file: string): Promise<void> {

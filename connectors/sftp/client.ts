@@ -38,24 +38,34 @@ class SftpSession implements RemoteSession {
   private ended = false;
   /** Writes are being held until the end of this turn of the event loop (see writeTogether). */
   private corked = false;
-  /** Rejects when the SSH connection goes away, so a transfer in progress fails at once instead of hanging. */
-  private readonly lost: Promise<never>;
+  /**
+   * The requests under way, failed at once when the SSH connection goes away (instead of hanging). A set, not
+   * a race against one promise of the loss: each race would leave a reaction on that never-settled promise,
+   * holding its request's result for as long as the connection lives (about 1 KB per file taken).
+   */
+  private readonly inFlight = new Set<(err: Error) => void>();
+  private lostError?: Error;
 
   constructor(sftp: SftpClient, events: NodeJS.EventEmitter) {
     this.sftp = sftp;
-    this.lost = new Promise<never>((_resolve, reject) => {
-      const gone = (err?: Error) => {
-        this.ended = true;
-        reject(Object.assign(new Error(`connection lost${err?.message ? `: ${err.message}` : ''}`), { code: 'ECONNRESET' }));
-      };
-      events.once('gone', gone);
+    events.once('gone', (err?: Error) => {
+      this.ended = true;
+      this.lostError = Object.assign(new Error(`connection lost${err?.message ? `: ${err.message}` : ''}`), { code: 'ECONNRESET' });
+      for (const fail of this.inFlight) fail(this.lostError);
+      this.inFlight.clear();
     });
-    this.lost.catch(() => undefined);
   }
 
   /** Runs a transfer, failing it when the connection drops. */
   private transfer<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.lost]);
+    if (this.lostError) {
+      p.catch(() => undefined);
+      return Promise.reject(this.lostError);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.inFlight.add(reject);
+      p.then(resolve, reject).finally(() => this.inFlight.delete(reject));
+    });
   }
 
   get closed(): boolean {

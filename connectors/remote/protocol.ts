@@ -13,10 +13,24 @@ export interface RemoteEntry {
   rawTime: string;
 }
 
+/**
+ * A folder read a page at a time, where the protocol reads folders in parts (SFTP: READDIR answers about 100
+ * names at a time): a folder of 100,000 files is never held whole. Its requests go over the session that opened
+ * it, which may meanwhile carry other transfers (the protocol multiplexes).
+ */
+export interface FolderPages {
+  /** The next page (possibly empty), or undefined at the end. */
+  next(): Promise<RemoteEntry[] | undefined>;
+  /** Stops reading early (nothing waits for the server's answer). */
+  close(): void;
+}
+
 /** One logged-in connection. Methods take absolute remote paths. */
 export interface RemoteSession {
   readonly closed: boolean;
   list(dir: string): Promise<RemoteEntry[]>;
+  /** Opens a folder to read in pages (see FolderPages); without it, list() reads a folder whole. */
+  openFolder?(dir: string): Promise<FolderPages>;
   /** Size and time of one file, or undefined when it does not exist. */
   stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined>;
   /** A precise modification time when the protocol has a cheaper/better way than the listing (FTP MDTM). */

@@ -1,11 +1,11 @@
-// The remote source's stream reader (FTP, SFTP): lists the remote folder one folder per pooled connection
-// (no connection is held between pages), downloads files over the pool (small ones into memory, large ones
+// The remote source's stream reader (FTP, SFTP): lists the remote folder a page at a time (SFTP: as the server
+// answers; FTP: a folder per LIST), with no pooled connection held between pages, downloads files over the pool (small ones into memory, large ones
 // streamed into the content store), and moves or deletes them on the server after delivery.
 import { sanitizeRelativePath } from '../contract.ts';
 import type { FileEntry, ListOptions, OpenedFile, ReadFailure, StreamReader } from '../intake/reader.ts';
 import { downloadStreaming, downloadToMemory, SMALL_BODY } from './download.ts';
 import { posix, remoteContained, remoteFolder } from './paths.ts';
-import type { RemoteEntry, RemoteFs } from './protocol.ts';
+import type { FolderPages, RemoteEntry, RemoteFs } from './protocol.ts';
 import type { SessionPool } from './session-pool.ts';
 
 export class RemoteReader implements StreamReader {
@@ -50,27 +50,50 @@ export class RemoteReader implements StreamReader {
     const dirs: string[] = [''];
     while (dirs.length > 0) {
       const relDir = dirs.pop()!;
-      let entries: RemoteEntry[];
+      const subdirs: string[] = [];
       try {
-        entries = await this.pool.use((s) => s.list(relDir === '' ? this.root : this.remote(relDir)));
+        for await (const entries of this.folderPages(relDir === '' ? this.root : this.remote(relDir))) {
+          const page: FileEntry[] = [];
+          for (const e of entries) {
+            // symbolic links ('other') and names with path tricks are never taken
+            if (e.name === '.' || e.name === '..' || sanitizeRelativePath(e.name) !== e.name) continue;
+            const rel = relDir ? `${relDir}/${e.name}` : e.name;
+            if (e.type === 'dir') {
+              if (opts.descend(rel)) subdirs.push(rel);
+            } else if (e.type === 'file' && opts.wants(rel)) {
+              page.push({ rel, size: e.size, mtimeMs: e.mtimeMs, token: e.rawTime });
+            }
+          }
+          yield page;
+        }
       } catch (err) {
         if (relDir === '' || this.fs.classify(err).broken) throw err;
         continue; // a sub-folder removed or unreadable while walking
       }
-      const page: FileEntry[] = [];
-      const subdirs: string[] = [];
-      for (const e of entries) {
-        // symbolic links ('other') and names with path tricks are never taken
-        if (e.name === '.' || e.name === '..' || sanitizeRelativePath(e.name) !== e.name) continue;
-        const rel = relDir ? `${relDir}/${e.name}` : e.name;
-        if (e.type === 'dir') {
-          if (opts.descend(rel)) subdirs.push(rel);
-        } else if (e.type === 'file' && opts.wants(rel)) {
-          page.push({ rel, size: e.size, mtimeMs: e.mtimeMs, token: e.rawTime });
-        }
-      }
-      yield page;
       for (let i = subdirs.length - 1; i >= 0; i--) dirs.push(subdirs[i]);
+    }
+  }
+
+  /**
+   * A folder's entries a page at a time where the protocol reads folders in parts (SFTP), so a huge folder is
+   * never held whole; otherwise (FTP's LIST comes as one reply) the whole folder as one page. No connection is
+   * held from the pool meanwhile: a paged folder's requests share the session that opened it.
+   */
+  private async *folderPages(dir: string): AsyncGenerator<RemoteEntry[]> {
+    let folder: FolderPages | undefined;
+    const whole = await this.pool.use(async (s) => {
+      if (!s.openFolder) return s.list(dir);
+      folder = await s.openFolder(dir);
+      return undefined;
+    });
+    if (whole) {
+      yield whole;
+      return;
+    }
+    try {
+      for (let page = await folder!.next(); page; page = await folder!.next()) yield page;
+    } finally {
+      folder!.close();
     }
   }
 

@@ -3,12 +3,13 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
 import { errorMessage, type ConnectorLogger } from '../contract.ts';
 import { networkFailure, RemoteProblem } from '../remote/errors.ts';
-import type { RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
+import type { FolderPages, RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
 import type { SftpConnectionConfig } from './schema.ts';
 
 /** "SHA256:<base64 without padding>" of a raw host key, as `ssh-keygen -lf` prints it. */
@@ -25,31 +26,46 @@ function loadSftpClient(): Promise<typeof SftpClient> {
   return sftpLib;
 }
 
-// SFTP status codes (draft-ietf-secsh-filexfer): 2 no such file, 3 permission denied
+// SFTP status codes (draft-ietf-secsh-filexfer): 1 end of file (or of a folder), 2 no such file, 3 permission denied
+const EOF = 1;
+/** The largest READ every server answers in full unless the file ends (the protocol's minimum packet size). */
+const SURE_READ_BYTES = 32 * 1024;
 const NO_SUCH_FILE = 2;
 const PERMISSION_DENIED = 3;
 
 class SftpSession implements RemoteSession {
   private readonly sftp: SftpClient;
   private ended = false;
-  /** Rejects when the SSH connection goes away, so a transfer in progress fails at once instead of hanging. */
-  private readonly lost: Promise<never>;
+  /** Writes are being held until the end of this turn of the event loop (see writeTogether). */
+  private corked = false;
+  /**
+   * The requests under way, failed at once when the SSH connection goes away (instead of hanging). A set, not
+   * a race against one promise of the loss: each race would leave a reaction on that never-settled promise,
+   * holding its request's result for as long as the connection lives (about 1 KB per file taken).
+   */
+  private readonly inFlight = new Set<(err: Error) => void>();
+  private lostError?: Error;
 
   constructor(sftp: SftpClient, events: NodeJS.EventEmitter) {
     this.sftp = sftp;
-    this.lost = new Promise<never>((_resolve, reject) => {
-      const gone = (err?: Error) => {
-        this.ended = true;
-        reject(Object.assign(new Error(`connection lost${err?.message ? `: ${err.message}` : ''}`), { code: 'ECONNRESET' }));
-      };
-      events.once('gone', gone);
+    events.once('gone', (err?: Error) => {
+      this.ended = true;
+      this.lostError = Object.assign(new Error(`connection lost${err?.message ? `: ${err.message}` : ''}`), { code: 'ECONNRESET' });
+      for (const fail of this.inFlight) fail(this.lostError);
+      this.inFlight.clear();
     });
-    this.lost.catch(() => undefined);
   }
 
   /** Runs a transfer, failing it when the connection drops. */
   private transfer<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.lost]);
+    if (this.lostError) {
+      p.catch(() => undefined);
+      return Promise.reject(this.lostError);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.inFlight.add(reject);
+      p.then(resolve, reject).finally(() => this.inFlight.delete(reject));
+    });
   }
 
   get closed(): boolean {
@@ -57,14 +73,47 @@ class SftpSession implements RemoteSession {
   }
 
   async list(dir: string): Promise<RemoteEntry[]> {
-    const entries = await this.sftp.list(dir);
-    return entries.map((e) => ({
-      name: e.name,
-      type: e.type === 'd' ? 'dir' : e.type === '-' ? 'file' : 'other',
-      size: e.size,
-      mtimeMs: e.modifyTime,
-      rawTime: String(e.modifyTime),
-    }));
+    const folder = await this.openFolder(dir);
+    const all: RemoteEntry[] = [];
+    for (let page = await folder.next(); page; page = await folder.next()) for (const e of page) all.push(e);
+    return all;
+  }
+
+  /** The raw SFTP channel (ssh2-sftp-client's own, for requests it does not offer). */
+  private raw(): SFTPWrapper {
+    const raw = (this.sftp as unknown as { sftp?: SFTPWrapper }).sftp;
+    if (!raw) throw Object.assign(new Error('connection lost: no SFTP channel'), { code: 'ECONNRESET' });
+    return raw;
+  }
+
+  /** OPENDIR, then one READDIR per page (OpenSSH answers up to 100 names each); the entries are mapped as they come. */
+  async openFolder(dir: string): Promise<FolderPages> {
+    const raw = this.raw();
+    const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.opendir(dir, (err, h) => (err ? reject(err) : resolve(h)))));
+    let open = true;
+    const close = () => {
+      if (!open) return;
+      open = false;
+      if (!this.ended) raw.close(handle, () => undefined);
+    };
+    return {
+      next: async () => {
+        if (!open) return undefined;
+        try {
+          const names = await this.transfer(
+            new Promise<FileEntryWithStats[] | undefined>((resolve, reject) =>
+              raw.readdir(handle, (err, list) => (err ? ((err as { code?: unknown }).code === EOF ? resolve(undefined) : reject(err)) : resolve(list as FileEntryWithStats[]))),
+            ),
+          );
+          if (names === undefined) close();
+          return names?.map(entryOf);
+        } catch (err) {
+          close();
+          throw err;
+        }
+      },
+      close,
+    };
   }
 
   async stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined> {
@@ -87,32 +136,48 @@ class SftpSession implements RemoteSession {
   }
 
   /**
-   * A small file in two round trips: OPEN, then the READ of its listed size together with a one-byte READ at its
-   * end that must find EOF (a stream takes OPEN, READ, READ to EOF, CLOSE one after the other). The CLOSE is not
-   * waited for: the server answers a channel's requests in order.
+   * A small file in two round trips: OPEN, then READs of at most 32 KB covering its listed size and one byte
+   * more, and the CLOSE, sent at once (with other files' requests of the same moment, in one write). A server answers a READ of up to 32 KB of a disk file in full
+   * unless the file ends (SFTP's guarantee; larger ones may come short), and a handle's requests in order, so the
+   * CLOSE need not wait and nothing waits for it. The byte beyond must find the end: when it comes back, the file
+   * grew since it was listed; a READ short before it means it shrank.
    */
   async readSmall(file: string, size: number): Promise<Buffer> {
-    const raw = (this.sftp as unknown as { sftp?: SFTPWrapper }).sftp;
-    if (!raw) throw Object.assign(new Error('connection lost: no SFTP channel'), { code: 'ECONNRESET' });
+    const raw = this.raw();
+    this.writeTogether();
     const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h)))));
-    const readAt = (buf: Buffer, at: number, len: number) =>
-      new Promise<number>((resolve, reject) => raw.read(handle, buf, at, len, at, (err, n) => (err ? reject(err) : resolve(n))));
-    try {
-      const body = Buffer.allocUnsafe(size);
-      const probe = Buffer.allocUnsafe(1);
-      const [first, beyond] = await this.transfer(Promise.all([size > 0 ? readAt(body, 0, size) : 0, new Promise<number>((resolve, reject) => raw.read(handle, probe, 0, 1, size, (err, n) => (err ? reject(err) : resolve(n))))]));
-      if (beyond > 0) throw new Error(`file grew beyond the listed ${size} bytes while downloading`);
-      let got = first;
-      while (got < size) {
-        const n = await this.transfer(readAt(body, got, size - got)); // a server may answer a READ short
-        if (n === 0) break;
-        got += n;
-      }
-      if (got !== size) throw new Error(`downloaded ${got} bytes, the listing said ${size} (the file changed or the transfer was cut)`);
-      return body;
-    } finally {
-      if (!this.ended) raw.close(handle, () => undefined);
+    const body = Buffer.allocUnsafe(size + 1);
+    const reads: Array<{ len: number; got: Promise<number> }> = [];
+    this.writeTogether();
+    for (let at = 0; at <= size; at += SURE_READ_BYTES) {
+      const len = Math.min(SURE_READ_BYTES, size + 1 - at);
+      reads.push({ len, got: new Promise<number>((resolve, reject) => raw.read(handle, body, at, len, at, (err, n) => (err ? reject(err) : resolve(n)))) });
     }
+    raw.close(handle, () => undefined);
+    const got = await this.transfer(Promise.all(reads.map((r) => r.got)));
+    const last = reads.length - 1;
+    if (got[last] === reads[last].len) throw new Error(`file grew beyond the listed ${size} bytes while downloading`);
+    const n = got.reduce((sum, k) => sum + k, 0);
+    if (n !== size || got.some((k, i) => i < last && k !== reads[i].len)) {
+      throw new Error(`downloaded ${n} bytes, the listing said ${size} (the file changed or the transfer was cut)`);
+    }
+    return body.subarray(0, size);
+  }
+
+  /**
+   * Holds what is sent until this turn of the event loop ends, then writes it in one system call: the requests
+   * of every file whose previous answer came in the same read from the socket leave together.
+   */
+  private writeTogether(): void {
+    if (this.corked) return;
+    const socket = (this.sftp as unknown as { client?: { _sock?: Socket } }).client?._sock;
+    if (!socket || socket.destroyed) return;
+    this.corked = true;
+    socket.cork();
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   async upload(from: Readable, file: string): Promise<void> {
@@ -142,6 +207,20 @@ class SftpSession implements RemoteSession {
     this.ended = true;
     await this.sftp.end().catch(() => undefined);
   }
+}
+
+/** A READDIR name: its attributes as ssh2 parsed them, and the `ls -l` line the server rendered. */
+interface FileEntryWithStats {
+  filename: string;
+  longname: string;
+  attrs: { size?: number; mtime?: number; isDirectory(): boolean; isFile(): boolean; mode?: number };
+}
+
+function entryOf(e: FileEntryWithStats): RemoteEntry {
+  // the type from the mode; a server that sends no permissions still renders them in its `ls -l` line
+  const type = e.attrs.mode !== undefined ? (e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other') : e.longname[0] === 'd' ? 'dir' : e.longname[0] === '-' ? 'file' : 'other';
+  const mtimeMs = (e.attrs.mtime ?? 0) * 1000;
+  return { name: e.filename, type, size: e.attrs.size ?? 0, mtimeMs, rawTime: String(mtimeMs) };
 }
 
 function isNoSuchFile(err: unknown): boolean {

@@ -13,6 +13,7 @@ import { freePort } from '../helpers/ftp-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
+import { recordingContext } from '../helpers/source-context.ts';
 
 /** Files a folder destination finished (its own temp files excluded). */
 const landed = (d: string) => listFiles(d).filter((f) => !f.endsWith('.partial'));
@@ -141,6 +142,84 @@ describe('sftp source', () => {
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(/grows\.dat: file grew beyond the listed 100 bytes/); // retried on a later run; gone.dat just vanished
     expect(proxy.accepted).toBeLessThanOrEqual(2);
+  });
+
+  it('a file changed between its listing and its download is not taken: grown by a byte at a 32 KB boundary, or shrunk across its READs', async () => {
+    const remote = remoteDir('changed');
+    put(remote, 'boundary.dat', crypto.randomBytes(32 * 1024));
+    put(remote, 'shrinks.dat', crypto.randomBytes(70_000));
+    const intact = crypto.randomBytes(100_000);
+    put(remote, 'intact.dat', intact);
+    const source = sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), path: remote, settleMs: 0 }), env);
+    const reader = (source as any).reader;
+    const list = reader.list.bind(reader);
+    reader.list = async function* (opts: unknown) {
+      for await (const page of list(opts)) {
+        fs.appendFileSync(path.join(remote, 'boundary.dat'), 'x');
+        fs.truncateSync(path.join(remote, 'shrinks.dat'), 40_000);
+        yield page;
+      }
+    };
+    try {
+      const rec = recordingContext();
+      await source.scan(rec.ctx);
+      expect(rec.names()).toEqual(['intact.dat']);
+      expect(rec.emitted[0].bytes.equals(intact)).toBe(true);
+      expect(rec.problems.sort()).toEqual([
+        expect.stringMatching(/boundary\.dat: file grew beyond the listed 32768 bytes/),
+        expect.stringMatching(/shrinks\.dat: downloaded 40000 bytes, the listing said 70000/),
+      ]);
+    } finally {
+      await source.close?.();
+    }
+  });
+
+  it('a large folder is listed a page at a time as the server answers (never whole); a sub-folder removed mid-walk is skipped', async () => {
+    const remote = remoteDir('paged');
+    for (let i = 0; i < 450; i++) put(remote, `top-${i}.dat`, `t${i}`);
+    for (let i = 0; i < 130; i++) put(remote, `sub/s-${i}.dat`, `s${i}`);
+    for (let i = 0; i < 5; i++) put(remote, `doomed/d-${i}.dat`, `d${i}`);
+    const source = sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), path: remote, settleMs: 0, recursive: true, maxConnections: 1 }), env);
+    const reader = (source as any).reader;
+    try {
+      // the reader's pages as the intake core sees them: the server's READDIR replies, not one array per folder
+      const sizes: number[] = [];
+      for await (const page of reader.list({ descend: () => true, wants: () => true })) sizes.push(page.length);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(585);
+      expect(sizes.length).toBeGreaterThanOrEqual(7);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+
+      // a scan takes every file while the walk goes on; a folder removed between its listing and its walk is skipped
+      const list = reader.list.bind(reader);
+      reader.list = async function* (opts: unknown) {
+        for await (const page of list(opts)) {
+          fs.rmSync(path.join(remote, 'doomed'), { recursive: true, force: true });
+          yield page;
+        }
+      };
+      const rec = recordingContext();
+      await source.scan(rec.ctx);
+      expect(rec.problems).toEqual([]);
+      expect(rec.names()).toHaveLength(580);
+      expect(rec.names().filter((n) => n.startsWith('sub/'))).toHaveLength(130);
+      expect(rec.emitted.find((e) => e.item.attributes!.relativePath === 'top-449.dat')!.bytes.toString()).toBe('t449');
+    } finally {
+      await source.close?.();
+    }
+  });
+
+  it('the folder itself removed or unreadable: the scan says which folder and why, and takes nothing', async () => {
+    const remote = remoteDir('vanishing');
+    put(remote, 'a.dat', 'a');
+    const source = sftpConnector.createSource!(sftpSourceSchema.parse({ ...bare(), path: path.join(remote, 'missing'), settleMs: 0 }), env);
+    try {
+      const rec = recordingContext();
+      await source.scan(rec.ctx);
+      expect(rec.emitted).toHaveLength(0);
+      expect(rec.problems).toEqual([expect.stringMatching(new RegExp(`cannot list sftp://.*${path.basename(remote)}/missing: folder or file missing`))]);
+    } finally {
+      await source.close?.();
+    }
   });
 
   it('host key mismatch and a wrong password: check and a run say so', async () => {

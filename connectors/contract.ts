@@ -138,6 +138,8 @@ export interface SourceContext {
   emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult>;
   /** True while the flow may take more work (its queue cap and the disk floor allow it). */
   hasCapacity(): boolean;
+  /** About how many of the flow's items wait for delivery (a source paces a backlog by it). */
+  waiting?(): number;
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
   /**

@@ -161,12 +161,18 @@ export class FlowRuntime implements DispatchHost {
   private capacityProblem(): string | undefined {
     const disk = this.deps.diskOk();
     if (disk) return disk;
+    const backlog = this.refreshBacklog();
+    const { maxQueuedItems, maxQueuedBytes } = this.cfg.limits;
+    if (backlog.n >= maxQueuedItems) return `queue full: ${backlog.n} items waiting (limits.maxQueuedItems ${maxQueuedItems})`;
+    if (backlog.bytes >= maxQueuedBytes) return `queue full: ${backlog.bytes} bytes waiting (limits.maxQueuedBytes ${maxQueuedBytes})`;
+    return undefined;
+  }
+
+  /** The flow's waiting items and bytes, counted again at most every 500 ms (commits add to it in between). */
+  private refreshBacklog(): { n: number; bytes: number } {
     const now = Date.now();
     if (!this.backlog || now - this.backlog.at > 500) this.backlog = { ...this.deps.queue.backlog(this.name), at: now };
-    const { maxQueuedItems, maxQueuedBytes } = this.cfg.limits;
-    if (this.backlog.n >= maxQueuedItems) return `queue full: ${this.backlog.n} items waiting (limits.maxQueuedItems ${maxQueuedItems})`;
-    if (this.backlog.bytes >= maxQueuedBytes) return `queue full: ${this.backlog.bytes} bytes waiting (limits.maxQueuedBytes ${maxQueuedBytes})`;
-    return undefined;
+    return this.backlog;
   }
 
   private hasCapacity(): boolean {
@@ -344,6 +350,7 @@ export class FlowRuntime implements DispatchHost {
       state: sourceState(this.deps.db, this.name),
       emit: (items, checkpoint) => this.emit(items, checkpoint),
       hasCapacity: () => this.hasCapacity(),
+      waiting: () => this.refreshBacklog().n,
       problem: (message, detail) => {
         this.log.warn(detail ?? {}, message);
         this.noteSourceProblem(message);

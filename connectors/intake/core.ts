@@ -39,6 +39,11 @@ export const EVENT_CAP = 4 * CANDIDATES;
  * meanwhile (an event) is taken at once and waits behind at most this many, not behind the whole backlog.
  */
 export const BACKLOG_AHEAD = 1000;
+/**
+ * The most backlog candidates held at once. Each must settle (settleMs) before it is taken, so the look-ahead
+ * grows with the rate the backlog is taken at (a window per settle time), up to this.
+ */
+export const MAX_LOOKAHEAD = 50 * CANDIDATES;
 
 interface Observation {
   /** Size and change token as seen ("" forces a fresh look: a marker event named the file). */
@@ -89,6 +94,11 @@ export class FileIntake {
   private round = { n: 0, started: 0, cursor: undefined as string | undefined, skipped: new Set<string>() };
   /** Change events were dropped (more fresh files than EVENT_CAP at once): a listing round must find them. */
   private overflowed = false;
+  /** Backlog candidates held, as last counted (fresh arrivals are capped apart from them). */
+  private listedCount = 0;
+  /** Backlog files taken so far, and the rate they were taken at (sampled once a second). */
+  private backlogTaken = 0;
+  private readonly backlogRate = { at: Date.now(), taken: 0, perSec: 0 };
   /** Stamps of folders as of the last complete round (readers with a sortedWalk). */
   readonly stamps = new FolderStamps();
 
@@ -161,7 +171,7 @@ export class FileIntake {
     }
     if (!e || !this.rules.wants(rel) || this.memory.has(e)) return;
     const o = this.observed.get(rel);
-    if (!o && this.observed.size >= EVENT_CAP) {
+    if (!o && this.observed.size - this.listedCount >= EVENT_CAP) {
       // bounded: the next listing round finds it
       this.overflowed = true;
       this.stamps.leftSome();
@@ -182,7 +192,19 @@ export class FileIntake {
   listedWaiting(): number {
     let n = 0;
     for (const o of this.observed.values()) if (o.listed) n++;
-    return n;
+    return (this.listedCount = n);
+  }
+
+  /** How many backlog candidates to hold: enough to cover settleMs and a second at the rate the backlog goes. */
+  backlogLookahead(): number {
+    const now = Date.now();
+    const r = this.backlogRate;
+    if (now - r.at >= 1000) {
+      r.perSec = ((this.backlogTaken - r.taken) * 1000) / (now - r.at);
+      r.at = now;
+      r.taken = this.backlogTaken;
+    }
+    return Math.min(MAX_LOOKAHEAD, Math.max(CANDIDATES, Math.ceil((r.perSec * (this.opts.settleMs + 1000)) / 1000)));
   }
 
   /** Whether the queue holds enough of the backlog for now (fresh files still go in). */
@@ -203,7 +225,12 @@ export class FileIntake {
   due(now: number): string[] {
     const fresh: string[] = [];
     const listed: string[] = [];
-    for (const [rel, o] of this.observed) if (this.rules.readyMarker || now - o.since >= this.opts.settleMs) (o.listed ? listed : fresh).push(rel);
+    let held = 0;
+    for (const [rel, o] of this.observed) {
+      if (o.listed) held++;
+      if (this.rules.readyMarker || now - o.since >= this.opts.settleMs) (o.listed ? listed : fresh).push(rel);
+    }
+    this.listedCount = held;
     return fresh.concat(listed);
   }
 
@@ -386,6 +413,9 @@ export class FileIntake {
         await this.serial(() => emits.drain());
         return undefined;
       }
+      // a turn of the event loop between pages: events (fresh files) and the engine's own work go on, and the
+      // young generation's cap (main/engine/memory.ts) is re-applied between bursts
+      await new Promise((r) => setImmediate(r));
       const now = Date.now();
       if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
       for (const e of page) {
@@ -533,6 +563,7 @@ export class FileIntake {
         } else this.failed(ctx, rel, err);
         continue;
       }
+      if (this.observed.get(rel)?.listed) this.backlogTaken++;
       this.observed.delete(rel);
       this.backoff.clear(rel);
       this.memory.remember(rel, t.memo);

@@ -3,7 +3,7 @@
 // events missed. A watched folder at rest costs no timer wake-ups: the sweep runs only while files settle,
 // files waiting for a marker or a retry are parked until their event or their time.
 import { errorMessage, type SourceContext } from '../contract.ts';
-import { CANDIDATES, type FileIntake } from './core.ts';
+import type { FileIntake } from './core.ts';
 import type { FileEntry } from './reader.ts';
 
 /** What a feed tells the core. */
@@ -79,7 +79,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       .finally(() => {
         sweeping = false;
         // the backlog drained below half its window: list the next part of the round
-        if (core.moreToList && !reconciling && core.listedWaiting() < CANDIDATES / 2) void reconcile();
+        if (core.moreToList && !reconciling && core.listedWaiting() < core.backlogLookahead()) void reconcile();
         armSweep(core.pacedOut ? PACED_SWEEP_MS : sweepEvery);
       });
   };
@@ -171,6 +171,8 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       clearTimeout(retryListing);
       retryListingMs = listed ? 0 : Math.min(Math.max(1000, retryListingMs * 2), opts.reconcileMs);
       if (!listed && !ctx.signal.aborted) retryListing = setTimeout(() => void reconcile(), retryListingMs);
+      // a backlog: list on from the cursor while fewer candidates are held than its pace needs
+      else if (core.moreToList && !ctx.signal.aborted && core.listedWaiting() < core.backlogLookahead()) setImmediate(() => void reconcile());
       armSweep();
     })());
   // Files already there at start-up, or that arrived while Ferry was stopped.

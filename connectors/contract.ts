@@ -41,6 +41,12 @@ export interface NewItem {
   group?: string;
   /** Source state written in the same transaction as this item, only when it is stored (or a duplicate). */
   checkpoint?: { key: string; value: unknown };
+  /**
+   * The SHA-256 of the version the source queued last under this name. A body that hashes the same is not
+   * queued (the file was touched, not changed): the item comes back in `unchanged`, its checkpoint written.
+   * Lets a source skip hashing a large file before it is stored (the store hashes while it copies).
+   */
+  unchangedFrom?: string;
 }
 
 /** A queued item as a destination sees it. */
@@ -111,6 +117,10 @@ export type EmitResult = {
    * The batch checkpoint is not written when any item is deferred or failed.
    */
   deferred?: NewItem[];
+  /** Items not queued because their body hashed the same as their `unchangedFrom`. */
+  unchanged?: NewItem[];
+  /** The SHA-256 of stored bodies of items that asked (`unchangedFrom` set, even to ""). */
+  sha256?: Map<NewItem, string>;
 };
 
 /**

@@ -207,6 +207,16 @@ export class FileIntake {
     return Math.min(MAX_LOOKAHEAD, Math.max(CANDIDATES, Math.ceil((r.perSec * (this.opts.settleMs + 1000)) / 1000)));
   }
 
+  /**
+   * Follows (onFolder) the folders a round has not reached yet: a round that stopped at its cursor would
+   * otherwise not watch them, and a fresh file there would wait for the listing to get there. Reads no file.
+   */
+  async followRest(onFolder: NonNullable<ListOptions['onFolder']>): Promise<void> {
+    if (this.round.cursor === undefined) return;
+    const opts: ListOptions = { descend: (d) => this.rules.descend(d), wants: () => false, onFolder, after: this.round.cursor };
+    for await (const _ of this.reader.list(opts)) void _; // yields no file
+  }
+
   /** Whether the queue holds enough of the backlog for now (fresh files still go in). */
   private paced(ctx: SourceContext): boolean {
     return (ctx.waiting?.() ?? 0) >= BACKLOG_AHEAD;
@@ -249,15 +259,19 @@ export class FileIntake {
     const settling: string[] = [];
     this.pacedOut = false;
     for (let i = 0; i < rels.length && !ctx.signal.aborted; i += WINDOW) {
-      const part = rels.slice(i, i + WINDOW);
+      let part = rels.slice(i, i + WINDOW);
       if (!ctx.hasCapacity()) {
         for (const rel of part) this.activity.decided(rel, 'deferred');
         continue;
       }
-      // only backlog left, and enough of it waits in the queue: the rest waits here, where fresh files overtake it
-      if (this.observed.get(part[0])?.listed && this.paced(ctx)) {
-        this.pacedOut = true;
-        break;
+      // enough of the backlog waits in the queue: the backlog waits here, where fresh files overtake it
+      if (this.paced(ctx)) {
+        const fresh = part.filter((rel) => !this.observed.get(rel)?.listed);
+        if (fresh.length < part.length) {
+          this.pacedOut = true;
+          if (fresh.length === 0) break; // fresh files come first (see due)
+          part = fresh;
+        }
       }
       await this.serial(async () => this.take(ctx, await this.look(ctx, part, settling)));
     }
@@ -549,8 +563,17 @@ export class FileIntake {
   private settle(ctx: SourceContext, result: EmitResult, entries: Taking[]): void {
     const deferred = new Set(result.deferred ?? (result.refused ? entries.map((e) => e.item) : []));
     const failed = new Map(result.failed.map((x) => [x.item, x.error]));
+    const unchanged = new Set(result.unchanged ?? []);
     for (const t of entries) {
       const rel = t.file.rel;
+      const sha256 = result.sha256?.get(t.item);
+      if (unchanged.has(t.item)) {
+        // touched, not changed (found by the store's hash): remember this version, nothing was queued
+        this.memory.refresh(rel, { ...t.memo, sha256: sha256! });
+        this.observed.delete(rel);
+        this.activity.decided(rel, 'unchanged');
+        continue;
+      }
       if (deferred.has(t.item)) {
         this.activity.decided(rel, 'deferred');
         continue;
@@ -566,7 +589,10 @@ export class FileIntake {
       if (this.observed.get(rel)?.listed) this.backlogTaken++;
       this.observed.delete(rel);
       this.backoff.clear(rel);
-      this.memory.remember(rel, t.memo);
+      if (sha256 !== undefined && t.memo.sha256 === undefined) {
+        // hashed by the store: remember what was queued (the checkpoint written with the item could not say)
+        this.memory.refresh(rel, { ...t.memo, sha256 });
+      } else this.memory.remember(rel, t.memo);
       this.activity.decided(rel, 'taken');
     }
   }
@@ -589,7 +615,9 @@ export class FileIntake {
 
     const takeOne = async (f: FileEntry) => {
       let sha256: string | undefined;
-      if (hashFirst) {
+      // a body stored from its file is hashed as it is copied: an unchanged content is recognised then
+      const hashAtStore = hashFirst && this.reader.bodyIsFile?.(f) === true;
+      if (hashFirst && !hashAtStore) {
         try {
           sha256 = await this.reader.contentHash!(f.rel);
         } catch (err) {
@@ -607,6 +635,7 @@ export class FileIntake {
       try {
         await this.reader.read(f, async (opened) => {
           const t = this.itemFor(f, opened, sha256);
+          if (hashAtStore) t.item.unchangedFrom = this.memory.get(f.rel)?.sha256 ?? '';
           if (!('stream' in opened.body)) {
             emits.add(t);
             return true;

@@ -103,6 +103,11 @@ export interface StreamReader {
   readonly rereadCostly: boolean;
   /** How far apart two times of the same file may be (a server giving seconds: 1000). */
   readonly timePrecisionMs: number;
+  /**
+   * Whether read() hands this file's body over as a file the engine copies into its store (which hashes it as
+   * it copies): `keep` then asks the store whether the content changed instead of reading the file to hash it.
+   */
+  bodyIsFile?(f: FileEntry): boolean;
   /** The SHA-256 of a file's content, where reading it to hash is cheap: `keep` then recognises touched but unchanged files. */
   contentHash?(rel: string): Promise<string>;
   /** Why a complete file cannot be taken now (another program holds it open on Windows), or undefined. */

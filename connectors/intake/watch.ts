@@ -148,17 +148,14 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
         }
       }
       let listed = false;
+      const onFolder = (rel: string, id: number) => {
+        roundFolders.set(rel, id);
+        feed.follow?.(rel, id);
+      };
       try {
-        listed =
-          (await core.listingPass(
-            ctx,
-            'reconcile',
-            (rel, id) => {
-              roundFolders.set(rel, id);
-              feed.follow?.(rel, id);
-            },
-            true,
-          )) !== undefined;
+        listed = (await core.listingPass(ctx, 'reconcile', onFolder, true)) !== undefined;
+        // the round's first part stopped at its cursor: watch the folders it has not reached from now on
+        if (listed && !resuming && core.moreToList) await core.followRest(onFolder).catch(() => undefined);
       } finally {
         // only a whole round knows every folder (a pass that stopped at its cursor walked a part)
         if (!core.moreToList || !listed) feed.sync?.(roundFolders);

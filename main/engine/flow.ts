@@ -272,9 +272,19 @@ export class FlowRuntime implements DispatchHost {
     const rows: NewRow[] = [];
     const state: IntakeWrite['state'] = [];
     const itemOfRow = new Map<NewRow, NewItem>();
+    const hashes = new Map<NewItem, string>();
+    const unchanged: NewItem[] = [];
     items.forEach((item, i) => {
       const body = stored[i];
       if (!body) return;
+      if (item.unchangedFrom !== undefined) hashes.set(item, body.sha256);
+      if (item.unchangedFrom === body.sha256) {
+        // touched, not changed: nothing to queue; the source's memory of the new version is still written
+        unchanged.push(item);
+        if (item.checkpoint) state.push({ flow: this.name, ...item.checkpoint });
+        if (body.file) void this.deps.content.remove(body.file);
+        return;
+      }
       const row = rowFor(this.name, this.cfg['fifo-by'], item, body);
       rows.push(row);
       itemOfRow.set(row, item);
@@ -319,6 +329,8 @@ export class FlowRuntime implements DispatchHost {
     if (result.ids.length > handedOver) this.wake();
     else if (result.ids.length > 0) this.dispatch.nudge();
     const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+    if (unchanged.length > 0) out.unchanged = unchanged;
+    if (hashes.size > 0) out.sha256 = hashes;
     if (deferred.length > 0) {
       this.hasCapacity(); // records "queue full" for status
       out.refused = this.facts.intakeBlocked ?? `queue full (limits.maxQueuedItems ${this.cfg.limits.maxQueuedItems})`;

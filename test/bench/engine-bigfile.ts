@@ -3,7 +3,8 @@
 // of it. The durable lower bound is settleMs + cp+fsync (one read that hashes as it writes, made durable) +
 // curl (one send from the page cache). Passes over the data come from Ferry's /proc/<pid>/io: bytes read and
 // written by system calls (sockets included) divided by the file's size.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -39,10 +40,13 @@ function io(pid: number): { rchar: number; wchar: number } {
   return { rchar: field('rchar'), wchar: field('wchar') };
 }
 
-/** Seconds a command takes (the page cache holds the file: every reference starts as warm as Ferry does). */
-function timed(cmd: string, args: string[]): number {
+/**
+ * Seconds a command takes (the page cache holds the file: every reference starts as warm as Ferry does).
+ * Asynchronous: the sink curl uploads to lives in this process.
+ */
+async function timed(cmd: string, args: string[]): Promise<number> {
   const start = process.hrtime.bigint();
-  execFileSync(cmd, args, { stdio: 'ignore' });
+  await promisify(execFile)(cmd, args, { maxBuffer: 1024 * 1024 });
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
@@ -67,11 +71,11 @@ export async function bigFileCase(quick: boolean): Promise<BenchRow[]> {
       fs.fsyncSync(fd);
       fs.closeSync(fd);
     }
-    const curl = timed('curl', ['-s', '-o', '/dev/null', '-X', 'POST', '-T', source, '-H', 'content-type: application/octet-stream', `${sink.url}/curl`]);
+    const curl = await timed('curl', ['-s', '-o', '/dev/null', '-X', 'POST', '-T', source, '-H', 'content-type: application/octet-stream', `${sink.url}/curl`]);
     const copy = path.join(dir, 'copy.bin');
-    const cpFsync = timed('sh', ['-c', `cp "${source}" "${copy}" && sync "${copy}"`]);
+    const cpFsync = await timed('sh', ['-c', `cp "${source}" "${copy}" && sync "${copy}"`]);
     fs.rmSync(copy);
-    const sha = timed('sha256sum', [source]);
+    const sha = await timed('sha256sum', [source]);
 
     const outbox = path.join(dir, 'outbox');
     fs.mkdirSync(outbox);

@@ -434,8 +434,9 @@ export class FileIntake {
       if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
       for (const e of page) {
         if (!this.rules.wants(e.rel)) continue;
+        // the file is there: its memory stays (a changed file's key builds on the version queued before it)
+        this.memory.saw(e.rel, roundNo);
         if (this.memory.has(e)) {
-          this.memory.saw(e.rel, roundNo);
           this.observed.delete(e.rel);
           this.activity.decided(e.rel, 'remembered');
           continue;

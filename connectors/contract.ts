@@ -41,6 +41,12 @@ export interface NewItem {
   group?: string;
   /** Source state written in the same transaction as this item, only when it is stored (or a duplicate). */
   checkpoint?: { key: string; value: unknown };
+  /**
+   * The SHA-256 of the version the source queued last under this name. A body that hashes the same is not
+   * queued (the file was touched, not changed): the item comes back in `unchanged`, its checkpoint written.
+   * Lets a source skip hashing a large file before it is stored (the store hashes while it copies).
+   */
+  unchangedFrom?: string;
 }
 
 /** A queued item as a destination sees it. */
@@ -111,6 +117,10 @@ export type EmitResult = {
    * The batch checkpoint is not written when any item is deferred or failed.
    */
   deferred?: NewItem[];
+  /** Items not queued because their body hashed the same as their `unchangedFrom`. */
+  unchanged?: NewItem[];
+  /** The SHA-256 of stored bodies of items that asked (`unchangedFrom` set, even to ""). */
+  sha256?: Map<NewItem, string>;
 };
 
 /**
@@ -138,6 +148,8 @@ export interface SourceContext {
   emit(items: NewItem[], checkpoint?: { key: string; value: unknown }): Promise<EmitResult>;
   /** True while the flow may take more work (its queue cap and the disk floor allow it). */
   hasCapacity(): boolean;
+  /** About how many of the flow's items wait for delivery (a source paces a backlog by it). */
+  waiting?(): number;
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
   /**

@@ -6,18 +6,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errorMessage, networkFileSystem } from '../contract.ts';
 import type { FileEntry, ListOptions, OpenedFile, ReadFailure, StreamReader } from '../intake/reader.ts';
+import { afterCursor, folderReachesCursor, sortNames } from '../intake/walk.ts';
 import { fileOps, type FileOps } from './file-ops.ts';
 
 /** On a local disk, files up to this size are read right when taken (one synchronous read). */
 const SMALL_BODY = 256 * 1024;
 /** Files yielded per page of a listing: a large folder is looked at in parts. */
 const PAGE = 1000;
+/**
+ * A folder changed less than this before it was read may change again within the same time stamp: its stamp
+ * is not trusted (file systems and shares keep times as coarse as 2 s).
+ */
+const STAMP_TRUST_MS = 2000;
 
 export class FolderReader implements StreamReader {
   readonly root: string;
   /** Synchronous local reads: one at a time is fastest. */
   readonly parallel = 1;
   readonly cheapStat = true;
+  readonly sortedWalk = true;
   readonly rereadCostly = false;
   readonly timePrecisionMs = 1;
   private readonly archiveRoot?: string;
@@ -70,37 +77,59 @@ export class FolderReader implements StreamReader {
     return { rel, size: st.size, mtimeMs: st.mtimeMs };
   }
 
+  /**
+   * Walks depth first in walk order (walk.ts): each folder's files by name, then its sub-folders by name. Resumes
+   * after `opts.after`, and does not read folders `opts.unchanged` vouches for (their sub-folders are walked).
+   */
   async *list(opts: ListOptions): AsyncIterable<FileEntry[]> {
     const dirs: string[] = [''];
+    const cursor = opts.after;
     while (dirs.length > 0) {
       const relDir = dirs.pop()!;
       const dir = relDir === '' ? this.root : path.join(this.root, relDir);
-      let entries: fs.Dirent[];
+      const readAt = Date.now();
+      let folder: fs.Stats;
+      let entries: fs.Dirent[] | undefined;
+      let subdirs: string[];
       try {
-        if (opts.onFolder) opts.onFolder(relDir, (await fs.promises.stat(dir)).ino);
-        entries = await fs.promises.readdir(dir, { withFileTypes: true });
+        folder = await fs.promises.stat(dir);
+        opts.onFolder?.(relDir, folder.ino);
+        const stamp = `${folder.ino}:${folder.mtimeMs}`;
+        const known = opts.unchanged?.(relDir, stamp);
+        if (known) {
+          subdirs = known.subdirs;
+          opts.folderRead?.(relDir, known, true);
+        } else {
+          entries = await fs.promises.readdir(dir, { withFileTypes: true });
+          subdirs = sortNames(entries.filter((e) => e.isDirectory()).map((e) => e.name));
+          // a folder read only in part (resumed at the cursor) vouches for nothing; nor does one changed just now
+          if (cursor === undefined || !relDir.length || !cursor.startsWith(`${relDir}/`)) {
+            opts.folderRead?.(relDir, { stamp, subdirs }, folder.mtimeMs < readAt - STAMP_TRUST_MS);
+          }
+        }
       } catch (err) {
         if (relDir === '') throw err;
         continue; // a sub-folder removed while walking
       }
-      let page: FileEntry[] = [];
-      const subdirs: string[] = [];
-      for (const e of entries) {
-        const rel = relDir === '' ? e.name : `${relDir}/${e.name}`;
-        if (e.isDirectory()) {
-          if (opts.descend(rel)) subdirs.push(rel);
-        } else if (e.isFile() && opts.wants(rel)) {
-          const st = await this.ops.stat(path.join(dir, e.name)).catch(() => undefined);
-          if (st) page.push(this.entryOf(rel, st));
+      if (entries) {
+        const files = sortNames(entries.filter((e) => e.isFile()).map((e) => e.name));
+        let page: FileEntry[] = [];
+        for (const name of files) {
+          const rel = relDir === '' ? name : `${relDir}/${name}`;
+          if (!opts.wants(rel) || (cursor !== undefined && !afterCursor(rel, cursor))) continue;
+          const st = await this.ops.stat(path.join(dir, name)).catch(() => undefined);
+          if (st?.isFile()) page.push(this.entryOf(rel, st));
           if (page.length >= PAGE) {
             yield page;
             page = [];
           }
         }
+        if (page.length > 0) yield page;
       }
-      if (page.length > 0) yield page;
-      // depth first, in the folder's order
-      for (let i = subdirs.length - 1; i >= 0; i--) dirs.push(subdirs[i]);
+      for (let i = subdirs.length - 1; i >= 0; i--) {
+        const rel = relDir === '' ? subdirs[i] : `${relDir}/${subdirs[i]}`;
+        if (opts.descend(rel) && (cursor === undefined || folderReachesCursor(rel, cursor))) dirs.push(rel);
+      }
     }
   }
 
@@ -113,8 +142,12 @@ export class FolderReader implements StreamReader {
     const file = path.join(this.root, f.rel);
     const attributes = { relativePath: f.rel, size: f.size, mtime: new Date(f.mtimeMs).toISOString(), mtimeMs: f.mtimeMs, sourcePath: file };
     // large files and files on a share: the engine reads them into its store itself
-    const body = !this.local || f.size > SMALL_BODY ? { file } : { bytes: await this.ops.readFile(file) };
+    const body = this.bodyIsFile(f) ? { file } : { bytes: await this.ops.readFile(file) };
     await take({ body, mtimeMs: f.mtimeMs, attributes });
+  }
+
+  bodyIsFile(f: FileEntry): boolean {
+    return !this.local || f.size > SMALL_BODY;
   }
 
   async contentHash(rel: string): Promise<string> {

@@ -10,6 +10,7 @@ import { FileBackoff } from './backoff.ts';
 import { EmitQueue } from './emit-queue.ts';
 import { TakenMemory, type TakenMemo } from './memory.ts';
 import { FileRules, type RuleOptions } from './rules.ts';
+import { FolderStamps } from './walk.ts';
 import type { FileEntry, ListOptions, OpenedFile, StreamReader } from './reader.ts';
 
 export interface IntakeOptions extends RuleOptions {
@@ -26,11 +27,33 @@ export interface IntakeOptions extends RuleOptions {
  */
 export const WINDOW = 200;
 
+/**
+ * Candidates a listing round admits before it stops at a cursor (or, for a reader that cannot resume, stops
+ * admitting): a backlog of a million files holds this many at a time, and the rest is listed once these drain.
+ */
+export const CANDIDATES = 1000;
+/** Files change events may add on top (fresh arrivals always get in up to here; beyond, a listing finds them). */
+export const EVENT_CAP = 4 * CANDIDATES;
+/**
+ * Items a backlog found by listing may have waiting in the queue before its intake pauses: a file that arrives
+ * meanwhile (an event) is taken at once and waits behind at most this many, not behind the whole backlog.
+ */
+export const BACKLOG_AHEAD = 1000;
+/**
+ * The most backlog candidates held at once. Each must settle (settleMs) before it is taken, so the look-ahead
+ * grows with the rate the backlog is taken at (a window per settle time), up to this.
+ */
+export const MAX_LOOKAHEAD = 50 * CANDIDATES;
+
 interface Observation {
   /** Size and change token as seen ("" forces a fresh look: a marker event named the file). */
   version: string;
   /** When this version was first seen. */
   since: number;
+  /** Found by a listing (a backlog) rather than by a change event (a fresh arrival). */
+  listed?: boolean;
+  /** The listing round that last saw it. */
+  round?: number;
 }
 
 /** A file on its way into the queue. */
@@ -67,6 +90,17 @@ export class FileIntake {
   private baseline?: Promise<void>;
   /** The last listing's failure, so a schedule repeats neither the log line nor the event (see listingFailed). */
   private listingProblem?: string;
+  /** The listing round under way (see walk.ts): its number, start, cursor, and the folders it did not read. */
+  private round = { n: 0, started: 0, cursor: undefined as string | undefined, skipped: new Set<string>() };
+  /** Change events were dropped (more fresh files than EVENT_CAP at once): a listing round must find them. */
+  private overflowed = false;
+  /** Backlog candidates held, as last counted (fresh arrivals are capped apart from them). */
+  private listedCount = 0;
+  /** Backlog files taken so far, and the rate they were taken at (sampled once a second). */
+  private backlogTaken = 0;
+  private readonly backlogRate = { at: Date.now(), taken: 0, perSec: 0 };
+  /** Stamps of folders as of the last complete round (readers with a sortedWalk). */
+  readonly stamps = new FolderStamps();
 
   constructor(reader: StreamReader, opts: IntakeOptions) {
     this.reader = reader;
@@ -136,8 +170,56 @@ export class FileIntake {
       return;
     }
     if (!e || !this.rules.wants(rel) || this.memory.has(e)) return;
+    const o = this.observed.get(rel);
+    if (!o && this.observed.size - this.listedCount >= EVENT_CAP) {
+      // bounded: the next listing round finds it
+      this.overflowed = true;
+      this.stamps.leftSome();
+      return;
+    }
+    // a backlog file that changes is a fresh arrival now
+    if (o?.listed) o.listed = false;
     this.observe(e, Date.now());
     this.activity.decided(rel, 'settling');
+  }
+
+  /** A listing round stopped at its cursor, or events were dropped: there is more to list once candidates drain. */
+  get moreToList(): boolean {
+    return this.round.cursor !== undefined || this.overflowed;
+  }
+
+  /** Backlog candidates (found by a listing) not taken yet. */
+  listedWaiting(): number {
+    let n = 0;
+    for (const o of this.observed.values()) if (o.listed) n++;
+    return (this.listedCount = n);
+  }
+
+  /** How many backlog candidates to hold: enough to cover settleMs and a second at the rate the backlog goes. */
+  backlogLookahead(): number {
+    const now = Date.now();
+    const r = this.backlogRate;
+    if (now - r.at >= 1000) {
+      r.perSec = ((this.backlogTaken - r.taken) * 1000) / (now - r.at);
+      r.at = now;
+      r.taken = this.backlogTaken;
+    }
+    return Math.min(MAX_LOOKAHEAD, Math.max(CANDIDATES, Math.ceil((r.perSec * (this.opts.settleMs + 1000)) / 1000)));
+  }
+
+  /**
+   * Follows (onFolder) the folders a round has not reached yet: a round that stopped at its cursor would
+   * otherwise not watch them, and a fresh file there would wait for the listing to get there. Reads no file.
+   */
+  async followRest(onFolder: NonNullable<ListOptions['onFolder']>): Promise<void> {
+    if (this.round.cursor === undefined) return;
+    const opts: ListOptions = { descend: (d) => this.rules.descend(d), wants: () => false, onFolder, after: this.round.cursor };
+    for await (const _ of this.reader.list(opts)) void _; // yields no file
+  }
+
+  /** Whether the queue holds enough of the backlog for now (fresh files still go in). */
+  private paced(ctx: SourceContext): boolean {
+    return (ctx.waiting?.() ?? 0) >= BACKLOG_AHEAD;
   }
 
   /** A file (or folder) a watch saw go away. */
@@ -146,12 +228,24 @@ export class FileIntake {
     this.activity.decided(rel, 'vanished');
   }
 
-  /** Files a watch should look at now: settled long enough, or (with markers) any candidate. */
+  /**
+   * Files a watch should look at now: settled long enough, or (with markers) any candidate. Fresh arrivals come
+   * first, then the backlog found by listings.
+   */
   due(now: number): string[] {
-    const out: string[] = [];
-    for (const [rel, o] of this.observed) if (this.rules.readyMarker || now - o.since >= this.opts.settleMs) out.push(rel);
-    return out;
+    const fresh: string[] = [];
+    const listed: string[] = [];
+    let held = 0;
+    for (const [rel, o] of this.observed) {
+      if (o.listed) held++;
+      if (this.rules.readyMarker || now - o.since >= this.opts.settleMs) (o.listed ? listed : fresh).push(rel);
+    }
+    this.listedCount = held;
+    return fresh.concat(listed);
   }
+
+  /** The last sweep stopped because enough backlog waits in the queue (a watch looks again soon). */
+  pacedOut = false;
 
   private async markerPresent(rel: string): Promise<boolean> {
     return (await this.reader.stat(this.rules.markerOf(rel)).catch(() => undefined)) !== undefined;
@@ -163,11 +257,21 @@ export class FileIntake {
    */
   async sweep(ctx: SourceContext, rels: string[]): Promise<string[]> {
     const settling: string[] = [];
+    this.pacedOut = false;
     for (let i = 0; i < rels.length && !ctx.signal.aborted; i += WINDOW) {
-      const part = rels.slice(i, i + WINDOW);
+      let part = rels.slice(i, i + WINDOW);
       if (!ctx.hasCapacity()) {
         for (const rel of part) this.activity.decided(rel, 'deferred');
         continue;
+      }
+      // enough of the backlog waits in the queue: the backlog waits here, where fresh files overtake it
+      if (this.paced(ctx)) {
+        const fresh = part.filter((rel) => !this.observed.get(rel)?.listed);
+        if (fresh.length < part.length) {
+          this.pacedOut = true;
+          if (fresh.length === 0) break; // fresh files come first (see due)
+          part = fresh;
+        }
       }
       await this.serial(async () => this.take(ctx, await this.look(ctx, part, settling)));
     }
@@ -226,30 +330,58 @@ export class FileIntake {
 
   // ---------------------------------------------------------------- scanning
 
-  /** One scan: list, take what is complete, and look once more after settleMs at what is still settling. */
+  /**
+   * One scan: list, take what is complete, and look once more after settleMs at what is still settling. A large
+   * tree goes a window of candidates at a time (see walk.ts): the scan goes on from its cursor until the tree
+   * is done, back pressure stops it (the next scan resumes there), or Ferry stops.
+   */
   async scan(ctx: SourceContext): Promise<void> {
     await this.prepare(ctx);
-    const settling = await this.listingPass(ctx, 'scan');
-    if (!settling?.length || this.rules.readyMarker || this.opts.settleMs === 0 || ctx.signal.aborted) return;
-    // Files not yet proven complete: look once more after settleMs; what still changes waits for the next run.
-    await sleep(this.opts.settleMs, ctx.signal);
-    if (ctx.signal.aborted) return;
-    if (this.reader.cheapStat) {
-      await this.sweep(ctx, settling);
-      this.activity.passEnded('second-look', true);
-    } else {
-      await this.listingPass(ctx, 'second-look');
-    }
+    do {
+      const settling = await this.listingPass(ctx, 'scan');
+      if (!settling?.length || this.rules.readyMarker || this.opts.settleMs === 0 || ctx.signal.aborted) {
+        if (settling === undefined) return;
+        continue;
+      }
+      // Files not yet proven complete: look once more after settleMs; what still changes waits for the next run.
+      await sleep(this.opts.settleMs, ctx.signal);
+      if (ctx.signal.aborted) return;
+      if (this.reader.cheapStat) {
+        await this.sweep(ctx, settling);
+        this.activity.passEnded('second-look', true);
+      } else {
+        await this.listingPass(ctx, 'second-look');
+      }
+    } while (this.round.cursor !== undefined && !ctx.signal.aborted && ctx.hasCapacity());
   }
 
   /**
-   * Lists the whole tree and takes what is complete, a window at a time while the listing goes on. Returns
-   * the files still settling, or undefined when the listing failed (reported; a second look's failure is not:
-   * the next scan says it).
+   * Lists the tree and takes what is complete, a window at a time while the listing goes on; at most
+   * CANDIDATES files are admitted, then the pass stops at a cursor (readers with a sortedWalk; the round goes
+   * on from there in the next pass) or admits no more (the next round finds the rest). Returns the files still
+   * settling, or undefined when the listing failed (reported; a second look's failure is not: the next scan
+   * says it). `skipUnchanged`: folders unchanged since the last complete round are not read (a watch, whose
+   * events report changes in place).
    */
-  async listingPass(ctx: SourceContext, pass: 'scan' | 'second-look' | 'reconcile', onFolder?: ListOptions['onFolder']): Promise<string[] | undefined> {
-    const started = Date.now();
-    const seen = new Set<string>();
+  async listingPass(
+    ctx: SourceContext,
+    pass: 'scan' | 'second-look' | 'reconcile',
+    onFolder?: ListOptions['onFolder'],
+    skipUnchanged = false,
+  ): Promise<string[] | undefined> {
+    const inRound = pass !== 'second-look';
+    const sorted = this.reader.sortedWalk === true;
+    const round = this.round;
+    const after = inRound && sorted ? round.cursor : undefined;
+    if (inRound && after === undefined) {
+      // a new round
+      round.n++;
+      round.started = Date.now();
+      round.skipped.clear();
+      this.overflowed = false;
+    }
+    if (inRound) round.cursor = undefined;
+    const roundNo = round.n;
     const markers = new Set<string>();
     const settling: string[] = [];
     /** Files read in this pass go out through one queue: downloads go on while a window's last batch commits. */
@@ -258,6 +390,9 @@ export class FileIntake {
     let window: FileEntry[] = [];
     /** Files whose marker would lie in another folder: decided once the whole listing is known. */
     const markerElsewhere: FileEntry[] = [];
+    /** Candidates admitted by this pass; at CANDIDATES it stops (sorted) or admits no more. */
+    let admitted = 0;
+    let full = false;
     const flush = async () => {
       const part = window;
       window = [];
@@ -266,8 +401,21 @@ export class FileIntake {
       else if (emits.refused || !ctx.hasCapacity()) for (const e of part) this.activity.decided(e.rel, 'deferred');
       else await this.serial(() => this.take(ctx, part, emits));
     };
-    const pages = this.reader.list(this.listOptions(onFolder))[Symbol.asyncIterator]();
-    for (;;) {
+    const opts = this.listOptions(onFolder);
+    if (sorted && inRound) {
+      opts.after = after;
+      opts.folderRead = (relDir, stamp, settled) => this.stamps.listed(relDir, stamp, settled);
+      if (skipUnchanged) {
+        opts.unchanged = (relDir, stamp) => {
+          const known = this.stamps.known(relDir);
+          if (known?.stamp !== stamp) return undefined;
+          round.skipped.add(relDir);
+          return known;
+        };
+      }
+    }
+    const pages = this.reader.list(opts)[Symbol.asyncIterator]();
+    listing: for (;;) {
       let page: FileEntry[];
       try {
         const next = await pages.next();
@@ -275,29 +423,47 @@ export class FileIntake {
         page = next.value;
       } catch (err) {
         this.listingFailed(ctx, err, pass);
+        if (inRound && after !== undefined) round.cursor = after; // resume there once the folder is back
         await this.serial(() => emits.drain());
         return undefined;
       }
+      // a turn of the event loop between pages: events (fresh files) and the engine's own work go on, and the
+      // young generation's cap (main/engine/memory.ts) is re-applied between bursts
+      await new Promise((r) => setImmediate(r));
       const now = Date.now();
       if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
       for (const e of page) {
-        seen.add(e.rel);
         if (!this.rules.wants(e.rel)) continue;
+        // the file is there: its memory stays (a changed file's key builds on the version queued before it)
+        this.memory.saw(e.rel, roundNo);
         if (this.memory.has(e)) {
           this.observed.delete(e.rel);
           this.activity.decided(e.rel, 'remembered');
           continue;
         }
+        const seen = this.observed.get(e.rel);
+        if (seen) seen.round = roundNo;
+        if (full) continue; // a reader that cannot resume: walk on (what it saw is remembered), admit nothing more
         if (pass === 'reconcile') {
-          // a watch takes in its sweeps: a listing only brings files it has not noticed (missed events)
-          if (!this.observed.has(e.rel)) this.notice(e.rel, e);
-          continue;
-        }
-        if (this.reader.cheapStat) {
+          // a watch takes in its sweeps: a listing only brings files it has not noticed (missed events, a backlog)
+          if (!seen) {
+            this.observe(e, now);
+            const o = this.observed.get(e.rel)!;
+            o.listed = true;
+            o.round = roundNo;
+            this.activity.decided(e.rel, 'settling');
+            admitted++;
+          }
+        } else if (this.reader.cheapStat) {
           this.observe(e, now);
+          this.observed.get(e.rel)!.round = roundNo;
           window.push(e);
+          admitted++;
         } else {
+          admitted++;
           const d = this.decideListed(e, markers, now);
+          const o = this.observed.get(e.rel);
+          if (o) o.round = roundNo;
           if (d === 'ready') window.push(e);
           else if (d === 'settling') (settling.push(e.rel), this.activity.decided(e.rel, 'settling'));
           else if (d === 'backing-off') this.activity.decided(e.rel, 'backing-off');
@@ -305,6 +471,15 @@ export class FileIntake {
           else this.activity.decided(e.rel, 'waiting-for-marker');
         }
         if (window.length >= WINDOW) await flush();
+        if (admitted >= CANDIDATES) {
+          if (inRound) this.stamps.leftSome();
+          if (sorted && inRound) {
+            round.cursor = e.rel;
+            await pages.return?.();
+            break listing;
+          }
+          full = true;
+        }
       }
     }
     for (const e of markerElsewhere) {
@@ -317,11 +492,21 @@ export class FileIntake {
       ctx.log.info({ source: this.reader.where() }, `listing ${this.reader.where()} works again`);
       this.listingProblem = undefined;
     }
-    // A complete listing: forget what is gone (files noticed while it ran are kept)
-    this.memory.forgetUnseen(seen, started);
-    for (const [rel, o] of this.observed) if (!seen.has(rel) && o.since < started) this.observed.delete(rel);
+    if (inRound && round.cursor === undefined) this.roundEnded(roundNo);
     this.activity.passEnded(pass, true);
     return settling;
+  }
+
+  /**
+   * A round walked the whole tree: forget what it did not see (gone from the storage), except in folders it did
+   * not read (unchanged) and what was noticed while it ran.
+   */
+  private roundEnded(roundNo: number): void {
+    const { started, skipped } = this.round;
+    const unread = (rel: string) => skipped.size > 0 && skipped.has(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
+    this.memory.forgetUnseen(roundNo, started, unread);
+    for (const [rel, o] of this.observed) if (o.round !== roundNo && o.since < started && !unread(rel)) this.observed.delete(rel);
+    this.stamps.roundEnded(true);
   }
 
   /**
@@ -379,8 +564,17 @@ export class FileIntake {
   private settle(ctx: SourceContext, result: EmitResult, entries: Taking[]): void {
     const deferred = new Set(result.deferred ?? (result.refused ? entries.map((e) => e.item) : []));
     const failed = new Map(result.failed.map((x) => [x.item, x.error]));
+    const unchanged = new Set(result.unchanged ?? []);
     for (const t of entries) {
       const rel = t.file.rel;
+      const sha256 = result.sha256?.get(t.item);
+      if (unchanged.has(t.item)) {
+        // touched, not changed (found by the store's hash): remember this version, nothing was queued
+        this.memory.refresh(rel, { ...t.memo, sha256: sha256! });
+        this.observed.delete(rel);
+        this.activity.decided(rel, 'unchanged');
+        continue;
+      }
       if (deferred.has(t.item)) {
         this.activity.decided(rel, 'deferred');
         continue;
@@ -393,9 +587,13 @@ export class FileIntake {
         } else this.failed(ctx, rel, err);
         continue;
       }
+      if (this.observed.get(rel)?.listed) this.backlogTaken++;
       this.observed.delete(rel);
       this.backoff.clear(rel);
-      this.memory.remember(rel, t.memo);
+      if (sha256 !== undefined && t.memo.sha256 === undefined) {
+        // hashed by the store: remember what was queued (the checkpoint written with the item could not say)
+        this.memory.refresh(rel, { ...t.memo, sha256 });
+      } else this.memory.remember(rel, t.memo);
       this.activity.decided(rel, 'taken');
     }
   }
@@ -418,7 +616,9 @@ export class FileIntake {
 
     const takeOne = async (f: FileEntry) => {
       let sha256: string | undefined;
-      if (hashFirst) {
+      // a body stored from its file is hashed as it is copied: an unchanged content is recognised then
+      const hashAtStore = hashFirst && this.reader.bodyIsFile?.(f) === true;
+      if (hashFirst && !hashAtStore) {
         try {
           sha256 = await this.reader.contentHash!(f.rel);
         } catch (err) {
@@ -436,6 +636,7 @@ export class FileIntake {
       try {
         await this.reader.read(f, async (opened) => {
           const t = this.itemFor(f, opened, sha256);
+          if (hashAtStore) t.item.unchangedFrom = this.memory.get(f.rel)?.sha256 ?? '';
           if (!('stream' in opened.body)) {
             emits.add(t);
             return true;

@@ -28,7 +28,7 @@ function sameVersion(m: { size: number; mtimeMs: number; rawTime?: string }, e: 
 
 export class TakenMemory {
   /** Memos, with when this process wrote them (a listing that started earlier may have missed the file). */
-  private readonly memos = new Map<string, { memo: TakenMemo; at: number }>();
+  private readonly memos = new Map<string, { memo: TakenMemo; at: number; round?: number }>();
   /** existingFiles: skip — the files found when the flow first started, never taken unless they change. */
   private readonly existing = new Map<string, { size: number; mtimeMs: number }>();
   private state?: SourceState;
@@ -97,9 +97,18 @@ export class TakenMemory {
     if (this.durable) this.state?.delete(`${TAKEN_PREFIX}${rel}`);
   }
 
-  /** After a complete listing that started at `since`: forgets files it did not see (gone from the storage). */
-  forgetUnseen(seen: Set<string>, since: number): void {
-    for (const [rel, { at }] of this.memos) if (!seen.has(rel) && at < since) this.forget(rel);
+  /** A listing round saw the file (in the version remembered). */
+  saw(rel: string, round: number): void {
+    const m = this.memos.get(rel);
+    if (m) m.round = round;
+  }
+
+  /**
+   * After a complete listing round that started at `since`: forgets files it did not see (gone from the
+   * storage), except those `unread` says lie in folders the round did not read.
+   */
+  forgetUnseen(round: number, since: number, unread: (rel: string) => boolean): void {
+    for (const [rel, m] of this.memos) if (m.round !== round && m.at < since && !unread(rel)) this.forget(rel);
   }
 
   get size(): number {

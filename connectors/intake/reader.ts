@@ -2,6 +2,7 @@
 // that lists files, looks at one, reads one, and moves or removes it. Everything else (which files are wanted,
 // when one is complete, what was taken, retries, batching, after-delivery) is the core's (see core.ts).
 import type { ItemAttributes, NewItem } from '../contract.ts';
+import type { FolderStamp } from './walk.ts';
 
 /** One file as a listing or a look shows it. */
 export interface FileEntry {
@@ -27,6 +28,15 @@ export interface ListOptions {
    * watcher that starts following it then misses nothing created while the listing runs.
    */
   onFolder?(relDir: string, id: number): void;
+  /**
+   * Resume a walk after this file (walk order: see walk.ts). Only readers with `sortedWalk` honour it; the
+   * folders before it are still visited (onFolder) but not read.
+   */
+  after?: string;
+  /** Folders unchanged since the last complete round: the reader need not read them, only walk on below. */
+  unchanged?(relDir: string, stamp: string): FolderStamp | undefined;
+  /** A folder was read: its stamp and sub-folders, and whether the stamp is old enough to trust next round. */
+  folderRead?(relDir: string, s: FolderStamp, settled: boolean): void;
 }
 
 /** A file opened for taking: its body, and the time and attributes its item carries. */
@@ -72,6 +82,12 @@ export interface StreamReader {
   remove(rel: string): Promise<void>;
   /** Describes an error of this reader; `rel` names the file it concerned (none: the root, i.e. a listing). */
   classify(err: unknown, rel?: string): ReadFailure;
+  /**
+   * The listing walks in walk order (walk.ts), honours `after` and `unchanged`, and reports `folderRead`: the
+   * core then stops a large listing at a cursor and resumes it, and skips unchanged folders. Without it the
+   * core still holds only a window, and finds the rest in the next round.
+   */
+  readonly sortedWalk?: boolean;
   /** How many files may be read at once (connections × transfers each; 1 for synchronous local reads). */
   readonly parallel: number;
   /**
@@ -87,6 +103,11 @@ export interface StreamReader {
   readonly rereadCostly: boolean;
   /** How far apart two times of the same file may be (a server giving seconds: 1000). */
   readonly timePrecisionMs: number;
+  /**
+   * Whether read() hands this file's body over as a file the engine copies into its store (which hashes it as
+   * it copies): `keep` then asks the store whether the content changed instead of reading the file to hash it.
+   */
+  bodyIsFile?(f: FileEntry): boolean;
   /** The SHA-256 of a file's content, where reading it to hash is cheap: `keep` then recognises touched but unchanged files. */
   contentHash?(rel: string): Promise<string>;
   /** Why a complete file cannot be taken now (another program holds it open on Windows), or undefined. */

@@ -36,6 +36,13 @@ export interface WatchOptions {
 
 /** At most one extra listing a second, however many watchers complain at once. */
 const RESCAN_GAP_MS = 1000;
+/**
+ * Reconcile rounds skip folders unchanged since the last complete round (a file changed in place raises an
+ * event); every this many rounds one reads every folder, for events a watcher missed.
+ */
+const FULL_ROUND_EVERY = 12;
+/** While the backlog's pace holds intake, the sweep looks again this soon. */
+const PACED_SWEEP_MS = 50;
 
 export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: WatchOptions): Promise<() => Promise<void>> {
   await core.prepare(ctx);
@@ -71,7 +78,9 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       )
       .finally(() => {
         sweeping = false;
-        armSweep();
+        // the backlog drained below half its window: list the next part of the round
+        if (core.moreToList && !reconciling && core.listedWaiting() < core.backlogLookahead()) void reconcile();
+        armSweep(core.pacedOut ? PACED_SWEEP_MS : sweepEvery);
       });
   };
 
@@ -110,6 +119,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
     gone: (rel) => core.gone(rel),
     rescan: (reason) => {
       ctx.problem(reason);
+      fullRoundDue = true;
       if (Date.now() - lastRescan < RESCAN_GAP_MS) return;
       lastRescan = Date.now();
       setTimeout(() => void reconcile(), RESCAN_GAP_MS).unref();
@@ -119,26 +129,47 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
   const feed = await opts.startFeed(sink);
 
   let reconciling: Promise<void> | undefined;
+  /** The folders the listing round under way has walked (several passes when it stops at a cursor). */
+  let roundFolders = new Map<string, number>();
+  let roundsSinceFull = 0;
+  let fullRoundDue = true;
   /** After a failed listing (the folder gone), the next one comes sooner than reconcileMs: 1 s, doubling. */
   let retryListingMs = 0;
   let retryListing: NodeJS.Timeout | undefined;
   const reconcile = (): Promise<void> =>
     (reconciling ??= (async () => {
-      const folders = new Map<string, number>();
+      const resuming = core.moreToList && roundFolders.size > 0;
+      if (!resuming) {
+        roundFolders = new Map();
+        if (fullRoundDue || ++roundsSinceFull >= FULL_ROUND_EVERY) {
+          fullRoundDue = false;
+          roundsSinceFull = 0;
+          core.stamps.clear();
+        }
+      }
       let listed = false;
+      const onFolder = (rel: string, id: number) => {
+        roundFolders.set(rel, id);
+        feed.follow?.(rel, id);
+      };
       try {
-        listed =
-          (await core.listingPass(ctx, 'reconcile', (rel, id) => {
-            folders.set(rel, id);
-            feed.follow?.(rel, id);
-          })) !== undefined;
+        listed = (await core.listingPass(ctx, 'reconcile', onFolder, true)) !== undefined;
+        // the round's first part stopped at its cursor: watch the folders it has not reached from now on
+        if (listed && !resuming && core.moreToList) await core.followRest(onFolder).catch(() => undefined);
       } finally {
-        feed.sync?.(folders);
+        // only a whole round knows every folder (a pass that stopped at its cursor walked a part)
+        if (!core.moreToList || !listed) feed.sync?.(roundFolders);
         reconciling = undefined;
+      }
+      if (!listed) {
+        roundFolders = new Map();
+        fullRoundDue = true;
       }
       clearTimeout(retryListing);
       retryListingMs = listed ? 0 : Math.min(Math.max(1000, retryListingMs * 2), opts.reconcileMs);
       if (!listed && !ctx.signal.aborted) retryListing = setTimeout(() => void reconcile(), retryListingMs);
+      // a backlog: list on from the cursor while fewer candidates are held than its pace needs
+      else if (core.moreToList && !ctx.signal.aborted && core.listedWaiting() < core.backlogLookahead()) setImmediate(() => void reconcile());
       armSweep();
     })());
   // Files already there at start-up, or that arrived while Ferry was stopped.

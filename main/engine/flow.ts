@@ -161,12 +161,18 @@ export class FlowRuntime implements DispatchHost {
   private capacityProblem(): string | undefined {
     const disk = this.deps.diskOk();
     if (disk) return disk;
+    const backlog = this.refreshBacklog();
+    const { maxQueuedItems, maxQueuedBytes } = this.cfg.limits;
+    if (backlog.n >= maxQueuedItems) return `queue full: ${backlog.n} items waiting (limits.maxQueuedItems ${maxQueuedItems})`;
+    if (backlog.bytes >= maxQueuedBytes) return `queue full: ${backlog.bytes} bytes waiting (limits.maxQueuedBytes ${maxQueuedBytes})`;
+    return undefined;
+  }
+
+  /** The flow's waiting items and bytes, counted again at most every 500 ms (commits add to it in between). */
+  private refreshBacklog(): { n: number; bytes: number } {
     const now = Date.now();
     if (!this.backlog || now - this.backlog.at > 500) this.backlog = { ...this.deps.queue.backlog(this.name), at: now };
-    const { maxQueuedItems, maxQueuedBytes } = this.cfg.limits;
-    if (this.backlog.n >= maxQueuedItems) return `queue full: ${this.backlog.n} items waiting (limits.maxQueuedItems ${maxQueuedItems})`;
-    if (this.backlog.bytes >= maxQueuedBytes) return `queue full: ${this.backlog.bytes} bytes waiting (limits.maxQueuedBytes ${maxQueuedBytes})`;
-    return undefined;
+    return this.backlog;
   }
 
   private hasCapacity(): boolean {
@@ -266,9 +272,19 @@ export class FlowRuntime implements DispatchHost {
     const rows: NewRow[] = [];
     const state: IntakeWrite['state'] = [];
     const itemOfRow = new Map<NewRow, NewItem>();
+    const hashes = new Map<NewItem, string>();
+    const unchanged: NewItem[] = [];
     items.forEach((item, i) => {
       const body = stored[i];
       if (!body) return;
+      if (item.unchangedFrom !== undefined) hashes.set(item, body.sha256);
+      if (item.unchangedFrom === body.sha256) {
+        // touched, not changed: nothing to queue; the source's memory of the new version is still written
+        unchanged.push(item);
+        if (item.checkpoint) state.push({ flow: this.name, ...item.checkpoint });
+        if (body.file) void this.deps.content.remove(body.file);
+        return;
+      }
       const row = rowFor(this.name, this.cfg['fifo-by'], item, body);
       rows.push(row);
       itemOfRow.set(row, item);
@@ -313,6 +329,8 @@ export class FlowRuntime implements DispatchHost {
     if (result.ids.length > handedOver) this.wake();
     else if (result.ids.length > 0) this.dispatch.nudge();
     const out: EmitResult = { queued: result.ids.length, duplicates: result.duplicates.map((d) => itemOfRow.get(d.row)!), failed };
+    if (unchanged.length > 0) out.unchanged = unchanged;
+    if (hashes.size > 0) out.sha256 = hashes;
     if (deferred.length > 0) {
       this.hasCapacity(); // records "queue full" for status
       out.refused = this.facts.intakeBlocked ?? `queue full (limits.maxQueuedItems ${this.cfg.limits.maxQueuedItems})`;
@@ -344,6 +362,7 @@ export class FlowRuntime implements DispatchHost {
       state: sourceState(this.deps.db, this.name),
       emit: (items, checkpoint) => this.emit(items, checkpoint),
       hasCapacity: () => this.hasCapacity(),
+      waiting: () => this.refreshBacklog().n,
       problem: (message, detail) => {
         this.log.warn(detail ?? {}, message);
         this.noteSourceProblem(message);

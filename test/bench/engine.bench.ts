@@ -10,6 +10,7 @@ import { ferryBin, repoRoot, writeConfig } from '../helpers/cli.ts';
 import { cpuSeconds, percentile, round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
 import { openDatabase } from '../../main/engine/store/db.ts';
 import { Queue, idempotencyKey, type NewRow, type Settlement } from '../../main/engine/store/queue.ts';
+import { bigFileCase } from './engine-bigfile.ts';
 
 const SETTLE_MS = 100;
 
@@ -215,6 +216,8 @@ export const engineSuite: BenchSuite = {
       }
       const idle = sizes.length === 0 ? undefined : await idleLatency(sink, quick ? 10 : 40);
       if (idle) rows.push({ suite: 'engine', case: `idle latency (settleMs ${SETTLE_MS})`, figures: { 'p50 ms': idle.p50, 'p99 ms': idle.p99 }, target: `p99 ≤ ${SETTLE_MS + 250} ms`, met: idle.p99 <= SETTLE_MS + 250 });
+      // one large file (1 GB; 100 MB quick): with the burst sizes, or alone with BENCH_ENGINE_BIGFILE=1
+      if (process.env.BENCH_ENGINE_BIGFILE === '1' || (!only && process.env.BENCH_ENGINE_BIGFILE !== '0')) rows.push(...(await bigFileCase(quick)));
     } finally {
       await sink.close();
     }

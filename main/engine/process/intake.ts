@@ -3,6 +3,7 @@
 // key of the parent's key + its part ("b3", "r17", "k:<id>"). A re-run of the same file (a crash, a retry)
 // makes the same keys, which the queue drops as duplicates. Bad records go dead on their own, or the whole
 // file does (onRecordError: fail-file).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { errorMessage, type EmitResult, type ItemAttributes, type NewItem } from '../../../connectors/contract.ts';
@@ -67,6 +68,12 @@ interface Reopenable {
   cleanup(): Promise<void>;
 }
 
+async function hashFile(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 export class ProcessIntake {
   private readonly d: ProcessIntakeDeps;
 
@@ -97,6 +104,22 @@ export class ProcessIntake {
       if (this.d.signal.aborted) {
         result.failed.push({ item, error: 'interrupted: Ferry is stopping (the item is processed again at the next start)' });
         continue;
+      }
+      if (item.unchangedFrom !== undefined && 'file' in item.body) {
+        // the source left recognising an unchanged content to the store: here records are made, so hash first
+        let sha256: string;
+        try {
+          sha256 = await hashFile(item.body.file);
+        } catch (err) {
+          result.failed.push({ item, error: errorMessage(err) });
+          continue;
+        }
+        (result.sha256 ??= new Map()).set(item, sha256);
+        if (sha256 === item.unchangedFrom) {
+          (result.unchanged ??= []).push(item);
+          if (item.checkpoint) await this.commitAll([], item.checkpoint);
+          continue;
+        }
       }
       this.d.parentProcessing(item, true);
       let completed = false;

@@ -16,6 +16,10 @@ export const INLINE_MAX_BYTES = 256 * 1024;
 
 /** Network reads come in 16–64 KB; gathering them into writes of up to this size saves thread-pool round trips. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Files at least this large are cloned where the file system can (a clone costs a few system calls). */
+const CLONE_MIN_BYTES = 1024 * 1024;
+/** Reads of a local file body: large blocks mean few system calls and hash updates. */
+const FILE_READ_BYTES = 1024 * 1024;
 /** A large body is flushed to disk in the background every this many bytes, so its final fsync has little left. */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 
@@ -113,6 +117,8 @@ export interface StoredBody {
 
 export class ContentStore {
   readonly dir: string;
+  /** The content folder's file system cannot clone files (found on the first try). */
+  private cannotClone = false;
   /** Temp files this store is writing now (a slow download may not touch its file for minutes). */
   private readonly writing = new Set<string>();
   constructor(dataDir: string) {
@@ -135,12 +141,63 @@ export class ContentStore {
           const bytes = await handle.readFile();
           return this.putBytes(bytes);
         }
-        return await this.putStream(handle.createReadStream({ autoClose: false }), size);
+        const cloned = size >= CLONE_MIN_BYTES ? await this.putClone(body.file, size) : undefined;
+        if (cloned) return cloned;
+        // one pass: each block read is hashed and written (see BodyFileWriter)
+        return await this.putStream(handle.createReadStream({ autoClose: false, highWaterMark: FILE_READ_BYTES }), size);
       } finally {
         await handle.close();
       }
     }
     return this.putStream(body.stream, body.size, body.recycle);
+  }
+
+  /**
+   * Where the file system can (Btrfs, XFS with reflink, APFS, ReFS), the body is a copy-on-write clone of the
+   * file: no data copied, and a writer changing the file afterwards changes only the original. The clone is
+   * then read once to hash it. Undefined when the file system cannot clone (the caller copies, hashing as it
+   * goes), or when the clone failed for any reason a copy may not share.
+   */
+  private async putClone(source: string, size: number): Promise<StoredBody | undefined> {
+    if (this.cannotClone) return undefined;
+    const file = this.newName();
+    const tmp = path.join(this.dir, 'tmp', path.basename(file));
+    try {
+      await fs.promises.copyFile(source, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      const code = (err as NodeJS.ErrnoException).code;
+      // the content folder's file system cannot clone: copy from now on, without asking again (EXDEV, another
+      // volume than this source's, is asked again: another source may share the volume)
+      if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'ENOTTY') this.cannotClone = true;
+      return undefined;
+    }
+    this.writing.add(path.basename(tmp));
+    try {
+      const handle = await fs.promises.open(tmp, 'r+');
+      let sha256: string;
+      let got: number;
+      try {
+        const hash = crypto.createHash('sha256');
+        got = 0;
+        for await (const chunk of handle.createReadStream({ autoClose: false, highWaterMark: FILE_READ_BYTES })) {
+          hash.update(chunk as Buffer);
+          got += (chunk as Buffer).length;
+        }
+        sha256 = hash.digest('hex');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      if (got !== size) throw new Error(`body was ${got} bytes, expected ${size} (the file changed or the transfer was cut)`);
+      await this.commitFile(tmp, file);
+      return { size, sha256, file };
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    } finally {
+      this.writing.delete(path.basename(tmp));
+    }
   }
 
   private async putBytes(bytes: Buffer): Promise<StoredBody> {

@@ -1,0 +1,89 @@
+// How the intake core walks a large tree with little memory. A listing "round" visits the whole tree, but the
+// core holds at most a window of candidates: when the window is full the listing stops at a cursor (the last
+// file admitted) and the round goes on from there once the window has drained. A reader that walks in the
+// order below (folders depth first, each folder's files by name, then its sub-folders by name) can resume at
+// the cursor (ListOptions.after); one that cannot keeps listing without admitting, and the next round finds
+// the rest. Folders whose stamp (identity and modification time) is unchanged since a complete round need not
+// be read again: their entries are the same, and changes of files in place come through the watch.
+
+/** Code-unit order of names, the same on every platform (not locale order). */
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Sorts a folder's names in walk order. */
+export function sortNames(names: string[]): string[] {
+  return names.sort(byName);
+}
+
+/**
+ * Whether a file `rel` comes after `cursor` in walk order: at the first differing level a file of the folder
+ * comes before anything in its sub-folders, then names compare by code unit.
+ */
+export function afterCursor(rel: string, cursor: string): boolean {
+  const a = rel.split('/');
+  const b = cursor.split('/');
+  for (let i = 0; ; i++) {
+    const aFile = i === a.length - 1;
+    const bFile = i === b.length - 1;
+    if (a[i] === b[i]) {
+      if (aFile || bFile) return !aFile; // same name: the same file (not after), or a folder below the cursor's file
+      continue;
+    }
+    if (aFile !== bFile) return bFile; // a file of this folder comes before the sub-folders
+    return a[i] > b[i];
+  }
+}
+
+/** Whether a folder `relDir` ("" = root) holds files at or after `cursor` (it may have to be read when resuming). */
+export function folderReachesCursor(relDir: string, cursor: string): boolean {
+  if (relDir === '') return true;
+  const d = relDir.split('/');
+  const c = cursor.split('/');
+  for (let i = 0; i < d.length; i++) {
+    if (i === c.length - 1) return true; // the cursor is a file above this folder: all of the folder comes after
+    if (d[i] !== c[i]) return d[i] > c[i];
+  }
+  return true; // the cursor lies inside this folder
+}
+
+/** What a reader reports of a folder it read, and what the core tells it of folders it need not read. */
+export interface FolderStamp {
+  /** Identity and modification time, as the storage gives them ("ino:mtime"). */
+  stamp: string;
+  /** The sub-folders it held (names), so a walk can go on below an unread folder. */
+  subdirs: string[];
+}
+
+/** Folder stamps of the last complete round: bounded by the number of folders, not of files. */
+export class FolderStamps {
+  private current = new Map<string, FolderStamp>();
+  private next = new Map<string, FolderStamp>();
+  /** Whether every folder read in this round had all its files admitted (nothing left for a later round). */
+  private whole = true;
+
+  /** The stamp of a folder as of the last complete round. */
+  known(relDir: string): FolderStamp | undefined {
+    return this.current.get(relDir);
+  }
+
+  /** A folder was read (or found unchanged) in this round. `settled`: its stamp is old enough to trust. */
+  listed(relDir: string, s: FolderStamp, settled: boolean): void {
+    if (settled) this.next.set(relDir, s);
+  }
+
+  /** Something in this round was left for later (the window was full, back pressure): trust no stamp of it. */
+  leftSome(): void {
+    this.whole = false;
+  }
+
+  /** The round ended: its stamps serve the next one, if it left nothing behind. */
+  roundEnded(complete: boolean): void {
+    this.current = complete && this.whole ? this.next : new Map();
+    this.next = new Map();
+    this.whole = true;
+  }
+
+  /** Forget every stamp: the next round reads every folder. */
+  clear(): void {
+    this.current = new Map();
+  }
+}

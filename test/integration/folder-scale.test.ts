@@ -1,0 +1,187 @@
+// A local folder at scale: listings walk in a fixed order and resume at a cursor, a backlog is held a window at
+// a time and paced by the queue so fresh files overtake it, reconcile rounds do not read folders unchanged since
+// the last complete round, and a large file's queued body is what was there when it was taken (a writer
+// changing the file afterwards does not change what is delivered).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Source } from '../../connectors/contract.ts';
+import { folderConnector } from '../../connectors/folder/index.ts';
+import { FolderReader } from '../../connectors/folder/reader.ts';
+import { folderSourceSchema } from '../../connectors/folder/schema.ts';
+import { BACKLOG_AHEAD, CANDIDATES, type FileIntake } from '../../connectors/intake/core.ts';
+import type { FileEntry } from '../../connectors/intake/reader.ts';
+import { afterCursor } from '../../connectors/intake/walk.ts';
+import { startEngine, type RunningEngine } from '../helpers/engine.ts';
+import { recordIntake } from '../helpers/intake.ts';
+import { startSink, type Sink } from '../helpers/sink.ts';
+import { recordingContext } from '../helpers/source-context.ts';
+import { tempDir, waitFor } from '../helpers/tmp.ts';
+
+const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function folderSource(config: Record<string, unknown>): Source {
+  return folderConnector.createSource!(folderSourceSchema.parse(config), { log } as never);
+}
+
+/** The intake core behind a folder source (what it holds is what this file is about). */
+const coreOf = (source: Source) => (source as unknown as { intake: FileIntake }).intake;
+
+/** Writes files; folders (and files) get a time well in the past, as a backlog left over a weekend has. */
+function tree(root: string, files: string[], content = (rel: string) => `${rel}\n`): void {
+  const past = new Date(Date.now() - 3_600_000);
+  for (const rel of files) {
+    fs.mkdirSync(path.join(root, path.dirname(rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), content(rel));
+    fs.utimesSync(path.join(root, rel), past, past);
+  }
+  const dirs = new Set(files.map((f) => path.dirname(f)).flatMap((d) => d.split('/').map((_, i, a) => a.slice(0, i + 1).join('/'))));
+  for (const d of [...dirs, '.'].sort().reverse()) fs.utimesSync(path.join(root, d), past, past);
+}
+
+async function listAll(reader: FolderReader, after?: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const page of reader.list({ descend: () => true, wants: () => true, after })) out.push(...page.map((e: FileEntry) => e.rel));
+  return out;
+}
+
+describe('folder at scale', () => {
+  it('walks in walk order (files by name, then sub-folders by name) and resumes after any cursor with exactly the rest', async () => {
+    const root = tempDir('ferry-walk-');
+    const files = ['b.txt', 'a.txt', 'Z.txt', 'sub/x.txt', 'sub/deep/y.txt', 'sub/a.txt', 'aa/k.txt', 'sub2/q.txt', 'sub/deep/z.txt'];
+    tree(root, files);
+    const reader = new FolderReader(root, { usePolling: false });
+    reader.chooseFileOps();
+    const all = await listAll(reader);
+    expect(all).toEqual(['Z.txt', 'a.txt', 'b.txt', 'aa/k.txt', 'sub/a.txt', 'sub/x.txt', 'sub/deep/y.txt', 'sub/deep/z.txt', 'sub2/q.txt']);
+    // the order the walk yields is the order afterCursor describes
+    for (let i = 0; i < all.length; i++) {
+      for (let j = 0; j < all.length; j++) expect(afterCursor(all[j], all[i]), `${all[j]} after ${all[i]}`).toBe(j > i);
+      expect(await listAll(reader, all[i])).toEqual(all.slice(i + 1));
+    }
+    // a cursor whose file is gone resumes at the next one
+    expect(await listAll(reader, 'sub/b.txt')).toEqual(['sub/x.txt', 'sub/deep/y.txt', 'sub/deep/z.txt', 'sub2/q.txt']);
+  });
+
+  it('a backlog is held a window at a time; while the queue holds enough of it, a fresh file is taken at once; then all of it, once', async () => {
+    const root = tempDir('ferry-backlog-');
+    const n = CANDIDATES * 2 + 500;
+    tree(root, Array.from({ length: n }, (_, i) => `d${i % 5}/f${String(i).padStart(5, '0')}.csv`));
+    const source = folderSource({ path: root, settleMs: 100, afterDelivery: { action: 'delete' } });
+    const rec = recordingContext();
+    let waiting = BACKLOG_AHEAD; // the queue holds enough of the backlog already
+    rec.ctx.waiting = () => waiting;
+    const abort = new AbortController();
+    rec.ctx.signal = abort.signal;
+    const activity = recordIntake(source);
+    const stop = await source.watch!(rec.ctx);
+    cleanups.push(async () => (abort.abort(), await stop()));
+    const core = coreOf(source);
+    await activity.passes(1, { pass: 'reconcile' });
+    expect(core.observed.size).toBe(CANDIDATES);
+
+    fs.writeFileSync(path.join(root, 'd3', 'fresh.csv'), 'fresh');
+    await waitFor(() => rec.emitted.some((e) => e.item.name === 'fresh.csv'), 'the fresh file taken');
+    expect(rec.emitted).toHaveLength(1);
+    expect(core.observed.size).toBeLessThanOrEqual(CANDIDATES);
+
+    waiting = 0;
+    await waitFor(() => rec.emitted.length === n + 1, `all ${n + 1} files taken`, 60_000);
+    expect(new Set(rec.emitted.map((e) => e.item.attributes!.relativePath)).size).toBe(n + 1);
+  });
+
+  it('reconcile rounds skip folders unchanged since the last complete round, read a folder that changed, and forget nothing they skipped', async () => {
+    const root = tempDir('ferry-stamps-');
+    const files = ['d1/a.csv', 'd1/b.csv', 'd2/c.csv', 'd2/deeper/d.csv'];
+    tree(root, files);
+    const source = folderSource({ path: root, settleMs: 0, afterDelivery: { action: 'keep' } });
+    (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 200;
+    const rec = recordingContext();
+    const abort = new AbortController();
+    rec.ctx.signal = abort.signal;
+    const activity = recordIntake(source);
+    const stop = await source.watch!(rec.ctx);
+    cleanups.push(async () => (abort.abort(), await stop()));
+    await waitFor(() => rec.emitted.length === 4, 'the four files taken');
+
+    // round 2 reads every folder (it remembers them all), records their stamps; round 3 reads none of them
+    await activity.passes(2, { pass: 'reconcile' });
+    const from = activity.mark();
+    await activity.passes(2, { pass: 'reconcile', from });
+    for (const f of files) expect(activity.decisions(f, from), f).toEqual([]);
+
+    // a new file changes its folder: that folder is read again (its other file remembered), the others are not
+    fs.writeFileSync(path.join(root, 'd2/new.csv'), 'new');
+    const after = activity.mark();
+    await waitFor(() => rec.emitted.some((e) => e.item.name === 'new.csv'), 'the new file taken');
+    await activity.passes(2, { pass: 'reconcile', from: after });
+    expect(activity.decisions('d2/c.csv', after)).toContain('remembered');
+    expect(activity.decisions('d1/a.csv', after)).toEqual([]);
+    expect(activity.decisions('d2/deeper/d.csv', after)).toEqual([]);
+    // nothing skipped was forgotten: the next full round (every 12th) remembers them, takes nothing again
+    await activity.passes(13, { pass: 'reconcile', from: after, timeoutMs: 30_000 });
+    expect(activity.decisions('d1/a.csv', after)).toContain('remembered');
+    expect(rec.emitted).toHaveLength(5);
+  });
+});
+
+describe('a large local file', () => {
+  let run: RunningEngine | undefined;
+  let sink: Sink | undefined;
+  afterEach(async () => {
+    await run?.stop();
+    await sink?.close();
+    run = sink = undefined;
+  });
+
+  it('is queued as it was when taken: a writer changing it before delivery changes nothing delivered; a touch alone sends nothing', async () => {
+    const dir = tempDir('ferry-bigfile-');
+    const inbox = path.join(dir, 'inbox');
+    fs.mkdirSync(inbox);
+    const original = crypto.randomBytes(3 * 1024 * 1024);
+    const changed = Buffer.from(original);
+    changed.fill(7, 1000, 2_000_000);
+    let overwritten = false;
+    // the first attempt finds the file changed under it, and fails: the retry must still send the original
+    sink = await startSink((_req, _body, n) => {
+      if (n > 0) return undefined;
+      fs.writeFileSync(path.join(inbox, 'big.bin'), changed);
+      overwritten = true;
+      return { status: 503 };
+    });
+    fs.writeFileSync(path.join(inbox, 'big.bin'), original);
+    run = await startEngine(
+      {
+        integrations: [{
+          name: 'big',
+          flows: [{
+            name: 'big',
+            source: { type: 'folder', path: inbox, settleMs: 200, afterDelivery: { action: 'keep' } },
+            trigger: { on: 'change' },
+            destination: { type: 'http', url: `${sink.url}/in` },
+            retry: { initialDelayMs: 50, maxDelayMs: 100 },
+          }],
+        }],
+      },
+      dir,
+    );
+    const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+    const delivered = () => [...sink!.accepted.values()].flat().map((r) => sha(r.body));
+    await waitFor(() => delivered().length >= 2, 'both versions delivered', 30_000);
+    expect(overwritten).toBe(true);
+    expect(delivered()).toEqual([sha(original), sha(changed)]);
+    expect(sink.received[0].body.equals(original)).toBe(true);
+
+    // touched, not changed: the store's hash recognises it, nothing is sent
+    const activity = recordIntake([...run.engine.flows.values()][0].source);
+    const t = new Date(Date.now() + 5000);
+    fs.utimesSync(path.join(inbox, 'big.bin'), t, t);
+    await activity.decided('big.bin', 'unchanged');
+    expect(delivered()).toHaveLength(2);
+  });
+});

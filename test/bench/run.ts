@@ -13,8 +13,9 @@ import { hostileSuite } from './hostile.bench.ts';
 import { mailSuite } from './mail.bench.ts';
 import { relaySuite } from './relay.bench.ts';
 import { fleetSuite } from './fleet.bench.ts';
+import { scaleSuite } from './scale.bench.ts';
 
-const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, mailSuite, oauthSuite, relaySuite, fleetSuite];
+const suites: BenchSuite[] = [engineSuite, eventsSuite, adminSuite, remoteSuite, recordsSuite, networkSuite, hostileSuite, mailSuite, oauthSuite, relaySuite, fleetSuite, scaleSuite];
 
 const wanted = process.argv.slice(2);
 const quick = process.env.BENCH_QUICK === '1';

@@ -1,7 +1,10 @@
 // Retention: delivered and discarded items older than the horizon are deleted (their idempotency keys kept as
 // fingerprints), then fingerprints and activity events past their own horizons. A week of deliveries can be a
 // million items, and the queue's writer is the engine's one thread: the work goes in small transactions, each
-// sized to take about STEP_MS, so intake and deliveries get the database between them.
+// sized to take about STEP_MS, so intake and deliveries get the database between them. A step is not fsynced
+// on its own (losing one to a power cut only means pruning it again), and it copies its own pages back into
+// the database (a passive checkpoint) at once: left to SQLite's automatic checkpoint, a million deleted items'
+// pages would come back as 40 MB checkpoints, each a stall of its own in whichever commit ran into it.
 import type { Db } from './db.ts';
 import { CountChanges, type ItemCounts } from './item-counts.ts';
 import type { ItemState } from './queue.ts';
@@ -62,17 +65,27 @@ export class PrunePass {
       // events are written in time order: the old ones are the first ids
       oldestEvents: db.prepare<[number], { id: number; at: number }>('SELECT id, at FROM events ORDER BY id LIMIT ?'),
       delEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
+      checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
     };
   }
 
   /** One short transaction of pruning. */
   step(): PruneStep {
     const t0 = performance.now();
-    const result = this.db.transaction((): PruneStep => {
-      if (this.phase === 'items') return this.itemsStep();
-      if (this.phase === 'fingerprints') return { items: 0, bodyFiles: [], done: this.fingerprintsStep() && this.next('events') };
-      return { items: 0, bodyFiles: [], done: this.eventsStep() };
-    }).immediate();
+    let result: PruneStep;
+    this.stmts.syncNormal.run();
+    try {
+      result = this.db.transaction((): PruneStep => {
+        if (this.phase === 'items') return this.itemsStep();
+        if (this.phase === 'fingerprints') return { items: 0, bodyFiles: [], done: this.fingerprintsStep() && this.next('events') };
+        return { items: 0, bodyFiles: [], done: this.eventsStep() };
+      }).immediate();
+    } finally {
+      this.stmts.syncFull.run();
+    }
+    this.stmts.checkpoint.run();
     // size the next transaction to take about STEP_MS (a slow disk or a busy machine: smaller steps)
     const ms = performance.now() - t0;
     if (ms < STEP_MS / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);

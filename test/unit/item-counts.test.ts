@@ -2,22 +2,12 @@
 // dead-items page across flows; pruning in short steps with intake in between; the migration that fills the
 // counts of an existing database.
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { migrations, openDatabase, type Db } from '../../main/engine/store/db.ts';
 import { Queue, idempotencyKey, ITEM_STATES, type ItemState, type NewRow, type Settlement } from '../../main/engine/store/queue.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-const open: Db[] = [];
-function freshQueue(): { db: Db; queue: Queue; file: string } {
-  const file = path.join(tempDir(), 'ferry.db');
-  const db = openDatabase(file);
-  open.push(db);
-  return { db, queue: new Queue(db), file };
-}
-afterEach(() => {
-  while (open.length) open.pop()!.close();
-});
+import { closeAfterTest, freshQueue } from '../helpers/queue-db.ts';
 
 function row(n: number, flow: string, extra: Partial<NewRow> = {}): NewRow {
   const body = Buffer.from(`body ${n} `.repeat(1 + (n % 7)));
@@ -118,8 +108,7 @@ describe('kept item counts', () => {
     insert.run('a', 'dead', 'k3', 7);
     insert.run('b', 'delivered', 'k4', 1);
     old.close();
-    const db = openDatabase(file);
-    open.push(db);
+    const db = closeAfterTest(openDatabase(file));
     expect(kept(new Queue(db))).toEqual([
       { flow: 'a', state: 'dead', n: 1, bytes: 7 },
       { flow: 'a', state: 'queued', n: 2, bytes: 15 },

@@ -42,8 +42,6 @@ export class PrunePass {
   /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
   private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
   private readonly stmts;
-  /** How long the last step held the thread (its transaction and its checkpoint). */
-  lastStepMs = 0;
 
   constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons) {
     this.db = db;
@@ -87,12 +85,11 @@ export class PrunePass {
     } finally {
       this.stmts.syncFull.run();
     }
-    // size the next transaction to take about STEP_MS (a busy machine: smaller steps)
+    this.stmts.checkpoint.run();
+    // size the next step (transaction and checkpoint) to take about STEP_MS (a slow disk or a busy machine: smaller steps)
     const ms = performance.now() - t0;
     if (ms < STEP_MS / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
     else if (ms > STEP_MS * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
-    this.stmts.checkpoint.run();
-    this.lastStepMs = performance.now() - t0;
     return result;
   }
 
@@ -140,9 +137,8 @@ export class PrunePass {
 }
 
 /**
- * Runs a pass to its end, deleting the pruned items' body files as it goes. After each step it gives the thread
- * back for as long as the step held it (at most 100 ms): intake and deliveries get at least half of the time,
- * whatever the disk's fsyncs cost meanwhile. Stops early when `stopping()` says so. Returns the items deleted.
+ * Runs a pass to its end, one step per turn of the event loop (what waits for the database runs in between),
+ * deleting the pruned items' body files as it goes. Stops early when `stopping()` says so. Returns the items deleted.
  */
 export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean): Promise<number> {
   let items = 0;
@@ -151,6 +147,6 @@ export async function runPrunePass(pass: PrunePass, content: { remove(file: stri
     items += step.items;
     for (const f of step.bodyFiles) await content.remove(f);
     if (step.done || stopping()) return items;
-    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(100, Math.max(1, pass.lastStepMs))));
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }

@@ -29,7 +29,7 @@ function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-scale-queue-'));
 }
 
-interface Mix {
+export interface Mix {
   /** Items in the measured flow, by state; delivered ones settled `deliveredAgeDays` ago. */
   delivered: number;
   dead: number;
@@ -45,7 +45,7 @@ interface Mix {
  * settled one with its activity event, each dead one with its failed attempt. One transaction, no fsync
  * (a bench's seed, not a queue's write); the counts table is filled from the items at the end.
  */
-function seed(file: string, flow: string, parkedFlow: string, mix: Mix): number {
+export function seed(file: string, flow: string, parkedFlow: string, mix: Mix): number {
   const db = openDatabase(file);
   const t0 = Date.now();
   db.pragma('synchronous = OFF');

@@ -325,8 +325,10 @@ async function longQueueCases(N: number, quick: boolean): Promise<BenchRow[]> {
 export async function queueScaleCases({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   const N = quick ? 50_000 : 1_000_000;
   const rows: BenchRow[] = [];
-  // BENCH_SCALE_QUEUE=prune: only the retention case (for profiling it)
-  if (process.env.BENCH_SCALE_QUEUE !== 'prune') rows.push(...(await longQueueCases(N, quick)));
+  // BENCH_SCALE_QUEUE=prune: only the retention case; =long: only the long queue's reads and rates
+  const only = process.env.BENCH_SCALE_QUEUE;
+  if (only !== 'prune') rows.push(...(await longQueueCases(N, quick)));
+  if (only === 'long') return rows;
 
   // ---- retention: a million delivered items past deliveredDays, pruned while webhooks come in
   let quiet, busy;

@@ -42,6 +42,8 @@ export class PrunePass {
   /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
   private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
   private readonly stmts;
+  /** Rows the current step deleted. */
+  private deleted = 0;
 
   constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons) {
     this.db = db;
@@ -85,7 +87,9 @@ export class PrunePass {
     } finally {
       this.stmts.syncFull.run();
     }
-    this.stmts.checkpoint.run();
+    // a step that deleted nothing wrote nothing to copy back
+    if (this.deleted > 0) this.stmts.checkpoint.run();
+    this.deleted = 0;
     // size the next step (transaction and checkpoint) to take about STEP_MS (a slow disk or a busy machine: smaller steps)
     const ms = performance.now() - t0;
     if (ms < STEP_MS / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
@@ -106,7 +110,7 @@ export class PrunePass {
     this.stmts.delAttempts.run(ids);
     this.stmts.delBodies.run(ids);
     this.stmts.delReplies.run(ids);
-    this.stmts.delItems.run(ids);
+    this.deleted += this.stmts.delItems.run(ids).changes;
     const counted = new CountChanges();
     for (const r of old) counted.add(r.flow, r.state, -1, -r.size);
     this.counts.apply(counted);
@@ -117,7 +121,7 @@ export class PrunePass {
   private fingerprintsStep(): boolean {
     const { flow, key } = this.fpCursor;
     const rows = this.stmts.fingerprints.all(flow, key, this.rows * 4);
-    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.stmts.delFingerprint.run(r.flow, r.idem_key);
+    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.deleted += this.stmts.delFingerprint.run(r.flow, r.idem_key).changes;
     const last = rows.at(-1);
     if (last) this.fpCursor = { flow: last.flow, key: last.idem_key };
     return rows.length < this.rows * 4;
@@ -131,7 +135,7 @@ export class PrunePass {
       if (r.at >= this.horizons.eventsBefore) break;
       upTo = r.id;
     }
-    if (upTo !== undefined) this.stmts.delEventsUpTo.run(upTo);
+    if (upTo !== undefined) this.deleted += this.stmts.delEventsUpTo.run(upTo).changes;
     return upTo === undefined || upTo !== rows.at(-1)!.id;
   }
 }

@@ -12,6 +12,7 @@ import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
+import { runPrunePass } from './store/retention.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
@@ -300,7 +301,8 @@ export class Engine {
     const requeued = this.queue.requeueAllInflight();
     if (requeued > 0) this.log.info({ items: requeued }, 'items in flight when Ferry last stopped are queued again');
     this.checkDisk();
-    await this.prune().catch((err) => this.log.warn({ err: errorMessage(err) }, 'pruning failed'));
+    // in the background: a week of deliveries to prune must not hold up the start
+    void this.prune();
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
     for (const key of this.connections.pruneUnused()) this.log.info({ connection: key }, 'removed the stored OAuth tokens of inline settings no flow uses any more');
     for (const flow of this.flows.values()) await this.startFlow(flow);
@@ -395,12 +397,29 @@ export class Engine {
     }
   }
 
+  /** Deletes what retention no longer keeps, in short steps (intake and deliveries go on in between). */
   async prune(now = Date.now()): Promise<number> {
-    const r = this.config.retention;
-    const result = this.queue.prune(now - r.deliveredDays * DAY, now - r.fingerprintDays * DAY, now - Math.max(r.deliveredDays, 1) * DAY);
-    for (const f of result.bodyFiles) await this.content.remove(f);
-    if (result.items > 0) this.log.info({ items: result.items }, 'pruned delivered items');
-    return result.items;
+    if (this.pruning) return this.pruning;
+    this.pruning = this.pruneNow(now);
+    try {
+      return await this.pruning;
+    } finally {
+      this.pruning = undefined;
+    }
+  }
+
+  private pruning?: Promise<number>;
+
+  private async pruneNow(now: number): Promise<number> {
+    try {
+      const r = this.config.retention;
+      const items = await runPrunePass(this.queue.pruneSteps({ settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY }), this.content, () => this.state !== 'running');
+      if (items > 0) this.log.info({ items }, 'pruned delivered items');
+      return items;
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'pruning failed');
+      return 0;
+    }
   }
 
   /** Runs `hook` when the engine stops (what a host started on top of it, such as the admin API). */
@@ -573,6 +592,7 @@ export class Engine {
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
+    await this.pruning; // ends after its current step
     await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();

@@ -1,8 +1,8 @@
 // The admin side's figures, all against the real `ferry run` process:
 // - GET /api/status latency with 50 flows and 100,000 queued items (target p99 ≤ 50 ms), sequential and with
 //   autocannon (10 connections), next to GET /api/openapi.json on the same server as a no-database baseline.
-//   The flows are paused, so the counts are reused between calls (Queue.counts() recounts only after a
-//   write); the uncached counting query is measured on its own;
+//   Status reads the counts the queue keeps (item_counts); they are measured in-process next to the scan
+//   of the items they replace;
 // - headless idle CPU and RSS with 20 watched folders (targets ≤ 0.5 % CPU, ≤ 100 MB RSS), next to a bare
 //   `node` process that only waits, measured in the same run.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -111,14 +111,20 @@ async function statusCase(quick: boolean): Promise<BenchRow[]> {
   const FLOWS = 50;
   const ITEMS = quick ? 20_000 : 100_000;
   const { file, flows, db } = seedPausedFlows(dir, FLOWS, ITEMS);
-  // the counting query itself, uncached (what each status call costs while items change)
+  // the counts a status call reads (kept by the queue's writes: no scan of the items), and the scan they replace
+  const kept = new Queue(db);
   const countSql = db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state');
   const raw: number[] = [];
+  const scan: number[] = [];
   for (let i = 0; i < (quick ? 20 : 100); i++) {
-    const t0 = performance.now();
-    countSql.all();
+    let t0 = performance.now();
+    kept.counts();
     raw.push(performance.now() - t0);
+    t0 = performance.now();
+    countSql.all();
+    scan.push(performance.now() - t0);
   }
+  scan.sort((a, b) => a - b);
   raw.sort((a, b) => a - b);
   db.close();
 
@@ -154,7 +160,7 @@ async function statusCase(quick: boolean): Promise<BenchRow[]> {
       { suite: 'admin', case: 'GET /api/status while 5 flows deliver (sequential, every 10 ms)', figures: { 'p50 ms': round(percentile(busyTimes, 50), 2), 'p99 ms': round(percentile(busyTimes, 99), 2), 'files delivered meanwhile': delivered }, target, met: percentile(busyTimes, 99) <= 50 },
       { suite: 'admin', case: 'baseline: GET /api/openapi.json, same server (sequential)', figures: { 'p50 ms': openapi.p50, 'p99 ms': openapi.p99, 'status/baseline p50': round(status.p50 / openapi.p50, 1), 'status/baseline p99': round(status.p99 / openapi.p99, 1), 'busy/baseline p99': round(percentile(busyTimes, 99) / openapi.p99, 1) } },
       { suite: 'admin', case: 'GET /api/queue?flow&state&limit=50 (sequential)', figures: { 'p50 ms': queuePage.p50, 'p99 ms': queuePage.p99 } },
-      { suite: 'admin', case: `status counting query uncached, ${ITEMS} items (in-process)`, figures: { 'p50 ms': round(percentile(raw, 50), 2), 'p99 ms': round(percentile(raw, 99), 2) } },
+      { suite: 'admin', case: `status counts, ${ITEMS} items (in-process)`, figures: { 'p50 ms': round(percentile(raw, 50), 2), 'p99 ms': round(percentile(raw, 99), 2), 'counting them instead p50 ms': round(percentile(scan, 50), 2), 'counting p99 ms': round(percentile(scan, 99), 2) } },
     ];
   } finally {
     await ferry.stop();

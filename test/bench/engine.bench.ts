@@ -157,7 +157,7 @@ async function idleLatency(sink: Sink, count: number): Promise<{ p50: number; p9
 }
 
 /** enqueue + lease + ack of n small items on a real file with synchronous=FULL, in the engine's batch sizes. */
-function queueAlone(n: number): { itemsPerSec: number } {
+function queueAlone(n: number): { itemsPerSec: number; cpuUsPerItem: number } {
   const dir = tmp();
   const db = openDatabase(path.join(dir, 'q.db'));
   const q = new Queue(db);
@@ -165,6 +165,7 @@ function queueAlone(n: number): { itemsPerSec: number } {
   const sha = crypto.createHash('sha256').update(body).digest('hex');
   const BATCH = 1000;
   const start = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < n; i += BATCH) {
     const rows: NewRow[] = [];
     for (let k = i; k < Math.min(n, i + BATCH); k++) {
@@ -180,12 +181,13 @@ function queueAlone(n: number): { itemsPerSec: number } {
     acked += leased.length;
   }
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   const sync = db.pragma('synchronous', { simple: true });
   db.close();
   fs.rmSync(dir, { recursive: true, force: true });
   if (acked !== n) throw new Error(`acked ${acked} of ${n}`);
   if (sync !== 2) throw new Error(`synchronous is ${String(sync)}, expected FULL (2)`);
-  return { itemsPerSec: Math.round(n / secs) };
+  return { itemsPerSec: Math.round(n / secs), cpuUsPerItem: round((cpu.user + cpu.system) / n, 1) };
 }
 
 export const engineSuite: BenchSuite = {
@@ -193,9 +195,17 @@ export const engineSuite: BenchSuite = {
   async run({ quick }) {
     const rows: BenchRow[] = [];
     // first, while this process is fresh: after the folder cases its own heap (the sink's records) slowed it by a third
+    // three runs, the lowest reported: the target holds in every run, not in some
     const n = quick ? 20_000 : 100_000;
-    const q = queueAlone(n);
-    const queueRow: BenchRow = { suite: 'engine', case: `queue alone: ${n} enqueue+lease+ack`, figures: { 'items/s': q.itemsPerSec }, target: '≥ 30,000 items/s', met: q.itemsPerSec >= 30_000 };
+    const runs = [queueAlone(n), queueAlone(n), queueAlone(n)];
+    const low = runs.reduce((a, b) => (b.itemsPerSec < a.itemsPerSec ? b : a));
+    const queueRow: BenchRow = {
+      suite: 'engine',
+      case: `queue alone: ${n} enqueue+lease+ack, lowest of 3`,
+      figures: { 'items/s': low.itemsPerSec, 'CPU µs/item': low.cpuUsPerItem, runs: runs.map((r) => r.itemsPerSec).join('/'), 'CPU µs/item per run': runs.map((r) => r.cpuUsPerItem).join('/') },
+      target: '≥ 30,000 items/s',
+      met: low.itemsPerSec >= 30_000,
+    };
     const sink = await startSink();
     try {
       // BENCH_ENGINE_FILES=10000: only that burst size (for profiling one case); 0: the queue alone.

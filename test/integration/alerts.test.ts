@@ -180,6 +180,8 @@ describe('alerts', () => {
     drop(dir, 'o.xml');
     await waitFor(() => plain.received.length === 1, 'flow-failing');
     expect(json(plain, 0)).toMatchObject({ kind: 'problem', cause: 'flow-failing', flow: 'orders', detail: expect.stringMatching(/^the http destination is unreachable; the last error: o\.xml: .*refused/) });
+    // the alert can arrive while the item's last attempt is still being recorded: replay it once it is dead
+    await waitFor(() => engine.queue.count({ flow: 'orders', state: 'dead' }) === 1, 'the item dead');
     const api = await startSink(undefined, port);
     closers.push(() => api.close());
     engine.retry({ flow: 'orders', state: 'dead' });

@@ -9,19 +9,10 @@ import { Queue, idempotencyKey, type NewRow } from '../../main/engine/store/queu
 import { DataDirError, isDataDirLocked, lockDataDir, prepareDataDir } from '../../main/engine/store/datadir.ts';
 import { ContentStore, INLINE_MAX_BYTES } from '../../main/engine/store/content.ts';
 import { tempDir, waitFor, listFiles } from '../helpers/tmp.ts';
+import { closeAfterTest, freshQueue } from '../helpers/queue-db.ts';
 import { runCli, startFerry, writeConfig, type RunningFerry } from '../helpers/cli.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 
-const open: Db[] = [];
-function freshQueue(): { db: Db; queue: Queue; file: string } {
-  const file = path.join(tempDir(), 'ferry.db');
-  const db = openDatabase(file);
-  open.push(db);
-  return { db, queue: new Queue(db), file };
-}
-afterEach(() => {
-  while (open.length) open.pop()!.close();
-});
 
 function row(n: number, flow = 'f', extra: Partial<NewRow> = {}): NewRow {
   const body = Buffer.from(`body ${n}`);
@@ -235,9 +226,7 @@ describe('queue on a real SQLite file', () => {
     const { db, queue, file } = freshQueue();
     const ids = queue.enqueue([row(1), row(2)]).ids;
     db.close();
-    open.pop();
-    const again = openDatabase(file);
-    open.push(again);
+    const again = closeAfterTest(openDatabase(file));
     expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(new Queue(again).list().map((r) => r.id).sort()).toEqual(ids.sort());
   });

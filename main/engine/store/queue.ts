@@ -3,6 +3,8 @@
 // so callers group many items into one transaction (one fsync).
 import crypto from 'node:crypto';
 import { keyPrefix, type Db } from './db.ts';
+import { CountChanges, ItemCounts } from './item-counts.ts';
+import { PrunePass, type PruneHorizons } from './retention.ts';
 import type { ItemAttributes } from '../../../connectors/contract.ts';
 
 export type ItemState = 'queued' | 'inflight' | 'retrying' | 'delivered' | 'dead' | 'discarded';
@@ -81,6 +83,12 @@ export function leasedItemOf(row: NewRow, id: number): LeasedItem {
   };
 }
 
+/** The flow and size of an item a statement moved to another state (for the counts). */
+interface Moved {
+  flow: string;
+  size: number;
+}
+
 /** An item row (bodies live apart: Queue.body()). */
 export type ItemSummary = ItemRow;
 
@@ -133,11 +141,14 @@ function insertArgs(row: NewRow, now: number, state: ItemState, leaseUntil: numb
 export class Queue {
   private readonly db: Db;
   private readonly stmts;
+  /** Items per flow and state, kept by every write below in its own transaction. */
+  readonly itemCounts: ItemCounts;
   /** Filter for error texts and replies before they are stored (the engine removes secret values with it). */
   redact: (text: string) => string = (t) => t;
 
   constructor(db: Db) {
     this.db = db;
+    this.itemCounts = new ItemCounts(db);
     this.stmts = {
       findKey: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE key_prefix = ? AND idem_key = ? AND flow = ?'),
       findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
@@ -150,19 +161,20 @@ export class Queue {
          WHERE NOT EXISTS (SELECT 1 FROM items WHERE key_prefix = ? AND idem_key = ? AND flow = ?)`,
       ),
       // FIFO: an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
-      leaseFifo: db.prepare<[number, number, string, number, number], LeasedItem>(
-        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
+      // The items are picked first (their state before the lease is counted), then leased by id.
+      pickFifo: db.prepare<[string, number, number], { id: number; state: ItemState; size: number }>(
+        `SELECT i.id, i.state, i.size FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
            AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
-           ORDER BY i.id LIMIT ?)
-         RETURNING ${LEASED_COLUMNS}`,
+           ORDER BY i.id LIMIT ?`,
       ),
-      leaseGroup: db.prepare<[number, number, string, number, number], LeasedItem>(
-        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT i.id FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
+      pickGroup: db.prepare<[string, number, number], { id: number; state: ItemState; size: number }>(
+        `SELECT i.id, i.state, i.size FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
            AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.grp IS i.grp AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
-           ORDER BY i.id LIMIT ?)
-         RETURNING ${LEASED_COLUMNS}`,
+           ORDER BY i.id LIMIT ?`,
+      ),
+      leaseIds: db.prepare<[number, number, string], LeasedItem>(
+        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (SELECT value FROM json_each(?)) RETURNING ${LEASED_COLUMNS}`,
       ),
       getItem: db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?'),
       insertReply: db.prepare('INSERT OR REPLACE INTO replies (item_id, status, content_type, body) VALUES (@id, @status, @type, @body)'),
@@ -178,28 +190,28 @@ export class Queue {
         `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
          WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'queued' ORDER BY id LIMIT ?) RETURNING ${LEASED_COLUMNS}`,
       ),
-      delivered: db.prepare(
+      delivered: db.prepare<[{ id: number; now: number; after: number }], Moved>(
         `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = @now, updated_at = @now, last_error = NULL,
-         after_pending = @after WHERE id = @id AND state = 'inflight'`,
+         after_pending = @after WHERE id = @id AND state = 'inflight' RETURNING flow, size`,
       ),
       deliveredMany: db.prepare(
         `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = ?, updated_at = ?, last_error = NULL, after_pending = ?
-         WHERE id IN (SELECT value FROM json_each(?)) AND state = 'inflight' RETURNING id`,
-      ).pluck(),
+         WHERE id IN (SELECT value FROM json_each(?)) AND state = 'inflight' RETURNING id, flow, size`,
+      ).raw(),
       deliveredEvents: db.prepare(
         `INSERT INTO events (at, type, flow, item_id, data)
          SELECT ?, 'delivered', flow, id, json_object('name', name, 'detail', NULL, 'nextAt', NULL) FROM items WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
       ),
-      retry: db.prepare(
+      retry: db.prepare<[{ id: number; now: number; nextAt: number; reason: string; status: number | null; response: string | null }], Moved>(
         `UPDATE items SET state = 'retrying', lease_until = NULL, next_at = @nextAt, last_error = @reason, last_status = @status,
-         last_response = @response, updated_at = @now WHERE id = @id AND state = 'inflight'`,
+         last_response = @response, updated_at = @now WHERE id = @id AND state = 'inflight' RETURNING flow, size`,
       ),
-      dead: db.prepare(
+      dead: db.prepare<[{ id: number; now: number; reason: string; status: number | null; response: string | null }], Moved>(
         `UPDATE items SET state = 'dead', lease_until = NULL, last_error = @reason, last_status = @status, last_response = @response,
-         settled_at = @now, updated_at = @now WHERE id = @id AND state = 'inflight'`,
+         settled_at = @now, updated_at = @now WHERE id = @id AND state = 'inflight' RETURNING flow, size`,
       ),
-      release: db.prepare(
-        `UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = @now WHERE id = @id AND state = 'inflight'`,
+      release: db.prepare<[{ id: number; now: number }], Moved>(
+        `UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = @now WHERE id = @id AND state = 'inflight' RETURNING flow, size`,
       ),
       attempt: db.prepare('INSERT INTO attempts (item_id, at, outcome, error, status) VALUES (?, ?, ?, ?, ?)'),
       event: db.prepare('INSERT INTO events (at, type, flow, item_id, data) VALUES (?, ?, ?, ?, ?)'),
@@ -210,7 +222,8 @@ export class Queue {
       setState: db.prepare('INSERT INTO source_state (flow, key, value) VALUES (?, ?, ?) ON CONFLICT (flow, key) DO UPDATE SET value = excluded.value'),
       afterDone: db.prepare('UPDATE items SET after_pending = 0 WHERE id = ?'),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
-      totalChanges: db.prepare('SELECT total_changes()').pluck(),
+      anyQueued: db.prepare<[string], { x: number }>(`SELECT 1 AS x FROM items WHERE flow = ? AND state = 'queued' LIMIT 1`),
+      firstRetry: db.prepare<[string], { t: number }>(`SELECT next_at AS t FROM items WHERE flow = ? AND state = 'retrying' ORDER BY next_at LIMIT 1`),
       syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
       syncFull: db.prepare('PRAGMA synchronous = FULL'),
     };
@@ -224,6 +237,7 @@ export class Queue {
     return this.db.transaction(() => {
       const ids: number[] = [];
       const duplicates: Duplicate[] = [];
+      const counted = new CountChanges();
       const fingerprinted = new Map<string, boolean>();
       for (const row of rows) {
         let hasFp = fingerprinted.get(row.flow);
@@ -233,9 +247,9 @@ export class Queue {
           continue;
         }
         let info;
+        const state = row.leaseUntil !== undefined ? 'inflight' : 'queued';
         try {
-          const leased = row.leaseUntil !== undefined;
-          info = this.stmts.insertNew.run(...insertArgs(row, now, leased ? 'inflight' : 'queued', row.leaseUntil ?? null, leased ? 1 : 0));
+          info = this.stmts.insertNew.run(...insertArgs(row, now, state, row.leaseUntil ?? null, state === 'inflight' ? 1 : 0));
         } catch (err) {
           // the whole batch fails: nothing of it (rows, checkpoints) is committed, the source keeps its files
           throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored: ${(err as Error).message}`);
@@ -246,8 +260,10 @@ export class Queue {
         }
         const id = Number(info.lastInsertRowid);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);
+        counted.add(row.flow, state, 1, row.size);
         ids.push(id);
       }
+      this.itemCounts.apply(counted);
       for (const s of state) this.stmts.setState.run(s.flow, s.key, JSON.stringify(s.value));
       return { ids, duplicates };
     }).immediate();
@@ -261,6 +277,7 @@ export class Queue {
     return this.db.transaction(() => {
       const ids: number[] = [];
       const duplicates: Duplicate[] = [];
+      const counted = new CountChanges();
       const deadDetails = this.db.prepare('UPDATE items SET last_error = ?, settled_at = ? WHERE id = ?');
       for (const row of rows) {
         if (this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
@@ -276,9 +293,11 @@ export class Queue {
         const id = Number(info.lastInsertRowid);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);
         ids.push(id);
+        counted.add(row.flow, 'dead', 1, row.size);
         this.stmts.attempt.run(id, now, 'dead', row.reason, null);
         this.stmts.event.run(now, 'dead', row.flow, id, JSON.stringify({ name: row.name, reason: row.reason }));
       }
+      this.itemCounts.apply(counted);
       return { ids, duplicates };
     }).immediate();
   }
@@ -296,12 +315,27 @@ export class Queue {
   /** Leases up to `limit` ready items of a flow until `now + leaseMs`, honouring the flow's ordering. */
   lease(flow: string, limit: number, leaseMs: number, now = Date.now(), ordering: LeaseOrdering = 'none'): LeasedItem[] {
     if (limit <= 0) return [];
-    if (ordering !== 'none') return (ordering === 'fifo' ? this.stmts.leaseFifo : this.stmts.leaseGroup).all(now + leaseMs, now, flow, now, limit);
+    const counted = new CountChanges();
+    if (ordering !== 'none') {
+      return this.db.transaction(() => {
+        const picked = (ordering === 'fifo' ? this.stmts.pickFifo : this.stmts.pickGroup).all(flow, now, limit);
+        if (picked.length === 0) return [];
+        for (const p of picked) counted.move(flow, p.state, 'inflight', p.size);
+        this.itemCounts.apply(counted);
+        return this.stmts.leaseIds.all(now + leaseMs, now, JSON.stringify(picked.map((p) => p.id))).sort((a, b) => a.id - b.id);
+      }).immediate();
+    }
     // A lease lost to a power cut is harmless (the item is simply still queued): no fsync of its own.
     return this.relaxed(() =>
       this.db.transaction(() => {
         const rows = this.stmts.leaseRetries.all(now + leaseMs, now, flow, now, limit);
-        if (rows.length < limit) rows.push(...this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length));
+        for (const r of rows) counted.move(flow, 'retrying', 'inflight', r.size);
+        if (rows.length < limit) {
+          const queued = this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length);
+          for (const r of queued) counted.move(flow, 'queued', 'inflight', r.size);
+          rows.push(...queued);
+        }
+        this.itemCounts.apply(counted);
         return rows.sort((a, b) => a.next_at - b.next_at || a.id - b.id);
       }).immediate(),
     );
@@ -311,6 +345,7 @@ export class Queue {
   settle(settlements: Settlement[], now = Date.now()): void {
     if (settlements.length === 0) return;
     this.db.transaction(() => {
+      const counted = new CountChanges();
       // Plain deliveries (no reply, no detail: nearly all of them) are applied set-wise: one UPDATE and one
       // INSERT of their events per batch instead of two statements per item.
       const plain: [number[], number[]] = [[], []];
@@ -321,8 +356,10 @@ export class Queue {
       }
       plain.forEach((ids, after) => {
         if (ids.length === 0) return;
-        const done = this.stmts.deliveredMany.all(now, now, after, JSON.stringify(ids)) as number[];
-        if (done.length > 0) this.stmts.deliveredEvents.run(now, JSON.stringify(done));
+        const done = this.stmts.deliveredMany.all(now, now, after, JSON.stringify(ids)) as Array<[number, string, number]>;
+        if (done.length === 0) return;
+        for (const [, flow, size] of done) counted.move(flow, 'inflight', 'delivered', size);
+        this.stmts.deliveredEvents.run(now, JSON.stringify(done.map((d) => d[0])));
       });
       for (const given of rest) {
         const s = given.kind === 'retry' || given.kind === 'dead' ? { ...given, reason: this.redact(given.reason), response: given.response === undefined ? undefined : this.redact(given.response) } : given;
@@ -331,50 +368,74 @@ export class Queue {
           s.kind !== 'release' && s.item
             ? this.stmts.event.run(now, type, s.item.flow, s.id, JSON.stringify({ name: s.item.name, detail, nextAt }))
             : this.stmts.itemEvent.run({ now, type, id: s.id, detail, nextAt });
+        let moved: Moved | undefined;
         switch (s.kind) {
           case 'delivered':
-            if (this.stmts.delivered.run({ id: s.id, now, after: s.afterPending ? 1 : 0 }).changes > 0) {
+            if ((moved = this.stmts.delivered.get({ id: s.id, now, after: s.afterPending ? 1 : 0 }))) {
+              counted.move(moved.flow, 'inflight', 'delivered', moved.size);
               if (s.reply) this.stmts.insertReply.run({ id: s.id, status: s.reply.status, type: s.reply.contentType ?? null, body: s.reply.body });
               ev('delivered', s.detail ?? null);
             }
             break;
           case 'retry':
-            if (this.stmts.retry.run({ id: s.id, now, nextAt: s.nextAt, reason: s.reason, status: s.status ?? null, response: s.response ?? null }).changes > 0) {
+            if ((moved = this.stmts.retry.get({ id: s.id, now, nextAt: s.nextAt, reason: s.reason, status: s.status ?? null, response: s.response ?? null }))) {
+              counted.move(moved.flow, 'inflight', 'retrying', moved.size);
               this.stmts.attempt.run(s.id, now, 'retry', s.reason, s.status ?? null);
               ev('retrying', s.reason, s.nextAt);
             }
             break;
           case 'dead':
-            if (this.stmts.dead.run({ id: s.id, now, reason: s.reason, status: s.status ?? null, response: s.response ?? null }).changes > 0) {
+            if ((moved = this.stmts.dead.get({ id: s.id, now, reason: s.reason, status: s.status ?? null, response: s.response ?? null }))) {
+              counted.move(moved.flow, 'inflight', 'dead', moved.size);
               this.stmts.attempt.run(s.id, now, 'dead', s.reason, s.status ?? null);
               ev('dead', s.reason);
             }
             break;
           case 'release':
-            this.stmts.release.run({ id: s.id, now });
+            if ((moved = this.stmts.release.get({ id: s.id, now }))) counted.move(moved.flow, 'inflight', 'queued', moved.size);
             break;
         }
       }
+      this.itemCounts.apply(counted);
     }).immediate();
   }
 
   /** Gives expired leases back to the queue (a crashed or stuck delivery); skips ids still running here. */
   requeueExpired(now = Date.now(), running: ReadonlySet<number> = new Set()): number {
-    const expired = this.db
-      .prepare<[number], { id: number }>(`SELECT id FROM items WHERE state = 'inflight' AND lease_until < ?`)
-      .all(now)
+    // per flow holding leases, through the (flow, state) index: every 30 s, so never a scan of every item
+    const leased = this.db.prepare<[string, number], { id: number }>(`SELECT id FROM items WHERE flow = ? AND state = 'inflight' AND lease_until < ?`);
+    const expired = this.itemCounts
+      .flowsIn('inflight')
+      .flatMap((flow) => leased.all(flow, now))
       .filter((r) => !running.has(r.id));
     if (expired.length === 0) return 0;
     // The holder never reported an outcome: like a release, the lease does not count as a failed attempt
     // (prefetched leases of a killed process were never even sent).
-    const stmt = this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ? AND state = 'inflight'`);
-    this.db.transaction(() => expired.forEach((r) => stmt.run(now, r.id))).immediate();
+    const stmt = this.db.prepare<[number, number], Moved>(
+      `UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ? AND state = 'inflight' RETURNING flow, size`,
+    );
+    this.db.transaction(() => {
+      const counted = new CountChanges();
+      for (const r of expired) {
+        const moved = stmt.get(now, r.id);
+        if (moved) counted.move(moved.flow, 'inflight', 'queued', moved.size);
+      }
+      this.itemCounts.apply(counted);
+    }).immediate();
     return expired.length;
   }
 
   /** At start-up the previous process is gone: every lease it held returns to the queue. */
   requeueAllInflight(now = Date.now()): number {
-    return this.db.prepare(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE state = 'inflight'`).run(now).changes;
+    return this.db.transaction(() => {
+      const moved = this.db
+        .prepare<[number], Moved>(`UPDATE items SET state = 'queued', lease_until = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE state = 'inflight' RETURNING flow, size`)
+        .all(now);
+      const counted = new CountChanges();
+      for (const m of moved) counted.move(m.flow, 'inflight', 'queued', m.size);
+      this.itemCounts.apply(counted);
+      return moved.length;
+    }).immediate();
   }
 
   /**
@@ -445,13 +506,27 @@ export class Queue {
   }
 
   list(f: ItemFilter = {}): ItemSummary[] {
+    const limit = f.limit ?? 100;
+    const offset = f.offset ?? 0;
+    if (f.state && !f.flow && f.id === undefined) {
+      // One state across flows: the newest of each flow that has any (one index range each), merged. Without
+      // a flow, the index on (flow, state, id) cannot be used and the newest dead items could lie under a
+      // million delivered ones.
+      const flows = this.itemCounts.flowsIn(f.state);
+      if (flows.length === 0) return [];
+      if (flows.length > 200) return this.db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM items WHERE state = ? ORDER BY id DESC LIMIT ? OFFSET ?`).all(f.state, limit, offset) as ItemSummary[];
+      const each = `SELECT ${SUMMARY_COLUMNS} FROM items WHERE flow = ? AND state = ? ORDER BY id DESC LIMIT ?`;
+      const sql = flows.map(() => `SELECT * FROM (${each})`).join(' UNION ALL ');
+      return this.db
+        .prepare(`${sql} ORDER BY id DESC LIMIT ? OFFSET ?`)
+        .all(...flows.flatMap((flow) => [flow, f.state, limit + offset]), limit, offset) as ItemSummary[];
+    }
     const { sql, params } = this.where(f);
-    return this.db
-      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM items ${sql} ORDER BY id DESC LIMIT ? OFFSET ?`)
-      .all(...params, f.limit ?? 100, f.offset ?? 0) as ItemSummary[];
+    return this.db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM items ${sql} ORDER BY id DESC LIMIT ? OFFSET ?`).all(...params, limit, offset) as ItemSummary[];
   }
 
   count(f: ItemFilter = {}): number {
+    if (f.id === undefined) return this.itemCounts.count(f.flow, f.state); // kept counts: no scan
     const { sql, params } = this.where(f);
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM items ${sql}`).get(...params) as { n: number }).n;
   }
@@ -461,12 +536,15 @@ export class Queue {
     const { sql, params } = this.where(f);
     const cond = `${sql ? `${sql} AND` : 'WHERE'} state IN ('dead','retrying')`;
     return this.db.transaction(() => {
-      const ids = this.db.prepare(`SELECT id, flow FROM items ${cond}`).all(...params) as Array<{ id: number; flow: string }>;
+      const ids = this.db.prepare(`SELECT id, flow, state, size FROM items ${cond}`).all(...params) as Array<{ id: number; flow: string; state: ItemState; size: number }>;
       const upd = this.db.prepare(`UPDATE items SET state = 'queued', attempts = 0, next_at = 0, settled_at = NULL, updated_at = ? WHERE id = ?`);
+      const counted = new CountChanges();
       for (const r of ids) {
         upd.run(now, r.id);
+        counted.move(r.flow, r.state, 'queued', r.size);
         this.stmts.event.run(now, 'requeued', r.flow, r.id, null);
       }
+      this.itemCounts.apply(counted);
       return ids.length;
     }).immediate();
   }
@@ -476,63 +554,56 @@ export class Queue {
     const { sql, params } = this.where(f);
     const cond = `${sql ? `${sql} AND` : 'WHERE'} state IN ('queued','retrying','dead')`;
     return this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT id, flow, body_file FROM items ${cond}`).all(...params) as Array<{ id: number; flow: string; body_file: string | null }>;
+      const rows = this.db.prepare(`SELECT id, flow, body_file, state, size FROM items ${cond}`).all(...params) as Array<{ id: number; flow: string; body_file: string | null; state: ItemState; size: number }>;
       const upd = this.db.prepare(`UPDATE items SET state = 'discarded', body_file = NULL, settled_at = ?, updated_at = ? WHERE id = ?`);
       const delBody = this.db.prepare('DELETE FROM bodies WHERE item_id = ?');
+      const counted = new CountChanges();
       for (const r of rows) {
         upd.run(now, now, r.id);
         delBody.run(r.id);
+        counted.move(r.flow, r.state, 'discarded', r.size);
         this.stmts.event.run(now, 'discarded', r.flow, r.id, null);
       }
+      this.itemCounts.apply(counted);
       return rows.map((r) => ({ id: r.id, flow: r.flow, bodyFile: r.body_file }));
     }).immediate();
   }
 
   /** Per flow and state: item count and body bytes. */
   counts(): Array<{ flow: string; state: ItemState; n: number; bytes: number }> {
-    // Counting scans every item (index-only); status pages poll it. The result is reused while nothing was
-    // written since: not by this connection (total_changes) nor by another process (data_version).
-    const key = `${this.dataVersion()}:${this.stmts.totalChanges.get() as number}`;
-    if (this.countsCache?.key === key) return this.countsCache.rows.map((r) => ({ ...r }));
-    const rows = this.db.prepare('SELECT flow, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items GROUP BY flow, state').all() as Array<{ flow: string; state: ItemState; n: number; bytes: number }>;
-    this.countsCache = { key, rows };
-    return rows.map((r) => ({ ...r }));
+    return this.itemCounts.list(); // kept by every write: a few rows, whatever the queue holds
   }
-
-  private countsCache?: { key: string; rows: Array<{ flow: string; state: ItemState; n: number; bytes: number }> };
 
   /** Waiting work of one flow (not yet delivered, dead or discarded), for back pressure. */
   backlog(flow: string): { n: number; bytes: number } {
-    return this.db
-      .prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM items WHERE flow = ? AND state IN ('queued','inflight','retrying')`)
-      .get(flow) as { n: number; bytes: number };
+    const waiting = { n: 0, bytes: 0 };
+    for (const c of this.itemCounts.list(flow)) {
+      if (c.state !== 'queued' && c.state !== 'inflight' && c.state !== 'retrying') continue;
+      waiting.n += c.n;
+      waiting.bytes += c.bytes;
+    }
+    return waiting;
   }
 
   /**
    * Deletes delivered/discarded items settled before `settledBefore`, keeping their keys as fingerprints,
-   * and drops fingerprints and events older than their own horizons. Returns body files to delete.
+   * and drops fingerprints and events older than their own horizons. Returns body files to delete. All at once:
+   * the engine runs a PrunePass step by step instead (pruneSteps()), giving intake the database in between.
    */
   prune(settledBefore: number, fingerprintsBefore: number, eventsBefore: number): { items: number; bodyFiles: string[] } {
-    return this.db.transaction(() => {
-      const old = this.db
-        .prepare(`SELECT id, flow, idem_key, body_file, settled_at FROM items WHERE state IN ('delivered','discarded') AND settled_at < ? AND after_pending = 0`)
-        .all(settledBefore) as Array<{ id: number; flow: string; idem_key: string; body_file: string | null; settled_at: number }>;
-      const fp = this.db.prepare('INSERT OR REPLACE INTO fingerprints (flow, idem_key, settled_at) VALUES (?, ?, ?)');
-      const del = this.db.prepare('DELETE FROM items WHERE id = ?');
-      const delAttempts = this.db.prepare('DELETE FROM attempts WHERE item_id = ?');
-      const delBody = this.db.prepare('DELETE FROM bodies WHERE item_id = ?');
-      const delReply = this.db.prepare('DELETE FROM replies WHERE item_id = ?');
-      for (const r of old) {
-        fp.run(r.flow, r.idem_key, r.settled_at);
-        delAttempts.run(r.id);
-        delBody.run(r.id);
-        delReply.run(r.id);
-        del.run(r.id);
-      }
-      this.db.prepare('DELETE FROM fingerprints WHERE settled_at < ?').run(fingerprintsBefore);
-      this.db.prepare('DELETE FROM events WHERE at < ?').run(eventsBefore);
-      return { items: old.length, bodyFiles: old.map((r) => r.body_file).filter((f): f is string => f !== null) };
-    }).immediate();
+    const pass = this.pruneSteps({ settledBefore, fingerprintsBefore, eventsBefore });
+    const total = { items: 0, bodyFiles: [] as string[] };
+    for (;;) {
+      const step = pass.step();
+      total.items += step.items;
+      total.bodyFiles.push(...step.bodyFiles);
+      if (step.done) return total;
+    }
+  }
+
+  /** A pruning pass done in short transactions (see store/retention.ts). */
+  pruneSteps(horizons: PruneHorizons): PrunePass {
+    return new PrunePass(this.db, this.itemCounts, horizons);
   }
 
   isBodyFileReferenced(file: string): boolean {
@@ -558,9 +629,12 @@ export class Queue {
     return row?.settled_at ?? undefined;
   }
 
-  /** Earliest next_at of retrying items of a flow (to sleep until then). */
+  /**
+   * When the flow's next item falls due (to sleep until then): 0 while any is queued (queued items are due),
+   * else the earliest retry, from the retries' own index (a long backlog is not read for it).
+   */
   nextRetryAt(flow: string): number | undefined {
-    const r = this.db.prepare<[string], { t: number | null }>(`SELECT MIN(next_at) AS t FROM items WHERE flow = ? AND state IN ('queued','retrying')`).get(flow);
-    return r?.t ?? undefined;
+    if (this.stmts.anyQueued.get(flow)) return 0;
+    return this.stmts.firstRetry.get(flow)?.t ?? undefined;
   }
 }

@@ -1,0 +1,156 @@
+// Retention: delivered and discarded items older than the horizon are deleted (their idempotency keys kept as
+// fingerprints), then fingerprints and activity events past their own horizons. A week of deliveries can be a
+// million items, and the queue's writer is the engine's one thread: the work goes in small transactions, each
+// sized to take about STEP_MS, so intake and deliveries get the database between them. A step is not fsynced
+// on its own (losing one to a power cut only means pruning it again), and it copies its own pages back into
+// the database (a passive checkpoint) at once: left to SQLite's automatic checkpoint, a million deleted items'
+// pages would come back as 40 MB checkpoints, each a stall of its own in whichever commit ran into it.
+import type { Db } from './db.ts';
+import { CountChanges, type ItemCounts } from './item-counts.ts';
+import type { ItemState } from './queue.ts';
+
+/** What one transaction of pruning aims to take: short enough that intake waits on it unnoticed. */
+const STEP_MS = 15;
+const MIN_ROWS = 50;
+const MAX_ROWS = 5000;
+
+export interface PruneHorizons {
+  /** Delivered/discarded items settled before this are deleted. */
+  settledBefore: number;
+  fingerprintsBefore: number;
+  eventsBefore: number;
+}
+
+export interface PruneStep {
+  /** Items deleted by this step. */
+  items: number;
+  /** Their content-store body files, to delete once the step committed. */
+  bodyFiles: string[];
+  /** True when nothing is left to prune for these horizons. */
+  done: boolean;
+}
+
+type Phase = 'items' | 'fingerprints' | 'events';
+
+/** One pruning pass: call step() until it says done. */
+export class PrunePass {
+  private readonly db: Db;
+  private readonly counts: ItemCounts;
+  private readonly horizons: PruneHorizons;
+  private phase: Phase = 'items';
+  private rows = 500;
+  /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
+  private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
+  private readonly stmts;
+  /** Rows the current step deleted. */
+  private deleted = 0;
+
+  constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons) {
+    this.db = db;
+    this.counts = counts;
+    this.horizons = horizons;
+    this.stmts = {
+      oldItems: db.prepare<[number, number], { id: number; flow: string; state: ItemState; size: number; body_file: string | null }>(
+        `SELECT id, flow, state, size, body_file FROM items WHERE state IN ('delivered','discarded') AND settled_at < ? AND after_pending = 0 ORDER BY settled_at LIMIT ?`,
+      ),
+      keepKeys: db.prepare<[string]>(
+        `INSERT OR REPLACE INTO fingerprints (flow, idem_key, settled_at) SELECT flow, idem_key, settled_at FROM items WHERE id IN (SELECT value FROM json_each(?))`,
+      ),
+      delAttempts: db.prepare<[string]>('DELETE FROM attempts WHERE item_id IN (SELECT value FROM json_each(?))'),
+      delBodies: db.prepare<[string]>('DELETE FROM bodies WHERE item_id IN (SELECT value FROM json_each(?))'),
+      delReplies: db.prepare<[string]>('DELETE FROM replies WHERE item_id IN (SELECT value FROM json_each(?))'),
+      delItems: db.prepare<[string]>('DELETE FROM items WHERE id IN (SELECT value FROM json_each(?))'),
+      fingerprints: db.prepare<[string, string, number], { flow: string; idem_key: string; settled_at: number }>(
+        'SELECT flow, idem_key, settled_at FROM fingerprints WHERE (flow, idem_key) > (?, ?) ORDER BY flow, idem_key LIMIT ?',
+      ),
+      delFingerprint: db.prepare<[string, string]>('DELETE FROM fingerprints WHERE flow = ? AND idem_key = ?'),
+      // events are written in time order: the old ones are the first ids
+      oldestEvents: db.prepare<[number], { id: number; at: number }>('SELECT id, at FROM events ORDER BY id LIMIT ?'),
+      delEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
+      checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
+    };
+  }
+
+  /** One short transaction of pruning. */
+  step(): PruneStep {
+    const t0 = performance.now();
+    let result: PruneStep;
+    this.stmts.syncNormal.run();
+    try {
+      result = this.db.transaction((): PruneStep => {
+        if (this.phase === 'items') return this.itemsStep();
+        if (this.phase === 'fingerprints') return { items: 0, bodyFiles: [], done: this.fingerprintsStep() && this.next('events') };
+        return { items: 0, bodyFiles: [], done: this.eventsStep() };
+      }).immediate();
+    } finally {
+      this.stmts.syncFull.run();
+    }
+    // a step that deleted nothing wrote nothing to copy back
+    if (this.deleted > 0) this.stmts.checkpoint.run();
+    this.deleted = 0;
+    // size the next step (transaction and checkpoint) to take about STEP_MS (a slow disk or a busy machine: smaller steps)
+    const ms = performance.now() - t0;
+    if (ms < STEP_MS / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
+    else if (ms > STEP_MS * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
+    return result;
+  }
+
+  private next(phase: Phase): false {
+    this.phase = phase;
+    return false;
+  }
+
+  private itemsStep(): PruneStep {
+    const old = this.stmts.oldItems.all(this.horizons.settledBefore, this.rows);
+    if (old.length === 0) return { items: 0, bodyFiles: [], done: this.next('fingerprints') };
+    const ids = JSON.stringify(old.map((r) => r.id));
+    this.stmts.keepKeys.run(ids);
+    this.stmts.delAttempts.run(ids);
+    this.stmts.delBodies.run(ids);
+    this.stmts.delReplies.run(ids);
+    this.deleted += this.stmts.delItems.run(ids).changes;
+    const counted = new CountChanges();
+    for (const r of old) counted.add(r.flow, r.state, -1, -r.size);
+    this.counts.apply(counted);
+    return { items: old.length, bodyFiles: old.map((r) => r.body_file).filter((f): f is string => f !== null), done: false };
+  }
+
+  /** Deletes expired fingerprints among the next rows in key order; true when the scan reached the end. */
+  private fingerprintsStep(): boolean {
+    const { flow, key } = this.fpCursor;
+    const rows = this.stmts.fingerprints.all(flow, key, this.rows * 4);
+    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.deleted += this.stmts.delFingerprint.run(r.flow, r.idem_key).changes;
+    const last = rows.at(-1);
+    if (last) this.fpCursor = { flow: last.flow, key: last.idem_key };
+    return rows.length < this.rows * 4;
+  }
+
+  /** Deletes the oldest events up to the first one inside the horizon; true once that one was reached. */
+  private eventsStep(): boolean {
+    const rows = this.stmts.oldestEvents.all(this.rows * 4);
+    let upTo: number | undefined;
+    for (const r of rows) {
+      if (r.at >= this.horizons.eventsBefore) break;
+      upTo = r.id;
+    }
+    if (upTo !== undefined) this.deleted += this.stmts.delEventsUpTo.run(upTo).changes;
+    return upTo === undefined || upTo !== rows.at(-1)!.id;
+  }
+}
+
+/**
+ * Runs a pass to its end, one step per turn of the event loop (what waits for the database runs in between),
+ * deleting the pruned items' body files as it goes. Stops early when `stopping()` says so. Returns the items deleted.
+ */
+export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean): Promise<number> {
+  let items = 0;
+  for (;;) {
+    const step = pass.step();
+    items += step.items;
+    for (const f of step.bodyFiles) await content.remove(f);
+    if (step.done || stopping()) return items;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}

@@ -3,11 +3,10 @@
 // key of the parent's key + its part ("b3", "r17", "k:<id>"). A re-run of the same file (a crash, a retry)
 // makes the same keys, which the queue drops as duplicates. Bad records go dead on their own, or the whole
 // file does (onRecordError: fail-file).
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { errorMessage, type EmitResult, type ItemAttributes, type NewItem } from '../../../connectors/contract.ts';
-import type { ContentStore, StoredBody } from '../store/content.ts';
+import { sha256OfFile, type ContentStore, type StoredBody } from '../store/content.ts';
 import { runProcess, transformedRecords, type CompiledProcess, type RecordFailure } from './pipeline.ts';
 import type { OnRecordError } from './schema.ts';
 import { intakeFailureIsPermanent, TransientError } from '../failures.ts';
@@ -68,12 +67,6 @@ interface Reopenable {
   cleanup(): Promise<void>;
 }
 
-async function hashFile(file: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 export class ProcessIntake {
   private readonly d: ProcessIntakeDeps;
 
@@ -109,7 +102,7 @@ export class ProcessIntake {
         // the source left recognising an unchanged content to the store: here records are made, so hash first
         let sha256: string;
         try {
-          sha256 = await hashFile(item.body.file);
+          ({ sha256 } = await sha256OfFile(item.body.file));
         } catch (err) {
           result.failed.push({ item, error: errorMessage(err) });
           continue;

@@ -115,6 +115,18 @@ export interface StoredBody {
   file?: string;
 }
 
+/** The sha256 (hex) of a file's content and its length, read in large blocks. */
+export async function sha256OfFile(file: string | fs.promises.FileHandle): Promise<{ sha256: string; bytes: number }> {
+  const hash = crypto.createHash('sha256');
+  let bytes = 0;
+  const stream = typeof file === 'string' ? fs.createReadStream(file, { highWaterMark: FILE_READ_BYTES }) : file.createReadStream({ autoClose: false, highWaterMark: FILE_READ_BYTES });
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
 export class ContentStore {
   readonly dir: string;
   /** The content folder's file system cannot clone files (found on the first try). */
@@ -178,13 +190,7 @@ export class ContentStore {
       let sha256: string;
       let got: number;
       try {
-        const hash = crypto.createHash('sha256');
-        got = 0;
-        for await (const chunk of handle.createReadStream({ autoClose: false, highWaterMark: FILE_READ_BYTES })) {
-          hash.update(chunk as Buffer);
-          got += (chunk as Buffer).length;
-        }
-        sha256 = hash.digest('hex');
+        ({ sha256, bytes: got } = await sha256OfFile(handle));
         await handle.sync();
       } finally {
         await handle.close();

@@ -46,6 +46,8 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(h.dir, 'refused', 'bad.csv'), 'bad');
   // delivered, and their originals deleted (no after-delivery step pending that could change between two reads)
   await waitFor(() => h.engine.status().totals.delivered === 3 && h.engine.status().totals.dead === 1 && fs.readdirSync(path.join(h.dir, 'ok')).length === 0, 'three delivered and deleted, one dead', 20_000);
+  // the after-delivery marks are committed just after the deletes: every one recorded as done
+  await waitFor(async () => (await h.admin.api.listQueue({ state: 'delivered', limit: 10 })).items.every((i) => !i.afterDeliveryPending), 'the after-delivery steps recorded', 20_000);
 });
 
 afterAll(async () => {

@@ -5,9 +5,7 @@
 import { formatIssues } from '../config/load.ts';
 import { replySchema, replySchemas, type ReplyRef } from './reply-schemas.ts';
 
-export const CHECK_REPLIES_ENV = 'FERRY_CHECK_REPLIES';
-
-export const checkRepliesEnabled = (env: NodeJS.ProcessEnv = process.env) => env[CHECK_REPLIES_ENV] === '1';
+export { CHECK_REPLIES_ENV, checkRepliesEnabled } from './reply-check-switch.ts';
 
 /**
  * Why `body` (as it goes out: after JSON, so undefined fields are gone) does not match its schema, or undefined

@@ -6,7 +6,6 @@ import type { FerryApi } from '../api/ferry-api.ts';
 import { FerryApiError } from '../api/errors.ts';
 import { wholeNumber, itemState } from '../api/input.ts';
 import { Reply, STREAMED } from './http.ts';
-import { openApiDocument } from './openapi.ts';
 import type { BodyName } from './schemas.ts';
 import type { ReplyOf, ReplyRef } from './reply-schemas.ts';
 import { packageVersion } from '../paths.ts';
@@ -60,7 +59,7 @@ export const routes: Route[] = [
   { method: 'GET', path: '/api/status', summary: 'Per integration and flow: state, counts, last/next run, last error, destination health', reply: 'StatusReply', handler: (c) => c.api.status() },
   { method: 'GET', path: '/metrics', summary: 'Prometheus metrics (text format): counters, queue, flow health, process and store', produces: { contentType: 'text/plain; version=0.0.4', description: 'The Prometheus text exposition (families in docs/fleet.md)' }, handler: (c) => writeMetrics(c.req, c.res, () => c.api.metrics()).then(() => STREAMED) },
   { method: 'GET', path: '/api/fleet', summary: 'The fleet (fleet.view): the latest heartbeat of every agent on the broker, judged ok, failing or silent', reply: 'FleetReport', handler: (c) => c.api.fleet() },
-  { method: 'GET', path: '/api/openapi.json', summary: 'This API as an OpenAPI 3.1 document', reply: 'OpenApiDocument', handler: () => openApiDocument(routes, packageVersion()) },
+  { method: 'GET', path: '/api/openapi.json', summary: 'This API as an OpenAPI 3.1 document', reply: 'OpenApiDocument', handler: async () => (await import('./openapi.ts')).openApiDocument(routes, packageVersion()) },
 
   { method: 'GET', path: '/api/config', summary: 'The config file as written (templates, never secret values) and its JSON Schema', reply: 'ConfigView', handler: (c) => c.api.getConfig() },
   { method: 'POST', path: '/api/config/validate', summary: 'Validate a whole config, one integration or one flow; problems name the field', body: 'ValidateRequest', reply: 'ValidateReply', handler: (c) => c.api.validate(c.body as ValidateRequest) },

@@ -13,7 +13,8 @@ import { FerryApiError } from '../api/errors.ts';
 import { problemFromLine } from '../api/input.ts';
 import { EngineApi } from '../api/engine-api.ts';
 import { bodySchemas, VALIDATED_BODIES } from './schemas.ts';
-import { checkRepliesEnabled, replyMismatch } from './reply-check.ts';
+import { checkRepliesEnabled } from './reply-check-switch.ts';
+import type { replyMismatch } from './reply-check.ts';
 import { formatIssues } from '../config/load.ts';
 import { checkLoginLink, ensureAdminToken, removeAdminInfo, writeAdminInfo } from './login.ts';
 import { matchRoute, routes, type RouteContext } from './routes.ts';
@@ -30,6 +31,8 @@ export interface AdminOptions {
 
 const SESSION_COOKIE = 'ferry_session';
 const SESSION_MS = 12 * 3600_000;
+/** How long the text of a reply object is reused: the age the status reply itself may have (EngineApi). */
+const REPLY_TEXT_REUSE_MS = 250;
 
 const API_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
@@ -69,8 +72,10 @@ export class AdminServer {
   private readonly sessions = new Map<string, number>();
   private readonly usedLogins = new Map<string, number>();
   private readonly streams = new Set<() => void>();
-  /** Replies are checked against their schemas (FERRY_CHECK_REPLIES=1: the tests). */
-  private readonly checkReplies = checkRepliesEnabled();
+  /** Checks replies against their schemas (FERRY_CHECK_REPLIES=1: the tests); loaded by listen() when on. */
+  private replyMismatch?: typeof replyMismatch;
+  /** The last reply object and its scrubbed text (see replyText). */
+  private lastReply?: { body: object; text: string; at: number };
   port = 0;
 
   constructor(api: EngineApi, opts: AdminOptions = {}) {
@@ -85,6 +90,7 @@ export class AdminServer {
   }
 
   async listen(port: number): Promise<void> {
+    if (checkRepliesEnabled()) this.replyMismatch = (await import('./reply-check.ts')).replyMismatch;
     const server = http.createServer((req, res) => void this.handle(req, res));
     server.keepAliveTimeout = 5000;
     const tryListen = (p: number) =>
@@ -148,9 +154,24 @@ export class AdminServer {
   }
 
   private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    const text = this.engine.scrubber.text(JSON.stringify(body ?? null));
+    const text = this.replyText(body);
     res.writeHead(status, { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
     res.end(text);
+  }
+
+  /**
+   * The scrubbed JSON of a reply. The API hands out one status object while it is fresh (250 ms), and the
+   * dashboard, tray and scripts poll it from many connections: its text is made once, not per request.
+   * The same object within that time is the same reply (a handler that hands out a live object it changes
+   * later would at worst be that old).
+   */
+  private replyText(body: unknown): string {
+    const now = Date.now();
+    const last = this.lastReply;
+    if (last && body === last.body && now - last.at < REPLY_TEXT_REUSE_MS) return last.text;
+    const text = this.engine.scrubber.text(JSON.stringify(body ?? null));
+    if (body !== null && typeof body === 'object') this.lastReply = { body, text, at: now };
+    return text;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -233,7 +254,7 @@ export class AdminServer {
       const result = await match.route.handler(ctx);
       if (result === STREAMED) return;
       const reply = result instanceof Reply ? result : new Reply(200, result);
-      const mismatch = this.checkReplies ? replyMismatch(match.route.reply, reply.status, reply.body) : undefined;
+      const mismatch = this.replyMismatch?.(match.route.reply, reply.status, reply.body);
       if (mismatch) throw new Error(`${match.route.method} ${match.route.path}: ${mismatch}`);
       this.send(res, reply.status, reply.body, reply.headers);
     } catch (err) {
@@ -244,7 +265,7 @@ export class AdminServer {
       let failure = err;
       if (err instanceof FerryApiError) {
         const error = { error: err.message, ...(err.problems ? { problems: err.problems } : {}) };
-        const mismatch = this.checkReplies ? replyMismatch(match.route.reply, err.status, error) : undefined;
+        const mismatch = this.replyMismatch?.(match.route.reply, err.status, error);
         if (!mismatch) return this.send(res, err.status, error);
         failure = new Error(`${match.route.method} ${match.route.path}: ${mismatch}`);
       }

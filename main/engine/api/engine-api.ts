@@ -3,7 +3,6 @@
 // whoever asked.
 import type { Engine } from '../engine.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import type { StatusReport } from '../status.ts';
 import { packageVersion } from '../paths.ts';
 import type {
   ActivityEvent,
@@ -47,7 +46,8 @@ export class EngineApi implements FerryApi {
   readonly configFile: ConfigFile;
   /** Where the admin API listens, for the status reply (set by whoever starts the admin server). */
   adminUrl = '';
-  private statusCache?: { at: number; config: Engine['config']; report: StatusReport };
+  /** The last status reply, served again for STATUS_MAX_AGE_MS: the same object, so its serialized text can be reused too. */
+  private statusCache?: { at: number; config: Engine['config']; adminUrl: string; reply: StatusReply };
 
   constructor(engine: Engine) {
     this.engine = engine;
@@ -77,8 +77,10 @@ export class EngineApi implements FerryApi {
   statusNow(): StatusReply {
     const now = Date.now();
     const c = this.statusCache;
-    if (!c || now - c.at >= STATUS_MAX_AGE_MS || c.config !== this.engine.config) this.statusCache = { at: now, config: this.engine.config, report: this.engine.status() };
-    return { ...this.statusCache!.report, version: VERSION, adminUrl: this.adminUrl, pid: process.pid, startedAt: new Date(this.engine.startedAt).toISOString() };
+    if (c && now - c.at < STATUS_MAX_AGE_MS && c.config === this.engine.config && c.adminUrl === this.adminUrl) return c.reply;
+    const reply = { ...this.engine.status(), version: VERSION, adminUrl: this.adminUrl, pid: process.pid, startedAt: new Date(this.engine.startedAt).toISOString() };
+    this.statusCache = { at: now, config: this.engine.config, adminUrl: this.adminUrl, reply };
+    return reply;
   }
 
   // ---------------------------------------------------------------- queue

@@ -111,7 +111,10 @@ export class RemoteDestination implements Destination {
       await s.upload(body, partial);
     } catch (err) {
       await s.close(); // never reuse a connection whose transfer was cut
-      throw stalled ?? err; // closing the stalled connection fails the upload with the client's words, not the cause
+      if (stalled) throw stalled; // closing the stalled connection fails the upload with the client's words, not the cause
+      // the client's own idle timeout (also timeoutMs) may notice the same stall first: the same cause, told alike
+      if (this.fs.classify(err, partial).kind === 'timeout') throw new StallError(`no progress for ${this.cfg.timeoutMs} ms uploading ${partial}: ${errorMessage(err)}`);
+      throw err;
     } finally {
       guard.stop();
       ctx.signal.removeEventListener('abort', onAbort);

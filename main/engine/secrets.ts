@@ -96,7 +96,13 @@ export class SecretStore {
   private key(source: 'env' | 'keyfile', salt: Buffer, create: boolean): Buffer {
     if (source === 'env') {
       if (!this.masterKey) throw new SecretError(`${this.file} was encrypted with FERRY_MASTER_KEY, which is not set in this environment`);
-      return crypto.scryptSync(this.masterKey, salt, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+      // scrypt costs ~100 ms of blocked event loop by design: the key of the salt last written or read is kept,
+      // so a save followed by the reload that sees it stretches the key once, not twice
+      const saltText = salt.toString('base64');
+      if (this.stretched?.salt === saltText) return this.stretched.key;
+      const key = crypto.scryptSync(this.masterKey, salt, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+      this.stretched = { salt: saltText, key };
+      return key;
     }
     const keyFile = path.join(this.dir, KEY_FILE);
     try {
@@ -195,6 +201,8 @@ export class SecretStore {
   }
 
   private namedFor?: Map<string, Entry>;
+  /** The last key stretched from FERRY_MASTER_KEY, with its salt. */
+  private stretched?: { salt: string; key: Buffer };
   private namedCache?: Map<string, string>;
 
   /**

@@ -8,7 +8,7 @@ import { IntakeActivity } from './activity.ts';
 import { AfterDelivery } from './after-delivery.ts';
 import { FileBackoff } from './backoff.ts';
 import { EmitQueue } from './emit-queue.ts';
-import { TakenMemory, type TakenMemo } from './memory.ts';
+import { TakenMemory, type FolderSweep, type TakenMemo } from './memory.ts';
 import { FileRules, type RuleOptions } from './rules.ts';
 import { FolderStamps } from './walk.ts';
 import type { FileEntry, ListOptions, OpenedFile, StreamReader } from './reader.ts';
@@ -44,6 +44,8 @@ export const BACKLOG_AHEAD = 1000;
  * grows with the rate the backlog is taken at (a window per settle time), up to this.
  */
 export const MAX_LOOKAHEAD = 50 * CANDIDATES;
+/** Files of a listing page whose memos are read at once (an FTP folder comes as one page of any size). */
+const MEMO_PAGE = 500;
 
 interface Observation {
   /** Size and change token as seen ("" forces a fresh look: a marker event named the file). */
@@ -369,6 +371,22 @@ export class FileIntake {
     onFolder?: ListOptions['onFolder'],
     skipUnchanged = false,
   ): Promise<string[] | undefined> {
+    // memos of files gone from a folder are forgotten as soon as the listing has read the folder whole
+    const sweep = this.memory.sweep(Date.now());
+    try {
+      return await this.walkListing(ctx, pass, sweep, onFolder, skipUnchanged);
+    } finally {
+      sweep.end();
+    }
+  }
+
+  private async walkListing(
+    ctx: SourceContext,
+    pass: 'scan' | 'second-look' | 'reconcile',
+    sweep: FolderSweep,
+    onFolder: ListOptions['onFolder'],
+    skipUnchanged: boolean,
+  ): Promise<string[] | undefined> {
     const inRound = pass !== 'second-look';
     const sorted = this.reader.sortedWalk === true;
     const round = this.round;
@@ -402,6 +420,7 @@ export class FileIntake {
       else await this.serial(() => this.take(ctx, part, emits));
     };
     const opts = this.listOptions(onFolder);
+    opts.folderListed = (relDir, subdirs) => sweep.folderListed(relDir, subdirs);
     if (sorted && inRound) {
       opts.after = after;
       opts.folderRead = (relDir, stamp, settled) => this.stamps.listed(relDir, stamp, settled);
@@ -432,10 +451,13 @@ export class FileIntake {
       await new Promise((r) => setImmediate(r));
       const now = Date.now();
       if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
-      for (const e of page) {
+      for (let i = 0; i < page.length; i++) {
+        const e = page[i];
+        // the memos of the next part of the page, in one look-up (a durable memory is not held in RAM)
+        if (i % MEMO_PAGE === 0) this.memory.prefetch(page.slice(i, i + MEMO_PAGE).map((x) => x.rel));
         if (!this.rules.wants(e.rel)) continue;
         // the file is there: its memory stays (a changed file's key builds on the version queued before it)
-        this.memory.saw(e.rel, roundNo);
+        sweep.saw(e.rel, roundNo);
         if (this.memory.has(e)) {
           this.observed.delete(e.rel);
           this.activity.decided(e.rel, 'remembered');

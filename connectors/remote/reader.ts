@@ -70,6 +70,7 @@ export class RemoteReader implements StreamReader {
         if (relDir === '' || this.fs.classify(err).broken) throw err;
         continue; // a sub-folder removed or unreadable while walking
       }
+      opts.folderListed?.(relDir, subdirs.map((rel) => posix.basename(rel)));
       for (let i = subdirs.length - 1; i >= 0; i--) dirs.push(subdirs[i]);
     }
   }

@@ -116,6 +116,11 @@ export class FileIntake {
     return this.opts.settleMs;
   }
 
+  /** Memos of taken files held in RAM now (a durable memory holds a bounded cache; the rest stays in the state). */
+  get memosHeld(): number {
+    return this.memory.held;
+  }
+
   listOptions(onFolder?: ListOptions['onFolder']): ListOptions {
     return { descend: (d) => this.rules.descend(d), wants: (r) => this.rules.matters(r), onFolder };
   }

@@ -15,7 +15,7 @@ const BATCH = 1000;
 const MAX_LISTING_BYTES = 1024 * 1024 * 1024;
 
 /** The reply of one listing command, parsed a batch at a time by the client's parser. */
-class ListingParser extends Writable {
+export class ListingParser extends Writable {
   readonly entries: RemoteEntry[] = [];
   private readonly decoder: StringDecoder;
   private rest = '';

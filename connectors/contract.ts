@@ -104,6 +104,8 @@ export interface SourceState {
   getMany<T = unknown>(keys: string[]): Map<string, T>;
   /** Up to `limit` keys with from ≤ key < to, in order of their code points: a large memory walked a page at a time. */
   keys(from: string, to: string, limit: number): string[];
+  /** Sets many entries in one transaction. */
+  setMany(entries: Array<[string, unknown]>): void;
 }
 
 /**

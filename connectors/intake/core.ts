@@ -130,14 +130,15 @@ export class FileIntake {
     this.memory.load(ctx.state);
     if (this.opts.existingFiles !== 'skip') return;
     this.baseline ??= (async () => {
-      const fresh = await this.memory.loadBaseline(ctx.state, async () => {
-        const found = new Map<string, FileEntry>();
+      const reader = this.reader;
+      const opts = this.listOptions();
+      const wants = (e: FileEntry) => this.rules.wants(e.rel);
+      const fresh = await this.memory.loadBaseline(ctx.state, async function* () {
         try {
-          for await (const page of this.reader.list(this.listOptions())) for (const e of page) if (this.rules.wants(e.rel)) found.set(e.rel, e);
+          for await (const page of reader.list(opts)) yield page.filter(wants);
         } catch {
           // a folder that cannot be listed yet: nothing existed to leave alone
         }
-        return found;
       });
       if (fresh !== undefined) ctx.log.info({ files: fresh }, 'existing files left alone (existingFiles: skip)');
     })();

@@ -22,7 +22,14 @@ export interface TakenMemo {
 }
 
 export const TAKEN_PREFIX = 'taken:';
+/** existingFiles: skip — one key per file found on the flow's first start: `existing:<rel>` = [size, mtimeMs]. */
+const EXISTING_PREFIX = 'existing:';
+/** Set once the first start's walk wrote every `existing:` key (its value: how many). */
+const EXISTING_DONE = 'existing-files';
+/** The baseline as earlier versions kept it: one object of every file (moved into `existing:` keys on start). */
 const BASELINE_KEY = 'existing-baseline';
+/** Entries written in one transaction while the baseline is taken. */
+const BASELINE_BATCH = 5000;
 /** Memos of a durable memory held in RAM at most (a listing page's worth, a few times over). */
 export const MEMO_CACHE = 4096;
 /** Keys read at once when a folder's memos are walked. */
@@ -49,14 +56,14 @@ const dirOf = (rel: string) => {
 export class TakenMemory {
   /** Not durable: every memo, with when it was written and the listing round that last saw its file. */
   private readonly volatile = new Map<string, { memo: TakenMemo; at: number; round?: number }>();
-  /** Durable: memos read from the state lately (null: known to have none), oldest first. */
-  private readonly cache = new Map<string, TakenMemo | null>();
+  /** Durable: memos (and baseline entries) read from the state lately, by key (null: none there), oldest first. */
+  private readonly cache = new Map<string, TakenMemo | [number, number] | null>();
   /** Durable: when this process wrote memos, while a listing under way may have read their folder before. */
   private readonly written = new Map<string, number>();
   /** Durable: the folder sweeps of the listings under way (their start bounds what `written` must keep). */
   private readonly sweeps = new Set<FolderSweep>();
-  /** existingFiles: skip — the files found when the flow first started, never taken unless they change. */
-  private readonly existing = new Map<string, { size: number; mtimeMs: number }>();
+  /** existingFiles: skip — the files found when the flow first started (kept in the state), never taken unless they change. */
+  private baseline = false;
   private state?: SourceState;
   /** Memos survive a restart (and are written with each item). */
   readonly durable: boolean;
@@ -70,50 +77,74 @@ export class TakenMemory {
     this.state = state;
   }
 
-  /** The baseline of existingFiles: skip, taken by `walk` on the flow's first start and kept in the state. */
-  async loadBaseline(state: SourceState, walk: () => Promise<Map<string, { size: number; mtimeMs: number }>>): Promise<number | undefined> {
-    let saved = state.get<Record<string, [number, number]>>(BASELINE_KEY);
-    let fresh: number | undefined;
-    if (!saved) {
-      const found = await walk();
-      saved = Object.fromEntries([...found].map(([rel, e]) => [rel, [e.size, e.mtimeMs] as [number, number]]));
-      state.set(BASELINE_KEY, saved);
-      fresh = found.size;
+  /**
+   * The baseline of existingFiles: skip: the files `walk` yields on the flow's first start, kept in the state one
+   * key per file (written a batch at a time, never held whole). Returns how many were found on a first start.
+   */
+  async loadBaseline(state: SourceState, walk: () => AsyncIterable<Array<{ rel: string; size: number; mtimeMs: number }>>): Promise<number | undefined> {
+    this.state = state;
+    this.baseline = true;
+    if (state.get<number>(EXISTING_DONE) !== undefined) return undefined;
+    const old = state.get<Record<string, [number, number]>>(BASELINE_KEY);
+    let batch: Array<[string, unknown]> = [];
+    let n = 0;
+    const add = (rel: string, v: [number, number]) => {
+      batch.push([EXISTING_PREFIX + rel, v]);
+      n++;
+      if (batch.length >= BASELINE_BATCH) (state.setMany(batch), (batch = []));
+    };
+    if (old) {
+      // kept whole by an earlier version: moved into one key per file (a restart midway moves it again)
+      for (const [rel, v] of Object.entries(old)) add(rel, v);
+    } else {
+      for await (const page of walk()) for (const e of page) add(e.rel, [e.size, e.mtimeMs]);
     }
-    for (const [rel, [size, mtimeMs]] of Object.entries(saved)) this.existing.set(rel, { size, mtimeMs });
-    return fresh;
+    batch.push([EXISTING_DONE, n]);
+    state.setMany(batch);
+    if (old) state.delete(BASELINE_KEY);
+    return old ? undefined : n;
   }
 
-  private cached(rel: string, memo: TakenMemo | null): void {
-    this.cache.delete(rel);
-    this.cache.set(rel, memo);
+  private cached(key: string, value: TakenMemo | [number, number] | null): void {
+    this.cache.delete(key);
+    this.cache.set(key, value);
     if (this.cache.size > MEMO_CACHE) this.cache.delete(this.cache.keys().next().value!);
   }
 
   /** Reads the memos of a page of files in one look-up, so the checks that follow need no query each. */
   prefetch(rels: string[]): void {
-    if (!this.durable || !this.state) return;
-    const missing = rels.filter((rel) => !this.cache.has(rel));
-    if (missing.length === 0) return;
-    const found = this.state.getMany<TakenMemo>(missing.map((rel) => TAKEN_PREFIX + rel));
-    for (const rel of missing) this.cached(rel, found.get(TAKEN_PREFIX + rel) ?? null);
+    if (!this.state || (!this.durable && !this.baseline)) return;
+    const keys: string[] = [];
+    for (const rel of rels) {
+      if (this.durable && !this.cache.has(TAKEN_PREFIX + rel)) keys.push(TAKEN_PREFIX + rel);
+      if (this.baseline && !this.cache.has(EXISTING_PREFIX + rel)) keys.push(EXISTING_PREFIX + rel);
+    }
+    if (keys.length === 0) return;
+    const found = this.state.getMany<TakenMemo | [number, number]>(keys);
+    for (const key of keys) this.cached(key, found.get(key) ?? null);
+  }
+
+  /** A value of the state, through the cache. */
+  private lookup<T extends TakenMemo | [number, number]>(key: string): T | undefined {
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return (hit ?? undefined) as T | undefined;
+    const value = this.state?.get<T>(key);
+    this.cached(key, value ?? null);
+    return value;
   }
 
   get(rel: string): TakenMemo | undefined {
     if (!this.durable) return this.volatile.get(rel)?.memo;
-    const hit = this.cache.get(rel);
-    if (hit !== undefined) return hit ?? undefined;
-    const memo = this.state?.get<TakenMemo>(TAKEN_PREFIX + rel);
-    this.cached(rel, memo ?? null);
-    return memo;
+    return this.lookup<TakenMemo>(TAKEN_PREFIX + rel);
   }
 
   /** Taken in this version already (or left alone as an existing file). */
   has(e: FileEntry): boolean {
     const m = this.get(e.rel);
     if (m) return sameVersion(m, e);
-    const x = this.existing.get(e.rel);
-    return x !== undefined && x.size === e.size && x.mtimeMs === e.mtimeMs;
+    if (!this.baseline) return false;
+    const x = this.lookup<[number, number]>(EXISTING_PREFIX + e.rel);
+    return x !== undefined && x[0] === e.size && x[1] === e.mtimeMs;
   }
 
   /** The checkpoint that records a taken file with its item (durable memories only). */
@@ -128,7 +159,7 @@ export class TakenMemory {
       this.volatile.set(rel, { memo, at: now });
       return;
     }
-    this.cached(rel, memo);
+    this.cached(TAKEN_PREFIX + rel, memo);
     if (this.sweeps.size > 0) this.written.set(rel, now);
   }
 
@@ -146,7 +177,7 @@ export class TakenMemory {
     }
     if (this.get(rel) === undefined) return;
     this.state?.delete(`${TAKEN_PREFIX}${rel}`);
-    this.cached(rel, null);
+    this.cached(TAKEN_PREFIX + rel, null);
     this.written.delete(rel);
   }
 
@@ -204,7 +235,7 @@ export class TakenMemory {
     }
     for (const rel of gone) {
       state.delete(TAKEN_PREFIX + rel);
-      this.cache.delete(rel);
+      this.cache.delete(TAKEN_PREFIX + rel);
     }
     return gone.length;
   }
@@ -224,9 +255,9 @@ export class TakenMemory {
     for (const [rel, m] of this.volatile) if (m.round !== round && m.at < since && !unread(rel)) this.volatile.delete(rel);
   }
 
-  /** Memos held in RAM (the cache of a durable memory; every memo of one that is not). */
+  /** Memos (and baseline entries) held in RAM: the bounded cache, plus every memo of a memory that is not durable. */
   get held(): number {
-    return this.durable ? this.cache.size : this.volatile.size;
+    return this.cache.size + this.volatile.size;
   }
 }
 

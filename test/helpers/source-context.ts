@@ -22,6 +22,9 @@ export function memoryState(): SourceState & { reads: { get: number; getMany: nu
     reads,
     get: <T>(k: string) => (reads.get++, mem.get(k) as T | undefined),
     set: (k, v) => void mem.set(k, structuredClone(v)),
+    setMany: (entries) => {
+      for (const [k, v] of entries) mem.set(k, structuredClone(v));
+    },
     delete: (k) => void mem.delete(k),
     entries: <T>(prefix: string) => {
       const out = [...mem.entries()].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => byCodePoint(a, b)) as Array<[string, T]>;

@@ -39,6 +39,9 @@ export function sourceState(db: Db, flow: string): SourceState {
     keys(from: string, to: string, limit: number): string[] {
       return keys.all(flow, from, to, limit).map((r) => r.key);
     },
+    setMany: db.transaction((entries: Array<[string, unknown]>) => {
+      for (const [key, value] of entries) set.run(flow, key, JSON.stringify(value));
+    }),
   };
 }
 

@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SourceState } from '../../connectors/contract.ts';
 import { FolderReader } from '../../connectors/folder/reader.ts';
 import { ftpConnector } from '../../connectors/ftp/index.ts';
@@ -15,10 +15,9 @@ import { sftpConnector } from '../../connectors/sftp/index.ts';
 import { sftpSourceSchema } from '../../connectors/sftp/schema.ts';
 import { openDatabase, type Db } from '../../main/engine/store/db.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
-import { startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
 import { recordIntake } from '../helpers/intake.ts';
 import { recordingContext } from '../helpers/source-context.ts';
-import { sshdAvailable, startSshd, type SshdHandle } from '../helpers/sshd.ts';
+import { useRemoteServers } from '../helpers/remote-servers.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -52,6 +51,18 @@ function countedState(db: Db) {
   return { state, reads, memos: () => inner.keys('taken:', 'taken;', 1e9) };
 }
 
+/** A fresh share folder and database: runs `fn` with them and closes the database after. */
+async function onShare(fn: (root: string, db: Db) => Promise<void>): Promise<void> {
+  const db = openDatabase(path.join(tempDir(), 'state.db'));
+  // thousands of memos committed one by one (as the recording context writes them): no fsync each here
+  db.pragma('synchronous = OFF');
+  try {
+    await fn(path.join(tempDir(), 'share'), db);
+  } finally {
+    db.close();
+  }
+}
+
 function write(root: string, rel: string, body: string = rel): void {
   const file = path.join(root, rel);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -65,14 +76,12 @@ describe('durable memory of taken files, at scale (folder, keep)', () => {
     return new FileIntake(reader, { include: ['**/*'], exclude: [], recursive: true, settleMs: 0, afterDelivery: 'keep' });
   };
 
-  it(`survives a restart with more files than its cache (${MEMO_CACHE}): nothing taken twice, never read whole, and gone files forgotten folder by folder`, async () => {
-    const root = path.join(tempDir(), 'share');
-    // 6,000 files: more than the cache holds, in nested folders (files beside sub-folders, at every level)
-    const files: string[] = [];
-    for (const dir of ['', 'a', 'a/b', 'a/b/c', 'd', 'd0', 'e']) for (let i = 0; i < 6000 / 7; i++) files.push(dir ? `${dir}/f${i}.txt` : `f${i}.txt`);
-    for (const rel of files) write(root, rel);
-    const db = openDatabase(path.join(tempDir(), 'state.db'));
-    try {
+  it(`survives a restart with more files than its cache (${MEMO_CACHE}): nothing taken twice, never read whole, and gone files forgotten folder by folder`, () =>
+    onShare(async (root, db) => {
+      // 6,000 files: more than the cache holds, in nested folders (files beside sub-folders, at every level)
+      const files: string[] = [];
+      for (const dir of ['', 'a', 'a/b', 'a/b/c', 'd', 'd0', 'e']) for (let i = 0; i < 6000 / 7; i++) files.push(dir ? `${dir}/f${i}.txt` : `f${i}.txt`);
+      for (const rel of files) write(root, rel);
       const first = countedState(db);
       const c = recordingContext({ state: first.state });
       await intakeOn(root).scan(c.ctx);
@@ -106,16 +115,11 @@ describe('durable memory of taken files, at scale (folder, keep)', () => {
       const expected = files.filter((rel) => !rel.startsWith('a/b/') && rel !== 'd0/f7.txt' && rel !== 'f1.txt');
       expect(kept.sort()).toEqual(expected.sort());
       expect(restarted.memosHeld).toBeLessThanOrEqual(MEMO_CACHE);
-    } finally {
-      db.close();
-    }
-  });
+    }), 180_000);
 
-  it('a memo written while a listing runs is not forgotten by that listing, though the folder it read did not show the file', async () => {
-    const root = path.join(tempDir(), 'share');
-    write(root, 'old.txt');
-    const db = openDatabase(path.join(tempDir(), 'state.db'));
-    try {
+  it('a memo written while a listing runs is not forgotten by that listing, though the folder it read did not show the file', () =>
+    onShare(async (root, db) => {
+      write(root, 'old.txt');
       const s = countedState(db);
       const intake = intakeOn(root);
       const c = recordingContext({ state: s.state });
@@ -137,41 +141,30 @@ describe('durable memory of taken files, at scale (folder, keep)', () => {
       await intake.listingPass(c.ctx, 'reconcile');
       expect(c.emitted.map((e) => e.item.name)).toEqual(['old.txt', 'new.txt']);
       expect(s.memos().sort()).toEqual(['taken:new.txt', 'taken:old.txt']);
-    } finally {
-      db.close();
-    }
-  });
+    }));
 });
 
-let ftp: FtpServerHandle;
-let sshd: SshdHandle | undefined;
-beforeAll(async () => {
-  if (!sshdAvailable()) throw new Error('these tests need /usr/sbin/sshd (Debian openssh-server) and root, as in CI');
-  [ftp, sshd] = await Promise.all([startFtpServer(), startSshd()]);
-});
-afterAll(async () => {
-  await Promise.all([ftp?.close(), sshd?.stop()]);
-});
+const servers = useRemoteServers();
 
 const remotes = [
   {
     kind: 'ftp',
     folder: () => {
       const name = `in-${crypto.randomBytes(3).toString('hex')}`;
-      return { local: path.join(ftp.root, name), remote: `/${name}` };
+      return { local: path.join(servers.ftp.root, name), remote: `/${name}` };
     },
     create: (remote: string, extra: object) =>
-      ftpConnector.createSource!(ftpSourceSchema.parse({ host: '127.0.0.1', port: ftp.port, username: ftp.user, password: ftp.password, path: remote, settleMs: 0, recursive: true, ...extra }), { configDir: '/', log }),
+      ftpConnector.createSource!(ftpSourceSchema.parse({ host: '127.0.0.1', port: servers.ftp.port, username: servers.ftp.user, password: servers.ftp.password, path: remote, settleMs: 0, recursive: true, ...extra }), { configDir: '/', log }),
   },
   {
     kind: 'sftp',
     folder: () => {
-      const local = path.join(sshd!.root, `in-${crypto.randomBytes(3).toString('hex')}`);
+      const local = path.join(servers.sshd.root, `in-${crypto.randomBytes(3).toString('hex')}`);
       return { local, remote: local };
     },
     create: (remote: string, extra: object) =>
       sftpConnector.createSource!(
-        sftpSourceSchema.parse({ host: '127.0.0.1', port: sshd!.port, username: sshd!.user, privateKey: sshd!.clientKey, hostKey: sshd!.hostKey, path: remote, settleMs: 0, recursive: true, ...extra }),
+        sftpSourceSchema.parse({ host: '127.0.0.1', port: servers.sshd.port, username: servers.sshd.user, privateKey: servers.sshd.clientKey, hostKey: servers.sshd.hostKey, path: remote, settleMs: 0, recursive: true, ...extra }),
         { configDir: '/', log },
       ),
   },
@@ -227,13 +220,11 @@ describe('existingFiles: skip, the baseline kept one key per file', () => {
     return new FileIntake(reader, { include: ['**/*'], exclude: [], recursive: true, settleMs: 0, afterDelivery: 'move', existingFiles: 'skip' });
   };
 
-  it('a baseline kept whole by an earlier version is moved into one key per file, and its files are still left alone', async () => {
-    const root = path.join(tempDir(), 'share');
-    write(root, 'old/a.txt', 'there before');
-    write(root, 'new.txt', 'arrived later');
-    const st = fs.statSync(path.join(root, 'old/a.txt'));
-    const db = openDatabase(path.join(tempDir(), 'state.db'));
-    try {
+  it('a baseline kept whole by an earlier version is moved into one key per file, and its files are still left alone', () =>
+    onShare(async (root, db) => {
+      write(root, 'old/a.txt', 'there before');
+      write(root, 'new.txt', 'arrived later');
+      const st = fs.statSync(path.join(root, 'old/a.txt'));
       const s = countedState(db);
       s.state.set('existing-baseline', { 'old/a.txt': [st.size, st.mtimeMs] });
       const c = recordingContext({ state: s.state });
@@ -253,16 +244,11 @@ describe('existingFiles: skip, the baseline kept one key per file', () => {
       fs.writeFileSync(path.join(root, 'old/a.txt'), 'changed since');
       await restarted.scan(c2.ctx);
       expect(c2.emitted.map((e) => String(e.item.attributes!.relativePath)).sort()).toEqual(['new.txt', 'old/a.txt']);
-    } finally {
-      db.close();
-    }
-  });
+    }));
 
-  it('a first start writes the baseline a batch at a time: 12,000 files left alone, one arriving later taken', async () => {
-    const root = path.join(tempDir(), 'share');
-    for (let i = 0; i < 12_000; i++) write(root, `d${i % 3}/f${i}.txt`);
-    const db = openDatabase(path.join(tempDir(), 'state.db'));
-    try {
+  it('a first start writes the baseline a batch at a time: 12,000 files left alone, one arriving later taken', () =>
+    onShare(async (root, db) => {
+      for (let i = 0; i < 12_000; i++) write(root, `d${i % 3}/f${i}.txt`);
       const s = countedState(db);
       const intake = intakeOn(root);
       const c = recordingContext({ state: s.state });
@@ -273,8 +259,5 @@ describe('existingFiles: skip, the baseline kept one key per file', () => {
       write(root, 'd1/late.txt');
       await intake.scan(c.ctx);
       expect(c.names()).toEqual(['d1/late.txt']);
-    } finally {
-      db.close();
-    }
-  });
+    }));
 });

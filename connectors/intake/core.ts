@@ -457,13 +457,24 @@ export class FileIntake {
       await new Promise((r) => setImmediate(r));
       const now = Date.now();
       if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
+      let prefetched = 0;
       for (let i = 0; i < page.length; i++) {
         const e = page[i];
-        // the memos of the next part of the page, in one look-up (a durable memory is not held in RAM)
-        if (i % MEMO_PAGE === 0) this.memory.prefetch(page.slice(i, i + MEMO_PAGE).map((x) => x.rel));
         if (!this.rules.wants(e.rel)) continue;
         // the file is there: its memory stays (a changed file's key builds on the version queued before it)
         sweep.saw(e.rel, roundNo);
+        if (full) {
+          // a reader that cannot resume walks on (what it saw is remembered) and admits nothing more: whether
+          // the file was taken need not be looked up
+          const seen = this.observed.get(e.rel);
+          if (seen) seen.round = roundNo;
+          continue;
+        }
+        // the memos of the next part of the page, in one look-up (a durable memory is not held in RAM)
+        if (i >= prefetched) {
+          this.memory.prefetch(page.slice(i, i + MEMO_PAGE).map((x) => x.rel));
+          prefetched = i + MEMO_PAGE;
+        }
         if (this.memory.has(e)) {
           this.observed.delete(e.rel);
           this.activity.decided(e.rel, 'remembered');
@@ -471,7 +482,6 @@ export class FileIntake {
         }
         const seen = this.observed.get(e.rel);
         if (seen) seen.round = roundNo;
-        if (full) continue; // a reader that cannot resume: walk on (what it saw is remembered), admit nothing more
         if (pass === 'reconcile') {
           // a watch takes in its sweeps: a listing only brings files it has not noticed (missed events, a backlog)
           if (!seen) {

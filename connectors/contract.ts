@@ -100,6 +100,12 @@ export interface SourceState {
   delete(key: string): void;
   /** Entries whose key starts with the prefix. */
   entries<T = unknown>(prefix: string): Array<[string, T]>;
+  /** The values of those of `keys` that exist: a page of look-ups in one query (a large memory is never read whole). */
+  getMany<T = unknown>(keys: string[]): Map<string, T>;
+  /** Up to `limit` keys with from ≤ key < to, in order of their code points: a large memory walked a page at a time. */
+  keys(from: string, to: string, limit: number): string[];
+  /** Sets many entries in one transaction. */
+  setMany(entries: Array<[string, unknown]>): void;
 }
 
 /**

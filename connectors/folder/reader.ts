@@ -126,10 +126,13 @@ export class FolderReader implements StreamReader {
         }
         if (page.length > 0) yield page;
       }
+      const into: string[] = [];
       for (let i = subdirs.length - 1; i >= 0; i--) {
         const rel = relDir === '' ? subdirs[i] : `${relDir}/${subdirs[i]}`;
-        if (opts.descend(rel) && (cursor === undefined || folderReachesCursor(rel, cursor))) dirs.push(rel);
+        if (opts.descend(rel) && (cursor === undefined || folderReachesCursor(rel, cursor))) (dirs.push(rel), into.push(subdirs[i]));
       }
+      // a folder on the cursor's path was read from the cursor on only
+      if (entries && (cursor === undefined || (relDir !== '' && !cursor.startsWith(`${relDir}/`)))) opts.folderListed?.(relDir, into);
     }
   }
 

@@ -6,6 +6,7 @@ import type { Client, FTPContext, FTPError, FTPResponse, FileInfo } from 'basic-
 import { errorMessage } from '../contract.ts';
 import { socketReadingInto, writableInto, type DownloadBody } from '../remote/download-body.ts';
 import { networkFailure, RemoteProblem } from '../remote/errors.ts';
+import { listEntries } from './listing.ts';
 import type { RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
 import type { FtpConnectionConfig } from './schema.ts';
 
@@ -141,9 +142,11 @@ function passiveStrategy([lib, transfer]: [BasicFtp, BasicFtpTransfer]): (ftp: F
 
 class FtpSession implements RemoteSession {
   readonly client: Client;
+  private readonly transfer: BasicFtpTransfer;
   private mdtm = true;
-  constructor(client: Client) {
+  constructor(client: Client, transfer: BasicFtpTransfer) {
     this.client = client;
+    this.transfer = transfer;
   }
 
   get closed(): boolean {
@@ -151,7 +154,7 @@ class FtpSession implements RemoteSession {
   }
 
   async list(dir: string): Promise<RemoteEntry[]> {
-    return (await this.client.list(dir)).map(toEntry);
+    return listEntries(this.client, this.transfer, dir, toEntry);
   }
 
   async stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined> {
@@ -175,7 +178,7 @@ class FtpSession implements RemoteSession {
   private async listedSize(file: string): Promise<number | undefined> {
     const name = file.slice(file.lastIndexOf('/') + 1);
     const dir = file.slice(0, file.lastIndexOf('/')) || '/';
-    const entry = (await this.client.list(dir)).find((f) => f.name === name);
+    const entry = (await this.list(dir)).find((f) => f.name === name);
     return entry?.size;
   }
 
@@ -298,7 +301,7 @@ export class FtpFs implements RemoteFs {
       await client.sendIgnoringError('OPTS UTF8 ON');
       await client.login(this.cfg.username, this.cfg.password ?? '');
       await client.useDefaultSettings();
-      return new FtpSession(client);
+      return new FtpSession(client, lib[1]);
     } catch (err) {
       client.close();
       if (timedOut) throw new RemoteProblem('timeout', `host unreachable: no answer from ${this.where()} within ${this.cfg.connectTimeoutMs} ms`);

@@ -8,7 +8,7 @@ import { IntakeActivity } from './activity.ts';
 import { AfterDelivery } from './after-delivery.ts';
 import { FileBackoff } from './backoff.ts';
 import { EmitQueue } from './emit-queue.ts';
-import { TakenMemory, type TakenMemo } from './memory.ts';
+import { TakenMemory, type FolderSweep, type TakenMemo } from './memory.ts';
 import { FileRules, type RuleOptions } from './rules.ts';
 import { FolderStamps } from './walk.ts';
 import type { FileEntry, ListOptions, OpenedFile, StreamReader } from './reader.ts';
@@ -44,6 +44,8 @@ export const BACKLOG_AHEAD = 1000;
  * grows with the rate the backlog is taken at (a window per settle time), up to this.
  */
 export const MAX_LOOKAHEAD = 50 * CANDIDATES;
+/** Files of a listing page whose memos are read at once (an FTP folder comes as one page of any size). */
+const MEMO_PAGE = 500;
 
 interface Observation {
   /** Size and change token as seen ("" forces a fresh look: a marker event named the file). */
@@ -114,6 +116,11 @@ export class FileIntake {
     return this.opts.settleMs;
   }
 
+  /** Memos of taken files held in RAM now (a durable memory holds a bounded cache; the rest stays in the state). */
+  get memosHeld(): number {
+    return this.memory.held;
+  }
+
   listOptions(onFolder?: ListOptions['onFolder']): ListOptions {
     return { descend: (d) => this.rules.descend(d), wants: (r) => this.rules.matters(r), onFolder };
   }
@@ -123,14 +130,15 @@ export class FileIntake {
     this.memory.load(ctx.state);
     if (this.opts.existingFiles !== 'skip') return;
     this.baseline ??= (async () => {
-      const fresh = await this.memory.loadBaseline(ctx.state, async () => {
-        const found = new Map<string, FileEntry>();
+      const reader = this.reader;
+      const opts = this.listOptions();
+      const wants = (e: FileEntry) => this.rules.wants(e.rel);
+      const fresh = await this.memory.loadBaseline(ctx.state, async function* () {
         try {
-          for await (const page of this.reader.list(this.listOptions())) for (const e of page) if (this.rules.wants(e.rel)) found.set(e.rel, e);
+          for await (const page of reader.list(opts)) yield page.filter(wants);
         } catch {
           // a folder that cannot be listed yet: nothing existed to leave alone
         }
-        return found;
       });
       if (fresh !== undefined) ctx.log.info({ files: fresh }, 'existing files left alone (existingFiles: skip)');
     })();
@@ -369,6 +377,22 @@ export class FileIntake {
     onFolder?: ListOptions['onFolder'],
     skipUnchanged = false,
   ): Promise<string[] | undefined> {
+    // memos of files gone from a folder are forgotten as soon as the listing has read the folder whole
+    const sweep = this.memory.sweep(Date.now());
+    try {
+      return await this.walkListing(ctx, pass, sweep, onFolder, skipUnchanged);
+    } finally {
+      sweep.end();
+    }
+  }
+
+  private async walkListing(
+    ctx: SourceContext,
+    pass: 'scan' | 'second-look' | 'reconcile',
+    sweep: FolderSweep,
+    onFolder: ListOptions['onFolder'],
+    skipUnchanged: boolean,
+  ): Promise<string[] | undefined> {
     const inRound = pass !== 'second-look';
     const sorted = this.reader.sortedWalk === true;
     const round = this.round;
@@ -402,6 +426,7 @@ export class FileIntake {
       else await this.serial(() => this.take(ctx, part, emits));
     };
     const opts = this.listOptions(onFolder);
+    opts.folderListed = (relDir, subdirs) => sweep.folderListed(relDir, subdirs);
     if (sorted && inRound) {
       opts.after = after;
       opts.folderRead = (relDir, stamp, settled) => this.stamps.listed(relDir, stamp, settled);
@@ -432,10 +457,24 @@ export class FileIntake {
       await new Promise((r) => setImmediate(r));
       const now = Date.now();
       if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
-      for (const e of page) {
+      let prefetched = 0;
+      for (let i = 0; i < page.length; i++) {
+        const e = page[i];
         if (!this.rules.wants(e.rel)) continue;
         // the file is there: its memory stays (a changed file's key builds on the version queued before it)
-        this.memory.saw(e.rel, roundNo);
+        sweep.saw(e.rel, roundNo);
+        if (full) {
+          // a reader that cannot resume walks on (what it saw is remembered) and admits nothing more: whether
+          // the file was taken need not be looked up
+          const seen = this.observed.get(e.rel);
+          if (seen) seen.round = roundNo;
+          continue;
+        }
+        // the memos of the next part of the page, in one look-up (a durable memory is not held in RAM)
+        if (i >= prefetched) {
+          this.memory.prefetch(page.slice(i, i + MEMO_PAGE).map((x) => x.rel));
+          prefetched = i + MEMO_PAGE;
+        }
         if (this.memory.has(e)) {
           this.observed.delete(e.rel);
           this.activity.decided(e.rel, 'remembered');
@@ -443,7 +482,6 @@ export class FileIntake {
         }
         const seen = this.observed.get(e.rel);
         if (seen) seen.round = roundNo;
-        if (full) continue; // a reader that cannot resume: walk on (what it saw is remembered), admit nothing more
         if (pass === 'reconcile') {
           // a watch takes in its sweeps: a listing only brings files it has not noticed (missed events, a backlog)
           if (!seen) {

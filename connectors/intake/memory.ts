@@ -2,6 +2,12 @@
 // they held), so a file is not taken twice in the same version. Kept in the flow's source state as
 // `taken:<relative path>`, written in the same transaction as the file's item (a checkpoint), so the memory
 // never runs ahead of the queue.
+//
+// A durable memory (`keep`, remote sources) can hold a memo for each of a million files: it stays in the
+// state and is read a listing page at a time (getMany), with a bounded cache for single looks (events,
+// sweeps). Memos of files gone from the storage are forgotten folder by folder: once a listing has read a
+// folder whole, its memos that the listing did not show are dropped (see FolderSweep). A memory that is not
+// durable (move/delete on a local folder) only holds the files waiting for their after-delivery, in RAM.
 import type { SourceState } from '../contract.ts';
 import type { FileEntry } from './reader.ts';
 
@@ -16,7 +22,18 @@ export interface TakenMemo {
 }
 
 export const TAKEN_PREFIX = 'taken:';
+/** existingFiles: skip — one key per file found on the flow's first start: `existing:<rel>` = [size, mtimeMs]. */
+const EXISTING_PREFIX = 'existing:';
+/** Set once the first start's walk wrote every `existing:` key (its value: how many). */
+const EXISTING_DONE = 'existing-files';
+/** The baseline as earlier versions kept it: one object of every file (moved into `existing:` keys on start). */
 const BASELINE_KEY = 'existing-baseline';
+/** Entries written in one transaction while the baseline is taken. */
+const BASELINE_BATCH = 5000;
+/** Memos of a durable memory held in RAM at most (a listing page's worth, a few times over). */
+export const MEMO_CACHE = 4096;
+/** Keys read at once when a folder's memos are walked. */
+const SWEEP_PAGE = 500;
 
 /** Whether a memo describes this version of the file. */
 function sameVersion(m: { size: number; mtimeMs: number; rawTime?: string }, e: FileEntry): boolean {
@@ -26,13 +43,28 @@ function sameVersion(m: { size: number; mtimeMs: number; rawTime?: string }, e: 
   return e.token === undefined ? m.mtimeMs === e.mtimeMs : true;
 }
 
+/** The key right after every key that starts with `prefix` ("a/" → "a0": "/" and "0" are neighbours, as ":" and ";"). */
+function pastPrefix(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+const dirOf = (rel: string) => {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+};
+
 export class TakenMemory {
-  /** Memos, with when this process wrote them (a listing that started earlier may have missed the file). */
-  private readonly memos = new Map<string, { memo: TakenMemo; at: number; round?: number }>();
-  /** existingFiles: skip — the files found when the flow first started, never taken unless they change. */
-  private readonly existing = new Map<string, { size: number; mtimeMs: number }>();
+  /** Not durable: every memo, with when it was written and the listing round that last saw its file. */
+  private readonly volatile = new Map<string, { memo: TakenMemo; at: number; round?: number }>();
+  /** Durable: memos (and baseline entries) read from the state lately, by key (null: none there), oldest first. */
+  private readonly cache = new Map<string, TakenMemo | [number, number] | null>();
+  /** Durable: when this process wrote memos, while a listing under way may have read their folder before. */
+  private readonly written = new Map<string, number>();
+  /** Durable: the folder sweeps of the listings under way (their start bounds what `written` must keep). */
+  private readonly sweeps = new Set<FolderSweep>();
+  /** existingFiles: skip — the files found when the flow first started (kept in the state), never taken unless they change. */
+  private baseline = false;
   private state?: SourceState;
-  private loaded = false;
   /** Memos survive a restart (and are written with each item). */
   readonly durable: boolean;
 
@@ -40,39 +72,79 @@ export class TakenMemory {
     this.durable = durable;
   }
 
-  /** Reads the durable memory once. */
+  /** Binds the memory to the flow's state (a durable memory is read as listings need it, never whole). */
   load(state: SourceState): void {
     this.state = state;
-    if (this.loaded) return;
-    this.loaded = true;
-    if (!this.durable) return;
-    for (const [key, memo] of state.entries<TakenMemo>(TAKEN_PREFIX)) this.memos.set(key.slice(TAKEN_PREFIX.length), { memo, at: 0 });
   }
 
-  /** The baseline of existingFiles: skip, taken by `walk` on the flow's first start and kept in the state. */
-  async loadBaseline(state: SourceState, walk: () => Promise<Map<string, { size: number; mtimeMs: number }>>): Promise<number | undefined> {
-    let saved = state.get<Record<string, [number, number]>>(BASELINE_KEY);
-    let fresh: number | undefined;
-    if (!saved) {
-      const found = await walk();
-      saved = Object.fromEntries([...found].map(([rel, e]) => [rel, [e.size, e.mtimeMs] as [number, number]]));
-      state.set(BASELINE_KEY, saved);
-      fresh = found.size;
+  /**
+   * The baseline of existingFiles: skip: the files `walk` yields on the flow's first start, kept in the state one
+   * key per file (written a batch at a time, never held whole). Returns how many were found on a first start.
+   */
+  async loadBaseline(state: SourceState, walk: () => AsyncIterable<Array<{ rel: string; size: number; mtimeMs: number }>>): Promise<number | undefined> {
+    this.state = state;
+    this.baseline = true;
+    if (state.get<number>(EXISTING_DONE) !== undefined) return undefined;
+    const old = state.get<Record<string, [number, number]>>(BASELINE_KEY);
+    let batch: Array<[string, unknown]> = [];
+    let n = 0;
+    const add = (rel: string, v: [number, number]) => {
+      batch.push([EXISTING_PREFIX + rel, v]);
+      n++;
+      if (batch.length >= BASELINE_BATCH) (state.setMany(batch), (batch = []));
+    };
+    if (old) {
+      // kept whole by an earlier version: moved into one key per file (a restart midway moves it again)
+      for (const [rel, v] of Object.entries(old)) add(rel, v);
+    } else {
+      for await (const page of walk()) for (const e of page) add(e.rel, [e.size, e.mtimeMs]);
     }
-    for (const [rel, [size, mtimeMs]] of Object.entries(saved)) this.existing.set(rel, { size, mtimeMs });
-    return fresh;
+    batch.push([EXISTING_DONE, n]);
+    state.setMany(batch);
+    if (old) state.delete(BASELINE_KEY);
+    return old ? undefined : n;
+  }
+
+  private cached(key: string, value: TakenMemo | [number, number] | null): void {
+    this.cache.delete(key);
+    this.cache.set(key, value);
+    if (this.cache.size > MEMO_CACHE) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  /** Reads the memos of a page of files in one look-up, so the checks that follow need no query each. */
+  prefetch(rels: string[]): void {
+    if (!this.state || (!this.durable && !this.baseline)) return;
+    const keys: string[] = [];
+    for (const rel of rels) {
+      if (this.durable && !this.cache.has(TAKEN_PREFIX + rel)) keys.push(TAKEN_PREFIX + rel);
+      if (this.baseline && !this.cache.has(EXISTING_PREFIX + rel)) keys.push(EXISTING_PREFIX + rel);
+    }
+    if (keys.length === 0) return;
+    const found = this.state.getMany<TakenMemo | [number, number]>(keys);
+    for (const key of keys) this.cached(key, found.get(key) ?? null);
+  }
+
+  /** A value of the state, through the cache. */
+  private lookup<T extends TakenMemo | [number, number]>(key: string): T | undefined {
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return (hit ?? undefined) as T | undefined;
+    const value = this.state?.get<T>(key);
+    this.cached(key, value ?? null);
+    return value;
   }
 
   get(rel: string): TakenMemo | undefined {
-    return this.memos.get(rel)?.memo;
+    if (!this.durable) return this.volatile.get(rel)?.memo;
+    return this.lookup<TakenMemo>(TAKEN_PREFIX + rel);
   }
 
   /** Taken in this version already (or left alone as an existing file). */
   has(e: FileEntry): boolean {
-    const m = this.memos.get(e.rel)?.memo;
+    const m = this.get(e.rel);
     if (m) return sameVersion(m, e);
-    const x = this.existing.get(e.rel);
-    return x !== undefined && x.size === e.size && x.mtimeMs === e.mtimeMs;
+    if (!this.baseline) return false;
+    const x = this.lookup<[number, number]>(EXISTING_PREFIX + e.rel);
+    return x !== undefined && x[0] === e.size && x[1] === e.mtimeMs;
   }
 
   /** The checkpoint that records a taken file with its item (durable memories only). */
@@ -82,7 +154,13 @@ export class TakenMemory {
 
   /** A file was queued (its checkpoint, if any, is committed with it). */
   remember(rel: string, memo: TakenMemo): void {
-    this.memos.set(rel, { memo, at: Date.now() });
+    const now = Date.now();
+    if (!this.durable) {
+      this.volatile.set(rel, { memo, at: now });
+      return;
+    }
+    this.cached(TAKEN_PREFIX + rel, memo);
+    if (this.sweeps.size > 0) this.written.set(rel, now);
   }
 
   /** A new version that needs no item (touched, same content): remembered and written now. */
@@ -93,25 +171,135 @@ export class TakenMemory {
 
   /** The file was moved or deleted after delivery. */
   forget(rel: string): void {
-    if (!this.memos.delete(rel)) return;
-    if (this.durable) this.state?.delete(`${TAKEN_PREFIX}${rel}`);
+    if (!this.durable) {
+      this.volatile.delete(rel);
+      return;
+    }
+    if (this.get(rel) === undefined) return;
+    this.state?.delete(`${TAKEN_PREFIX}${rel}`);
+    this.cached(TAKEN_PREFIX + rel, null);
+    this.written.delete(rel);
   }
 
-  /** A listing round saw the file (in the version remembered). */
+  /**
+   * The memory's part in one listing pass that started at `since`: a durable memory forgets, folder by folder,
+   * the memos of files the listing did not show. End it when the pass ends.
+   */
+  sweep(since: number): FolderSweep {
+    const s = new FolderSweep(this, since);
+    if (this.durable) {
+      this.sweeps.add(s);
+      const oldest = Math.min(...[...this.sweeps].map((x) => x.since));
+      for (const [rel, at] of this.written) if (at < oldest) this.written.delete(rel);
+    }
+    return s;
+  }
+
+  /** @internal FolderSweep's end. */
+  sweepEnded(s: FolderSweep): void {
+    this.sweeps.delete(s);
+    if (this.sweeps.size === 0) this.written.clear();
+  }
+
+  /**
+   * @internal A folder was listed whole at or after `since`, showing the files `seen` (names) and going into
+   * the sub-folders `subdirs`: memos of its other files, and of files in sub-folders it no longer has (or no
+   * longer goes into), are forgotten, unless written since the listing started. Walks the folder's keys a page
+   * at a time, jumping over the sub-folders it goes into.
+   */
+  forgetUnlisted(relDir: string, seen: Set<string>, subdirs: Set<string>, since: number): number {
+    const state = this.state;
+    if (!this.durable || !state) return 0;
+    const prefix = TAKEN_PREFIX + (relDir === '' ? '' : `${relDir}/`);
+    const end = pastPrefix(prefix);
+    const gone: string[] = [];
+    let from = prefix;
+    for (;;) {
+      const keys = state.keys(from, end, SWEEP_PAGE);
+      if (keys.length === 0) break;
+      let jump: string | undefined;
+      for (const key of keys) {
+        const rest = key.slice(prefix.length);
+        const slash = rest.indexOf('/');
+        if (slash >= 0 && subdirs.has(rest.slice(0, slash))) {
+          jump = pastPrefix(prefix + rest.slice(0, slash + 1));
+          break;
+        }
+        if (slash < 0 && seen.has(rest)) continue;
+        const rel = key.slice(TAKEN_PREFIX.length);
+        if ((this.written.get(rel) ?? 0) < since) gone.push(rel);
+      }
+      if (jump !== undefined) from = jump;
+      else if (keys.length < SWEEP_PAGE) break;
+      else from = `${keys[keys.length - 1]}\u0000`;
+    }
+    for (const rel of gone) {
+      state.delete(TAKEN_PREFIX + rel);
+      this.cache.delete(TAKEN_PREFIX + rel);
+    }
+    return gone.length;
+  }
+
+  /** A listing round saw the file (in the version remembered): not durable memories keep it. */
   saw(rel: string, round: number): void {
-    const m = this.memos.get(rel);
+    const m = this.volatile.get(rel);
     if (m) m.round = round;
   }
 
   /**
-   * After a complete listing round that started at `since`: forgets files it did not see (gone from the
-   * storage), except those `unread` says lie in folders the round did not read.
+   * After a complete listing round that started at `since`: a memory that is not durable forgets files the
+   * round did not see (gone from the storage), except those `unread` says lie in folders it did not read. (A
+   * durable memory forgot them as each folder was listed.)
    */
   forgetUnseen(round: number, since: number, unread: (rel: string) => boolean): void {
-    for (const [rel, m] of this.memos) if (m.round !== round && m.at < since && !unread(rel)) this.forget(rel);
+    for (const [rel, m] of this.volatile) if (m.round !== round && m.at < since && !unread(rel)) this.volatile.delete(rel);
   }
 
-  get size(): number {
-    return this.memos.size;
+  /** Memos (and baseline entries) held in RAM: the bounded cache, plus every memo of a memory that is not durable. */
+  get held(): number {
+    return this.cache.size + this.volatile.size;
+  }
+}
+
+/**
+ * One listing pass's record of what it saw, folder by folder (a listing yields a folder's files together): when
+ * the reader says a folder was listed whole, the memos of files it did not show are forgotten. Holds the names
+ * of one folder at a time.
+ */
+export class FolderSweep {
+  private readonly memory: TakenMemory;
+  readonly since: number;
+  private dir?: string;
+  private names = new Set<string>();
+  /** Memos forgotten by this pass. */
+  forgotten = 0;
+
+  constructor(memory: TakenMemory, since: number) {
+    this.memory = memory;
+    this.since = since;
+  }
+
+  /** The listing (round `round`) showed this wanted file. */
+  saw(rel: string, round: number): void {
+    if (!this.memory.durable) return this.memory.saw(rel, round);
+    const dir = dirOf(rel);
+    if (dir !== this.dir) {
+      this.dir = dir;
+      this.names = new Set();
+    }
+    this.names.add(dir === '' ? rel : rel.slice(dir.length + 1));
+  }
+
+  /** The reader listed `relDir` whole, and goes into these sub-folders. */
+  folderListed(relDir: string, subdirs: string[]): void {
+    if (!this.memory.durable) return;
+    const seen = this.dir === relDir ? this.names : new Set<string>();
+    this.forgotten += this.memory.forgetUnlisted(relDir, seen, new Set(subdirs), this.since);
+    this.dir = undefined;
+    this.names = new Set();
+  }
+
+  end(): void {
+    if (this.memory.durable) this.memory.sweepEnded(this);
   }
 }

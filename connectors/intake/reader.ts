@@ -37,6 +37,12 @@ export interface ListOptions {
   unchanged?(relDir: string, stamp: string): FolderStamp | undefined;
   /** A folder was read: its stamp and sub-folders, and whether the stamp is old enough to trust next round. */
   folderRead?(relDir: string, s: FolderStamp, settled: boolean): void;
+  /**
+   * Called after the last page of a folder whose files were all yielded (read whole: not resumed part-way, not
+   * skipped as unchanged), with the sub-folders (names) the walk goes into: what the listing did not show of
+   * that folder is not there.
+   */
+  folderListed?(relDir: string, subdirs: string[]): void;
 }
 
 /** A file opened for taking: its body, and the time and attributes its item carries. */

@@ -8,6 +8,9 @@ import { posix, remoteContained, remoteFolder } from './paths.ts';
 import type { FolderPages, RemoteEntry, RemoteFs } from './protocol.ts';
 import type { SessionPool } from './session-pool.ts';
 
+/** Entries of a folder read whole (FTP) handed to the core at once. */
+const WHOLE_PAGE = 1000;
+
 export class RemoteReader implements StreamReader {
   readonly cheapStat = false;
   readonly rereadCostly = true;
@@ -70,6 +73,7 @@ export class RemoteReader implements StreamReader {
         if (relDir === '' || this.fs.classify(err).broken) throw err;
         continue; // a sub-folder removed or unreadable while walking
       }
+      opts.folderListed?.(relDir, subdirs.map((rel) => posix.basename(rel)));
       for (let i = subdirs.length - 1; i >= 0; i--) dirs.push(subdirs[i]);
     }
   }
@@ -87,7 +91,8 @@ export class RemoteReader implements StreamReader {
       return undefined;
     });
     if (whole) {
-      yield whole;
+      // handed on in parts, so a huge folder's entries become the core's entries a part at a time
+      for (let i = 0; i < whole.length; i += WHOLE_PAGE) yield whole.slice(i, i + WHOLE_PAGE);
       return;
     }
     try {

@@ -2,14 +2,46 @@
 import fs from 'node:fs';
 import type { EmitResult, NewItem, SourceContext, SourceState } from '../../connectors/contract.ts';
 
-/** A state kept in memory (a source's durable memory, without a database). */
-export function memoryState(): SourceState {
+/** Code-point order, as SQLite compares keys (UTF-16 code units differ above U+FFFF). */
+const byCodePoint = (a: string, b: string) => {
+  const x = [...a];
+  const y = [...b];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i].codePointAt(0)! - y[i].codePointAt(0)!;
+  return x.length - y.length;
+};
+
+/**
+ * A state kept in memory (a source's durable memory, without a database). `reads` counts the keys handed out by
+ * each kind of read, so a test can tell how a source reads its memory.
+ */
+export function memoryState(): SourceState & { reads: { get: number; getMany: number; keys: number; entries: number } } {
   const mem = new Map<string, unknown>();
+  const reads = { get: 0, getMany: 0, keys: 0, entries: 0 };
+  const sorted = (from: string, to: string) => [...mem.keys()].filter((k) => byCodePoint(k, from) >= 0 && byCodePoint(k, to) < 0).sort(byCodePoint);
   return {
-    get: <T>(k: string) => mem.get(k) as T | undefined,
-    set: (k, v) => void mem.set(k, v),
+    reads,
+    get: <T>(k: string) => (reads.get++, mem.get(k) as T | undefined),
+    set: (k, v) => void mem.set(k, structuredClone(v)),
+    setMany: (entries) => {
+      for (const [k, v] of entries) mem.set(k, structuredClone(v));
+    },
     delete: (k) => void mem.delete(k),
-    entries: <T>(prefix: string) => [...mem.entries()].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1)) as Array<[string, T]>,
+    entries: <T>(prefix: string) => {
+      const out = [...mem.entries()].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => byCodePoint(a, b)) as Array<[string, T]>;
+      reads.entries += out.length;
+      return out;
+    },
+    getMany: <T>(keys: string[]) => {
+      const out = new Map<string, T>();
+      for (const k of keys) if (mem.has(k)) out.set(k, mem.get(k) as T);
+      reads.getMany += out.size;
+      return out;
+    },
+    keys: (from, to, limit) => {
+      const out = sorted(from, to).slice(0, limit);
+      reads.keys += out.length;
+      return out;
+    },
   };
 }
 

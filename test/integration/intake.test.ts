@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NewItem, Source } from '../../connectors/contract.ts';
 import { folderConnector } from '../../connectors/folder/index.ts';
 import { folderSourceSchema } from '../../connectors/folder/schema.ts';
@@ -15,11 +15,10 @@ import { sftpConnector } from '../../connectors/sftp/index.ts';
 import { sftpSourceSchema } from '../../connectors/sftp/schema.ts';
 import { openDatabase } from '../../main/engine/store/db.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
-import { startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
 import { recordIntake } from '../helpers/intake.ts';
 import { recordingContext, type RecordingOptions } from '../helpers/source-context.ts';
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
-import { sshdAvailable, startSshd, type SshdHandle } from '../helpers/sshd.ts';
+import { useRemoteServers } from '../helpers/remote-servers.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 
 const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -41,15 +40,7 @@ interface Storage {
   refuseRead(local: string, remote: string, rel: string): (() => void) | undefined;
 }
 
-let ftp: FtpServerHandle;
-let sshd: SshdHandle | undefined;
-beforeAll(async () => {
-  if (!sshdAvailable()) throw new Error('these tests need /usr/sbin/sshd (Debian openssh-server) and root, as in CI');
-  [ftp, sshd] = await Promise.all([startFtpServer(), startSshd()]);
-});
-afterAll(async () => {
-  await Promise.all([ftp?.close(), sshd?.stop()]);
-});
+const servers = useRemoteServers();
 
 const unique = (name: string) => `${name}-${crypto.randomBytes(3).toString('hex')}`;
 
@@ -75,28 +66,28 @@ const storages: Storage[] = [
     kind: 'ftp',
     folder: () => {
       const name = unique('in');
-      fs.mkdirSync(path.join(ftp.root, name));
-      return { local: path.join(ftp.root, name), remote: `/${name}` };
+      fs.mkdirSync(path.join(servers.ftp.root, name));
+      return { local: path.join(servers.ftp.root, name), remote: `/${name}` };
     },
-    config: (remote) => ({ host: '127.0.0.1', port: ftp.port, username: ftp.user, password: ftp.password, path: remote }),
+    config: (remote) => ({ host: '127.0.0.1', port: servers.ftp.port, username: servers.ftp.user, password: servers.ftp.password, path: remote }),
     create: (c) => ftpConnector.createSource!(ftpSourceSchema.parse(c), { configDir: '/', log }),
-    where: (remote, rel) => `ftp://${ftp.user}@127.0.0.1:${ftp.port}${rel === undefined ? remote : path.posix.join(remote, rel)}`,
+    where: (remote, rel) => `ftp://${servers.ftp.user}@127.0.0.1:${servers.ftp.port}${rel === undefined ? remote : path.posix.join(remote, rel)}`,
     tempNames: true,
     refuseRead: (_local, remote, rel) => {
-      ftp.faults.denyReadsOf = path.posix.join(remote, rel);
-      return () => (ftp.faults.denyReadsOf = undefined);
+      servers.ftp.faults.denyReadsOf = path.posix.join(remote, rel);
+      return () => (servers.ftp.faults.denyReadsOf = undefined);
     },
   },
   {
     kind: 'sftp',
     folder: () => {
-      const local = path.join(sshd!.root, unique('in'));
+      const local = path.join(servers.sshd.root, unique('in'));
       fs.mkdirSync(local);
       return { local, remote: local };
     },
-    config: (remote) => ({ host: '127.0.0.1', port: sshd!.port, username: sshd!.user, privateKey: sshd!.clientKey, hostKey: sshd!.hostKey, path: remote }),
+    config: (remote) => ({ host: '127.0.0.1', port: servers.sshd.port, username: servers.sshd.user, privateKey: servers.sshd.clientKey, hostKey: servers.sshd.hostKey, path: remote }),
     create: (c) => sftpConnector.createSource!(sftpSourceSchema.parse(c), { configDir: '/', log }),
-    where: (remote, rel) => `sftp://${sshd!.user}@127.0.0.1:${sshd!.port}${rel === undefined ? remote : path.posix.join(remote, rel)}`,
+    where: (remote, rel) => `sftp://${servers.sshd.user}@127.0.0.1:${servers.sshd.port}${rel === undefined ? remote : path.posix.join(remote, rel)}`,
     tempNames: true,
     refuseRead: () => undefined, // the server runs as root here: it reads any file
   },

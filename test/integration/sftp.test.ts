@@ -13,7 +13,7 @@ import { freePort } from '../helpers/ftp-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
-import { recordingContext } from '../helpers/source-context.ts';
+import { memoryState, recordingContext } from '../helpers/source-context.ts';
 
 /** Files a folder destination finished (its own temp files excluded). */
 const landed = (d: string) => listFiles(d).filter((f) => !f.endsWith('.partial'));
@@ -119,13 +119,12 @@ describe('sftp source', () => {
     };
     const emitted = new Map<string, Buffer>();
     const problems: string[] = [];
-    const mem = new Map<string, unknown>();
     try {
       await source.scan({
         flow: 'f',
         log,
         signal: new AbortController().signal,
-        state: { get: (k) => mem.get(k) as any, set: (k, v) => void mem.set(k, v), delete: (k) => void mem.delete(k), entries: (p) => [...mem].filter(([k]) => k.startsWith(p)) as any },
+        state: memoryState(),
         hasCapacity: () => true,
         problem: (m) => void problems.push(m),
         emit: async (items) => {

@@ -10,6 +10,12 @@ export function sourceState(db: Db, flow: string): SourceState {
   const list = db.prepare<[string, string, string], { key: string; value: string }>(
     'SELECT key, value FROM source_state WHERE flow = ? AND key >= ? AND key < ? ORDER BY key',
   );
+  const many = db.prepare<[string, string], { key: string; value: string }>(
+    'SELECT key, value FROM source_state WHERE flow = ? AND key IN (SELECT value FROM json_each(?))',
+  );
+  const keys = db.prepare<[string, string, string, number], { key: string }>(
+    'SELECT key FROM source_state WHERE flow = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?',
+  );
   return {
     get<T>(key: string): T | undefined {
       const row = get.get(flow, key);
@@ -24,6 +30,18 @@ export function sourceState(db: Db, flow: string): SourceState {
     entries<T>(prefix: string): Array<[string, T]> {
       return list.all(flow, prefix, `${prefix}\uffff`).map((r) => [r.key, JSON.parse(r.value) as T]);
     },
+    getMany<T>(wanted: string[]): Map<string, T> {
+      const found = new Map<string, T>();
+      if (wanted.length === 0) return found;
+      for (const r of many.all(flow, JSON.stringify(wanted))) found.set(r.key, JSON.parse(r.value) as T);
+      return found;
+    },
+    keys(from: string, to: string, limit: number): string[] {
+      return keys.all(flow, from, to, limit).map((r) => r.key);
+    },
+    setMany: db.transaction((entries: Array<[string, unknown]>) => {
+      for (const [key, value] of entries) set.run(flow, key, JSON.stringify(value));
+    }),
   };
 }
 

@@ -13,6 +13,7 @@ import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { runPrunePass } from './store/retention.ts';
+import { Checkpointer } from './store/checkpointer.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
@@ -78,6 +79,7 @@ export class Engine {
   readonly db: Db;
   readonly queue: Queue;
   readonly content: ContentStore;
+  private readonly checkpointer: Checkpointer;
   readonly flowStates: FlowStates;
   /** OAuth connections: their tokens, health and consent. */
   readonly connections: ConnectionManager;
@@ -124,6 +126,8 @@ export class Engine {
       throw err;
     }
     this.queue = new Queue(this.db);
+    // WAL checkpoints with their fsyncs off the engine's thread (store/checkpointer.ts)
+    this.checkpointer = new Checkpointer(this.db, { onError: (err) => this.log.error({ err: errorMessage(err) }, 'the database could not be fsynced: WAL checkpoints stopped') });
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
     this.network = this.networkOf(this.config);
@@ -598,6 +602,7 @@ export class Engine {
     this.persistFacts();
     this.connections.close();
     await this.network.close().catch(() => undefined);
+    await this.checkpointer.close();
     this.db.close();
     this.unlock();
     this.state = 'stopped';

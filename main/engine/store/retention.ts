@@ -2,9 +2,8 @@
 // fingerprints), then fingerprints and activity events past their own horizons. A week of deliveries can be a
 // million items, and the queue's writer is the engine's one thread: the work goes in small transactions, each
 // sized to take about STEP_MS, so intake and deliveries get the database between them. A step is not fsynced
-// on its own (losing one to a power cut only means pruning it again), and it copies its own pages back into
-// the database (a passive checkpoint) at once: left to SQLite's automatic checkpoint, a million deleted items'
-// pages would come back as 40 MB checkpoints, each a stall of its own in whichever commit ran into it.
+// on its own (losing one to a power cut only means pruning it again). Its pages go back into the database
+// file with the engine's other writes (store/checkpointer.ts), whose fsyncs do not hold up the thread.
 import type { Db } from './db.ts';
 import { CountChanges, type ItemCounts } from './item-counts.ts';
 import type { ItemState } from './queue.ts';
@@ -42,8 +41,6 @@ export class PrunePass {
   /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
   private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
   private readonly stmts;
-  /** Rows the current step deleted. */
-  private deleted = 0;
 
   constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons) {
     this.db = db;
@@ -69,7 +66,6 @@ export class PrunePass {
       delEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
       syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
       syncFull: db.prepare('PRAGMA synchronous = FULL'),
-      checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
     };
   }
 
@@ -87,10 +83,7 @@ export class PrunePass {
     } finally {
       this.stmts.syncFull.run();
     }
-    // a step that deleted nothing wrote nothing to copy back
-    if (this.deleted > 0) this.stmts.checkpoint.run();
-    this.deleted = 0;
-    // size the next step (transaction and checkpoint) to take about STEP_MS (a slow disk or a busy machine: smaller steps)
+    // size the next step to take about STEP_MS (a slow disk or a busy machine: smaller steps)
     const ms = performance.now() - t0;
     if (ms < STEP_MS / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
     else if (ms > STEP_MS * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
@@ -110,7 +103,7 @@ export class PrunePass {
     this.stmts.delAttempts.run(ids);
     this.stmts.delBodies.run(ids);
     this.stmts.delReplies.run(ids);
-    this.deleted += this.stmts.delItems.run(ids).changes;
+    this.stmts.delItems.run(ids);
     const counted = new CountChanges();
     for (const r of old) counted.add(r.flow, r.state, -1, -r.size);
     this.counts.apply(counted);
@@ -121,7 +114,7 @@ export class PrunePass {
   private fingerprintsStep(): boolean {
     const { flow, key } = this.fpCursor;
     const rows = this.stmts.fingerprints.all(flow, key, this.rows * 4);
-    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.deleted += this.stmts.delFingerprint.run(r.flow, r.idem_key).changes;
+    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.stmts.delFingerprint.run(r.flow, r.idem_key);
     const last = rows.at(-1);
     if (last) this.fpCursor = { flow: last.flow, key: last.idem_key };
     return rows.length < this.rows * 4;
@@ -135,7 +128,7 @@ export class PrunePass {
       if (r.at >= this.horizons.eventsBefore) break;
       upTo = r.id;
     }
-    if (upTo !== undefined) this.deleted += this.stmts.delEventsUpTo.run(upTo).changes;
+    if (upTo !== undefined) this.stmts.delEventsUpTo.run(upTo);
     return upTo === undefined || upTo !== rows.at(-1)!.id;
   }
 }

@@ -1,0 +1,202 @@
+// WAL checkpoints whose fsyncs run off the engine's thread. SQLite's automatic checkpoint runs inside the
+// commit that crosses its threshold: it copies the WAL's pages back into the database file and fsyncs that
+// file on the engine's one thread, so an intake commit now and then waited 50–800 ms on a busy disk. Copying
+// pages is cheap (the OS page cache takes them); the fsyncs are what wait. Here each cycle:
+//   1. pins the WAL: a read transaction on a second connection, so no writer (in this process or another)
+//      can restart the WAL and overwrite its frames while the copies below are not yet on disk (SQLite only
+//      restarts a WAL that no reader uses);
+//   2. fsyncs the WAL on libuv's thread pool (commits made with synchronous=NORMAL, leases for example, are
+//      then durable before pages built from them reach the database file);
+//   3. copies the pinned frames into the database file with a PASSIVE checkpoint that does not fsync;
+//   4. fsyncs the database file on the thread pool;
+//   5. lets the pin go: the copied frames may now be overwritten.
+// A power cut anywhere in between leaves every pinned frame in the WAL, from which SQLite recovers. The WAL
+// only restarts when a writer finds every frame copied and nobody pinning; under steady intake new frames
+// arrive during every fsync, so once the WAL holds `restartFrames` a cycle ends with an ordinary fsynced
+// checkpoint of what arrived meanwhile (a small one) and the next commit starts the WAL from its beginning.
+// No worker thread: a V8 isolate for checkpoints cost 16 MB of RSS.
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import type { Db } from './db.ts';
+
+type Fsync = (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
+
+export interface CheckpointerOptions {
+  /** How often to look for committed frames to copy back. */
+  intervalMs?: number;
+  /** WAL frames past which a cycle ends with an fsynced checkpoint, so the WAL restarts. */
+  restartFrames?: number;
+  /** The fsync used for the two files (tests hold it to look at the WAL in between). */
+  fsync?: Fsync;
+  /** Told when the files cannot be fsynced: the WAL then stays pinned (never overwritten) and cycles stop. */
+  onError?: (err: Error) => void;
+}
+
+export interface CheckpointStats {
+  cycles: number;
+  /** Frames copied back without blocking on an fsync. */
+  framesCopied: number;
+  /** Cycles that ended with an fsynced checkpoint (WAL restart points). */
+  restartSteps: number;
+  /** The longest the engine's thread spent in one copy or restart step, ms. */
+  longestStepMs: number;
+  /** The longest wait for the two fsyncs of one cycle (off the engine's thread), ms. */
+  longestFsyncMs: number;
+}
+
+interface CheckpointResult {
+  busy: number;
+  log: number;
+  checkpointed: number;
+}
+
+export class Checkpointer {
+  private readonly db: Db;
+  private readonly pin: Db;
+  private readonly walFd: number;
+  private readonly dbFd: number;
+  private readonly fsync: Fsync;
+  private readonly restartFrames: number;
+  private readonly timer: NodeJS.Timeout;
+  private readonly stmts;
+  /** The pin connection's data_version when the last cycle began (changes when another connection commits). */
+  private seenVersion = -1;
+  private running?: Promise<void>;
+  private closed = false;
+  private failed = false;
+  /** The last cycle's checkpoint figures (frames in the WAL, frames copied): the next one's are counted from them. */
+  private last = { log: 0, checkpointed: 0 };
+  private readonly onError: (err: Error) => void;
+  readonly stats: CheckpointStats = { cycles: 0, framesCopied: 0, restartSteps: 0, longestStepMs: 0, longestFsyncMs: 0 };
+
+  constructor(db: Db, opts: CheckpointerOptions = {}) {
+    this.db = db;
+    this.fsync = opts.fsync ?? fs.fsync;
+    this.onError = opts.onError ?? (() => undefined);
+    this.restartFrames = opts.restartFrames ?? 16_384;
+    const file = db.name;
+    // SQLite no longer checkpoints inside commits on this connection: the cycles below do it
+    db.pragma('wal_autocheckpoint = 0');
+    this.pin = new Database(file, { fileMustExist: true });
+    this.pin.pragma('busy_timeout = 10000');
+    // fsync needs a handle that may write on Windows (FlushFileBuffers); nothing is written through these
+    this.dbFd = fs.openSync(file, 'r+');
+    this.walFd = fs.openSync(`${file}-wal`, fs.constants.O_RDWR | fs.constants.O_CREAT);
+    this.stmts = {
+      version: this.pin.prepare('PRAGMA data_version').pluck(),
+      begin: this.pin.prepare('BEGIN'),
+      // a read starts the transaction's snapshot: from here the pinned frames are those committed so far
+      read: this.pin.prepare('SELECT 1 FROM sqlite_schema LIMIT 1'),
+      end: this.pin.prepare('COMMIT'),
+      syncOff: db.prepare('PRAGMA synchronous = OFF'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
+      checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
+    };
+    this.timer = setInterval(() => void this.cycle(), opts.intervalMs ?? 100);
+    this.timer.unref();
+  }
+
+  /** Runs one cycle now unless one is running (then waits for it); resolves when its fsyncs are done. */
+  cycle(): Promise<void> {
+    if (this.running) return this.running;
+    if (this.closed || this.failed) return Promise.resolve();
+    const version = this.stmts.version.get() as number;
+    if (version === this.seenVersion) return Promise.resolve(); // nothing committed since the last cycle
+    this.seenVersion = version;
+    this.running = this.copyBack()
+      .catch((err: Error) => this.fail(err))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async copyBack(): Promise<void> {
+    this.stats.cycles++;
+    this.stmts.begin.run();
+    /** False once the pin is let go, or when it must be kept (a failed copy). */
+    let holding = true;
+    const unpin = () => {
+      if (holding) this.stmts.end.run();
+      holding = false;
+    };
+    try {
+      this.stmts.read.get();
+      const t0 = performance.now();
+      await this.fsyncOf(this.walFd);
+      let fsyncMs = performance.now() - t0;
+      if (this.closed) return;
+      const copied = this.step(() => this.checkpoint(false));
+      // PASSIVE stops at the oldest frame a reader still needs: the pin's, or an older one in another process.
+      // Its figures are totals for the WAL since it last restarted.
+      const sameWal = copied.log >= this.last.log && copied.checkpointed >= this.last.checkpointed;
+      this.stats.framesCopied += copied.checkpointed - (sameWal ? this.last.checkpointed : 0);
+      this.last = copied;
+      if (copied.checkpointed > 0) {
+        const t1 = performance.now();
+        await this.fsyncOf(this.dbFd);
+        fsyncMs += performance.now() - t1;
+      }
+      this.stats.longestFsyncMs = Math.max(this.stats.longestFsyncMs, fsyncMs);
+      unpin();
+      if (this.closed) return;
+      if (copied.log >= this.restartFrames) {
+        // what arrived during the fsyncs, copied and fsynced the ordinary way: every frame is then in the
+        // database file, on disk, and the next commit starts the WAL from its beginning
+        this.step(() => this.checkpoint(true));
+        this.stats.restartSteps++;
+      }
+    } catch (err) {
+      // Copied pages may not be on disk: the pin is kept for good, so no writer overwrites the frames they
+      // came from (SQLite recovers from the WAL after a power cut). The WAL grows until Ferry stops.
+      holding = false;
+      throw err;
+    } finally {
+      unpin();
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failed = true;
+    clearInterval(this.timer);
+    this.onError(err);
+  }
+
+  private checkpoint(synced: boolean): CheckpointResult {
+    if (synced) return this.stmts.checkpoint.get() as CheckpointResult;
+    this.stmts.syncOff.run();
+    try {
+      return this.stmts.checkpoint.get() as CheckpointResult;
+    } finally {
+      this.stmts.syncFull.run();
+    }
+  }
+
+  private step<T>(fn: () => T): T {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      this.stats.longestStepMs = Math.max(this.stats.longestStepMs, performance.now() - t0);
+    }
+  }
+
+  private fsyncOf(fd: number): Promise<void> {
+    return new Promise((resolve, reject) => this.fsync(fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * Stops the cycles and waits for the running one; closes the pin connection and the file handles. The
+   * engine's connection then closes as the last one, which checkpoints the WAL (fsynced) and removes it.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.running;
+    // a failed cycle's pin is still open: closing the connection ends it, and the engine's close checkpoints
+    // with SQLite's own fsyncs
+    if (this.pin.inTransaction) this.stmts.end.run();
+    this.pin.close();
+    fs.closeSync(this.dbFd);
+    fs.closeSync(this.walFd);
+  }
+}

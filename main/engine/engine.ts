@@ -417,8 +417,9 @@ export class Engine {
   private async pruneNow(now: number): Promise<number> {
     try {
       const r = this.config.retention;
-      const items = await runPrunePass(this.queue.pruneSteps({ settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY }), this.content, () => this.state !== 'running');
-      if (items > 0) this.log.info({ items }, 'pruned delivered items');
+      const pass = this.queue.pruneSteps({ settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY });
+      const items = await runPrunePass(pass, this.content, () => this.state !== 'running');
+      if (items > 0) this.log.info({ items, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), checkpoints: this.checkpointer.stats }, 'pruned delivered items');
       return items;
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'pruning failed');

@@ -42,6 +42,8 @@ export interface CheckpointStats {
   longestStepMs: number;
   /** The longest wait for the two fsyncs of one cycle (off the engine's thread), ms. */
   longestFsyncMs: number;
+  /** The longest restart step (a checkpoint with its fsyncs on the thread), ms. */
+  longestRestartMs: number;
 }
 
 interface CheckpointResult {
@@ -67,7 +69,7 @@ export class Checkpointer {
   /** The last cycle's checkpoint figures (frames in the WAL, frames copied): the next one's are counted from them. */
   private last = { log: 0, checkpointed: 0 };
   private readonly onError: (err: Error) => void;
-  readonly stats: CheckpointStats = { cycles: 0, framesCopied: 0, restartSteps: 0, longestStepMs: 0, longestFsyncMs: 0 };
+  readonly stats: CheckpointStats = { cycles: 0, framesCopied: 0, restartSteps: 0, longestStepMs: 0, longestFsyncMs: 0, longestRestartMs: 0 };
 
   constructor(db: Db, opts: CheckpointerOptions = {}) {
     this.db = db;
@@ -141,8 +143,10 @@ export class Checkpointer {
       if (copied.log >= this.restartFrames) {
         // what arrived during the fsyncs, copied and fsynced the ordinary way: every frame is then in the
         // database file, on disk, and the next commit starts the WAL from its beginning
+        const t2 = performance.now();
         this.step(() => this.checkpoint(true));
         this.stats.restartSteps++;
+        this.stats.longestRestartMs = Math.max(this.stats.longestRestartMs, performance.now() - t2);
       }
     } catch (err) {
       // Copied pages may not be on disk: the pin is kept for good, so no writer overwrites the frames they

@@ -38,6 +38,9 @@ export class PrunePass {
   private readonly horizons: PruneHorizons;
   private phase: Phase = 'items';
   private rows = 500;
+  /** Steps run so far, and the longest (ms): what intake may have waited on. */
+  steps = 0;
+  longestStepMs = 0;
   /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
   private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
   private readonly stmts;
@@ -85,6 +88,8 @@ export class PrunePass {
     }
     // size the next step to take about STEP_MS (a slow disk or a busy machine: smaller steps)
     const ms = performance.now() - t0;
+    this.steps++;
+    this.longestStepMs = Math.max(this.longestStepMs, ms);
     if (ms < STEP_MS / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
     else if (ms > STEP_MS * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
     return result;

@@ -127,7 +127,7 @@ export class Engine {
     }
     this.queue = new Queue(this.db);
     // WAL checkpoints with their fsyncs off the engine's thread (store/checkpointer.ts)
-    this.checkpointer = new Checkpointer(this.db, { onError: (err) => this.log.error({ err: errorMessage(err) }, 'the database could not be fsynced: WAL checkpoints stopped') });
+    this.checkpointer = new Checkpointer(this.db, { onError: (err) => this.log.warn({ err: errorMessage(err) }, 'copying the WAL back into the database failed; trying again') });
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
     this.network = this.networkOf(this.config);

@@ -120,29 +120,35 @@ describe('checkpointer', () => {
     expect(count(db)).toBe(410);
   });
 
-  it('keeps the WAL pinned for good when the database file cannot be fsynced', async () => {
+  it('keeps the WAL pinned while the database file cannot be fsynced, tells once, and lets go once an fsync succeeds', async () => {
     const { db, queue, file } = freshQueue();
     const errors: Error[] = [];
+    let dbFsyncFails = true;
     let calls = 0;
     const cp = new Checkpointer(db, {
       intervalMs: 60_000,
-      restartFrames: 10,
-      // the WAL's fsync works, the database file's fails
-      fsync: (fd, done) => (++calls % 2 === 1 ? fs.fsync(fd, done) : done(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))),
+      restartFrames: 1_000_000,
+      // the WAL's fsync (each cycle's first) works; the database file's fails while dbFsyncFails
+      fsync: (fd, done) => (++calls % 2 === 1 || !dbFsyncFails ? fs.fsync(fd, done) : done(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))),
       onError: (err) => errors.push(err),
     });
     running.push(cp);
     queue.enqueue(rows(0, 200));
     const generation = walGeneration(file);
     await cp.cycle();
-    expect(errors.map((e) => e.message)).toEqual(['EIO: i/o error, fsync']);
     for (let b = 1; b <= 5; b++) {
       queue.enqueue(rows(b * 200, 200));
-      await cp.cycle(); // stopped: does nothing
+      calls = 1; // every try now fsyncs the database file alone, and fails
+      await cp.cycle();
     }
-    expect(walGeneration(file)).toBe(generation);
-    expect(cp.stats.cycles).toBe(1);
-    await expectSoundAfterReopen(cp, db, file, 1200);
+    expect(errors.map((e) => e.message)).toEqual(['EIO: i/o error, fsync']); // told once
+    expect(walGeneration(file)).toBe(generation); // pinned: nothing overwritten
+    dbFsyncFails = false;
+    await cp.cycle(); // the fsync succeeds: the pin goes
+    await cp.cycle(); // copies the rest
+    queue.enqueue(rows(1200, 10));
+    expect(walGeneration(file)).not.toBe(generation);
+    await expectSoundAfterReopen(cp, db, file, 1210);
   });
 
   it('a close waits for the running cycle and leaves the engine connection the last one (the WAL is removed)', async () => {

@@ -28,7 +28,10 @@ export interface CheckpointerOptions {
   restartFrames?: number;
   /** The fsync used for the two files (tests hold it to look at the WAL in between). */
   fsync?: Fsync;
-  /** Told when the files cannot be fsynced: the WAL then stays pinned (never overwritten) and cycles stop. */
+  /**
+   * Told when a cycle fails (a full disk, a failed fsync), once until one succeeds again. Cycles go on; a copy
+   * whose database fsync failed keeps the WAL pinned (never overwritten) until an fsync succeeds.
+   */
   onError?: (err: Error) => void;
 }
 
@@ -65,7 +68,10 @@ export class Checkpointer {
   private seenVersion = -1;
   private running?: Promise<void>;
   private closed = false;
-  private failed = false;
+  /** The last cycle failed (told once until a cycle succeeds again). */
+  private failing = false;
+  /** A copy whose database fsync failed: its pin is held until an fsync succeeds. */
+  private unsynced = false;
   /** The last cycle's checkpoint figures (frames in the WAL, frames copied): the next one's are counted from them. */
   private last = { log: 0, checkpointed: 0 };
   private readonly onError: (err: Error) => void;
@@ -101,31 +107,42 @@ export class Checkpointer {
   /** Runs one cycle now unless one is running (then waits for it); resolves when its fsyncs are done. */
   cycle(): Promise<void> {
     if (this.running) return this.running;
-    if (this.closed || this.failed) return Promise.resolve();
+    if (this.closed) return Promise.resolve();
     const version = this.stmts.version.get() as number;
-    if (version === this.seenVersion) return Promise.resolve(); // nothing committed since the last cycle
+    // nothing committed since the last cycle, and nothing left over from a failed one
+    if (version === this.seenVersion && !this.unsynced) return Promise.resolve();
     this.seenVersion = version;
-    this.running = this.copyBack()
-      .catch((err: Error) => this.fail(err))
+    const running = this.copyBack()
+      .then(() => {
+        this.failing = false;
+      })
+      .catch((err: Error) => {
+        this.seenVersion = -1; // tried again at the next tick
+        if (!this.failing) this.onError(err); // once per spell of failures (a full disk fails every tick)
+        this.failing = true;
+      })
       .finally(() => (this.running = undefined));
-    return this.running;
+    this.running = running;
+    return running;
   }
 
   private async copyBack(): Promise<void> {
     this.stats.cycles++;
+    if (this.unsynced) {
+      // the last copy's database fsync failed: its pin is still held; the copy is on disk once one succeeds
+      await this.fsyncOf(this.dbFd);
+      this.unsynced = false;
+      this.stmts.end.run();
+      return;
+    }
     this.stmts.begin.run();
-    /** False once the pin is let go, or when it must be kept (a failed copy). */
-    let holding = true;
-    const unpin = () => {
-      if (holding) this.stmts.end.run();
-      holding = false;
-    };
     try {
       this.stmts.read.get();
       const t0 = performance.now();
       await this.fsyncOf(this.walFd);
       let fsyncMs = performance.now() - t0;
       if (this.closed) return;
+      // a copy that fails (a full disk) leaves SQLite's record of copied frames as it was: tried again later
       const copied = this.step(() => this.checkpoint(false));
       // PASSIVE stops at the oldest frame a reader still needs: the pin's, or an older one in another process.
       // Its figures are totals for the WAL since it last restarted.
@@ -134,34 +151,27 @@ export class Checkpointer {
       this.last = copied;
       if (copied.checkpointed > 0) {
         const t1 = performance.now();
-        await this.fsyncOf(this.dbFd);
+        try {
+          await this.fsyncOf(this.dbFd);
+        } catch (err) {
+          // Copied pages may not be on disk: the pin stays until an fsync succeeds, so no writer overwrites
+          // the frames they came from (SQLite recovers from the WAL after a power cut). The WAL grows meanwhile.
+          this.unsynced = true;
+          throw err;
+        }
         fsyncMs += performance.now() - t1;
       }
       this.stats.longestFsyncMs = Math.max(this.stats.longestFsyncMs, fsyncMs);
-      unpin();
-      if (this.closed) return;
-      if (copied.log >= this.restartFrames) {
-        // what arrived during the fsyncs, copied and fsynced the ordinary way: every frame is then in the
-        // database file, on disk, and the next commit starts the WAL from its beginning
-        const t2 = performance.now();
-        this.step(() => this.checkpoint(true));
-        this.stats.restartSteps++;
-        this.stats.longestRestartMs = Math.max(this.stats.longestRestartMs, performance.now() - t2);
-      }
-    } catch (err) {
-      // Copied pages may not be on disk: the pin is kept for good, so no writer overwrites the frames they
-      // came from (SQLite recovers from the WAL after a power cut). The WAL grows until Ferry stops.
-      holding = false;
-      throw err;
     } finally {
-      unpin();
+      if (!this.unsynced) this.stmts.end.run();
     }
-  }
-
-  private fail(err: Error): void {
-    this.failed = true;
-    clearInterval(this.timer);
-    this.onError(err);
+    if (this.closed || this.last.log < this.restartFrames) return;
+    // what arrived during the fsyncs, copied and fsynced the ordinary way: every frame is then in the
+    // database file, on disk, and the next commit starts the WAL from its beginning
+    const t2 = performance.now();
+    this.step(() => this.checkpoint(true));
+    this.stats.restartSteps++;
+    this.stats.longestRestartMs = Math.max(this.stats.longestRestartMs, performance.now() - t2);
   }
 
   private checkpoint(synced: boolean): CheckpointResult {
@@ -196,8 +206,7 @@ export class Checkpointer {
     this.closed = true;
     clearInterval(this.timer);
     await this.running;
-    // a failed cycle's pin is still open: closing the connection ends it, and the engine's close checkpoints
-    // with SQLite's own fsyncs
+    // a copy whose fsync failed is still pinned: the engine's close then checkpoints with SQLite's own fsyncs
     if (this.pin.inTransaction) this.stmts.end.run();
     this.pin.close();
     fs.closeSync(this.dbFd);

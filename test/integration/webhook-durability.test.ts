@@ -116,7 +116,7 @@ describe('webhook intake durability', () => {
     const sender = async (w: number) => {
       for (let i = 0; !stop; i++) {
         const id = `c-${w}-${i}`;
-        const body = JSON.stringify({ id, pad: 'x'.repeat(2000) });
+        const body = JSON.stringify({ id, pad: 'x'.repeat(8000) });
         try {
           const res = await request(`http://127.0.0.1:${port}/hooks/orders`, { method: 'POST', body, headers: signed(id, body), dispatcher: agent });
           await res.body.dump();
@@ -135,8 +135,8 @@ describe('webhook intake durability', () => {
     await agent.close();
     expect(acked.length).toBeGreaterThanOrEqual(killAt);
 
-    // checkpoints ran before the kill: the items' pages (800+ bodies of 2 KB) were copied into the database file
-    expect(fs.statSync(path.join(dir, 'data', 'ferry.db')).size).toBeGreaterThan(1_000_000);
+    // checkpoints ran before the kill: the items' pages (800+ bodies of 8 KB) were copied into the database file
+    expect(fs.statSync(path.join(dir, 'data', 'ferry.db')).size).toBeGreaterThan(4_000_000);
     // what the next start finds: the database as the killed process left it (WAL recovery included)
     const db = new Database(path.join(dir, 'data', 'ferry.db'));
     try {

@@ -67,7 +67,7 @@ function count(db: Db): number {
 describe('checkpointer', () => {
   it('turns off the automatic checkpoint, copies committed frames back and restarts the WAL under steady writes', async () => {
     const { db, queue, file } = freshQueue();
-    const cp = new Checkpointer(db, { intervalMs: 60_000, restartFrames: 100 });
+    const cp = new Checkpointer(db, { intervalMs: 60_000, minFrames: 1, restartFrames: 100 });
     running.push(cp);
     expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
     queue.enqueue(rows(0, 200));
@@ -91,7 +91,7 @@ describe('checkpointer', () => {
   it('never restarts the WAL while copied pages wait for the database fsync, whoever writes meanwhile', async () => {
     const { db, queue, file } = freshQueue();
     const held = heldFsync();
-    const cp = new Checkpointer(db, { intervalMs: 60_000, restartFrames: 1_000_000, fsync: held.fsync });
+    const cp = new Checkpointer(db, { intervalMs: 60_000, minFrames: 1, restartFrames: 1_000_000, fsync: held.fsync });
     running.push(cp);
     queue.enqueue(rows(0, 300));
     const generation = walGeneration(file);
@@ -127,6 +127,7 @@ describe('checkpointer', () => {
     let calls = 0;
     const cp = new Checkpointer(db, {
       intervalMs: 60_000,
+      minFrames: 1,
       restartFrames: 1_000_000,
       // the WAL's fsync (each cycle's first) works; the database file's fails while dbFsyncFails
       fsync: (fd, done) => (++calls % 2 === 1 || !dbFsyncFails ? fs.fsync(fd, done) : done(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))),
@@ -151,10 +152,22 @@ describe('checkpointer', () => {
     await expectSoundAfterReopen(cp, db, file, 1210);
   });
 
+  it('leaves fewer than minFrames frames in the WAL, as the automatic checkpoint of SQLite does', async () => {
+    const { db, queue, file } = freshQueue();
+    const cp = new Checkpointer(db, { intervalMs: 60_000, minFrames: 100_000 });
+    running.push(cp);
+    queue.enqueue(rows(0, 200));
+    const generation = walGeneration(file);
+    await cp.cycle();
+    queue.enqueue(rows(200, 10));
+    expect(cp.stats.cycles).toBe(0);
+    expect(walGeneration(file)).toBe(generation); // nothing copied: the WAL grows on
+  });
+
   it('a close waits for the running cycle and leaves the engine connection the last one (the WAL is removed)', async () => {
     const { db, queue, file } = freshQueue();
     const held = heldFsync();
-    const cp = new Checkpointer(db, { intervalMs: 60_000, fsync: held.fsync });
+    const cp = new Checkpointer(db, { intervalMs: 60_000, minFrames: 1, fsync: held.fsync });
     queue.enqueue(rows(0, 100));
     void cp.cycle();
     await until(() => held.waiting.length === 1);

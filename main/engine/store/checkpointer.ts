@@ -1,7 +1,8 @@
 // WAL checkpoints whose fsyncs run off the engine's thread. SQLite's automatic checkpoint runs inside the
 // commit that crosses its threshold: it copies the WAL's pages back into the database file and fsyncs that
 // file on the engine's one thread, so an intake commit now and then waited 50–800 ms on a busy disk. Copying
-// pages is cheap (the OS page cache takes them); the fsyncs are what wait. Here each cycle:
+// pages is cheap (the OS page cache takes them); the fsyncs are what wait. Here, once the WAL holds
+// `minFrames` frames not yet copied back, a cycle:
 //   1. pins the WAL: a read transaction on a second connection, so no writer (in this process or another)
 //      can restart the WAL and overwrite its frames while the copies below are not yet on disk (SQLite only
 //      restarts a WAL that no reader uses);
@@ -16,6 +17,7 @@
 // checkpoint of what arrived meanwhile (a small one) and the next commit starts the WAL from its beginning.
 // No worker thread: a V8 isolate for checkpoints cost 16 MB of RSS.
 import fs from 'node:fs';
+import os from 'node:os';
 import Database from 'better-sqlite3';
 import type { Db } from './db.ts';
 
@@ -26,6 +28,11 @@ export interface CheckpointerOptions {
   intervalMs?: number;
   /** WAL frames past which a cycle ends with an fsynced checkpoint, so the WAL restarts. */
   restartFrames?: number;
+  /**
+   * Frames not yet copied back that start a cycle (SQLite's own default threshold: 1,000 pages, 4 MB). Fewer
+   * stay in the WAL, as with SQLite's automatic checkpoint: a page written again soon is copied back once.
+   */
+  minFrames?: number;
   /** The fsync used for the two files (tests hold it to look at the WAL in between). */
   fsync?: Fsync;
   /**
@@ -62,6 +69,9 @@ export class Checkpointer {
   private readonly dbFd: number;
   private readonly fsync: Fsync;
   private readonly restartFrames: number;
+  private readonly minFrames: number;
+  private readonly shmFd: number;
+  private readonly shmHead = Buffer.alloc(4);
   private readonly timer: NodeJS.Timeout;
   private readonly stmts;
   /** The pin connection's data_version when the last cycle began (changes when another connection commits). */
@@ -82,6 +92,7 @@ export class Checkpointer {
     this.fsync = opts.fsync ?? fs.fsync;
     this.onError = opts.onError ?? (() => undefined);
     this.restartFrames = opts.restartFrames ?? 16_384;
+    this.minFrames = opts.minFrames ?? 1000;
     const file = db.name;
     // SQLite no longer checkpoints inside commits on this connection: the cycles below do it
     db.pragma('wal_autocheckpoint = 0');
@@ -90,6 +101,10 @@ export class Checkpointer {
     // fsync needs a handle that may write on Windows (FlushFileBuffers); nothing is written through these
     this.dbFd = fs.openSync(file, 'r+');
     this.walFd = fs.openSync(`${file}-wal`, fs.constants.O_RDWR | fs.constants.O_CREAT);
+    // the wal-index (https://www.sqlite.org/walformat.html): frames in the WAL and frames copied back, read
+    // without a checkpoint call; the pin connection has made it exist
+    this.pin.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
+    this.shmFd = fs.openSync(`${file}-shm`, 'r');
     this.stmts = {
       version: this.pin.prepare('PRAGMA data_version').pluck(),
       begin: this.pin.prepare('BEGIN'),
@@ -111,6 +126,7 @@ export class Checkpointer {
     const version = this.stmts.version.get() as number;
     // nothing committed since the last cycle, and nothing left over from a failed one
     if (version === this.seenVersion && !this.unsynced) return Promise.resolve();
+    if (!this.unsynced && this.uncopiedFrames() < this.minFrames) return Promise.resolve(); // looked at again next tick
     this.seenVersion = version;
     const running = this.copyBack()
       .then(() => {
@@ -174,6 +190,12 @@ export class Checkpointer {
     this.stats.longestRestartMs = Math.max(this.stats.longestRestartMs, performance.now() - t2);
   }
 
+  /** mxFrame (offset 16 of the wal-index header) less nBackfill (offset 96), in the machine's byte order. */
+  private uncopiedFrames(): number {
+    const read = (offset: number) => (fs.readSync(this.shmFd, this.shmHead, 0, 4, offset) === 4 ? (os.endianness() === 'LE' ? this.shmHead.readUInt32LE(0) : this.shmHead.readUInt32BE(0)) : 0);
+    return Math.max(0, read(16) - read(96));
+  }
+
   private checkpoint(synced: boolean): CheckpointResult {
     if (synced) return this.stmts.checkpoint.get() as CheckpointResult;
     this.stmts.syncOff.run();
@@ -211,5 +233,6 @@ export class Checkpointer {
     this.pin.close();
     fs.closeSync(this.dbFd);
     fs.closeSync(this.walFd);
+    fs.closeSync(this.shmFd);
   }
 }

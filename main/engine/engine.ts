@@ -418,7 +418,7 @@ export class Engine {
     try {
       const r = this.config.retention;
       const pass = this.queue.pruneSteps({ settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY });
-      const items = await runPrunePass(pass, this.content, () => this.state !== 'running');
+      const items = await runPrunePass(pass, this.content, () => this.state !== 'running', () => this.checkpointer.settled());
       if (items > 0) this.log.info({ items, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), checkpoints: this.checkpointer.stats }, 'pruned delivered items');
       return items;
     } catch (err) {

@@ -142,6 +142,11 @@ export class Checkpointer {
     return running;
   }
 
+  /** Resolves when no cycle is running (its fsyncs done). */
+  settled(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
   private async copyBack(): Promise<void> {
     this.stats.cycles++;
     if (this.unsynced) {

@@ -142,7 +142,7 @@ export class PrunePass {
  * Runs a pass to its end, one step per turn of the event loop (what waits for the database runs in between),
  * deleting the pruned items' body files as it goes. Stops early when `stopping()` says so. Returns the items deleted.
  */
-export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean): Promise<number> {
+export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean, settled?: () => Promise<void>): Promise<number> {
   let items = 0;
   for (;;) {
     const step = pass.step();
@@ -150,5 +150,7 @@ export async function runPrunePass(pass: PrunePass, content: { remove(file: stri
     for (const f of step.bodyFiles) await content.remove(f);
     if (step.done || stopping()) return items;
     await new Promise<void>((resolve) => setImmediate(resolve));
+    // while copied pages are being fsynced, more deletes would only queue behind them (and intake's commits with them)
+    if (settled) await settled();
   }
 }

@@ -13,6 +13,7 @@ import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
 import { runPrunePass } from './store/retention.ts';
+import { Checkpointer } from './store/checkpointer.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
 import { Batcher, type Taken } from './batcher.ts';
@@ -78,6 +79,7 @@ export class Engine {
   readonly db: Db;
   readonly queue: Queue;
   readonly content: ContentStore;
+  private readonly checkpointer: Checkpointer;
   readonly flowStates: FlowStates;
   /** OAuth connections: their tokens, health and consent. */
   readonly connections: ConnectionManager;
@@ -124,6 +126,8 @@ export class Engine {
       throw err;
     }
     this.queue = new Queue(this.db);
+    // WAL checkpoints with their fsyncs off the engine's thread (store/checkpointer.ts)
+    this.checkpointer = new Checkpointer(this.db, { onError: (err) => this.log.warn({ err: errorMessage(err) }, 'copying the WAL back into the database failed; trying again') });
     this.content = new ContentStore(this.dataDir);
     this.flowStates = new FlowStates(this.db);
     this.network = this.networkOf(this.config);
@@ -413,8 +417,9 @@ export class Engine {
   private async pruneNow(now: number): Promise<number> {
     try {
       const r = this.config.retention;
-      const items = await runPrunePass(this.queue.pruneSteps({ settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY }), this.content, () => this.state !== 'running');
-      if (items > 0) this.log.info({ items }, 'pruned delivered items');
+      const pass = this.queue.pruneSteps({ settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY });
+      const items = await runPrunePass(pass, this.content, () => this.state !== 'running', () => this.checkpointer.settled());
+      if (items > 0) this.log.info({ items, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), checkpoints: this.checkpointer.stats }, 'pruned delivered items');
       return items;
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'pruning failed');
@@ -598,6 +603,7 @@ export class Engine {
     this.persistFacts();
     this.connections.close();
     await this.network.close().catch(() => undefined);
+    await this.checkpointer.close();
     this.db.close();
     this.unlock();
     this.state = 'stopped';

@@ -191,7 +191,8 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   // Checkpoint (copy the WAL back into the database, fsyncing it) every ~40 MB of WAL instead of SQLite's ~4 MB:
   // a page an item touches three times (queued, leased, delivered) is then mostly copied back once, and the
   // engine's thread pays a tenth of the checkpoint stalls. (A checkpoint thread did this in parallel, but its
-  // own isolate cost 16 MB of RSS.) The WAL file is cut back to 64 MB after a checkpoint.
+  // own isolate cost 16 MB of RSS.) The WAL file is cut back to 64 MB after a checkpoint. The engine's own
+  // connection turns this off and checkpoints with its fsyncs off the thread (store/checkpointer.ts).
   db.pragma('wal_autocheckpoint = 10000');
   db.pragma('journal_size_limit = 67108864');
   migrate(db, opts.migrations ?? migrations);

@@ -2,9 +2,8 @@
 // fingerprints), then fingerprints and activity events past their own horizons. A week of deliveries can be a
 // million items, and the queue's writer is the engine's one thread: the work goes in small transactions, each
 // sized to take about STEP_MS, so intake and deliveries get the database between them. A step is not fsynced
-// on its own (losing one to a power cut only means pruning it again), and it copies its own pages back into
-// the database (a passive checkpoint) at once: left to SQLite's automatic checkpoint, a million deleted items'
-// pages would come back as 40 MB checkpoints, each a stall of its own in whichever commit ran into it.
+// on its own (losing one to a power cut only means pruning it again). Its pages go back into the database
+// file with the engine's other writes (store/checkpointer.ts), whose fsyncs do not hold up the thread.
 import type { Db } from './db.ts';
 import { CountChanges, type ItemCounts } from './item-counts.ts';
 import type { ItemState } from './queue.ts';
@@ -39,11 +38,12 @@ export class PrunePass {
   private readonly horizons: PruneHorizons;
   private phase: Phase = 'items';
   private rows = 500;
+  /** Steps run so far, and the longest (ms): what intake may have waited on. */
+  steps = 0;
+  longestStepMs = 0;
   /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
   private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
   private readonly stmts;
-  /** Rows the current step deleted. */
-  private deleted = 0;
 
   constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons) {
     this.db = db;
@@ -69,7 +69,6 @@ export class PrunePass {
       delEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
       syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
       syncFull: db.prepare('PRAGMA synchronous = FULL'),
-      checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
     };
   }
 
@@ -87,11 +86,10 @@ export class PrunePass {
     } finally {
       this.stmts.syncFull.run();
     }
-    // a step that deleted nothing wrote nothing to copy back
-    if (this.deleted > 0) this.stmts.checkpoint.run();
-    this.deleted = 0;
-    // size the next step (transaction and checkpoint) to take about STEP_MS (a slow disk or a busy machine: smaller steps)
+    // size the next step to take about STEP_MS (a slow disk or a busy machine: smaller steps)
     const ms = performance.now() - t0;
+    this.steps++;
+    this.longestStepMs = Math.max(this.longestStepMs, ms);
     if (ms < STEP_MS / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
     else if (ms > STEP_MS * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
     return result;
@@ -110,7 +108,7 @@ export class PrunePass {
     this.stmts.delAttempts.run(ids);
     this.stmts.delBodies.run(ids);
     this.stmts.delReplies.run(ids);
-    this.deleted += this.stmts.delItems.run(ids).changes;
+    this.stmts.delItems.run(ids);
     const counted = new CountChanges();
     for (const r of old) counted.add(r.flow, r.state, -1, -r.size);
     this.counts.apply(counted);
@@ -121,7 +119,7 @@ export class PrunePass {
   private fingerprintsStep(): boolean {
     const { flow, key } = this.fpCursor;
     const rows = this.stmts.fingerprints.all(flow, key, this.rows * 4);
-    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.deleted += this.stmts.delFingerprint.run(r.flow, r.idem_key).changes;
+    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.stmts.delFingerprint.run(r.flow, r.idem_key);
     const last = rows.at(-1);
     if (last) this.fpCursor = { flow: last.flow, key: last.idem_key };
     return rows.length < this.rows * 4;
@@ -135,7 +133,7 @@ export class PrunePass {
       if (r.at >= this.horizons.eventsBefore) break;
       upTo = r.id;
     }
-    if (upTo !== undefined) this.deleted += this.stmts.delEventsUpTo.run(upTo).changes;
+    if (upTo !== undefined) this.stmts.delEventsUpTo.run(upTo);
     return upTo === undefined || upTo !== rows.at(-1)!.id;
   }
 }
@@ -144,7 +142,7 @@ export class PrunePass {
  * Runs a pass to its end, one step per turn of the event loop (what waits for the database runs in between),
  * deleting the pruned items' body files as it goes. Stops early when `stopping()` says so. Returns the items deleted.
  */
-export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean): Promise<number> {
+export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean, settled?: () => Promise<void>): Promise<number> {
   let items = 0;
   for (;;) {
     const step = pass.step();
@@ -152,5 +150,7 @@ export async function runPrunePass(pass: PrunePass, content: { remove(file: stri
     for (const f of step.bodyFiles) await content.remove(f);
     if (step.done || stopping()) return items;
     await new Promise<void>((resolve) => setImmediate(resolve));
+    // while copied pages are being fsynced, more deletes would only queue behind them (and intake's commits with them)
+    if (settled) await settled();
   }
 }

@@ -114,6 +114,9 @@ describe('content store: streamed bodies', () => {
   });
 });
 
+/** FileHandle.read / write in their (buffer, offset, length, position) form. */
+type PositionalIo = (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) => Promise<{ bytesRead?: number; bytesWritten?: number }>;
+
 describe('content store: local files', () => {
   afterEach(() => vi.restoreAllMocks());
 
@@ -137,25 +140,26 @@ describe('content store: local files', () => {
     expect(fs.readFileSync(store.pathOf(stored.file!)).equals(src.bytes)).toBe(true);
     expect(listFiles(path.join(dir, 'content/tmp'))).toEqual([]);
     // every read landed in one of a few blocks (no buffer per read), and the file was read once
-    const blocks = new Set(read.mock.calls.map((c) => (c[0] as Buffer).buffer));
+    const blocks = new Set(read.mock.calls.map((c) => (c[0] as unknown as Buffer).buffer));
     expect(blocks.size).toBeGreaterThan(1);
     expect(blocks.size).toBeLessThanOrEqual(4);
-    const bytesAsked = read.mock.calls.reduce((n, c) => n + (c[2] as number), 0);
+    const bytesAsked = read.mock.calls.reduce((n, c) => n + ((c as unknown[])[2] as number), 0);
     expect(bytesAsked).toBeLessThan(src.bytes.length + 5 * 1024 * 1024);
   });
 
   it('short reads and short writes are continued where they stopped', async () => {
     const proto = await fileHandleProto();
-    const { read, write } = proto;
+    const read = proto.read as unknown as PositionalIo;
+    const write = proto.write as unknown as PositionalIo;
     let reads = 0;
     let writes = 0;
     // every other call moves only part of what was asked (as a network file system or a full disk may)
     vi.spyOn(proto, 'read').mockImplementation(function (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) {
       return read.call(this, buf, off, ++reads % 2 === 1 && len > 10 ? Math.floor(len / 3) : len, pos);
-    } as typeof read);
+    } as unknown as typeof proto.read);
     vi.spyOn(proto, 'write').mockImplementation(function (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) {
       return write.call(this, buf, off, ++writes % 2 === 1 && len > 10 ? Math.floor(len / 3) : len, pos);
-    } as typeof write);
+    } as unknown as typeof proto.write);
     const store = new ContentStore(tempDir());
     const src = localFile(5 * 1024 * 1024 + 77);
     const stored = await store.put({ file: src.file });
@@ -169,7 +173,7 @@ describe('content store: local files', () => {
     const dir = tempDir();
     const store = new ContentStore(dir);
     const proto = await fileHandleProto();
-    const { read } = proto;
+    const read = proto.read as unknown as PositionalIo;
     // the writer appends (or truncates) after the first block was read
     for (const change of ['grow', 'shrink'] as const) {
       const src = localFile(6 * 1024 * 1024);
@@ -182,7 +186,7 @@ describe('content store: local files', () => {
           else fs.truncateSync(src.file, 2 * 1024 * 1024 + 5);
         }
         return r;
-      } as typeof read);
+      } as unknown as typeof proto.read);
       await expect(store.put({ file: src.file })).rejects.toThrow(/grew while|expected 6291456/);
       spy.mockRestore();
     }

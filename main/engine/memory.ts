@@ -57,24 +57,13 @@ function capYoungGeneration(capMb: number): void {
  * its own way; the tight limit returns when the last one ends.
  */
 export async function whileStreamingLarge<T>(stream: () => Promise<T>): Promise<T> {
-  const done = startStreamingLarge();
+  if (!percent) return stream();
+  if (streaming++ === 0) v8.setFlagsFromString('--heap-growing-percent=0'); // 0: V8's own sizing
   try {
     return await stream();
   } finally {
-    done();
-  }
-}
-
-/** Marks a large stream as running (see whileStreamingLarge) until the returned function is called (once). */
-export function startStreamingLarge(): () => void {
-  if (!percent) return () => {};
-  if (streaming++ === 0) v8.setFlagsFromString('--heap-growing-percent=0'); // 0: V8's own sizing
-  let ended = false;
-  return () => {
-    if (ended) return;
-    ended = true;
     if (--streaming === 0) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
-  };
+  }
 }
 
 /** One full collection after start-up (see above); a no-op where the runtime does not offer it. */

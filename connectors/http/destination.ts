@@ -19,6 +19,9 @@ import { Network, type NetDispatcher } from '../net/index.ts';
 
 export { parseRetryAfter };
 
+/** Bodies up to this size that the queue holds in memory (no body file) are sent as one buffer. */
+const WHOLE_BODY_MAX_BYTES = 256 * 1024;
+
 export class HttpDestination implements Destination {
   private readonly cfg: HttpDestinationConfig;
   private readonly url: URL;
@@ -78,12 +81,15 @@ export class HttpDestination implements Destination {
     let res;
     // OAuth: a 401 may mean the cached token expired early or was revoked; a new one is fetched and sent once more
     try {
+      // A small body (the queue holds it, no body file) goes as one buffer: written with the headers in one
+      // system call, without a stream's machinery per request. A large one streams from its file.
+      const small = item.size === 0 ? '' : item.size <= WHOLE_BODY_MAX_BYTES && item.bodyFile === undefined ? await item.readBody() : undefined;
       res = await sendAuthorized(this.auth, ctx.signal, (auth) =>
         request(this.target(), {
           method: this.cfg.method,
           dispatcher: this.agent,
           headers: { ...headers, ...auth },
-          body: item.size > 0 ? item.openBody() : '',
+          body: small ?? item.openBody(),
           signal: ctx.signal,
         }),
       );

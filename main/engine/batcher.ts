@@ -2,7 +2,7 @@
 // durability (synchronous=FULL) does not cost throughput. A batch is written when it is full, or
 // `maxDelayMs` after its first value arrived (0: on the next turn of the event loop).
 // Batchers can ride on each other: when one flushes, the pending values of its riders are written in the
-// same transaction (outcomes waiting 15 ms for their window go out with the next intake commit, say),
+// same transaction (outcomes waiting 50 ms for their window go out with the next intake commit, say),
 // and their callers are answered only once that transaction committed.
 
 type Pending<T, R> = Array<{ value: T; resolve: (r: R) => void; reject: (e: unknown) => void }>;

@@ -1,6 +1,7 @@
 // A flow's dispatcher: leases ready items (ahead, in one transaction per batch), sends them through the
 // destination within its concurrency, turns each outcome into a settlement (delivered, retry with backoff,
 // dead, or released at shutdown), commits outcomes in groups, and sleeps while the queue has nothing ready.
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorMessage, type DeliveryOutcome, type Destination, type Source } from '../../connectors/contract.ts';
 import type { FlowConfig } from './config/schema.ts';
@@ -50,7 +51,8 @@ export class Dispatcher {
   private readonly host: DispatchHost;
   readonly concurrency: number;
   readonly ordering: LeaseOrdering;
-  private readonly inFlight = new Map<number, AbortController>();
+  /** Items being sent now (a stop's grace period over, sendAbort interrupts them all). */
+  private readonly inFlight = new Set<number>();
   /** Leased but not yet started. */
   private readonly buffered: LeasedRow[] = [];
   /** Aborted after the stop's grace period: deliveries still in flight are interrupted. */
@@ -62,6 +64,8 @@ export class Dispatcher {
   constructor(host: DispatchHost) {
     this.host = host;
     this.concurrency = host.destination.concurrency ?? 1;
+    // every delivery in flight listens to this one signal (up to the destination's concurrency, and sync calls)
+    setMaxListeners(0, this.sendAbort.signal);
     this.ordering = host.cfg['fifo-by'] ? 'group' : host.cfg.ordering === 'fifo' ? 'fifo' : 'none';
   }
 
@@ -75,7 +79,7 @@ export class Dispatcher {
   }
 
   runningIds(): number[] {
-    return [...this.inFlight.keys(), ...this.buffered.map((r) => r.id)];
+    return [...this.inFlight, ...this.buffered.map((r) => r.id)];
   }
 
   /** Interrupts the deliveries still in flight (the stop's grace period is over). */
@@ -234,10 +238,9 @@ export class Dispatcher {
   /** Sends one leased item now (also a synchronous call's, without a dispatcher turn). */
   deliver(row: LeasedRow): void {
     const h = this.host;
-    const abort = new AbortController();
-    const onStop = () => abort.abort();
-    this.sendAbort.signal.addEventListener('abort', onStop, { once: true });
-    this.inFlight.set(row.id, abort);
+    // every delivery listens to the one stop signal: nothing else interrupts a single send
+    const signal = this.sendAbort.signal;
+    this.inFlight.add(row.id);
     const started = Date.now();
     const attrs = JSON.parse(row.attrs) as Record<string, any>;
     // a part of a processed file: the file's after-delivery waits for all its parts
@@ -245,12 +248,12 @@ export class Dispatcher {
     const done = (async () => {
       let outcome: DeliveryOutcome;
       try {
-        outcome = await h.destination.send(outgoingItem(row, { ...attrs }, h.deps.content, h.deps.queue), { flow: h.name, log: h.log, signal: abort.signal, wantsReply: h.source.keepsReplies === true });
+        outcome = await h.destination.send(outgoingItem(row, { ...attrs }, h.deps.content, h.deps.queue), { flow: h.name, log: h.log, signal, wantsReply: h.source.keepsReplies === true });
       } catch (err) {
         outcome = outcomeOfThrown(err);
       }
       const now = Date.now();
-      const settlement = this.settlementOf(row, outcome, abort.signal.aborted, now, started, parentKey);
+      const settlement = this.settlementOf(row, outcome, signal.aborted, now, started, parentKey);
       const c = h.counters;
       if (settlement.kind === 'delivered') (c.delivered++, (c.bytesDelivered += row.size));
       else if (settlement.kind === 'dead') (c.dead++, c.errors.delivery++);
@@ -261,7 +264,6 @@ export class Dispatcher {
       if (settlement.kind === 'delivered' || settlement.kind === 'dead') h.callers.answer(row.id, settlement);
       // The slot frees now; the outcome commits with others in one transaction (group commit). The item stays
       // 'inflight' in the database until then, so it cannot be leased twice.
-      this.sendAbort.signal.removeEventListener('abort', onStop);
       this.inFlight.delete(row.id);
       this.nudge();
       try {

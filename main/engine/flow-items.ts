@@ -46,6 +46,11 @@ function groupOf(field: string | undefined, item: NewItem, body: StoredBody): st
 /** Bodies above this size are read for sending in large blocks. */
 const LARGE_BODY_BYTES = 8 * 1024 * 1024;
 
+/** A stored body's file as a stream: a large one in 1 MB reads (a 1 GB file: 1,000 reads instead of 16,000). */
+function openBodyFile(file: string, size: number): Readable {
+  return fs.createReadStream(file, { highWaterMark: size > LARGE_BODY_BYTES ? 1024 * 1024 : 64 * 1024 });
+}
+
 /** What the destination sends: the row's identity and a body it can open as a stream or read whole. */
 export function outgoingItem(row: LeasedRow, attributes: Record<string, any>, content: ContentStore, queue: Queue): OutgoingItem {
   const file = row.body_file;
@@ -59,8 +64,7 @@ export function outgoingItem(row: LeasedRow, attributes: Record<string, any>, co
     size: row.size,
     sha256: row.sha256,
     attempt: row.attempts,
-    // a large body is sent in 1 MB reads (a 1 GB file: 1,000 reads instead of 16,000)
-    openBody: () => (file ? fs.createReadStream(content.pathOf(file), { highWaterMark: row.size > LARGE_BODY_BYTES ? 1024 * 1024 : 64 * 1024 }) : Readable.from([inline()])),
+    openBody: () => (file ? openBodyFile(content.pathOf(file), row.size) : Readable.from([inline()])),
     readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : inline()),
     bodyFile: file ? content.pathOf(file) : undefined,
   };

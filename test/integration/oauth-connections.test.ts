@@ -165,6 +165,8 @@ describe('OAuth connections: consent, deliveries, shared refresh', () => {
 
     expect((await connect(h)).status).toBe(200);
     await waitFor(() => api.accepted.length === 4, 'the waiting items delivered after reconnecting');
+    // outcomes commit in groups, a moment after the API's answers
+    await waitFor(() => h.engine.status().totals.delivered === 4, 'the deliveries recorded');
     expect(h.engine.status().totals).toMatchObject({ queued: 0, dead: 0, delivered: 4 });
   });
 });

@@ -113,3 +113,85 @@ describe('content store: streamed bodies', () => {
     expect(fs.readdirSync(tmp)).toEqual(['another-process-now']);
   });
 });
+
+/** FileHandle.read / write in their (buffer, offset, length, position) form. */
+type PositionalIo = (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) => Promise<{ bytesRead?: number; bytesWritten?: number }>;
+
+describe('content store: local files', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** A file of `size` random bytes in a fresh folder. */
+  function localFile(size: number): { file: string; bytes: Buffer; sha256: string } {
+    const bytes = crypto.randomBytes(size);
+    const file = path.join(tempDir(), 'big.bin');
+    fs.writeFileSync(file, bytes);
+    return { file, bytes, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
+  }
+
+  it('copies a large file byte for byte in one pass, with its sha256, through reused blocks, and leaves no temp file', async () => {
+    const proto = await fileHandleProto();
+    const read = vi.spyOn(proto, 'read');
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    // not a whole number of blocks, and across the background-sync threshold
+    const src = localFile(35 * 1024 * 1024 + 4321);
+    const stored = await store.put({ file: src.file });
+    expect(stored).toMatchObject({ size: src.bytes.length, sha256: src.sha256 });
+    expect(fs.readFileSync(store.pathOf(stored.file!)).equals(src.bytes)).toBe(true);
+    expect(listFiles(path.join(dir, 'content/tmp'))).toEqual([]);
+    // every read landed in one of a few blocks (no buffer per read), and the file was read once
+    const blocks = new Set(read.mock.calls.map((c) => (c[0] as unknown as Buffer).buffer));
+    expect(blocks.size).toBeGreaterThan(1);
+    expect(blocks.size).toBeLessThanOrEqual(4);
+    const bytesAsked = read.mock.calls.reduce((n, c) => n + ((c as unknown[])[2] as number), 0);
+    expect(bytesAsked).toBeLessThan(src.bytes.length + 5 * 1024 * 1024);
+  });
+
+  it('short reads and short writes are continued where they stopped', async () => {
+    const proto = await fileHandleProto();
+    const read = proto.read as unknown as PositionalIo;
+    const write = proto.write as unknown as PositionalIo;
+    let reads = 0;
+    let writes = 0;
+    // every other call moves only part of what was asked (as a network file system or a full disk may)
+    vi.spyOn(proto, 'read').mockImplementation(function (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) {
+      return read.call(this, buf, off, ++reads % 2 === 1 && len > 10 ? Math.floor(len / 3) : len, pos);
+    } as unknown as typeof proto.read);
+    vi.spyOn(proto, 'write').mockImplementation(function (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) {
+      return write.call(this, buf, off, ++writes % 2 === 1 && len > 10 ? Math.floor(len / 3) : len, pos);
+    } as unknown as typeof proto.write);
+    const store = new ContentStore(tempDir());
+    const src = localFile(5 * 1024 * 1024 + 77);
+    const stored = await store.put({ file: src.file });
+    expect(reads).toBeGreaterThan(6);
+    expect(writes).toBeGreaterThan(6);
+    expect(stored.sha256).toBe(src.sha256);
+    expect(fs.readFileSync(store.pathOf(stored.file!)).equals(src.bytes)).toBe(true);
+  });
+
+  it('a file that grows or shrinks while it is copied, or a failed write, stores nothing', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const proto = await fileHandleProto();
+    const read = proto.read as unknown as PositionalIo;
+    // the writer appends (or truncates) after the first block was read
+    for (const change of ['grow', 'shrink'] as const) {
+      const src = localFile(6 * 1024 * 1024);
+      let changed = false;
+      const spy = vi.spyOn(proto, 'read').mockImplementation(async function (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) {
+        const r = await read.call(this, buf, off, len, pos);
+        if (!changed) {
+          changed = true;
+          if (change === 'grow') fs.appendFileSync(src.file, crypto.randomBytes(3 * 1024 * 1024));
+          else fs.truncateSync(src.file, 2 * 1024 * 1024 + 5);
+        }
+        return r;
+      } as unknown as typeof proto.read);
+      await expect(store.put({ file: src.file })).rejects.toThrow(/grew while|expected 6291456/);
+      spy.mockRestore();
+    }
+    vi.spyOn(proto, 'write').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    await expect(store.put({ file: localFile(3 * 1024 * 1024).file })).rejects.toThrow(/ENOSPC/);
+    expect(listFiles(path.join(dir, 'content'))).toEqual([]);
+  });
+});

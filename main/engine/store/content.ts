@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import type { NewItem } from '../../../connectors/contract.ts';
 import { whileStreamingLarge } from '../memory.ts';
+import { copyHashing, hashFile } from './file-blocks.ts';
 
 /** Bodies up to this size are stored inline in the items table (one fsync for a whole intake batch). */
 /** Bodies above this size stream with a roomier heap (see memory.ts). */
@@ -18,8 +19,6 @@ export const INLINE_MAX_BYTES = 256 * 1024;
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Files at least this large are cloned where the file system can (a clone costs a few system calls). */
 const CLONE_MIN_BYTES = 1024 * 1024;
-/** Reads of a local file body: large blocks mean few system calls and hash updates. */
-const FILE_READ_BYTES = 1024 * 1024;
 /** A large body is flushed to disk in the background every this many bytes, so its final fsync has little left. */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 
@@ -115,16 +114,15 @@ export interface StoredBody {
   file?: string;
 }
 
-/** The sha256 (hex) of a file's content and its length, read in large blocks. */
+/** The sha256 (hex) of a file's content and its length, read in large reused blocks. */
 export async function sha256OfFile(file: string | fs.promises.FileHandle): Promise<{ sha256: string; bytes: number }> {
-  const hash = crypto.createHash('sha256');
-  let bytes = 0;
-  const stream = typeof file === 'string' ? fs.createReadStream(file, { highWaterMark: FILE_READ_BYTES }) : file.createReadStream({ autoClose: false, highWaterMark: FILE_READ_BYTES });
-  for await (const chunk of stream) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
+  if (typeof file !== 'string') return hashFile(file);
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    return await hashFile(handle);
+  } finally {
+    await handle.close();
   }
-  return { sha256: hash.digest('hex'), bytes };
 }
 
 export class ContentStore {
@@ -155,8 +153,7 @@ export class ContentStore {
         }
         const cloned = size >= CLONE_MIN_BYTES ? await this.putClone(body.file, size) : undefined;
         if (cloned) return cloned;
-        // one pass: each block read is hashed and written (see BodyFileWriter)
-        return await this.putStream(handle.createReadStream({ autoClose: false, highWaterMark: FILE_READ_BYTES }), size);
+        return await this.putCopy(handle, size);
       } finally {
         await handle.close();
       }
@@ -198,6 +195,31 @@ export class ContentStore {
       if (got !== size) throw new Error(`body was ${got} bytes, expected ${size} (the file changed or the transfer was cut)`);
       await this.commitFile(tmp, file);
       return { size, sha256, file };
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    } finally {
+      this.writing.delete(path.basename(tmp));
+    }
+  }
+
+  /** Copies a local file in one pass, hashing each block as it is written (see copyHashing). */
+  private async putCopy(source: fs.promises.FileHandle, size: number): Promise<StoredBody> {
+    const file = this.newName();
+    const tmp = path.join(this.dir, 'tmp', path.basename(file));
+    this.writing.add(path.basename(tmp));
+    try {
+      const handle = await fs.promises.open(tmp, 'wx');
+      let copied: { sha256: string; bytes: number };
+      try {
+        copied = await copyHashing(source, handle, { syncEveryBytes: SYNC_EVERY_BYTES });
+        if (copied.bytes !== size) throw new Error(`body was ${copied.bytes} bytes, expected ${size} (the file changed or the transfer was cut)`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.commitFile(tmp, file);
+      return { size, sha256: copied.sha256, file };
     } catch (err) {
       await fs.promises.rm(tmp, { force: true });
       throw err;

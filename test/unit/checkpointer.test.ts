@@ -152,6 +152,23 @@ describe('checkpointer', () => {
     await expectSoundAfterReopen(cp, db, file, 1210);
   });
 
+  it('looks less and less often while nothing is committed, and at its pace again once something is', async () => {
+    const { db, queue } = freshQueue();
+    const cp = new Checkpointer(db, { intervalMs: 10, minFrames: 1 });
+    running.push(cp);
+    queue.enqueue(rows(0, 5));
+    await until(() => cp.stats.cycles >= 1);
+    // quiet: 10, 20, 40, 80, 160 ms… between looks; at a fixed 10 ms it would be 60 looks in 600 ms
+    const looked = cp.stats.looks;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(cp.stats.looks - looked).toBeLessThan(12);
+    expect(cp.stats.looks - looked).toBeGreaterThan(0);
+    // a commit is seen at the next look and copied back
+    const cycles = cp.stats.cycles;
+    queue.enqueue(rows(5, 5));
+    await until(() => cp.stats.cycles > cycles);
+  });
+
   it('leaves fewer than minFrames frames in the WAL, as the automatic checkpoint of SQLite does', async () => {
     const { db, queue, file } = freshQueue();
     const cp = new Checkpointer(db, { intervalMs: 60_000, minFrames: 100_000 });

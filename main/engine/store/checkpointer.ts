@@ -21,6 +21,9 @@ import os from 'node:os';
 import Database from 'better-sqlite3';
 import type { Db } from './db.ts';
 
+/** The longest wait between looks while nothing is committed. */
+const IDLE_LOOK_MS = 1600;
+
 type Fsync = (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
 
 export interface CheckpointerOptions {
@@ -43,6 +46,8 @@ export interface CheckpointerOptions {
 }
 
 export interface CheckpointStats {
+  /** Times the timer looked for committed frames. */
+  looks: number;
   cycles: number;
   /** Frames copied back without blocking on an fsync. */
   framesCopied: number;
@@ -72,7 +77,12 @@ export class Checkpointer {
   private readonly minFrames: number;
   private readonly shmFd: number;
   private readonly shmHead = Buffer.alloc(4);
-  private readonly timer: NodeJS.Timeout;
+  private timer?: NodeJS.Timeout;
+  private readonly intervalMs: number;
+  /** The wait before the next look (see schedule). */
+  private delayMs: number;
+  /** data_version at the last look. */
+  private lookedVersion = -1;
   private readonly stmts;
   /** The pin connection's data_version when the last cycle began (changes when another connection commits). */
   private seenVersion = -1;
@@ -85,7 +95,7 @@ export class Checkpointer {
   /** The last cycle's checkpoint figures (frames in the WAL, frames copied): the next one's are counted from them. */
   private last = { log: 0, checkpointed: 0 };
   private readonly onError: (err: Error) => void;
-  readonly stats: CheckpointStats = { cycles: 0, framesCopied: 0, restartSteps: 0, longestStepMs: 0, longestFsyncMs: 0, longestRestartMs: 0 };
+  readonly stats: CheckpointStats = { looks: 0, cycles: 0, framesCopied: 0, restartSteps: 0, longestStepMs: 0, longestFsyncMs: 0, longestRestartMs: 0 };
 
   constructor(db: Db, opts: CheckpointerOptions = {}) {
     this.db = db;
@@ -115,7 +125,27 @@ export class Checkpointer {
       syncFull: db.prepare('PRAGMA synchronous = FULL'),
       checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
     };
-    this.timer = setInterval(() => void this.cycle(), opts.intervalMs ?? 100);
+    this.intervalMs = opts.intervalMs ?? 100;
+    this.delayMs = this.intervalMs;
+    this.schedule();
+  }
+
+  /**
+   * Looks every intervalMs while commits come; after a look that finds none, twice as long each time, up to
+   * IDLE_LOOK_MS: an idle engine is not woken ten times a second. The first commit after a quiet spell waits
+   * at most that long to be seen (it is durable already: only its copy back into the database waits).
+   */
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      this.stats.looks++;
+      const version = this.stmts.version.get() as number;
+      const quiet = version === this.lookedVersion && !this.unsynced;
+      this.lookedVersion = version;
+      this.delayMs = quiet ? Math.min(IDLE_LOOK_MS, this.delayMs * 2) : this.intervalMs;
+      void this.cycle();
+      this.schedule();
+    }, this.delayMs);
     this.timer.unref();
   }
 
@@ -231,7 +261,7 @@ export class Checkpointer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     await this.running;
     // a copy whose fsync failed is still pinned: the engine's close then checkpoints with SQLite's own fsyncs
     if (this.pin.inTransaction) this.stmts.end.run();

@@ -110,4 +110,12 @@ describe('reply check (FERRY_CHECK_REPLIES)', () => {
     // the test suite turns it on (vitest.config.ts), so every test that calls the admin API checks its replies
     expect(checkRepliesEnabled()).toBe(true);
   });
+
+  it('is built once per route table and version, then handed out as the same object', () => {
+    expect(openApiDocument(routes, '0.0.0-test')).toBe(doc);
+    const other = openApiDocument(routes, '0.0.1-test') as Json;
+    expect(other).not.toBe(doc);
+    expect(other.info.version).toBe('0.0.1-test');
+    expect(other.paths).toEqual(doc.paths);
+  });
 });

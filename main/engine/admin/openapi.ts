@@ -13,7 +13,19 @@ function replyRefSchema(reply: ReplyRef): Record<string, unknown> {
   return reply.endsWith('[]') ? { type: 'array', items: ref(reply.slice(0, -2)) } : ref(reply);
 }
 
+/** The document of the last route table asked for: it never changes while the process runs. */
+let built: { routes: Route[]; version: string; doc: OpenApiDocument } | undefined;
+
+/**
+ * The document, built once per route table and version. The same object is returned each time, so the admin
+ * server also reuses its serialised text (server.ts, replyText) for callers that ask in quick succession.
+ */
 export function openApiDocument(routes: Route[], version: string): OpenApiDocument {
+  if (built?.routes !== routes || built.version !== version) built = { routes, version, doc: buildDocument(routes, version) };
+  return built.doc;
+}
+
+function buildDocument(routes: Route[], version: string): OpenApiDocument {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const oaPath = r.path.replace(/:([a-zA-Z]+)/g, '{$1}');

@@ -329,7 +329,8 @@ async function longQueueCases(N: number, quick: boolean): Promise<BenchRow[]> {
 }
 
 export async function queueScaleCases({ quick }: { quick: boolean }): Promise<BenchRow[]> {
-  const N = quick ? 50_000 : 1_000_000;
+  // BENCH_SCALE_QUEUE_ITEMS: another size (a quicker look while working on one case)
+  const N = Number(process.env.BENCH_SCALE_QUEUE_ITEMS) || (quick ? 50_000 : 1_000_000);
   const rows: BenchRow[] = [];
   // BENCH_SCALE_QUEUE=prune: only the retention case; =long: only the long queue's reads and rates
   const only = process.env.BENCH_SCALE_QUEUE;

@@ -419,9 +419,10 @@ export class Engine {
   private async pruneNow(now: number): Promise<number> {
     try {
       const r = this.config.retention;
-      const pass = this.queue.pruneSteps({ settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY });
-      const items = await runPrunePass(pass, this.content, () => this.state !== 'running', () => this.checkpointer.settled());
-      if (items > 0) this.log.info({ items, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), checkpoints: this.checkpointer.stats }, 'pruned delivered items');
+      const horizons = { settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY };
+      const pass = this.queue.pruneSteps(horizons, { walPosition: () => this.checkpointer.walPosition() });
+      const items = await runPrunePass(pass, this.content, () => this.state !== 'running', () => this.checkpointer.cycle());
+      if (items > 0) this.log.info({ items, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), mostFrames: pass.mostFrames, checkpoints: this.checkpointer.stats }, 'pruned delivered items');
       return items;
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'pruning failed');

@@ -5,9 +5,10 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { openDatabase, type Db } from '../../main/engine/store/db.ts';
-import { Checkpointer } from '../../main/engine/store/checkpointer.ts';
+import { Checkpointer, type WalPosition } from '../../main/engine/store/checkpointer.ts';
 import { Queue, idempotencyKey, type NewRow } from '../../main/engine/store/queue.ts';
 import { closeAfterTest, freshQueue } from '../helpers/queue-db.ts';
+import { runPrunePass } from '../../main/engine/store/retention.ts';
 
 const running: Checkpointer[] = [];
 afterEach(async () => {
@@ -198,5 +199,57 @@ describe('checkpointer', () => {
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
     const again = closeAfterTest(openDatabase(file));
     expect(count(again)).toBe(100);
+  });
+
+  it('prunes in steps sized by the WAL frames they write, each copied back before the next', async () => {
+    // 10,000 delivered items spread over three flows: deleting them dirties pages all over the key indexes
+    const seedItems = (queue: Queue) => {
+      for (let b = 0; b < 10; b++) {
+        const batch = rows(b * 1000, 1000).map((r, i) => ({ ...r, flow: `f${i % 3}` }));
+        const { ids } = queue.enqueue(batch, [], 0);
+        for (const flow of ['f0', 'f1', 'f2']) queue.lease(flow, 1000, 60_000, 0);
+        queue.settle(ids.map((id) => ({ id, kind: 'delivered' as const, afterPending: false })), 1000);
+      }
+    };
+    const horizons = { settledBefore: 5000, fingerprintsBefore: 0, eventsBefore: 0 };
+    const noFiles = { remove: async () => undefined };
+    /** Frames per step, from the pairs of looks a pass makes around each step. */
+    const perStep = (looks: WalPosition[]) => looks.flatMap((l, i) => (i % 2 === 1 ? [l.generation === looks[i - 1].generation ? l.frames - looks[i - 1].frames : l.frames] : []));
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+
+    // a budget this small database's steps reach (the engine's is 1,000 frames, reached by a million items)
+    const budget = 60;
+    const run = async (sized: boolean) => {
+      const { db, queue, file } = freshQueue();
+      const cp = new Checkpointer(db, { intervalMs: 60_000, minFrames: budget });
+      running.push(cp);
+      seedItems(queue);
+      const looks: WalPosition[] = [];
+      const walPosition = () => {
+        const p = cp.walPosition();
+        looks.push(p);
+        return p;
+      };
+      // time-sized steps are counted the same way, through a budget they never reach
+      const pass = queue.pruneSteps(horizons, { walPosition, stepFrames: sized ? budget : 1e9 });
+      const cycles = cp.stats.cycles;
+      const pruned = await runPrunePass(pass, noFiles, () => false, () => cp.cycle());
+      return { db, file, cp, pass, pruned, frames: perStep(looks), cycles: cp.stats.cycles - cycles };
+    };
+
+    const byTime = await run(false);
+    const byFrames = await run(true);
+    for (const r of [byTime, byFrames]) {
+      expect(r.pruned).toBe(10_000);
+      expect(count(r.db)).toBe(0);
+    }
+    // the first step (500 rows) overshoots, and the next ones are halved until they fit
+    expect(byFrames.frames[0]).toBeGreaterThan(budget * 2);
+    expect(median(byFrames.frames)).toBeLessThanOrEqual(budget * 2);
+    expect(median(byTime.frames)).toBeGreaterThan(budget * 2);
+    expect(byFrames.pass.mostFrames).toBe(Math.max(...byFrames.frames));
+    // the pages went back into the database file step by step, not in one go at the end
+    expect(byFrames.cycles).toBeGreaterThan(byFrames.pass.steps / 4);
+    await expectSoundAfterReopen(byFrames.cp, byFrames.db, byFrames.file, 0);
   });
 });

@@ -61,6 +61,11 @@ export interface CheckpointStats {
   longestRestartMs: number;
 }
 
+export interface WalPosition {
+  generation: number;
+  frames: number;
+}
+
 interface CheckpointResult {
   busy: number;
   log: number;
@@ -225,10 +230,24 @@ export class Checkpointer {
     this.stats.longestRestartMs = Math.max(this.stats.longestRestartMs, performance.now() - t2);
   }
 
-  /** mxFrame (offset 16 of the wal-index header) less nBackfill (offset 96), in the machine's byte order. */
+  /** mxFrame (offset 16 of the wal-index header) less nBackfill (offset 96). */
   private uncopiedFrames(): number {
-    const read = (offset: number) => (fs.readSync(this.shmFd, this.shmHead, 0, 4, offset) === 4 ? (os.endianness() === 'LE' ? this.shmHead.readUInt32LE(0) : this.shmHead.readUInt32BE(0)) : 0);
-    return Math.max(0, read(16) - read(96));
+    return Math.max(0, this.walIndexField(16) - this.walIndexField(96));
+  }
+
+  /**
+   * Where writers are in the WAL: its generation (the first salt, which changes at each restart) and the frames
+   * appended since that restart (mxFrame). Frames written between two looks are the difference of the frames
+   * when the generation is the same, else the later count.
+   */
+  walPosition(): WalPosition {
+    return this.closed ? { generation: 0, frames: 0 } : { generation: this.walIndexField(32), frames: this.walIndexField(16) };
+  }
+
+  /** A 32-bit field of the wal-index header, in the machine's byte order. */
+  private walIndexField(offset: number): number {
+    if (fs.readSync(this.shmFd, this.shmHead, 0, 4, offset) !== 4) return 0;
+    return os.endianness() === 'LE' ? this.shmHead.readUInt32LE(0) : this.shmHead.readUInt32BE(0);
   }
 
   private checkpoint(synced: boolean): CheckpointResult {

@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import { keyPrefix, type Db } from './db.ts';
 import { CountChanges, ItemCounts } from './item-counts.ts';
-import { PrunePass, type PruneHorizons } from './retention.ts';
+import { PrunePass, type PruneHorizons, type PrunePassOptions } from './retention.ts';
 import type { ItemAttributes } from '../../../connectors/contract.ts';
 
 export type ItemState = 'queued' | 'inflight' | 'retrying' | 'delivered' | 'dead' | 'discarded';
@@ -611,8 +611,8 @@ export class Queue {
   }
 
   /** A pruning pass done in short transactions (see store/retention.ts). */
-  pruneSteps(horizons: PruneHorizons): PrunePass {
-    return new PrunePass(this.db, this.itemCounts, horizons);
+  pruneSteps(horizons: PruneHorizons, opts?: PrunePassOptions): PrunePass {
+    return new PrunePass(this.db, this.itemCounts, horizons, opts);
   }
 
   isBodyFileReferenced(file: string): boolean {

@@ -4,12 +4,19 @@
 // sized to take about STEP_MS, so intake and deliveries get the database between them. A step is not fsynced
 // on its own (losing one to a power cut only means pruning it again). Its pages go back into the database
 // file with the engine's other writes (store/checkpointer.ts), whose fsyncs do not hold up the thread.
+import type { WalPosition } from './checkpointer.ts';
 import type { Db } from './db.ts';
 import { CountChanges, type ItemCounts } from './item-counts.ts';
 import type { ItemState } from './queue.ts';
 
 /** What one transaction of pruning aims to take: short enough that intake waits on it unnoticed. */
 const STEP_MS = 15;
+/**
+ * And what it aims to write: WAL frames (4 KB pages; SQLite's own checkpoint threshold is 1,000). Each deleted
+ * item dirties pages all over the random key indexes, so a 15 ms step could write 20+ MB; the checkpoint cycle
+ * after it then fsyncs that much twice (WAL, database), and an intake commit's fsync queues behind it on the disk.
+ */
+const STEP_FRAMES = 1000;
 const MIN_ROWS = 50;
 const MAX_ROWS = 5000;
 
@@ -18,6 +25,13 @@ export interface PruneHorizons {
   settledBefore: number;
   fingerprintsBefore: number;
   eventsBefore: number;
+}
+
+export interface PrunePassOptions {
+  /** Where writers are in the WAL (Checkpointer.walPosition): steps are sized by the frames they write too. */
+  walPosition?: () => WalPosition;
+  /** The frames a step aims to write (default STEP_FRAMES). */
+  stepFrames?: number;
 }
 
 export interface PruneStep {
@@ -36,19 +50,25 @@ export class PrunePass {
   private readonly db: Db;
   private readonly counts: ItemCounts;
   private readonly horizons: PruneHorizons;
+  private readonly walPosition?: () => WalPosition;
+  private readonly stepFrames: number;
   private phase: Phase = 'items';
   private rows = 500;
   /** Steps run so far, and the longest (ms): what intake may have waited on. */
   steps = 0;
   longestStepMs = 0;
+  /** The most WAL frames one step wrote (when walPosition was given). */
+  mostFrames = 0;
   /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
   private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
   private readonly stmts;
 
-  constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons) {
+  constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons, opts: PrunePassOptions = {}) {
     this.db = db;
     this.counts = counts;
     this.horizons = horizons;
+    this.walPosition = opts.walPosition;
+    this.stepFrames = opts.stepFrames ?? STEP_FRAMES;
     this.stmts = {
       oldItems: db.prepare<[number, number], { id: number; flow: string; state: ItemState; size: number; body_file: string | null }>(
         `SELECT id, flow, state, size, body_file FROM items WHERE state IN ('delivered','discarded') AND settled_at < ? AND after_pending = 0 ORDER BY settled_at LIMIT ?`,
@@ -75,6 +95,7 @@ export class PrunePass {
   /** One short transaction of pruning. */
   step(): PruneStep {
     const t0 = performance.now();
+    const before = this.walPosition?.();
     let result: PruneStep;
     this.stmts.syncNormal.run();
     try {
@@ -86,12 +107,16 @@ export class PrunePass {
     } finally {
       this.stmts.syncFull.run();
     }
-    // size the next step to take about STEP_MS (a slow disk or a busy machine: smaller steps)
+    // size the next step to take about STEP_MS and write about STEP_FRAMES (a slow disk or a busy machine:
+    // smaller steps). A WAL that restarted as the step began counts from its beginning.
     const ms = performance.now() - t0;
+    const after = this.walPosition?.();
+    const frames = !before || !after ? 0 : after.generation === before.generation ? after.frames - before.frames : after.frames;
     this.steps++;
     this.longestStepMs = Math.max(this.longestStepMs, ms);
-    if (ms < STEP_MS / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
-    else if (ms > STEP_MS * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
+    this.mostFrames = Math.max(this.mostFrames, frames);
+    if (ms > STEP_MS * 2 || frames > this.stepFrames * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
+    else if (ms < STEP_MS / 2 && frames < this.stepFrames / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
     return result;
   }
 
@@ -141,8 +166,13 @@ export class PrunePass {
 /**
  * Runs a pass to its end, one step per turn of the event loop (what waits for the database runs in between),
  * deleting the pruned items' body files as it goes. Stops early when `stopping()` says so. Returns the items deleted.
+ *
+ * `checkpoint` (the checkpointer's cycle) runs between steps: each step's pages go back into the database file
+ * before the next step writes more. Left to the checkpointer's timer, a tenth of a second of steps piled up
+ * 10,000+ frames, copied back in one go on the engine's thread (over 100 ms), and fsynced in one go while
+ * intake's commits waited on the same disk.
  */
-export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean, settled?: () => Promise<void>): Promise<number> {
+export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean, checkpoint?: () => Promise<void>): Promise<number> {
   let items = 0;
   for (;;) {
     const step = pass.step();
@@ -151,6 +181,6 @@ export async function runPrunePass(pass: PrunePass, content: { remove(file: stri
     if (step.done || stopping()) return items;
     await new Promise<void>((resolve) => setImmediate(resolve));
     // while copied pages are being fsynced, more deletes would only queue behind them (and intake's commits with them)
-    if (settled) await settled();
+    if (checkpoint) await checkpoint();
   }
 }

@@ -25,7 +25,13 @@ export const folderSourceSchema = z.strictObject({
     description: 'Files already in the folder when the flow first starts: "process" takes them, "skip" leaves them alone (only new or changed files are taken).',
   }),
   usePolling: z.boolean().default(false).meta({ description: 'Poll instead of native events (network shares, mounted volumes).' }),
-  pollIntervalMs: z.int().min(50).default(1000),
+  pollIntervalMs: z.int().min(50).default(1000).meta({ description: 'With usePolling: how often to look for changes.' }),
+  pollFilesUpTo: z.int().min(0).default(2000).meta({
+    description:
+      'With usePolling: a tree of at most this many files has each file polled (a file rewritten in place is seen within pollIntervalMs). ' +
+      'A larger one is polled by folder, which costs little however many files it holds: new, renamed and removed files are seen within ' +
+      'pollIntervalMs, a file rewritten in place under its name by the next full listing (every 12 × reconcileMs).',
+  }),
   reconcileMs: z.int().min(1000).default(300_000).meta({ description: 'Periodic full scan that catches events a watcher missed.' }),
 });
 

@@ -93,7 +93,9 @@ export class FileIntake {
   /** The last listing's failure, so a schedule repeats neither the log line nor the event (see listingFailed). */
   private listingProblem?: string;
   /** The listing round under way (see walk.ts): its number, start, cursor, and the folders it did not read. */
-  private round = { n: 0, started: 0, cursor: undefined as string | undefined, skipped: new Set<string>() };
+  private round = { n: 0, started: 0, cursor: undefined as string | undefined, skipped: new Set<string>(), files: 0 };
+  /** Wanted files the last round that read every folder saw (undefined until one ended). */
+  filesInLastWholeRound: number | undefined;
   /** Change events were dropped (more fresh files than EVENT_CAP at once): a listing round must find them. */
   private overflowed = false;
   /** Backlog candidates held, as last counted (fresh arrivals are capped apart from them). */
@@ -402,6 +404,7 @@ export class FileIntake {
       round.n++;
       round.started = Date.now();
       round.skipped.clear();
+      round.files = 0;
       this.overflowed = false;
     }
     if (inRound) round.cursor = undefined;
@@ -463,6 +466,7 @@ export class FileIntake {
         if (!this.rules.wants(e.rel)) continue;
         // the file is there: its memory stays (a changed file's key builds on the version queued before it)
         sweep.saw(e.rel, roundNo);
+        if (inRound) round.files++;
         if (full) {
           // a reader that cannot resume walks on (what it saw is remembered) and admits nothing more: whether
           // the file was taken need not be looked up
@@ -541,6 +545,7 @@ export class FileIntake {
    */
   private roundEnded(roundNo: number): void {
     const { started, skipped } = this.round;
+    if (skipped.size === 0) this.filesInLastWholeRound = this.round.files;
     const unread = (rel: string) => skipped.size > 0 && skipped.has(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
     this.memory.forgetUnseen(roundNo, started, unread);
     for (const [rel, o] of this.observed) if (o.round !== roundNo && o.since < started && !unread(rel)) this.observed.delete(rel);

@@ -32,15 +32,23 @@ export interface WatchOptions {
   /** Full listing this often, for events a watcher missed. */
   reconcileMs: number;
   startFeed(sink: FeedSink): Promise<WatchFeed>;
+  /**
+   * A feed that polls (startFeed stats every file each interval) is started only for a tree of at most
+   * `perFileUpTo` files, as the first listing round counts them. A larger tree is polled by folder instead: a
+   * listing round every `everyMs` reads only the folders whose time stamp changed (files added, removed or
+   * renamed there); a file rewritten in place under its name is found by the next round that reads every
+   * folder (FULL_ROUND_EVERY × reconcileMs).
+   */
+  poll?: { everyMs: number; perFileUpTo: number };
 }
 
 /** At most one extra listing a second, however many watchers complain at once. */
 const RESCAN_GAP_MS = 1000;
 /**
  * Reconcile rounds skip folders unchanged since the last complete round (a file changed in place raises an
- * event); every this many rounds one reads every folder, for events a watcher missed.
+ * event); every this many reconcile intervals one reads every folder, for events a watcher missed.
  */
-const FULL_ROUND_EVERY = 12;
+export const FULL_ROUND_EVERY = 12;
 /** While the backlog's pace holds intake, the sweep looks again this soon. */
 const PACED_SWEEP_MS = 50;
 
@@ -126,12 +134,13 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
     },
     problem: (message) => ctx.problem(message),
   };
-  const feed = await opts.startFeed(sink);
+  // a polling feed waits for the first round's count of files (see WatchOptions.poll); until then, no events
+  let feed: WatchFeed = opts.poll ? { close: async () => undefined } : await opts.startFeed(sink);
 
   let reconciling: Promise<void> | undefined;
   /** The folders the listing round under way has walked (several passes when it stops at a cursor). */
   let roundFolders = new Map<string, number>();
-  let roundsSinceFull = 0;
+  let lastFullRound = 0;
   let fullRoundDue = true;
   /** After a failed listing (the folder gone), the next one comes sooner than reconcileMs: 1 s, doubling. */
   let retryListingMs = 0;
@@ -141,9 +150,9 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       const resuming = core.moreToList && roundFolders.size > 0;
       if (!resuming) {
         roundFolders = new Map();
-        if (fullRoundDue || ++roundsSinceFull >= FULL_ROUND_EVERY) {
+        if (fullRoundDue || Date.now() - lastFullRound >= FULL_ROUND_EVERY * opts.reconcileMs) {
           fullRoundDue = false;
-          roundsSinceFull = 0;
+          lastFullRound = Date.now();
           core.stamps.clear();
         }
       }
@@ -175,12 +184,29 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
   // Files already there at start-up, or that arrived while Ferry was stopped.
   await reconcile();
   const reconcileTimer = setInterval(() => void reconcile(), opts.reconcileMs);
+  let folderPollTimer: NodeJS.Timeout | undefined;
+  if (opts.poll && !ctx.signal.aborted) {
+    const files = core.filesInLastWholeRound;
+    if (files !== undefined && files <= opts.poll.perFileUpTo) {
+      feed = await opts.startFeed(sink);
+      // a file that came between the round and the feed's own first look
+      void reconcile();
+    } else {
+      // files undefined: the first round stopped at its cursor (a backlog), so the tree is large too
+      ctx.log.info(
+        { source: core.reader.where(), files: files ?? null, perFileUpTo: opts.poll.perFileUpTo, fullListingEveryMs: FULL_ROUND_EVERY * opts.reconcileMs },
+        'polling by folder: new, renamed and removed files are seen within pollIntervalMs, a file rewritten in place by the next full listing',
+      );
+      folderPollTimer = setInterval(() => void reconcile(), opts.poll.everyMs);
+    }
+  }
 
   return async () => {
     clearTimeout(sweepTimer);
     clearTimeout(retryTimer);
     clearTimeout(retryListing);
     clearInterval(reconcileTimer);
+    clearInterval(folderPollTimer);
     core.park = undefined;
     await feed.close();
     await core.idle();

@@ -130,6 +130,66 @@ describe('folder at scale', () => {
   });
 });
 
+describe('usePolling on a tree larger than pollFilesUpTo', () => {
+  it('polls by folder: new files and folders within a few intervals, unchanged folders not read, a file rewritten in place by the next full round', async () => {
+    const root = tempDir('ferry-pollfolders-');
+    const files = Array.from({ length: 60 }, (_, i) => `d${i % 3}/f${String(i).padStart(2, '0')}.csv`);
+    tree(root, files);
+    const source = folderSource({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 100, pollFilesUpTo: 20 });
+    // a full round every 12 × 300 ms
+    (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 300;
+    const rec = recordingContext();
+    const abort = new AbortController();
+    rec.ctx.signal = abort.signal;
+    const activity = recordIntake(source);
+    const stop = await source.watch!(rec.ctx);
+    cleanups.push(async () => (abort.abort(), await stop()));
+    await waitFor(() => rec.emitted.length === 60, 'the sixty files taken');
+    expect(rec.infos.some((m) => m.startsWith('polling by folder'))).toBe(true);
+
+    // rounds come every pollIntervalMs; once stamps are known, a round reads no folder that did not change
+    await activity.passes(3, { pass: 'reconcile' });
+    const quiet = activity.mark();
+    await activity.passes(3, { pass: 'reconcile', from: quiet });
+    const quietRounds = activity.mark();
+    // (a full round may fall in between: then its decisions are "remembered"; none takes anything)
+    for (const f of files) expect(activity.decisions(f, quiet).filter((d) => d !== 'remembered'), f).toEqual([]);
+    expect(quietRounds).toBeGreaterThan(quiet);
+
+    // a new file in a folder, and a new folder with a file in it
+    fs.writeFileSync(path.join(root, 'd1/new.csv'), 'new');
+    fs.mkdirSync(path.join(root, 'd9'));
+    fs.writeFileSync(path.join(root, 'd9/x.csv'), 'x');
+    await waitFor(() => ['new.csv', 'x.csv'].every((n) => rec.emitted.some((e) => e.item.name === n)), 'the new files taken', 10_000);
+
+    // a file rewritten in place (its folder's stamp unchanged) is taken again, by the next full round at the latest
+    fs.writeFileSync(path.join(root, 'd0/f00.csv'), 'rewritten, longer than before\n');
+    await waitFor(() => rec.emitted.filter((e) => e.item.name === 'f00.csv').length === 2, 'the rewritten file taken again', 15_000);
+    expect(rec.emitted.at(-1)!.bytes.toString()).toBe('rewritten, longer than before\n');
+    // nothing else taken twice
+    expect(rec.emitted).toHaveLength(63);
+  });
+
+  it('a tree within pollFilesUpTo has each file polled: a file rewritten in place is taken within a few intervals', async () => {
+    const root = tempDir('ferry-pollfiles-');
+    const files = ['a/one.csv', 'a/two.csv', 'b/three.csv'];
+    tree(root, files);
+    const source = folderSource({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 100, pollFilesUpTo: 20 });
+    // no full round while the test runs: only the per-file poll can see the rewrite
+    (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 600_000;
+    const rec = recordingContext();
+    const abort = new AbortController();
+    rec.ctx.signal = abort.signal;
+    const stop = await source.watch!(rec.ctx);
+    cleanups.push(async () => (abort.abort(), await stop()));
+    await waitFor(() => rec.emitted.length === 3, 'the three files taken');
+    expect(rec.infos.some((m) => m.startsWith('polling by folder'))).toBe(false);
+    fs.writeFileSync(path.join(root, 'a/two.csv'), 'rewritten in place\n');
+    await waitFor(() => rec.emitted.length === 4, 'the rewritten file taken again', 10_000);
+    expect(rec.emitted[3].item.name).toBe('two.csv');
+  });
+});
+
 describe('a large local file', () => {
   let run: RunningEngine | undefined;
   let sink: Sink | undefined;

@@ -64,6 +64,12 @@ export interface OutgoingItem {
   /** The body as a Buffer (only for destinations that need it whole; prefer openBody). */
   readBody(): Promise<Buffer>;
   /**
+   * A large body (one with a bodyFile) as blocks read into a few reused buffers: far less CPU than openBody's
+   * stream. A block is the caller's only until it asks for the next one, so the caller must have written it
+   * out by then (a socket writer that waits for each write's drain before it pulls again).
+   */
+  bodyBlocks?(): AsyncIterable<Buffer>;
+  /**
    * The file holding the body when the engine stores it as one (large bodies; absent for small ones), already
    * fsynced. Read-only: a destination may read, hard-link or copy it, never write, rename or delete it.
    */

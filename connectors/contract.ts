@@ -36,7 +36,7 @@ export interface NewItem {
    * Either bytes in memory, a file to copy into the content store, or a stream to drain into it. A stream's
    * `recycle` gets each chunk back once it is stored, so the producer can read into that memory again.
    */
-  body: { bytes: Buffer } | { file: string } | { stream: Readable; size?: number; recycle?: (chunk: Buffer) => void };
+  body: { bytes: Buffer } | { file: string; version?: FileVersion } | { stream: Readable; size?: number; recycle?: (chunk: Buffer) => void };
   /** Optional ordering group (FIFO per group). */
   group?: string;
   /** Source state written in the same transaction as this item, only when it is stored (or a duplicate). */
@@ -48,6 +48,17 @@ export interface NewItem {
    */
   unchangedFrom?: string;
 }
+
+/**
+ * The size and modification time a source saw a file settle with. The store takes the file only while it still
+ * has them and keeps them while it is copied; otherwise the item fails with a message starting FILE_CHANGED
+ * (the source lets the file settle again).
+ */
+export interface FileVersion {
+  size: number;
+  mtimeMs: number;
+}
+export const FILE_CHANGED = 'file changed';
 
 /** A queued item as a destination sees it. */
 export interface OutgoingItem {
@@ -63,6 +74,12 @@ export interface OutgoingItem {
   openBody(): Readable;
   /** The body as a Buffer (only for destinations that need it whole; prefer openBody). */
   readBody(): Promise<Buffer>;
+  /**
+   * A large body (one with a bodyFile) as blocks read into a few reused buffers: far less CPU than openBody's
+   * stream. A block is the caller's only until it asks for the next one, so the caller must have written it
+   * out by then (a socket writer that waits for each write's drain before it pulls again).
+   */
+  bodyBlocks?(): AsyncIterable<Buffer>;
   /**
    * The file holding the body when the engine stores it as one (large bodies; absent for small ones), already
    * fsynced. Read-only: a destination may read, hard-link or copy it, never write, rename or delete it.

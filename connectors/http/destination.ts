@@ -1,5 +1,6 @@
 // HTTP destination: streams each item's body to an API with its idempotency key. 2xx delivers; 408, 425,
 // 429, 5xx and network errors retry (Retry-After honoured); 410, other 4xx and unfollowed 3xx go dead.
+import type { Readable } from 'node:stream';
 import { request, errors as undiciErrors } from 'undici';
 import mime from 'mime-types';
 import {
@@ -82,14 +83,16 @@ export class HttpDestination implements Destination {
     // OAuth: a 401 may mean the cached token expired early or was revoked; a new one is fetched and sent once more
     try {
       // A small body (the queue holds it, no body file) goes as one buffer: written with the headers in one
-      // system call, without a stream's machinery per request. A large one streams from its file.
+      // system call, without a stream's machinery per request. A large one goes from its file in reused blocks
+      // (undici writes each block and waits for the socket's drain before it asks for the next).
       const small = item.size === 0 ? '' : item.size <= WHOLE_BODY_MAX_BYTES && item.bodyFile === undefined ? await item.readBody() : undefined;
       res = await sendAuthorized(this.auth, ctx.signal, (auth) =>
         request(this.target(), {
           method: this.cfg.method,
           dispatcher: this.agent,
           headers: { ...headers, ...auth },
-          body: small ?? item.openBody(),
+          // undici takes an AsyncIterable body (documented); its types list only string, Buffer and Readable
+          body: (small ?? item.bodyBlocks?.() ?? item.openBody()) as string | Readable,
           signal: ctx.signal,
         }),
       );

@@ -3,7 +3,7 @@
 // pressure, with retries for files that cannot be read), remembers what it took, and runs after-delivery
 // (after-delivery.ts). The storage supplies a StreamReader (reader.ts) and nothing else.
 import path from 'node:path';
-import type { EmitResult, NewItem, SettledItem, SourceContext } from '../contract.ts';
+import { FILE_CHANGED, type EmitResult, type NewItem, type SettledItem, type SourceContext } from '../contract.ts';
 import { IntakeActivity } from './activity.ts';
 import { AfterDelivery } from './after-delivery.ts';
 import { FileBackoff } from './backoff.ts';
@@ -627,6 +627,11 @@ export class FileIntake {
         if (/^ENOENT\b/.test(err)) {
           this.observed.delete(rel);
           this.activity.decided(rel, 'vanished');
+        } else if (err.startsWith(FILE_CHANGED)) {
+          // written to again after it settled: nothing was queued, it goes once it settles again
+          ctx.log.info({ file: this.reader.where(rel) }, err);
+          if (!this.observed.has(rel)) this.observed.set(rel, { version: '', since: Date.now() });
+          this.activity.decided(rel, 'settling');
         } else this.failed(ctx, rel, err);
         continue;
       }

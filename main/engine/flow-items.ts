@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { NewItem, OutgoingItem } from '../../connectors/contract.ts';
 import { idempotencyKey, type LeasedItem, type NewRow, type Queue } from './store/queue.ts';
 import type { ContentStore, StoredBody } from './store/content.ts';
+import { readBlocks } from './store/file-blocks.ts';
 
 /** A leased row; one leased at intake keeps its inline body, so delivery need not read it back. */
 export type LeasedRow = LeasedItem & { inline?: Buffer };
@@ -67,6 +68,7 @@ export function outgoingItem(row: LeasedRow, attributes: Record<string, any>, co
     openBody: () => (file ? openBodyFile(content.pathOf(file), row.size) : Readable.from([inline()])),
     readBody: async () => (file ? fs.promises.readFile(content.pathOf(file)) : inline()),
     bodyFile: file ? content.pathOf(file) : undefined,
+    bodyBlocks: file ? () => readBlocks(content.pathOf(file), row.size) : undefined,
   };
 }
 

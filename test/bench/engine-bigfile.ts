@@ -17,14 +17,18 @@ import { cpuMsOf, round, type BenchRow } from './harness.ts';
 
 const SETTLE_MS = 1000;
 
-/** A sink that counts the bytes of each upload and notes when the last byte of one arrived. */
-async function byteSink(): Promise<{ url: string; done: Array<{ bytes: number; at: number }>; close(): Promise<void> }> {
-  const done: Array<{ bytes: number; at: number }> = [];
+/** A sink that counts the bytes of each upload and notes when its first and its last byte arrived. */
+async function byteSink(): Promise<{ url: string; done: Array<{ bytes: number; first: number; at: number }>; close(): Promise<void> }> {
+  const done: Array<{ bytes: number; first: number; at: number }> = [];
   const server = http.createServer((req, res) => {
     let bytes = 0;
-    req.on('data', (c: Buffer) => (bytes += c.length));
+    let first = 0;
+    req.on('data', (c: Buffer) => {
+      first ||= Date.now();
+      bytes += c.length;
+    });
     req.on('end', () => {
-      done.push({ bytes, at: Date.now() });
+      done.push({ bytes, first, at: Date.now() });
       res.end('ok');
     });
   });
@@ -96,6 +100,7 @@ export async function bigFileCase(quick: boolean): Promise<BenchRow[]> {
     const ferry = await startProcess([ferryBin, 'run', '--config', config, '--log-level', 'warn']);
     const pid = ferry.child.pid!;
     let seconds: number;
+    let sendSeconds: number;
     let before: { rchar: number; wchar: number };
     let after: { rchar: number; wchar: number };
     let cpuMs: number;
@@ -108,6 +113,7 @@ export async function bigFileCase(quick: boolean): Promise<BenchRow[]> {
       const start = Date.now();
       await waitUntil(() => sink.done.length > delivered, 'the file delivered', 600_000);
       seconds = (sink.done.at(-1)!.at - start) / 1000;
+      sendSeconds = (sink.done.at(-1)!.at - sink.done.at(-1)!.first) / 1000;
       if (sink.done.at(-1)!.bytes !== size) throw new Error(`delivered ${sink.done.at(-1)!.bytes} of ${size} bytes`);
       after = io(pid);
       cpuMs = cpuMsOf(pid) - cpuBefore;
@@ -130,6 +136,9 @@ export async function bigFileCase(quick: boolean): Promise<BenchRow[]> {
           s: round(seconds, 2),
           'MB/s': round(mb / seconds, 1),
           'MB/s after settle': round(mb / (seconds - SETTLE_MS / 1000), 1),
+          // from the settle to the first byte sent: storing (copy and hash in one pass, fsync) and queueing
+          'store s': round(seconds - sendSeconds - SETTLE_MS / 1000, 2),
+          'send s': round(sendSeconds, 2),
           'read passes': round((after.rchar - before.rchar) / size, 2),
           'write passes (store + socket)': round((after.wchar - before.wchar) / size, 2),
           'CPU s': round(cpuMs / 1000, 2),

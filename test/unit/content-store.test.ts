@@ -169,7 +169,25 @@ describe('content store: local files', () => {
     expect(fs.readFileSync(store.pathOf(stored.file!)).equals(src.bytes)).toBe(true);
   });
 
-  it('a file that grows or shrinks while it is copied, or a failed write, stores nothing', async () => {
+  it('a file that no longer has the size and time it settled with is refused, small or large, and nothing is stored', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    for (const size of [1000, 3 * 1024 * 1024]) {
+      const src = localFile(size);
+      const st = fs.statSync(src.file);
+      await expect(store.put({ file: src.file, version: { size: st.size, mtimeMs: st.mtimeMs - 1000 } })).rejects.toThrow(
+        new RegExp(`^file changed after it settled: .*big\\.bin has ${size} bytes, modified ${new Date(st.mtimeMs).toISOString()} \\(it settled with ${size} bytes, modified `),
+      );
+      await expect(store.put({ file: src.file, version: { size: size + 1, mtimeMs: st.mtimeMs } })).rejects.toThrow(/^file changed after it settled/);
+      // the version it has: stored
+      const stored = await store.put({ file: src.file, version: { size: st.size, mtimeMs: st.mtimeMs } });
+      expect(stored).toMatchObject({ size, sha256: src.sha256 });
+      if (stored.file) await store.remove(stored.file);
+    }
+    expect(listFiles(path.join(dir, 'content'))).toEqual([]);
+  });
+
+  it('a file that grows, shrinks or is written in place while it is copied, or a failed write, stores nothing', async () => {
     const dir = tempDir();
     const store = new ContentStore(dir);
     const proto = await fileHandleProto();
@@ -187,7 +205,26 @@ describe('content store: local files', () => {
         }
         return r;
       } as unknown as typeof proto.read);
-      await expect(store.put({ file: src.file })).rejects.toThrow(/grew while|expected 6291456/);
+      await expect(store.put({ file: src.file })).rejects.toThrow(/^file changed while it was copied: .*big\.bin \(6291456 bytes before, (9437184|2097157) after\)/);
+      spy.mockRestore();
+    }
+    // written in place, at the same size: a copy of neither version
+    {
+      const src = localFile(6 * 1024 * 1024);
+      const past = new Date(Date.now() - 60_000);
+      fs.utimesSync(src.file, past, past);
+      let changed = false;
+      const spy = vi.spyOn(proto, 'read').mockImplementation(async function (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) {
+        const r = await read.call(this, buf, off, len, pos);
+        if (!changed) {
+          changed = true;
+          const fd = fs.openSync(src.file, 'r+');
+          fs.writeSync(fd, crypto.randomBytes(4096), 0, 4096, 5 * 1024 * 1024);
+          fs.closeSync(fd);
+        }
+        return r;
+      } as unknown as typeof proto.read);
+      await expect(store.put({ file: src.file })).rejects.toThrow(/^file changed while it was copied: .*\(6291456 bytes before, 6291456 after\)/);
       spy.mockRestore();
     }
     vi.spyOn(proto, 'write').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HttpDestination, parseRetryAfter } from '../../connectors/http/destination.ts';
 import { httpDestinationSchema } from '../../connectors/http/schema.ts';
 import type { DestinationContext, OutgoingItem } from '../../connectors/contract.ts';
@@ -13,6 +13,8 @@ import { outgoingItem } from '../helpers/items.ts';
 import { silentLogger } from '../../main/engine/logger.ts';
 import { startSink, type Sink, type Behaviour } from '../helpers/sink.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { startSignedSink } from '../helpers/certs.ts';
+import { readBlocks } from '../../main/engine/store/file-blocks.ts';
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -99,6 +101,85 @@ describe('http destination: what it sends', () => {
     expect(got.length).toBe(50 * 1024 * 1024);
     expect(crypto.createHash('sha256').update(got).digest('hex')).toBe(hash);
     expect(sink.received[0].headers['content-type']).toBe('application/octet-stream');
+  });
+});
+
+describe('http destination: a stored body in reused blocks', () => {
+  /** A server that reads each body slowly (its socket's buffers fill, so the sender waits on drain), hashing it. */
+  async function slowHashingServer(): Promise<{ url: string; got: Array<{ bytes: number; sha256: string }> }> {
+    const got: Array<{ bytes: number; sha256: string }> = [];
+    const server = http.createServer((req, res) => {
+      const hash = crypto.createHash('sha256');
+      let bytes = 0;
+      let chunks = 0;
+      req.on('data', (c: Buffer) => {
+        hash.update(c);
+        bytes += c.length;
+        if (++chunks % 64 === 0) {
+          req.pause();
+          setTimeout(() => req.resume(), 5);
+        }
+      });
+      req.on('end', () => {
+        got.push({ bytes, sha256: hash.digest('hex') });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => (server.closeAllConnections(), server.close(resolve))));
+    return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/in`, got };
+  }
+
+  /** A file of `size` random bytes, its sha256, and an item whose body can only be read in blocks. */
+  function storedBody(size: number): { file: string; sha256: string; item: OutgoingItem } {
+    const file = path.join(tempDir(), 'body.bin');
+    const bytes = crypto.randomBytes(size);
+    fs.writeFileSync(file, bytes);
+    const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+    const fail = () => {
+      throw new Error('a stored body goes in blocks, not as a stream or whole');
+    };
+    return { file, sha256, item: item(Buffer.alloc(0), { name: 'body.bin', size, sha256, bodyFile: file, bodyBlocks: () => readBlocks(file, size), openBody: fail, readBody: fail }) };
+  }
+
+  it('sends 40 MB byte for byte to a slow reader through three reused buffers', async () => {
+    const handle = await fs.promises.open(__filename, 'r');
+    await handle.close();
+    const proto: fs.promises.FileHandle = Object.getPrototypeOf(handle);
+    const reads: Buffer[] = [];
+    const read = proto.read as (this: fs.promises.FileHandle, ...args: unknown[]) => Promise<unknown>;
+    const spy = vi.spyOn(proto, 'read').mockImplementation(function (this: fs.promises.FileHandle, ...args: unknown[]) {
+      reads.push(args[0] as Buffer);
+      return read.apply(this, args);
+    } as typeof proto.read);
+    const server = await slowHashingServer();
+    const body = storedBody(40 * 1024 * 1024 + 12345); // not a whole number of blocks
+    const out = await dest({ url: server.url }).send(body.item, ctx());
+    spy.mockRestore();
+    expect(out.kind).toBe('delivered');
+    expect(server.got).toEqual([{ bytes: 40 * 1024 * 1024 + 12345, sha256: body.sha256 }]);
+    expect(new Set(reads.map((b) => b.buffer)).size).toBeLessThanOrEqual(3);
+  });
+
+  it('sends a stored body over TLS byte for byte', async () => {
+    const { ca, sink } = await startSignedSink();
+    closers.push(() => sink.close());
+    const body = storedBody(9 * 1024 * 1024 + 1);
+    const out = await dest({ url: sink.url, tls: { ca: [ca.cert] } }).send(body.item, ctx());
+    expect(out.kind).toBe('delivered');
+    expect(crypto.createHash('sha256').update(sink.received[0].body).digest('hex')).toBe(body.sha256);
+  });
+
+  it('a stored body shorter than its size is an error naming the file (retried), not a short request', async () => {
+    const server = await slowHashingServer();
+    const body = storedBody(3 * 1024 * 1024);
+    fs.truncateSync(body.file, 2 * 1024 * 1024 + 10);
+    const out = await dest({ url: server.url }).send(body.item, ctx());
+    expect(out).toMatchObject({ kind: 'retry' });
+    expect(server.got).toEqual([]);
+    await expect(async () => {
+      for await (const _ of readBlocks(body.file, 3 * 1024 * 1024)) void _;
+    }).rejects.toThrow(/body\.bin ends after 2097162 of its 3145728 bytes/);
   });
 });
 

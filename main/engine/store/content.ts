@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
-import type { NewItem } from '../../../connectors/contract.ts';
+import { FILE_CHANGED, type NewItem } from '../../../connectors/contract.ts';
 import { whileStreamingLarge } from '../memory.ts';
 import { copyHashing, hashFile } from './file-blocks.ts';
 
@@ -106,6 +106,8 @@ function dropBytes(buffers: Buffer[], n: number): Buffer[] {
   return n > 0 ? [buffers[i].subarray(n), ...buffers.slice(i + 1)] : buffers.slice(i);
 }
 
+const iso = (ms: number) => new Date(ms).toISOString();
+
 export interface StoredBody {
   size: number;
   sha256: string;
@@ -146,14 +148,26 @@ export class ContentStore {
     if ('file' in body) {
       const handle = await fs.promises.open(body.file, 'r');
       try {
-        const { size } = await handle.stat();
-        if (size <= INLINE_MAX_BYTES) {
+        const before = await handle.stat();
+        if (body.version && (before.size !== body.version.size || before.mtimeMs !== body.version.mtimeMs)) {
+          throw new Error(`${FILE_CHANGED} after it settled: ${body.file} has ${before.size} bytes, modified ${iso(before.mtimeMs)} (it settled with ${body.version.size} bytes, modified ${iso(body.version.mtimeMs)})`);
+        }
+        // Whatever the copy saw must be the file as it settled: a write while it was read (in place, at the same
+        // size) would leave a copy of neither version. A write changes the change time, which no writer can set.
+        const unchanged = async () => {
+          const after = await handle.stat();
+          if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
+            throw new Error(`${FILE_CHANGED} while it was copied: ${body.file} (${before.size} bytes before, ${after.size} after)`);
+          }
+        };
+        if (before.size <= INLINE_MAX_BYTES) {
           const bytes = await handle.readFile();
+          await unchanged();
           return this.putBytes(bytes);
         }
-        const cloned = size >= CLONE_MIN_BYTES ? await this.putClone(body.file, size) : undefined;
+        const cloned = before.size >= CLONE_MIN_BYTES ? await this.putClone(body.file, before.size, unchanged) : undefined;
         if (cloned) return cloned;
-        return await this.putCopy(handle, size);
+        return await this.putCopy(handle, before.size, unchanged);
       } finally {
         await handle.close();
       }
@@ -167,7 +181,7 @@ export class ContentStore {
    * then read once to hash it. Undefined when the file system cannot clone (the caller copies, hashing as it
    * goes), or when the clone failed for any reason a copy may not share.
    */
-  private async putClone(source: string, size: number): Promise<StoredBody | undefined> {
+  private async putClone(source: string, size: number, unchanged: () => Promise<void>): Promise<StoredBody | undefined> {
     if (this.cannotClone) return undefined;
     const file = this.newName();
     const tmp = path.join(this.dir, 'tmp', path.basename(file));
@@ -183,6 +197,8 @@ export class ContentStore {
     }
     this.writing.add(path.basename(tmp));
     try {
+      // a clone is the file at one instant: the file as it settled if it has not changed since
+      await unchanged();
       const handle = await fs.promises.open(tmp, 'r+');
       let sha256: string;
       let got: number;
@@ -204,7 +220,7 @@ export class ContentStore {
   }
 
   /** Copies a local file in one pass, hashing each block as it is written (see copyHashing). */
-  private async putCopy(source: fs.promises.FileHandle, size: number): Promise<StoredBody> {
+  private async putCopy(source: fs.promises.FileHandle, size: number, unchanged: () => Promise<void>): Promise<StoredBody> {
     const file = this.newName();
     const tmp = path.join(this.dir, 'tmp', path.basename(file));
     this.writing.add(path.basename(tmp));
@@ -212,7 +228,13 @@ export class ContentStore {
       const handle = await fs.promises.open(tmp, 'wx');
       let copied: { sha256: string; bytes: number };
       try {
-        copied = await copyHashing(source, handle, { syncEveryBytes: SYNC_EVERY_BYTES });
+        try {
+          copied = await copyHashing(source, handle, { syncEveryBytes: SYNC_EVERY_BYTES });
+        } catch (err) {
+          await unchanged(); // a file that grew or shrank while it was read says so
+          throw err;
+        }
+        await unchanged();
         if (copied.bytes !== size) throw new Error(`body was ${copied.bytes} bytes, expected ${size} (the file changed or the transfer was cut)`);
         await handle.sync();
       } finally {

@@ -162,7 +162,17 @@ async function idleLatency(sink: Sink, count: number): Promise<{ p50: number; p9
  * with the engine's checkpointer; the event loop turns between batches, as in the engine (the checkpointer's
  * fsyncs complete there). The longest stall is the longest the thread spent in one write or checkpoint step.
  */
-async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerItem: number; longestStallMs: number; fsyncMs: number }> {
+/** Bytes this process has handed to write calls so far (Linux: /proc/self/io), undefined elsewhere. */
+function bytesWritten(): number | undefined {
+  try {
+    const m = /^wchar: (\d+)$/m.exec(fs.readFileSync('/proc/self/io', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerItem: number; waitUsPerItem: number; kbWrittenPerItem?: number; longestStallMs: number; fsyncMs: number }> {
   const dir = tmp();
   const db = openDatabase(path.join(dir, 'q.db'));
   const q = new Queue(db);
@@ -180,6 +190,7 @@ async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerIte
   const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
   const start = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
+  const written0 = bytesWritten();
   for (let i = 0; i < n; i += BATCH) {
     const rows: NewRow[] = [];
     for (let k = i; k < Math.min(n, i + BATCH); k++) {
@@ -198,6 +209,7 @@ async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerIte
   }
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   const cpu = process.cpuUsage(cpu0);
+  const written = bytesWritten();
   const sync = db.pragma('synchronous', { simple: true });
   await checkpointer.close();
   const { longestStepMs, longestFsyncMs } = checkpointer.stats;
@@ -205,7 +217,17 @@ async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerIte
   fs.rmSync(dir, { recursive: true, force: true });
   if (acked !== n) throw new Error(`acked ${acked} of ${n}`);
   if (sync !== 2) throw new Error(`synchronous is ${String(sync)}, expected FULL (2)`);
-  return { itemsPerSec: Math.round(n / secs), cpuUsPerItem: round((cpu.user + cpu.system) / n, 1), longestStallMs: round(Math.max(longest, longestStepMs), 1), fsyncMs: round(longestFsyncMs, 1) };
+  const cpuUs = cpu.user + cpu.system;
+  return {
+    itemsPerSec: Math.round(n / secs),
+    cpuUsPerItem: round(cpuUs / n, 1),
+    // the wall time not spent on the CPU: mostly the commits' fsyncs (the checkpointer's run on the thread pool)
+    waitUsPerItem: round(Math.max(0, secs * 1e6 - cpuUs) / n, 1),
+    // WAL frames and the checkpoints' copies (with the WAL's fsyncs, the disk's share of the work)
+    kbWrittenPerItem: written0 === undefined || written === undefined ? undefined : round((written - written0) / 1024 / n, 2),
+    longestStallMs: round(Math.max(longest, longestStepMs), 1),
+    fsyncMs: round(longestFsyncMs, 1),
+  };
 }
 
 export const engineSuite: BenchSuite = {
@@ -225,6 +247,9 @@ export const engineSuite: BenchSuite = {
         'CPU µs/item': low.cpuUsPerItem,
         runs: runs.map((r) => r.itemsPerSec).join('/'),
         'CPU µs/item per run': runs.map((r) => r.cpuUsPerItem).join('/'),
+        // what varies between runs: the wait (fsyncs) far more than the CPU
+        'wait µs/item per run': runs.map((r) => r.waitUsPerItem).join('/'),
+        'KB written/item': low.kbWrittenPerItem ?? 'n/a',
         'longest stall ms per run': runs.map((r) => r.longestStallMs).join('/'),
         'longest checkpoint fsync ms (off the thread)': Math.max(...runs.map((r) => r.fsyncMs)),
       },

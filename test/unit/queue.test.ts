@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { keyPrefix, migrations, openDatabase, SCHEMA_VERSION, type Db } from '../../main/engine/store/db.ts';
+import { ITEMS_STATE_CHECK, keyPrefix, migrations, openDatabase, SCHEMA_VERSION, type Db } from '../../main/engine/store/db.ts';
 import { Queue, idempotencyKey, type NewRow } from '../../main/engine/store/queue.ts';
 import { DataDirError, isDataDirLocked, lockDataDir, prepareDataDir } from '../../main/engine/store/datadir.ts';
 import { ContentStore, INLINE_MAX_BYTES } from '../../main/engine/store/content.ts';
@@ -118,6 +118,18 @@ describe('queue on a real SQLite file', () => {
     // the key depends on flow, source identity and content
     expect(idempotencyKey('f', 'a', 'h')).toBe(idempotencyKey('f', 'a', 'h'));
     expect(new Set([idempotencyKey('f', 'a', 'h'), idempotencyKey('g', 'a', 'h'), idempotencyKey('f', 'b', 'h'), idempotencyKey('f', 'a', 'i')]).size).toBe(4);
+  });
+
+  it('a key twice in one batch is stored once; a dead intake row dedupes against queued items and itself', () => {
+    const { queue } = freshQueue();
+    const first = queue.enqueue([row(1), row(2), row(1)]);
+    expect(first.ids).toHaveLength(2);
+    expect(first.duplicates.map((d) => [d.row.sourceKey, d.existing])).toEqual([['k1', { id: first.ids[0], state: 'queued' }]]);
+    const dead = queue.enqueueDead([{ ...row(2), reason: 'bad' }, { ...row(3), reason: 'bad' }, { ...row(3), reason: 'bad' }]);
+    expect(dead.ids).toHaveLength(1);
+    expect(dead.duplicates.map((d) => [d.row.sourceKey, d.existing?.state])).toEqual([['k2', 'queued'], ['k3', 'dead']]);
+    expect(queue.count({ state: 'queued' })).toBe(2);
+    expect(queue.count({ state: 'dead' })).toBe(1);
   });
 
   it('a failed batch commits nothing: neither rows nor checkpoints; an invalid row is never taken for a duplicate', () => {
@@ -418,6 +430,54 @@ describe('run lock, back pressure and disk floor through the CLI', () => {
 });
 
 describe('schema migrations', () => {
+  it('migration 6 rewrites the state CHECK in place: items of every state, counts and fingerprints stay; unknown states are still refused; dedupe still holds', () => {
+    const file = path.join(tempDir(), 'queue.db');
+    // a database as Ferry with schema 5 left it
+    const old = new Database(file);
+    old.pragma('journal_mode = WAL');
+    migrations.slice(0, 5).forEach((m) => (typeof m === 'string' ? old.exec(m) : m(old)));
+    old.pragma('user_version = 5');
+    const oldQueue = new Queue(old);
+    const rows = Array.from({ length: 600 }, (_, i) => row(i, i % 2 ? 'a' : 'b'));
+    const ids = oldQueue.enqueue(rows, [], 1000).ids;
+    for (const flow of ['a', 'b']) {
+      const leased = oldQueue.lease(flow, 200, 60_000, 2000);
+      oldQueue.settle(leased.map((r, i) => (i % 4 === 0 ? { id: r.id, kind: 'dead', reason: 'no' } : i % 4 === 1 ? { id: r.id, kind: 'retry', nextAt: 9e12, reason: 'later' } : { id: r.id, kind: 'delivered', afterPending: false })), 3000);
+      oldQueue.lease(flow, 10, 60_000, 4000); // some stay in flight
+    }
+    oldQueue.discard({ id: ids[599] });
+    expect(oldQueue.prune(3001, 0, 0).items).toBeGreaterThan(0); // delivered items pruned: only their fingerprints are left
+    const before = old.prepare('SELECT * FROM items ORDER BY id').all();
+    const countsBefore = oldQueue.counts();
+    const fingerprints = old.prepare('SELECT COUNT(*) FROM fingerprints').pluck().get() as number;
+    expect(new Set((before as Array<{ state: string }>).map((r) => r.state))).toEqual(new Set(['queued', 'inflight', 'retrying', 'dead', 'discarded']));
+    old.close();
+
+    const db = closeAfterTest(openDatabase(file));
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(db.prepare('SELECT * FROM items ORDER BY id').all()).toEqual(before);
+    const q = new Queue(db);
+    expect(q.counts()).toEqual(countsBefore);
+    // the constraint is in force, in its new form
+    expect(() => db.prepare(`INSERT INTO items (flow, state, idem_key, source_key, name, size, sha256, created_at, updated_at) VALUES ('a', 'lost', 'k', 's', 'n', 1, 'x', 1, 1)`).run()).toThrow(
+      "CHECK constraint failed: state = 'queued' OR state = 'inflight'",
+    );
+    expect(() => db.prepare("UPDATE items SET state = 'gone' WHERE id = ?").run(ids[0])).toThrow(/CHECK constraint failed/);
+    // every key written before the upgrade is still known: stored items by their key, pruned ones by fingerprint
+    const again = q.enqueue(rows);
+    expect(again.ids).toEqual([]);
+    expect(again.duplicates.filter((d) => d.existing === undefined)).toHaveLength(fingerprints);
+    expect(again.duplicates.filter((d) => d.existing !== undefined)).toHaveLength(before.length);
+    // and the queue goes on working
+    const fresh = q.enqueue([row(1000, 'a')]).ids;
+    expect(q.lease('a', 1000, 60_000).map((r) => r.id)).toContain(fresh[0]);
+    // opened again: nothing to migrate, the definition is not touched twice
+    db.close();
+    const third = closeAfterTest(openDatabase(file));
+    expect(third.prepare("SELECT sql FROM sqlite_schema WHERE name = 'items'").pluck().get()).toContain(ITEMS_STATE_CHECK);
+  });
+
   it('migration 2 indexes existing items by key prefix: an item queued before the upgrade is still a duplicate after it', () => {
     const dir = tempDir();
     try {

@@ -167,7 +167,38 @@ export const migrations: Array<string | ((db: Db) => void)> = [
   -- the content store's clean-up asks whether a body file is still used: one index step, not a scan of every item
   CREATE INDEX items_body_file ON items (body_file) WHERE body_file IS NOT NULL;
   `,
+  // 6: the items' CHECK on state, written as comparisons instead of an IN list. SQLite evaluated the IN list by
+  // building a temporary b-tree of the six states for every row an INSERT or a state-changing UPDATE wrote: about
+  // a fifth of the queue's CPU per item. The constraint allows the same values, so the stored rows need nothing;
+  // the table's definition is edited in place, SQLite's documented way to change a CHECK constraint without
+  // copying the table (https://www.sqlite.org/lang_altertable.html#otheralter), instant on a million items.
+  (db) => replaceInTableSql(db, 'items', ITEMS_STATE_CHECK_IN, ITEMS_STATE_CHECK),
 ];
+
+const ITEMS_STATE_CHECK_IN = "CHECK (state IN ('queued','inflight','retrying','delivered','dead','discarded'))";
+export const ITEMS_STATE_CHECK = `CHECK (${['queued', 'inflight', 'retrying', 'delivered', 'dead', 'discarded'].map((s) => `state = '${s}'`).join(' OR ')})`;
+
+/**
+ * Replaces `from` by `to` in a table's CREATE statement, for a change that leaves the stored rows valid as they
+ * are (a CHECK constraint rewritten): schema text edited under writable_schema, schema version bumped so every
+ * connection reads it again. A definition without `from` (already changed) is left alone. Runs inside the
+ * migration's transaction.
+ */
+function replaceInTableSql(db: Db, table: string, from: string, to: string): void {
+  const sql = db.prepare<[string], string>("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck().get(table);
+  if (sql === undefined || !sql.includes(from)) return;
+  const version = db.pragma('schema_version', { simple: true }) as number;
+  // better-sqlite3 opens connections in SQLite's defensive mode, which refuses writes to sqlite_schema
+  db.unsafeMode(true);
+  db.pragma('writable_schema = ON');
+  try {
+    db.prepare("UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?").run(sql.replace(from, to), table);
+    db.pragma(`schema_version = ${version + 1}`);
+  } finally {
+    db.pragma('writable_schema = OFF');
+    db.unsafeMode(false);
+  }
+}
 
 export const SCHEMA_VERSION = migrations.length;
 

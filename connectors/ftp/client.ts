@@ -154,7 +154,7 @@ class FtpSession implements RemoteSession {
   }
 
   async list(dir: string): Promise<RemoteEntry[]> {
-    return (await this.listDigested(dir)).entries;
+    return [...(await this.listDigested(dir)).pages].flat();
   }
 
   listDigested(dir: string): Promise<DigestedFolder> {

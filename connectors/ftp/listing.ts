@@ -1,7 +1,7 @@
-// A folder's listing (LIST or MLSD) read as it arrives, a batch of lines at a time, into compact entries.
+// A folder's listing (LIST or MLSD) kept as its bytes and parsed a batch of lines at a time into compact entries.
 // basic-ftp's own list() keeps the whole reply's bytes, then its text, its lines and a FileInfo object of a dozen
-// fields per line, all at once: for a folder of 100,000 files that is about 80 MB at its peak, where the entries
-// Ferry keeps are about a tenth of it.
+// fields per line, all at once: for a folder of 100,000 files that is about 80 MB at its peak, where the bytes
+// are 7 MB.
 // Each listing's bytes are also digested as they arrive; listingDigest() fetches only that digest, parsing
 // nothing, so a scan can tell an unchanged folder for the cost of the transfer (see intake/clean-listings.ts).
 import crypto from 'node:crypto';
@@ -48,50 +48,59 @@ export class ListingDigest extends Writable {
   }
 }
 
-/** The reply of one listing command, parsed a batch at a time by the client's parser (and digested). */
+/**
+ * The reply of one listing command (digested as it arrives), kept as its bytes, off the JS heap, and parsed a
+ * batch of lines at a time by the client's parser as its pages are read: a folder of 100,000 files holds its
+ * 7 MB of bytes while the intake works through it, not 100,000 entries.
+ */
 export class ListingParser extends ListingDigest {
-  readonly entries: RemoteEntry[] = [];
-  private readonly decoder: StringDecoder;
-  private rest = '';
-  private lines: string[] = [];
+  private chunks: Array<Buffer | undefined> = [];
+  private readonly encoding: BufferEncoding;
   private readonly parse: (text: string) => FileInfo[];
   private readonly toEntry: (f: FileInfo) => RemoteEntry;
 
   constructor(command: string, encoding: BufferEncoding, parse: (text: string) => FileInfo[], toEntry: (f: FileInfo) => RemoteEntry) {
     super(command);
-    this.decoder = new StringDecoder(encoding);
+    this.encoding = encoding;
     this.parse = parse;
     this.toEntry = toEntry;
   }
 
   protected override take(chunk: Buffer): void {
-    this.add(this.decoder.write(chunk));
+    this.chunks.push(chunk);
   }
 
-  override _final(done: (err?: Error | null) => void): void {
-    try {
-      this.add(this.decoder.end(), true);
-      done();
-    } catch (err) {
-      done(err as Error);
+  /** The entries, a batch of lines at a time; read once (each part of the bytes is let go once parsed). */
+  *pages(): Generator<RemoteEntry[]> {
+    const chunks = this.chunks;
+    this.chunks = [];
+    const decoder = new StringDecoder(this.encoding);
+    let rest = '';
+    let lines: string[] = [];
+    const batch = () => {
+      const page = this.parse(lines.join('\n')).map(this.toEntry);
+      lines = [];
+      return page;
+    };
+    for (let i = 0; i <= chunks.length; i++) {
+      const last = i === chunks.length;
+      const parts = (rest + (last ? decoder.end() : decoder.write(chunks[i]!))).split(/\r?\n/);
+      if (!last) chunks[i] = undefined;
+      rest = last ? '' : parts.pop()!;
+      for (const line of parts) {
+        if (line.trim() === '') continue;
+        lines.push(line);
+        if (lines.length >= BATCH) yield batch();
+      }
     }
+    if (lines.length > 0) yield batch();
   }
 
-  private add(text: string, last = false): void {
-    const parts = (this.rest + text).split(/\r?\n/);
-    this.rest = last ? '' : parts.pop()!;
-    for (const line of parts) {
-      if (line.trim() === '') continue;
-      this.lines.push(line);
-      if (this.lines.length >= BATCH) this.flush();
-    }
-    if (last) this.flush();
-  }
-
-  private flush(): void {
-    if (this.lines.length === 0) return;
-    for (const f of this.parse(this.lines.join('\n'))) this.entries.push(this.toEntry(f));
-    this.lines = [];
+  /** Every entry at once (small folders; a check). */
+  get entries(): RemoteEntry[] {
+    const all: RemoteEntry[] = [];
+    for (const page of this.pages()) for (const e of page) all.push(e);
+    return all;
   }
 }
 
@@ -99,9 +108,9 @@ export class ListingParser extends ListingDigest {
  * What client.list(dir) gives (the same commands, tried in the same order, and the same parser), as compact
  * entries parsed while the reply arrives, with the digest of the reply.
  */
-export async function listEntries(client: Client, transfer: BasicFtpTransfer, dir: string, toEntry: (f: FileInfo) => RemoteEntry): Promise<{ entries: RemoteEntry[]; digest: string }> {
+export async function listEntries(client: Client, transfer: BasicFtpTransfer, dir: string, toEntry: (f: FileInfo) => RemoteEntry): Promise<{ pages: Iterable<RemoteEntry[]>; digest: string }> {
   const parser = await runListing(client, transfer, dir, (command) => new ListingParser(command, client.ftp.encoding ?? 'utf8', (text) => client.parseList(text), toEntry));
-  return { entries: parser.entries, digest: parser.digest() };
+  return { pages: parser.pages(), digest: parser.digest() };
 }
 
 /** The digest listEntries() gives for the same reply, fetched without parsing it. */

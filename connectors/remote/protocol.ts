@@ -27,9 +27,9 @@ export interface FolderPages {
   digest?(): string | undefined;
 }
 
-/** A folder read whole, with the digest of its listing (see RemoteSession.listingDigest). */
+/** A folder read whole, with the digest of its listing (see RemoteSession.listingDigest); its entries built a page at a time, once. */
 export interface DigestedFolder {
-  entries: RemoteEntry[];
+  pages: Iterable<RemoteEntry[]>;
   digest: string;
 }
 

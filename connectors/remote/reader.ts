@@ -115,13 +115,16 @@ export class RemoteReader implements StreamReader {
         return undefined;
       }
       if (s.listDigested) return s.listDigested(dir);
-      return { entries: await s.list(dir), digest: undefined };
+      const all = await s.list(dir);
+      return { pages: (function* () {
+        // handed on in parts, so a huge folder's entries become the core's entries a part at a time
+        for (let i = 0; i < all.length; i += WHOLE_PAGE) yield all.slice(i, i + WHOLE_PAGE);
+      })(), digest: undefined };
     });
     if (whole) {
+      // built a page at a time as the core reads them (FTP: parsed from the reply's bytes)
+      yield* whole.pages;
       listed.digest = whole.digest;
-      // handed on in parts, so a huge folder's entries become the core's entries a part at a time
-      const all = whole.entries;
-      for (let i = 0; i < all.length; i += WHOLE_PAGE) yield all.slice(i, i + WHOLE_PAGE);
       return;
     }
     try {

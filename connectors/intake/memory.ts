@@ -49,6 +49,37 @@ function pastPrefix(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
+/**
+ * The names a listing showed in one folder, as 53-bit hashes (cyrb53): a folder of 100,000 files holds 100,000
+ * numbers, not 100,000 names (each of which, cut out of a parsed listing's text, keeps that text alive). Two
+ * names of one folder share a hash about once in 10^6 folders of 100,000 files; a gone file's memo would then
+ * stay until its folder is read without the other name.
+ */
+export class SeenNames {
+  private readonly hashes = new Set<number>();
+
+  static hash(name: string): number {
+    let h1 = 0xdeadbeef;
+    let h2 = 0x41c6ce57;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  }
+
+  add(name: string): void {
+    this.hashes.add(SeenNames.hash(name));
+  }
+
+  has(name: string): boolean {
+    return this.hashes.has(SeenNames.hash(name));
+  }
+}
+
 const dirOf = (rel: string) => {
   const i = rel.lastIndexOf('/');
   return i < 0 ? '' : rel.slice(0, i);
@@ -221,7 +252,7 @@ export class TakenMemory {
    * longer goes into), are forgotten, unless written since the listing started. Walks the folder's keys a page
    * at a time, jumping over the sub-folders it goes into.
    */
-  forgetUnlisted(relDir: string, seen: Set<string>, subdirs: Set<string>, since: number): number {
+  forgetUnlisted(relDir: string, seen: { has(name: string): boolean }, subdirs: Set<string>, since: number): number {
     const state = this.state;
     if (!this.durable || !state) return 0;
     const prefix = TAKEN_PREFIX + (relDir === '' ? '' : `${relDir}/`);
@@ -286,7 +317,7 @@ export class FolderSweep {
   private readonly memory: TakenMemory;
   readonly since: number;
   private dir?: string;
-  private names = new Set<string>();
+  private names = new SeenNames();
   /** Every wanted file of the current folder was found taken in the version listed. */
   private clean = true;
   /** The memory's mark when the current folder's first file was seen. */
@@ -305,7 +336,7 @@ export class FolderSweep {
     const dir = dirOf(rel);
     if (dir !== this.dir) {
       this.dir = dir;
-      this.names = new Set();
+      this.names = new SeenNames();
       this.clean = true;
       this.mark = this.memory.listings.mark();
     }
@@ -330,7 +361,7 @@ export class FolderSweep {
     if (!this.memory.durable) return;
     const listings = this.memory.listings;
     const current = this.dir === relDir;
-    const seen = current ? this.names : new Set<string>();
+    const seen = current ? this.names : new SeenNames();
     // a folder without wanted files: nothing was looked up, so nothing could change under the look
     const clean = !current || (this.clean && !listings.changedSince(relDir, this.mark));
     this.forgotten += this.memory.forgetUnlisted(relDir, seen, new Set(subdirs), this.since);
@@ -338,7 +369,7 @@ export class FolderSweep {
     if (digest !== undefined && clean) listings.record(relDir, digest, subdirs);
     else listings.drop(relDir);
     this.dir = undefined;
-    this.names = new Set();
+    this.names = new SeenNames();
   }
 
   end(): void {

@@ -26,10 +26,6 @@ export class CleanListings {
   /** Listing passes under way: touches are only worth keeping while one runs. */
   private passes = 0;
 
-  get size(): number {
-    return this.records.size;
-  }
-
   /** The folder's clean record, if any. */
   get(relDir: string): CleanListing | undefined {
     return this.records.get(relDir);

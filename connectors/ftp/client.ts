@@ -6,8 +6,8 @@ import type { Client, FTPContext, FTPError, FTPResponse, FileInfo } from 'basic-
 import { errorMessage } from '../contract.ts';
 import { socketReadingInto, writableInto, type DownloadBody } from '../remote/download-body.ts';
 import { networkFailure, RemoteProblem } from '../remote/errors.ts';
-import { listEntries } from './listing.ts';
-import type { RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
+import { listEntries, listingDigest } from './listing.ts';
+import type { DigestedFolder, RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
 import type { FtpConnectionConfig } from './schema.ts';
 
 // basic-ftp is loaded on the first connection, so a Ferry process without FTP flows never pays its memory.
@@ -154,7 +154,15 @@ class FtpSession implements RemoteSession {
   }
 
   async list(dir: string): Promise<RemoteEntry[]> {
+    return [...(await this.listDigested(dir)).pages].flat();
+  }
+
+  listDigested(dir: string): Promise<DigestedFolder> {
     return listEntries(this.client, this.transfer, dir, toEntry);
+  }
+
+  listingDigest(dir: string): Promise<string> {
+    return listingDigest(this.client, this.transfer, dir);
   }
 
   async stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined> {

@@ -25,7 +25,9 @@ export type IntakeDecision =
 export type IntakeEvent =
   | { type: 'decision'; rel: string; decision: IntakeDecision; reason?: string }
   /** A pass ended: a scan, its second look, a sweep of watched files, or a reconcile listing. */
-  | { type: 'pass'; pass: 'scan' | 'second-look' | 'sweep' | 'reconcile'; ok: boolean; problem?: string };
+  | { type: 'pass'; pass: 'scan' | 'second-look' | 'sweep' | 'reconcile'; ok: boolean; problem?: string }
+  /** A folder's listing was unchanged since all its files were found taken: its entries were not read. */
+  | { type: 'unchanged-listing'; relDir: string };
 
 export class IntakeActivity {
   /** Passes ended so far. */
@@ -41,6 +43,12 @@ export class IntakeActivity {
   decided(rel: string, decision: IntakeDecision, reason?: string): void {
     if (this.listeners.size === 0) return;
     const e: IntakeEvent = reason === undefined ? { type: 'decision', rel, decision } : { type: 'decision', rel, decision, reason };
+    for (const fn of this.listeners) fn(e);
+  }
+
+  unchangedListing(relDir: string): void {
+    if (this.listeners.size === 0) return;
+    const e: IntakeEvent = { type: 'unchanged-listing', relDir };
     for (const fn of this.listeners) fn(e);
   }
 

@@ -420,6 +420,12 @@ export class FileIntake {
     /** Candidates admitted by this pass; at CANDIDATES it stops (sorted) or admits no more. */
     let admitted = 0;
     let full = false;
+    /**
+     * Readers without a cheap stat take complete files straight from the listing: while intake takes (no back
+     * pressure), those are not held, so only the files that must wait (settling, markers, retries) count toward
+     * CANDIDATES, and a backlog of ready files goes in one pass instead of one listing per CANDIDATES files.
+     */
+    let takingOn = !this.reader.cheapStat && pass !== 'reconcile' && ctx.hasCapacity();
     const flush = async () => {
       const part = window;
       window = [];
@@ -427,9 +433,22 @@ export class FileIntake {
       if (this.reader.cheapStat) settling.push(...(await this.sweep(ctx, part.map((e) => e.rel))));
       else if (emits.refused || !ctx.hasCapacity()) for (const e of part) this.activity.decided(e.rel, 'deferred');
       else await this.serial(() => this.take(ctx, part, emits));
+      if (takingOn && (emits.refused || !ctx.hasCapacity())) {
+        // back pressure: what this window could not take stays a candidate, and from now on every file counts
+        takingOn = false;
+        for (const e of part) if (this.observed.has(e.rel)) admitted++;
+      }
     };
     const opts = this.listOptions(onFolder);
-    opts.folderListed = (relDir, subdirs) => sweep.folderListed(relDir, subdirs);
+    opts.folderListed = (relDir, subdirs, digest) => sweep.folderListed(relDir, subdirs, digest);
+    if (this.memory.durable) {
+      // folders whose listing is unchanged since every file in them was found taken are not read again
+      opts.knownListing = (relDir) => this.memory.listings.get(relDir);
+      opts.listingUnchanged = (relDir) => {
+        if (inRound) round.skipped.add(relDir);
+        this.activity.unchangedListing(relDir);
+      };
+    }
     if (sorted && inRound) {
       opts.after = after;
       opts.folderRead = (relDir, stamp, settled) => this.stamps.listed(relDir, stamp, settled);
@@ -472,6 +491,7 @@ export class FileIntake {
           // the file was taken need not be looked up
           const seen = this.observed.get(e.rel);
           if (seen) seen.round = roundNo;
+          sweep.pending();
           continue;
         }
         // the memos of the next part of the page, in one look-up (a durable memory is not held in RAM)
@@ -484,6 +504,7 @@ export class FileIntake {
           this.activity.decided(e.rel, 'remembered');
           continue;
         }
+        sweep.pending();
         const seen = this.observed.get(e.rel);
         if (seen) seen.round = roundNo;
         if (pass === 'reconcile') {
@@ -502,10 +523,10 @@ export class FileIntake {
           window.push(e);
           admitted++;
         } else {
-          admitted++;
           const d = this.decideListed(e, markers, now);
           const o = this.observed.get(e.rel);
           if (o) o.round = roundNo;
+          if (d !== 'ready' || !takingOn) admitted++;
           if (d === 'ready') window.push(e);
           else if (d === 'settling') (settling.push(e.rel), this.activity.decided(e.rel, 'settling'));
           else if (d === 'backing-off') this.activity.decided(e.rel, 'backing-off');

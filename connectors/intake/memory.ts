@@ -9,6 +9,7 @@
 // folder whole, its memos that the listing did not show are dropped (see FolderSweep). A memory that is not
 // durable (move/delete on a local folder) only holds the files waiting for their after-delivery, in RAM.
 import type { SourceState } from '../contract.ts';
+import { CleanListings } from './clean-listings.ts';
 import type { FileEntry } from './reader.ts';
 
 /** The stored form (unchanged since before the intake core: memories written by earlier versions are read as they are). */
@@ -48,6 +49,37 @@ function pastPrefix(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
+/**
+ * The names a listing showed in one folder, as 53-bit hashes (cyrb53): a folder of 100,000 files holds 100,000
+ * numbers, not 100,000 names (each of which, cut out of a parsed listing's text, keeps that text alive). Two
+ * names of one folder share a hash about once in 10^6 folders of 100,000 files; a gone file's memo would then
+ * stay until its folder is read without the other name.
+ */
+export class SeenNames {
+  private readonly hashes = new Set<number>();
+
+  static hash(name: string): number {
+    let h1 = 0xdeadbeef;
+    let h2 = 0x41c6ce57;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  }
+
+  add(name: string): void {
+    this.hashes.add(SeenNames.hash(name));
+  }
+
+  has(name: string): boolean {
+    return this.hashes.has(SeenNames.hash(name));
+  }
+}
+
 const dirOf = (rel: string) => {
   const i = rel.lastIndexOf('/');
   return i < 0 ? '' : rel.slice(0, i);
@@ -67,6 +99,8 @@ export class TakenMemory {
   private state?: SourceState;
   /** Memos survive a restart (and are written with each item). */
   readonly durable: boolean;
+  /** Folders whose listing showed only files taken in the version listed (durable memories; see clean-listings.ts). */
+  readonly listings = new CleanListings();
 
   constructor(durable: boolean) {
     this.durable = durable;
@@ -160,7 +194,15 @@ export class TakenMemory {
       return;
     }
     this.cached(TAKEN_PREFIX + rel, memo);
-    if (this.sweeps.size > 0) this.written.set(rel, now);
+    const dir = dirOf(rel);
+    this.listings.touched(dir);
+    // a file the sweeps under way hold as seen in the folder they read is not forgotten by them: only the
+    // others need protecting (a first pass taking 100,000 files would otherwise note each one here)
+    for (const s of this.sweeps) {
+      if (s.holds(dir, rel)) continue;
+      this.written.set(rel, now);
+      break;
+    }
   }
 
   /** A new version that needs no item (touched, same content): remembered and written now. */
@@ -175,6 +217,7 @@ export class TakenMemory {
       this.volatile.delete(rel);
       return;
     }
+    this.listings.touched(dirOf(rel));
     if (this.get(rel) === undefined) return;
     this.state?.delete(`${TAKEN_PREFIX}${rel}`);
     this.cached(TAKEN_PREFIX + rel, null);
@@ -188,6 +231,7 @@ export class TakenMemory {
   sweep(since: number): FolderSweep {
     const s = new FolderSweep(this, since);
     if (this.durable) {
+      this.listings.passStarted();
       this.sweeps.add(s);
       const oldest = Math.min(...[...this.sweeps].map((x) => x.since));
       for (const [rel, at] of this.written) if (at < oldest) this.written.delete(rel);
@@ -198,6 +242,7 @@ export class TakenMemory {
   /** @internal FolderSweep's end. */
   sweepEnded(s: FolderSweep): void {
     this.sweeps.delete(s);
+    this.listings.passEnded();
     if (this.sweeps.size === 0) this.written.clear();
   }
 
@@ -207,7 +252,7 @@ export class TakenMemory {
    * longer goes into), are forgotten, unless written since the listing started. Walks the folder's keys a page
    * at a time, jumping over the sub-folders it goes into.
    */
-  forgetUnlisted(relDir: string, seen: Set<string>, subdirs: Set<string>, since: number): number {
+  forgetUnlisted(relDir: string, seen: { has(name: string): boolean }, subdirs: Set<string>, since: number): number {
     const state = this.state;
     if (!this.durable || !state) return 0;
     const prefix = TAKEN_PREFIX + (relDir === '' ? '' : `${relDir}/`);
@@ -236,6 +281,7 @@ export class TakenMemory {
     for (const rel of gone) {
       state.delete(TAKEN_PREFIX + rel);
       this.cache.delete(TAKEN_PREFIX + rel);
+      this.listings.touched(dirOf(rel));
     }
     return gone.length;
   }
@@ -263,14 +309,19 @@ export class TakenMemory {
 
 /**
  * One listing pass's record of what it saw, folder by folder (a listing yields a folder's files together): when
- * the reader says a folder was listed whole, the memos of files it did not show are forgotten. Holds the names
- * of one folder at a time.
+ * the reader says a folder was listed whole, the memos of files it did not show are forgotten, and a folder
+ * whose every wanted file was found taken is recorded clean with its listing's digest (clean-listings.ts).
+ * Holds the names of one folder at a time.
  */
 export class FolderSweep {
   private readonly memory: TakenMemory;
   readonly since: number;
   private dir?: string;
-  private names = new Set<string>();
+  private names = new SeenNames();
+  /** Every wanted file of the current folder was found taken in the version listed. */
+  private clean = true;
+  /** The memory's mark when the current folder's first file was seen. */
+  private mark = 0;
   /** Memos forgotten by this pass. */
   forgotten = 0;
 
@@ -285,18 +336,40 @@ export class FolderSweep {
     const dir = dirOf(rel);
     if (dir !== this.dir) {
       this.dir = dir;
-      this.names = new Set();
+      this.names = new SeenNames();
+      this.clean = true;
+      this.mark = this.memory.listings.mark();
     }
     this.names.add(dir === '' ? rel : rel.slice(dir.length + 1));
   }
 
-  /** The reader listed `relDir` whole, and goes into these sub-folders. */
-  folderListed(relDir: string, subdirs: string[]): void {
+  /** Whether `rel` (in `dir`) is among the files seen in the folder being read: its memo is safe from this sweep. */
+  holds(dir: string, rel: string): boolean {
+    return this.dir === dir && this.names.has(dir === '' ? rel : rel.slice(dir.length + 1));
+  }
+
+  /** The file just seen (saw) was not found taken in this version, or was not looked up: its folder is not clean. */
+  pending(): void {
+    this.clean = false;
+  }
+
+  /**
+   * The reader listed `relDir` whole, and goes into these sub-folders. `digest`: its listing's digest, recorded
+   * when every wanted file in it was found taken and no memo of the folder changed meanwhile.
+   */
+  folderListed(relDir: string, subdirs: string[], digest?: string): void {
     if (!this.memory.durable) return;
-    const seen = this.dir === relDir ? this.names : new Set<string>();
+    const listings = this.memory.listings;
+    const current = this.dir === relDir;
+    const seen = current ? this.names : new SeenNames();
+    // a folder without wanted files: nothing was looked up, so nothing could change under the look
+    const clean = !current || (this.clean && !listings.changedSince(relDir, this.mark));
     this.forgotten += this.memory.forgetUnlisted(relDir, seen, new Set(subdirs), this.since);
+    // memos forgotten just now were of files the listing did not show: the memory now matches the listing
+    if (digest !== undefined && clean) listings.record(relDir, digest, subdirs);
+    else listings.drop(relDir);
     this.dir = undefined;
-    this.names = new Set();
+    this.names = new SeenNames();
   }
 
   end(): void {

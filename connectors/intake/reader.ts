@@ -40,9 +40,17 @@ export interface ListOptions {
   /**
    * Called after the last page of a folder whose files were all yielded (read whole: not resumed part-way, not
    * skipped as unchanged), with the sub-folders (names) the walk goes into: what the listing did not show of
-   * that folder is not there.
+   * that folder is not there. `digest`: the digest of the folder's listing, from readers that can fetch it again
+   * without reading the entries (see knownListing).
    */
-  folderListed?(relDir: string, subdirs: string[]): void;
+  folderListed?(relDir: string, subdirs: string[], digest?: string): void;
+  /**
+   * A folder whose listing had this digest when all its wanted files were found taken (clean-listings.ts): a
+   * reader that fetches the same digest again need not read its entries, only walk on into these sub-folders.
+   */
+  knownListing?(relDir: string): { digest: string; subdirs: string[] } | undefined;
+  /** The folder's listing had its known digest: its entries were not read (nor folderListed called). */
+  listingUnchanged?(relDir: string): void;
 }
 
 /** A file opened for taking: its body, and the time and attributes its item carries. */

@@ -23,6 +23,14 @@ export interface FolderPages {
   next(): Promise<RemoteEntry[] | undefined>;
   /** Stops reading early (nothing waits for the server's answer). */
   close(): void;
+  /** After the last page: the digest of the whole listing, as listingDigest() gives it. */
+  digest?(): string | undefined;
+}
+
+/** A folder read whole, with the digest of its listing (see RemoteSession.listingDigest); its entries built a page at a time, once. */
+export interface DigestedFolder {
+  pages: Iterable<RemoteEntry[]>;
+  digest: string;
 }
 
 /** One logged-in connection. Methods take absolute remote paths. */
@@ -31,6 +39,14 @@ export interface RemoteSession {
   list(dir: string): Promise<RemoteEntry[]>;
   /** Opens a folder to read in pages (see FolderPages); without it, list() reads a folder whole. */
   openFolder?(dir: string): Promise<FolderPages>;
+  /** list() with the digest of the listing (protocols that offer listingDigest and read folders whole). */
+  listDigested?(dir: string): Promise<DigestedFolder>;
+  /**
+   * A digest of a folder's listing (names, types, sizes and times, as the server sends them), fetched without
+   * building its entries: the same listing gives the same digest. The intake then skips a folder whose listing
+   * is unchanged since all its files were found taken (connectors/intake/clean-listings.ts).
+   */
+  listingDigest?(dir: string): Promise<string>;
   /** Size and time of one file, or undefined when it does not exist. */
   stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined>;
   /** A precise modification time when the protocol has a cheaper/better way than the listing (FTP MDTM). */

@@ -54,8 +54,17 @@ export class RemoteReader implements StreamReader {
     while (dirs.length > 0) {
       const relDir = dirs.pop()!;
       const subdirs: string[] = [];
+      const dir = relDir === '' ? this.root : this.remote(relDir);
+      const listed: { digest?: string } = {};
       try {
-        for await (const entries of this.folderPages(relDir === '' ? this.root : this.remote(relDir))) {
+        const known = await this.unchangedListing(dir, relDir, opts);
+        if (known) {
+          // the same listing as when every file in it was found taken: nothing in it to read
+          opts.listingUnchanged?.(relDir);
+          for (let i = known.length - 1; i >= 0; i--) dirs.push(relDir ? `${relDir}/${known[i]}` : known[i]);
+          continue;
+        }
+        for await (const entries of this.folderPages(dir, listed)) {
           const page: FileEntry[] = [];
           for (const e of entries) {
             // symbolic links ('other') and names with path tricks are never taken
@@ -73,9 +82,24 @@ export class RemoteReader implements StreamReader {
         if (relDir === '' || this.fs.classify(err).broken) throw err;
         continue; // a sub-folder removed or unreadable while walking
       }
-      opts.folderListed?.(relDir, subdirs.map((rel) => posix.basename(rel)));
+      opts.folderListed?.(
+        relDir,
+        subdirs.map((rel) => posix.basename(rel)),
+        listed.digest,
+      );
       for (let i = subdirs.length - 1; i >= 0; i--) dirs.push(subdirs[i]);
     }
+  }
+
+  /**
+   * The sub-folders (names) of a folder whose listing digest is the one the intake knows it clean with (see
+   * ListOptions.knownListing), fetched without reading its entries; undefined when it must be read.
+   */
+  private async unchangedListing(dir: string, relDir: string, opts: ListOptions): Promise<string[] | undefined> {
+    const known = opts.knownListing?.(relDir);
+    if (!known) return undefined;
+    const digest = await this.pool.use(async (s) => s.listingDigest?.(dir));
+    return digest !== undefined && digest === known.digest ? known.subdirs : undefined;
   }
 
   /**
@@ -83,20 +107,29 @@ export class RemoteReader implements StreamReader {
    * never held whole; otherwise (FTP's LIST comes as one reply) the whole folder as one page. No connection is
    * held from the pool meanwhile: a paged folder's requests share the session that opened it.
    */
-  private async *folderPages(dir: string): AsyncGenerator<RemoteEntry[]> {
+  private async *folderPages(dir: string, listed: { digest?: string }): AsyncGenerator<RemoteEntry[]> {
     let folder: FolderPages | undefined;
     const whole = await this.pool.use(async (s) => {
-      if (!s.openFolder) return s.list(dir);
-      folder = await s.openFolder(dir);
-      return undefined;
+      if (s.openFolder) {
+        folder = await s.openFolder(dir);
+        return undefined;
+      }
+      if (s.listDigested) return s.listDigested(dir);
+      const all = await s.list(dir);
+      return { pages: (function* () {
+        // handed on in parts, so a huge folder's entries become the core's entries a part at a time
+        for (let i = 0; i < all.length; i += WHOLE_PAGE) yield all.slice(i, i + WHOLE_PAGE);
+      })(), digest: undefined };
     });
     if (whole) {
-      // handed on in parts, so a huge folder's entries become the core's entries a part at a time
-      for (let i = 0; i < whole.length; i += WHOLE_PAGE) yield whole.slice(i, i + WHOLE_PAGE);
+      // built a page at a time as the core reads them (FTP: parsed from the reply's bytes)
+      yield* whole.pages;
+      listed.digest = whole.digest;
       return;
     }
     try {
       for (let page = await folder!.next(); page; page = await folder!.next()) yield page;
+      listed.digest = folder!.digest?.();
     } finally {
       folder!.close();
     }

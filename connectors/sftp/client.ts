@@ -86,10 +86,15 @@ class SftpSession implements RemoteSession {
     return raw;
   }
 
-  /** OPENDIR, then one READDIR per page (OpenSSH answers up to 100 names each); the entries are mapped as they come. */
-  async openFolder(dir: string): Promise<FolderPages> {
+  /**
+   * OPENDIR, then one READDIR per page (OpenSSH answers up to 100 names each); the entries are mapped as they
+   * come, and digested (names, types, sizes and times, in the server's order).
+   */
+  async openFolder(dir: string): Promise<FolderPages & { digest(): string | undefined }> {
     const raw = this.raw();
     const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.opendir(dir, (err, h) => (err ? reject(err) : resolve(h)))));
+    const hash = crypto.createHash('sha256');
+    let digest: string | undefined;
     let open = true;
     const close = () => {
       if (!open) return;
@@ -105,15 +110,36 @@ class SftpSession implements RemoteSession {
               raw.readdir(handle, (err, list) => (err ? ((err as { code?: unknown }).code === EOF ? resolve(undefined) : reject(err)) : resolve(list as FileEntryWithStats[]))),
             ),
           );
-          if (names === undefined) close();
-          return names?.map(entryOf);
+          if (names === undefined) {
+            close();
+            digest = hash.digest('base64');
+            return undefined;
+          }
+          const page = names.map(entryOf);
+          // a name never holds NUL: the fields cannot run into each other
+          hash.update(page.map((e) => `${e.name}\0${e.type}\0${e.size}\0${e.mtimeMs}\0`).join(''));
+          return page;
         } catch (err) {
           close();
           throw err;
         }
       },
       close,
+      digest: () => digest,
     };
+  }
+
+  /** The digest openFolder gives after its last page: the folder read through, its entries let go page by page. */
+  async listingDigest(dir: string): Promise<string> {
+    const folder = await this.openFolder(dir);
+    try {
+      while (await folder.next()) {
+        // only the digest is wanted
+      }
+      return folder.digest()!;
+    } finally {
+      folder.close();
+    }
   }
 
   async stat(file: string): Promise<{ size: number; mtimeMs: number; type: RemoteEntry['type'] } | undefined> {

@@ -2,6 +2,8 @@
 // holding 100,000 small files (BENCH_QUICK=1: 10,000), picked up by a real `ferry run` on a schedule with
 // `afterDelivery: keep`. Measured: the first scan, which takes every file; then scans at rest, where every file
 // is already taken and a scan can only list and compare (its time, and the CPU it costs); peak RSS throughout.
+// BENCH_SCALE_REMOTE_FILES=<n> sizes the folders (e.g. 30000 while developing); BENCH_SCALE_REMOTE=ftp or sftp
+// runs only that protocol.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -134,11 +136,14 @@ function currentRssMb(pid: number): number {
 
 /** The remote listing cases of the `scale` suite (see scale.bench.ts). */
 export async function remoteListingCases({ quick }: { quick: boolean }): Promise<BenchRow[]> {
-  const n = quick ? 10_000 : 100_000;
+  const n = Number(process.env.BENCH_SCALE_REMOTE_FILES) || (quick ? 10_000 : 100_000);
+  const only = process.env.BENCH_SCALE_REMOTE?.toLowerCase();
   const out: BenchRow[] = [];
   const sink = await startSink();
   try {
-    if (sshdAvailable()) {
+    if (only === 'ftp') {
+      // not asked for
+    } else if (sshdAvailable()) {
       const sshd = await startSshd();
       const tag = `sftp-listing-${crypto.randomBytes(3).toString('hex')}`;
       const folder = path.join(sshd.root, tag);
@@ -150,7 +155,9 @@ export async function remoteListingCases({ quick }: { quick: boolean }): Promise
         await sshd.stop();
       }
     } else out.push({ suite: 'scale', case: 'remote listing SFTP', figures: { skipped: 'needs /usr/sbin/sshd and root' } });
-    if (vsftpdAvailable()) {
+    if (only === 'sftp') {
+      // not asked for
+    } else if (vsftpdAvailable()) {
       const vsftpd = await startVsftpd();
       const tag = `ftp-listing-${crypto.randomBytes(3).toString('hex')}`;
       try {

@@ -11,6 +11,13 @@ export interface IntakeRecorder {
   decisions(rel: string, from?: number): IntakeDecision[];
   /** Waits until `rel` got `decision` `times` times after `from`. */
   decided(rel: string, decision: IntakeDecision, opts?: { from?: number; times?: number; timeoutMs?: number }): Promise<void>;
+  /**
+   * Waits until a listing after `from` found `rel` taken already: decided "remembered", or its folder skipped
+   * as unchanged since all its files were found taken (see connectors/intake/clean-listings.ts).
+   */
+  foundTaken(rel: string, opts?: { from?: number; timeoutMs?: number }): Promise<void>;
+  /** Folders skipped as unchanged after `from`. */
+  unchangedFolders(from?: number): string[];
   /** Waits until `n` passes (of one kind, if given) ended after `from`; returns them. */
   passes(n: number, opts?: { from?: number; pass?: 'scan' | 'second-look' | 'sweep' | 'reconcile'; timeoutMs?: number }): Promise<Array<Extract<IntakeEvent, { type: 'pass' }>>>;
   stop(): void;
@@ -25,8 +32,15 @@ export function recordIntake(source: unknown): IntakeRecorder {
     events.slice(from).flatMap((e) => (e.type === 'decision' && e.rel === rel ? [e.decision] : []));
   const passesSince = (from: number, pass?: string) =>
     events.slice(from).filter((e): e is Extract<IntakeEvent, { type: 'pass' }> => e.type === 'pass' && (pass === undefined || e.pass === pass));
+  const unchangedFolders = (from = 0) => events.slice(from).flatMap((e) => (e.type === 'unchanged-listing' ? [e.relDir] : []));
   return {
     events,
+    unchangedFolders,
+    async foundTaken(rel, opts = {}) {
+      const dir = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+      const found = () => decisions(rel, opts.from).includes('remembered') || unchangedFolders(opts.from).includes(dir);
+      await waitFor(found, `${rel} found taken`, opts.timeoutMs ?? 30_000, 10);
+    },
     mark: () => events.length,
     decisions,
     stop,

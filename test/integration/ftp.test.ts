@@ -108,9 +108,9 @@ describe('ftp source', () => {
     try {
       const rec = recordIntake(run.engine.flow('f').source);
       await waitFor(() => landed(dest).includes('c/three.csv'), 'three.csv delivered once its marker appeared');
-      // a later scan finds all three remembered (one.csv, touched, was offered once more and recognised as a duplicate)
+      // a later scan finds all three taken (one.csv, touched, was offered once more and recognised as a duplicate)
       const from = rec.mark();
-      for (const f of ['a/one.csv', 'b/deep/two.csv', 'c/three.csv']) await rec.decided(f, 'remembered', { from });
+      for (const f of ['a/one.csv', 'b/deep/two.csv', 'c/three.csv']) await rec.foundTaken(f, { from });
       expect(landed(dest)).toEqual(['a/one.csv', 'b/deep/two.csv', 'c/three.csv']);
       expect(listFiles(path.join(srv.root, 'in'))).toContain('a/one.csv'); // keep leaves the originals
       // what keep remembers is durable, and forgotten once the file is gone from the server

@@ -140,8 +140,11 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
   let reconciling: Promise<void> | undefined;
   /** The folders the listing round under way has walked (several passes when it stops at a cursor). */
   let roundFolders = new Map<string, number>();
+  /** When the last round that read every folder ended (the next is due FULL_ROUND_EVERY × reconcileMs later). */
   let lastFullRound = 0;
   let fullRoundDue = true;
+  /** The round under way reads every folder. */
+  let fullRound = false;
   /** After a failed listing (the folder gone), the next one comes sooner than reconcileMs: 1 s, doubling. */
   let retryListingMs = 0;
   let retryListing: NodeJS.Timeout | undefined;
@@ -150,9 +153,9 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       const resuming = core.moreToList && roundFolders.size > 0;
       if (!resuming) {
         roundFolders = new Map();
-        if (fullRoundDue || Date.now() - lastFullRound >= FULL_ROUND_EVERY * opts.reconcileMs) {
+        fullRound = fullRoundDue || Date.now() - lastFullRound >= FULL_ROUND_EVERY * opts.reconcileMs;
+        if (fullRound) {
           fullRoundDue = false;
-          lastFullRound = Date.now();
           core.stamps.clear();
         }
       }
@@ -173,6 +176,11 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       if (!listed) {
         roundFolders = new Map();
         fullRoundDue = true;
+      } else if (fullRound && !core.moreToList) {
+        // counted from its end: a round of a million files can take a minute, and the next full one is not due
+        // the moment it ends
+        lastFullRound = Date.now();
+        fullRound = false;
       }
       clearTimeout(retryListing);
       retryListingMs = listed ? 0 : Math.min(Math.max(1000, retryListingMs * 2), opts.reconcileMs);

@@ -59,6 +59,10 @@ export class FolderStamps {
   private next = new Map<string, FolderStamp>();
   /** Whether every folder read in this round had all its files admitted (nothing left for a later round). */
   private whole = true;
+  /** A folder of this round changed too recently to trust its stamp. */
+  private recent = false;
+  /** Every folder of the last complete round has its trusted stamp in `current`. */
+  private everyKnown = false;
 
   /** The stamp of a folder as of the last complete round. */
   known(relDir: string): FolderStamp | undefined {
@@ -68,6 +72,7 @@ export class FolderStamps {
   /** A folder was read (or found unchanged) in this round. `settled`: its stamp is old enough to trust. */
   listed(relDir: string, s: FolderStamp, settled: boolean): void {
     if (settled) this.next.set(relDir, s);
+    else this.recent = true;
   }
 
   /** Something in this round was left for later (the window was full, back pressure): trust no stamp of it. */
@@ -77,13 +82,25 @@ export class FolderStamps {
 
   /** The round ended: its stamps serve the next one, if it left nothing behind. */
   roundEnded(complete: boolean): void {
-    this.current = complete && this.whole ? this.next : new Map();
+    const whole = complete && this.whole;
+    this.current = whole ? this.next : new Map();
+    this.everyKnown = whole && !this.recent;
     this.next = new Map();
     this.whole = true;
+    this.recent = false;
   }
 
   /** Forget every stamp: the next round reads every folder. */
   clear(): void {
     this.current = new Map();
+    this.everyKnown = false;
+  }
+
+  /**
+   * The stamps of every folder of the last complete round, when each is trusted: while none of them changes,
+   * a round would read nothing. Undefined when a round has to read some folder anyway.
+   */
+  everyFolder(): ReadonlyMap<string, FolderStamp> | undefined {
+    return this.everyKnown ? this.current : undefined;
   }
 }

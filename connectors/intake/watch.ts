@@ -39,7 +39,28 @@ export interface WatchOptions {
    * renamed there); a file rewritten in place under its name is found by the next round that reads every
    * folder (FULL_ROUND_EVERY × reconcileMs).
    */
-  poll?: { everyMs: number; perFileUpTo: number };
+  poll?: {
+    everyMs: number;
+    perFileUpTo: number;
+    /**
+     * A folder's stamp as the reader's listing gives it (undefined when it is gone). Polling by folder then
+     * looks at the stamps of the last complete round first, all at once, and lists only when one changed.
+     */
+    stampOf?(relDir: string): Promise<string | undefined>;
+  };
+}
+
+/** Folder stamps looked at in parallel while polling (a thread-pool round trip each, shared in a batch). */
+const STAMP_BATCH = 64;
+
+/** Whether any folder's stamp differs from the one recorded (or the folder is gone). */
+async function anyFolderChanged(known: ReadonlyMap<string, { stamp: string }>, stampOf: (relDir: string) => Promise<string | undefined>): Promise<boolean> {
+  const all = [...known];
+  for (let i = 0; i < all.length; i += STAMP_BATCH) {
+    const looks = await Promise.all(all.slice(i, i + STAMP_BATCH).map(async ([rel, s]) => (await stampOf(rel).catch(() => undefined)) !== s.stamp));
+    if (looks.includes(true)) return true;
+  }
+  return false;
 }
 
 /** At most one extra listing a second, however many watchers complain at once. */
@@ -205,7 +226,21 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
         { source: core.reader.where(), files: files ?? null, perFileUpTo: opts.poll.perFileUpTo, fullListingEveryMs: FULL_ROUND_EVERY * opts.reconcileMs },
         'polling by folder: new, renamed and removed files are seen within pollIntervalMs, a file rewritten in place by the next full listing',
       );
-      folderPollTimer = setInterval(() => void reconcile(), opts.poll.everyMs);
+      const { stampOf } = opts.poll;
+      let looking = false;
+      // a round when a folder's stamp changed (or when some folder has no trusted stamp: it must be read)
+      const pollFolders = async () => {
+        if (looking || reconciling || ctx.signal.aborted) return;
+        const known = core.stamps.everyFolder();
+        if (!stampOf || !known || core.moreToList) return void reconcile();
+        looking = true;
+        try {
+          if (await anyFolderChanged(known, stampOf)) void reconcile();
+        } finally {
+          looking = false;
+        }
+      };
+      folderPollTimer = setInterval(() => void pollFolders(), opts.poll.everyMs);
     }
   }
 

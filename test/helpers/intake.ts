@@ -20,6 +20,8 @@ export interface IntakeRecorder {
   unchangedFolders(from?: number): string[];
   /** Waits until `n` passes (of one kind, if given) ended after `from`; returns them. */
   passes(n: number, opts?: { from?: number; pass?: 'scan' | 'second-look' | 'sweep' | 'reconcile'; timeoutMs?: number }): Promise<Array<Extract<IntakeEvent, { type: 'pass' }>>>;
+  /** Passes (of one kind, if given) that ended after `from`, so far. */
+  passesSince(from: number, pass?: 'scan' | 'second-look' | 'sweep' | 'reconcile'): number;
   stop(): void;
 }
 
@@ -42,6 +44,7 @@ export function recordIntake(source: unknown): IntakeRecorder {
       await waitFor(found, `${rel} found taken`, opts.timeoutMs ?? 30_000, 10);
     },
     mark: () => events.length,
+    passesSince: (from, pass) => passesSince(from, pass).length,
     decisions,
     stop,
     async decided(rel, decision, opts = {}) {

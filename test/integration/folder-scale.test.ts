@@ -170,6 +170,36 @@ describe('usePolling on a tree larger than pollFilesUpTo', () => {
     expect(rec.emitted).toHaveLength(63);
   });
 
+  it('at rest, polling by folder looks at the folders\' stamps only: no listing round until one changes', async () => {
+    const root = tempDir('ferry-pollstamps-');
+    const files = Array.from({ length: 40 }, (_, i) => `d${i % 4}/f${String(i).padStart(2, '0')}.csv`);
+    tree(root, files);
+    const source = folderSource({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 50, pollFilesUpTo: 10 });
+    // the periodic reconcile stays out of the way: every round below comes from the poll
+    (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 600_000;
+    const reader = (source as unknown as { reader: FolderReader }).reader;
+    let stampLooks = 0;
+    const folderStamp = reader.folderStamp.bind(reader);
+    reader.folderStamp = (rel) => (stampLooks++, folderStamp(rel));
+    const rec = recordingContext();
+    const abort = new AbortController();
+    rec.ctx.signal = abort.signal;
+    const activity = recordIntake(source);
+    const stop = await source.watch!(rec.ctx);
+    cleanups.push(async () => (abort.abort(), await stop()));
+    await waitFor(() => rec.emitted.length === 40, 'the forty files taken');
+    // the first round's stamps are trusted (the folders are an hour old): the polls look at the 5 folders' stamps
+    const mark = activity.mark();
+    const looks = stampLooks;
+    await waitFor(() => stampLooks >= looks + 5 * 4, 'four polls of the five folders\' stamps');
+    expect(activity.passesSince(mark, 'reconcile')).toBe(0);
+    // a new file changes its folder's stamp: the next poll lists (that folder only) and it is taken
+    fs.writeFileSync(path.join(root, 'd2/late.csv'), 'late');
+    await waitFor(() => rec.emitted.some((e) => e.item.name === 'late.csv'), 'the new file taken', 10_000);
+    expect(activity.passesSince(mark, 'reconcile')).toBeGreaterThan(0);
+    expect(activity.decisions('d0/f00.csv', mark)).toEqual([]);
+  });
+
   it('a tree within pollFilesUpTo has each file polled: a file rewritten in place is taken within a few intervals', async () => {
     const root = tempDir('ferry-pollfiles-');
     const files = ['a/one.csv', 'a/two.csv', 'b/three.csv'];

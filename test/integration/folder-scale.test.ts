@@ -32,6 +32,23 @@ function folderSource(config: Record<string, unknown>): Source {
 /** The intake core behind a folder source (what it holds is what this file is about). */
 const coreOf = (source: Source) => (source as unknown as { intake: FileIntake }).intake;
 
+/**
+ * Watches a folder source with a recording context (stopped after the test); `reconcileMs` below the schema's
+ * minimum makes its rounds come quickly. `beforeWatch` runs once the source exists.
+ */
+async function watching(config: Record<string, unknown>, reconcileMs: number, beforeWatch?: (source: Source) => void) {
+  const source = folderSource(config);
+  (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = reconcileMs;
+  beforeWatch?.(source);
+  const rec = recordingContext();
+  const abort = new AbortController();
+  rec.ctx.signal = abort.signal;
+  const activity = recordIntake(source);
+  const stop = await source.watch!(rec.ctx);
+  cleanups.push(async () => (abort.abort(), await stop()));
+  return { source, rec, activity };
+}
+
 /** Writes files; folders (and files) get a time well in the past, as a backlog left over a weekend has. */
 function tree(root: string, files: string[], content = (rel: string) => `${rel}\n`): void {
   const past = new Date(Date.now() - 3_600_000);
@@ -99,14 +116,7 @@ describe('folder at scale', () => {
     const root = tempDir('ferry-stamps-');
     const files = ['d1/a.csv', 'd1/b.csv', 'd2/c.csv', 'd2/deeper/d.csv'];
     tree(root, files);
-    const source = folderSource({ path: root, settleMs: 0, afterDelivery: { action: 'keep' } });
-    (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 200;
-    const rec = recordingContext();
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
-    const activity = recordIntake(source);
-    const stop = await source.watch!(rec.ctx);
-    cleanups.push(async () => (abort.abort(), await stop()));
+    const { rec, activity } = await watching({ path: root, settleMs: 0, afterDelivery: { action: 'keep' } }, 200);
     await waitFor(() => rec.emitted.length === 4, 'the four files taken');
 
     // round 2 reads every folder (it remembers them all), records their stamps; round 3 reads none of them
@@ -135,15 +145,8 @@ describe('usePolling on a tree larger than pollFilesUpTo', () => {
     const root = tempDir('ferry-pollfolders-');
     const files = Array.from({ length: 60 }, (_, i) => `d${i % 3}/f${String(i).padStart(2, '0')}.csv`);
     tree(root, files);
-    const source = folderSource({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 100, pollFilesUpTo: 20 });
     // a full round every 12 × 300 ms
-    (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 300;
-    const rec = recordingContext();
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
-    const activity = recordIntake(source);
-    const stop = await source.watch!(rec.ctx);
-    cleanups.push(async () => (abort.abort(), await stop()));
+    const { rec, activity } = await watching({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 100, pollFilesUpTo: 20 }, 300);
     await waitFor(() => rec.emitted.length === 60, 'the sixty files taken');
     expect(rec.infos.some((m) => m.startsWith('polling by folder'))).toBe(true);
 
@@ -174,19 +177,13 @@ describe('usePolling on a tree larger than pollFilesUpTo', () => {
     const root = tempDir('ferry-pollstamps-');
     const files = Array.from({ length: 40 }, (_, i) => `d${i % 4}/f${String(i).padStart(2, '0')}.csv`);
     tree(root, files);
-    const source = folderSource({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 50, pollFilesUpTo: 10 });
-    // the periodic reconcile stays out of the way: every round below comes from the poll
-    (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 600_000;
-    const reader = (source as unknown as { reader: FolderReader }).reader;
     let stampLooks = 0;
-    const folderStamp = reader.folderStamp.bind(reader);
-    reader.folderStamp = (rel) => (stampLooks++, folderStamp(rel));
-    const rec = recordingContext();
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
-    const activity = recordIntake(source);
-    const stop = await source.watch!(rec.ctx);
-    cleanups.push(async () => (abort.abort(), await stop()));
+    // the periodic reconcile stays out of the way: every round below comes from the poll
+    const { rec, activity } = await watching({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 50, pollFilesUpTo: 10 }, 600_000, (source) => {
+      const reader = (source as unknown as { reader: FolderReader }).reader;
+      const folderStamp = reader.folderStamp.bind(reader);
+      reader.folderStamp = (rel) => (stampLooks++, folderStamp(rel));
+    });
     await waitFor(() => rec.emitted.length === 40, 'the forty files taken');
     // the first round's stamps are trusted (the folders are an hour old): the polls look at the 5 folders' stamps
     const mark = activity.mark();
@@ -204,14 +201,8 @@ describe('usePolling on a tree larger than pollFilesUpTo', () => {
     const root = tempDir('ferry-pollfiles-');
     const files = ['a/one.csv', 'a/two.csv', 'b/three.csv'];
     tree(root, files);
-    const source = folderSource({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 100, pollFilesUpTo: 20 });
     // no full round while the test runs: only the per-file poll can see the rewrite
-    (source as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 600_000;
-    const rec = recordingContext();
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
-    const stop = await source.watch!(rec.ctx);
-    cleanups.push(async () => (abort.abort(), await stop()));
+    const { rec } = await watching({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 100, pollFilesUpTo: 20 }, 600_000);
     await waitFor(() => rec.emitted.length === 3, 'the three files taken');
     expect(rec.infos.some((m) => m.startsWith('polling by folder'))).toBe(false);
     fs.writeFileSync(path.join(root, 'a/two.csv'), 'rewritten in place\n');

@@ -160,6 +160,24 @@ describe('status and OpenAPI', () => {
     expect(r.json.paths['/api/queue/retry'].post.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/QueueActionRequest');
   });
 
+  it('makes the OpenAPI document\'s text once: later requests, after other replies, do not serialise it again', async () => {
+    const first = await h.api('GET', '/api/openapi.json');
+    const scrubber = h.engine.scrubber;
+    const text = scrubber.text.bind(scrubber);
+    const scrubbed: number[] = [];
+    scrubber.text = (t: string) => (scrubbed.push(t.length), text(t));
+    try {
+      await h.api('GET', '/api/queue?limit=1'); // another reply in between: the 250 ms reuse of the last reply does not apply
+      const again = await h.api('GET', '/api/openapi.json');
+      expect(again.json).toEqual(first.json);
+      // only the queue page went through the scrubber, not the document (tens of KB)
+      expect(scrubbed.length).toBe(1);
+      expect(scrubbed[0]).toBeLessThan(JSON.stringify(first.json).length);
+    } finally {
+      scrubber.text = text;
+    }
+  });
+
   it('answers 404 for unknown routes and 405 for a wrong method', async () => {
     expect((await h.api('GET', '/api/nope')).status).toBe(404);
     const r = await h.api('DELETE', '/api/status');

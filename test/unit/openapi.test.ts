@@ -113,6 +113,8 @@ describe('reply check (FERRY_CHECK_REPLIES)', () => {
 
   it('is built once per route table and version, then handed out as the same object', () => {
     expect(openApiDocument(routes, '0.0.0-test')).toBe(doc);
+    // frozen: the admin server makes its text once for the process
+    expect(Object.isFrozen(doc)).toBe(true);
     const other = openApiDocument(routes, '0.0.1-test') as Json;
     expect(other).not.toBe(doc);
     expect(other.info.version).toBe('0.0.1-test');

@@ -17,11 +17,11 @@ function replyRefSchema(reply: ReplyRef): Record<string, unknown> {
 let built: { routes: Route[]; version: string; doc: OpenApiDocument } | undefined;
 
 /**
- * The document, built once per route table and version. The same object is returned each time, so the admin
- * server also reuses its serialised text (server.ts, replyText) for callers that ask in quick succession.
+ * The document, built once per route table and version. The same object is returned each time, frozen, so
+ * the admin server makes its serialised text once (server.ts, replyText).
  */
 export function openApiDocument(routes: Route[], version: string): OpenApiDocument {
-  if (built?.routes !== routes || built.version !== version) built = { routes, version, doc: buildDocument(routes, version) };
+  if (built?.routes !== routes || built.version !== version) built = { routes, version, doc: Object.freeze(buildDocument(routes, version)) };
   return built.doc;
 }
 

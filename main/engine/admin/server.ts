@@ -76,6 +76,8 @@ export class AdminServer {
   private replyMismatch?: typeof replyMismatch;
   /** The last reply object and its scrubbed text (see replyText). */
   private lastReply?: { body: object; text: string; at: number };
+  /** The scrubbed text of frozen replies, kept while they are (see replyText). */
+  private readonly frozenText = new WeakMap<object, string>();
   port = 0;
 
   constructor(api: EngineApi, opts: AdminOptions = {}) {
@@ -169,8 +171,13 @@ export class AdminServer {
     const now = Date.now();
     const last = this.lastReply;
     if (last && body === last.body && now - last.at < REPLY_TEXT_REUSE_MS) return last.text;
+    // a frozen reply (the OpenAPI document) never changes: its text is made once for the process
+    const frozen = body !== null && typeof body === 'object' && Object.isFrozen(body);
+    const kept = frozen ? this.frozenText.get(body) : undefined;
+    if (kept !== undefined) return kept;
     const text = this.engine.scrubber.text(JSON.stringify(body ?? null));
-    if (body !== null && typeof body === 'object') this.lastReply = { body, text, at: now };
+    if (frozen) this.frozenText.set(body, text);
+    else if (body !== null && typeof body === 'object') this.lastReply = { body, text, at: now };
     return text;
   }
 

@@ -162,7 +162,7 @@ describe('status and OpenAPI', () => {
 
   it('makes the OpenAPI document\'s text once: later requests, after other replies, do not serialise it again', async () => {
     const first = await h.api('GET', '/api/openapi.json');
-    const scrubber = h.engine.scrubber;
+    const scrubber = h.engine.scrubber as { text(t: string): string };
     const text = scrubber.text.bind(scrubber);
     const scrubbed: number[] = [];
     scrubber.text = (t: string) => (scrubbed.push(t.length), text(t));

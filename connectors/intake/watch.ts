@@ -34,19 +34,17 @@ export interface WatchOptions {
   startFeed(sink: FeedSink): Promise<WatchFeed>;
   /**
    * A feed that polls (startFeed stats every file each interval) is started only for a tree of at most
-   * `perFileUpTo` files, as the first listing round counts them. A larger tree is polled by folder instead: a
-   * listing round every `everyMs` reads only the folders whose time stamp changed (files added, removed or
-   * renamed there); a file rewritten in place under its name is found by the next round that reads every
-   * folder (FULL_ROUND_EVERY × reconcileMs).
+   * `perFileUpTo` files, as the first listing round counts them. A larger tree is polled by folder instead:
+   * every `everyMs` the stamps the last complete round recorded are looked at again (stampOf), and a listing
+   * round, which reads only the folders whose stamp changed (files added, removed or renamed there), runs when
+   * one did. A file rewritten in place under its name is found by the next round that reads every folder
+   * (FULL_ROUND_EVERY × reconcileMs).
    */
   poll?: {
     everyMs: number;
     perFileUpTo: number;
-    /**
-     * A folder's stamp as the reader's listing gives it (undefined when it is gone). Polling by folder then
-     * looks at the stamps of the last complete round first, all at once, and lists only when one changed.
-     */
-    stampOf?(relDir: string): Promise<string | undefined>;
+    /** A folder's stamp as the reader's listing gives it (undefined when it is gone). */
+    stampOf(relDir: string): Promise<string | undefined>;
   };
 }
 
@@ -69,7 +67,7 @@ const RESCAN_GAP_MS = 1000;
  * Reconcile rounds skip folders unchanged since the last complete round (a file changed in place raises an
  * event); every this many reconcile intervals one reads every folder, for events a watcher missed.
  */
-export const FULL_ROUND_EVERY = 12;
+const FULL_ROUND_EVERY = 12;
 /** While the backlog's pace holds intake, the sweep looks again this soon. */
 const PACED_SWEEP_MS = 50;
 
@@ -232,7 +230,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
       const pollFolders = async () => {
         if (looking || reconciling || ctx.signal.aborted) return;
         const known = core.stamps.everyFolder();
-        if (!stampOf || !known || core.moreToList) return void reconcile();
+        if (!known || core.moreToList) return void reconcile();
         looking = true;
         try {
           if (await anyFolderChanged(known, stampOf)) void reconcile();

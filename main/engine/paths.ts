@@ -25,6 +25,10 @@ export function packageRoot(): string {
   }
 }
 
+let version: string | undefined;
+
+/** Ferry's version, read from its package.json once (the OpenAPI route and each metrics scrape ask for it). */
 export function packageVersion(): string {
-  return JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version;
+  version ??= JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version as string;
+  return version;
 }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { routes } from '../../main/engine/admin/routes.ts';
 import { openApiDocument } from '../../main/engine/admin/openapi.ts';
-import { bodySchemas } from '../../main/engine/admin/schemas.ts';
+import { bodySchemas, sharedBodyParts } from '../../main/engine/admin/schemas.ts';
 import { replySchemas } from '../../main/engine/admin/reply-schemas.ts';
 import { checkRepliesEnabled, replyMismatch } from '../../main/engine/admin/reply-check.ts';
 
@@ -69,9 +69,28 @@ describe('OpenAPI document', () => {
       expect(kind, target).toBeDefined();
       expect(doc.components[kind][name], target).toBeDefined();
     }
-    const both = Object.keys(bodySchemas).filter((n) => n in replySchemas);
+    const both = [...Object.keys(bodySchemas), ...Object.keys(sharedBodyParts)].filter((n) => n in replySchemas);
     expect(both).toEqual([]);
     for (const [name, s] of Object.entries(components)) expect(s.$schema ?? s.$id, name).toBeUndefined();
+  });
+
+  it('describes a flow and the HTTP connectors\' auth, proxy and tls once, referred to wherever they recur', () => {
+    expect(components.RawIntegration.properties.flows.items).toEqual({ $ref: '#/components/schemas/Flow' });
+    for (const flow of [components.Flow, components.RawFlow]) {
+      expect(flow.properties.source).toEqual({ $ref: '#/components/schemas/FlowSource' });
+      expect(flow.properties.destination).toEqual({ $ref: '#/components/schemas/FlowDestination' });
+    }
+    expect(components.RawFlow.required ?? []).not.toContain('name');
+    expect(components.Flow.required).toContain('name');
+    const text = JSON.stringify(doc);
+    for (const name of Object.keys(sharedBodyParts)) {
+      const own = JSON.stringify(components[name]);
+      expect(own.length, name).toBeGreaterThan(300);
+      expect(text.split(own).length - 1, `${name} is written out once`).toBe(1);
+      expect(text.split(`"$ref":"#/components/schemas/${name}"`).length - 1, `${name} is referred to`).toBeGreaterThan(0);
+    }
+    // each HTTP connector's auth is the shared one: http, http-poll, http-steps and webhook
+    expect(text.split('"$ref":"#/components/schemas/HttpAuth"').length - 1).toBeGreaterThanOrEqual(4);
   });
 });
 

@@ -76,7 +76,7 @@ function buildDocument(routes: Route[], version: string): OpenApiDocument {
       },
       schemas: {
         ...replyJsonSchemas(),
-        ...Object.fromEntries(Object.entries(bodyJsonSchemas()).map(([n, s]) => { const { $schema: _drop, ...rest } = s as Record<string, unknown>; return [n, { description: `${n} (main/engine/admin/types.ts)`, ...rest }]; })),
+        ...Object.fromEntries(Object.entries(bodyJsonSchemas()).map(([n, s]) => [n, { description: `${n} (main/engine/admin/types.ts)`, ...s }])),
       },
     },
   };

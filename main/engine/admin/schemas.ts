@@ -2,7 +2,8 @@
 // OpenAPI document shows them as JSON Schema. The TypeScript shapes of the same bodies are in types.ts.
 import { z } from 'zod';
 import { flowSchema, integrationSchema } from '../config/schema.ts';
-import { networkSchema } from '../../../connectors/net/schema.ts';
+import { endpointNetworkShape, endpointTlsSchema, networkSchema } from '../../../connectors/net/schema.ts';
+import { httpAuthSchema } from '../../../connectors/http-common/schema.ts';
 import { ITEM_STATES } from '../store/queue.ts';
 
 const endpointBlock = z.looseObject({ type: z.string().meta({ description: 'Connector type, e.g. "folder" or "http".' }) });
@@ -57,9 +58,35 @@ export type BodyName = keyof typeof bodySchemas;
 /** Bodies checked by the server before the handler; flows and integrations are checked as part of the whole config. */
 export const VALIDATED_BODIES = new Set<BodyName>(['QueueActionRequest', 'CheckRequest', 'DryRunRequest', 'SecretPutRequest', 'SettingsUpdate', 'NetworkTestRequest', 'NetworkUpdate', 'ConsentPasteRequest']);
 
-let jsonCache: Record<string, unknown> | undefined;
+/**
+ * Parts that several bodies or connectors hold (a flow alone and each flow of an integration; the HTTP
+ * connectors' auth, proxy and tls): the document describes each once as a component and refers to it,
+ * rather than repeating them.
+ */
+export const sharedBodyParts: Record<string, z.ZodType> = {
+  Flow: flowSchema,
+  FlowSource: flowSchema.shape.source,
+  FlowDestination: flowSchema.shape.destination,
+  FlowProcess: flowSchema.shape.process.unwrap(),
+  HttpAuth: httpAuthSchema,
+  EndpointProxy: endpointNetworkShape.proxy,
+  EndpointTls: endpointTlsSchema,
+};
 
-export function bodyJsonSchemas(): Record<string, unknown> {
-  jsonCache ??= Object.fromEntries(Object.entries(bodySchemas).map(([name, s]) => [name, z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' })]));
+let jsonCache: Record<string, Record<string, unknown>> | undefined;
+
+/** JSON Schemas of the request bodies and the flow parts they share, referring to each other as `#/components/schemas/<name>`. */
+export function bodyJsonSchemas(): Record<string, Record<string, unknown>> {
+  if (!jsonCache) {
+    const registry = z.registry<{ id: string }>();
+    for (const [id, schema] of Object.entries({ ...sharedBodyParts, ...bodySchemas })) registry.add(schema, { id });
+    const { schemas } = z.toJSONSchema(registry, { io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` });
+    jsonCache = Object.fromEntries(
+      Object.entries(schemas).map(([name, s]) => {
+        const { $schema: _schema, $id: _id, ...rest } = s as Record<string, unknown>;
+        return [name, rest];
+      }),
+    );
+  }
   return jsonCache;
 }

@@ -76,8 +76,8 @@ export class AdminServer {
   private replyMismatch?: typeof replyMismatch;
   /** The last reply object and its scrubbed text (see replyText). */
   private lastReply?: { body: object; text: string; at: number };
-  /** The scrubbed text of frozen replies, kept while they are (see replyText). */
-  private readonly frozenText = new WeakMap<object, string>();
+  /** The scrubbed text of frozen replies as UTF-8 bytes, kept while they are (see replyText). */
+  private readonly frozenText = new WeakMap<object, Buffer>();
   port = 0;
 
   constructor(api: EngineApi, opts: AdminOptions = {}) {
@@ -167,17 +167,22 @@ export class AdminServer {
    * The same object within that time is the same reply (a handler that hands out a live object it changes
    * later would at worst be that old).
    */
-  private replyText(body: unknown): string {
+  private replyText(body: unknown): string | Buffer {
     const now = Date.now();
     const last = this.lastReply;
     if (last && body === last.body && now - last.at < REPLY_TEXT_REUSE_MS) return last.text;
-    // a frozen reply (the OpenAPI document) never changes: its text is made once for the process
+    // a frozen reply (the OpenAPI document) never changes: its bytes are made once for the process, so a
+    // request neither serialises nor encodes it again
     const frozen = body !== null && typeof body === 'object' && Object.isFrozen(body);
     const kept = frozen ? this.frozenText.get(body) : undefined;
     if (kept !== undefined) return kept;
     const text = this.engine.scrubber.text(JSON.stringify(body ?? null));
-    if (frozen) this.frozenText.set(body, text);
-    else if (body !== null && typeof body === 'object') this.lastReply = { body, text, at: now };
+    if (frozen) {
+      const bytes = Buffer.from(text);
+      this.frozenText.set(body, bytes);
+      return bytes;
+    }
+    if (body !== null && typeof body === 'object') this.lastReply = { body, text, at: now };
     return text;
   }
 

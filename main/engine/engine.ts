@@ -311,6 +311,8 @@ export class Engine {
     void this.prune();
     await this.content.collectGarbage((f) => this.queue.isBodyFileReferenced(f)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'content store clean-up failed'));
     for (const key of this.connections.pruneUnused()) this.log.info({ connection: key }, 'removed the stored OAuth tokens of inline settings no flow uses any more');
+    // what another process writes from here on wakes the flows (the dispatchers' first look sees what came before)
+    this.watchedVersion = this.queue.dataVersion();
     for (const flow of this.flows.values()) await this.startFlow(flow);
     this.persistFacts(); // what the flows know from before (their last delivery) shows from the first status on
     await this.alerts.start();
@@ -326,11 +328,12 @@ export class Engine {
     this.log.info({ flows: this.flows.size, dataDir: this.dataDir }, 'Ferry is running');
   }
 
-  /** Every second: flow facts to flow_state; every 30 s: leases, after-delivery retries, disk; hourly: prune. */
+  /** Every second: writes by other processes, flow facts to flow_state; every 30 s: leases, after-delivery retries, disk; hourly: prune. */
   private maintain(): void {
     this.maintenanceRuns++;
     try {
       const now = Date.now();
+      this.wakeOnOutsideWrites();
       this.persistFacts();
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
@@ -348,6 +351,20 @@ export class Engine {
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'maintenance failed');
     }
+  }
+
+  /** data_version when maintain last looked: it changes only when another connection (process) commits. */
+  private watchedVersion?: number;
+
+  /**
+   * Idle dispatchers sleep until this process queues something, a retry falls due or their re-check: a write
+   * by another process (a `ferry queue retry` on the database) wakes them here, one look for all flows.
+   */
+  private wakeOnOutsideWrites(): void {
+    const version = this.queue.dataVersion();
+    if (version === this.watchedVersion) return;
+    this.watchedVersion = version;
+    for (const flow of this.allFlows()) flow.wake();
   }
 
   /** The configured flows and the internal ones (alert channels). */

@@ -138,7 +138,9 @@ export class Dispatcher {
       const now = Date.now();
       // Nothing leasable was left at the last look (and no retry is due yet): skip the lease transaction until
       // this process queues something, another process writes the database, a retry falls due, or
-      // IDLE_RECHECK_MS passed (idle CPU stays low with many flows; no empty lease per delivery).
+      // IDLE_RECHECK_MS passed (idle CPU stays low with many flows; no empty lease per delivery). It sleeps
+      // until then: this process's commits wake it (wake), and the engine watches data_version once a second
+      // for all flows and wakes them when another process wrote.
       const quiet =
         this.idle !== undefined &&
         h.deps.dataVersion !== undefined &&
@@ -146,8 +148,7 @@ export class Dispatcher {
         now - this.idle.since < (h.deps.idleRecheckMs ?? IDLE_RECHECK_MS) &&
         (this.idle.retryAt === undefined || now < this.idle.retryAt);
       if (quiet && this.buffered.length === 0) {
-        const untilRetry = this.idle!.retryAt === undefined ? IDLE_POLL_MS : this.idle!.retryAt - now;
-        await this.sleep(Math.max(5, Math.min(untilRetry, IDLE_POLL_MS)));
+        await this.sleep(this.idleSleepMs(this.idle!, now));
         continue;
       }
       const versionBefore = quiet ? undefined : h.deps.dataVersion?.();
@@ -179,7 +180,11 @@ export class Dispatcher {
         }
       }
       if (this.buffered.length === 0) {
-        const retryAt = this.idle?.retryAt ?? h.deps.queue.nextRetryAt(h.name);
+        if (this.idle) {
+          await this.sleep(this.idleSleepMs(this.idle, Date.now()));
+          continue;
+        }
+        const retryAt = h.deps.queue.nextRetryAt(h.name);
         await this.sleep(retryAt === undefined ? IDLE_POLL_MS : Math.max(5, Math.min(retryAt - Date.now(), IDLE_POLL_MS)));
         continue;
       }
@@ -188,6 +193,12 @@ export class Dispatcher {
     this.releaseBuffered();
     // Shutdown: wait for deliveries in flight (interrupted after the grace period by sendAbort).
     while (this.inFlight.size > 0) await this.sleep(50);
+  }
+
+  /** How long an idle dispatcher sleeps unless woken: until the next retry falls due or its re-check. */
+  private idleSleepMs(idle: { since: number; retryAt?: number }, now: number): number {
+    const recheckAt = idle.since + (this.host.deps.idleRecheckMs ?? IDLE_RECHECK_MS);
+    return Math.max(5, Math.min(idle.retryAt ?? recheckAt, recheckAt) - now);
   }
 
   private releaseBuffered(): void {

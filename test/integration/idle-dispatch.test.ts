@@ -64,3 +64,36 @@ it('a retry is not held back by the idle skip (the outcome commits after the loo
   await waitFor(() => engine.queue.count({ state: 'delivered' }) === 1, 'delivery after two retries', 30_000, 20);
   expect(sink.received).toHaveLength(3);
 });
+
+it('idle flows sleep until there is work: no turn per flow per second, one look at the database for all of them', async () => {
+  const sink = await startSink();
+  cleanup.push(() => sink.close());
+  const dir = tempDir();
+  const flows = Array.from({ length: 8 }, (_, i) => {
+    fs.mkdirSync(path.join(dir, `in${i}`));
+    return { name: `f${i}`, source: { type: 'folder', path: `./in${i}`, settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x` } };
+  });
+  const file = writeConfig(dir, { dataDir: './data', integrations: [{ name: 'i', flows }] });
+  const engine = Engine.open(loadConfig(file), { stopGraceMs: 1000, idleRecheckMs: 600_000 });
+  await engine.start();
+  cleanup.push(() => engine.stop());
+  fs.writeFileSync(path.join(dir, 'in3', 'a.txt'), 'a');
+  await waitFor(() => sink.received.length === 1, 'a delivery');
+  const all = () => flows.map((f) => engine.flow(f.name));
+  await waitFor(() => all().every((f) => f.isIdle), 'every flow idle');
+  const turns = () => all().reduce((n, f) => n + f.counters.dispatchTurns, 0);
+  const before = turns();
+  // three passes of the engine's once-a-second maintenance, each of which would have met every idle dispatcher
+  const runs = engine.maintenanceRuns;
+  await waitFor(() => engine.maintenanceRuns >= runs + 3, 'three maintenance passes', 30_000, 50);
+  expect(turns()).toBe(before);
+
+  // another process's write wakes them all at the next pass; each looks once and sleeps again
+  const other = openStore(engine.dataDir);
+  other.db.exec('CREATE TABLE IF NOT EXISTS probe (x)');
+  other.close();
+  await waitFor(() => all().every((f) => f.counters.dispatchTurns > 0) && turns() > before, 'a look after the outside write', 30_000, 20);
+  await waitFor(() => all().every((f) => f.isIdle), 'idle again');
+  fs.writeFileSync(path.join(dir, 'in5', 'b.txt'), 'b');
+  await waitFor(() => sink.received.length === 2, 'a delivery woken by intake', 30_000, 20);
+});

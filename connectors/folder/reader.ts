@@ -19,6 +19,24 @@ const PAGE = 1000;
  */
 const STAMP_TRUST_MS = 2000;
 
+/** Stats in flight at once while listing a share. */
+const STAT_BATCH = 64;
+
+/** The stats of these files, undefined for one that is gone or cannot be looked at (callback stats: cheaper than promises). */
+function statEach(files: string[]): Promise<Array<fs.Stats | undefined>> {
+  return new Promise((resolve) => {
+    const stats: Array<fs.Stats | undefined> = new Array(files.length);
+    let left = files.length;
+    if (left === 0) return resolve(stats);
+    files.forEach((file, i) =>
+      fs.stat(file, (err, st) => {
+        stats[i] = err ? undefined : st;
+        if (--left === 0) resolve(stats);
+      }),
+    );
+  });
+}
+
 export class FolderReader implements StreamReader {
   readonly root: string;
   /** Synchronous local reads: one at a time is fastest. */
@@ -122,14 +140,36 @@ export class FolderReader implements StreamReader {
       if (entries) {
         const files = sortNames(entries.filter((e) => e.isFile()).map((e) => e.name));
         let page: FileEntry[] = [];
-        for (const name of files) {
-          const rel = relDir === '' ? name : `${relDir}/${name}`;
-          if (!opts.wants(rel) || (cursor !== undefined && !afterCursor(rel, cursor))) continue;
-          const st = await this.ops.stat(path.join(dir, name)).catch(() => undefined);
-          if (st?.isFile()) page.push(this.entryOf(rel, st));
-          if (page.length >= PAGE) {
-            yield page;
-            page = [];
+        if (this.local) {
+          for (const name of files) {
+            const rel = relDir === '' ? name : `${relDir}/${name}`;
+            if (!opts.wants(rel) || (cursor !== undefined && !afterCursor(rel, cursor))) continue;
+            const st = await this.ops.stat(path.join(dir, name)).catch(() => undefined);
+            if (st?.isFile()) page.push(this.entryOf(rel, st));
+            if (page.length >= PAGE) {
+              yield page;
+              page = [];
+            }
+          }
+        } else {
+          // on a share (or polled) each stat is a thread-pool round trip: STAT_BATCH at once share the waits
+          // and the event loop's wake-ups, rather than one listing paying them a file at a time
+          const rels: string[] = [];
+          for (const name of files) {
+            const rel = relDir === '' ? name : `${relDir}/${name}`;
+            if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) rels.push(rel);
+          }
+          for (let i = 0; i < rels.length; i += STAT_BATCH) {
+            const part = rels.slice(i, i + STAT_BATCH);
+            const stats = await statEach(part.map((rel) => path.join(this.root, rel)));
+            for (let k = 0; k < part.length; k++) {
+              const st = stats[k];
+              if (st?.isFile()) page.push(this.entryOf(part[k], st));
+            }
+            if (page.length >= PAGE) {
+              yield page;
+              page = [];
+            }
           }
         }
         if (page.length > 0) yield page;

@@ -85,6 +85,32 @@ describe('folder at scale', () => {
     expect(await listAll(reader, 'sub/b.txt')).toEqual(['sub/x.txt', 'sub/deep/y.txt', 'sub/deep/z.txt', 'sub2/q.txt']);
   });
 
+  it('on a share (here: usePolling) lists the same files in the same order, stat-ing many at once, across pages', async () => {
+    const root = tempDir('ferry-walk-async-');
+    const big = Array.from({ length: 1300 }, (_, i) => `big/f${String(i).padStart(4, '0')}.csv`);
+    const files = ['b.txt', 'a.txt', 'Z.txt', 'sub/x.txt', 'sub/deep/y.txt', 'sub/a.txt', ...big];
+    tree(root, files);
+    const local = new FolderReader(root, { usePolling: false });
+    local.chooseFileOps();
+    const polled = new FolderReader(root, { usePolling: true });
+    polled.chooseFileOps();
+    const pages: number[] = [];
+    const all: string[] = [];
+    for await (const page of polled.list({ descend: () => true, wants: (rel) => rel !== 'big/f0007.csv', after: undefined })) {
+      pages.push(page.length);
+      all.push(...page.map((e: FileEntry) => e.rel));
+    }
+    expect(all).toEqual(['Z.txt', 'a.txt', 'b.txt', ...big.filter((f) => f !== 'big/f0007.csv'), 'sub/a.txt', 'sub/x.txt', 'sub/deep/y.txt']);
+    expect(all).toEqual((await listAll(local)).filter((f) => f !== 'big/f0007.csv'));
+    expect(pages.length).toBeGreaterThan(2); // the big folder comes in more than one page
+    // resumed after a cursor inside the big folder: exactly the rest
+    expect(await listAll(polled, 'big/f1000.csv')).toEqual([...big.slice(1001), 'sub/a.txt', 'sub/x.txt', 'sub/deep/y.txt']);
+    // sizes and times are the files' own
+    const [first] = (await polled.list({ descend: () => false, wants: (rel) => rel === 'a.txt' })[Symbol.asyncIterator]().next()).value as FileEntry[];
+    const st = fs.statSync(path.join(root, 'a.txt'));
+    expect(first).toEqual({ rel: 'a.txt', size: st.size, mtimeMs: st.mtimeMs });
+  });
+
   it('a backlog is held a window at a time; while the queue holds enough of it, a fresh file is taken at once; then all of it, once', async () => {
     const root = tempDir('ferry-backlog-');
     const n = CANDIDATES * 2 + 500;

@@ -254,9 +254,17 @@ class SftpSession implements RemoteSession {
       if (Date.now() - this.lastAnswerAt <= this.timeoutMs) return;
       const stalled = Object.assign(new Error(`no progress for ${this.timeoutMs} ms: the server answered none of ${this.smallReads.size} reads`), { code: 'ETIMEDOUT', stalled: true });
       for (const f of [...this.smallReads]) f(stalled);
+      // a stalled server would not finish a polite goodbye either: the socket goes at once, failing whatever
+      // else shares the connection
+      this.socket()?.destroy();
       void this.close();
     }, Math.min(1000, Math.max(50, Math.floor(this.timeoutMs / 4))));
     this.watchdog.unref();
+  }
+
+  /** The SSH connection's socket (ssh2's own). */
+  private socket(): Socket | undefined {
+    return (this.sftp as unknown as { client?: { _sock?: Socket } }).client?._sock;
   }
 
   /**
@@ -265,7 +273,7 @@ class SftpSession implements RemoteSession {
    */
   private writeTogether(): void {
     if (this.corked) return;
-    const socket = (this.sftp as unknown as { client?: { _sock?: Socket } }).client?._sock;
+    const socket = this.socket();
     if (!socket || socket.destroyed) return;
     this.corked = true;
     socket.cork();

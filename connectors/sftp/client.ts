@@ -198,43 +198,57 @@ class SftpSession implements RemoteSession {
       this.inFlight.add(finish);
       this.smallReadStarted(finish);
       this.writeTogether();
-      raw.open(file, 'r', (err, handle) => {
-        this.lastAnswerAt = Date.now();
-        if (err) return finish(err);
-        if (settled) {
-          // failed meanwhile (the watchdog): the handle is not left open on a live connection
-          if (!this.ended) raw.close(handle, () => undefined);
-          return;
-        }
-        const body = Buffer.allocUnsafe(size + 1);
-        const reads = Math.floor(size / SURE_READ_BYTES) + 1;
-        let pending = reads;
-        let got = 0;
-        let short = false;
-        let grew = false;
-        let failure: Error | undefined;
-        this.writeTogether();
-        for (let i = 0, at = 0; i < reads; i++, at += SURE_READ_BYTES) {
-          const len = Math.min(SURE_READ_BYTES, size + 1 - at);
-          const last = i === reads - 1;
-          raw.read(handle, body, at, len, at, (rerr, n) => {
-            this.lastAnswerAt = Date.now();
-            if (rerr) failure ??= rerr;
-            else {
-              got += n;
-              if (last) grew = n === len;
-              else if (n !== len) short = true;
-            }
-            if (--pending > 0) return;
-            if (failure) return finish(failure);
-            if (grew) return finish(new Error(`file grew beyond the listed ${size} bytes while downloading`));
-            if (short || got !== size) return finish(new Error(`downloaded ${got} bytes, the listing said ${size} (the file changed or the transfer was cut)`));
-            finish(undefined, body.subarray(0, size));
-          });
-        }
-        raw.close(handle, () => undefined);
-      });
+      // ssh2 throws for a request it cannot send (a channel closing): that fails this file, never the process
+      try {
+        raw.open(file, 'r', (err, handle) => {
+          this.lastAnswerAt = Date.now();
+          if (err) return finish(err);
+          if (settled) {
+            // failed meanwhile (the watchdog): the handle is not left open on a live connection
+            if (!this.ended) raw.close(handle, () => undefined);
+            return;
+          }
+          try {
+            this.readOpened(raw, handle, size, finish);
+          } catch (e) {
+            finish(e instanceof Error ? e : new Error(String(e)));
+          }
+        });
+      } catch (err) {
+        finish(err instanceof Error ? err : new Error(String(err)));
+      }
     });
+  }
+
+  /** The READs of an opened small file (its listed size and one byte more) and its CLOSE, sent at once. */
+  private readOpened(raw: SFTPWrapper, handle: Buffer, size: number, finish: (err: Error | undefined, body?: Buffer) => void): void {
+    const body = Buffer.allocUnsafe(size + 1);
+    const reads = Math.floor(size / SURE_READ_BYTES) + 1;
+    let pending = reads;
+    let got = 0;
+    let short = false;
+    let grew = false;
+    let failure: Error | undefined;
+    this.writeTogether();
+    for (let i = 0, at = 0; i < reads; i++, at += SURE_READ_BYTES) {
+      const len = Math.min(SURE_READ_BYTES, size + 1 - at);
+      const last = i === reads - 1;
+      raw.read(handle, body, at, len, at, (err, n) => {
+        this.lastAnswerAt = Date.now();
+        if (err) failure ??= err;
+        else {
+          got += n;
+          if (last) grew = n === len;
+          else if (n !== len) short = true;
+        }
+        if (--pending > 0) return;
+        if (failure) return finish(failure);
+        if (grew) return finish(new Error(`file grew beyond the listed ${size} bytes while downloading`));
+        if (short || got !== size) return finish(new Error(`downloaded ${got} bytes, the listing said ${size} (the file changed or the transfer was cut)`));
+        finish(undefined, body.subarray(0, size));
+      });
+    }
+    raw.close(handle, () => undefined);
   }
 
   /**

@@ -4,33 +4,26 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sftpConnector } from '../../connectors/sftp/index.ts';
 import { sftpSourceSchema } from '../../connectors/sftp/schema.ts';
 import type { RemoteFs, RemoteSession } from '../../connectors/remote/protocol.ts';
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 import { recordingContext } from '../helpers/source-context.ts';
-import { sshdAvailable, startSshd, type SshdHandle } from '../helpers/sshd.ts';
+import { quietLog, useSshd } from '../helpers/remote-servers.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 
-const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-const env = { configDir: '/', log };
-let sshd: SshdHandle;
-
-beforeAll(async () => {
-  if (!sshdAvailable()) throw new Error('these tests need /usr/sbin/sshd (Debian openssh-server) and root, as in CI');
-  sshd = await startSshd();
-});
-afterAll(async () => {
-  await sshd?.stop();
-});
-
-const conn = () => ({ host: '127.0.0.1', port: sshd.port, username: sshd.user, privateKey: sshd.clientKey, hostKey: sshd.hostKey });
+const env = { configDir: '/', log: quietLog };
+const servers = useSshd();
+const conn = () => {
+  const { sshd } = servers;
+  return { host: '127.0.0.1', port: sshd.port, username: sshd.user, privateKey: sshd.clientKey, hostKey: sshd.hostKey };
+};
 
 /** A fresh folder on the server holding `n` small files of random content; returns it and the contents. */
 function smallFiles(name: string, n: number): { remote: string; files: Map<string, Buffer> } {
-  const remote = path.join(sshd.root, `${name}-${crypto.randomBytes(3).toString('hex')}`);
+  const remote = path.join(servers.sshd.root, `${name}-${crypto.randomBytes(3).toString('hex')}`);
   fs.mkdirSync(remote, { recursive: true });
   const files = new Map<string, Buffer>();
   for (let i = 0; i < n; i++) {
@@ -98,7 +91,7 @@ describe('sftp small files', () => {
     let release: (() => void) | undefined;
     reader.read = async (f, take) => {
       await read(f, take);
-      if (++done === 30) release = sshd.freezeSessions();
+      if (++done === 30) release = servers.sshd.freezeSessions();
     };
     const rec = recordingContext();
     try {
@@ -121,7 +114,7 @@ describe('sftp small files', () => {
 
   it('a connection dropped mid-batch (engine): nothing lost, nothing taken twice', async () => {
     const { remote, files } = smallFiles('drop', 300);
-    const proxy = await startTcpProxy(sshd.port);
+    const proxy = await startTcpProxy(servers.sshd.port);
     const dir = tempDir();
     const dest = path.join(dir, 'dest');
     const run = await runEngine(dir, oneFlow({ type: 'sftp', ...conn(), port: proxy.port, path: remote, settleMs: 0, maxConnections: 2 }, { type: 'folder', path: dest }));

@@ -12,6 +12,19 @@ export const SMALL_BODY = 256 * 1024;
 
 /** Reads a small file whole; fails when it is not exactly the listed size. */
 export async function downloadToMemory(fs: RemoteFs, s: RemoteSession, remote: string, size: number, timeoutMs: number): Promise<Buffer> {
+  if (s.readSmall) {
+    // the session watches its own small reads for stalls (one timer per connection, not per file)
+    try {
+      return await s.readSmall(remote, size);
+    } catch (err) {
+      // one request's failure (missing, denied, the size changed) leaves the connection usable (other transfers
+      // may share it); a broken or stalled one is dropped
+      const stalled = (err as { stalled?: unknown })?.stalled === true;
+      if (stalled || fs.classify(err, remote).broken) await s.close();
+      if (stalled) throw new StallError(`no progress for ${timeoutMs} ms downloading ${remote}`);
+      throw err;
+    }
+  }
   const chunks: Buffer[] = [];
   let n = 0;
   let stalled = false;
@@ -19,19 +32,6 @@ export async function downloadToMemory(fs: RemoteFs, s: RemoteSession, remote: s
     stalled = true;
     void s.close();
   });
-  if (s.readSmall) {
-    try {
-      return await s.readSmall(remote, size);
-    } catch (err) {
-      // one request's failure (missing, denied, the size changed) leaves the connection usable (other transfers
-      // may share it); a broken or stalled one is dropped
-      if (stalled || fs.classify(err, remote).broken) await s.close();
-      if (stalled) throw new StallError(`no progress for ${timeoutMs} ms downloading ${remote}: ${errorMessage(err)}`);
-      throw err;
-    } finally {
-      guard.stop();
-    }
-  }
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       guard.tick();

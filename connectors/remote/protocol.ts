@@ -54,7 +54,11 @@ export interface RemoteSession {
   download(file: string, into: Writable): Promise<void>;
   /** Downloads into a body that reuses its memory, then ends it (see download-body.ts); where offered, large files take this way. */
   downloadToBody?(file: string, body: DownloadBody): Promise<void>;
-  /** Reads a whole small file of the listed size when the protocol has a quicker way than a stream (SFTP). */
+  /**
+   * Reads a whole small file of the listed size when the protocol has a quicker way than a stream (SFTP). The
+   * session watches these reads itself: when the server answers none for the connection's timeoutMs, they fail
+   * with an error marked `stalled: true` (the caller drops the connection).
+   */
   readSmall?(file: string, size: number): Promise<Buffer>;
   upload(from: Readable, file: string): Promise<void>;
   /** Renames; fails when the target exists (or replaces it: protocol-dependent, callers check first). */

@@ -45,14 +45,21 @@ class SftpSession implements RemoteSession {
    */
   private readonly inFlight = new Set<(err: Error) => void>();
   private lostError?: Error;
+  /** Small reads under way (readSmall) and when the server last answered one of them. */
+  private readonly smallReads = new Set<(err: Error) => void>();
+  private lastAnswerAt = 0;
+  private watchdog?: NodeJS.Timeout;
+  private readonly timeoutMs: number;
 
-  constructor(sftp: SftpClient, events: NodeJS.EventEmitter) {
+  constructor(sftp: SftpClient, events: NodeJS.EventEmitter, timeoutMs: number) {
     this.sftp = sftp;
+    this.timeoutMs = timeoutMs;
     events.once('gone', (err?: Error) => {
       this.ended = true;
       this.lostError = Object.assign(new Error(`connection lost${err?.message ? `: ${err.message}` : ''}`), { code: 'ECONNRESET' });
-      for (const fail of this.inFlight) fail(this.lostError);
+      for (const fail of [...this.inFlight]) fail(this.lostError);
       this.inFlight.clear();
+      clearInterval(this.watchdog);
     });
   }
 
@@ -163,31 +170,115 @@ class SftpSession implements RemoteSession {
 
   /**
    * A small file in two round trips: OPEN, then READs of at most 32 KB covering its listed size and one byte
-   * more, and the CLOSE, sent at once (with other files' requests of the same moment, in one write). A server answers a READ of up to 32 KB of a disk file in full
-   * unless the file ends (SFTP's guarantee; larger ones may come short), and a handle's requests in order, so the
-   * CLOSE need not wait and nothing waits for it. The byte beyond must find the end: when it comes back, the file
-   * grew since it was listed; a READ short before it means it shrank.
+   * more, and the CLOSE, sent at once (with other files' requests of the same moment, in one write). A server
+   * answers a READ of up to 32 KB of a disk file in full unless the file ends (SFTP's guarantee; larger ones may
+   * come short), and a handle's requests in order, so the CLOSE need not wait and nothing waits for it. The byte
+   * beyond must find the end: when it comes back, the file grew since it was listed; a READ short before it
+   * means it shrank. One promise per file, driven by ssh2's callbacks (no promise per request), and no timer per
+   * file: the session's watchdog fails every small read when the server answers none of them for timeoutMs.
    */
-  async readSmall(file: string, size: number): Promise<Buffer> {
-    const raw = this.raw();
-    this.writeTogether();
-    const handle = await this.transfer(new Promise<Buffer>((resolve, reject) => raw.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h)))));
+  readSmall(file: string, size: number): Promise<Buffer> {
+    if (this.lostError) return Promise.reject(this.lostError);
+    let raw: SFTPWrapper;
+    try {
+      raw = this.raw();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      let settled = false;
+      const finish = (err: Error | undefined, body?: Buffer) => {
+        if (settled) return;
+        settled = true;
+        this.inFlight.delete(finish);
+        this.smallReads.delete(finish);
+        if (err) reject(err);
+        else resolve(body!);
+      };
+      this.inFlight.add(finish);
+      this.smallReadStarted(finish);
+      this.writeTogether();
+      // ssh2 throws for a request it cannot send (a channel closing): that fails this file, never the process
+      try {
+        raw.open(file, 'r', (err, handle) => {
+          this.lastAnswerAt = Date.now();
+          if (err) return finish(err);
+          if (settled) {
+            // failed meanwhile (the watchdog): the handle is not left open on a live connection
+            if (!this.ended) raw.close(handle, () => undefined);
+            return;
+          }
+          try {
+            this.readOpened(raw, handle, size, finish);
+          } catch (e) {
+            finish(e instanceof Error ? e : new Error(String(e)));
+          }
+        });
+      } catch (err) {
+        finish(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /** The READs of an opened small file (its listed size and one byte more) and its CLOSE, sent at once. */
+  private readOpened(raw: SFTPWrapper, handle: Buffer, size: number, finish: (err: Error | undefined, body?: Buffer) => void): void {
     const body = Buffer.allocUnsafe(size + 1);
-    const reads: Array<{ len: number; got: Promise<number> }> = [];
+    const reads = Math.floor(size / SURE_READ_BYTES) + 1;
+    let pending = reads;
+    let got = 0;
+    let short = false;
+    let grew = false;
+    let failure: Error | undefined;
     this.writeTogether();
-    for (let at = 0; at <= size; at += SURE_READ_BYTES) {
+    for (let i = 0, at = 0; i < reads; i++, at += SURE_READ_BYTES) {
       const len = Math.min(SURE_READ_BYTES, size + 1 - at);
-      reads.push({ len, got: new Promise<number>((resolve, reject) => raw.read(handle, body, at, len, at, (err, n) => (err ? reject(err) : resolve(n)))) });
+      const last = i === reads - 1;
+      raw.read(handle, body, at, len, at, (err, n) => {
+        this.lastAnswerAt = Date.now();
+        if (err) failure ??= err;
+        else {
+          got += n;
+          if (last) grew = n === len;
+          else if (n !== len) short = true;
+        }
+        if (--pending > 0) return;
+        if (failure) return finish(failure);
+        if (grew) return finish(new Error(`file grew beyond the listed ${size} bytes while downloading`));
+        if (short || got !== size) return finish(new Error(`downloaded ${got} bytes, the listing said ${size} (the file changed or the transfer was cut)`));
+        finish(undefined, body.subarray(0, size));
+      });
     }
     raw.close(handle, () => undefined);
-    const got = await this.transfer(Promise.all(reads.map((r) => r.got)));
-    const last = reads.length - 1;
-    if (got[last] === reads[last].len) throw new Error(`file grew beyond the listed ${size} bytes while downloading`);
-    const n = got.reduce((sum, k) => sum + k, 0);
-    if (n !== size || got.some((k, i) => i < last && k !== reads[i].len)) {
-      throw new Error(`downloaded ${n} bytes, the listing said ${size} (the file changed or the transfer was cut)`);
-    }
-    return body.subarray(0, size);
+  }
+
+  /**
+   * Small reads under way, watched by one timer per session (not one per file): when none of them has had an
+   * answer for timeoutMs, they all fail and the connection is closed (a stalled server stalls them all).
+   */
+  private smallReadStarted(fail: (err: Error) => void): void {
+    if (this.smallReads.size === 0) this.lastAnswerAt = Date.now();
+    this.smallReads.add(fail);
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      if (this.smallReads.size === 0) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+        return;
+      }
+      if (Date.now() - this.lastAnswerAt <= this.timeoutMs) return;
+      const stalled = Object.assign(new Error(`no progress for ${this.timeoutMs} ms: the server answered none of ${this.smallReads.size} reads`), { code: 'ETIMEDOUT', stalled: true });
+      for (const f of [...this.smallReads]) f(stalled);
+      // a stalled server would not finish a polite goodbye either: the socket goes at once, failing whatever
+      // else shares the connection
+      this.socket()?.destroy();
+      void this.close();
+    }, Math.min(1000, Math.max(50, Math.floor(this.timeoutMs / 4))));
+    this.watchdog.unref();
+  }
+
+  /** The SSH connection's socket (ssh2's own). */
+  private socket(): Socket | undefined {
+    return (this.sftp as unknown as { client?: { _sock?: Socket } }).client?._sock;
   }
 
   /**
@@ -196,7 +287,7 @@ class SftpSession implements RemoteSession {
    */
   private writeTogether(): void {
     if (this.corked) return;
-    const socket = (this.sftp as unknown as { client?: { _sock?: Socket } }).client?._sock;
+    const socket = this.socket();
     if (!socket || socket.destroyed) return;
     this.corked = true;
     socket.cork();
@@ -229,6 +320,7 @@ class SftpSession implements RemoteSession {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.watchdog);
     if (this.ended) return;
     this.ended = true;
     await this.sftp.end().catch(() => undefined);
@@ -327,7 +419,7 @@ export class SftpFs implements RemoteFs {
       }
       throw err;
     }
-    return new SftpSession(sftp, events);
+    return new SftpSession(sftp, events, this.cfg.timeoutMs);
   }
 
   /** Reads the key file (ssh2 parses and, with passphrase, decrypts it on each connection). */

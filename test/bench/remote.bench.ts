@@ -11,6 +11,9 @@ import { startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { sshdAvailable, startSshd, type SshdHandle } from '../helpers/sshd.ts';
 import { cpuSeconds, round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
+import { SessionPool } from '../../connectors/remote/session-pool.ts';
+import { RemoteReader } from '../../connectors/remote/reader.ts';
+import { SftpFs } from '../../connectors/sftp/client.ts';
 
 const MB = 1024 * 1024;
 
@@ -29,6 +32,8 @@ interface Measured {
   downloadSecs?: number;
   /** CPU time (user + system) of the whole `ferry run` process, start-up included. */
   cpuSecs?: number;
+  /** CPU time of the `ferry run` process from its first connection to the end (SFTP: the session). */
+  sessionCpuSecs?: number;
   /** SFTP requests Ferry sent, by type, the round trips its downloads waited for, and its SSH connections (sftp-requests.mjs). */
   sftp?: SftpCounts;
 }
@@ -88,7 +93,10 @@ async function ferryRun(
   let firstByteAt: number | undefined;
   let storedAt: number | undefined;
   let doneAt = 0;
+  /** The process's CPU seconds sampled while waiting, to tell the session's CPU from the start-up's. */
+  const cpuSamples: Array<[number, number]> = [];
   const onTick = () => {
+    if (opts.countSftp) cpuSamples.push([Date.now(), cpuSeconds(child.pid!)]);
     const busy = started?.(path.join(dir, 'data'));
     if (firstByteAt === undefined && busy) firstByteAt = Date.now();
     else if (firstByteAt !== undefined && storedAt === undefined && !busy) storedAt = Date.now();
@@ -110,7 +118,9 @@ async function ferryRun(
   const end = doneAt;
   const counts = (ferryRun as { counts?: SftpCounts }).counts;
   const login = counts?.firstConnectAt || loginTimes?.find((t) => t >= start);
-  return { cpuSecs: (ferryRun as { cpu?: number }).cpu, secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined, sftp: counts };
+  const cpuAtLogin = login === undefined ? undefined : cpuSamples.filter(([t]) => t <= login).pop()?.[1];
+  const cpuSecs = (ferryRun as { cpu?: number }).cpu;
+  return { cpuSecs, sessionCpuSecs: cpuAtLogin !== undefined && cpuSecs ? cpuSecs - cpuAtLogin : undefined, secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined, sftp: counts };
 }
 
 /** Runs lftp with a script to completion; returns wall time and peak RSS. */
@@ -166,6 +176,11 @@ function rows(
     transfer['CPU s (run, start-up included)'] = round(ferry.cpuSecs, 2);
     transfer['CPU ms/file'] = round((ferry.cpuSecs * 1000) / n, 2);
   }
+  if (ferry.sessionCpuSecs) {
+    // the run's CPU less what it had used when it first connected (start-up, the wait for the first tick)
+    transfer['session CPU ms/file'] = round((ferry.sessionCpuSecs * 1000) / n, 2);
+    transfer['session CPU % of wall'] = ferry.sessionSecs ? round((ferry.sessionCpuSecs / ferry.sessionSecs) * 100) : 'n/a';
+  }
   if (ferry.sessionSecs) {
     transfer['session s'] = round(ferry.sessionSecs, 2);
     transfer['session MB/s'] = round(bytes / MB / ferry.sessionSecs, 2);
@@ -198,6 +213,43 @@ function rows(
 }
 
 /**
+ * Ferry's SFTP download path alone, in this process: connect, list and read every file into memory through the
+ * source's reader and pool (maxConnections 2, as a flow's default), with no queue and no delivery. It tells how
+ * much of a flow's time is the transfer itself.
+ */
+async function sftpDownloadAlone(sshd: SshdHandle, dir: string): Promise<{ secs: number; cpuSecs: number; files: number }> {
+  const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+  const remote = new SftpFs({ host: '127.0.0.1', port: sshd.port, username: sshd.user, privateKey: sshd.clientKey, hostKey: sshd.hostKey, maxConnections: 2, connectTimeoutMs: 15_000, timeoutMs: 30_000 }, quiet);
+  await remote.load();
+  const pool = new SessionPool(remote, 2);
+  const reader = new RemoteReader(remote, pool, { path: dir, timeoutMs: 30_000 });
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const files: Array<{ rel: string; size: number; mtimeMs: number; token?: string }> = [];
+  let next = 0;
+  let read = 0;
+  try {
+    const pages = reader.list({ descend: () => false, wants: () => true })[Symbol.asyncIterator]();
+    let listed = false;
+    const worker = async () => {
+      for (;;) {
+        while (next >= files.length && !listed) await new Promise((r) => setImmediate(r));
+        if (next >= files.length) return;
+        await reader.read(files[next++], async () => ((read += 1), true));
+      }
+    };
+    const workers = Array.from({ length: reader.parallel }, worker);
+    for (let page = await pages.next(); !page.done; page = await pages.next()) files.push(...page.value);
+    listed = true;
+    await Promise.all(workers);
+  } finally {
+    await pool.close();
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return { secs: (performance.now() - start) / 1000, cpuSecs: (cpu.user + cpu.system) / 1e6, files: read };
+}
+
+/**
  * `rounds` times lftp then Ferry on `n` fresh files each (alternating, as for the large file: each round's
  * Ferry run is compared with the lftp run just before it). SFTP also counts Ferry's requests and the round
  * trips each file waited for, and judges files/s over Ferry's session (from its first connection: a resident
@@ -209,6 +261,8 @@ async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpSe
   let ferry: Measured | undefined;
   let peakRssMb = 0;
   const paired: number[] = [];
+  /** SFTP: the download path alone, per round (% of that round's lftp) and its CPU. */
+  const alone: Array<{ ratio: number; secs: number; cpuMsPerFile: number }> = [];
   for (let round = 0; round < rounds; round++) {
     const tag = `${kind}-small-${crypto.randomBytes(3).toString('hex')}`;
     let remoteDir: string;
@@ -236,7 +290,16 @@ async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpSe
       const mirrored = fs.readdirSync(path.join(out, 'mirror')).length;
       if (mirrored !== n) throw new Error(`lftp mirrored ${mirrored} of ${n} files`);
       const f = await ferryRun({ source, destination: { type: 'http', url: `${sink.url}/${tag}`, concurrency: 4 } }, () => countAccepted(sink, tag) >= n, 600_000, undefined, undefined, { countSftp: kind === 'sftp' });
-      if (rounds > 1) process.stderr.write(`  round ${round + 1}: lftp ${r.secs.toFixed(2)} s, Ferry session ${f.sessionSecs?.toFixed(2)} s (run ${f.secs.toFixed(2)} s), peak RSS ${f.peakRssMb} MB\n`);
+      if (kind === 'sftp') {
+        const a = await sftpDownloadAlone(servers.sshd!, remoteDir);
+        if (a.files !== n) throw new Error(`the download alone read ${a.files} of ${n} files`);
+        alone.push({ ratio: (r.secs / a.secs) * 100, secs: a.secs, cpuMsPerFile: (a.cpuSecs * 1000) / n });
+      }
+      if (rounds > 1) {
+        const cpu = f.sessionCpuSecs ? `, session CPU ${((f.sessionCpuSecs * 1000) / n).toFixed(2)} ms/file` : '';
+        const dl = alone.length > round ? `; download alone ${alone[round].secs.toFixed(2)} s` : '';
+        process.stderr.write(`  round ${round + 1}: lftp ${r.secs.toFixed(2)} s, Ferry session ${f.sessionSecs?.toFixed(2)} s (${((r.secs / (f.sessionSecs ?? f.secs)) * 100).toFixed(1)}%; run ${f.secs.toFixed(2)} s${cpu}), peak RSS ${f.peakRssMb} MB${dl}\n`);
+      }
       peakRssMb = Math.max(peakRssMb, f.peakRssMb);
       if (f.sessionSecs) paired.push((r.secs / f.sessionSecs) * 100);
       if (!ref || r.secs < ref.secs) ref = r;
@@ -266,6 +329,23 @@ async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpSe
       'requests by type': requests.map(([t, k]) => `${t} ${k}`).join(', '),
       'round trips/file (waited for)': counted.filesRead ? round(counted.roundTrips / counted.filesRead, 2) : 'n/a',
       'SSH connections': counted.connections,
+      // like with like: lftp mirror --parallel=2 opens 2 SSH connections, as a flow's default maxConnections: 2
+      configuration: "lftp mirror --parallel=2 (2 SSH connections, files to disk); Ferry maxConnections 2 (default), 4 files in flight per connection, durable queue, HTTP concurrency 4",
+    });
+  }
+  if (alone.length) {
+    const ratios = alone.map((a) => a.ratio).sort((a, b) => a - b);
+    const best = alone.reduce((a, b) => (b.secs < a.secs ? b : a));
+    out.push({
+      suite: 'remote',
+      case: `SFTP download alone ${n} × 10 KB (Ferry's reader and pool: list + read into memory; no queue, no delivery)`,
+      figures: {
+        seconds: round(best.secs, 2),
+        'files/s': round(n / best.secs),
+        'CPU ms/file': round(best.cpuMsPerFile, 2),
+        '% of lftp, median of rounds': round(ratios[Math.floor(ratios.length / 2)]),
+        'rounds (% of lftp)': alone.map((a) => round(a.ratio)).join(' '),
+      },
     });
   }
   return out;

@@ -16,3 +16,19 @@ export function useRemoteServers(): { ftp: FtpServerHandle; sshd: SshdHandle } {
   });
   return servers;
 }
+
+/** Registers Debian's sshd alone (beforeAll / afterAll); the handle is set once started. */
+export function useSshd(): { sshd: SshdHandle } {
+  const servers = {} as { sshd: SshdHandle };
+  beforeAll(async () => {
+    if (!sshdAvailable()) throw new Error('these tests need /usr/sbin/sshd (Debian openssh-server) and root, as in CI');
+    servers.sshd = await startSshd();
+  });
+  afterAll(async () => {
+    await servers.sshd?.stop();
+  });
+  return servers;
+}
+
+/** A connector logger that prints nothing. */
+export const quietLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -24,10 +24,36 @@ export interface SshdHandle {
   pid: number;
   /** Kills the session processes (the server's children): every client connection drops. */
   dropSessions(): void;
+  /**
+   * Stops the session processes open now (SIGSTOP): their connections stay open but nothing is answered, as
+   * from a hung server; new connections are served. Returns a function that lets them go on.
+   */
+  freezeSessions(): () => void;
   /** Stops the server and removes its folder (keys, config, files). */
   stop(): Promise<void>;
   /** Starts sshd again on the same port with the same keys. */
   restart(): Promise<void>;
+}
+
+/** Every process below the listener: each connection's privileged monitor and its session child. */
+function sessionProcesses(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return kids.flatMap((k) => [k, ...sessionProcesses(k)]);
+}
+
+function signalAll(pids: number[], sig: NodeJS.Signals): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, sig);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 function keygen(file: string, passphrase = ''): void {
@@ -133,27 +159,14 @@ export async function startSshd(): Promise<SshdHandle> {
       return child!.pid!;
     },
     dropSessions() {
-      // every process below the listener (privileged monitor and its session child): frozen first so no more
-      // bytes flow, then killed; the listener stays up, so clients can reconnect
-      const descendants = (pid: number): number[] => {
-        let kids: number[] = [];
-        try {
-          kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-        } catch {
-          return [];
-        }
-        return kids.flatMap((k) => [k, ...descendants(k)]);
-      };
-      const all = descendants(child!.pid!);
-      for (const sig of ['SIGSTOP', 'SIGKILL'] as const) {
-        for (const p of all) {
-          try {
-            process.kill(p, sig);
-          } catch {
-            // already gone
-          }
-        }
-      }
+      // frozen first so no more bytes flow, then killed; the listener stays up, so clients can reconnect
+      const all = sessionProcesses(child!.pid!);
+      for (const sig of ['SIGSTOP', 'SIGKILL'] as const) signalAll(all, sig);
+    },
+    freezeSessions() {
+      const all = sessionProcesses(child!.pid!);
+      signalAll(all, 'SIGSTOP');
+      return () => signalAll(all, 'SIGCONT');
     },
     async stop() {
       await halt();

@@ -105,6 +105,17 @@ describe('queue on a real SQLite file', () => {
     expect(ids.map((id) => queue.get(id)!.attempts)).toEqual([0, 0, 0]);
   });
 
+  it('reads the inline bodies of several items in one call; items without one are left out', () => {
+    const { queue } = freshQueue();
+    const { ids } = queue.enqueue([row(1), row(2), row(3, 'f', { inline: undefined, bodyFile: 'ab/cd' }), row(4, 'f', { inline: Buffer.alloc(0), size: 0 })]);
+    const bodies = queue.bodies([ids[0], ids[1], ids[2], ids[3], 999_999]);
+    expect([...bodies.keys()].sort((a, b) => a - b)).toEqual([ids[0], ids[1], ids[3]]);
+    expect(bodies.get(ids[0])!.toString()).toBe('body 1');
+    expect(bodies.get(ids[1])!.toString()).toBe('body 2');
+    expect(bodies.get(ids[3])!.length).toBe(0);
+    expect(queue.bodies([]).size).toBe(0);
+  });
+
   it('dedupes by idempotency key per flow and writes checkpoints in the same transaction', () => {
     const { queue, db } = freshQueue();
     const first = queue.enqueue([row(1), row(2)], [{ flow: 'f', key: 'cursor', value: 2 }]);

@@ -228,7 +228,7 @@ export class Queue {
         `INSERT INTO events (at, type, flow, item_id, data) SELECT @now, @type, flow, id, json_object('name', name, 'detail', @detail, 'nextAt', @nextAt) FROM items WHERE id = @id`,
       ),
       setState: db.prepare('INSERT INTO source_state (flow, key, value) VALUES (?, ?, ?) ON CONFLICT (flow, key) DO UPDATE SET value = excluded.value'),
-      afterDone: db.prepare('UPDATE items SET after_pending = 0 WHERE id = ?'),
+      afterDone: db.prepare('UPDATE items SET after_pending = 0 WHERE id IN (SELECT value FROM json_each(?))'),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       anyQueued: db.prepare<[string], { x: number }>(`SELECT 1 AS x FROM items WHERE flow = ? AND state = 'queued' LIMIT 1`),
       firstRetry: db.prepare<[string], { t: number }>(`SELECT next_at AS t FROM items WHERE flow = ? AND state = 'retrying' ORDER BY next_at LIMIT 1`),
@@ -462,7 +462,7 @@ export class Queue {
 
   /** markAfterDone inside a transaction the caller runs (see together()). */
   markAfterDoneIn(ids: number[]): void {
-    for (const id of ids) this.stmts.afterDone.run(id);
+    if (ids.length > 0) this.stmts.afterDone.run(JSON.stringify(ids)); // one statement for the batch
   }
 
   /** Runs several writes (enqueue, settle, markAfterDoneIn) as one transaction: one commit, one fsync. */

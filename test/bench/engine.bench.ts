@@ -8,6 +8,7 @@ import path from 'node:path';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { ferryBin, repoRoot, writeConfig } from '../helpers/cli.ts';
 import { cpuSeconds, percentile, round, sampleRss, type BenchRow, type BenchSuite } from './harness.ts';
+import Database from 'better-sqlite3';
 import { openDatabase } from '../../main/engine/store/db.ts';
 import { Queue, idempotencyKey, type NewRow, type Settlement } from '../../main/engine/store/queue.ts';
 import { Checkpointer } from '../../main/engine/store/checkpointer.ts';
@@ -186,7 +187,26 @@ function bytesWritten(): number | undefined {
   }
 }
 
-async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerItem: number; waitUsPerItem: number; kbWrittenPerItem?: number; longestStallMs: number; fsyncMs: number }> {
+/**
+ * The machine's speed just now: CPU ms of a fixed SQLite workload in memory (50,000 indexed inserts, no disk, no
+ * fsync). On this shared VM the same code's CPU per item moves by a quarter between runs; when the probe moves
+ * with it, the machine was slower, not the queue.
+ */
+function machineProbeMs(): number {
+  const db = new Database(':memory:');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, s TEXT); CREATE INDEX t_k ON t (k)');
+  const insert = db.prepare<[number, string]>('INSERT INTO t (k, s) VALUES (?, ?)');
+  const cpu0 = process.cpuUsage();
+  db.transaction(() => {
+    for (let i = 0; i < 50_000; i++) insert.run((i * 2_654_435_761) % 4_294_967_296, `row-${i}`);
+  })();
+  const cpu = process.cpuUsage(cpu0);
+  db.close();
+  return round((cpu.user + cpu.system) / 1000, 1);
+}
+
+async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerItem: number; waitUsPerItem: number; kbWrittenPerItem?: number; longestStallMs: number; fsyncMs: number; probeMs: number }> {
+  const probeMs = machineProbeMs();
   const dir = tmp();
   const db = openDatabase(path.join(dir, 'q.db'));
   const q = new Queue(db);
@@ -241,6 +261,7 @@ async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerIte
     kbWrittenPerItem: written0 === undefined || written === undefined ? undefined : round((written - written0) / 1024 / n, 2),
     longestStallMs: round(Math.max(longest, longestStepMs), 1),
     fsyncMs: round(longestFsyncMs, 1),
+    probeMs,
   };
 }
 
@@ -267,6 +288,8 @@ export const engineSuite: BenchSuite = {
         'CPU µs/item per run': runs.map((r) => r.cpuUsPerItem).join('/'),
         // what varies between runs: the wait (fsyncs) far more than the CPU
         'wait µs/item per run': runs.map((r) => r.waitUsPerItem).join('/'),
+        // the machine's speed before each run (machineProbeMs): a slow run with a slow probe was a slow machine
+        'machine probe ms per run': runs.map((r) => r.probeMs).join('/'),
         'KB written/item': low.kbWrittenPerItem ?? 'n/a',
         'longest stall ms per run': runs.map((r) => r.longestStallMs).join('/'),
         'longest checkpoint fsync ms (off the thread)': Math.max(...runs.map((r) => r.fsyncMs)),

@@ -34,8 +34,6 @@ import { MetricsListener } from './metrics/listener.ts';
 import { Fleet } from './fleet/fleet.ts';
 
 const DAY = 86_400_000;
-/** How long after-delivery marks wait for an outcome or intake commit to ride on before committing alone. */
-const AFTER_DONE_DELAY_MS = 1000;
 
 export interface EngineOptions {
   log?: Logger;
@@ -191,12 +189,10 @@ export class Engine {
       // A delivery's slot frees before its outcome commits, so the window costs no throughput; each commit
       // blocks the event loop for its fsync, so in a burst fewer, larger commits leave more time to send.
     }, { maxBatch: 1000, maxDelayMs: 50 });
-    // After-delivery marks wait up to a second: in a burst they ride on an outcome or intake commit instead of
-    // one of their own (a mark lost to a crash only repeats the step, which finds the original gone).
     this.afterDone = new Batcher<number, void>((ids) => {
       this.queue.markAfterDone(ids);
       return ids.map(() => undefined);
-    }, { maxBatch: 1000, maxDelayMs: AFTER_DONE_DELAY_MS });
+    }, { maxBatch: 1000, maxDelayMs: 50 });
     this.intake.ride(this.settleBatcher);
     this.intake.ride(this.afterDone);
     this.settleBatcher.ride(this.afterDone);

@@ -22,6 +22,12 @@ const IDLE_POLL_MS = 1000;
 /** An idle flow still looks at its queue this often, whatever else happened. */
 const IDLE_RECHECK_MS = 10_000;
 const PREFETCH = 16;
+/**
+ * Inline bodies of a leased batch are read with it, in one statement, up to this many bytes (the rest, and
+ * bodies in the content store, are read when sent): reading them one by one cost a statement and a read
+ * transaction per item.
+ */
+const LEASED_BODIES_BYTES = 4 * 1024 * 1024;
 
 /** What the dispatcher needs of its flow. */
 export interface DispatchHost {
@@ -173,7 +179,7 @@ export class Dispatcher {
           await this.sleep(IDLE_POLL_MS);
           continue;
         }
-        this.buffered.push(...leased);
+        this.buffered.push(...this.withBodies(leased));
         if (leased.length < want && versionBefore !== undefined) {
           // the queue has nothing more ready now; remember when the next retry falls due
           this.idle = { version: versionBefore, since: Date.now(), retryAt: h.deps.queue.nextRetryAt(h.name) };
@@ -199,6 +205,27 @@ export class Dispatcher {
   private idleSleepMs(idle: { since: number; retryAt?: number }, now: number): number {
     const recheckAt = idle.since + (this.host.deps.idleRecheckMs ?? IDLE_RECHECK_MS);
     return Math.max(5, Math.min(idle.retryAt ?? recheckAt, recheckAt) - now);
+  }
+
+  /** The leased rows, with the inline bodies of as many as fit LEASED_BODIES_BYTES read in one statement. */
+  private withBodies(leased: LeasedItem[]): LeasedRow[] {
+    const ids: number[] = [];
+    let bytes = 0;
+    for (const row of leased) {
+      if (row.body_file !== null || bytes + row.size > LEASED_BODIES_BYTES) continue;
+      ids.push(row.id);
+      bytes += row.size;
+    }
+    if (ids.length === 0) return leased;
+    let bodies: Map<number, Buffer>;
+    try {
+      bodies = this.host.deps.queue.bodies(ids);
+    } catch {
+      return leased; // read again one by one when sent (and a failure reported there)
+    }
+    const rows = leased as LeasedRow[];
+    for (const row of rows) row.inline = bodies.get(row.id);
+    return rows;
   }
 
   private releaseBuffered(): void {

@@ -105,6 +105,27 @@ describe('queue on a real SQLite file', () => {
     expect(ids.map((id) => queue.get(id)!.attempts)).toEqual([0, 0, 0]);
   });
 
+  it('marks the after-delivery step done for a batch of items at once, and only for those', () => {
+    const { queue } = freshQueue();
+    const { ids } = queue.enqueue([row(1), row(2), row(3)], [], 1000);
+    queue.lease('f', 10, 60_000, 2000);
+    queue.settle(ids.map((id) => ({ id, kind: 'delivered' as const, afterPending: true })), 3000);
+    queue.markAfterDone([ids[0], ids[2]]);
+    expect(queue.afterPending().map((r) => r.id)).toEqual([ids[1]]);
+    expect(ids.map((id) => queue.get(id)!.after_pending)).toEqual([0, 1, 0]);
+  });
+
+  it('reads the inline bodies of several items in one call; items without one are left out', () => {
+    const { queue } = freshQueue();
+    const { ids } = queue.enqueue([row(1), row(2), row(3, 'f', { inline: undefined, bodyFile: 'ab/cd' }), row(4, 'f', { inline: Buffer.alloc(0), size: 0 })]);
+    const bodies = queue.bodies([ids[0], ids[1], ids[2], ids[3], 999_999]);
+    expect([...bodies.keys()].sort((a, b) => a - b)).toEqual([ids[0], ids[1], ids[3]]);
+    expect(bodies.get(ids[0])!.toString()).toBe('body 1');
+    expect(bodies.get(ids[1])!.toString()).toBe('body 2');
+    expect(bodies.get(ids[3])!.length).toBe(0);
+    expect(queue.bodies([]).size).toBe(0);
+  });
+
   it('dedupes by idempotency key per flow and writes checkpoints in the same transaction', () => {
     const { queue, db } = freshQueue();
     const first = queue.enqueue([row(1), row(2)], [{ flow: 'f', key: 'cursor', value: 2 }]);

@@ -160,7 +160,9 @@ export class Dispatcher {
       const versionBefore = quiet ? undefined : h.deps.dataVersion?.();
       if (h.paused || !h.cfg.enabled || h.deps.held?.()) {
         this.releaseBuffered();
-        await this.sleep(IDLE_POLL_MS);
+        // resuming wakes a paused flow (setPaused) and a config change replaces a disabled one; a flow held for
+        // a connection's consent has no such signal and looks every second
+        await this.sleep(h.paused || !h.cfg.enabled ? (h.deps.idleRecheckMs ?? IDLE_RECHECK_MS) : IDLE_POLL_MS);
         continue;
       }
       const permits = h.breaker.permits(now, this.concurrency, this.inFlight.size);

@@ -29,6 +29,8 @@ export interface Stats {
   kind: Uint8Array;
 }
 
+const statsFor = (n: number): Stats => ({ size: new Float64Array(n), mtimeMs: new Float64Array(n), ino: new Float64Array(n), kind: new Uint8Array(n) });
+
 export const KIND_FILE = 1;
 export const KIND_DIR = 2;
 
@@ -61,7 +63,7 @@ interface Pending {
 /** The same stats through callback fs.stat (the thread pool), FALLBACK_BATCH at once. */
 export async function statOnPool(paths: string[]): Promise<Stats> {
   const n = paths.length;
-  const out: Stats = { size: new Float64Array(n), mtimeMs: new Float64Array(n), ino: new Float64Array(n), kind: new Uint8Array(n) };
+  const out = statsFor(n);
   for (let i = 0; i < n; i += FALLBACK_BATCH) {
     const end = Math.min(n, i + FALLBACK_BATCH);
     await new Promise<void>((resolve) => {
@@ -111,7 +113,7 @@ export class StatWorker {
     if (paths.length <= STAT_CHUNK) return this.request(paths, log);
     const parts = await Promise.all(Array.from({ length: Math.ceil(paths.length / STAT_CHUNK) }, (_, i) => this.request(paths.slice(i * STAT_CHUNK, (i + 1) * STAT_CHUNK), log)));
     const n = paths.length;
-    const out: Stats = { size: new Float64Array(n), mtimeMs: new Float64Array(n), ino: new Float64Array(n), kind: new Uint8Array(n) };
+    const out = statsFor(n);
     parts.forEach((p, i) => {
       out.size.set(p.size, i * STAT_CHUNK);
       out.mtimeMs.set(p.mtimeMs, i * STAT_CHUNK);
@@ -134,7 +136,7 @@ export class StatWorker {
 
   private request(paths: string[], log?: ConnectorLogger): Promise<Stats> {
     if (log && !this.opts.log) this.log = log;
-    if (paths.length === 0) return Promise.resolve({ size: new Float64Array(0), mtimeMs: new Float64Array(0), ino: new Float64Array(0), kind: new Uint8Array(0) });
+    if (paths.length === 0) return Promise.resolve(statsFor(0));
     const worker = this.ensureWorker();
     if (!worker) return statOnPool(paths);
     clearTimeout(this.idleTimer);

@@ -4,10 +4,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { errorMessage, networkFileSystem } from '../contract.ts';
+import { errorMessage, networkFileSystem, type ConnectorLogger } from '../contract.ts';
 import type { FileEntry, ListOptions, OpenedFile, ReadFailure, StreamReader } from '../intake/reader.ts';
 import { afterCursor, folderReachesCursor, sortNames } from '../intake/walk.ts';
 import { fileOps, type FileOps } from './file-ops.ts';
+import { KIND_DIR, KIND_FILE, STAT_CHUNK, statWorker, type StatWorker } from './stat-worker.ts';
 
 /** On a local disk, files up to this size are read right when taken (one synchronous read). */
 const SMALL_BODY = 256 * 1024;
@@ -19,24 +20,6 @@ const PAGE = 1000;
  */
 const STAMP_TRUST_MS = 2000;
 
-/** Stats in flight at once while listing a share. */
-const STAT_BATCH = 64;
-
-/** The stats of these files, undefined for one that is gone or cannot be looked at (callback stats: cheaper than promises). */
-function statEach(files: string[]): Promise<Array<fs.Stats | undefined>> {
-  return new Promise((resolve) => {
-    const stats: Array<fs.Stats | undefined> = new Array(files.length);
-    let left = files.length;
-    if (left === 0) return resolve(stats);
-    files.forEach((file, i) =>
-      fs.stat(file, (err, st) => {
-        stats[i] = err ? undefined : st;
-        if (--left === 0) resolve(stats);
-      }),
-    );
-  });
-}
-
 export class FolderReader implements StreamReader {
   readonly root: string;
   /** Synchronous local reads: one at a time is fastest. */
@@ -47,14 +30,19 @@ export class FolderReader implements StreamReader {
   readonly timePrecisionMs = 1;
   private readonly archiveRoot?: string;
   private readonly usePolling: boolean;
+  /** Bulk stats on a share or polled: one worker thread's statSync calls (stat-worker.ts). */
+  private readonly bulk: StatWorker;
+  private readonly log?: ConnectorLogger;
   /** Synchronous on a local disk, asynchronous on a share or with usePolling (chosen when watching/scanning starts). */
   private ops: FileOps = fileOps(false);
   private local = false;
 
-  constructor(root: string, opts: { archive?: string; usePolling: boolean }) {
+  constructor(root: string, opts: { archive?: string; usePolling: boolean; log?: ConnectorLogger; statWorker?: StatWorker }) {
     this.root = path.resolve(root);
     this.archiveRoot = opts.archive === undefined ? undefined : path.resolve(opts.archive);
     this.usePolling = opts.usePolling;
+    this.bulk = opts.statWorker ?? statWorker;
+    this.log = opts.log;
   }
 
   /** The archive folder relative to the root ("/"-separated) when it lies inside it. */
@@ -92,11 +80,20 @@ export class FolderReader implements StreamReader {
   }
 
   /**
-   * A folder's stamp as list() records it (identity and modification time), or undefined when it is gone. A
-   * callback stat: polling looks at many folders at once, and the promise API costs several times more CPU.
+   * Folders' stamps as list() records them (identity and modification time), undefined for one that is gone:
+   * polling looks at every folder each interval, in the stat worker, STAT_CHUNK per message.
    */
-  folderStamp(relDir: string): Promise<string | undefined> {
-    return new Promise((resolve) => fs.stat(relDir === '' ? this.root : path.join(this.root, relDir), (err, st) => resolve(err || !st.isDirectory() ? undefined : `${st.ino}:${st.mtimeMs}`)));
+  async folderStamps(relDirs: string[]): Promise<Array<string | undefined>> {
+    const st = await this.bulk.stat(
+      relDirs.map((rel) => (rel === '' ? this.root : path.join(this.root, rel))),
+      this.log,
+    );
+    return relDirs.map((_, i) => (st.kind[i] === KIND_DIR ? `${st.ino[i]}:${st.mtimeMs[i]}` : undefined));
+  }
+
+  /** One folder's stamp (see folderStamps). */
+  async folderStamp(relDir: string): Promise<string | undefined> {
+    return (await this.folderStamps([relDir]))[0];
   }
 
   entryOf(rel: string, st: { size: number; mtimeMs: number }): FileEntry {
@@ -152,19 +149,21 @@ export class FolderReader implements StreamReader {
             }
           }
         } else {
-          // on a share (or polled) each stat is a thread-pool round trip: STAT_BATCH at once share the waits
-          // and the event loop's wake-ups, rather than one listing paying them a file at a time
+          // on a share (or polled) the stats are made in the stat worker, STAT_CHUNK per message: the engine's
+          // thread never waits on the share, and pays no thread-pool round trip per file
           const rels: string[] = [];
           for (const name of files) {
             const rel = relDir === '' ? name : `${relDir}/${name}`;
             if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) rels.push(rel);
           }
-          for (let i = 0; i < rels.length; i += STAT_BATCH) {
-            const part = rels.slice(i, i + STAT_BATCH);
-            const stats = await statEach(part.map((rel) => path.join(this.root, rel)));
+          for (let i = 0; i < rels.length; i += STAT_CHUNK) {
+            const part = rels.slice(i, i + STAT_CHUNK);
+            const st = await this.bulk.stat(
+              part.map((rel) => path.join(this.root, rel)),
+              this.log,
+            );
             for (let k = 0; k < part.length; k++) {
-              const st = stats[k];
-              if (st?.isFile()) page.push(this.entryOf(part[k], st));
+              if (st.kind[k] === KIND_FILE) page.push({ rel: part[k], size: st.size[k], mtimeMs: st.mtimeMs[k] });
             }
             if (page.length >= PAGE) {
               yield page;

@@ -18,10 +18,10 @@ export class FolderSource implements Source {
   private readonly intake: FileIntake;
   private readonly feed: FolderFeedOptions;
 
-  constructor(cfg: FolderSourceConfig, _env: ConnectorEnv) {
+  constructor(cfg: FolderSourceConfig, env: ConnectorEnv) {
     this.cfg = cfg;
     const archive = cfg.afterDelivery.action === 'move' ? cfg.afterDelivery.to : undefined;
-    this.reader = new FolderReader(cfg.path, { archive, usePolling: cfg.usePolling });
+    this.reader = new FolderReader(cfg.path, { archive, usePolling: cfg.usePolling, log: env.log });
     const ignoredDir = this.reader.archiveInsideRoot();
     this.intake = new FileIntake(this.reader, {
       include: cfg.include,
@@ -75,7 +75,7 @@ export class FolderSource implements Source {
     return watchFiles(this.intake, ctx, {
       reconcileMs: this.cfg.reconcileMs,
       startFeed: async (sink) => (this.cfg.usePolling ? pollingFeed(this.reader, this.feed, sink) : nativeFeed(this.reader, this.feed, sink)),
-      poll: this.cfg.usePolling ? { everyMs: this.cfg.pollIntervalMs, perFileUpTo: this.cfg.pollFilesUpTo, stampOf: (rel) => this.reader.folderStamp(rel) } : undefined,
+      poll: this.cfg.usePolling ? { everyMs: this.cfg.pollIntervalMs, perFileUpTo: this.cfg.pollFilesUpTo, stampOf: (rel) => this.reader.folderStamp(rel), stampsOf: (rels) => this.reader.folderStamps(rels) } : undefined,
     });
   }
 

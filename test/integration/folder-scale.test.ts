@@ -207,8 +207,8 @@ describe('usePolling on a tree larger than pollFilesUpTo', () => {
     // the periodic reconcile stays out of the way: every round below comes from the poll
     const { rec, activity } = await watching({ path: root, settleMs: 0, afterDelivery: { action: 'keep' }, usePolling: true, pollIntervalMs: 50, pollFilesUpTo: 10 }, 600_000, (source) => {
       const reader = (source as unknown as { reader: FolderReader }).reader;
-      const folderStamp = reader.folderStamp.bind(reader);
-      reader.folderStamp = (rel) => (stampLooks++, folderStamp(rel));
+      const folderStamps = reader.folderStamps.bind(reader);
+      reader.folderStamps = (rels) => ((stampLooks += rels.length), folderStamps(rels));
     });
     await waitFor(() => rec.emitted.length === 40, 'the forty files taken');
     // the first round's stamps are trusted (the folders are an hour old): the polls look at the 5 folders' stamps

@@ -91,11 +91,6 @@ export class FolderReader implements StreamReader {
     return relDirs.map((_, i) => (st.kind[i] === KIND_DIR ? `${st.ino[i]}:${st.mtimeMs[i]}` : undefined));
   }
 
-  /** One folder's stamp (see folderStamps). */
-  async folderStamp(relDir: string): Promise<string | undefined> {
-    return (await this.folderStamps([relDir]))[0];
-  }
-
   entryOf(rel: string, st: { size: number; mtimeMs: number }): FileEntry {
     return { rel, size: st.size, mtimeMs: st.mtimeMs };
   }
@@ -163,7 +158,7 @@ export class FolderReader implements StreamReader {
               this.log,
             );
             for (let k = 0; k < part.length; k++) {
-              if (st.kind[k] === KIND_FILE) page.push({ rel: part[k], size: st.size[k], mtimeMs: st.mtimeMs[k] });
+              if (st.kind[k] === KIND_FILE) page.push(this.entryOf(part[k], { size: st.size[k], mtimeMs: st.mtimeMs[k] }));
             }
             if (page.length >= PAGE) {
               yield page;

@@ -75,7 +75,7 @@ export class FolderSource implements Source {
     return watchFiles(this.intake, ctx, {
       reconcileMs: this.cfg.reconcileMs,
       startFeed: async (sink) => (this.cfg.usePolling ? pollingFeed(this.reader, this.feed, sink) : nativeFeed(this.reader, this.feed, sink)),
-      poll: this.cfg.usePolling ? { everyMs: this.cfg.pollIntervalMs, perFileUpTo: this.cfg.pollFilesUpTo, stampOf: (rel) => this.reader.folderStamp(rel), stampsOf: (rels) => this.reader.folderStamps(rels) } : undefined,
+      poll: this.cfg.usePolling ? { everyMs: this.cfg.pollIntervalMs, perFileUpTo: this.cfg.pollFilesUpTo, stampsOf: (rels) => this.reader.folderStamps(rels) } : undefined,
     });
   }
 

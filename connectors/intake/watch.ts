@@ -35,7 +35,7 @@ export interface WatchOptions {
   /**
    * A feed that polls (startFeed stats every file each interval) is started only for a tree of at most
    * `perFileUpTo` files, as the first listing round counts them. A larger tree is polled by folder instead:
-   * every `everyMs` the stamps the last complete round recorded are looked at again (stampOf), and a listing
+   * every `everyMs` the stamps the last complete round recorded are looked at again (stampsOf), and a listing
    * round, which reads only the folders whose stamp changed (files added, removed or renamed there), runs when
    * one did. A file rewritten in place under its name is found by the next round that reads every folder
    * (FULL_ROUND_EVERY × reconcileMs).
@@ -43,33 +43,21 @@ export interface WatchOptions {
   poll?: {
     everyMs: number;
     perFileUpTo: number;
-    /** A folder's stamp as the reader's listing gives it (undefined when it is gone). */
-    stampOf(relDir: string): Promise<string | undefined>;
-    /** Many folders' stamps at once, in order (a reader that can look at many cheaply in one call). */
-    stampsOf?(relDirs: string[]): Promise<Array<string | undefined>>;
+    /** Folders' stamps as the reader's listing gives them, in order (undefined for one that is gone). */
+    stampsOf(relDirs: string[]): Promise<Array<string | undefined>>;
   };
 }
 
-/** Folder stamps looked at in parallel while polling (a thread-pool round trip each, shared in a batch). */
-const STAMP_BATCH = 64;
-/** Folder stamps asked for in one call of a reader that looks at many at once. */
+/** Folder stamps asked for in one call. */
 const STAMPS_PER_CALL = 1000;
 
 /** Whether any folder's stamp differs from the one recorded (or the folder is gone). */
-async function anyFolderChanged(known: ReadonlyMap<string, { stamp: string }>, poll: NonNullable<WatchOptions['poll']>): Promise<boolean> {
+async function anyFolderChanged(known: ReadonlyMap<string, { stamp: string }>, stampsOf: (relDirs: string[]) => Promise<Array<string | undefined>>): Promise<boolean> {
   const all = [...known];
-  const { stampOf, stampsOf } = poll;
-  if (stampsOf) {
-    for (let i = 0; i < all.length; i += STAMPS_PER_CALL) {
-      const part = all.slice(i, i + STAMPS_PER_CALL);
-      const stamps = await stampsOf(part.map(([rel]) => rel)).catch(() => undefined);
-      if (!stamps || part.some(([, s], k) => stamps[k] !== s.stamp)) return true;
-    }
-    return false;
-  }
-  for (let i = 0; i < all.length; i += STAMP_BATCH) {
-    const looks = await Promise.all(all.slice(i, i + STAMP_BATCH).map(async ([rel, s]) => (await stampOf(rel).catch(() => undefined)) !== s.stamp));
-    if (looks.includes(true)) return true;
+  for (let i = 0; i < all.length; i += STAMPS_PER_CALL) {
+    const part = all.slice(i, i + STAMPS_PER_CALL);
+    const stamps = await stampsOf(part.map(([rel]) => rel)).catch(() => undefined);
+    if (!stamps || part.some(([, s], k) => stamps[k] !== s.stamp)) return true;
   }
   return false;
 }
@@ -237,7 +225,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
         { source: core.reader.where(), files: files ?? null, perFileUpTo: opts.poll.perFileUpTo, fullListingEveryMs: FULL_ROUND_EVERY * opts.reconcileMs },
         'polling by folder: new, renamed and removed files are seen within pollIntervalMs, a file rewritten in place by the next full listing',
       );
-      const poll = opts.poll;
+      const { stampsOf } = opts.poll;
       let looking = false;
       // a round when a folder's stamp changed (or when some folder has no trusted stamp: it must be read)
       const pollFolders = async () => {
@@ -246,7 +234,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
         if (!known || core.moreToList) return void reconcile();
         looking = true;
         try {
-          if (await anyFolderChanged(known, poll)) void reconcile();
+          if (await anyFolderChanged(known, stampsOf)) void reconcile();
         } finally {
           looking = false;
         }

@@ -4,7 +4,7 @@
 // crash carries the same id and mail systems can drop the duplicate.
 import fs from 'node:fs';
 import type { SendMailOptions, Transporter } from 'nodemailer';
-import mime from 'mime-types';
+import { mimeTypesLib } from '../http-common/optional-modules.ts';
 import {
   deadLetter,
   delivered,
@@ -82,7 +82,7 @@ export class EmailDestination implements Destination {
     const values = { name: item.name, flow: item.flow, size: item.size, id: item.id };
     const now = new Date();
     const subject = renderTemplate(this.cfg.subject, values, item.attributes, now);
-    const contentType = String(item.attributes.contentType ?? (mime.lookup(item.name) || 'application/octet-stream'));
+    const contentType = String(item.attributes.contentType ?? (mimeTypesLib().lookup(item.name) || 'application/octet-stream'));
     const message: SendMailOptions = {
       from: this.cfg.from,
       to: this.cfg.to,

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import jsonata from 'jsonata';
+import { jsonataLib } from '../http-common/optional-modules.ts';
 import { httpAuthSchema, httpUrl } from '../http-common/schema.ts';
 import { endpointNetworkShape } from '../net/schema.ts';
 
 const expr = (what: string) =>
   z.string().min(1).superRefine((src, ctx) => {
     try {
-      jsonata(src);
+      jsonataLib()(src);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: `expected a JSONata ${what}, got ${JSON.stringify(src)} (${(err as Error).message})` });
     }

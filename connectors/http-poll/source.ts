@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { request } from 'undici';
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
+import { jsonataLib } from '../http-common/optional-modules.ts';
 import { errorMessage, type CheckResult, type ConnectorEnv, type NewItem, type Source, type SourceContext } from '../contract.ts';
 import { AuthError, Authenticator } from '../http-common/auth.ts';
 import { parseRetryAfter } from '../http-common/reply.ts';
@@ -67,11 +68,11 @@ export class HttpPollSource implements Source {
     // the network setting with this source's proxy/tls on top; OAuth token requests share it
     this.agent = (env?.net ?? Network.default()).dispatcher({ proxy: cfg.proxy, tls: cfg.tls, timeoutMs: cfg.timeoutMs, keepAliveMs: 4_000 });
     this.auth = new Authenticator(cfg.auth, this.agent, env);
-    this.recordPath = cfg.recordPath ? jsonata(cfg.recordPath) : undefined;
-    this.keyExpr = cfg.key ? jsonata(cfg.key) : undefined;
-    if (cfg.incremental && 'field' in cfg.incremental) this.cursorField = jsonata(cfg.incremental.field);
-    if (cfg.incremental && 'tokenPath' in cfg.incremental) this.tokenPath = jsonata(cfg.incremental.tokenPath);
-    if (cfg.pagination.type === 'cursor') this.nextPath = jsonata(cfg.pagination.nextPath);
+    this.recordPath = cfg.recordPath ? jsonataLib()(cfg.recordPath) : undefined;
+    this.keyExpr = cfg.key ? jsonataLib()(cfg.key) : undefined;
+    if (cfg.incremental && 'field' in cfg.incremental) this.cursorField = jsonataLib()(cfg.incremental.field);
+    if (cfg.incremental && 'tokenPath' in cfg.incremental) this.tokenPath = jsonataLib()(cfg.incremental.tokenPath);
+    if (cfg.pagination.type === 'cursor') this.nextPath = jsonataLib()(cfg.pagination.nextPath);
     this.host = new URL(cfg.url).host;
   }
 

@@ -2,7 +2,8 @@
 // step carries Idempotency-Key "<item key>:<step>", so a retried item does not repeat a step the API already
 // did. The first failing step decides the outcome, with its status and reason.
 import { request } from 'undici';
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
+import { jsonataLib } from '../http-common/optional-modules.ts';
 import {
   deadLetter,
   delivered,
@@ -46,7 +47,7 @@ export class HttpStepsDestination implements Destination {
     this.bodies = cfg.steps.map((s, i) => {
       if (!s.body) return undefined;
       try {
-        return jsonata(s.body);
+        return jsonataLib()(s.body);
       } catch (err) {
         throw new Error(`steps[${i}].body: not a valid JSONata expression: ${errorMessage(err)}`);
       }

@@ -1,4 +1,4 @@
-import jsonata from 'jsonata';
+import { jsonataLib } from '../http-common/optional-modules.ts';
 import { z } from 'zod';
 import { httpAuthSchema, httpUrl } from '../http-common/schema.ts';
 import { endpointNetworkShape } from '../net/schema.ts';
@@ -13,7 +13,7 @@ export const stepSchema = z.strictObject({
     .min(1)
     .superRefine((expr, ctx) => {
       try {
-        jsonata(expr);
+        jsonataLib()(expr);
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: `not a valid JSONata expression: ${(err as Error).message}` });
       }

@@ -2,7 +2,7 @@
 // 429, 5xx and network errors retry (Retry-After honoured); 410, other 4xx and unfollowed 3xx go dead.
 import type { Readable } from 'node:stream';
 import { request, errors as undiciErrors } from 'undici';
-import mime from 'mime-types';
+import { mimeTypesLib } from '../http-common/optional-modules.ts';
 import {
   deadLetter,
   retryLater,
@@ -70,7 +70,7 @@ export class HttpDestination implements Destination {
   }
 
   async send(item: OutgoingItem, ctx: DestinationContext): Promise<DeliveryOutcome> {
-    const contentType = this.cfg.contentType ?? (mime.lookup(item.name) || 'application/octet-stream');
+    const contentType = this.cfg.contentType ?? (mimeTypesLib().lookup(item.name) || 'application/octet-stream');
     const headers: Record<string, string> = {
       'content-type': contentType,
       'content-length': String(item.size),

@@ -1,6 +1,6 @@
 // What of a message is taken: its attachments found in the BODYSTRUCTURE (nested multiparts walked, RFC 2231
 // and encoded-word file names decoded by imapflow), and the sender/subject filters.
-import mime from 'mime-types';
+import { mimeTypesLib } from '../http-common/optional-modules.ts';
 import picomatch from 'picomatch';
 import type { MessageStructureObject } from 'imapflow';
 import { sanitizeRelativePath } from '../contract.ts';
@@ -35,7 +35,7 @@ export function attachmentsOf(root: MessageStructureObject): Attachment[] {
     const isInlineImage = disposition !== 'attachment' && !!node.id && type.startsWith('image/');
     if (isBody || isInlineImage || (!given && !isMessage && disposition !== 'attachment')) return;
     const part = node.part ?? (path || '1');
-    const made = isMessage ? `${node.envelope?.subject?.trim() || 'message'}.eml` : `attachment-${part}.${mime.extension(type) || 'bin'}`;
+    const made = isMessage ? `${node.envelope?.subject?.trim() || 'message'}.eml` : `attachment-${part}.${mimeTypesLib().extension(type) || 'bin'}`;
     const fileName = sanitizeRelativePath(given ?? made).replace(/\//g, '_') || made;
     found.push({ part, fileName, contentType: type, encodedSize: node.size ?? 0 });
   };

@@ -1,4 +1,4 @@
-import jsonata from 'jsonata';
+import { jsonataLib } from '../http-common/optional-modules.ts';
 import { z } from 'zod';
 import { httpAuthSchema, httpUrl } from '../http-common/schema.ts';
 import { snsVerifyShape } from './sns.ts';
@@ -8,7 +8,7 @@ import { endpointNetworkShape } from '../net/schema.ts';
 /** A JSONata expression that compiles; the error names the problem. */
 export const jsonataExpr = z.string().min(1).superRefine((expr, ctx) => {
   try {
-    jsonata(expr);
+    jsonataLib()(expr);
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: `not a valid JSONata expression: ${(err as Error).message}` });
   }

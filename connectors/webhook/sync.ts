@@ -5,7 +5,8 @@
 // calls run at once; more get 503 with Retry-After instead of piling up.
 import crypto from 'node:crypto';
 import type http from 'node:http';
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
+import { jsonataLib } from '../http-common/optional-modules.ts';
 import { request } from 'undici';
 import { errorMessage, type CallOutcome, type CheckResult, type ConnectorEnv, type Source, type SourceContext } from '../contract.ts';
 import { mountRoute, probeListen, readBody, sendJson } from './listener.ts';
@@ -18,7 +19,7 @@ type Expr = ReturnType<typeof jsonata>;
 function compile(expr: string | undefined, key: string): Expr | undefined {
   if (!expr) return undefined;
   try {
-    return jsonata(expr);
+    return jsonataLib()(expr);
   } catch (err) {
     throw new Error(`${key}: not a valid JSONata expression: ${errorMessage(err)}`);
   }

@@ -7,16 +7,17 @@
 // minutes of every hour), and a wake runs the flow only when the interpretation above names that very time.
 // node-cron's own matching requires both day fields and skips or moves DST times differently, so it never
 // decides alone.
-import cron, { type ScheduledTask } from 'node-cron';
-import { CronExpressionParser, type CronExpression } from 'cron-parser';
+import type { ScheduledTask } from 'node-cron';
+import type { CronExpression } from 'cron-parser';
+import { cronParserLib, nodeCronLib } from './optional-modules.ts';
 
 /** Why an expression cannot be used, in one line; undefined when it is fine. */
 export function cronProblem(expr: string): string | undefined {
   if (!expr.trim()) return 'expected a cron expression like "*/5 * * * *"';
-  const v = cron.validateDetailed(expr);
+  const v = nodeCronLib().validateDetailed(expr);
   if (!v.valid) return `expected a cron expression, got ${JSON.stringify(expr)} (${v.errors.map((e) => `${e.field}: ${e.message}`).join('; ')})`;
   try {
-    CronExpressionParser.parse(expr, { tz: 'UTC' });
+    cronParserLib().CronExpressionParser.parse(expr, { tz: 'UTC' });
   } catch (err) {
     return `expected a cron expression, got ${JSON.stringify(expr)} (${(err as Error).message})`;
   }
@@ -73,7 +74,7 @@ export class CronSchedule {
 
   /** The parsed expression, moved to `after` (one instance: parsing costs more than the walk). */
   private iterator(after: Date): CronExpression {
-    this.parsed ??= CronExpressionParser.parse(this.expr, { currentDate: after, tz: this.timezone });
+    this.parsed ??= cronParserLib().CronExpressionParser.parse(this.expr, { currentDate: after, tz: this.timezone });
     this.parsed.reset(after);
     return this.parsed;
   }
@@ -109,7 +110,7 @@ export class CronSchedule {
   /** True when `at` (whole seconds) is a tick. */
   isTick(at: Date): boolean {
     // cheap refusal of most wakes: away from a DST change a tick's local hour is one the expression names
-    this.hours ??= new Set(CronExpressionParser.parse(this.expr).fields.hour.values.map(Number));
+    this.hours ??= new Set(cronParserLib().CronExpressionParser.parse(this.expr).fields.hour.values.map(Number));
     const offset = utcOffsetMinutes(at, this.timezone);
     const localHour = new Date(at.getTime() + offset * 60_000).getUTCHours();
     if (!this.hours.has(localHour) && offset === utcOffsetMinutes(new Date(at.getTime() - 3 * HOUR), this.timezone)) return false;
@@ -128,7 +129,7 @@ export class CronSchedule {
    * the ticks. UTC, because node-cron in a local zone never wakes in the first pass of a repeated hour.
    */
   wakePattern(): string {
-    const fields = CronExpressionParser.parse(this.expr, { tz: this.timezone }).fields;
+    const fields = cronParserLib().CronExpressionParser.parse(this.expr, { tz: this.timezone }).fields;
     const year = new Date().getUTCFullYear();
     const wholeHours = [0, 6].every((month) => utcOffsetMinutes(new Date(Date.UTC(year, month, 1)), this.timezone) % 60 === 0);
     return `${fields.second.values.join(',')} ${wholeHours ? fields.minute.values.join(',') : '*'} * * * *`;
@@ -139,7 +140,7 @@ export class CronSchedule {
    * candidate time; a wake that is not a tick of this schedule does nothing.
    */
   start(onTick: (at: Date) => void, opts: { name?: string } = {}): RunningSchedule {
-    const task: ScheduledTask = cron.schedule(
+    const task: ScheduledTask = nodeCronLib().schedule(
       this.wakePattern(),
       (ctx) => {
         const at = new Date(Math.floor(ctx.date.getTime() / 1000) * 1000);

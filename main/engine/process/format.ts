@@ -1,7 +1,7 @@
 // Output formats: json, ndjson, csv, xml (text, built per chunk of records) and a pdf table report.
 // A formatter turns one batch into bytes, or streams a whole file's records into a Readable.
 import { Readable } from 'node:stream';
-import iconv from 'iconv-lite';
+import { iconvLib } from '../optional-modules.ts';
 import { renderTemplate } from '../../../connectors/contract.ts';
 import type { Rec } from './parse.ts';
 import type { FormatConfig } from './schema.ts';
@@ -136,7 +136,7 @@ export function createFormatter(cfg: FormatConfig | undefined): Formatter {
               { delimiter: c.delimiter, record_delimiter: 'windows' },
             ),
           end: () => '',
-          encode: (s) => (c.encoding.toLowerCase().replace('-', '') === 'utf8' ? Buffer.from(s, 'utf8') : iconv.encode(s, c.encoding)),
+          encode: (s) => (c.encoding.toLowerCase().replace('-', '') === 'utf8' ? Buffer.from(s, 'utf8') : iconvLib().encode(s, c.encoding)),
         };
       }, loadCsvStringify);
     case 'xml':

@@ -5,8 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import { finished } from 'node:stream/promises';
 import type { Options as CsvOptions } from 'csv-parse';
-import iconv from 'iconv-lite';
-import jsonata from 'jsonata';
+import { iconvLib, jsonataLib } from '../optional-modules.ts';
 import type { SaxesTagNS } from 'saxes';
 import type { ParseConfig } from './schema.ts';
 import { CsvGuard } from './csv-guard.ts';
@@ -53,7 +52,7 @@ export async function* decodeText(input: AsyncIterable<Buffer | string>, encodin
   const open = (head: Buffer) => {
     const name = encoding === 'auto' ? sniff(head) : encoding;
     if (/^utf-?8$/i.test(name)) return (marking = new MarkingUtf8Decoder());
-    return iconv.getDecoder(name, { stripBOM: true });
+    return iconvLib().getDecoder(name, { stripBOM: true });
   };
   const seen = () => {
     if (state && marking?.invalid) state.invalid = true;
@@ -119,7 +118,7 @@ function sniffEncoding(head: Buffer, xmlDeclaration: boolean): string {
   if (xmlDeclaration) {
     // <?xml version="1.0" encoding="ISO-8859-1"?> names the encoding of a file without a BOM
     const decl = /^<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(head.subarray(0, 256).toString('latin1'));
-    if (decl && iconv.encodingExists(decl[1])) return decl[1];
+    if (decl && iconvLib().encodingExists(decl[1])) return decl[1];
   }
   return 'utf-8';
 }
@@ -660,7 +659,7 @@ async function* parseJson(input: AsyncIterable<Buffer>, cfg: JsonConfig): AsyncG
         // the whole document: JSONata selects the records
         let selected: unknown;
         try {
-          selected = await jsonata(cfg.recordPath!).evaluate(value);
+          selected = await jsonataLib()(cfg.recordPath!).evaluate(value);
         } catch (err) {
           out.push({ n, error: { step: 'parse', reason: `recordPath ${cfg.recordPath} failed: ${(err as Error).message}`, wholeFile: true } });
           continue;

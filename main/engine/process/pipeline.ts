@@ -2,7 +2,8 @@
 // batch | split | whole file → format. Outputs are produced one at a time, so memory holds one batch.
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
+import { jsonataLib } from '../optional-modules.ts';
 import { renderTemplate } from '../../../connectors/contract.ts';
 import { createFormatter, type Formatter } from './format.ts';
 import { compileFast, SLOW } from './fastexpr.ts';
@@ -20,7 +21,7 @@ interface Stage {
 }
 
 function stage(kind: 'filter' | 'map', label: string, source: string): Stage {
-  const expr = jsonata(source);
+  const expr = jsonataLib()(source);
   return { kind, label, source, expr, fast: compileFast(expr) };
 }
 
@@ -45,7 +46,7 @@ export function compileProcess(steps: ProcessStep[]): CompiledProcess {
     else if (step.filter !== undefined) stages.push(stage('filter', `filter (step ${i + 1})`, step.filter));
     else if (step.map !== undefined) stages.push(stage('map', `map (step ${i + 1})`, step.map));
     else if (step.batch) grouping = { kind: 'batch', size: step.batch.size };
-    else if (step.split !== undefined) grouping = { kind: 'split', key: step.split === true ? undefined : jsonata(step.split.key) };
+    else if (step.split !== undefined) grouping = { kind: 'split', key: step.split === true ? undefined : jsonataLib()(step.split.key) };
     else if (step.format) format = step.format;
   });
   if (!parse) throw new Error('process: the first step must be parse');

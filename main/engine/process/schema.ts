@@ -1,13 +1,12 @@
 // Config of a flow's `process:` list (parse → filter → map → batch/split → format) and `onRecordError`.
 // JSONata expressions are compiled here so a typo is a config error naming its key path.
-import jsonata from 'jsonata';
-import iconv from 'iconv-lite';
+import { iconvLib, jsonataLib } from '../optional-modules.ts';
 import { z } from 'zod';
 
 export const jsonataExpr = (what: string) =>
   z.string().min(1).superRefine((src, ctx) => {
     try {
-      jsonata(src);
+      jsonataLib()(src);
     } catch (err) {
       const e = err as { message?: string; position?: number };
       ctx.addIssue({ code: 'custom', message: `expected a JSONata ${what}, got ${JSON.stringify(src)} (${e.message ?? String(err)}${e.position !== undefined ? ` at character ${e.position}` : ''})` });
@@ -16,7 +15,7 @@ export const jsonataExpr = (what: string) =>
 
 const encoding = z
   .string()
-  .refine((e) => e === 'auto' || iconv.encodingExists(e), { error: (iss) => `expected a character encoding like utf-8, windows-1252, iso-8859-1, utf-16le or auto, got ${JSON.stringify(iss.input)}` })
+  .refine((e) => e === 'auto' || iconvLib().encodingExists(e), { error: (iss) => `expected a character encoding like utf-8, windows-1252, iso-8859-1, utf-16le or auto, got ${JSON.stringify(iss.input)}` })
   .default('auto')
   .meta({ description: 'Character encoding; "auto" reads a UTF-8/UTF-16 byte-order mark and falls back to UTF-8.' });
 
@@ -121,7 +120,7 @@ export const formatStepConfig = z.discriminatedUnion('format', [
     delimiter: z.string().min(1).max(4).default(','),
     header: z.boolean().default(true),
     columns: z.array(z.string().min(1)).optional().meta({ description: 'Columns in order (default: the first record\'s keys).' }),
-    encoding: z.string().refine((e) => iconv.encodingExists(e), { error: (iss) => `expected a character encoding, got ${JSON.stringify(iss.input)}` }).default('utf-8'),
+    encoding: z.string().refine((e) => iconvLib().encodingExists(e), { error: (iss) => `expected a character encoding, got ${JSON.stringify(iss.input)}` }).default('utf-8'),
     bom: z.boolean().default(false),
     decimalComma: z.boolean().default(false).meta({ description: 'Write numbers as "1234,56" (legacy systems with a ";" delimiter).' }),
     ...commonFormat,

@@ -18,7 +18,7 @@ export interface BenchSuite {
 }
 
 /** Samples a process's RSS (by pid, from /proc) every `everyMs`; returns a stop() giving the peak in MB. */
-export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
+export function sampleRss(pid: number, everyMs = 50): { peak(): number; stop(): number } {
   let peak = 0;
   const read = async () => {
     try {
@@ -33,6 +33,8 @@ export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
   const t = setInterval(() => void read(), everyMs);
   void read();
   return {
+    /** The peak so far, sampling on. */
+    peak: () => Math.round(peak * 10) / 10,
     stop() {
       clearInterval(t);
       return Math.round(peak * 10) / 10;

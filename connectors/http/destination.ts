@@ -138,13 +138,8 @@ export class HttpDestination implements Destination {
         keep2xx: ctx.wantsReply ? REPLY_MAX_BYTES : 0,
         keepOther: SNIPPET_BYTES,
       });
-    if (!this.cfg.auth) return send(NO_HEADERS); // no credentials: nothing to await first
-    for (let attempt = 0; ; attempt++) {
-      const auth = await this.auth.headers(ctx.signal);
-      const reply = await send(auth);
-      if (reply.statusCode !== 401 || !this.auth.refreshable || attempt > 0) return reply;
-      this.auth.rejected(auth);
-    }
+    // no credentials: nothing to await before the request
+    return this.cfg.auth ? sendAuthorized(this.auth, ctx.signal, send) : send(NO_HEADERS);
   }
 
   /** A body in the content store (or a stream): request() with the body's blocks, the reply as a stream. */

@@ -116,4 +116,25 @@ describe('http destination: in-memory bodies through the lean path', () => {
     expect(await dest(s.url).send(item(), ctx(ac.signal))).toEqual({ kind: 'retry', reason: 'delivery interrupted (Ferry is stopping)' });
     expect(s.requests).toBe(0);
   });
+
+  it('OAuth: a 401 to a cached token fetches a new one and sends once more', async () => {
+    let issued = 0;
+    const tokens = await server((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ access_token: `t${++issued}`, token_type: 'Bearer', expires_in: 3600 }));
+    });
+    const seen: string[] = [];
+    const api = await server((req, res) => {
+      seen.push(String(req.headers.authorization));
+      res.writeHead(req.headers.authorization === 'Bearer t2' ? 201 : 401);
+      res.end('no');
+    });
+    const d = dest(api.url, { auth: { type: 'oauth2', grant: 'client_credentials', tokenUrl: tokens.url, clientId: 'c', clientSecret: 's' } });
+    expect(await d.send(item(), ctx())).toEqual({ kind: 'delivered', detail: 'HTTP 201' });
+    expect(seen).toEqual(['Bearer t1', 'Bearer t2']);
+    // refused twice: dead, naming the credentials
+    issued = 10;
+    const again = dest(api.url, { auth: { type: 'oauth2', grant: 'client_credentials', tokenUrl: tokens.url, clientId: 'c', clientSecret: 's' } });
+    expect(await again.send(item(), ctx())).toMatchObject({ kind: 'dead', status: 401, reason: expect.stringContaining('check the credentials') });
+  });
 });

@@ -8,7 +8,8 @@ import path from 'node:path';
 export interface FileOps {
   /** The entry's stats, or undefined when it does not exist (ENOENT, ENOTDIR). */
   stat(file: string): Promise<fs.Stats | undefined>;
-  readFile(file: string): Promise<Buffer>;
+  /** The whole file; `size` (from a look just before) saves asking for its size again. */
+  readFile(file: string, size?: number): Promise<Buffer>;
   link(from: string, to: string): Promise<void>;
   unlink(file: string): Promise<void>;
   /** Creates a folder (and its parents) unless this process created or saw it already. */
@@ -44,7 +45,7 @@ export function fileOps(local: boolean): FileOps {
           throw err;
         }
       },
-      readFile: async (file) => fs.readFileSync(file),
+      readFile: async (file, size) => (size === undefined ? fs.readFileSync(file) : readKnownSize(file, size)),
       link: async (from, to) => fs.linkSync(from, to),
       unlink: async (file) => fs.unlinkSync(file),
       ensureDir: async (dir) => {
@@ -67,4 +68,29 @@ export function fileOps(local: boolean): FileOps {
     },
     forgetDir,
   };
+}
+
+/**
+ * Reads a local file whose size a look just gave: open, one read of a byte more than that size, close (no
+ * fstat, which readFileSync spends on the size). A file that grew since is read whole as it is now; one that
+ * shrank comes as it is, as readFileSync gives it.
+ */
+function readKnownSize(file: string, size: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(size + 1);
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    // a short read of a local file is its end
+    if (n <= size) return buf.subarray(0, n);
+    // it grew: the rest as it comes
+    const parts = [buf];
+    for (;;) {
+      const more = Buffer.allocUnsafe(64 * 1024);
+      const got = fs.readSync(fd, more, 0, more.length, null);
+      if (got === 0) return Buffer.concat(parts);
+      parts.push(more.subarray(0, got));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }

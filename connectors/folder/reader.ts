@@ -187,7 +187,7 @@ export class FolderReader implements StreamReader {
     const file = path.join(this.root, f.rel);
     const attributes = { relativePath: f.rel, size: f.size, mtime: new Date(f.mtimeMs).toISOString(), mtimeMs: f.mtimeMs, sourcePath: file };
     // large files and files on a share: the engine reads them into its store itself
-    const body = this.bodyIsFile(f) ? { file, version: { size: f.size, mtimeMs: f.mtimeMs } } : { bytes: await this.ops.readFile(file) };
+    const body = this.bodyIsFile(f) ? { file, version: { size: f.size, mtimeMs: f.mtimeMs } } : { bytes: await this.ops.readFile(file, f.size) };
     await take({ body, mtimeMs: f.mtimeMs, attributes });
   }
 

@@ -135,9 +135,10 @@ function headerOf(t: AccessToken): string {
 
 /**
  * Sends a request with the credentials' headers; when OAuth's token is refused (401), fetches a new one and
- * sends once more. `send` gets the headers and returns the response (its body still unread).
+ * sends once more. `send` gets the headers and returns the response (its body still unread, or already read
+ * into a buffer).
  */
-export async function sendAuthorized<R extends { statusCode: number; body: { dump(): Promise<void> } }>(
+export async function sendAuthorized<R extends { statusCode: number; body: { dump(): Promise<void> } | Buffer }>(
   auth: Authenticator,
   signal: AbortSignal | undefined,
   send: (authHeaders: Record<string, string>) => Promise<R>,
@@ -146,7 +147,7 @@ export async function sendAuthorized<R extends { statusCode: number; body: { dum
     const headers = await auth.headers(signal);
     const res = await send(headers);
     if (res.statusCode !== 401 || !auth.refreshable || attempt > 0) return res;
-    await res.body.dump();
+    if (!Buffer.isBuffer(res.body)) await res.body.dump();
     auth.rejected(headers);
   }
 }

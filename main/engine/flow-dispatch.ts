@@ -157,7 +157,6 @@ export class Dispatcher {
         await this.sleep(this.idleSleepMs(this.idle!, now));
         continue;
       }
-      const versionBefore = quiet ? undefined : h.deps.dataVersion?.();
       if (h.paused || !h.cfg.enabled || h.deps.held?.()) {
         this.releaseBuffered();
         // resuming wakes a paused flow (setPaused) and a config change replaces a disabled one; a flow held for
@@ -173,6 +172,8 @@ export class Dispatcher {
       }
       if (this.buffered.length < permits && !quiet) {
         const want = h.breaker.state === 'closed' ? permits + this.concurrency * PREFETCH - this.buffered.length : permits - this.buffered.length;
+        // read just before the lease, and only for one: a read transaction (two file locks) per delivery otherwise
+        const versionBefore = h.deps.dataVersion?.();
         let leased: LeasedItem[];
         try {
           leased = h.deps.queue.lease(h.name, want, LEASE_MS, now, this.ordering);

@@ -97,3 +97,29 @@ it('idle flows sleep until there is work: no turn per flow per second, one look 
   fs.writeFileSync(path.join(dir, 'in5', 'b.txt'), 'b');
   await waitFor(() => sink.received.length === 2, 'a delivery woken by intake', 30_000, 20);
 });
+
+it('a busy flow reads data_version when it leases, not on every turn (each read is a read transaction)', async () => {
+  const sink = await startSink();
+  cleanup.push(() => sink.close());
+  const dir = tempDir();
+  fs.mkdirSync(path.join(dir, 'in'));
+  const file = writeConfig(dir, {
+    dataDir: './data',
+    integrations: [{ name: 'i', flows: [{ name: 'f', source: { type: 'folder', path: './in', settleMs: 0, afterDelivery: { action: 'delete' } }, destination: { type: 'http', url: `${sink.url}/x`, concurrency: 2 } }] }],
+  });
+  const engine = Engine.open(loadConfig(file), { stopGraceMs: 1000, idleRecheckMs: 600_000 });
+  await engine.start();
+  cleanup.push(() => engine.stop());
+  const flow = engine.flow('f');
+  const deps = flow.deps as { dataVersion?: () => number };
+  const read = deps.dataVersion!;
+  let reads = 0;
+  deps.dataVersion = () => (reads++, read());
+  const turns0 = flow.counters.dispatchTurns;
+  for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(dir, 'in', `f${i}.txt`), `body ${i}`);
+  await waitFor(() => engine.queue.count({ state: 'delivered' }) === 300, '300 deliveries', 60_000, 20);
+  const turns = flow.counters.dispatchTurns - turns0;
+  // a turn per delivery; a read per lease of up to 17 × concurrency items and per idle look
+  expect(turns).toBeGreaterThanOrEqual(150);
+  expect(reads).toBeLessThan(turns / 3);
+});

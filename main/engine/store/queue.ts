@@ -208,7 +208,7 @@ export class Queue {
       ).raw(),
       deliveredEvents: db.prepare(
         `INSERT INTO events (at, type, flow, item_id, data)
-         SELECT ?, 'delivered', flow, id, json_object('name', name, 'detail', NULL, 'nextAt', NULL) FROM items WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+         SELECT ?, 'delivered', flow, id, json_object('name', name, 'detail', ?, 'nextAt', NULL) FROM items WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
       ),
       retry: db.prepare<[{ id: number; now: number; nextAt: number; reason: string; status: number | null; response: string | null }], Moved>(
         `UPDATE items SET state = 'retrying', lease_until = NULL, next_at = @nextAt, last_error = @reason, last_status = @status,
@@ -358,21 +358,28 @@ export class Queue {
     if (settlements.length === 0) return;
     this.db.transaction(() => {
       const counted = new CountChanges();
-      // Plain deliveries (no reply, no detail: nearly all of them) are applied set-wise: one UPDATE and one
-      // INSERT of their events per batch instead of two statements per item.
-      const plain: [number[], number[]] = [[], []];
+      // Plain deliveries (no reply kept: nearly all of them) are applied set-wise, a group per detail ("HTTP 200")
+      // and after-delivery flag: one UPDATE and one INSERT of their events per group instead of two statements
+      // per item.
+      const plain = new Map<string, { after: number; detail: string | null; ids: number[] }>();
       const rest: Settlement[] = [];
       for (const s of settlements) {
-        if (s.kind === 'delivered' && !s.reply && s.detail === undefined) plain[s.afterPending ? 1 : 0].push(s.id);
-        else rest.push(s);
+        if (s.kind !== 'delivered' || s.reply) {
+          rest.push(s);
+          continue;
+        }
+        const after = s.afterPending ? 1 : 0;
+        const key = s.detail === undefined ? `${after}` : `${after}:${s.detail}`;
+        let group = plain.get(key);
+        if (!group) plain.set(key, (group = { after, detail: s.detail ?? null, ids: [] }));
+        group.ids.push(s.id);
       }
-      plain.forEach((ids, after) => {
-        if (ids.length === 0) return;
+      for (const { after, detail, ids } of plain.values()) {
         const done = this.stmts.deliveredMany.all(now, now, after, JSON.stringify(ids)) as Array<[number, string, number]>;
-        if (done.length === 0) return;
+        if (done.length === 0) continue;
         for (const [, flow, size] of done) counted.move(flow, 'inflight', 'delivered', size);
-        this.stmts.deliveredEvents.run(now, JSON.stringify(done.map((d) => d[0])));
-      });
+        this.stmts.deliveredEvents.run(now, detail, JSON.stringify(done.map((d) => d[0])));
+      }
       for (const given of rest) {
         const s = given.kind === 'retry' || given.kind === 'dead' ? { ...given, reason: this.redact(given.reason), response: given.response === undefined ? undefined : this.redact(given.response) } : given;
         // the dispatcher knows the item's flow and name: the event is written without looking the item up

@@ -186,17 +186,25 @@ describe.each([
     tree(root, FILES);
     const counted = countedState(database());
     const rec = recordingContext({ state: counted.state });
-    const src = folderSource(root, { usePolling });
-    await src.scan!(rec.ctx);
-    await src.scan!(rec.ctx);
+    const earlier = folderSource(root, { usePolling });
+    await earlier.scan!(rec.ctx);
+    await earlier.scan!(rec.ctx);
+    expect(counted.records()).toEqual(ALL_FOLDERS);
+    // watched: the file's event makes the take, no listing reads its folder first
+    const src = folderSource(root, { usePolling, pollIntervalMs: 50 });
+    const abort = new AbortController();
+    rec.ctx.signal = abort.signal;
+    const stop = await src.watch!(rec.ctx);
+    cleanups.push(async () => (abort.abort(), await stop()));
     expect(counted.records()).toEqual(ALL_FOLDERS);
     // what the state holds when the engine commits the new version's item and memo (a crash right after the
     // commit leaves no record claiming the old memos)
     const atCommit: string[][] = [];
     const emit = rec.ctx.emit;
     rec.ctx.emit = (items, checkpoint) => (atCommit.push(counted.records()), emit(items, checkpoint));
+    const taken = rec.emitted.length;
     fs.writeFileSync(path.join(root, 'd1/one.csv'), 'one,1,changed\n');
-    await src.scan!(rec.ctx);
+    await waitFor(() => rec.emitted.length === taken + 1, 'the changed file taken');
     expect(atCommit).toEqual([['', 'd2', 'd2/sub']]);
     expect(rec.emitted.at(-1)!.item.attributes!.relativePath).toBe('d1/one.csv');
   });

@@ -26,6 +26,9 @@ export interface CleanListing {
 
 /** State keys of the stored records: `listing:<folder>` ("" = the root). */
 export const LISTING_PREFIX = 'listing:';
+const PAST_PREFIX = 'listing;';
+/** Records read at once when they are loaded. */
+const READ_PAGE = 500;
 /** Records stored at most (each a few dozen bytes; beyond, folders are still recorded, in RAM only). */
 const MAX_STORED = 200_000;
 /** Records written in one transaction. */
@@ -51,10 +54,16 @@ export class CleanListings {
     this.records.clear();
     this.stored.clear();
     this.unwritten.clear();
-    for (const [key, rec] of state.entries<CleanListing>(LISTING_PREFIX)) {
-      const dir = key.slice(LISTING_PREFIX.length);
-      this.records.set(dir, rec);
-      this.stored.add(dir);
+    // every key of the prefix, whatever its characters (`listing;` is the first key past them)
+    for (let from = LISTING_PREFIX; ; ) {
+      const keys = state.keys(from, PAST_PREFIX, READ_PAGE);
+      for (const [key, rec] of state.getMany<CleanListing>(keys)) {
+        const dir = key.slice(LISTING_PREFIX.length);
+        this.records.set(dir, rec);
+        this.stored.add(dir);
+      }
+      if (keys.length < READ_PAGE) break;
+      from = `${keys[keys.length - 1]}\u0000`;
     }
   }
 

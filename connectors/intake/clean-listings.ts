@@ -57,6 +57,7 @@ export class CleanListings {
     // every key of the prefix, whatever its characters (`listing;` is the first key past them)
     for (let from = LISTING_PREFIX; ; ) {
       const keys = state.keys(from, PAST_PREFIX, READ_PAGE);
+      if (keys.length === 0) break;
       for (const [key, rec] of state.getMany<CleanListing>(keys)) {
         const dir = key.slice(LISTING_PREFIX.length);
         this.records.set(dir, rec);

@@ -69,12 +69,11 @@ interface Running {
   stop(): Promise<void>;
 }
 
-function runFerry(config: string): Running {
+function runFerry(config: string, bin = process.env.BENCH_SCALE_FERRY ?? ferryBin): Running {
   const startedAt = Date.now();
   // BENCH_NODE_ARGS: extra node flags for the measured process (e.g. "--import /tmp/mem.mjs"); BENCH_SCALE_LOG: its output goes there too
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  // BENCH_SCALE_FERRY: another build's bin/ferry.js (a baseline measured by this same bench)
-  const bin = process.env.BENCH_SCALE_FERRY ?? ferryBin;
+  // BENCH_SCALE_FERRY: another build's bin/ferry.js measured by this same bench
   const child = spawn(process.execPath, [...extra, bin, 'run', '--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   if (process.env.BENCH_SCALE_LOG) {
     const log = fs.createWriteStream(process.env.BENCH_SCALE_LOG, { flags: 'a' });
@@ -199,16 +198,19 @@ const FULL_ROUND_EVERY = 12;
 /** reconcileMs of the process that measures passes: its full round comes FULL_ROUND_EVERY × this after the start's. */
 const PASS_RECONCILE_MS = 5000;
 
-/** CPU (ms) a full round costs above `baseMsPerMs` (idle and light passes): from its first busy slice until 3 s quiet. */
-async function fullRound(pid: number, baseMsPerMs: number, timeoutMs: number): Promise<number> {
+/**
+ * CPU (ms) a full round costs above `baseMsPerMs` (idle and light passes): from its first busy half-second until
+ * 3 s quiet. A round too light to show as busy is what the `quietMs` after the watch began cost above the base.
+ */
+async function fullRound(pid: number, baseMsPerMs: number, quietMs: number): Promise<number> {
   const SLICE = 500;
-  const end = Date.now() + timeoutMs;
-  let last = cpuMsOf(pid);
+  const began = Date.now();
+  const first = cpuMsOf(pid);
+  let last = first;
   let startedAt = 0;
   let startCpu = 0;
   let quiet = 0;
   for (;;) {
-    if (Date.now() > end) throw new Error(`no full round ended within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, SLICE));
     const now = cpuMsOf(pid);
     const busy = now - last > Math.max(50, baseMsPerMs * SLICE * 4);
@@ -218,6 +220,8 @@ async function fullRound(pid: number, baseMsPerMs: number, timeoutMs: number): P
     } else if (startedAt) {
       quiet = busy ? 0 : quiet + 1;
       if (quiet >= 6) return Math.max(0, now - startCpu - baseMsPerMs * (Date.now() - startedAt));
+    } else if (Date.now() - began >= quietMs) {
+      return Math.max(0, now - first - baseMsPerMs * (Date.now() - began));
     }
     last = now;
   }
@@ -230,7 +234,7 @@ async function fullRound(pid: number, baseMsPerMs: number, timeoutMs: number): P
  * the start's). Then a restart on the same data with the default reconcileMs: its start, and idle CPU over
  * `idleS` seconds.
  */
-export async function atRest(tree: string, n: number, kind: 'kept' | 'excluded' | 'polled', idleS: number): Promise<AtRestFigures> {
+export async function atRest(tree: string, n: number, kind: 'kept' | 'excluded' | 'polled', idleS: number, bin?: string): Promise<AtRestFigures> {
   const dir = tmp();
   try {
     const flow = (reconcileMs?: number) => ({
@@ -254,7 +258,7 @@ export async function atRest(tree: string, n: number, kind: 'kept' | 'excluded' 
     const passes = 6;
     for (const phase of ['passes', 'idle'] as const) {
       const config = writeConfig(dir, { dataDir: './data', logLevel: 'warn', minFreeDiskMb: 64, integrations: [{ name: 'scale', flows: [flow(phase === 'passes' ? PASS_RECONCILE_MS : undefined)] }] });
-      const ferry = runFerry(config);
+      const ferry = runFerry(config, bin);
       const pid = ferry.child.pid!;
       const rss = sampleRss(pid);
       try {
@@ -269,7 +273,7 @@ export async function atRest(tree: string, n: number, kind: 'kept' | 'excluded' 
           // the full round is due FULL_ROUND_EVERY × reconcileMs after the start's ended
           const due = running + FULL_ROUND_EVERY * PASS_RECONCILE_MS;
           await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now() - 3000)));
-          f.fullRoundCpuMs = round(await fullRound(pid, passesMs / (passes * PASS_RECONCILE_MS), 600_000), 0);
+          f.fullRoundCpuMs = round(await fullRound(pid, passesMs / (passes * PASS_RECONCILE_MS), 3000 + 2 * PASS_RECONCILE_MS), 0);
         } else {
           f.restartCpuMs = round(cpuMsOf(pid), 0);
           // the start's last work (first sweep, the GCs after the first pass) is not idle
@@ -292,10 +296,10 @@ export async function atRest(tree: string, n: number, kind: 'kept' | 'excluded' 
 }
 
 /** A bench row of an at-rest case. */
-function atRestRow(n: number, kind: 'kept' | 'excluded' | 'polled', f: AtRestFigures): BenchRow {
+function atRestRow(n: number, kind: 'kept' | 'excluded' | 'polled', f: AtRestFigures, baseline = false): BenchRow {
   return {
     suite: 'scale',
-    case: `folder at rest ${n} files (${kind === 'kept' ? 'keep, delivered' : kind === 'excluded' ? 'excluded' : 'keep, delivered, usePolling'})`,
+    case: `folder at rest ${n} files (${kind === 'kept' ? 'keep, delivered' : kind === 'excluded' ? 'excluded' : 'keep, delivered, usePolling'})${baseline ? ', baseline build' : ''}`,
     figures: {
       'idle CPU %': f.idlePercent,
       'hour-average idle CPU %': f.hourIdlePercent,
@@ -359,7 +363,12 @@ export async function folderScaleCases({ quick }: { quick: boolean }): Promise<B
       // the same tree kept and delivered, excluded, and kept and delivered on a share (usePolling: polled by folder)
       // BENCH_SCALE_REST_KINDS: some of them (e.g. "polled")
       const kinds = (process.env.BENCH_SCALE_REST_KINDS ?? 'kept,excluded,polled').split(',') as Array<'kept' | 'excluded' | 'polled'>;
-      for (const kind of kinds) rows.push(atRestRow(restN, kind, await atRest(tree, restN, kind, quick ? 5 : 60)));
+      // BENCH_SCALE_BASELINE: another build's bin/ferry.js, measured on the same tree before each case
+      const baseline = process.env.BENCH_SCALE_BASELINE;
+      for (const kind of kinds) {
+        if (baseline) rows.push(atRestRow(restN, kind, await atRest(tree, restN, kind, quick ? 5 : 60, baseline), true));
+        rows.push(atRestRow(restN, kind, await atRest(tree, restN, kind, quick ? 5 : 60)));
+      }
     } finally {
       fs.rmSync(path.dirname(tree), { recursive: true, force: true });
     }

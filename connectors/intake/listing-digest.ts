@@ -1,9 +1,10 @@
 // A digest of one folder's listing as a reader that stats its files sees it (a local folder, a share): each
-// wanted file's name, size, time (to the nanosecond Node gives) and identity, and the names of the sub-folders
-// the walk goes into. Two readings give the same digest only when they show the same entries, whatever order
-// the folder hands them in: each entry is hashed on its own (two 32-bit lanes, mixed as cyrb53 does) and the
-// hashes are summed, so no sort and no buffer of the folder is needed. A changed entry changes both sums but
-// with a chance of about 2^-64; the count of entries is part of the digest too.
+// wanted file's name, size, time (mtimeMs whole, sub-millisecond part included: about 0.25 µs resolution, as
+// the memo of a taken file compares it) and identity, and the names of the sub-folders the walk goes into.
+// Two readings give the same digest only when they show the same entries, whatever order the folder hands
+// them in: each entry is hashed on its own (two 32-bit lanes, mixed as cyrb53 does) and the hashes are
+// summed, so no sort and no buffer of the folder is needed. A changed entry leaves both sums unchanged with a
+// chance of about 2^-64; the counts of files and folders are part of the digest too.
 // Clean-listing records (clean-listings.ts) compare it: a folder whose digest is the one it had when every file
 // in it was found taken needs no memo looked up.
 
@@ -22,7 +23,7 @@ export class ListingDigest {
 
   file(name: string, size: number, mtimeMs: number, ino: number): void {
     const ms = Math.floor(mtimeMs);
-    // the part below a millisecond, in nanoseconds (what a time rewritten to the same millisecond still changes)
+    // the part below a millisecond, in nanoseconds (what a time rewritten within the same millisecond changes)
     const ns = Math.round((mtimeMs - ms) * 1e6);
     this.add(name, 1, size % TWO_32, Math.floor(size / TWO_32), ms % TWO_32, Math.floor(ms / TWO_32), ns, ino % TWO_32, Math.floor(ino / TWO_32));
     this.files++;

@@ -1,6 +1,6 @@
 // A local folder (and a share, here: usePolling) at rest with `keep`: once every file of a folder was found taken,
-// a pass that reads every folder stats its files and compares the folder's digest (names, sizes, times to the
-// nanosecond, inodes: connectors/intake/listing-digest.ts) with the one it had then, and looks up no memo while
+// a pass that reads every folder stats its files and compares the folder's digest (names, sizes, times with
+// their sub-millisecond part, inodes: connectors/intake/listing-digest.ts) with the one it had then, and looks up no memo while
 // it is the same. The record is kept in the flow's state, so a restart's first pass is as cheap. Every change
 // is still taken by the pass meant to find it, including the bad cases: a folder whose time did not change
 // though a file in it did, a file's time set back (clock skew), a file replaced by one of the same size.

@@ -11,6 +11,7 @@ import type { Source, SourceState } from '../../connectors/contract.ts';
 import { folderConnector } from '../../connectors/folder/index.ts';
 import { folderSourceSchema } from '../../connectors/folder/schema.ts';
 import { LISTING_PREFIX } from '../../connectors/intake/clean-listings.ts';
+import { CANDIDATES } from '../../connectors/intake/core.ts';
 import { openDatabase, type Db } from '../../main/engine/store/db.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
 import { recordIntake } from '../helpers/intake.ts';
@@ -210,6 +211,38 @@ describe.each([
     await waitFor(() => rec.emitted.length === taken + 1, 'the changed file taken');
     expect(atCommit).toEqual([['', 'd2', 'd2/sub', '\u{1F4E6}']]);
     expect(rec.emitted.at(-1)!.item.attributes!.relativePath).toBe('d1/one.csv');
+  });
+});
+
+describe.each([{ usePolling: false }, { usePolling: true }])('a clean folder that must be read after all (usePolling: $usePolling)', ({ usePolling }) => {
+  it(`is read in walk order, so a round that stops at its cursor (${CANDIDATES} candidates) and resumes misses none`, async () => {
+    const root = tempDir('ferry-rest-big-');
+    const n = CANDIDATES * 2 + 500;
+    const many: Record<string, string> = {};
+    // names whose walk order (UTF-16 code units) is not the order the system lists them in (libuv sorts by
+    // UTF-8 bytes: U+E000 before U+1F4E6; code units: the surrogate pair of U+1F4E6 first)
+    for (let i = 0; i < n; i++) many[`big/${i % 2 ? '\u{E000}' : '\u{1F4E6}'}${String(i).padStart(5, '0')}.csv`] = `v1,${i}\n`;
+    tree(root, many);
+    const counted = countedState(database());
+    const rec = recordingContext({ state: counted.state });
+    const earlier = folderSource(root, { usePolling });
+    await earlier.scan!(rec.ctx);
+    await earlier.scan!(rec.ctx);
+    expect(counted.records()).toEqual(['', 'big']);
+    // every file rewritten while Ferry was stopped, the folder's time put back
+    behindFolder(root, 'big', () => {
+      for (const rel of Object.keys(many)) fs.writeFileSync(path.join(root, rel), `v2 (longer),${rel}\n`);
+    });
+    const src = folderSource(root, { usePolling, pollFilesUpTo: 0 });
+    const abort = new AbortController();
+    rec.ctx.signal = abort.signal;
+    const taken = rec.emitted.length;
+    const stop = await src.watch!(rec.ctx);
+    cleanups.push(async () => (abort.abort(), await stop()));
+    await waitFor(() => rec.emitted.length >= taken + n, `all ${n} rewritten files taken`, 60_000);
+    const again = rec.emitted.slice(taken).map((e) => String(e.item.attributes!.relativePath));
+    expect(new Set(again).size).toBe(n);
+    expect(again).toHaveLength(n);
   });
 });
 

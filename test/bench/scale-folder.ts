@@ -365,9 +365,11 @@ export async function folderScaleCases({ quick }: { quick: boolean }): Promise<B
       const kinds = (process.env.BENCH_SCALE_REST_KINDS ?? 'kept,excluded,polled').split(',') as Array<'kept' | 'excluded' | 'polled'>;
       // BENCH_SCALE_BASELINE: another build's bin/ferry.js, measured on the same tree before each case
       const baseline = process.env.BENCH_SCALE_BASELINE;
+      // each case's figures are told as they come (a million-file run takes a while)
+      const done = (row: BenchRow) => (rows.push(row), process.stderr.write(`${row.case}: ${JSON.stringify(row.figures)}\n`));
       for (const kind of kinds) {
-        if (baseline) rows.push(atRestRow(restN, kind, await atRest(tree, restN, kind, quick ? 5 : 60, baseline), true));
-        rows.push(atRestRow(restN, kind, await atRest(tree, restN, kind, quick ? 5 : 60)));
+        if (baseline) done(atRestRow(restN, kind, await atRest(tree, restN, kind, quick ? 5 : 60, baseline), true));
+        done(atRestRow(restN, kind, await atRest(tree, restN, kind, quick ? 5 : 60)));
       }
     } finally {
       fs.rmSync(path.dirname(tree), { recursive: true, force: true });

@@ -108,12 +108,19 @@ export class CleanListings {
     if (this.stored.delete(relDir)) this.state?.delete(LISTING_PREFIX + relDir);
   }
 
-  /** Writes the records made since the last flush, in one transaction. */
+  /**
+   * Writes the records made since the last flush, in one transaction. A record is only a saving: one that
+   * cannot be written now (a full disk) stays in RAM and is written at a later flush.
+   */
   flush(): void {
     if (this.unwritten.size === 0 || !this.state) return;
     const batch: Array<[string, unknown]> = [];
     for (const [dir, rec] of this.unwritten) batch.push([LISTING_PREFIX + dir, rec]);
-    this.state.setMany(batch);
+    try {
+      this.state.setMany(batch);
+    } catch {
+      return;
+    }
     for (const dir of this.unwritten.keys()) this.stored.add(dir);
     this.unwritten.clear();
   }

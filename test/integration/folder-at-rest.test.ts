@@ -11,7 +11,9 @@ import type { Source, SourceState } from '../../connectors/contract.ts';
 import { folderConnector } from '../../connectors/folder/index.ts';
 import { folderSourceSchema } from '../../connectors/folder/schema.ts';
 import { LISTING_PREFIX } from '../../connectors/intake/clean-listings.ts';
-import { CANDIDATES } from '../../connectors/intake/core.ts';
+import { CANDIDATES, type FileIntake } from '../../connectors/intake/core.ts';
+import { watchFiles } from '../../connectors/intake/watch.ts';
+import type { FolderReader } from '../../connectors/folder/reader.ts';
 import { openDatabase, type Db } from '../../main/engine/store/db.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
 import { recordIntake } from '../helpers/intake.ts';
@@ -271,6 +273,36 @@ describe('a watched tree at rest (keep)', () => {
     expect(activity.unchangedFolders().sort()).toEqual(['', 'd2', 'd2/sub', '\u{1F4E6}']);
     // d1's three files looked up (and the changed one again before it was taken), no other
     expect(counted.reads.memos - before).toBeLessThanOrEqual(6);
+  });
+
+  it('a watcher that lost the event: the light rounds read nothing, the next full round takes the file rewritten in place and looks up nothing else', async () => {
+    const root = tempDir('ferry-rest-lost-');
+    tree(root, FILES);
+    const counted = countedState(database());
+    const rec = recordingContext({ state: counted.state });
+    const earlier = folderSource(root);
+    await earlier.scan!(rec.ctx);
+    await earlier.scan!(rec.ctx);
+    const src = folderSource(root);
+    const core = (src as unknown as { intake: FileIntake }).intake;
+    (src as unknown as { reader: FolderReader }).reader.chooseFileOps();
+    const activity = recordIntake(src);
+    const abort = new AbortController();
+    rec.ctx.signal = abort.signal;
+    // the intake's own watch, fed by a watcher that reports nothing (every event lost); a full round every 12 × 200 ms
+    const stop = await watchFiles(core, rec.ctx, { reconcileMs: 200, startFeed: async () => ({ close: async () => undefined }) });
+    cleanups.push(async () => (abort.abort(), await stop()));
+    const taken = rec.emitted.length;
+    await activity.passes(2, { pass: 'reconcile' });
+    const from = activity.mark();
+    behindFolder(root, 'd2', () => fs.writeFileSync(path.join(root, 'd2/four.csv'), 'four,4,in place\n'));
+    // light rounds skip every folder by its stamp: nothing read, nothing looked up
+    await activity.passes(3, { pass: 'reconcile', from });
+    expect(activity.unchangedFolders(from)).toEqual([]);
+    await waitFor(() => rec.emitted.length === taken + 1, 'the rewritten file taken by the full round', 20_000);
+    expect(rec.emitted.at(-1)!.bytes.toString()).toBe('four,4,in place\n');
+    expect(activity.unchangedFolders(from).sort()).toEqual(['', 'd1', 'd2/sub', '\u{1F4E6}']);
+    for (const rel of Object.keys(FILES)) if (!rel.startsWith('d2/')) expect(activity.decisions(rel, from), rel).toEqual([]);
   });
 
   it('polled by folder: a file rewritten in place behind its folder\'s back is taken by the next full round, which looks up nothing else', async () => {

@@ -85,6 +85,29 @@ function database(): Db {
   return db;
 }
 
+/**
+ * A tree an earlier run took whole and then found taken again (its folders recorded clean, in the flow's real
+ * SQLite state): the state and the recording context, for the source under test.
+ */
+async function recordedClean(prefix: string, files: Record<string, string>, extra: Record<string, unknown> = {}) {
+  const root = tempDir(prefix);
+  tree(root, files);
+  const counted = countedState(database());
+  const rec = recordingContext({ state: counted.state });
+  const earlier = folderSource(root, extra);
+  await earlier.scan!(rec.ctx);
+  await earlier.scan!(rec.ctx);
+  return { root, counted, rec };
+}
+
+/** Runs `watch` (a source's, or the intake's own) with the context, stopped after the test. */
+async function watched(rec: ReturnType<typeof recordingContext>, watch: (ctx: typeof rec.ctx) => Promise<() => Promise<void>>): Promise<void> {
+  const abort = new AbortController();
+  rec.ctx.signal = abort.signal;
+  const stop = await watch(rec.ctx);
+  cleanups.push(async () => (abort.abort(), await stop()));
+}
+
 const FILES: Record<string, string> = {
   'a.csv': 'a,1\n',
   'd1/one.csv': 'one,1\n',
@@ -188,20 +211,11 @@ describe.each([
   });
 
   it('a folder\'s stored record is gone before the memo of a file taken there is committed', async () => {
-    const root = tempDir('ferry-rest-order-');
-    tree(root, FILES);
-    const counted = countedState(database());
-    const rec = recordingContext({ state: counted.state });
-    const earlier = folderSource(root, { usePolling });
-    await earlier.scan!(rec.ctx);
-    await earlier.scan!(rec.ctx);
+    const { root, counted, rec } = await recordedClean('ferry-rest-order-', FILES, { usePolling });
     expect(counted.records()).toEqual(ALL_FOLDERS);
     // watched: the file's event makes the take, no listing reads its folder first
     const src = folderSource(root, { usePolling, pollIntervalMs: 50 });
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
-    const stop = await src.watch!(rec.ctx);
-    cleanups.push(async () => (abort.abort(), await stop()));
+    await watched(rec, (ctx) => src.watch!(ctx));
     expect(counted.records()).toEqual(ALL_FOLDERS);
     // what the state holds when the engine commits the new version's item and memo (a crash right after the
     // commit leaves no record claiming the old memos)
@@ -218,29 +232,20 @@ describe.each([
 
 describe.each([{ usePolling: false }, { usePolling: true }])('a clean folder that must be read after all (usePolling: $usePolling)', ({ usePolling }) => {
   it(`is read in walk order, so a round that stops at its cursor (${CANDIDATES} candidates) and resumes misses none`, async () => {
-    const root = tempDir('ferry-rest-big-');
     const n = CANDIDATES * 2 + 500;
     const many: Record<string, string> = {};
     // names whose walk order (UTF-16 code units) is not the order the system lists them in (libuv sorts by
     // UTF-8 bytes: U+E000 before U+1F4E6; code units: the surrogate pair of U+1F4E6 first)
     for (let i = 0; i < n; i++) many[`big/${i % 2 ? '\u{E000}' : '\u{1F4E6}'}${String(i).padStart(5, '0')}.csv`] = `v1,${i}\n`;
-    tree(root, many);
-    const counted = countedState(database());
-    const rec = recordingContext({ state: counted.state });
-    const earlier = folderSource(root, { usePolling });
-    await earlier.scan!(rec.ctx);
-    await earlier.scan!(rec.ctx);
+    const { root, counted, rec } = await recordedClean('ferry-rest-big-', many, { usePolling });
     expect(counted.records()).toEqual(['', 'big']);
     // every file rewritten while Ferry was stopped, the folder's time put back
     behindFolder(root, 'big', () => {
       for (const rel of Object.keys(many)) fs.writeFileSync(path.join(root, rel), `v2 (longer),${rel}\n`);
     });
     const src = folderSource(root, { usePolling, pollFilesUpTo: 0 });
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
     const taken = rec.emitted.length;
-    const stop = await src.watch!(rec.ctx);
-    cleanups.push(async () => (abort.abort(), await stop()));
+    await watched(rec, (ctx) => src.watch!(ctx));
     await waitFor(() => rec.emitted.length >= taken + n, `all ${n} rewritten files taken`, 60_000);
     const again = rec.emitted.slice(taken).map((e) => String(e.item.attributes!.relativePath));
     expect(new Set(again).size).toBe(n);
@@ -250,24 +255,14 @@ describe.each([{ usePolling: false }, { usePolling: true }])('a clean folder tha
 
 describe('a watched tree at rest (keep)', () => {
   it('the start\'s first pass looks nothing up in folders still as they were, and takes what changed while stopped', async () => {
-    const root = tempDir('ferry-rest-watch-');
-    tree(root, FILES);
-    const counted = countedState(database());
-    const rec = recordingContext({ state: counted.state });
-    // an earlier run took everything and found it taken again (its folders recorded clean)
-    const earlier = folderSource(root);
-    await earlier.scan!(rec.ctx);
-    await earlier.scan!(rec.ctx);
+    const { root, counted, rec } = await recordedClean('ferry-rest-watch-', FILES);
     expect(counted.records()).toEqual(ALL_FOLDERS);
 
     behindFolder(root, 'd1', () => fs.writeFileSync(path.join(root, 'd1/two.csv'), 'two,2,while stopped\n'));
     const src = folderSource(root);
     const activity = recordIntake(src);
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
     const before = counted.reads.memos;
-    const stop = await src.watch!(rec.ctx);
-    cleanups.push(async () => (abort.abort(), await stop()));
+    await watched(rec, (ctx) => src.watch!(ctx));
     await waitFor(() => rec.emitted.length === Object.keys(FILES).length + 1, 'the file changed while stopped taken');
     expect(rec.emitted.at(-1)!.item.attributes!.relativePath).toBe('d1/two.csv');
     expect(activity.unchangedFolders().sort()).toEqual(['', 'd2', 'd2/sub', '\u{1F4E6}']);
@@ -276,22 +271,13 @@ describe('a watched tree at rest (keep)', () => {
   });
 
   it('a watcher that lost the event: the light rounds read nothing, the next full round takes the file rewritten in place and looks up nothing else', async () => {
-    const root = tempDir('ferry-rest-lost-');
-    tree(root, FILES);
-    const counted = countedState(database());
-    const rec = recordingContext({ state: counted.state });
-    const earlier = folderSource(root);
-    await earlier.scan!(rec.ctx);
-    await earlier.scan!(rec.ctx);
+    const { root, rec } = await recordedClean('ferry-rest-lost-', FILES);
     const src = folderSource(root);
     const core = (src as unknown as { intake: FileIntake }).intake;
     (src as unknown as { reader: FolderReader }).reader.chooseFileOps();
     const activity = recordIntake(src);
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
     // the intake's own watch, fed by a watcher that reports nothing (every event lost); a full round every 12 × 200 ms
-    const stop = await watchFiles(core, rec.ctx, { reconcileMs: 200, startFeed: async () => ({ close: async () => undefined }) });
-    cleanups.push(async () => (abort.abort(), await stop()));
+    await watched(rec, (ctx) => watchFiles(core, ctx, { reconcileMs: 200, startFeed: async () => ({ close: async () => undefined }) }));
     const taken = rec.emitted.length;
     await activity.passes(2, { pass: 'reconcile' });
     const from = activity.mark();
@@ -306,21 +292,12 @@ describe('a watched tree at rest (keep)', () => {
   });
 
   it('polled by folder: a file rewritten in place behind its folder\'s back is taken by the next full round, which looks up nothing else', async () => {
-    const root = tempDir('ferry-rest-poll-');
-    tree(root, FILES);
-    const counted = countedState(database());
-    const rec = recordingContext({ state: counted.state });
-    const earlier = folderSource(root, { usePolling: true });
-    await earlier.scan!(rec.ctx);
-    await earlier.scan!(rec.ctx);
+    const { root, rec } = await recordedClean('ferry-rest-poll-', FILES, { usePolling: true });
     const src = folderSource(root, { usePolling: true, pollIntervalMs: 100, pollFilesUpTo: 0 });
     // a full round every 12 × 250 ms
     (src as unknown as { cfg: { reconcileMs: number } }).cfg.reconcileMs = 250;
     const activity = recordIntake(src);
-    const abort = new AbortController();
-    rec.ctx.signal = abort.signal;
-    const stop = await src.watch!(rec.ctx);
-    cleanups.push(async () => (abort.abort(), await stop()));
+    await watched(rec, (ctx) => src.watch!(ctx));
     expect(rec.infos.some((m) => m.startsWith('polling by folder'))).toBe(true);
     const taken = rec.emitted.length;
     expect(activity.unchangedFolders().sort()).toEqual(ALL_FOLDERS);

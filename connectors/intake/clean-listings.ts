@@ -47,13 +47,14 @@ export class CleanListings {
   /** Records to write at the next flush. */
   private readonly unwritten = new Map<string, CleanListing>();
 
-  /** Reads the stored records (once per state). */
+  /**
+   * Reads the stored records, the first time. A flow hands each scan a fresh handle on the same state: later
+   * binds only take the new handle (the records in RAM are the stored ones, plus those not yet written).
+   */
   bind(state: SourceState): void {
-    if (this.state === state) return;
+    const first = this.state === undefined;
     this.state = state;
-    this.records.clear();
-    this.stored.clear();
-    this.unwritten.clear();
+    if (!first) return;
     // every key of the prefix, whatever its characters (`listing;` is the first key past them)
     for (let from = LISTING_PREFIX; ; ) {
       const keys = state.keys(from, PAST_PREFIX, READ_PAGE);

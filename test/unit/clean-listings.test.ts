@@ -70,6 +70,20 @@ describe('clean-listing records in the state', () => {
     expect(new CleanListings().get('d1')).toBeUndefined();
   });
 
+  it('a fresh handle on the same state (a flow gives one per scan) keeps what is in RAM and writes through it', () => {
+    const s = state();
+    const l = new CleanListings();
+    l.bind(s.state);
+    l.passStarted();
+    l.record('d1', 'digest-1', [], 2);
+    const reads = { keys: 0 };
+    l.bind({ ...s.state, keys: (from, to, limit) => (reads.keys++, s.state.keys(from, to, limit)) });
+    expect(reads.keys).toBe(0); // not read again
+    expect(l.get('d1')?.digest).toBe('digest-1');
+    l.passEnded();
+    expect(s.stored()).toEqual(['d1']);
+  });
+
   it('a write that fails (a full disk) fails no pass; the records are written at a later flush', () => {
     const s = state();
     const l = new CleanListings();

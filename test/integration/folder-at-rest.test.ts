@@ -81,7 +81,7 @@ function folderSource(root: string, extra: Record<string, unknown> = {}): Source
 function database(): Db {
   const db = openDatabase(path.join(tempDir('ferry-rest-db-'), 'state.db'));
   db.pragma('synchronous = OFF');
-  cleanups.push(() => db.close());
+  cleanups.push(() => void db.close());
   return db;
 }
 

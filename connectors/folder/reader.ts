@@ -8,7 +8,8 @@ import { errorMessage, networkFileSystem, type ConnectorLogger } from '../contra
 import type { FileEntry, ListOptions, OpenedFile, ReadFailure, StreamReader } from '../intake/reader.ts';
 import { afterCursor, folderReachesCursor, sortNames } from '../intake/walk.ts';
 import { fileOps, type FileOps } from './file-ops.ts';
-import { KIND_DIR, KIND_FILE, STAT_CHUNK, statWorker, type StatWorker } from './stat-worker.ts';
+import { ListingDigest } from '../intake/listing-digest.ts';
+import { KIND_DIR, KIND_FILE, STAT_CHUNK, statWorker, type Stats, type StatWorker } from './stat-worker.ts';
 
 /** On a local disk, files up to this size are read right when taken (one synchronous read). */
 const SMALL_BODY = 256 * 1024;
@@ -19,6 +20,8 @@ const PAGE = 1000;
  * is not trusted (file systems and shares keep times as coarse as 2 s).
  */
 const STAMP_TRUST_MS = 2000;
+/** statSync's options on the listing's path: a file gone meanwhile is undefined, not an exception. */
+const NO_THROW = { throwIfNoEntry: false } as const;
 
 export class FolderReader implements StreamReader {
   readonly root: string;
@@ -98,6 +101,8 @@ export class FolderReader implements StreamReader {
   /**
    * Walks depth first in walk order (walk.ts): each folder's files by name, then its sub-folders by name. Resumes
    * after `opts.after`, and does not read folders `opts.unchanged` vouches for (their sub-folders are walked).
+   * A folder read whole is reported with the digest of what it showed (listing-digest.ts); one the intake knows
+   * clean (`opts.knownListing`) is statted first, and yields nothing when its digest is still the known one.
    */
   async *list(opts: ListOptions): AsyncIterable<FileEntry[]> {
     const dirs: string[] = [''];
@@ -129,53 +134,96 @@ export class FolderReader implements StreamReader {
         if (relDir === '') throw err;
         continue; // a sub-folder removed while walking
       }
-      if (entries) {
-        const files = sortNames(entries.filter((e) => e.isFile()).map((e) => e.name));
+      const into: string[] = [];
+      for (const name of subdirs) {
+        const rel = relDir === '' ? name : `${relDir}/${name}`;
+        if (opts.descend(rel) && (cursor === undefined || folderReachesCursor(rel, cursor))) into.push(name);
+      }
+      const next = () => {
+        for (let i = into.length - 1; i >= 0; i--) dirs.push(relDir === '' ? into[i] : `${relDir}/${into[i]}`);
+      };
+      if (!entries) {
+        next();
+        continue;
+      }
+      // a folder on the cursor's path is read from the cursor on only: it vouches for nothing
+      const whole = cursor === undefined || (relDir !== '' && !cursor.startsWith(`${relDir}/`));
+      const names: string[] = [];
+      for (const name of sortNames(entries.filter((e) => e.isFile()).map((e) => e.name))) {
+        const rel = relDir === '' ? name : `${relDir}/${name}`;
+        if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) names.push(name);
+      }
+      const digest = whole ? new ListingDigest() : undefined;
+      if (digest) for (const name of into) digest.dir(name);
+      const pageOf = function* (st: Stats, from: number): Generator<FileEntry> {
+        for (let k = 0; k < st.kind.length; k++) {
+          if (st.kind[k] !== KIND_FILE) continue;
+          const name = names[from + k];
+          yield { rel: relDir === '' ? name : `${relDir}/${name}`, size: st.size[k], mtimeMs: st.mtimeMs[k] };
+        }
+      };
+      const known = whole ? opts.knownListing?.(relDir) : undefined;
+      if (known && digest) {
+        // a folder that was clean (every wanted file found taken): its files' stats first, then, when its digest
+        // is the one it had then, nothing in it needs a memo looked up (its stats are held meanwhile: a few
+        // numbers per file, beside the names its reading holds anyway)
+        const chunks: Stats[] = [];
+        for (let i = 0; i < names.length; i += STAT_CHUNK) chunks.push(this.digested(await this.statChunk(dir, names, i), names, i, digest));
+        if (digest.value() === known.digest) {
+          opts.listingUnchanged?.(relDir);
+          next();
+          continue;
+        }
         let page: FileEntry[] = [];
-        if (this.local) {
-          for (const name of files) {
-            const rel = relDir === '' ? name : `${relDir}/${name}`;
-            if (!opts.wants(rel) || (cursor !== undefined && !afterCursor(rel, cursor))) continue;
-            const st = await this.ops.stat(path.join(dir, name)).catch(() => undefined);
-            if (st?.isFile()) page.push(this.entryOf(rel, st));
-            if (page.length >= PAGE) {
-              yield page;
-              page = [];
-            }
-          }
-        } else {
-          // on a share (or polled) the stats are made in the stat worker, STAT_CHUNK per message: the engine's
-          // thread never waits on the share, and pays no thread-pool round trip per file
-          const rels: string[] = [];
-          for (const name of files) {
-            const rel = relDir === '' ? name : `${relDir}/${name}`;
-            if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) rels.push(rel);
-          }
-          for (let i = 0; i < rels.length; i += STAT_CHUNK) {
-            const part = rels.slice(i, i + STAT_CHUNK);
-            const st = await this.bulk.stat(
-              part.map((rel) => path.join(this.root, rel)),
-              this.log,
-            );
-            for (let k = 0; k < part.length; k++) {
-              if (st.kind[k] === KIND_FILE) page.push(this.entryOf(part[k], { size: st.size[k], mtimeMs: st.mtimeMs[k] }));
-            }
-            if (page.length >= PAGE) {
-              yield page;
-              page = [];
-            }
-          }
+        for (let c = 0; c < chunks.length; c++) {
+          for (const e of pageOf(chunks[c], c * STAT_CHUNK)) page.push(e);
+          if (page.length >= PAGE) (yield page, (page = []));
+        }
+        if (page.length > 0) yield page;
+      } else {
+        // on a share (or polled) the stats are made in the stat worker, STAT_CHUNK per message: the engine's
+        // thread never waits on the share, and pays no thread-pool round trip per file
+        let page: FileEntry[] = [];
+        for (let i = 0; i < names.length; i += STAT_CHUNK) {
+          const st = await this.statChunk(dir, names, i);
+          if (digest) this.digested(st, names, i, digest);
+          for (const e of pageOf(st, i)) page.push(e);
+          if (page.length >= PAGE) (yield page, (page = []));
         }
         if (page.length > 0) yield page;
       }
-      const into: string[] = [];
-      for (let i = subdirs.length - 1; i >= 0; i--) {
-        const rel = relDir === '' ? subdirs[i] : `${relDir}/${subdirs[i]}`;
-        if (opts.descend(rel) && (cursor === undefined || folderReachesCursor(rel, cursor))) (dirs.push(rel), into.push(subdirs[i]));
-      }
-      // a folder on the cursor's path was read from the cursor on only
-      if (entries && (cursor === undefined || (relDir !== '' && !cursor.startsWith(`${relDir}/`)))) opts.folderListed?.(relDir, into);
+      next();
+      if (whole) opts.folderListed?.(relDir, into, digest!.value());
     }
+  }
+
+  /** Stats of up to STAT_CHUNK files of one folder: synchronous on a local disk, in the stat worker otherwise. */
+  private async statChunk(dir: string, names: string[], from: number): Promise<Stats> {
+    const n = Math.min(STAT_CHUNK, names.length - from);
+    const paths = new Array<string>(n);
+    for (let k = 0; k < n; k++) paths[k] = dir + path.sep + names[from + k];
+    if (!this.local) return this.bulk.stat(paths, this.log);
+    const out: Stats = { size: new Float64Array(n), mtimeMs: new Float64Array(n), ino: new Float64Array(n), kind: new Uint8Array(n) };
+    for (let k = 0; k < n; k++) {
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.statSync(paths[k], NO_THROW);
+      } catch {
+        st = undefined; // unreadable: not listed, as a file removed meanwhile
+      }
+      if (!st) continue;
+      out.size[k] = st.size;
+      out.mtimeMs[k] = st.mtimeMs;
+      out.ino[k] = st.ino;
+      out.kind[k] = st.isFile() ? KIND_FILE : st.isDirectory() ? KIND_DIR : 3;
+    }
+    return out;
+  }
+
+  /** Adds a chunk's files to a folder's digest. */
+  private digested(st: Stats, names: string[], from: number, digest: ListingDigest): Stats {
+    for (let k = 0; k < st.kind.length; k++) if (st.kind[k] === KIND_FILE) digest.file(names[from + k], st.size[k], st.mtimeMs[k], st.ino[k]);
+    return st;
   }
 
   async stat(rel: string): Promise<FileEntry | undefined> {

@@ -93,7 +93,7 @@ export class FileIntake {
   /** The last listing's failure, so a schedule repeats neither the log line nor the event (see listingFailed). */
   private listingProblem?: string;
   /** The listing round under way (see walk.ts): its number, start, cursor, and the folders it did not read. */
-  private round = { n: 0, started: 0, cursor: undefined as string | undefined, skipped: new Set<string>(), files: 0 };
+  private round = { n: 0, started: 0, cursor: undefined as string | undefined, skipped: new Set<string>(), files: 0, uncounted: false };
   /** Wanted files the last round that read every folder saw (undefined until one ended). */
   filesInLastWholeRound: number | undefined;
   /** Change events were dropped (more fresh files than EVENT_CAP at once): a listing round must find them. */
@@ -405,6 +405,7 @@ export class FileIntake {
       round.started = Date.now();
       round.skipped.clear();
       round.files = 0;
+      round.uncounted = false;
       this.overflowed = false;
     }
     if (inRound) round.cursor = undefined;
@@ -445,7 +446,13 @@ export class FileIntake {
       // folders whose listing is unchanged since every file in them was found taken are not read again
       opts.knownListing = (relDir) => this.memory.listings.get(relDir);
       opts.listingUnchanged = (relDir) => {
-        if (inRound) round.skipped.add(relDir);
+        if (inRound) {
+          round.skipped.add(relDir);
+          // its files are known by count (a record from before counts were kept leaves the round's total unknown)
+          const files = this.memory.listings.get(relDir)?.files;
+          if (files === undefined) round.uncounted = true;
+          else round.files += files;
+        }
         this.activity.unchangedListing(relDir);
       };
     }
@@ -457,6 +464,7 @@ export class FileIntake {
           const known = this.stamps.known(relDir);
           if (known?.stamp !== stamp) return undefined;
           round.skipped.add(relDir);
+          round.uncounted = true;
           return known;
         };
       }
@@ -566,7 +574,7 @@ export class FileIntake {
    */
   private roundEnded(roundNo: number): void {
     const { started, skipped } = this.round;
-    if (skipped.size === 0) this.filesInLastWholeRound = this.round.files;
+    if (!this.round.uncounted) this.filesInLastWholeRound = this.round.files;
     const unread = (rel: string) => skipped.size > 0 && skipped.has(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
     this.memory.forgetUnseen(roundNo, started, unread);
     for (const [rel, o] of this.observed) if (o.round !== roundNo && o.since < started && !unread(rel)) this.observed.delete(rel);

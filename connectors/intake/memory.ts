@@ -109,6 +109,7 @@ export class TakenMemory {
   /** Binds the memory to the flow's state (a durable memory is read as listings need it, never whole). */
   load(state: SourceState): void {
     this.state = state;
+    if (this.durable) this.listings.bind(state);
   }
 
   /**
@@ -183,7 +184,10 @@ export class TakenMemory {
 
   /** The checkpoint that records a taken file with its item (durable memories only). */
   checkpoint(rel: string, memo: TakenMemo): { key: string; value: TakenMemo } | undefined {
-    return this.durable ? { key: `${TAKEN_PREFIX}${rel}`, value: memo } : undefined;
+    if (!this.durable) return undefined;
+    // the folder's clean record goes (from the state too) before the memo it no longer matches is committed
+    this.listings.touched(dirOf(rel));
+    return { key: `${TAKEN_PREFIX}${rel}`, value: memo };
   }
 
   /** A file was queued (its checkpoint, if any, is committed with it). */
@@ -279,9 +283,9 @@ export class TakenMemory {
       else from = `${keys[keys.length - 1]}\u0000`;
     }
     for (const rel of gone) {
+      this.listings.touched(dirOf(rel));
       state.delete(TAKEN_PREFIX + rel);
       this.cache.delete(TAKEN_PREFIX + rel);
-      this.listings.touched(dirOf(rel));
     }
     return gone.length;
   }
@@ -322,6 +326,8 @@ export class FolderSweep {
   private clean = true;
   /** The memory's mark when the current folder's first file was seen. */
   private mark = 0;
+  /** Wanted files seen in the current folder. */
+  private files = 0;
   /** Memos forgotten by this pass. */
   forgotten = 0;
 
@@ -339,8 +345,10 @@ export class FolderSweep {
       this.names = new SeenNames();
       this.clean = true;
       this.mark = this.memory.listings.mark();
+      this.files = 0;
     }
     this.names.add(dir === '' ? rel : rel.slice(dir.length + 1));
+    this.files++;
   }
 
   /** Whether `rel` (in `dir`) is among the files seen in the folder being read: its memo is safe from this sweep. */
@@ -366,7 +374,7 @@ export class FolderSweep {
     const clean = !current || (this.clean && !listings.changedSince(relDir, this.mark));
     this.forgotten += this.memory.forgetUnlisted(relDir, seen, new Set(subdirs), this.since);
     // memos forgotten just now were of files the listing did not show: the memory now matches the listing
-    if (digest !== undefined && clean) listings.record(relDir, digest, subdirs);
+    if (digest !== undefined && clean) listings.record(relDir, digest, subdirs, current ? this.files : 0);
     else listings.drop(relDir);
     this.dir = undefined;
     this.names = new SeenNames();

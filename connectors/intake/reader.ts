@@ -46,7 +46,8 @@ export interface ListOptions {
   folderListed?(relDir: string, subdirs: string[], digest?: string): void;
   /**
    * A folder whose listing had this digest when all its wanted files were found taken (clean-listings.ts): a
-   * reader that fetches the same digest again need not read its entries, only walk on into these sub-folders.
+   * reader that fetches the same digest again need not read its entries, only walk on into these sub-folders
+   * (a remote reader fetches the digest alone; a local one stats the files and yields none of them).
    */
   knownListing?(relDir: string): { digest: string; subdirs: string[] } | undefined;
   /** The folder's listing had its known digest: its entries were not read (nor folderListed called). */

@@ -49,16 +49,19 @@ export class FileRules {
     return dir !== undefined && (dir === '' || rel === dir || rel.startsWith(`${dir}/`));
   }
 
-  /** Within recursion and depth. */
+  /** Within recursion and depth (levels counted without splitting: a listing asks this of every file). */
   private withinDepth(rel: string): boolean {
-    const levels = rel.split('/').length - 1;
-    if (!this.opts.recursive) return levels === 0;
-    return this.opts.depth === undefined || levels <= this.opts.depth;
+    if (!this.opts.recursive) return !rel.includes('/');
+    const depth = this.opts.depth;
+    if (depth === undefined) return true;
+    let levels = 0;
+    for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) if (++levels > depth) return false;
+    return true;
   }
 
   /** A file (relative, "/"-separated) this source takes once it is complete. */
   wants(rel: string): boolean {
-    const name = posix.basename(rel);
+    const name = rel.slice(rel.lastIndexOf('/') + 1);
     if (this.archived(rel) || !this.withinDepth(rel)) return false;
     if (this.isTemp(name) || this.isMarkerName?.(name)) return false;
     return this.isIncluded(rel) && !this.isExcluded(rel);

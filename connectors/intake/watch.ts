@@ -66,7 +66,9 @@ async function anyFolderChanged(known: ReadonlyMap<string, { stamp: string }>, s
 const RESCAN_GAP_MS = 1000;
 /**
  * Reconcile rounds skip folders unchanged since the last complete round (a file changed in place raises an
- * event); every this many reconcile intervals one reads every folder, for events a watcher missed.
+ * event); every this many reconcile intervals one reads every folder, for events a watcher missed. That round
+ * stats every file, but looks up no memo in a folder whose digest is the one it had when all its files were
+ * found taken (clean-listings.ts).
  */
 const FULL_ROUND_EVERY = 12;
 /** While the backlog's pace holds intake, the sweep looks again this soon. */

@@ -12,7 +12,7 @@ import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
-import { runPrunePass } from './store/retention.ts';
+import { runInSteps, runPrunePass } from './store/retention.ts';
 import { Checkpointer } from './store/checkpointer.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
@@ -335,6 +335,7 @@ export class Engine {
       const now = Date.now();
       this.wakeOnOutsideWrites();
       this.persistFacts();
+      if (!this.mergingKeys && this.queue.keys.mergeDue()) void this.mergeKeys();
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
         const running = new Set(this.allFlows().flatMap((f) => f.runningIds()));
@@ -432,6 +433,23 @@ export class Engine {
   }
 
   private pruning?: Promise<number>;
+  private mergingKeys?: Promise<void>;
+
+  /** Merges the dedupe index's small level into its large one, in short steps (store/dedupe-keys.ts). */
+  private mergeKeys(): Promise<void> {
+    this.mergingKeys = (async () => {
+      try {
+        const pass = this.queue.keyMergePass({ walPosition: () => this.checkpointer.walPosition() });
+        await runInSteps(() => pass.step().done, () => this.state !== 'running', () => this.checkpointer.cycle());
+        this.log.debug({ keys: pass.total, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), mostFrames: pass.mostFrames }, 'merged new idempotency keys into the dedupe index');
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'merging idempotency keys failed; trying again later');
+      } finally {
+        this.mergingKeys = undefined;
+      }
+    })();
+    return this.mergingKeys;
+  }
 
   private async pruneNow(now: number): Promise<number> {
     try {
@@ -618,6 +636,7 @@ export class Engine {
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     await this.pruning; // ends after its current step
+    await this.mergingKeys; // likewise; a merge cut short runs again at the next start
     await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();

@@ -5,16 +5,18 @@
 // on its own (losing one to a power cut only means pruning it again). Its pages go back into the database
 // file with the engine's other writes (store/checkpointer.ts), whose fsyncs do not hold up the thread.
 import type { WalPosition } from './checkpointer.ts';
-import type { Db } from './db.ts';
+import { keyPrefix, type Db } from './db.ts';
+import type { DedupeKeys } from './dedupe-keys.ts';
 import { CountChanges, type ItemCounts } from './item-counts.ts';
 import type { ItemState } from './queue.ts';
 
 /** What one transaction of pruning aims to take: short enough that intake waits on it unnoticed. */
 const STEP_MS = 15;
 /**
- * And what it aims to write: WAL frames (4 KB pages; SQLite's own checkpoint threshold is 1,000). Each deleted
- * item dirties pages all over the random key indexes, so a 15 ms step could write 20+ MB; the checkpoint cycle
- * after it then fsyncs that much twice (WAL, database), and an intake commit's fsync queues behind it on the disk.
+ * And what it aims to write: WAL frames (4 KB pages; SQLite's own checkpoint threshold is 1,000). A deleted item
+ * writes no page of the key index (its fingerprint keeps its id and its entry there), but a busy step could still
+ * write many MB; the checkpoint cycle after it then fsyncs that much twice (WAL, database), and an intake commit's
+ * fsync queues behind it on the disk.
  */
 const STEP_FRAMES = 1000;
 const MIN_ROWS = 50;
@@ -49,6 +51,7 @@ type Phase = 'items' | 'fingerprints' | 'events';
 export class PrunePass {
   private readonly db: Db;
   private readonly counts: ItemCounts;
+  private readonly keys: DedupeKeys;
   private readonly horizons: PruneHorizons;
   private readonly walPosition?: () => WalPosition;
   private readonly stepFrames: number;
@@ -59,13 +62,14 @@ export class PrunePass {
   longestStepMs = 0;
   /** The most WAL frames one step wrote (when walPosition was given). */
   mostFrames = 0;
-  /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
-  private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
+  /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in id order). */
+  private fpCursor = 0;
   private readonly stmts;
 
-  constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons, opts: PrunePassOptions = {}) {
+  constructor(db: Db, counts: ItemCounts, keys: DedupeKeys, horizons: PruneHorizons, opts: PrunePassOptions = {}) {
     this.db = db;
     this.counts = counts;
+    this.keys = keys;
     this.horizons = horizons;
     this.walPosition = opts.walPosition;
     this.stepFrames = opts.stepFrames ?? STEP_FRAMES;
@@ -73,17 +77,18 @@ export class PrunePass {
       oldItems: db.prepare<[number, number], { id: number; flow: string; state: ItemState; size: number; body_file: string | null }>(
         `SELECT id, flow, state, size, body_file FROM items WHERE state IN ('delivered','discarded') AND settled_at < ? AND after_pending = 0 ORDER BY settled_at LIMIT ?`,
       ),
+      // the fingerprint takes the item's id: the key index's entry for that id stays right as it is
       keepKeys: db.prepare<[string]>(
-        `INSERT OR REPLACE INTO fingerprints (flow, idem_key, settled_at) SELECT flow, idem_key, settled_at FROM items WHERE id IN (SELECT value FROM json_each(?))`,
+        `INSERT INTO fingerprints (id, flow, idem_key, settled_at) SELECT id, flow, idem_key, settled_at FROM items WHERE id IN (SELECT value FROM json_each(?))`,
       ),
       delAttempts: db.prepare<[string]>('DELETE FROM attempts WHERE item_id IN (SELECT value FROM json_each(?))'),
       delBodies: db.prepare<[string]>('DELETE FROM bodies WHERE item_id IN (SELECT value FROM json_each(?))'),
       delReplies: db.prepare<[string]>('DELETE FROM replies WHERE item_id IN (SELECT value FROM json_each(?))'),
       delItems: db.prepare<[string]>('DELETE FROM items WHERE id IN (SELECT value FROM json_each(?))'),
-      fingerprints: db.prepare<[string, string, number], { flow: string; idem_key: string; settled_at: number }>(
-        'SELECT flow, idem_key, settled_at FROM fingerprints WHERE (flow, idem_key) > (?, ?) ORDER BY flow, idem_key LIMIT ?',
+      fingerprints: db.prepare<[number, number], { id: number; idem_key: string; settled_at: number }>(
+        'SELECT id, idem_key, settled_at FROM fingerprints WHERE id > ? ORDER BY id LIMIT ?',
       ),
-      delFingerprint: db.prepare<[string, string]>('DELETE FROM fingerprints WHERE flow = ? AND idem_key = ?'),
+      delFingerprint: db.prepare<[number]>('DELETE FROM fingerprints WHERE id = ?'),
       // events are written in time order: the old ones are the first ids
       oldestEvents: db.prepare<[number], { id: number; at: number }>('SELECT id, at FROM events ORDER BY id LIMIT ?'),
       delEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
@@ -140,13 +145,18 @@ export class PrunePass {
     return { items: old.length, bodyFiles: old.map((r) => r.body_file).filter((f): f is string => f !== null), done: false };
   }
 
-  /** Deletes expired fingerprints among the next rows in key order; true when the scan reached the end. */
+  /** Deletes expired fingerprints (and their key entries) among the next rows in id order; true when the scan reached the end. */
   private fingerprintsStep(): boolean {
-    const { flow, key } = this.fpCursor;
-    const rows = this.stmts.fingerprints.all(flow, key, this.rows * 4);
-    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.stmts.delFingerprint.run(r.flow, r.idem_key);
+    const rows = this.stmts.fingerprints.all(this.fpCursor, this.rows * 4);
+    const expired: Array<[number, number]> = [];
+    for (const r of rows) {
+      if (r.settled_at >= this.horizons.fingerprintsBefore) continue;
+      this.stmts.delFingerprint.run(r.id);
+      expired.push([keyPrefix(r.idem_key), r.id]);
+    }
+    this.keys.forget(expired);
     const last = rows.at(-1);
-    if (last) this.fpCursor = { flow: last.flow, key: last.idem_key };
+    if (last) this.fpCursor = last.id;
     return rows.length < this.rows * 4;
   }
 
@@ -166,21 +176,32 @@ export class PrunePass {
 /**
  * Runs a pass to its end, one step per turn of the event loop (what waits for the database runs in between),
  * deleting the pruned items' body files as it goes. Stops early when `stopping()` says so. Returns the items deleted.
+ * `checkpoint` (the checkpointer's cycle) runs between steps (see runInSteps).
+ */
+export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean, checkpoint?: () => Promise<void>): Promise<number> {
+  let items = 0;
+  await runInSteps(async () => {
+    const step = pass.step();
+    items += step.items;
+    for (const f of step.bodyFiles) await content.remove(f);
+    return step.done;
+  }, stopping, checkpoint);
+  return items;
+}
+
+/**
+ * Runs `step` until it returns true (done) or `stopping()` says so, one step per turn of the event loop.
  *
  * `checkpoint` (the checkpointer's cycle) runs between steps: each step's pages go back into the database file
  * before the next step writes more. Left to the checkpointer's timer, a tenth of a second of steps piled up
  * 10,000+ frames, copied back in one go on the engine's thread (over 100 ms), and fsynced in one go while
  * intake's commits waited on the same disk.
  */
-export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean, checkpoint?: () => Promise<void>): Promise<number> {
-  let items = 0;
+export async function runInSteps(step: () => boolean | Promise<boolean>, stopping: () => boolean, checkpoint?: () => Promise<void>): Promise<void> {
   for (;;) {
-    const step = pass.step();
-    items += step.items;
-    for (const f of step.bodyFiles) await content.remove(f);
-    if (step.done || stopping()) return items;
+    if ((await step()) || stopping()) return;
     await new Promise<void>((resolve) => setImmediate(resolve));
-    // while copied pages are being fsynced, more deletes would only queue behind them (and intake's commits with them)
+    // while copied pages are being fsynced, more writes would only queue behind them (and intake's commits with them)
     if (checkpoint) await checkpoint();
   }
 }

@@ -1,0 +1,312 @@
+// The idempotency-key index, in two levels. Keys are hashes, so one large index of them makes each new item
+// write a page of its own in it once the queue is long (a million items: about one 4 KB page per item, written
+// to the WAL, copied back and fsynced), and pruning an item wrote one more. Here:
+// - the large level is item_keys: (52-bit key prefix, id) of every item and fingerprint up to a watermark
+//   (key_merge.merged_upto), narrow and sorted;
+// - the small level is every id above the watermark. Ids only grow, so those rows sit at the end of items (and
+//   of fingerprints), and a new key writes no page of any key index: its prefix is held in memory, rebuilt from
+//   those rows at the first write after a start (and caught up with when another process wrote);
+// - a merge pass (KeyMergePass) writes the small level into the large one in sorted slices, each a short
+//   transaction, then moves the watermark: a page of the large index is written once for the many keys that
+//   land on it. A pass cut short (a stop, kill -9) leaves the watermark where it was and is simply run again.
+// A pruned item's fingerprint takes the item's id, so its entry stays valid and pruning writes no key page.
+// A lookup checks both levels and compares the whole key on the row the id names (item, else fingerprint).
+import type { WalPosition } from './checkpointer.ts';
+import { keyPrefix, type Db } from './db.ts';
+import type { ItemState } from './queue.ts';
+
+/** Keys in the small level that make a merge due: a merge then writes each page of a million-key index for ~10 keys. */
+export const MERGE_AT = 50_000;
+/** Past this, a write merges on the spot (a queue used without an engine, which runs the passes). */
+const MERGE_NOW_AT = MERGE_AT * 4;
+/** What one merge transaction aims to take and write (as a pruning step: store/retention.ts). */
+const STEP_MS = 10;
+const STEP_FRAMES = 1000;
+const MIN_KEYS = 200;
+const MAX_KEYS = 20_000;
+
+/** What a lookup found: a stored item, or only a pruned item's fingerprint. */
+export type KeyMatch = { id: number; state: ItemState } | { id: number; state?: undefined };
+
+export interface KeyMergeOptions {
+  /** Where writers are in the WAL (Checkpointer.walPosition): steps are sized by the frames they write too. */
+  walPosition?: () => WalPosition;
+  stepFrames?: number;
+}
+
+export class DedupeKeys {
+  private readonly db: Db;
+  /** Key prefix → id (or ids, for two keys sharing 52 bits) of every item and fingerprint above the watermark. */
+  private recent?: Map<number, number | number[]>;
+  private recentKeys = 0;
+  /** Ids up to here are in item_keys. */
+  private mergedUpto = 0;
+  /** The next item's id: above every item, fingerprint and the watermark, so an id is never used twice. */
+  private nextId = 1;
+  /** data_version when this connection last looked at what other connections wrote. */
+  private version = -1;
+  /** Entries added by the write transaction under way, taken back if it fails. */
+  private added: Array<[number, number]> = [];
+  private readonly stmts;
+
+  constructor(db: Db) {
+    this.db = db;
+    this.stmts = {
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      mergedUpto: db.prepare('SELECT merged_upto FROM key_merge').pluck(),
+      setMergedUpto: db.prepare<[number, number]>('UPDATE key_merge SET merged_upto = ? WHERE merged_upto < ?'),
+      topIds: db.prepare('SELECT max(COALESCE((SELECT max(id) FROM items), 0), COALESCE((SELECT max(id) FROM fingerprints), 0))').pluck(),
+      itemsAbove: db.prepare<[number], [number, number]>('SELECT id, key_prefix FROM items WHERE id > ? ORDER BY id').raw(),
+      fingerprintsAbove: db.prepare<[number], [number, string]>('SELECT id, idem_key FROM fingerprints WHERE id > ? ORDER BY id').raw(),
+      // the large level: the whole key compared on the row each entry names; items first, then fingerprints
+      findLarge: db.prepare<[number, string, string, number, string, string], { id: number; state: ItemState | null }>(
+        `SELECT i.id, i.state FROM item_keys k JOIN items i ON i.id = k.id WHERE k.key_prefix = ? AND i.idem_key = ? AND i.flow = ?
+         UNION ALL
+         SELECT f.id, NULL FROM item_keys k JOIN fingerprints f ON f.id = k.id WHERE k.key_prefix = ? AND f.idem_key = ? AND f.flow = ?
+         LIMIT 1`,
+      ),
+      itemById: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE id = ? AND idem_key = ? AND flow = ?'),
+      fingerprintById: db.prepare<[number, string, string], { id: number }>('SELECT id FROM fingerprints WHERE id = ? AND idem_key = ? AND flow = ?'),
+      insertLarge: db.prepare<[number, number]>('INSERT OR IGNORE INTO item_keys (key_prefix, id) VALUES (?, ?)'),
+      deleteLarge: db.prepare<[number, number]>('DELETE FROM item_keys WHERE key_prefix = ? AND id = ?'),
+    };
+  }
+
+  /**
+   * Called first in every transaction that inserts items (the write lock is held): loads the small level at
+   * the first write, takes in what another connection wrote since the last one, and fixes the next id.
+   */
+  beginWrite(): void {
+    this.added = [];
+    const version = this.stmts.dataVersion.get() as number;
+    if (!this.recent) this.load();
+    else if (version !== this.version) this.catchUp();
+    this.version = version;
+  }
+
+  /** The transaction under way failed: its entries are taken back (its ids are skipped, never reused here). */
+  abortWrite(): void {
+    for (const [prefix, id] of this.added) this.remove(prefix, id);
+    this.added = [];
+  }
+
+  /** Whether the small level holds enough keys for a merge pass. */
+  mergeDue(): boolean {
+    return this.recentKeys >= MERGE_AT;
+  }
+
+  /** Keys in the small level (not yet merged). */
+  get pending(): number {
+    return this.recentKeys;
+  }
+
+  /** The item or fingerprint holding this whole key, if any. Inside a write transaction (after beginWrite). */
+  find(flow: string, idemKey: string, prefix: number): KeyMatch | undefined {
+    const ids = this.recent!.get(prefix);
+    if (ids !== undefined) {
+      for (const id of typeof ids === 'number' ? [ids] : ids) {
+        const hit = this.stmts.itemById.get(id, idemKey, flow) ?? this.stmts.fingerprintById.get(id, idemKey, flow);
+        if (hit) return hit;
+      }
+    }
+    const large = this.stmts.findLarge.get(prefix, idemKey, flow, prefix, idemKey, flow);
+    return large ? (large.state === null ? { id: large.id } : { id: large.id, state: large.state }) : undefined;
+  }
+
+  /** The id for the next item; the caller inserts it with this id and calls inserted(). */
+  takeId(): number {
+    return this.nextId++;
+  }
+
+  /** Records a new item's key in the small level. */
+  inserted(prefix: number, id: number): void {
+    this.add(prefix, id);
+    this.added.push([prefix, id]);
+  }
+
+  /** After a committed write: a queue used without an engine merges here once the small level is very large. */
+  afterWrite(): void {
+    this.added = [];
+    if (this.recentKeys >= MERGE_NOW_AT) {
+      const pass = this.mergePass();
+      while (!pass.step().done);
+    }
+  }
+
+  /** Expired fingerprints leave both levels (inside the pruning step's transaction). */
+  forget(entries: Array<[number, number]>): void {
+    entries.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (const [prefix, id] of entries) {
+      this.stmts.deleteLarge.run(prefix, id);
+      if (this.recent) this.remove(prefix, id);
+    }
+  }
+
+  /** A pass merging what the small level holds now into the large one, step by step. */
+  mergePass(opts: KeyMergeOptions = {}): KeyMergePass {
+    if (!this.recent) this.db.transaction(() => this.beginWrite()).immediate();
+    const upto = this.nextId - 1;
+    const pairs: Array<[number, number]> = [];
+    for (const [prefix, ids] of this.recent!) {
+      if (typeof ids === 'number') pairs.push([prefix, ids]);
+      else for (const id of ids) pairs.push([prefix, id]);
+    }
+    pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    return new KeyMergePass(this.db, pairs, upto, opts, {
+      insert: (prefix, id) => this.stmts.insertLarge.run(prefix, id),
+      finish: () => {
+        this.stmts.setMergedUpto.run(upto, upto);
+        this.dropUpTo(upto);
+      },
+    });
+  }
+
+  private load(): void {
+    this.recent = new Map();
+    this.recentKeys = 0;
+    this.mergedUpto = this.stmts.mergedUpto.get() as number;
+    this.takeAbove(this.mergedUpto);
+    this.nextId = Math.max(this.stmts.topIds.get() as number, this.mergedUpto) + 1;
+  }
+
+  /** Another connection wrote: its new rows join the small level; a watermark it moved drops what it merged. */
+  private catchUp(): void {
+    const merged = this.stmts.mergedUpto.get() as number;
+    if (merged > this.mergedUpto) this.dropUpTo(merged);
+    const top = this.stmts.topIds.get() as number;
+    if (top >= this.nextId) {
+      this.takeAbove(Math.max(this.nextId - 1, this.mergedUpto));
+      this.nextId = top + 1;
+    }
+    this.nextId = Math.max(this.nextId, this.mergedUpto + 1);
+  }
+
+  private takeAbove(id: number): void {
+    for (const [itemId, prefix] of this.stmts.itemsAbove.all(id)) this.add(prefix, itemId);
+    for (const [fpId, key] of this.stmts.fingerprintsAbove.all(id)) this.add(keyPrefix(key), fpId);
+  }
+
+  /** Drops every entry up to `upto` (now in the large level). */
+  private dropUpTo(upto: number): void {
+    this.mergedUpto = Math.max(this.mergedUpto, upto);
+    if (!this.recent) return;
+    for (const [prefix, ids] of this.recent) {
+      if (typeof ids === 'number') {
+        if (ids <= upto) (this.recent.delete(prefix), this.recentKeys--);
+      } else {
+        const left = ids.filter((id) => id > upto);
+        this.recentKeys -= ids.length - left.length;
+        if (left.length === 0) this.recent.delete(prefix);
+        else this.recent.set(prefix, left.length === 1 ? left[0] : left);
+      }
+    }
+  }
+
+  private add(prefix: number, id: number): void {
+    const map = this.recent!;
+    const had = map.get(prefix);
+    if (had === undefined) map.set(prefix, id);
+    else if (typeof had === 'number') {
+      if (had === id) return;
+      map.set(prefix, [had, id]);
+    } else {
+      if (had.includes(id)) return;
+      had.push(id);
+    }
+    this.recentKeys++;
+  }
+
+  private remove(prefix: number, id: number): void {
+    const map = this.recent!;
+    const had = map.get(prefix);
+    if (had === undefined) return;
+    if (typeof had === 'number') {
+      if (had !== id) return;
+      map.delete(prefix);
+    } else {
+      const i = had.indexOf(id);
+      if (i < 0) return;
+      had.splice(i, 1);
+      if (had.length === 1) map.set(prefix, had[0]);
+    }
+    this.recentKeys--;
+  }
+}
+
+export interface KeyMergeStep {
+  /** Keys written by this step. */
+  keys: number;
+  /** True once every key is in the large level and the watermark moved. */
+  done: boolean;
+}
+
+/** One merge of the small level into the large one: call step() until it says done. */
+export class KeyMergePass {
+  private readonly db: Db;
+  private readonly pairs: Array<[number, number]>;
+  private readonly upto: number;
+  private readonly walPosition?: () => WalPosition;
+  private readonly stepFrames: number;
+  private readonly ops: { insert(prefix: number, id: number): void; finish(): void };
+  private next = 0;
+  private keys = 2000;
+  private finished = false;
+  private readonly syncNormal;
+  private readonly syncFull;
+  steps = 0;
+  longestStepMs = 0;
+  mostFrames = 0;
+
+  constructor(db: Db, pairs: Array<[number, number]>, upto: number, opts: KeyMergeOptions, ops: { insert(prefix: number, id: number): void; finish(): void }) {
+    this.db = db;
+    this.pairs = pairs;
+    this.upto = upto;
+    this.walPosition = opts.walPosition;
+    this.stepFrames = opts.stepFrames ?? STEP_FRAMES;
+    this.ops = ops;
+    this.syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+    this.syncFull = db.prepare('PRAGMA synchronous = FULL');
+  }
+
+  /** Keys this pass merges. */
+  get total(): number {
+    return this.pairs.length;
+  }
+
+  /**
+   * One short transaction: the next slice of keys in sorted order. Slices are not fsynced on their own (one
+   * lost to a power cut is merged again: the watermark never passes it); the last step moves the watermark
+   * with an fsynced commit.
+   */
+  step(): KeyMergeStep {
+    if (this.finished) return { keys: 0, done: true };
+    const t0 = performance.now();
+    const before = this.walPosition?.();
+    let keys = 0;
+    if (this.next < this.pairs.length) {
+      const end = Math.min(this.pairs.length, this.next + this.keys);
+      this.syncNormal.run();
+      try {
+        this.db.transaction(() => {
+          for (let i = this.next; i < end; i++) this.ops.insert(this.pairs[i][0], this.pairs[i][1]);
+        }).immediate();
+      } finally {
+        this.syncFull.run();
+      }
+      keys = end - this.next;
+      this.next = end;
+    } else {
+      this.db.transaction(() => this.ops.finish()).immediate();
+      this.finished = true;
+    }
+    const ms = performance.now() - t0;
+    const after = this.walPosition?.();
+    const frames = !before || !after ? 0 : after.generation === before.generation ? after.frames - before.frames : after.frames;
+    this.steps++;
+    this.longestStepMs = Math.max(this.longestStepMs, ms);
+    this.mostFrames = Math.max(this.mostFrames, frames);
+    if (ms > STEP_MS * 2 || frames > this.stepFrames * 2) this.keys = Math.max(MIN_KEYS, Math.floor(this.keys / 2));
+    else if (ms < STEP_MS / 2 && frames < this.stepFrames / 2) this.keys = Math.min(MAX_KEYS, this.keys * 2);
+    return { keys, done: this.finished };
+  }
+}

@@ -17,8 +17,8 @@ import type { ItemState } from './queue.ts';
 
 /** Keys in the small level that make a merge due: a merge then writes each page of a million-key index for ~10 keys. */
 export const MERGE_AT = 50_000;
-/** Past this, a write merges on the spot (a queue used without an engine, which runs the passes). */
-const MERGE_NOW_AT = MERGE_AT * 4;
+/** Past this many times mergeAt, a write merges on the spot (a queue used without an engine, which runs the passes). */
+const MERGE_NOW_FACTOR = 4;
 /** What one merge transaction aims to take and write (as a pruning step: store/retention.ts). */
 const STEP_MS = 10;
 const STEP_FRAMES = 1000;
@@ -45,6 +45,8 @@ export class DedupeKeys {
   private nextId = 1;
   /** data_version when this connection last looked at what other connections wrote. */
   private version = -1;
+  /** Keys in the small level that make a merge due (tests lower it). */
+  mergeAt = MERGE_AT;
   /** Entries added by the write transaction under way, taken back if it fails. */
   private added: Array<[number, number]> = [];
   private readonly stmts;
@@ -92,7 +94,7 @@ export class DedupeKeys {
 
   /** Whether the small level holds enough keys for a merge pass. */
   mergeDue(): boolean {
-    return this.recentKeys >= MERGE_AT;
+    return this.recentKeys >= this.mergeAt;
   }
 
   /** Keys in the small level (not yet merged). */
@@ -127,7 +129,7 @@ export class DedupeKeys {
   /** After a committed write: a queue used without an engine merges here once the small level is very large. */
   afterWrite(): void {
     this.added = [];
-    if (this.recentKeys >= MERGE_NOW_AT) {
+    if (this.recentKeys >= this.mergeAt * MERGE_NOW_FACTOR) {
       const pass = this.mergePass();
       while (!pass.step().done);
     }

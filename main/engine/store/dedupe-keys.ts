@@ -60,13 +60,8 @@ export class DedupeKeys {
       topIds: db.prepare('SELECT max(COALESCE((SELECT max(id) FROM items), 0), COALESCE((SELECT max(id) FROM fingerprints), 0))').pluck(),
       itemsAbove: db.prepare<[number], [number, number]>('SELECT id, key_prefix FROM items WHERE id > ? ORDER BY id').raw(),
       fingerprintsAbove: db.prepare<[number], [number, string]>('SELECT id, idem_key FROM fingerprints WHERE id > ? ORDER BY id').raw(),
-      // the large level: the whole key compared on the row each entry names; items first, then fingerprints
-      findLarge: db.prepare<[number, string, string, number, string, string], { id: number; state: ItemState | null }>(
-        `SELECT i.id, i.state FROM item_keys k JOIN items i ON i.id = k.id WHERE k.key_prefix = ? AND i.idem_key = ? AND i.flow = ?
-         UNION ALL
-         SELECT f.id, NULL FROM item_keys k JOIN fingerprints f ON f.id = k.id WHERE k.key_prefix = ? AND f.idem_key = ? AND f.flow = ?
-         LIMIT 1`,
-      ),
+      // the large level: one index step; the whole key is then compared on the row each entry names
+      largeIds: db.prepare<[number], number>('SELECT id FROM item_keys WHERE key_prefix = ?').pluck(),
       itemById: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE id = ? AND idem_key = ? AND flow = ?'),
       fingerprintById: db.prepare<[number, string, string], { id: number }>('SELECT id FROM fingerprints WHERE id = ? AND idem_key = ? AND flow = ?'),
       insertLarge: db.prepare<[number, number]>('INSERT OR IGNORE INTO item_keys (key_prefix, id) VALUES (?, ?)'),
@@ -104,15 +99,22 @@ export class DedupeKeys {
 
   /** The item or fingerprint holding this whole key, if any. Inside a write transaction (after beginWrite). */
   find(flow: string, idemKey: string, prefix: number): KeyMatch | undefined {
-    const ids = this.recent!.get(prefix);
-    if (ids !== undefined) {
-      for (const id of typeof ids === 'number' ? [ids] : ids) {
-        const hit = this.stmts.itemById.get(id, idemKey, flow) ?? this.stmts.fingerprintById.get(id, idemKey, flow);
-        if (hit) return hit;
-      }
+    const recent = this.recent!.get(prefix);
+    if (recent !== undefined) {
+      const hit = this.match(typeof recent === 'number' ? [recent] : recent, flow, idemKey);
+      if (hit) return hit;
     }
-    const large = this.stmts.findLarge.get(prefix, idemKey, flow, prefix, idemKey, flow);
-    return large ? (large.state === null ? { id: large.id } : { id: large.id, state: large.state }) : undefined;
+    const large = this.stmts.largeIds.all(prefix);
+    return large.length === 0 ? undefined : this.match(large, flow, idemKey);
+  }
+
+  /** The item (else the fingerprint) among `ids` that holds this whole key. */
+  private match(ids: number[], flow: string, idemKey: string): KeyMatch | undefined {
+    for (const id of ids) {
+      const hit = this.stmts.itemById.get(id, idemKey, flow) ?? this.stmts.fingerprintById.get(id, idemKey, flow);
+      if (hit) return hit;
+    }
+    return undefined;
   }
 
   /** The id for the next item; the caller inserts it with this id and calls inserted(). */

@@ -131,7 +131,8 @@ export class DedupeKeys {
   /** After a committed write: a queue used without an engine merges here once the small level is very large. */
   afterWrite(): void {
     this.added = [];
-    if (this.recentKeys >= this.mergeAt * MERGE_NOW_FACTOR) {
+    // not inside a caller's transaction (together()): the merge's steps are transactions of their own
+    if (this.recentKeys >= this.mergeAt * MERGE_NOW_FACTOR && !this.db.inTransaction) {
       const pass = this.mergePass();
       while (!pass.step().done);
     }

@@ -159,6 +159,24 @@ describe('dedupe index in two levels', () => {
     expect(new Set(db.prepare('SELECT id FROM items').pluck().all()).size).toBe(21);
   });
 
+  it('an item another connection queued during a merge, under an id inside the merged range, is merged too', () => {
+    const { db, file } = freshQueue();
+    const a = new Queue(db);
+    const b = new Queue(closeAfterTest(openDatabase(file)));
+    a.enqueue(rowsFrom(0, 100));
+    // a failed batch: its ids are skipped here, so this connection's next id is ahead of the file's
+    expect(() => a.enqueue([row(100), { ...row(101), size: null as unknown as number }])).toThrow(/could not be stored/);
+    const pass = a.keyMergePass();
+    const late = b.enqueue([row(500)]).ids[0];
+    expect(late).toBeLessThanOrEqual(102); // inside the range the pass moves the watermark over
+    while (!pass.step().done);
+    expect(db.prepare('SELECT merged_upto FROM key_merge').pluck().get()).toBeGreaterThanOrEqual(late);
+    expect(largeLevel(db)).toEqual(expectedLevel(db));
+    const fresh = new Queue(closeAfterTest(openDatabase(file)));
+    expect(fresh.enqueue([row(500)]).ids).toEqual([]);
+    expect(a.enqueue([row(500)]).ids).toEqual([]);
+  });
+
   it('kill -9 in the middle of a merge: the watermark stays, every key is still a duplicate, and the next merge completes it', () => {
     const { db, queue, file } = freshQueue();
     queue.enqueue(rowsFrom(0, 2000));

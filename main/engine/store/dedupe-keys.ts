@@ -65,6 +65,8 @@ export class DedupeKeys {
       itemById: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE id = ? AND idem_key = ? AND flow = ?'),
       fingerprintById: db.prepare<[number, string, string], { id: number }>('SELECT id FROM fingerprints WHERE id = ? AND idem_key = ? AND flow = ?'),
       insertLarge: db.prepare<[number, number]>('INSERT OR IGNORE INTO item_keys (key_prefix, id) VALUES (?, ?)'),
+      insertItemsBetween: db.prepare<[number, number]>('INSERT OR IGNORE INTO item_keys (key_prefix, id) SELECT key_prefix, id FROM items WHERE id > ? AND id <= ?'),
+      fingerprintsBetween: db.prepare<[number, number], [number, string]>('SELECT id, idem_key FROM fingerprints WHERE id > ? AND id <= ?').raw(),
       deleteLarge: db.prepare<[number, number]>('DELETE FROM item_keys WHERE key_prefix = ? AND id = ?'),
     };
   }
@@ -76,8 +78,8 @@ export class DedupeKeys {
   beginWrite(): void {
     this.added = [];
     const version = this.stmts.dataVersion.get() as number;
-    if (!this.recent) this.load();
-    else if (version !== this.version) this.catchUp();
+    // another connection wrote (rare: one engine writes a data dir): the small level is read again whole
+    if (!this.recent || version !== this.version) this.load();
     this.version = version;
   }
 
@@ -151,6 +153,8 @@ export class DedupeKeys {
   mergePass(opts: KeyMergeOptions = {}): KeyMergePass {
     if (!this.recent) this.db.transaction(() => this.beginWrite()).immediate();
     const upto = this.nextId - 1;
+    const from = this.mergedUpto;
+    const version = this.stmts.dataVersion.get() as number;
     const pairs: Array<[number, number]> = [];
     for (const [prefix, ids] of this.recent!) {
       if (typeof ids === 'number') pairs.push([prefix, ids]);
@@ -160,30 +164,25 @@ export class DedupeKeys {
     return new KeyMergePass(this.db, pairs, upto, opts, {
       insert: (prefix, id) => this.stmts.insertLarge.run(prefix, id),
       finish: () => {
+        // Another connection wrote during the pass: it may have queued ids up to `upto` that this snapshot does
+        // not hold. Everything in the range is then merged from the rows themselves (rare; under the write lock).
+        if ((this.stmts.dataVersion.get() as number) !== version) {
+          this.stmts.insertItemsBetween.run(from, upto);
+          for (const [id, key] of this.stmts.fingerprintsBetween.all(from, upto)) this.stmts.insertLarge.run(keyPrefix(key), id);
+        }
         this.stmts.setMergedUpto.run(upto, upto);
         this.dropUpTo(upto);
       },
     });
   }
 
+  /** (Re)reads the small level: every item and fingerprint above the watermark. The next id never goes back. */
   private load(): void {
     this.recent = new Map();
     this.recentKeys = 0;
     this.mergedUpto = this.stmts.mergedUpto.get() as number;
     this.takeAbove(this.mergedUpto);
-    this.nextId = Math.max(this.stmts.topIds.get() as number, this.mergedUpto) + 1;
-  }
-
-  /** Another connection wrote: its new rows join the small level; a watermark it moved drops what it merged. */
-  private catchUp(): void {
-    const merged = this.stmts.mergedUpto.get() as number;
-    if (merged > this.mergedUpto) this.dropUpTo(merged);
-    const top = this.stmts.topIds.get() as number;
-    if (top >= this.nextId) {
-      this.takeAbove(Math.max(this.nextId - 1, this.mergedUpto));
-      this.nextId = top + 1;
-    }
-    this.nextId = Math.max(this.nextId, this.mergedUpto + 1);
+    this.nextId = Math.max(this.nextId, (this.stmts.topIds.get() as number) + 1, this.mergedUpto + 1);
   }
 
   private takeAbove(id: number): void {

@@ -14,6 +14,7 @@
 import type { WalPosition } from './checkpointer.ts';
 import { keyPrefix, type Db } from './db.ts';
 import type { ItemState } from './queue.ts';
+import { SizedPass, SizedSteps } from './sized-steps.ts';
 
 /** Keys in the small level that make a merge due: a merge then writes each page of a million-key index for ~10 keys. */
 export const MERGE_AT = 50_000;
@@ -161,7 +162,7 @@ export class DedupeKeys {
       else for (const id of ids) pairs.push([prefix, id]);
     }
     pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    return new KeyMergePass(this.db, pairs, upto, opts, {
+    return new KeyMergePass(this.db, pairs, opts, {
       insert: (prefix, id) => this.stmts.insertLarge.run(prefix, id),
       finish: () => {
         // Another connection wrote during the pass: it may have queued ids up to `upto` that this snapshot does
@@ -245,31 +246,19 @@ export interface KeyMergeStep {
 }
 
 /** One merge of the small level into the large one: call step() until it says done. */
-export class KeyMergePass {
+export class KeyMergePass extends SizedPass {
   private readonly db: Db;
   private readonly pairs: Array<[number, number]>;
-  private readonly upto: number;
-  private readonly walPosition?: () => WalPosition;
-  private readonly stepFrames: number;
   private readonly ops: { insert(prefix: number, id: number): void; finish(): void };
   private next = 0;
-  private keys = 2000;
   private finished = false;
-  private readonly syncNormal;
-  private readonly syncFull;
-  steps = 0;
-  longestStepMs = 0;
-  mostFrames = 0;
 
-  constructor(db: Db, pairs: Array<[number, number]>, upto: number, opts: KeyMergeOptions, ops: { insert(prefix: number, id: number): void; finish(): void }) {
+  constructor(db: Db, pairs: Array<[number, number]>, opts: KeyMergeOptions, ops: { insert(prefix: number, id: number): void; finish(): void }) {
+    // steps sized in keys
+    super(new SizedSteps(db, { walPosition: opts.walPosition, stepMs: STEP_MS, stepFrames: opts.stepFrames ?? STEP_FRAMES, start: 2000, min: MIN_KEYS, max: MAX_KEYS }));
     this.db = db;
     this.pairs = pairs;
-    this.upto = upto;
-    this.walPosition = opts.walPosition;
-    this.stepFrames = opts.stepFrames ?? STEP_FRAMES;
     this.ops = ops;
-    this.syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
-    this.syncFull = db.prepare('PRAGMA synchronous = FULL');
   }
 
   /** Keys this pass merges. */
@@ -278,39 +267,24 @@ export class KeyMergePass {
   }
 
   /**
-   * One short transaction: the next slice of keys in sorted order. Slices are not fsynced on their own (one
-   * lost to a power cut is merged again: the watermark never passes it); the last step moves the watermark
-   * with an fsynced commit.
+   * One short transaction: the next slice of keys in sorted order (a slice lost to a power cut is merged again:
+   * the watermark never passes it). The last step moves the watermark.
    */
   step(): KeyMergeStep {
     if (this.finished) return { keys: 0, done: true };
-    const t0 = performance.now();
-    const before = this.walPosition?.();
-    let keys = 0;
-    if (this.next < this.pairs.length) {
-      const end = Math.min(this.pairs.length, this.next + this.keys);
-      this.syncNormal.run();
-      try {
-        this.db.transaction(() => {
-          for (let i = this.next; i < end; i++) this.ops.insert(this.pairs[i][0], this.pairs[i][1]);
-        }).immediate();
-      } finally {
-        this.syncFull.run();
+    return this.sized.run(() => {
+      if (this.next >= this.pairs.length) {
+        this.db.transaction(() => this.ops.finish()).immediate();
+        this.finished = true;
+        return { keys: 0, done: true };
       }
-      keys = end - this.next;
+      const end = Math.min(this.pairs.length, this.next + this.sized.size);
+      this.db.transaction(() => {
+        for (let i = this.next; i < end; i++) this.ops.insert(this.pairs[i][0], this.pairs[i][1]);
+      }).immediate();
+      const keys = end - this.next;
       this.next = end;
-    } else {
-      this.db.transaction(() => this.ops.finish()).immediate();
-      this.finished = true;
-    }
-    const ms = performance.now() - t0;
-    const after = this.walPosition?.();
-    const frames = !before || !after ? 0 : after.generation === before.generation ? after.frames - before.frames : after.frames;
-    this.steps++;
-    this.longestStepMs = Math.max(this.longestStepMs, ms);
-    this.mostFrames = Math.max(this.mostFrames, frames);
-    if (ms > STEP_MS * 2 || frames > this.stepFrames * 2) this.keys = Math.max(MIN_KEYS, Math.floor(this.keys / 2));
-    else if (ms < STEP_MS / 2 && frames < this.stepFrames / 2) this.keys = Math.min(MAX_KEYS, this.keys * 2);
-    return { keys, done: this.finished };
+      return { keys, done: false };
+    });
   }
 }

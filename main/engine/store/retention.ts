@@ -9,6 +9,7 @@ import { keyPrefix, type Db } from './db.ts';
 import type { DedupeKeys } from './dedupe-keys.ts';
 import { CountChanges, type ItemCounts } from './item-counts.ts';
 import type { ItemState } from './queue.ts';
+import { SizedPass, SizedSteps } from './sized-steps.ts';
 
 /** What one transaction of pruning aims to take: short enough that intake waits on it unnoticed. */
 const STEP_MS = 15;
@@ -48,31 +49,23 @@ export interface PruneStep {
 type Phase = 'items' | 'fingerprints' | 'events';
 
 /** One pruning pass: call step() until it says done. */
-export class PrunePass {
+export class PrunePass extends SizedPass {
   private readonly db: Db;
   private readonly counts: ItemCounts;
   private readonly keys: DedupeKeys;
   private readonly horizons: PruneHorizons;
-  private readonly walPosition?: () => WalPosition;
-  private readonly stepFrames: number;
   private phase: Phase = 'items';
-  private rows = 500;
-  /** Steps run so far, and the longest (ms): what intake may have waited on. */
-  steps = 0;
-  longestStepMs = 0;
-  /** The most WAL frames one step wrote (when walPosition was given). */
-  mostFrames = 0;
   /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in id order). */
   private fpCursor = 0;
   private readonly stmts;
 
   constructor(db: Db, counts: ItemCounts, keys: DedupeKeys, horizons: PruneHorizons, opts: PrunePassOptions = {}) {
+    // steps sized in rows
+    super(new SizedSteps(db, { walPosition: opts.walPosition, stepMs: STEP_MS, stepFrames: opts.stepFrames ?? STEP_FRAMES, start: 500, min: MIN_ROWS, max: MAX_ROWS }));
     this.db = db;
     this.counts = counts;
     this.keys = keys;
     this.horizons = horizons;
-    this.walPosition = opts.walPosition;
-    this.stepFrames = opts.stepFrames ?? STEP_FRAMES;
     this.stmts = {
       oldItems: db.prepare<[number, number], { id: number; flow: string; state: ItemState; size: number; body_file: string | null }>(
         `SELECT id, flow, state, size, body_file FROM items WHERE state IN ('delivered','discarded') AND settled_at < ? AND after_pending = 0 ORDER BY settled_at LIMIT ?`,
@@ -92,37 +85,18 @@ export class PrunePass {
       // events are written in time order: the old ones are the first ids
       oldestEvents: db.prepare<[number], { id: number; at: number }>('SELECT id, at FROM events ORDER BY id LIMIT ?'),
       delEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
-      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
-      syncFull: db.prepare('PRAGMA synchronous = FULL'),
     };
   }
 
   /** One short transaction of pruning. */
   step(): PruneStep {
-    const t0 = performance.now();
-    const before = this.walPosition?.();
-    let result: PruneStep;
-    this.stmts.syncNormal.run();
-    try {
-      result = this.db.transaction((): PruneStep => {
+    return this.sized.run(() =>
+      this.db.transaction((): PruneStep => {
         if (this.phase === 'items') return this.itemsStep();
         if (this.phase === 'fingerprints') return { items: 0, bodyFiles: [], done: this.fingerprintsStep() && this.next('events') };
         return { items: 0, bodyFiles: [], done: this.eventsStep() };
-      }).immediate();
-    } finally {
-      this.stmts.syncFull.run();
-    }
-    // size the next step to take about STEP_MS and write about STEP_FRAMES (a slow disk or a busy machine:
-    // smaller steps). A WAL that restarted as the step began counts from its beginning.
-    const ms = performance.now() - t0;
-    const after = this.walPosition?.();
-    const frames = !before || !after ? 0 : after.generation === before.generation ? after.frames - before.frames : after.frames;
-    this.steps++;
-    this.longestStepMs = Math.max(this.longestStepMs, ms);
-    this.mostFrames = Math.max(this.mostFrames, frames);
-    if (ms > STEP_MS * 2 || frames > this.stepFrames * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
-    else if (ms < STEP_MS / 2 && frames < this.stepFrames / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
-    return result;
+      }).immediate(),
+    );
   }
 
   private next(phase: Phase): false {
@@ -131,7 +105,7 @@ export class PrunePass {
   }
 
   private itemsStep(): PruneStep {
-    const old = this.stmts.oldItems.all(this.horizons.settledBefore, this.rows);
+    const old = this.stmts.oldItems.all(this.horizons.settledBefore, this.sized.size);
     if (old.length === 0) return { items: 0, bodyFiles: [], done: this.next('fingerprints') };
     const ids = JSON.stringify(old.map((r) => r.id));
     this.stmts.keepKeys.run(ids);
@@ -147,7 +121,7 @@ export class PrunePass {
 
   /** Deletes expired fingerprints (and their key entries) among the next rows in id order; true when the scan reached the end. */
   private fingerprintsStep(): boolean {
-    const rows = this.stmts.fingerprints.all(this.fpCursor, this.rows * 4);
+    const rows = this.stmts.fingerprints.all(this.fpCursor, this.sized.size * 4);
     const expired: Array<[number, number]> = [];
     for (const r of rows) {
       if (r.settled_at >= this.horizons.fingerprintsBefore) continue;
@@ -157,12 +131,12 @@ export class PrunePass {
     this.keys.forget(expired);
     const last = rows.at(-1);
     if (last) this.fpCursor = last.id;
-    return rows.length < this.rows * 4;
+    return rows.length < this.sized.size * 4;
   }
 
   /** Deletes the oldest events up to the first one inside the horizon; true once that one was reached. */
   private eventsStep(): boolean {
-    const rows = this.stmts.oldestEvents.all(this.rows * 4);
+    const rows = this.stmts.oldestEvents.all(this.sized.size * 4);
     let upTo: number | undefined;
     for (const r of rows) {
       if (r.at >= this.horizons.eventsBefore) break;

@@ -161,7 +161,7 @@ export class Queue {
     this.itemCounts = new ItemCounts(db);
     this.keys = new DedupeKeys(db);
     this.stmts = {
-      // A plain single-row INSERT, after findKey: an INSERT ... SELECT ... WHERE NOT EXISTS on items made SQLite
+      // A plain single-row INSERT, after the key lookup: an INSERT ... SELECT ... WHERE NOT EXISTS on items made SQLite
       // copy each row through a temporary b-tree first (the SELECT reads the table it writes), two temporary
       // b-trees per item, about a tenth of the queue's CPU. Positional parameters (cheaper to bind than named ones).
       // The id is given (DedupeKeys.takeId): ids never go back, not even after the newest items were pruned.
@@ -250,9 +250,9 @@ export class Queue {
       const counted = new CountChanges();
       for (const row of rows) {
         const prefix = keyPrefix(row.idemKey);
-        const found = this.keys.find(row.flow, row.idemKey, prefix);
-        if (found) {
-          duplicates.push(found.state === undefined ? { row } : { row, existing: { id: found.id, state: found.state } });
+        const duplicate = this.duplicateOf(row, prefix);
+        if (duplicate) {
+          duplicates.push(duplicate);
           continue;
         }
         const state = row.leaseUntil !== undefined ? 'inflight' : 'queued';
@@ -293,6 +293,13 @@ export class Queue {
     return result;
   }
 
+  /** The item or fingerprint already holding the row's key, as a duplicate (undefined: the key is new). */
+  private duplicateOf(row: NewRow, prefix: number): Duplicate | undefined {
+    const found = this.keys.find(row.flow, row.idemKey, prefix);
+    if (!found) return undefined;
+    return found.state === undefined ? { row } : { row, existing: { id: found.id, state: found.state } };
+  }
+
   /** A pass merging the key index's small level into its large one (the engine runs one when mergeDue()). */
   keyMergePass(opts?: KeyMergeOptions): KeyMergePass {
     return this.keys.mergePass(opts);
@@ -310,9 +317,9 @@ export class Queue {
       const deadDetails = this.db.prepare('UPDATE items SET last_error = ?, settled_at = ? WHERE id = ?');
       for (const row of rows) {
         const prefix = keyPrefix(row.idemKey);
-        const found = this.keys.find(row.flow, row.idemKey, prefix);
-        if (found) {
-          duplicates.push(found.state === undefined ? { row } : { row, existing: { id: found.id, state: found.state } });
+        const duplicate = this.duplicateOf(row, prefix);
+        if (duplicate) {
+          duplicates.push(duplicate);
           continue;
         }
         const id = this.keys.takeId();

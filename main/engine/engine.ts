@@ -335,7 +335,7 @@ export class Engine {
       const now = Date.now();
       this.wakeOnOutsideWrites();
       this.persistFacts();
-      if (!this.mergingKeys && this.queue.keys.mergeDue()) void this.mergeKeys();
+      if (!this.mergingKeys && now >= this.keyMergeAfter && this.queue.keys.mergeDue()) void this.mergeKeys();
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
         const running = new Set(this.allFlows().flatMap((f) => f.runningIds()));
@@ -434,6 +434,8 @@ export class Engine {
 
   private pruning?: Promise<number>;
   private mergingKeys?: Promise<void>;
+  /** After a failed merge (a full disk), the next waits a minute: new keys stay in memory meanwhile. */
+  private keyMergeAfter = 0;
 
   /** Merges the dedupe index's small level into its large one, in short steps (store/dedupe-keys.ts). */
   private mergeKeys(): Promise<void> {
@@ -443,7 +445,8 @@ export class Engine {
         await runInSteps(() => pass.step().done, () => this.state !== 'running', () => this.checkpointer.cycle());
         this.log.debug({ keys: pass.total, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), mostFrames: pass.mostFrames }, 'merged new idempotency keys into the dedupe index');
       } catch (err) {
-        this.log.warn({ err: errorMessage(err) }, 'merging idempotency keys failed; trying again later');
+        this.log.warn({ err: errorMessage(err) }, 'merging idempotency keys failed; trying again in a minute');
+        this.keyMergeAfter = Date.now() + 60_000;
       } finally {
         this.mergingKeys = undefined;
       }

@@ -34,6 +34,8 @@ import { MetricsListener } from './metrics/listener.ts';
 import { Fleet } from './fleet/fleet.ts';
 
 const DAY = 86_400_000;
+/** Between steps of pruning and key merges, WAL frames are copied back (and fsynced) from this many on. */
+const BACKGROUND_COPY_FRAMES = 250;
 
 export interface EngineOptions {
   log?: Logger;
@@ -442,7 +444,7 @@ export class Engine {
     this.mergingKeys = (async () => {
       try {
         const pass = this.queue.keyMergePass({ walPosition: () => this.checkpointer.walPosition() });
-        await runInSteps(() => pass.step().done, () => this.state !== 'running', () => this.checkpointer.cycle());
+        await runInSteps(() => pass.step().done, () => this.state !== 'running', () => this.checkpointer.cycle(BACKGROUND_COPY_FRAMES));
         this.log.debug({ keys: pass.total, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), mostFrames: pass.mostFrames }, 'merged new idempotency keys into the dedupe index');
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, 'merging idempotency keys failed; trying again in a minute');
@@ -459,7 +461,7 @@ export class Engine {
       const r = this.config.retention;
       const horizons = { settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY };
       const pass = this.queue.pruneSteps(horizons, { walPosition: () => this.checkpointer.walPosition() });
-      const items = await runPrunePass(pass, this.content, () => this.state !== 'running', () => this.checkpointer.cycle());
+      const items = await runPrunePass(pass, this.content, () => this.state !== 'running', () => this.checkpointer.cycle(BACKGROUND_COPY_FRAMES));
       if (items > 0) this.log.info({ items, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), mostFrames: pass.mostFrames, checkpoints: this.checkpointer.stats }, 'pruned delivered items');
       return items;
     } catch (err) {

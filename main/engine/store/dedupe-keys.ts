@@ -21,8 +21,8 @@ export const MERGE_AT = 50_000;
 /** Past this many times mergeAt, a write merges on the spot (a queue used without an engine, which runs the passes). */
 const MERGE_NOW_FACTOR = 4;
 /** What one merge transaction aims to take and write (as a pruning step: store/retention.ts). */
-const STEP_MS = 10;
-const STEP_FRAMES = 1000;
+const STEP_MS = 8;
+const STEP_FRAMES = 250;
 const MIN_KEYS = 200;
 const MAX_KEYS = 20_000;
 

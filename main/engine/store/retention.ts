@@ -12,15 +12,17 @@ import type { ItemState } from './queue.ts';
 import { SizedPass, SizedSteps } from './sized-steps.ts';
 
 /** What one transaction of pruning aims to take: short enough that intake waits on it unnoticed. */
-const STEP_MS = 15;
+const STEP_MS = 8;
 /**
  * And what it aims to write: WAL frames (4 KB pages; SQLite's own checkpoint threshold is 1,000). A deleted item
  * writes no page of the key index (its fingerprint keeps its id and its entry there), but a busy step could still
  * write many MB; the checkpoint cycle after it then fsyncs that much twice (WAL, database), and an intake commit's
  * fsync queues behind it on the disk.
  */
-const STEP_FRAMES = 1000;
+const STEP_FRAMES = 250;
 const MIN_ROWS = 50;
+/** The longest rest between two steps of background work (runInSteps). */
+const REST_MS = 20;
 const MAX_ROWS = 5000;
 
 export interface PruneHorizons {
@@ -173,8 +175,11 @@ export async function runPrunePass(pass: PrunePass, content: { remove(file: stri
  */
 export async function runInSteps(step: () => boolean | Promise<boolean>, stopping: () => boolean, checkpoint?: () => Promise<void>): Promise<void> {
   for (;;) {
+    const t0 = performance.now();
     if ((await step()) || stopping()) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // then as long a rest as the step took (up to REST_MS): background work holds at most about half of the
+    // engine's thread, and the disk gets the time to take what the step wrote before more comes
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(REST_MS, Math.ceil(performance.now() - t0))));
     // while copied pages are being fsynced, more writes would only queue behind them (and intake's commits with them)
     if (checkpoint) await checkpoint();
   }

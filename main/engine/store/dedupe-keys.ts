@@ -24,6 +24,8 @@ const MERGE_NOW_FACTOR = 4;
 const STEP_MS = 8;
 const STEP_FRAMES = 250;
 const MIN_KEYS = 200;
+/** Rows per INSERT statement of a merge. */
+const INSERT_ROWS = 100;
 const MAX_KEYS = 20_000;
 
 /** What a lookup found: a stored item, or only a pruned item's fingerprint. */
@@ -66,6 +68,8 @@ export class DedupeKeys {
       itemById: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE id = ? AND idem_key = ? AND flow = ?'),
       fingerprintById: db.prepare<[number, string, string], { id: number }>('SELECT id FROM fingerprints WHERE id = ? AND idem_key = ? AND flow = ?'),
       insertLarge: db.prepare<[number, number]>('INSERT OR IGNORE INTO item_keys (key_prefix, id) VALUES (?, ?)'),
+      // a merge's keys go in INSERT_ROWS at a time: one call into SQLite per block rather than per key
+      insertLargeBlock: db.prepare<number[]>(`INSERT OR IGNORE INTO item_keys (key_prefix, id) VALUES ${Array.from({ length: INSERT_ROWS }, () => '(?, ?)').join(', ')}`),
       insertItemsBetween: db.prepare<[number, number]>('INSERT OR IGNORE INTO item_keys (key_prefix, id) SELECT key_prefix, id FROM items WHERE id > ? AND id <= ?'),
       fingerprintsBetween: db.prepare<[number, number], [number, string]>('SELECT id, idem_key FROM fingerprints WHERE id > ? AND id <= ?').raw(),
       deleteLarge: db.prepare<[number, number]>('DELETE FROM item_keys WHERE key_prefix = ? AND id = ?'),
@@ -163,7 +167,11 @@ export class DedupeKeys {
     }
     pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     return new KeyMergePass(this.db, pairs, opts, {
-      insert: (prefix, id) => this.stmts.insertLarge.run(prefix, id),
+      insert: (pairs, from, to) => {
+        let i = from;
+        for (; i + INSERT_ROWS <= to; i += INSERT_ROWS) this.stmts.insertLargeBlock.run(...pairs.slice(i, i + INSERT_ROWS).flat());
+        for (; i < to; i++) this.stmts.insertLarge.run(pairs[i][0], pairs[i][1]);
+      },
       finish: () => {
         // Another connection wrote during the pass: it may have queued ids up to `upto` that this snapshot does
         // not hold. Everything in the range is then merged from the rows themselves (rare; under the write lock).
@@ -245,15 +253,21 @@ export interface KeyMergeStep {
   done: boolean;
 }
 
+/** What a merge pass writes with: the sorted (prefix, id) pairs [from, to) into the large level; the watermark. */
+interface MergeOps {
+  insert(pairs: Array<[number, number]>, from: number, to: number): void;
+  finish(): void;
+}
+
 /** One merge of the small level into the large one: call step() until it says done. */
 export class KeyMergePass extends SizedPass {
   private readonly db: Db;
   private readonly pairs: Array<[number, number]>;
-  private readonly ops: { insert(prefix: number, id: number): void; finish(): void };
+  private readonly ops: MergeOps;
   private next = 0;
   private finished = false;
 
-  constructor(db: Db, pairs: Array<[number, number]>, opts: KeyMergeOptions, ops: { insert(prefix: number, id: number): void; finish(): void }) {
+  constructor(db: Db, pairs: Array<[number, number]>, opts: KeyMergeOptions, ops: MergeOps) {
     // steps sized in keys
     super(new SizedSteps(db, { walPosition: opts.walPosition, stepMs: STEP_MS, stepFrames: opts.stepFrames ?? STEP_FRAMES, start: 2000, min: MIN_KEYS, max: MAX_KEYS }));
     this.db = db;
@@ -280,7 +294,7 @@ export class KeyMergePass extends SizedPass {
       }
       const end = Math.min(this.pairs.length, this.next + this.sized.size);
       this.db.transaction(() => {
-        for (let i = this.next; i < end; i++) this.ops.insert(this.pairs[i][0], this.pairs[i][1]);
+        this.ops.insert(this.pairs, this.next, end);
       }).immediate();
       const keys = end - this.next;
       this.next = end;

@@ -12,7 +12,7 @@ import { connectorOf } from './registry.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import { Queue, type ItemFilter, type Settlement } from './store/queue.ts';
 import { ContentStore } from './store/content.ts';
-import { runPrunePass } from './store/retention.ts';
+import { runInSteps, runPrunePass } from './store/retention.ts';
 import { Checkpointer } from './store/checkpointer.ts';
 import { FlowStates } from './store/state.ts';
 import { DataDirError, dataDirExposure, freeBytes, lockDataDir, prepareDataDir } from './store/datadir.ts';
@@ -34,6 +34,8 @@ import { MetricsListener } from './metrics/listener.ts';
 import { Fleet } from './fleet/fleet.ts';
 
 const DAY = 86_400_000;
+/** Between steps of pruning and key merges, WAL frames are copied back (and fsynced) from this many on. */
+const BACKGROUND_COPY_FRAMES = 250;
 
 export interface EngineOptions {
   log?: Logger;
@@ -335,6 +337,7 @@ export class Engine {
       const now = Date.now();
       this.wakeOnOutsideWrites();
       this.persistFacts();
+      if (!this.mergingKeys && now >= this.keyMergeAfter && this.queue.keys.mergeDue()) void this.mergeKeys();
       if (now - this.lastSlow >= 30_000) {
         this.lastSlow = now;
         const running = new Set(this.allFlows().flatMap((f) => f.runningIds()));
@@ -432,13 +435,33 @@ export class Engine {
   }
 
   private pruning?: Promise<number>;
+  private mergingKeys?: Promise<void>;
+  /** After a failed merge (a full disk), the next waits a minute: new keys stay in memory meanwhile. */
+  private keyMergeAfter = 0;
+
+  /** Merges the dedupe index's small level into its large one, in short steps (store/dedupe-keys.ts). */
+  private mergeKeys(): Promise<void> {
+    this.mergingKeys = (async () => {
+      try {
+        const pass = this.queue.keyMergePass({ walPosition: () => this.checkpointer.walPosition() });
+        await runInSteps(() => pass.step().done, () => this.state !== 'running', () => this.checkpointer.cycle(BACKGROUND_COPY_FRAMES));
+        this.log.debug({ keys: pass.total, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), mostFrames: pass.mostFrames }, 'merged new idempotency keys into the dedupe index');
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'merging idempotency keys failed; trying again in a minute');
+        this.keyMergeAfter = Date.now() + 60_000;
+      } finally {
+        this.mergingKeys = undefined;
+      }
+    })();
+    return this.mergingKeys;
+  }
 
   private async pruneNow(now: number): Promise<number> {
     try {
       const r = this.config.retention;
       const horizons = { settledBefore: now - r.deliveredDays * DAY, fingerprintsBefore: now - r.fingerprintDays * DAY, eventsBefore: now - Math.max(r.deliveredDays, 1) * DAY };
       const pass = this.queue.pruneSteps(horizons, { walPosition: () => this.checkpointer.walPosition() });
-      const items = await runPrunePass(pass, this.content, () => this.state !== 'running', () => this.checkpointer.cycle());
+      const items = await runPrunePass(pass, this.content, () => this.state !== 'running', () => this.checkpointer.cycle(BACKGROUND_COPY_FRAMES));
       if (items > 0) this.log.info({ items, steps: pass.steps, longestStepMs: Math.round(pass.longestStepMs), mostFrames: pass.mostFrames, checkpoints: this.checkpointer.stats }, 'pruned delivered items');
       return items;
     } catch (err) {
@@ -618,6 +641,7 @@ export class Engine {
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
     await this.pruning; // ends after its current step
+    await this.mergingKeys; // likewise; a merge cut short runs again at the next start
     await this.alerts.stop();
     for (const b of this.batchers) b.flush();
     this.persistFacts();

@@ -239,6 +239,11 @@ async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerIte
     }
     timed(() => q.enqueue(rows));
     await turn();
+    // the dedupe index's merges, as the engine runs them: short steps between the batches (every 50,000 keys)
+    if (q.keys.mergeDue()) {
+      const pass = q.keyMergePass({ walPosition: () => checkpointer.walPosition() });
+      while (!timed(() => pass.step()).done) await turn();
+    }
   }
   let acked = 0;
   while (acked < n) {

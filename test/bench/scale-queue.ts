@@ -18,7 +18,7 @@ import { cpuMsOf, percentile, round, type BenchRow } from './harness.ts';
 import { dropFiles, startProcess, waitAll } from './engine.bench.ts';
 import { sequential, startFerry } from './admin.bench.ts';
 import { keyPrefix, openDatabase } from '../../main/engine/store/db.ts';
-import { idempotencyKey } from '../../main/engine/store/queue.ts';
+import { Queue, idempotencyKey } from '../../main/engine/store/queue.ts';
 import { loadConfig } from '../../main/engine/config/load.ts';
 import { StoreApi } from '../../main/engine/api/store-api.ts';
 
@@ -91,6 +91,8 @@ export function seed(file: string, flow: string, parkedFlow: string, mix: Mix): 
       }
     }
     db.exec('DELETE FROM item_counts; INSERT INTO item_counts (flow, state, n, bytes) SELECT flow, state, COUNT(*), SUM(size) FROM items GROUP BY flow, state');
+    // every key in the dedupe index's large level, as after migration 7 or a merge (store/dedupe-keys.ts)
+    db.exec('INSERT INTO item_keys (key_prefix, id) SELECT key_prefix, id FROM items ORDER BY key_prefix, id; UPDATE key_merge SET merged_upto = (SELECT max(id) FROM items)');
     db.prepare('INSERT OR IGNORE INTO flow_state (flow, first_seen_at, updated_at, paused) VALUES (?, ?, ?, 1)').run(parkedFlow, now, now);
   })();
   db.pragma('wal_checkpoint(TRUNCATE)');
@@ -334,12 +336,68 @@ async function longQueueCases(N: number, quick: boolean): Promise<BenchRow[]> {
   return rows;
 }
 
+/**
+ * What the dedupe index costs at a million items, in process on a seeded queue: `n` new items queued in the engine's
+ * batches (their keys go to the small level), then one merge pass of them into the large level, each with its CPU
+ * and the WAL it wrote (no checkpoint in between: the WAL's growth is what the steps wrote).
+ */
+async function keyMergeCase(N: number, n: number): Promise<BenchRow> {
+  const dir = tmp();
+  try {
+    const file = path.join(dir, 'ferry.db');
+    seed(file, 'invoices', 'parked', { delivered: N * 0.9, dead: N * 0.05, retrying: N * 0.025, parked: N * 0.025, deliveredAgeDays: 1 });
+    const db = openDatabase(file);
+    db.pragma('wal_autocheckpoint = 0');
+    const queue = new Queue(db);
+    const walBytes = () => (fs.existsSync(`${file}-wal`) ? fs.statSync(`${file}-wal`).size : 0);
+    const cpuUs = (from: NodeJS.CpuUsage) => {
+      const c = process.cpuUsage(from);
+      return c.user + c.system;
+    };
+    const body = Buffer.alloc(BODY_BYTES, 'y');
+    const wal0 = walBytes();
+    const cpu0 = process.cpuUsage();
+    for (let i = 0; i < n; i += 50) {
+      queue.enqueue(Array.from({ length: 50 }, (_, k) => {
+        const sourceKey = `new/${i + k}.xml`;
+        return { flow: 'invoices', idemKey: idempotencyKey('invoices', sourceKey, String(i + k)), sourceKey, name: `${i + k}.xml`, attributes: {}, size: BODY_BYTES, sha256: String(i + k), inline: body };
+      }));
+    }
+    const enqueueUs = cpuUs(cpu0);
+    const wal1 = walBytes();
+    const cpu1 = process.cpuUsage();
+    const t0 = performance.now();
+    const pass = queue.keyMergePass();
+    while (!pass.step().done);
+    const mergeMs = performance.now() - t0;
+    const mergeUs = cpuUs(cpu1);
+    const wal2 = walBytes();
+    const merged = db.prepare('SELECT COUNT(*) FROM item_keys').pluck().get() as number;
+    db.close();
+    if (merged !== N + n) throw new Error(`the large level holds ${merged} keys, expected ${N + n}`);
+    return {
+      suite: 'scale',
+      case: `queue ${N}: ${n} new items in batches of 50, then their keys merged`,
+      figures: {
+        'enqueue CPU µs/item': round(enqueueUs / n, 1), 'enqueue WAL KB/item': round((wal1 - wal0) / 1024 / n, 2),
+        'merge CPU µs/key': round(mergeUs / n, 1), 'merge WAL KB/key': round((wal2 - wal1) / 1024 / n, 2),
+        'merge s': round(mergeMs / 1000, 2), 'merge steps': pass.steps, 'longest merge step ms': round(pass.longestStepMs, 1),
+      },
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function queueScaleCases({ quick }: { quick: boolean }): Promise<BenchRow[]> {
   // BENCH_SCALE_QUEUE_ITEMS: another size (a quicker look while working on one case)
   const N = Number(process.env.BENCH_SCALE_QUEUE_ITEMS) || (quick ? 50_000 : 1_000_000);
   const rows: BenchRow[] = [];
   // BENCH_SCALE_QUEUE=prune: only the retention case; =long: only the long queue's reads and rates
   const only = process.env.BENCH_SCALE_QUEUE;
+  // BENCH_SCALE_QUEUE=merge: only the dedupe index's cost at N items
+  if (only === 'merge' || only === undefined) rows.push(await keyMergeCase(N, 50_000));
+  if (only === 'merge') return rows;
   if (only !== 'prune') rows.push(...(await longQueueCases(N, quick)));
   if (only === 'long') return rows;
 

@@ -171,7 +171,7 @@ describe('long queues', () => {
     expect(kept(queue)).toEqual(counted(db));
   });
 
-  it('expired fingerprints go in key order over several steps, the rest stay', () => {
+  it('expired fingerprints go in id order over several steps, the rest stay', () => {
     const { db, queue } = freshQueue();
     const insert = db.prepare('INSERT INTO fingerprints (flow, idem_key, settled_at) VALUES (?, ?, ?)');
     db.transaction(() => {

@@ -12,6 +12,7 @@ import { tempDir, waitFor, listFiles } from '../helpers/tmp.ts';
 import { closeAfterTest, freshQueue } from '../helpers/queue-db.ts';
 import { runCli, startFerry, writeConfig, type RunningFerry } from '../helpers/cli.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
+import { writeOldQueue } from '../helpers/old-queue.ts';
 
 
 function row(n: number, flow = 'f', extra: Partial<NewRow> = {}): NewRow {
@@ -454,24 +455,12 @@ describe('schema migrations', () => {
   it('migration 6 rewrites the state CHECK in place: items of every state, counts and fingerprints stay; unknown states are still refused; dedupe still holds', () => {
     const file = path.join(tempDir(), 'queue.db');
     // a database as Ferry with schema 5 left it
-    const old = new Database(file);
-    old.pragma('journal_mode = WAL');
-    migrations.slice(0, 5).forEach((m) => (typeof m === 'string' ? old.exec(m) : m(old)));
-    old.pragma('user_version = 5');
-    const oldQueue = new Queue(old);
-    const rows = Array.from({ length: 600 }, (_, i) => row(i, i % 2 ? 'a' : 'b'));
-    const ids = oldQueue.enqueue(rows, [], 1000).ids;
-    for (const flow of ['a', 'b']) {
-      const leased = oldQueue.lease(flow, 200, 60_000, 2000);
-      oldQueue.settle(leased.map((r, i) => (i % 4 === 0 ? { id: r.id, kind: 'dead', reason: 'no' } : i % 4 === 1 ? { id: r.id, kind: 'retry', nextAt: 9e12, reason: 'later' } : { id: r.id, kind: 'delivered', afterPending: false })), 3000);
-      oldQueue.lease(flow, 10, 60_000, 4000); // some stay in flight
-    }
-    oldQueue.discard({ id: ids[599] });
-    expect(oldQueue.prune(3001, 0, 0).items).toBeGreaterThan(0); // delivered items pruned: only their fingerprints are left
+    const { rows, fingerprints } = writeOldQueue(file, 5, 600, 100);
+    const old = new Database(file, { readonly: true });
     const before = old.prepare('SELECT * FROM items ORDER BY id').all();
-    const countsBefore = oldQueue.counts();
-    const fingerprints = old.prepare('SELECT COUNT(*) FROM fingerprints').pluck().get() as number;
-    expect(new Set((before as Array<{ state: string }>).map((r) => r.state))).toEqual(new Set(['queued', 'inflight', 'retrying', 'dead', 'discarded']));
+    const countsBefore = old.prepare('SELECT flow, state, n, bytes FROM item_counts ORDER BY flow, state').all();
+    const ids = (before as Array<{ id: number }>).map((r) => r.id);
+    expect(new Set((before as Array<{ state: string }>).map((r) => r.state))).toEqual(new Set(['queued', 'inflight', 'retrying', 'dead', 'discarded', 'delivered']));
     old.close();
 
     const db = closeAfterTest(openDatabase(file));

@@ -154,14 +154,18 @@ export class Checkpointer {
     this.timer.unref();
   }
 
-  /** Runs one cycle now unless one is running (then waits for it); resolves when its fsyncs are done. */
-  cycle(): Promise<void> {
+  /**
+   * Runs one cycle now unless one is running (then waits for it); resolves when its fsyncs are done. `minFrames`
+   * below the usual threshold copies back smaller batches (background work between its steps: each copy and
+   * each fsync stays short, and so does the WAL an intake commit must fsync with its own frames).
+   */
+  cycle(minFrames = this.minFrames): Promise<void> {
     if (this.running) return this.running;
     if (this.closed) return Promise.resolve();
     const version = this.stmts.version.get() as number;
     // nothing committed since the last cycle, and nothing left over from a failed one
     if (version === this.seenVersion && !this.unsynced) return Promise.resolve();
-    if (!this.unsynced && this.uncopiedFrames() < this.minFrames) return Promise.resolve(); // looked at again next tick
+    if (!this.unsynced && this.uncopiedFrames() < minFrames) return Promise.resolve(); // looked at again next tick
     this.seenVersion = version;
     const running = this.copyBack()
       .then(() => {

@@ -173,6 +173,37 @@ export const migrations: Array<string | ((db: Db) => void)> = [
   // the table's definition is edited in place, SQLite's documented way to change a CHECK constraint without
   // copying the table (https://www.sqlite.org/lang_altertable.html#otheralter), instant on a million items.
   (db) => replaceInTableSql(db, 'items', ITEMS_STATE_CHECK_IN, ITEMS_STATE_CHECK),
+  // 7: the dedupe index in two levels (store/dedupe-keys.ts). The random index on items' key prefixes made each
+  // new item write a page of its own once the queue was long, and the fingerprints' (flow, key) primary key made
+  // each pruned item write another. Now: item_keys, (prefix, id) of everything up to key_merge.merged_upto,
+  // filled by sorted merges; newer ids are the small level (in memory, rebuilt from the rows). A fingerprint
+  // takes its item's id, so pruning leaves the item's entry as it is. Existing fingerprints get ids above every
+  // item's; everything present is merged here, in key order.
+  (db) => {
+    db.function('ferry_key_prefix', { deterministic: true }, (key) => keyPrefix(String(key)));
+    db.exec(`
+      CREATE TABLE fingerprints_by_id (
+        id         INTEGER PRIMARY KEY,
+        flow       TEXT NOT NULL,
+        idem_key   TEXT NOT NULL,
+        settled_at INTEGER NOT NULL
+      );
+      INSERT INTO fingerprints_by_id (id, flow, idem_key, settled_at)
+        SELECT (SELECT COALESCE(max(id), 0) FROM items) + row_number() OVER (ORDER BY settled_at, flow, idem_key), flow, idem_key, settled_at FROM fingerprints;
+      DROP TABLE fingerprints;
+      ALTER TABLE fingerprints_by_id RENAME TO fingerprints;
+      CREATE TABLE item_keys (
+        key_prefix INTEGER NOT NULL,
+        id         INTEGER NOT NULL,
+        PRIMARY KEY (key_prefix, id)
+      ) WITHOUT ROWID;
+      INSERT INTO item_keys (key_prefix, id)
+        SELECT key_prefix, id FROM items UNION ALL SELECT ferry_key_prefix(idem_key), id FROM fingerprints ORDER BY 1, 2;
+      DROP INDEX items_key_prefix;
+      CREATE TABLE key_merge (merged_upto INTEGER NOT NULL);
+      INSERT INTO key_merge (merged_upto) SELECT max(COALESCE((SELECT max(id) FROM items), 0), COALESCE((SELECT max(id) FROM fingerprints), 0));
+    `);
+  },
 ];
 
 const ITEMS_STATE_CHECK_IN = "CHECK (state IN ('queued','inflight','retrying','delivered','dead','discarded'))";

@@ -3,6 +3,7 @@
 // so callers group many items into one transaction (one fsync).
 import crypto from 'node:crypto';
 import { keyPrefix, type Db } from './db.ts';
+import { DedupeKeys, type KeyMergeOptions, type KeyMergePass } from './dedupe-keys.ts';
 import { CountChanges, ItemCounts } from './item-counts.ts';
 import { PrunePass, type PruneHorizons, type PrunePassOptions } from './retention.ts';
 import type { ItemAttributes } from '../../../connectors/contract.ts';
@@ -138,9 +139,9 @@ const SUMMARY_COLUMNS =
   'id, flow, state, idem_key, source_key, name, attrs, body_file, size, sha256, grp, attempts, next_at, lease_until, last_error, last_status, last_response, created_at, updated_at, settled_at, after_pending';
 
 /** The values of an items insert (insertItem's parameters, in order) for a new row in a given state. */
-function insertArgs(row: NewRow, prefix: number, now: number, state: ItemState, leaseUntil: number | null, attempts: number): unknown[] {
+function insertArgs(id: number, row: NewRow, prefix: number, now: number, state: ItemState, leaseUntil: number | null, attempts: number): unknown[] {
   return [
-    row.flow, state, row.idemKey, prefix, row.sourceKey, row.name, JSON.stringify(row.attributes), row.bodyFile ?? null,
+    id, row.flow, state, row.idemKey, prefix, row.sourceKey, row.name, JSON.stringify(row.attributes), row.bodyFile ?? null,
     row.size, row.sha256, row.group ?? null, now, now, leaseUntil, attempts,
   ];
 }
@@ -150,22 +151,23 @@ export class Queue {
   private readonly stmts;
   /** Items per flow and state, kept by every write below in its own transaction. */
   readonly itemCounts: ItemCounts;
+  /** The idempotency keys of items and fingerprints, in two levels (store/dedupe-keys.ts). */
+  readonly keys: DedupeKeys;
   /** Filter for error texts and replies before they are stored (the engine removes secret values with it). */
   redact: (text: string) => string = (t) => t;
 
   constructor(db: Db) {
     this.db = db;
     this.itemCounts = new ItemCounts(db);
+    this.keys = new DedupeKeys(db);
     this.stmts = {
-      findKey: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE key_prefix = ? AND idem_key = ? AND flow = ?'),
-      findFingerprint: db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? AND idem_key = ?'),
-      anyFingerprint: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM fingerprints WHERE flow = ? LIMIT 1'),
-      // A plain single-row INSERT, after findKey: an INSERT ... SELECT ... WHERE NOT EXISTS on items made SQLite
+      // A plain single-row INSERT, after the key lookup: an INSERT ... SELECT ... WHERE NOT EXISTS on items made SQLite
       // copy each row through a temporary b-tree first (the SELECT reads the table it writes), two temporary
       // b-trees per item, about a tenth of the queue's CPU. Positional parameters (cheaper to bind than named ones).
+      // The id is given (DedupeKeys.takeId): ids never go back, not even after the newest items were pruned.
       insertItem: db.prepare(
-        `INSERT INTO items (flow, state, idem_key, key_prefix, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+        `INSERT INTO items (id, flow, state, idem_key, key_prefix, source_key, name, attrs, body_file, size, sha256, grp, next_at, created_at, updated_at, lease_until, attempts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
       ),
       // FIFO: an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
       // The items are picked first (their state before the lease is counted), then leased by id.
@@ -242,33 +244,26 @@ export class Queue {
    * (checkpoints) in the same transaction. Returns the inserted ids and the duplicates.
    */
   enqueue(rows: NewRow[], state: Array<{ flow: string; key: string; value: unknown }> = [], now = Date.now()): { ids: number[]; duplicates: Duplicate[] } {
-    return this.db.transaction(() => {
+    return this.writingKeys(() => {
       const ids: number[] = [];
       const duplicates: Duplicate[] = [];
       const counted = new CountChanges();
-      const fingerprinted = new Map<string, boolean>();
       for (const row of rows) {
-        let hasFp = fingerprinted.get(row.flow);
-        if (hasFp === undefined) fingerprinted.set(row.flow, (hasFp = this.stmts.anyFingerprint.get(row.flow) !== undefined));
-        if (hasFp && this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
-          duplicates.push({ row });
-          continue;
-        }
         const prefix = keyPrefix(row.idemKey);
-        const existing = this.stmts.findKey.get(prefix, row.idemKey, row.flow);
-        if (existing) {
-          duplicates.push({ row, existing });
+        const duplicate = this.duplicateOf(row, prefix);
+        if (duplicate) {
+          duplicates.push(duplicate);
           continue;
         }
-        let info;
         const state = row.leaseUntil !== undefined ? 'inflight' : 'queued';
+        const id = this.keys.takeId();
         try {
-          info = this.stmts.insertItem.run(...insertArgs(row, prefix, now, state, row.leaseUntil ?? null, state === 'inflight' ? 1 : 0));
+          this.stmts.insertItem.run(...insertArgs(id, row, prefix, now, state, row.leaseUntil ?? null, state === 'inflight' ? 1 : 0));
         } catch (err) {
           // the whole batch fails: nothing of it (rows, checkpoints) is committed, the source keeps its files
           throw new Error(`item ${JSON.stringify(row.name)} of flow ${row.flow} could not be stored: ${(err as Error).message}`);
         }
-        const id = Number(info.lastInsertRowid);
+        this.keys.inserted(prefix, id);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);
         counted.add(row.flow, state, 1, row.size);
         ids.push(id);
@@ -276,7 +271,38 @@ export class Queue {
       this.itemCounts.apply(counted);
       for (const s of state) this.stmts.setState.run(s.flow, s.key, JSON.stringify(s.value));
       return { ids, duplicates };
-    }).immediate();
+    });
+  }
+
+  /**
+   * A transaction that inserts items: the key index's small level is brought up to date first, and what the
+   * transaction added to it is taken back if it fails.
+   */
+  private writingKeys<T>(write: () => T): T {
+    let result: T;
+    try {
+      result = this.db.transaction(() => {
+        this.keys.beginWrite();
+        return write();
+      }).immediate();
+    } catch (err) {
+      this.keys.abortWrite();
+      throw err;
+    }
+    this.keys.afterWrite();
+    return result;
+  }
+
+  /** The item or fingerprint already holding the row's key, as a duplicate (undefined: the key is new). */
+  private duplicateOf(row: NewRow, prefix: number): Duplicate | undefined {
+    const found = this.keys.find(row.flow, row.idemKey, prefix);
+    if (!found) return undefined;
+    return found.state === undefined ? { row } : { row, existing: { id: found.id, state: found.state } };
+  }
+
+  /** A pass merging the key index's small level into its large one (the engine runs one when mergeDue()). */
+  keyMergePass(opts?: KeyMergeOptions): KeyMergePass {
+    return this.keys.mergePass(opts);
   }
 
   /**
@@ -284,25 +310,22 @@ export class Queue {
    * with their reason and a 'dead' event each, in one transaction.
    */
   enqueueDead(rows: Array<NewRow & { reason: string }>, now = Date.now()): { ids: number[]; duplicates: Duplicate[] } {
-    return this.db.transaction(() => {
+    return this.writingKeys(() => {
       const ids: number[] = [];
       const duplicates: Duplicate[] = [];
       const counted = new CountChanges();
       const deadDetails = this.db.prepare('UPDATE items SET last_error = ?, settled_at = ? WHERE id = ?');
       for (const row of rows) {
-        if (this.stmts.findFingerprint.get(row.flow, row.idemKey)) {
-          duplicates.push({ row });
-          continue;
-        }
         const prefix = keyPrefix(row.idemKey);
-        const existing = this.stmts.findKey.get(prefix, row.idemKey, row.flow);
-        if (existing) {
-          duplicates.push({ row, existing });
+        const duplicate = this.duplicateOf(row, prefix);
+        if (duplicate) {
+          duplicates.push(duplicate);
           continue;
         }
-        const info = this.stmts.insertItem.run(...insertArgs(row, prefix, now, 'dead', null, 0));
-        deadDetails.run(row.reason, now, Number(info.lastInsertRowid));
-        const id = Number(info.lastInsertRowid);
+        const id = this.keys.takeId();
+        this.stmts.insertItem.run(...insertArgs(id, row, prefix, now, 'dead', null, 0));
+        this.keys.inserted(prefix, id);
+        deadDetails.run(row.reason, now, id);
         if (row.inline) this.stmts.insertBody.run(id, row.inline);
         ids.push(id);
         counted.add(row.flow, 'dead', 1, row.size);
@@ -311,7 +334,7 @@ export class Queue {
       }
       this.itemCounts.apply(counted);
       return { ids, duplicates };
-    }).immediate();
+    });
   }
 
   /** Whether any item of the flow whose source key starts with `prefix` is still waiting or in flight. */
@@ -633,7 +656,7 @@ export class Queue {
 
   /** A pruning pass done in short transactions (see store/retention.ts). */
   pruneSteps(horizons: PruneHorizons, opts?: PrunePassOptions): PrunePass {
-    return new PrunePass(this.db, this.itemCounts, horizons, opts);
+    return new PrunePass(this.db, this.itemCounts, this.keys, horizons, opts);
   }
 
   isBodyFileReferenced(file: string): boolean {

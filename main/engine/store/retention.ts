@@ -5,19 +5,24 @@
 // on its own (losing one to a power cut only means pruning it again). Its pages go back into the database
 // file with the engine's other writes (store/checkpointer.ts), whose fsyncs do not hold up the thread.
 import type { WalPosition } from './checkpointer.ts';
-import type { Db } from './db.ts';
+import { keyPrefix, type Db } from './db.ts';
+import type { DedupeKeys } from './dedupe-keys.ts';
 import { CountChanges, type ItemCounts } from './item-counts.ts';
 import type { ItemState } from './queue.ts';
+import { SizedPass, SizedSteps } from './sized-steps.ts';
 
 /** What one transaction of pruning aims to take: short enough that intake waits on it unnoticed. */
-const STEP_MS = 15;
+const STEP_MS = 8;
 /**
- * And what it aims to write: WAL frames (4 KB pages; SQLite's own checkpoint threshold is 1,000). Each deleted
- * item dirties pages all over the random key indexes, so a 15 ms step could write 20+ MB; the checkpoint cycle
- * after it then fsyncs that much twice (WAL, database), and an intake commit's fsync queues behind it on the disk.
+ * And what it aims to write: WAL frames (4 KB pages; SQLite's own checkpoint threshold is 1,000). A deleted item
+ * writes no page of the key index (its fingerprint keeps its id and its entry there), but a busy step could still
+ * write many MB; the checkpoint cycle after it then fsyncs that much twice (WAL, database), and an intake commit's
+ * fsync queues behind it on the disk.
  */
-const STEP_FRAMES = 1000;
+const STEP_FRAMES = 250;
 const MIN_ROWS = 50;
+/** The longest rest between two steps of background work (runInSteps). */
+const REST_MS = 20;
 const MAX_ROWS = 5000;
 
 export interface PruneHorizons {
@@ -46,78 +51,54 @@ export interface PruneStep {
 type Phase = 'items' | 'fingerprints' | 'events';
 
 /** One pruning pass: call step() until it says done. */
-export class PrunePass {
+export class PrunePass extends SizedPass {
   private readonly db: Db;
   private readonly counts: ItemCounts;
+  private readonly keys: DedupeKeys;
   private readonly horizons: PruneHorizons;
-  private readonly walPosition?: () => WalPosition;
-  private readonly stepFrames: number;
   private phase: Phase = 'items';
-  private rows = 500;
-  /** Steps run so far, and the longest (ms): what intake may have waited on. */
-  steps = 0;
-  longestStepMs = 0;
-  /** The most WAL frames one step wrote (when walPosition was given). */
-  mostFrames = 0;
-  /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in key order). */
-  private fpCursor: { flow: string; key: string } = { flow: '', key: '' };
+  /** Where the fingerprint scan goes on from (their table has no index on settled_at: it is read in id order). */
+  private fpCursor = 0;
   private readonly stmts;
 
-  constructor(db: Db, counts: ItemCounts, horizons: PruneHorizons, opts: PrunePassOptions = {}) {
+  constructor(db: Db, counts: ItemCounts, keys: DedupeKeys, horizons: PruneHorizons, opts: PrunePassOptions = {}) {
+    // steps sized in rows
+    super(new SizedSteps(db, { walPosition: opts.walPosition, stepMs: STEP_MS, stepFrames: opts.stepFrames ?? STEP_FRAMES, start: 500, min: MIN_ROWS, max: MAX_ROWS }));
     this.db = db;
     this.counts = counts;
+    this.keys = keys;
     this.horizons = horizons;
-    this.walPosition = opts.walPosition;
-    this.stepFrames = opts.stepFrames ?? STEP_FRAMES;
     this.stmts = {
       oldItems: db.prepare<[number, number], { id: number; flow: string; state: ItemState; size: number; body_file: string | null }>(
         `SELECT id, flow, state, size, body_file FROM items WHERE state IN ('delivered','discarded') AND settled_at < ? AND after_pending = 0 ORDER BY settled_at LIMIT ?`,
       ),
+      // the fingerprint takes the item's id: the key index's entry for that id stays right as it is
       keepKeys: db.prepare<[string]>(
-        `INSERT OR REPLACE INTO fingerprints (flow, idem_key, settled_at) SELECT flow, idem_key, settled_at FROM items WHERE id IN (SELECT value FROM json_each(?))`,
+        `INSERT INTO fingerprints (id, flow, idem_key, settled_at) SELECT id, flow, idem_key, settled_at FROM items WHERE id IN (SELECT value FROM json_each(?))`,
       ),
       delAttempts: db.prepare<[string]>('DELETE FROM attempts WHERE item_id IN (SELECT value FROM json_each(?))'),
       delBodies: db.prepare<[string]>('DELETE FROM bodies WHERE item_id IN (SELECT value FROM json_each(?))'),
       delReplies: db.prepare<[string]>('DELETE FROM replies WHERE item_id IN (SELECT value FROM json_each(?))'),
       delItems: db.prepare<[string]>('DELETE FROM items WHERE id IN (SELECT value FROM json_each(?))'),
-      fingerprints: db.prepare<[string, string, number], { flow: string; idem_key: string; settled_at: number }>(
-        'SELECT flow, idem_key, settled_at FROM fingerprints WHERE (flow, idem_key) > (?, ?) ORDER BY flow, idem_key LIMIT ?',
+      fingerprints: db.prepare<[number, number], { id: number; idem_key: string; settled_at: number }>(
+        'SELECT id, idem_key, settled_at FROM fingerprints WHERE id > ? ORDER BY id LIMIT ?',
       ),
-      delFingerprint: db.prepare<[string, string]>('DELETE FROM fingerprints WHERE flow = ? AND idem_key = ?'),
+      delFingerprint: db.prepare<[number]>('DELETE FROM fingerprints WHERE id = ?'),
       // events are written in time order: the old ones are the first ids
       oldestEvents: db.prepare<[number], { id: number; at: number }>('SELECT id, at FROM events ORDER BY id LIMIT ?'),
       delEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
-      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
-      syncFull: db.prepare('PRAGMA synchronous = FULL'),
     };
   }
 
   /** One short transaction of pruning. */
   step(): PruneStep {
-    const t0 = performance.now();
-    const before = this.walPosition?.();
-    let result: PruneStep;
-    this.stmts.syncNormal.run();
-    try {
-      result = this.db.transaction((): PruneStep => {
+    return this.sized.run(() =>
+      this.db.transaction((): PruneStep => {
         if (this.phase === 'items') return this.itemsStep();
         if (this.phase === 'fingerprints') return { items: 0, bodyFiles: [], done: this.fingerprintsStep() && this.next('events') };
         return { items: 0, bodyFiles: [], done: this.eventsStep() };
-      }).immediate();
-    } finally {
-      this.stmts.syncFull.run();
-    }
-    // size the next step to take about STEP_MS and write about STEP_FRAMES (a slow disk or a busy machine:
-    // smaller steps). A WAL that restarted as the step began counts from its beginning.
-    const ms = performance.now() - t0;
-    const after = this.walPosition?.();
-    const frames = !before || !after ? 0 : after.generation === before.generation ? after.frames - before.frames : after.frames;
-    this.steps++;
-    this.longestStepMs = Math.max(this.longestStepMs, ms);
-    this.mostFrames = Math.max(this.mostFrames, frames);
-    if (ms > STEP_MS * 2 || frames > this.stepFrames * 2) this.rows = Math.max(MIN_ROWS, Math.floor(this.rows / 2));
-    else if (ms < STEP_MS / 2 && frames < this.stepFrames / 2) this.rows = Math.min(MAX_ROWS, this.rows * 2);
-    return result;
+      }).immediate(),
+    );
   }
 
   private next(phase: Phase): false {
@@ -126,7 +107,7 @@ export class PrunePass {
   }
 
   private itemsStep(): PruneStep {
-    const old = this.stmts.oldItems.all(this.horizons.settledBefore, this.rows);
+    const old = this.stmts.oldItems.all(this.horizons.settledBefore, this.sized.size);
     if (old.length === 0) return { items: 0, bodyFiles: [], done: this.next('fingerprints') };
     const ids = JSON.stringify(old.map((r) => r.id));
     this.stmts.keepKeys.run(ids);
@@ -140,19 +121,24 @@ export class PrunePass {
     return { items: old.length, bodyFiles: old.map((r) => r.body_file).filter((f): f is string => f !== null), done: false };
   }
 
-  /** Deletes expired fingerprints among the next rows in key order; true when the scan reached the end. */
+  /** Deletes expired fingerprints (and their key entries) among the next rows in id order; true when the scan reached the end. */
   private fingerprintsStep(): boolean {
-    const { flow, key } = this.fpCursor;
-    const rows = this.stmts.fingerprints.all(flow, key, this.rows * 4);
-    for (const r of rows) if (r.settled_at < this.horizons.fingerprintsBefore) this.stmts.delFingerprint.run(r.flow, r.idem_key);
+    const rows = this.stmts.fingerprints.all(this.fpCursor, this.sized.size * 4);
+    const expired: Array<[number, number]> = [];
+    for (const r of rows) {
+      if (r.settled_at >= this.horizons.fingerprintsBefore) continue;
+      this.stmts.delFingerprint.run(r.id);
+      expired.push([keyPrefix(r.idem_key), r.id]);
+    }
+    this.keys.forget(expired);
     const last = rows.at(-1);
-    if (last) this.fpCursor = { flow: last.flow, key: last.idem_key };
-    return rows.length < this.rows * 4;
+    if (last) this.fpCursor = last.id;
+    return rows.length < this.sized.size * 4;
   }
 
   /** Deletes the oldest events up to the first one inside the horizon; true once that one was reached. */
   private eventsStep(): boolean {
-    const rows = this.stmts.oldestEvents.all(this.rows * 4);
+    const rows = this.stmts.oldestEvents.all(this.sized.size * 4);
     let upTo: number | undefined;
     for (const r of rows) {
       if (r.at >= this.horizons.eventsBefore) break;
@@ -166,21 +152,35 @@ export class PrunePass {
 /**
  * Runs a pass to its end, one step per turn of the event loop (what waits for the database runs in between),
  * deleting the pruned items' body files as it goes. Stops early when `stopping()` says so. Returns the items deleted.
+ * `checkpoint` (the checkpointer's cycle) runs between steps (see runInSteps).
+ */
+export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean, checkpoint?: () => Promise<void>): Promise<number> {
+  let items = 0;
+  await runInSteps(async () => {
+    const step = pass.step();
+    items += step.items;
+    for (const f of step.bodyFiles) await content.remove(f);
+    return step.done;
+  }, stopping, checkpoint);
+  return items;
+}
+
+/**
+ * Runs `step` until it returns true (done) or `stopping()` says so, one step per turn of the event loop.
  *
  * `checkpoint` (the checkpointer's cycle) runs between steps: each step's pages go back into the database file
  * before the next step writes more. Left to the checkpointer's timer, a tenth of a second of steps piled up
  * 10,000+ frames, copied back in one go on the engine's thread (over 100 ms), and fsynced in one go while
  * intake's commits waited on the same disk.
  */
-export async function runPrunePass(pass: PrunePass, content: { remove(file: string): Promise<void> }, stopping: () => boolean, checkpoint?: () => Promise<void>): Promise<number> {
-  let items = 0;
+export async function runInSteps(step: () => boolean | Promise<boolean>, stopping: () => boolean, checkpoint?: () => Promise<void>): Promise<void> {
   for (;;) {
-    const step = pass.step();
-    items += step.items;
-    for (const f of step.bodyFiles) await content.remove(f);
-    if (step.done || stopping()) return items;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    // while copied pages are being fsynced, more deletes would only queue behind them (and intake's commits with them)
+    const t0 = performance.now();
+    if ((await step()) || stopping()) return;
+    // then as long a rest as the step took (up to REST_MS): background work holds at most about half of the
+    // engine's thread, and the disk gets the time to take what the step wrote before more comes
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(REST_MS, Math.ceil(performance.now() - t0))));
+    // while copied pages are being fsynced, more writes would only queue behind them (and intake's commits with them)
     if (checkpoint) await checkpoint();
   }
 }

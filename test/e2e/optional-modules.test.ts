@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startFerry, writeConfig } from '../helpers/cli.ts';
+import { writeConfig } from '../helpers/cli.ts';
 import { tempDir, waitFor } from '../helpers/tmp.ts';
-import { cleanUpAfterEach, sink } from '../helpers/flows.ts';
+import { cleanUpAfterEach, ferry, sink } from '../helpers/flows.ts';
 
 cleanUpAfterEach();
 
@@ -39,7 +39,7 @@ describe('optional libraries', () => {
       dataDir: './data',
       integrations: [{ name: 'files', flows: [{ name: 'copy', source: { type: 'folder', path: './in', settleMs: 50 }, destination: { type: 'folder', path: './out' } }] }],
     });
-    const a = await startFerry(plainCfg, { env: plainProbe.env });
+    const a = await ferry(plainCfg, { env: plainProbe.env });
     fs.writeFileSync(path.join(plain, 'in', 'a.txt'), 'hello');
     await waitFor(() => fs.existsSync(path.join(plain, 'out', 'a.txt')), 'the file delivered to ./out');
     expect(await a.stop()).toBe(0);
@@ -67,7 +67,7 @@ describe('optional libraries', () => {
         },
       ],
     });
-    const b = await startFerry(usedCfg, { env: usedProbe.env });
+    const b = await ferry(usedCfg, { env: usedProbe.env });
     fs.writeFileSync(path.join(used, 'in', 'orders.csv'), Buffer.from('No,Name\n1,Caf\xe9\n', 'latin1'));
     await waitFor(() => s.received.length > 0, 'the mapped record at the sink');
     expect(JSON.parse(s.received[0].body.toString('utf8'))).toEqual([{ id: '1', name: 'Caf\u00e9' }]); // decoded from windows-1252

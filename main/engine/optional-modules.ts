@@ -10,7 +10,7 @@ import type NodeCron from 'node-cron';
 const require = createRequire(import.meta.url);
 
 /** A module loaded by the first call, the same one after. */
-export function onFirstUse<T>(load: () => T): () => T {
+function onFirstUse<T>(load: () => T): () => T {
   let loaded: { module: T } | undefined;
   return () => (loaded ??= { module: load() }).module;
 }

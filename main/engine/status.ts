@@ -82,7 +82,10 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
     for (const flow of integration.flows) {
       const s = states.get(flow.name);
       const c = counts.get(flow.name) ?? { counts: zero(), waitingBytes: 0 };
-      const health = !s ? 'unknown' : s.unreachable_since ? 'unreachable' : s.last_delivery_at ? 'ok' : 'unknown';
+      // A running engine writes its facts every second. One that was killed may have delivered items after its
+      // last write: with none running, the newest delivered item says when the last delivery was.
+      const lastDeliveryAt = running ? s?.last_delivery_at : Math.max(s?.last_delivery_at ?? 0, c.counts.delivered > 0 ? (queue.lastDeliveredAt(flow.name) ?? 0) : 0) || null;
+      const health = !s ? 'unknown' : s.unreachable_since ? 'unreachable' : lastDeliveryAt ? 'ok' : 'unknown';
       const warnings = flowWarnings(flow).map((w) => `${formatPath(w.path)}: ${w.message}`);
       flows.push({
         integration: integration.name,
@@ -94,7 +97,7 @@ export function readStatus(config: FerryConfig, queue: Queue, flowStates: FlowSt
         waitingBytes: c.waitingBytes,
         lastRunAt: iso(s?.last_run_at),
         nextRunAt: iso(s?.next_run_at),
-        lastDeliveryAt: iso(s?.last_delivery_at),
+        lastDeliveryAt: iso(lastDeliveryAt),
         lastError: s?.last_error ?? null,
         lastErrorAt: iso(s?.last_error_at),
         destination: { type: flow.destination.type, health, unreachableSince: iso(s?.unreachable_since) },

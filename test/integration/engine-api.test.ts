@@ -12,6 +12,7 @@ import { StoreApi } from '../../main/engine/api/store-api.ts';
 import { FerryApiError } from '../../main/engine/api/errors.ts';
 import type { FerryApi } from '../../main/engine/api/ferry-api.ts';
 import { loadConfig } from '../../main/engine/config/load.ts';
+import { openDatabase } from '../../main/engine/store/db.ts';
 
 let h: AdminHarness;
 let sink: Sink;
@@ -109,12 +110,20 @@ describe('the engine API in-process and over HTTP', () => {
 describe('the engine API on the database alone (no engine running)', () => {
   it('reads what the engine left, repairs the queue, and says what needs a running Ferry', async () => {
     const running = await h.admin.api.listQueue({ limit: 100 });
+    const newestDelivered = (await h.admin.api.listQueue({ flow: 'ok', state: 'delivered', limit: 1 })).items[0];
     await h.stop();
+    // an engine killed between a delivery and its next write of the flow's facts (they are written every second)
+    const db = openDatabase(path.join(h.dataDir, 'ferry.db'));
+    db.prepare(`UPDATE flow_state SET last_delivery_at = NULL WHERE flow = 'ok'`).run();
+    db.close();
     const store = new StoreApi(loadConfig(h.configFile, { secrets: h.secrets.lookup() }));
     try {
       const status = await store.status();
       expect(status.running).toBe(false);
       expect(status.totals).toMatchObject({ delivered: 3, dead: 1 });
+      const ok = status.flows.find((f) => f.flow === 'ok')!;
+      expect(ok.lastDeliveryAt).toBe(newestDelivered.settledAt);
+      expect(ok.destination.health).toBe('ok');
       expect(await store.listQueue({ limit: 100 })).toEqual(running);
       const dead = (await store.listQueue({ state: 'dead' })).items[0];
       expect(await store.retry({ ids: [dead.id] })).toEqual({ count: 1 });

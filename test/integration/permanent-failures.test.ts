@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startEngine, type RunningEngine } from '../helpers/engine.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
+import { recordIntake } from '../helpers/intake.ts';
 import { startFtpServer, type FtpServerHandle } from '../helpers/ftp-server.ts';
 import { oneFlow, runEngine } from '../helpers/remote-engine.ts';
 
@@ -110,8 +111,10 @@ describe('transient failures keep the original', () => {
     run = await startEngine(config(sink.url), dir);
     fs.writeFileSync(path.join(dir, 'in', 'a.csv'), 'id\n1\n2\n3\n');
     await waitFor(() => run!.engine.flow('rows').facts.intakeBlocked !== undefined, 'intake to wait for room');
+    const intake = recordIntake(run.engine.flow('rows').source);
     fs.writeFileSync(path.join(dir, 'in', 'b.csv'), 'id\n4\n5\n');
-    await new Promise((r) => setTimeout(r, 300)); // b.csv settles and waits behind a.csv
+    await intake.decided('b.csv', 'settling'); // b.csv is seen, and waits behind a.csv (its intake holds the core until there is room)
+    intake.stop();
     await run.stop();
     run = undefined;
     expect(listFiles(path.join(dir, 'done'))).toEqual([]); // nothing moved that was not wholly queued and delivered

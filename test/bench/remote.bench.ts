@@ -38,6 +38,10 @@ interface Measured {
   sessionMainCpuSecs?: number;
   /** SFTP requests Ferry sent, by type, the round trips its downloads waited for, and its SSH connections (sftp-requests.mjs). */
   sftp?: SftpCounts;
+  /** When the receiver got the first file of the run (epoch ms). */
+  firstDeliveredAt?: number;
+  /** The session's end (epoch ms). */
+  endAt?: number;
 }
 
 interface SftpCounts {
@@ -46,6 +50,9 @@ interface SftpCounts {
   requests: Record<string, number>;
   filesRead: number;
   roundTrips: number;
+  /** When the first and the last file was opened (epoch ms). */
+  firstOpenAt?: number;
+  lastOpenAt?: number;
 }
 
 /** The SFTP request counter preloaded into `ferry run` (see sftp-requests.mjs). */
@@ -68,7 +75,7 @@ async function ferryRun(
   timeoutMs: number,
   started?: (dataDir: string) => boolean,
   loginTimes?: number[],
-  opts: { countSftp?: boolean; finishedAt?: () => number | undefined } = {},
+  opts: { countSftp?: boolean; finishedAt?: () => number | undefined; firstAt?: () => number | undefined } = {},
 ): Promise<Measured> {
   const dir = tmp();
   const countFile = path.join(dir, 'sftp-requests.json');
@@ -125,7 +132,7 @@ async function ferryRun(
   const atLogin = login === undefined ? undefined : cpuSamples.filter(([t]) => t <= login).pop();
   const cpuSecs = (ferryRun as { cpu?: number }).cpu;
   const mainCpuSecs = (ferryRun as { mainCpu?: number }).mainCpu;
-  return { cpuSecs, sessionCpuSecs: atLogin !== undefined && cpuSecs ? cpuSecs - atLogin[1] : undefined, sessionMainCpuSecs: atLogin !== undefined && mainCpuSecs ? mainCpuSecs - atLogin[2] : undefined, secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined, sftp: counts };
+  return { cpuSecs, sessionCpuSecs: atLogin !== undefined && cpuSecs ? cpuSecs - atLogin[1] : undefined, sessionMainCpuSecs: atLogin !== undefined && mainCpuSecs ? mainCpuSecs - atLogin[2] : undefined, secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, endAt: end, firstDeliveredAt: opts.firstAt?.(), peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined, sftp: counts };
 }
 
 /** Runs lftp with a script to completion; returns wall time and peak RSS. */
@@ -161,9 +168,10 @@ async function writeBigFile(file: string, bytes: number): Promise<void> {
  * Counts the files of one run the sink accepted (one per idempotency key), reading only what arrived since the
  * last call (the sink runs in this process: a poll must not cost it time), and when the last of them arrived.
  */
-function acceptedCounter(sink: Sink, tag: string): { count(): number; lastAt(): number | undefined } {
+function acceptedCounter(sink: Sink, tag: string): { count(): number; firstAt(): number | undefined; lastAt(): number | undefined } {
   const keys = new Set<string>();
   let from = 0;
+  let first: number | undefined;
   let last: number | undefined;
   const count = () => {
     const all = sink.received;
@@ -174,12 +182,13 @@ function acceptedCounter(sink: Sink, tag: string): { count(): number; lastAt(): 
       // recorded before its answer: counted once the sink accepted it (a 2xx, sent in the same turn)
       if (!keys.has(key) && sink.accepted.get(key)?.includes(r)) {
         keys.add(key);
+        first = Math.min(first ?? r.at, r.at);
         last = Math.max(last ?? 0, r.at);
       }
     }
     return keys.size;
   };
-  return { count, lastAt: () => last };
+  return { count, firstAt: () => first, lastAt: () => last };
 }
 
 function rows(
@@ -317,7 +326,7 @@ async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpSe
       const mirrored = fs.readdirSync(path.join(out, 'mirror')).length;
       if (mirrored !== n) throw new Error(`lftp mirrored ${mirrored} of ${n} files`);
       const accepted = acceptedCounter(sink, tag);
-      const f = await ferryRun({ source, destination: { type: 'http', url: `${sink.url}/${tag}`, concurrency: 4 } }, () => accepted.count() >= n, 600_000, undefined, undefined, { countSftp: kind === 'sftp', finishedAt: accepted.lastAt });
+      const f = await ferryRun({ source, destination: { type: 'http', url: `${sink.url}/${tag}`, concurrency: 4 } }, () => accepted.count() >= n, 600_000, undefined, undefined, { countSftp: kind === 'sftp', finishedAt: accepted.lastAt, firstAt: accepted.firstAt });
       if (kind === 'sftp') {
         const a = await sftpDownloadAlone(servers.sshd!, remoteDir);
         if (a.files !== n) throw new Error(`the download alone read ${a.files} of ${n} files`);
@@ -327,7 +336,11 @@ async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpSe
         const main = f.sessionMainCpuSecs ? ` (main thread ${((f.sessionMainCpuSecs * 1000) / n).toFixed(2)})` : '';
         const cpu = f.sessionCpuSecs ? `, session CPU ${((f.sessionCpuSecs * 1000) / n).toFixed(2)}${main} ms/file` : '';
         const dl = alone.length > round ? `; download alone ${alone[round].secs.toFixed(2)} s` : '';
-        process.stderr.write(`  round ${round + 1}: lftp ${r.secs.toFixed(2)} s, Ferry session ${f.sessionSecs?.toFixed(2)} s (${((r.secs / (f.sessionSecs ?? f.secs)) * 100).toFixed(1)}%; run ${f.secs.toFixed(2)} s${cpu}), peak RSS ${f.peakRssMb} MB${dl}\n`);
+        // the session's course, from the first connection: first file opened, last opened, first delivered, end
+        const c = f.sftp;
+        const since = (t?: number) => (t && c?.firstConnectAt ? `${t - c.firstConnectAt}` : '?');
+        const course = c ? `; ms from connecting: first OPEN ${since(c.firstOpenAt)}, first delivered ${since(f.firstDeliveredAt)}, last OPEN ${since(c.lastOpenAt)}, end ${since(f.endAt)}` : '';
+        process.stderr.write(`  round ${round + 1}: lftp ${r.secs.toFixed(2)} s, Ferry session ${f.sessionSecs?.toFixed(2)} s (${((r.secs / (f.sessionSecs ?? f.secs)) * 100).toFixed(1)}%; run ${f.secs.toFixed(2)} s${cpu}), peak RSS ${f.peakRssMb} MB${dl}${course}\n`);
       }
       peakRssMb = Math.max(peakRssMb, f.peakRssMb);
       if (f.sessionSecs) paired.push((r.secs / f.sessionSecs) * 100);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sftpConnector } from '../../connectors/sftp/index.ts';
 import { sftpSourceSchema } from '../../connectors/sftp/schema.ts';
+import type { Source } from '../../connectors/contract.ts';
 import type { RemoteFs, RemoteSession } from '../../connectors/remote/protocol.ts';
 import { loadConfig } from '../../main/engine/config/load.ts';
 import { Engine } from '../../main/engine/engine.ts';
@@ -63,20 +64,25 @@ function countReadsPerConnection(source: unknown, errors: string[] = []): number
   return perConnection;
 }
 
+/** One scan of the source, closed after: every file taken once, intact, with no problem reported. */
+async function scanTakesAll(source: Source, files: Map<string, Buffer>): Promise<void> {
+  const rec = recordingContext();
+  try {
+    await source.scan(rec.ctx);
+  } finally {
+    await source.close?.();
+  }
+  expect(rec.problems).toEqual([]);
+  expect(rec.names()).toEqual([...files.keys()].sort());
+  for (const e of rec.emitted) expect(e.bytes.equals(files.get(e.item.name)!), e.item.name).toBe(true);
+}
+
 describe('sftp small files', () => {
   it('many files go over every connection of maxConnections at once, each taken once and intact', async () => {
     const { remote, files } = smallFiles('spread', 400);
     const source = sftpConnector.createSource!(sftpSourceSchema.parse({ ...conn(), path: remote, settleMs: 0, maxConnections: 3 }), env);
     const perConnection = countReadsPerConnection(source);
-    const rec = recordingContext();
-    try {
-      await source.scan(rec.ctx);
-    } finally {
-      await source.close?.();
-    }
-    expect(rec.problems).toEqual([]);
-    expect(rec.names()).toEqual([...files.keys()].sort());
-    for (const e of rec.emitted) expect(e.bytes.equals(files.get(e.item.name)!), e.item.name).toBe(true);
+    await scanTakesAll(source, files);
     // every connection the flow may open was opened and carried a share of the files, and no more were opened
     expect(perConnection).toHaveLength(3);
     for (const n of perConnection) expect(n).toBeGreaterThan(20);
@@ -102,15 +108,7 @@ describe('sftp small files', () => {
       };
       return s;
     };
-    const rec = recordingContext();
-    try {
-      await source.scan(rec.ctx);
-    } finally {
-      await source.close?.();
-    }
-    expect(rec.problems).toEqual([]);
-    expect(rec.names()).toEqual([...files.keys()].sort());
-    for (const e of rec.emitted) expect(e.bytes.equals(files.get(e.item.name)!), e.item.name).toBe(true);
+    await scanTakesAll(source, files);
     expect(connections).toBe(1);
     // three requests a file (OPEN, READ, CLOSE) and a few for the listing: one packet each is over 3 a file.
     // Held to the end of a turn, a file's READ and CLOSE share a packet, and the next file's OPEN goes with the

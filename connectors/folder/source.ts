@@ -17,6 +17,11 @@ export class FolderSource implements Source {
   private readonly reader: FolderReader;
   private readonly intake: FileIntake;
   private readonly feed: FolderFeedOptions;
+  /**
+   * Moves or deletes the original once delivered. Left out when files stay (keep): then a delivery has no step
+   * to run or record afterwards.
+   */
+  readonly afterDelivery?: (item: SettledItem) => Promise<void>;
 
   constructor(cfg: FolderSourceConfig, env: ConnectorEnv) {
     this.cfg = cfg;
@@ -35,6 +40,7 @@ export class FolderSource implements Source {
       existingFiles: cfg.existingFiles,
     });
     this.feed = { recursive: cfg.recursive, depth: cfg.depth, ignoredDir, pollIntervalMs: cfg.pollIntervalMs };
+    if (cfg.afterDelivery.action !== 'keep') this.afterDelivery = (item) => this.intake.afterDelivery(item);
   }
 
   /** What the intake looked at and decided. */
@@ -77,9 +83,5 @@ export class FolderSource implements Source {
       startFeed: async (sink) => (this.cfg.usePolling ? pollingFeed(this.reader, this.feed, sink) : nativeFeed(this.reader, this.feed, sink)),
       poll: this.cfg.usePolling ? { everyMs: this.cfg.pollIntervalMs, perFileUpTo: this.cfg.pollFilesUpTo, stampsOf: (rels) => this.reader.folderStamps(rels) } : undefined,
     });
-  }
-
-  afterDelivery(item: SettledItem): Promise<void> {
-    return this.intake.afterDelivery(item);
   }
 }

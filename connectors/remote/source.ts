@@ -15,6 +15,11 @@ export class RemoteSource implements Source {
   private readonly pool: SessionPool;
   private readonly reader: RemoteReader;
   private readonly intake: FileIntake;
+  /**
+   * Moves or deletes the original once delivered. Left out when files stay (keep): then a delivery has no step
+   * to run or record afterwards.
+   */
+  readonly afterDelivery?: (item: SettledItem) => Promise<void>;
 
   constructor(cfg: RemoteSourceConfig, fs: RemoteFs, _log: ConnectorLogger) {
     this.cfg = cfg;
@@ -32,6 +37,7 @@ export class RemoteSource implements Source {
       settleMs: cfg.settleMs,
       afterDelivery: cfg.afterDelivery.action,
     });
+    if (cfg.afterDelivery.action !== 'keep') this.afterDelivery = (item) => this.intake.afterDelivery(item);
   }
 
   /** What the intake looked at and decided. */
@@ -66,10 +72,6 @@ export class RemoteSource implements Source {
 
   scan(ctx: SourceContext): Promise<void> {
     return this.intake.scan(ctx);
-  }
-
-  afterDelivery(item: SettledItem): Promise<void> {
-    return this.intake.afterDelivery(item);
   }
 
   async close(): Promise<void> {

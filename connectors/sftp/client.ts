@@ -11,6 +11,7 @@ import { errorMessage, type ConnectorLogger } from '../contract.ts';
 import { networkFailure, RemoteProblem } from '../remote/errors.ts';
 import type { FolderPages, RemoteEntry, RemoteFailure, RemoteFs, RemoteSession } from '../remote/protocol.ts';
 import type { SftpConnectionConfig } from './schema.ts';
+import { TurnWriter } from './turn-writer.ts';
 
 /** "SHA256:<base64 without padding>" of a raw host key, as `ssh-keygen -lf` prints it. */
 export function hostKeyFingerprint(key: Buffer): string {
@@ -36,8 +37,8 @@ const PERMISSION_DENIED = 3;
 class SftpSession implements RemoteSession {
   private readonly sftp: SftpClient;
   private ended = false;
-  /** Writes are being held until the end of this turn of the event loop (see writeTogether). */
-  private corked = false;
+  /** Holds what a turn of the event loop sends, to send it together (see writeTogether). */
+  private readonly writer?: TurnWriter;
   /**
    * The requests under way, failed at once when the SSH connection goes away (instead of hanging). A set, not
    * a race against one promise of the loss: each race would leave a reaction on that never-settled promise,
@@ -54,6 +55,8 @@ class SftpSession implements RemoteSession {
   constructor(sftp: SftpClient, events: NodeJS.EventEmitter, timeoutMs: number) {
     this.sftp = sftp;
     this.timeoutMs = timeoutMs;
+    const raw = (sftp as unknown as { sftp?: SFTPWrapper }).sftp;
+    if (raw) this.writer = new TurnWriter(raw, () => this.socket());
     events.once('gone', (err?: Error) => {
       this.ended = true;
       this.lostError = Object.assign(new Error(`connection lost${err?.message ? `: ${err.message}` : ''}`), { code: 'ECONNRESET' });
@@ -282,19 +285,17 @@ class SftpSession implements RemoteSession {
   }
 
   /**
-   * Holds what is sent until this turn of the event loop ends, then writes it in one system call: the requests
-   * of every file whose previous answer came in the same read from the socket leave together.
+   * Holds what is sent until this turn of the event loop ends, then sends it in as few SSH packets as fit and
+   * one system call: the requests of every file whose previous answer came in the same read from the socket
+   * leave together.
    */
   private writeTogether(): void {
-    if (this.corked) return;
-    const socket = this.socket();
-    if (!socket || socket.destroyed) return;
-    this.corked = true;
-    socket.cork();
-    setImmediate(() => {
-      this.corked = false;
-      socket.uncork();
-    });
+    this.writer?.hold();
+  }
+
+  /** SSH packets of SFTP requests sent so far (tests count them). */
+  get packetsSent(): number {
+    return this.writer?.packets ?? 0;
   }
 
   async upload(from: Readable, file: string): Promise<void> {

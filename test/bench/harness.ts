@@ -42,11 +42,14 @@ export function sampleRss(pid: number, everyMs = 50): { peak(): number; stop(): 
   };
 }
 
-/** CPU time (user + system) a process has used so far, in seconds, from /proc (0 once it is gone). */
-export function cpuSeconds(pid: number): number {
+/**
+ * CPU time (user + system) a process has used so far, in seconds, from /proc (0 once it is gone); with
+ * `mainThread`, that of its main thread alone (the event loop, without V8's and libuv's helper threads).
+ */
+export function cpuSeconds(pid: number, mainThread = false): number {
   try {
     // fields after the command name: state is 3rd, utime 14th, stime 15th (in clock ticks of 1/100 s)
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {

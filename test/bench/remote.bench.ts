@@ -34,8 +34,14 @@ interface Measured {
   cpuSecs?: number;
   /** CPU time of the `ferry run` process from its first connection to the end (SFTP: the session). */
   sessionCpuSecs?: number;
+  /** The same, of its main thread alone (the event loop: everything but V8's and libuv's helper threads). */
+  sessionMainCpuSecs?: number;
   /** SFTP requests Ferry sent, by type, the round trips its downloads waited for, and its SSH connections (sftp-requests.mjs). */
   sftp?: SftpCounts;
+  /** When the receiver got the first file of the run (epoch ms). */
+  firstDeliveredAt?: number;
+  /** The session's end (epoch ms). */
+  endAt?: number;
 }
 
 interface SftpCounts {
@@ -44,6 +50,9 @@ interface SftpCounts {
   requests: Record<string, number>;
   filesRead: number;
   roundTrips: number;
+  /** When the first and the last file was opened (epoch ms). */
+  firstOpenAt?: number;
+  lastOpenAt?: number;
 }
 
 /** The SFTP request counter preloaded into `ferry run` (see sftp-requests.mjs). */
@@ -66,7 +75,7 @@ async function ferryRun(
   timeoutMs: number,
   started?: (dataDir: string) => boolean,
   loginTimes?: number[],
-  opts: { countSftp?: boolean } = {},
+  opts: { countSftp?: boolean; finishedAt?: () => number | undefined; firstAt?: () => number | undefined } = {},
 ): Promise<Measured> {
   const dir = tmp();
   const countFile = path.join(dir, 'sftp-requests.json');
@@ -94,19 +103,21 @@ async function ferryRun(
   let storedAt: number | undefined;
   let doneAt = 0;
   /** The process's CPU seconds sampled while waiting, to tell the session's CPU from the start-up's. */
-  const cpuSamples: Array<[number, number]> = [];
+  const cpuSamples: Array<[number, number, number]> = [];
   const onTick = () => {
-    if (opts.countSftp) cpuSamples.push([Date.now(), cpuSeconds(child.pid!)]);
+    if (opts.countSftp) cpuSamples.push([Date.now(), cpuSeconds(child.pid!), cpuSeconds(child.pid!, true)]);
     const busy = started?.(path.join(dir, 'data'));
     if (firstByteAt === undefined && busy) firstByteAt = Date.now();
     else if (firstByteAt !== undefined && storedAt === undefined && !busy) storedAt = Date.now();
   };
   try {
     await waitUntil(`ferry (${err.slice(-400)})`, done, timeoutMs, child, onTick);
-    doneAt = Date.now();
+    // when the receiver recorded the last file (the poll above sees it up to a tick later)
+    doneAt = opts.finishedAt?.() ?? Date.now();
   } finally {
     const peakRssMb = rss.stop();
     (ferryRun as { cpu?: number }).cpu = cpuSeconds(child.pid!);
+    (ferryRun as { mainCpu?: number }).mainCpu = cpuSeconds(child.pid!, true);
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
@@ -118,9 +129,10 @@ async function ferryRun(
   const end = doneAt;
   const counts = (ferryRun as { counts?: SftpCounts }).counts;
   const login = counts?.firstConnectAt || loginTimes?.find((t) => t >= start);
-  const cpuAtLogin = login === undefined ? undefined : cpuSamples.filter(([t]) => t <= login).pop()?.[1];
+  const atLogin = login === undefined ? undefined : cpuSamples.filter(([t]) => t <= login).pop();
   const cpuSecs = (ferryRun as { cpu?: number }).cpu;
-  return { cpuSecs, sessionCpuSecs: cpuAtLogin !== undefined && cpuSecs ? cpuSecs - cpuAtLogin : undefined, secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined, sftp: counts };
+  const mainCpuSecs = (ferryRun as { mainCpu?: number }).mainCpu;
+  return { cpuSecs, sessionCpuSecs: atLogin !== undefined && cpuSecs ? cpuSecs - atLogin[1] : undefined, sessionMainCpuSecs: atLogin !== undefined && mainCpuSecs ? mainCpuSecs - atLogin[2] : undefined, secs: (end - start) / 1000, sessionSecs: login !== undefined && login >= start ? (end - login) / 1000 : undefined, endAt: end, firstDeliveredAt: opts.firstAt?.(), peakRssMb: (ferryRun as { last?: number }).last!, transferSecs: firstByteAt ? (end - firstByteAt) / 1000 : undefined, downloadSecs: firstByteAt && storedAt ? (storedAt - firstByteAt) / 1000 : undefined, sftp: counts };
 }
 
 /** Runs lftp with a script to completion; returns wall time and peak RSS. */
@@ -152,12 +164,31 @@ async function writeBigFile(file: string, bytes: number): Promise<void> {
   await h.close();
 }
 
-function countAccepted(sink: Sink, tag: string): number {
-  let n = 0;
-  for (const recs of sink.accepted.values()) {
-    if (recs.some((r) => String(r.headers['x-ferry-filename']).startsWith(tag))) n++;
-  }
-  return n;
+/**
+ * Counts the files of one run the sink accepted (one per idempotency key), reading only what arrived since the
+ * last call (the sink runs in this process: a poll must not cost it time), and when the last of them arrived.
+ */
+function acceptedCounter(sink: Sink, tag: string): { count(): number; firstAt(): number | undefined; lastAt(): number | undefined } {
+  const keys = new Set<string>();
+  let from = 0;
+  let first: number | undefined;
+  let last: number | undefined;
+  const count = () => {
+    const all = sink.received;
+    for (; from < all.length; from++) {
+      const r = all[from];
+      if (!String(r.headers['x-ferry-filename']).startsWith(tag)) continue;
+      const key = String(r.headers['idempotency-key'] ?? '');
+      // recorded before its answer: counted once the sink accepted it (a 2xx, sent in the same turn)
+      if (!keys.has(key) && sink.accepted.get(key)?.includes(r)) {
+        keys.add(key);
+        first = Math.min(first ?? r.at, r.at);
+        last = Math.max(last ?? 0, r.at);
+      }
+    }
+    return keys.size;
+  };
+  return { count, firstAt: () => first, lastAt: () => last };
 }
 
 function rows(
@@ -180,6 +211,11 @@ function rows(
     // the run's CPU less what it had used when it first connected (start-up, the wait for the first tick)
     transfer['session CPU ms/file'] = round((ferry.sessionCpuSecs * 1000) / n, 2);
     transfer['session CPU % of wall'] = ferry.sessionSecs ? round((ferry.sessionCpuSecs / ferry.sessionSecs) * 100) : 'n/a';
+  }
+  if (ferry.sessionMainCpuSecs) {
+    // the event loop's share: what bounds the rate while it is near 100% of the wall time
+    transfer['session main-thread CPU ms/file'] = round((ferry.sessionMainCpuSecs * 1000) / n, 2);
+    transfer['session main-thread CPU % of wall'] = ferry.sessionSecs ? round((ferry.sessionMainCpuSecs / ferry.sessionSecs) * 100) : 'n/a';
   }
   if (ferry.sessionSecs) {
     transfer['session s'] = round(ferry.sessionSecs, 2);
@@ -289,16 +325,22 @@ async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpSe
       const r = await lftpRun(lftpArgs, 600_000);
       const mirrored = fs.readdirSync(path.join(out, 'mirror')).length;
       if (mirrored !== n) throw new Error(`lftp mirrored ${mirrored} of ${n} files`);
-      const f = await ferryRun({ source, destination: { type: 'http', url: `${sink.url}/${tag}`, concurrency: 4 } }, () => countAccepted(sink, tag) >= n, 600_000, undefined, undefined, { countSftp: kind === 'sftp' });
+      const accepted = acceptedCounter(sink, tag);
+      const f = await ferryRun({ source, destination: { type: 'http', url: `${sink.url}/${tag}`, concurrency: 4 } }, () => accepted.count() >= n, 600_000, undefined, undefined, { countSftp: kind === 'sftp', finishedAt: accepted.lastAt, firstAt: accepted.firstAt });
       if (kind === 'sftp') {
         const a = await sftpDownloadAlone(servers.sshd!, remoteDir);
         if (a.files !== n) throw new Error(`the download alone read ${a.files} of ${n} files`);
         alone.push({ ratio: (r.secs / a.secs) * 100, secs: a.secs, cpuMsPerFile: (a.cpuSecs * 1000) / n });
       }
       if (rounds > 1) {
-        const cpu = f.sessionCpuSecs ? `, session CPU ${((f.sessionCpuSecs * 1000) / n).toFixed(2)} ms/file` : '';
+        const main = f.sessionMainCpuSecs ? ` (main thread ${((f.sessionMainCpuSecs * 1000) / n).toFixed(2)})` : '';
+        const cpu = f.sessionCpuSecs ? `, session CPU ${((f.sessionCpuSecs * 1000) / n).toFixed(2)}${main} ms/file` : '';
         const dl = alone.length > round ? `; download alone ${alone[round].secs.toFixed(2)} s` : '';
-        process.stderr.write(`  round ${round + 1}: lftp ${r.secs.toFixed(2)} s, Ferry session ${f.sessionSecs?.toFixed(2)} s (${((r.secs / (f.sessionSecs ?? f.secs)) * 100).toFixed(1)}%; run ${f.secs.toFixed(2)} s${cpu}), peak RSS ${f.peakRssMb} MB${dl}\n`);
+        // the session's course, from the first connection: first file opened, last opened, first delivered, end
+        const c = f.sftp;
+        const since = (t?: number) => (t && c?.firstConnectAt ? `${t - c.firstConnectAt}` : '?');
+        const course = c ? `; ms from connecting: first OPEN ${since(c.firstOpenAt)}, first delivered ${since(f.firstDeliveredAt)}, last OPEN ${since(c.lastOpenAt)}, end ${since(f.endAt)}` : '';
+        process.stderr.write(`  round ${round + 1}: lftp ${r.secs.toFixed(2)} s, Ferry session ${f.sessionSecs?.toFixed(2)} s (${((r.secs / (f.sessionSecs ?? f.secs)) * 100).toFixed(1)}%; run ${f.secs.toFixed(2)} s${cpu}), peak RSS ${f.peakRssMb} MB${dl}${course}\n`);
       }
       peakRssMb = Math.max(peakRssMb, f.peakRssMb);
       if (f.sessionSecs) paired.push((r.secs / f.sessionSecs) * 100);

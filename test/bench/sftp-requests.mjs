@@ -10,7 +10,7 @@ if (out) {
   const require = createRequire(import.meta.url);
   const { SFTP } = require('ssh2/lib/protocol/SFTP.js');
   const { Client } = require('ssh2');
-  const counts = { firstConnectAt: 0, connections: 0, requests: {}, filesRead: 0, roundTrips: 0 };
+  const counts = { firstConnectAt: 0, connections: 0, requests: {}, filesRead: 0, roundTrips: 0, firstOpenAt: 0, lastOpenAt: 0 };
   const countLine = (line) => {
     const m = /^SFTP: Outbound: (?:Sending|Buffered) (\w+)/.exec(line);
     if (m) counts.requests[m[1]] = (counts.requests[m[1]] ?? 0) + 1;
@@ -35,6 +35,8 @@ if (out) {
     if (typeof attrs === 'function') (cb = attrs), (attrs = undefined);
     if (flags !== 'r') return open.call(this, path, flags, attrs, cb);
     counts.filesRead++;
+    counts.lastOpenAt = Date.now();
+    counts.firstOpenAt ||= counts.lastOpenAt;
     const file = { outstanding: 0 };
     const done = sent(file, cb);
     return open.call(this, path, flags, attrs, (err, handle) => {

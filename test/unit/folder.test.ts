@@ -248,7 +248,7 @@ describe('folder source: what it takes', () => {
     await src.scan(c.ctx);
     expect(c.names()).toEqual(['data.csv']);
     const it0 = c.emitted[0].item;
-    await src.afterDelivery({ id: 1, sourceKey: it0.sourceKey, name: it0.name, attributes: it0.attributes!, outcome: 'delivered' });
+    await src.afterDelivery!({ id: 1, sourceKey: it0.sourceKey, name: it0.name, attributes: it0.attributes!, outcome: 'delivered' });
     expect(listFiles(root)).toEqual(['.sent/data.csv']);
   });
 });
@@ -263,12 +263,12 @@ describe('folder source: after delivery', () => {
     const c = fakeContext();
     await src.scan(c.ctx);
     const it0 = c.emitted[0].item;
-    await src.afterDelivery({ id: 1, sourceKey: it0.sourceKey, name: it0.name, attributes: it0.attributes!, outcome: 'delivered' });
+    await src.afterDelivery!({ id: 1, sourceKey: it0.sourceKey, name: it0.name, attributes: it0.attributes!, outcome: 'delivered' });
     expect(listFiles(root)).toEqual(['.sent/a (1).txt', '.sent/a.txt']);
     expect(fs.readFileSync(path.join(sent, 'a.txt'), 'utf8')).toBe('earlier');
     expect(fs.readFileSync(path.join(sent, 'a (1).txt'), 'utf8')).toBe('now');
     // a repeat (crash after the move) finds nothing to do and does not throw
-    await src.afterDelivery({ id: 1, sourceKey: it0.sourceKey, name: it0.name, attributes: it0.attributes!, outcome: 'delivered' });
+    await src.afterDelivery!({ id: 1, sourceKey: it0.sourceKey, name: it0.name, attributes: it0.attributes!, outcome: 'delivered' });
     expect(listFiles(root)).toHaveLength(2);
   });
 
@@ -279,7 +279,7 @@ describe('folder source: after delivery', () => {
     const c = fakeContext();
     await src.scan(c.ctx);
     const it0 = c.emitted[0].item;
-    await src.afterDelivery({ id: 1, sourceKey: it0.sourceKey, name: it0.name, attributes: it0.attributes!, outcome: 'delivered' });
+    await src.afterDelivery!({ id: 1, sourceKey: it0.sourceKey, name: it0.name, attributes: it0.attributes!, outcome: 'delivered' });
     expect(listFiles(root)).toEqual(['done/sub/a.txt']);
 
     const root2 = tempDir();
@@ -291,8 +291,8 @@ describe('folder source: after delivery', () => {
     const [b, cc] = c2.emitted.map((e) => e.item).sort((x, y) => x.name.localeCompare(y.name));
     // c.txt is rewritten after it was taken: the delivered version is not the one on disk any more
     fs.writeFileSync(path.join(root2, 'c.txt'), 'c, newer and longer');
-    await del.afterDelivery({ id: 1, sourceKey: b.sourceKey, name: b.name, attributes: b.attributes!, outcome: 'delivered' });
-    await del.afterDelivery({ id: 2, sourceKey: cc.sourceKey, name: cc.name, attributes: cc.attributes!, outcome: 'delivered' });
+    await del.afterDelivery!({ id: 1, sourceKey: b.sourceKey, name: b.name, attributes: b.attributes!, outcome: 'delivered' });
+    await del.afterDelivery!({ id: 2, sourceKey: cc.sourceKey, name: cc.name, attributes: cc.attributes!, outcome: 'delivered' });
     expect(listFiles(root2)).toEqual(['c.txt']);
   });
 

@@ -490,9 +490,11 @@ export class FileIntake {
       const now = Date.now();
       if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
       let prefetched = 0;
+      // the reader yields only what listOptions().wants allows: without ready markers, wanted files alone
+      const onlyWanted = !this.rules.readyMarker;
       for (let i = 0; i < page.length; i++) {
         const e = page[i];
-        if (!this.rules.wants(e.rel)) continue;
+        if (!onlyWanted && !this.rules.wants(e.rel)) continue;
         // the file is there: its memory stays (a changed file's key builds on the version queued before it)
         sweep.saw(e, roundNo);
         if (inRound) round.files++;
@@ -511,7 +513,7 @@ export class FileIntake {
           prefetched = i + MEMO_PAGE;
         }
         if (sweep.has(e)) {
-          this.observed.delete(e.rel);
+          if (this.observed.size > 0) this.observed.delete(e.rel);
           this.activity.decided(e.rel, 'remembered');
           continue;
         }

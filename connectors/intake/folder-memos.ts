@@ -15,7 +15,7 @@ export const MEMO_RANGE_PAGE = 1000;
  * Memos read by the first query of a folder and the first after a sub-folder's: the keys there may all be
  * a sub-folder's (passed over unread), so the page grows (doubling) only while it finds the folder's own.
  */
-const FIRST_PAGE = 64;
+export const FIRST_PAGE = 64;
 
 /** The key right after every key that starts with `prefix` ("a/" → "a0": "/" and "0" are neighbours). */
 export function pastPrefix(prefix: string): string {
@@ -55,11 +55,15 @@ export class FolderMemos {
   memoOf(name: string): TakenMemo | undefined {
     for (;;) {
       if (this.at === this.names.length && !this.readPage()) return undefined;
-      const c = compareNames(this.names[this.at], name);
-      if (c > 0) return undefined;
-      const i = this.at++;
-      if (c === 0) return this.memos[i];
-      this.passed.push(this.prefix + this.names[i]);
+      const i = this.at;
+      const next = this.names[i];
+      if (next === name) {
+        this.at++;
+        return this.memos[i];
+      }
+      if (compareNames(next, name) > 0) return undefined;
+      this.at++;
+      this.passed.push(this.prefix + next);
     }
   }
 

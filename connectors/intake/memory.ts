@@ -10,7 +10,7 @@
 // durable (move/delete on a local folder) only holds the files waiting for their after-delivery, in RAM.
 import type { SourceState } from '../contract.ts';
 import { CleanListings } from './clean-listings.ts';
-import { FolderMemos, pastPrefix } from './folder-memos.ts';
+import { FIRST_PAGE, FolderMemos, pastPrefix } from './folder-memos.ts';
 import type { FileEntry } from './reader.ts';
 
 /** The stored form (unchanged since before the intake core: memories written by earlier versions are read as they are). */
@@ -259,8 +259,10 @@ export class TakenMemory {
     const end = pastPrefix(prefix);
     const gone: string[] = [];
     let from = prefix;
+    // a short first page, and after each sub-folder jumped over: the keys there may all be the sub-folder's
+    let limit = FIRST_PAGE;
     for (;;) {
-      const keys = state.keys(from, end, SWEEP_PAGE);
+      const keys = state.keys(from, end, limit);
       if (keys.length === 0) break;
       let jump: string | undefined;
       for (const key of keys) {
@@ -273,9 +275,14 @@ export class TakenMemory {
         if (slash < 0 && seen.has(rest)) continue;
         gone.push(key);
       }
-      if (jump !== undefined) from = jump;
-      else if (keys.length < SWEEP_PAGE) break;
-      else from = `${keys[keys.length - 1]}\u0000`;
+      if (jump !== undefined) {
+        from = jump;
+        limit = FIRST_PAGE;
+      } else if (keys.length < limit) break;
+      else {
+        from = `${keys[keys.length - 1]}\u0000`;
+        limit = Math.min(SWEEP_PAGE, limit * 2);
+      }
     }
     return this.forgetKeys(gone, since);
   }

@@ -38,8 +38,6 @@ export class FolderMemos {
   readonly passed: string[] = [];
   /** Sub-folders (names) that hold memos. */
   readonly subfolders = new Set<string>();
-  /** Queries made. */
-  reads = 0;
 
   constructor(state: SourceState, prefix: string) {
     this.state = state;
@@ -83,7 +81,6 @@ export class FolderMemos {
     while (this.from !== undefined && this.names.length === 0) {
       const limit = this.limit;
       const rows = this.state.range<TakenMemo>(this.from, this.end, limit);
-      this.reads++;
       const cut = this.prefix.length;
       /** The sub-folder whose memos are being passed over ("<prefix><name>/"). */
       let skipping: string | undefined;

@@ -121,6 +121,8 @@ export interface SourceState {
   getMany<T = unknown>(keys: string[]): Map<string, T>;
   /** Up to `limit` keys with from ≤ key < to, in order of their code points: a large memory walked a page at a time. */
   keys(from: string, to: string, limit: number): string[];
+  /** Up to `limit` entries with from ≤ key < to, in order of their keys' code points: a range read in one query. */
+  range<T = unknown>(from: string, to: string, limit: number): Array<[string, T]>;
   /** Sets many entries in one transaction. */
   setMany(entries: Array<[string, unknown]>): void;
 }

@@ -112,7 +112,8 @@ export class FolderReader implements StreamReader {
       const dir = relDir === '' ? this.root : path.join(this.root, relDir);
       const readAt = Date.now();
       let folder: fs.Stats;
-      let entries: fs.Dirent[] | undefined;
+      /** The folder's file names, when it is read (its entries are dropped at once: they die young). */
+      let files: string[] | undefined;
       let subdirs: string[];
       try {
         folder = await fs.promises.stat(dir);
@@ -123,8 +124,9 @@ export class FolderReader implements StreamReader {
           subdirs = known.subdirs;
           opts.folderRead?.(relDir, known, true);
         } else {
-          entries = await fs.promises.readdir(dir, { withFileTypes: true });
+          const entries = await fs.promises.readdir(dir, { withFileTypes: true });
           subdirs = sortNames(entries.filter((e) => e.isDirectory()).map((e) => e.name));
+          files = entries.filter((e) => e.isFile()).map((e) => e.name);
           // a folder read only in part (resumed at the cursor) vouches for nothing; nor does one changed just now
           if (cursor === undefined || !relDir.length || !cursor.startsWith(`${relDir}/`)) {
             opts.folderRead?.(relDir, { stamp, subdirs }, folder.mtimeMs < readAt - STAMP_TRUST_MS);
@@ -142,14 +144,14 @@ export class FolderReader implements StreamReader {
       const next = () => {
         for (let i = into.length - 1; i >= 0; i--) dirs.push(relDir === '' ? into[i] : `${relDir}/${into[i]}`);
       };
-      if (!entries) {
+      if (!files) {
         next();
         continue;
       }
       // a folder on the cursor's path is read from the cursor on only: it vouches for nothing
       const whole = cursor === undefined || (relDir !== '' && !cursor.startsWith(`${relDir}/`));
       const names: string[] = [];
-      for (const name of sortNames(entries.filter((e) => e.isFile()).map((e) => e.name))) {
+      for (const name of sortNames(files)) {
         const rel = relDir === '' ? name : `${relDir}/${name}`;
         if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) names.push(name);
       }

@@ -409,6 +409,8 @@ export class FileIntake {
       this.overflowed = false;
     }
     if (inRound) round.cursor = undefined;
+    // a walk in code-point order lists each folder's files in the order their memos are kept: read together
+    if (sorted) sweep.mergeInOrder(after);
     const roundNo = round.n;
     const markers = new Set<string>();
     const settling: string[] = [];
@@ -488,11 +490,13 @@ export class FileIntake {
       const now = Date.now();
       if (this.rules.readyMarker) for (const e of page) if (this.rules.isMarker(e.rel)) markers.add(e.rel);
       let prefetched = 0;
+      // the reader yields only what listOptions().wants allows: without ready markers, wanted files alone
+      const onlyWanted = !this.rules.readyMarker;
       for (let i = 0; i < page.length; i++) {
         const e = page[i];
-        if (!this.rules.wants(e.rel)) continue;
+        if (!onlyWanted && !this.rules.wants(e.rel)) continue;
         // the file is there: its memory stays (a changed file's key builds on the version queued before it)
-        sweep.saw(e.rel, roundNo);
+        sweep.saw(e, roundNo);
         if (inRound) round.files++;
         if (full) {
           // a reader that cannot resume walks on (what it saw is remembered) and admits nothing more: whether
@@ -502,13 +506,14 @@ export class FileIntake {
           sweep.pending();
           continue;
         }
-        // the memos of the next part of the page, in one look-up (a durable memory is not held in RAM)
+        // the memos of the next part of the page, in one look-up (a durable memory is not held in RAM), unless
+        // they are read alongside the folder's listing
         if (i >= prefetched) {
-          this.memory.prefetch(page.slice(i, i + MEMO_PAGE).map((x) => x.rel));
+          if (!sweep.merging) this.memory.prefetch(page.slice(i, i + MEMO_PAGE).map((x) => x.rel));
           prefetched = i + MEMO_PAGE;
         }
-        if (this.memory.has(e)) {
-          this.observed.delete(e.rel);
+        if (sweep.has(e)) {
+          if (this.observed.size > 0) this.observed.delete(e.rel);
           this.activity.decided(e.rel, 'remembered');
           continue;
         }

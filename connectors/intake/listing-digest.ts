@@ -50,10 +50,21 @@ export class ListingDigest {
     // a separator, so a name's last characters never read as the numbers' first
     h1 = Math.imul(h1 ^ 0x2f, 2654435761);
     h2 = Math.imul(h2 ^ 0x2f, 1597334677);
-    for (const w of [w0, w1, w2, w3, w4, w5, w6]) {
-      h1 = Math.imul(h1 ^ w, 2654435761);
-      h2 = Math.imul(h2 ^ w, 1597334677);
-    }
+    // the numbers one by one (no array per entry: a round digests a million of them)
+    h1 = Math.imul(h1 ^ w0, 2654435761);
+    h2 = Math.imul(h2 ^ w0, 1597334677);
+    h1 = Math.imul(h1 ^ w1, 2654435761);
+    h2 = Math.imul(h2 ^ w1, 1597334677);
+    h1 = Math.imul(h1 ^ w2, 2654435761);
+    h2 = Math.imul(h2 ^ w2, 1597334677);
+    h1 = Math.imul(h1 ^ w3, 2654435761);
+    h2 = Math.imul(h2 ^ w3, 1597334677);
+    h1 = Math.imul(h1 ^ w4, 2654435761);
+    h2 = Math.imul(h2 ^ w4, 1597334677);
+    h1 = Math.imul(h1 ^ w5, 2654435761);
+    h2 = Math.imul(h2 ^ w5, 1597334677);
+    h1 = Math.imul(h1 ^ w6, 2654435761);
+    h2 = Math.imul(h2 ^ w6, 1597334677);
     h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
     h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
     this.a = (this.a + (h1 >>> 0)) % TWO_32;

@@ -10,6 +10,7 @@
 // durable (move/delete on a local folder) only holds the files waiting for their after-delivery, in RAM.
 import type { SourceState } from '../contract.ts';
 import { CleanListings } from './clean-listings.ts';
+import { FIRST_PAGE, FolderMemos, pastPrefix } from './folder-memos.ts';
 import type { FileEntry } from './reader.ts';
 
 /** The stored form (unchanged since before the intake core: memories written by earlier versions are read as they are). */
@@ -42,11 +43,6 @@ function sameVersion(m: { size: number; mtimeMs: number; rawTime?: string }, e: 
   if (m.rawTime !== undefined) return m.rawTime === e.token;
   // a memo without a token: the times tell (a remote memo from before tokens were kept matches on size)
   return e.token === undefined ? m.mtimeMs === e.mtimeMs : true;
-}
-
-/** The key right after every key that starts with `prefix` ("a/" → "a0": "/" and "0" are neighbours, as ":" and ";"). */
-function pastPrefix(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
 /**
@@ -263,8 +259,10 @@ export class TakenMemory {
     const end = pastPrefix(prefix);
     const gone: string[] = [];
     let from = prefix;
+    // a short first page, and after each sub-folder jumped over: the keys there may all be the sub-folder's
+    let limit = FIRST_PAGE;
     for (;;) {
-      const keys = state.keys(from, end, SWEEP_PAGE);
+      const keys = state.keys(from, end, limit);
       if (keys.length === 0) break;
       let jump: string | undefined;
       for (const key of keys) {
@@ -275,19 +273,52 @@ export class TakenMemory {
           break;
         }
         if (slash < 0 && seen.has(rest)) continue;
-        const rel = key.slice(TAKEN_PREFIX.length);
-        if ((this.written.get(rel) ?? 0) < since) gone.push(rel);
+        gone.push(key);
       }
-      if (jump !== undefined) from = jump;
-      else if (keys.length < SWEEP_PAGE) break;
-      else from = `${keys[keys.length - 1]}\u0000`;
+      if (jump !== undefined) {
+        from = jump;
+        limit = FIRST_PAGE;
+      } else if (keys.length < limit) break;
+      else {
+        from = `${keys[keys.length - 1]}\u0000`;
+        limit = Math.min(SWEEP_PAGE, limit * 2);
+      }
     }
-    for (const rel of gone) {
+    return this.forgetKeys(gone, since);
+  }
+
+  /**
+   * @internal Forgets the memos of these keys (`taken:<rel>`), except those written since `since` (a listing
+   * that started then did not see their files, though they are there). Returns how many were forgotten.
+   */
+  forgetKeys(keys: string[], since: number): number {
+    const state = this.state;
+    if (!this.durable || !state) return 0;
+    let n = 0;
+    for (const key of keys) {
+      const rel = key.slice(TAKEN_PREFIX.length);
+      if ((this.written.get(rel) ?? 0) >= since) continue;
       this.listings.touched(dirOf(rel));
-      state.delete(TAKEN_PREFIX + rel);
-      this.cache.delete(TAKEN_PREFIX + rel);
+      state.delete(key);
+      this.cache.delete(key);
+      n++;
     }
-    return gone.length;
+    return n;
+  }
+
+  /**
+   * @internal The memos of a folder's own files, to be read alongside its listing (folder-memos.ts); undefined
+   * where they are looked up by key instead (not durable, or with a baseline, whose entries come with the memos).
+   */
+  folderMemos(relDir: string): FolderMemos | undefined {
+    if (!this.durable || !this.state || this.baseline) return undefined;
+    return new FolderMemos(this.state, TAKEN_PREFIX + (relDir === '' ? '' : `${relDir}/`));
+  }
+
+  /** @internal What a listing read of a file it did not find taken (its memo, or none): later looks need no query. */
+  looked(rel: string, memo: TakenMemo | undefined): void {
+    // what the cache holds is as new or newer (written by this process)
+    if (!this.cache.has(TAKEN_PREFIX + rel)) this.cached(TAKEN_PREFIX + rel, memo ?? null);
   }
 
   /** A listing round saw the file (in the version remembered): not durable memories keep it. */
@@ -330,14 +361,35 @@ export class FolderSweep {
   private files = 0;
   /** Memos forgotten by this pass. */
   forgotten = 0;
+  /**
+   * Set when the listing walks in code-point order (walk.ts) from `after` on: the memos of each folder it lists
+   * whole are read alongside it by key range (folder-memos.ts) instead of looked up file by file.
+   */
+  private merge?: { after: string | undefined };
+  /** The current folder's memos, read alongside its listing. */
+  private memos?: FolderMemos;
+  /** The last file seen while merging, and whether it was found taken in the version listed. */
+  private last?: FileEntry;
+  private lastTaken = false;
 
   constructor(memory: TakenMemory, since: number) {
     this.memory = memory;
     this.since = since;
   }
 
+  /** The listing walks in walk order (walk.ts), resumed after `after`: folders listed whole merge their memos. */
+  mergeInOrder(after: string | undefined): void {
+    this.merge = { after };
+  }
+
+  /** Whether the current folder's memos come from the merge (no look-up, no prefetch needed). */
+  get merging(): boolean {
+    return this.memos !== undefined;
+  }
+
   /** The listing (round `round`) showed this wanted file. */
-  saw(rel: string, round: number): void {
+  saw(e: FileEntry, round: number): void {
+    const rel = e.rel;
     if (!this.memory.durable) return this.memory.saw(rel, round);
     const dir = dirOf(rel);
     if (dir !== this.dir) {
@@ -346,12 +398,40 @@ export class FolderSweep {
       this.clean = true;
       this.mark = this.memory.listings.mark();
       this.files = 0;
+      // a folder on the cursor's path is listed from the cursor on only (as the reader does, see walk.ts)
+      const after = this.merge?.after;
+      const whole = this.merge !== undefined && (after === undefined || (dir !== '' && !after.startsWith(`${dir}/`)));
+      this.memos = whole ? this.memory.folderMemos(dir) : undefined;
     }
-    this.names.add(dir === '' ? rel : rel.slice(dir.length + 1));
     this.files++;
+    const name = dir === '' ? rel : rel.slice(dir.length + 1);
+    if (!this.memos) {
+      this.names.add(name);
+      return;
+    }
+    // every listed file takes its memo from the merge (one skipped would read as gone)
+    const memo = this.memos.memoOf(name);
+    this.last = e;
+    this.lastTaken = memo !== undefined && sameVersion(memo, e);
+    if (this.lastTaken) return;
+    // not in this version as read: a memo this process wrote since is newer (the cache holds it); the memo is
+    // asked for again when the file is taken
+    this.memory.looked(rel, memo);
+    this.lastTaken = this.memory.has(e);
+    // it may be taken in this pass: its memo is then safe from this sweep (see holds)
+    if (!this.lastTaken) this.names.add(name);
   }
 
-  /** Whether `rel` (in `dir`) is among the files seen in the folder being read: its memo is safe from this sweep. */
+  /** Taken already in this version (or left alone as an existing file): from the merge for the file just seen. */
+  has(e: FileEntry): boolean {
+    return this.memos !== undefined && this.last === e ? this.lastTaken : this.memory.has(e);
+  }
+
+  /**
+   * Whether `rel` (in `dir`) is among the files seen in the folder being read and not found taken: its memo is
+   * safe from this sweep. (Those found taken need no such note: a memo written for one of them in this pass
+   * is noted in the memory's `written`.)
+   */
   holds(dir: string, rel: string): boolean {
     return this.dir === dir && this.names.has(dir === '' ? rel : rel.slice(dir.length + 1));
   }
@@ -369,15 +449,29 @@ export class FolderSweep {
     if (!this.memory.durable) return;
     const listings = this.memory.listings;
     const current = this.dir === relDir;
-    const seen = current ? this.names : new SeenNames();
     // a folder without wanted files: nothing was looked up, so nothing could change under the look
     const clean = !current || (this.clean && !listings.changedSince(relDir, this.mark));
-    this.forgotten += this.memory.forgetUnlisted(relDir, seen, new Set(subdirs), this.since);
+    if (current && this.memos) {
+      // merged: the memos it passed over, and those past its last file, are of files the listing did not show
+      const memos = this.memos;
+      memos.finish();
+      this.forgotten += this.memory.forgetKeys(memos.passed, this.since);
+      const into = new Set(subdirs);
+      const none = { has: () => false };
+      for (const sub of memos.subfolders) {
+        if (!into.has(sub)) this.forgotten += this.memory.forgetUnlisted(relDir === '' ? sub : `${relDir}/${sub}`, none, new Set(), this.since);
+      }
+    } else {
+      const seen = current ? this.names : new SeenNames();
+      this.forgotten += this.memory.forgetUnlisted(relDir, seen, new Set(subdirs), this.since);
+    }
     // memos forgotten just now were of files the listing did not show: the memory now matches the listing
     if (digest !== undefined && clean) listings.record(relDir, digest, subdirs, current ? this.files : 0);
     else listings.drop(relDir);
     this.dir = undefined;
     this.names = new SeenNames();
+    this.memos = undefined;
+    this.last = undefined;
   }
 
   end(): void {

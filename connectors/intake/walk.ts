@@ -5,13 +5,36 @@
 // the cursor (ListOptions.after); one that cannot keeps listing without admitting, and the next round finds
 // the rest. Folders whose stamp (identity and modification time) is unchanged since a complete round need not
 // be read again: their entries are the same, and changes of files in place come through the watch.
+//
+// Names are ordered by code point, the same on every platform (not locale order), and the order SQLite keeps
+// the flow's state keys in (it compares UTF-8 bytes): a folder's listing and its memos (`taken:<rel>`, read
+// by key range) then come in one order and merge without a look-up per file (folder-memos.ts). JavaScript's
+// `<` compares UTF-16 code units, which differs only where one name has a character above U+FFFF (a surrogate
+// pair) and the other one from U+E000 to U+FFFF at the same place.
 
-/** Code-unit order of names, the same on every platform (not locale order). */
-const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Names holding a code unit from U+D800 up, where code-unit and code-point order may part. */
+const HIGH_UNIT = /[\uD800-\uFFFF]/;
 
-/** Sorts a folder's names in walk order. */
+/** Compares two names by code point (negative: a first). */
+export function compareNames(a: string, b: string): number {
+  const n = a.length < b.length ? a.length : b.length;
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length - b.length;
+  let x = a.charCodeAt(i);
+  let y = b.charCodeAt(i);
+  if (x >= 0xd800 && y >= 0xd800) {
+    // surrogates (characters above U+FFFF) come after U+E000–U+FFFF
+    x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+    y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+  }
+  return x - y;
+}
+
+/** Sorts a folder's names in walk order (code points; native code-unit comparison where that is the same). */
 export function sortNames(names: string[]): string[] {
-  return names.sort(byName);
+  for (const name of names) if (HIGH_UNIT.test(name)) return names.sort(compareNames);
+  return names.sort(); // strings compared by code unit: the same order when no name reaches U+D800
 }
 
 /**
@@ -29,7 +52,7 @@ export function afterCursor(rel: string, cursor: string): boolean {
       continue;
     }
     if (aFile !== bFile) return bFile; // a file of this folder comes before the sub-folders
-    return a[i] > b[i];
+    return compareNames(a[i], b[i]) > 0;
   }
 }
 
@@ -40,7 +63,7 @@ export function folderReachesCursor(relDir: string, cursor: string): boolean {
   const c = cursor.split('/');
   for (let i = 0; i < d.length; i++) {
     if (i === c.length - 1) return true; // the cursor is a file above this folder: all of the folder comes after
-    if (d[i] !== c[i]) return d[i] > c[i];
+    if (d[i] !== c[i]) return compareNames(d[i], c[i]) > 0;
   }
   return true; // the cursor lies inside this folder
 }

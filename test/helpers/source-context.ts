@@ -14,9 +14,9 @@ const byCodePoint = (a: string, b: string) => {
  * A state kept in memory (a source's durable memory, without a database). `reads` counts the keys handed out by
  * each kind of read, so a test can tell how a source reads its memory.
  */
-export function memoryState(): SourceState & { reads: { get: number; getMany: number; keys: number; entries: number } } {
+export function memoryState(): SourceState & { reads: { get: number; getMany: number; keys: number; entries: number; range: number } } {
   const mem = new Map<string, unknown>();
-  const reads = { get: 0, getMany: 0, keys: 0, entries: 0 };
+  const reads = { get: 0, getMany: 0, keys: 0, entries: 0, range: 0 };
   const sorted = (from: string, to: string) => [...mem.keys()].filter((k) => byCodePoint(k, from) >= 0 && byCodePoint(k, to) < 0).sort(byCodePoint);
   return {
     reads,
@@ -40,6 +40,13 @@ export function memoryState(): SourceState & { reads: { get: number; getMany: nu
     keys: (from, to, limit) => {
       const out = sorted(from, to).slice(0, limit);
       reads.keys += out.length;
+      return out;
+    },
+    range: <T>(from: string, to: string, limit: number) => {
+      const out = sorted(from, to)
+        .slice(0, limit)
+        .map((k) => [k, structuredClone(mem.get(k))] as [string, T]);
+      reads.range += out.length;
       return out;
     },
   };

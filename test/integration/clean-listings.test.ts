@@ -46,6 +46,8 @@ function countedState(db: Db) {
     entries: (p) => inner.entries(p) as never,
     getMany: (keys) => (reads.getMany++, inner.getMany(keys) as never),
     keys: (from, to, limit) => (reads.keys++, inner.keys(from, to, limit)),
+    // a folder's memos read alongside its listing: memo reads too
+    range: (from, to, limit) => (reads.getMany++, inner.range(from, to, limit) as never),
   };
   return { state, reads, memos: () => inner.keys('taken:', 'taken;', 1e9).sort() };
 }

@@ -25,7 +25,7 @@ const log = { debug: () => undefined, info: () => undefined, warn: () => undefin
 /** The flow's real SQLite state, counting how its memos are read (keys handed out by each kind of read). */
 function countedState(db: Db) {
   const inner = sourceState(db, 'f');
-  const reads = { get: 0, getMany: 0, getManyCalls: 0, keys: 0, entries: 0 };
+  const reads = { get: 0, getMany: 0, getManyCalls: 0, keys: 0, entries: 0, range: 0, rangeCalls: 0 };
   const state: SourceState = {
     get: (k) => (reads.get++, inner.get(k)),
     set: (k, v) => inner.set(k, v),
@@ -46,6 +46,12 @@ function countedState(db: Db) {
       const out = inner.keys(from, to, limit);
       reads.keys += out.length;
       return out;
+    },
+    range: (from, to, limit) => {
+      const out = inner.range(from, to, limit);
+      reads.rangeCalls++;
+      reads.range += out.length;
+      return out as never;
     },
   };
   return { state, reads, memos: () => inner.keys('taken:', 'taken;', 1e9) };
@@ -96,11 +102,17 @@ describe('durable memory of taken files, at scale (folder, keep)', () => {
       await restarted.scan(c2.ctx);
       expect(c2.emitted).toHaveLength(0);
       expect(rec.events.filter((e) => e.type === 'decision' && e.decision === 'remembered')).toHaveLength(files.length);
-      // looked up a page at a time, never read whole, and never more than the cache held in RAM
+      // read a page at a time by key range alongside each folder's listing (folder-memos.ts), never read whole,
+      // and never more than the cache held in RAM: no look-up per file, and no second walk of the keys to sweep
+      // them. Besides each memo once, a short page of each sub-folder's memos is passed over (6 sub-folders).
       expect(again.reads.entries).toBe(0);
-      expect(again.reads.getMany).toBe(files.length);
-      expect(again.reads.getManyCalls).toBeGreaterThanOrEqual(files.length / 500);
+      expect(again.reads.getMany).toBe(0);
       expect(again.reads.get).toBe(0);
+      expect(again.reads.keys).toBe(0);
+      expect(again.reads.range).toBeGreaterThanOrEqual(files.length);
+      expect(again.reads.range).toBeLessThanOrEqual(files.length + 6 * 64);
+      // pages of 64, 128, 256 and 512 memos for each folder's 857 (and the one that finds the end), one more per sub-folder
+      expect(again.reads.rangeCalls).toBeLessThanOrEqual(7 * 5 + 6);
       expect(restarted.memosHeld).toBeLessThanOrEqual(MEMO_CACHE);
 
       // one file changed is taken again; the cache evicted long ago what it says

@@ -16,6 +16,9 @@ export function sourceState(db: Db, flow: string): SourceState {
   const keys = db.prepare<[string, string, string, number], { key: string }>(
     'SELECT key FROM source_state WHERE flow = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?',
   );
+  const range = db
+    .prepare<[string, string, string, number], [string, string]>('SELECT key, value FROM source_state WHERE flow = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?')
+    .raw(true);
   return {
     get<T>(key: string): T | undefined {
       const row = get.get(flow, key);
@@ -38,6 +41,11 @@ export function sourceState(db: Db, flow: string): SourceState {
     },
     keys(from: string, to: string, limit: number): string[] {
       return keys.all(flow, from, to, limit).map((r) => r.key);
+    },
+    range<T>(from: string, to: string, limit: number): Array<[string, T]> {
+      const rows = range.all(flow, from, to, limit) as unknown as Array<[string, unknown]>;
+      for (const r of rows) r[1] = JSON.parse(r[1] as string);
+      return rows as Array<[string, T]>;
     },
     setMany: db.transaction((entries: Array<[string, unknown]>) => {
       for (const [key, value] of entries) set.run(flow, key, JSON.stringify(value));

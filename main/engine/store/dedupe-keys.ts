@@ -28,6 +28,12 @@ const MIN_KEYS = 200;
 const INSERT_ROWS = 100;
 const MAX_KEYS = 20_000;
 
+/** Items of a write transaction whose rows are not written yet: those from `from` on; flush() writes them. */
+export interface UnwrittenItems {
+  readonly from: number;
+  flush(): void;
+}
+
 /** What a lookup found: a stored item, or only a pruned item's fingerprint. */
 export type KeyMatch = { id: number; state: ItemState } | { id: number; state?: undefined };
 
@@ -65,6 +71,8 @@ export class DedupeKeys {
       fingerprintsAbove: db.prepare<[number], [number, string]>('SELECT id, idem_key FROM fingerprints WHERE id > ? ORDER BY id').raw(),
       // the large level: one index step; the whole key is then compared on the row each entry names
       largeIds: db.prepare<[number], number>('SELECT id FROM item_keys WHERE key_prefix = ?').pluck(),
+      // a batch's prefixes at once: one statement instead of one per new item
+      largeIdsIn: db.prepare<[string], [number, number]>('SELECT key_prefix, id FROM item_keys WHERE key_prefix IN (SELECT value FROM json_each(?))').raw(),
       itemById: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE id = ? AND idem_key = ? AND flow = ?'),
       fingerprintById: db.prepare<[number, string, string], { id: number }>('SELECT id FROM fingerprints WHERE id = ? AND idem_key = ? AND flow = ?'),
       insertLarge: db.prepare<[number, number]>('INSERT OR IGNORE INTO item_keys (key_prefix, id) VALUES (?, ?)'),
@@ -104,15 +112,34 @@ export class DedupeKeys {
     return this.recentKeys;
   }
 
-  /** The item or fingerprint holding this whole key, if any. Inside a write transaction (after beginWrite). */
-  find(flow: string, idemKey: string, prefix: number): KeyMatch | undefined {
+  /**
+   * The item or fingerprint holding this whole key, if any. Inside a write transaction (after beginWrite).
+   * `large`: the large level's entries for this prefix, looked up beforehand for a whole batch (largeIdsOf).
+   * `unwritten`: items of the transaction whose rows are not written yet (from its `from` id on); written first
+   * when one of them may hold the key, so the comparison on the row finds it.
+   */
+  find(flow: string, idemKey: string, prefix: number, large?: ReadonlyMap<number, number[]>, unwritten?: UnwrittenItems): KeyMatch | undefined {
     const recent = this.recent!.get(prefix);
     if (recent !== undefined) {
-      const hit = this.match(typeof recent === 'number' ? [recent] : recent, flow, idemKey);
+      const ids = typeof recent === 'number' ? [recent] : recent;
+      if (unwritten && ids.some((id) => id >= unwritten.from)) unwritten.flush();
+      const hit = this.match(ids, flow, idemKey);
       if (hit) return hit;
     }
-    const large = this.stmts.largeIds.all(prefix);
-    return large.length === 0 ? undefined : this.match(large, flow, idemKey);
+    const ids = large ? large.get(prefix) : this.stmts.largeIds.all(prefix);
+    return ids === undefined || ids.length === 0 ? undefined : this.match(ids, flow, idemKey);
+  }
+
+  /** The large level's ids for each of these prefixes that has any, in one statement. */
+  largeIdsOf(prefixes: readonly number[]): Map<number, number[]> {
+    const found = new Map<number, number[]>();
+    if (prefixes.length === 0) return found;
+    for (const [prefix, id] of this.stmts.largeIdsIn.all(JSON.stringify(prefixes))) {
+      const had = found.get(prefix);
+      if (had) had.push(id);
+      else found.set(prefix, [id]);
+    }
+    return found;
   }
 
   /** The item (else the fingerprint) among `ids` that holds this whole key. */

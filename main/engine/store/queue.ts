@@ -63,9 +63,12 @@ export interface ItemRow {
 
 /** What a lease returns: the columns a delivery needs (fewer columns read back per leased item). */
 export type LeasedItem = Pick<ItemRow, 'id' | 'flow' | 'state' | 'idem_key' | 'source_key' | 'name' | 'attrs' | 'body_file' | 'size' | 'sha256' | 'grp' | 'attempts' | 'next_at' | 'lease_until'>;
-// flow, state and lease_until are the lease's own values: set from JS, not read back (fewer strings made per item)
-const LEASED_COLUMNS = 'id, idem_key, source_key, name, attrs, body_file, size, sha256, grp, attempts, next_at';
-type LeasedRaw = [number, string, string, string, string, string | null, number, string, string | null, number, number];
+// A lease reads its items' rows, then updates them by id: an UPDATE ... RETURNING passes every row through a
+// temporary table first (about 1.5 µs more per leased item). flow, state, lease_until and attempts are then the
+// lease's own values, set here rather than read back (fewer strings made per item). The state read is the one
+// before the lease (for the counts).
+const LEASED_COLUMNS = 'id, idem_key, source_key, name, attrs, body_file, size, sha256, grp, attempts, next_at, state';
+type LeasedRaw = [number, string, string, string, string, string | null, number, string, string | null, number, number, ItemState];
 
 /**
  * A leased row read as an array (LEASED_COLUMNS' order) made an object here: better-sqlite3 builds a row
@@ -74,15 +77,8 @@ type LeasedRaw = [number, string, string, string, string, string | null, number,
 function leasedItem(r: LeasedRaw, flow: string, leaseUntil: number): LeasedItem {
   return {
     id: r[0], flow, state: 'inflight', idem_key: r[1], source_key: r[2], name: r[3], attrs: r[4], body_file: r[5], size: r[6], sha256: r[7], grp: r[8],
-    attempts: r[9], next_at: r[10], lease_until: leaseUntil,
+    attempts: r[9] + 1, next_at: r[10], lease_until: leaseUntil,
   };
-}
-
-/** The bytes of some items. */
-function sizeOf(items: ReadonlyArray<{ size: number }>): number {
-  let bytes = 0;
-  for (const item of items) bytes += item.size;
-  return bytes;
 }
 
 /** The leased item a row inserted already leased (NewRow.leaseUntil) became, as lease() would return it. */
@@ -174,45 +170,46 @@ export class Queue {
     this.stmts = {
       // FIFO: an item is not handed out while an earlier item of the flow (fifo) or of its group is unfinished.
       // The items are picked first (their state before the lease is counted), then leased by id.
-      pickFifo: db.prepare<[string, number, number], { id: number; state: ItemState; size: number }>(
-        `SELECT i.id, i.state, i.size FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
+      pickFifo: db.prepare<[string, number, number], LeasedRaw>(
+        `SELECT ${LEASED_COLUMNS.replace(/(\w+)/g, 'i.$1')} FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
            AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
            ORDER BY i.id LIMIT ?`,
-      ),
-      pickGroup: db.prepare<[string, number, number], { id: number; state: ItemState; size: number }>(
-        `SELECT i.id, i.state, i.size FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
+      ).raw(),
+      pickGroup: db.prepare<[string, number, number], LeasedRaw>(
+        `SELECT ${LEASED_COLUMNS.replace(/(\w+)/g, 'i.$1')} FROM items i WHERE i.flow = ? AND i.state IN ('queued','retrying') AND i.next_at <= ?
            AND NOT EXISTS (SELECT 1 FROM items e WHERE e.flow = i.flow AND e.grp IS i.grp AND e.state IN ('queued','inflight','retrying') AND e.id < i.id)
            ORDER BY i.id LIMIT ?`,
-      ),
-      leaseIds: db.prepare<[number, number, string], LeasedRaw>(
-        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT value FROM json_each(?)) RETURNING ${LEASED_COLUMNS}`,
       ).raw(),
+      leaseIds: db.prepare<[number, number, string]>(
+        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ? WHERE id IN (SELECT value FROM json_each(?))`,
+      ),
       getItem: db.prepare<[number], ItemRow>('SELECT * FROM items WHERE id = ?'),
       insertReply: db.prepare('INSERT OR REPLACE INTO replies (item_id, status, content_type, body) VALUES (@id, @status, @type, @body)'),
       reply: db.prepare<[number], { status: number; content_type: string | null; body: Buffer }>('SELECT status, content_type, body FROM replies WHERE item_id = ?'),
       body: db.prepare<[number], { body: Buffer }>('SELECT body FROM bodies WHERE item_id = ?'),
       bodiesOf: db.prepare<[string], [number, Buffer]>('SELECT item_id, body FROM bodies WHERE item_id IN (SELECT value FROM json_each(?))').raw(),
       // Queued items go in arrival order straight off (flow, state, id); due retries (few) by their time.
-      leaseRetries: db.prepare<[number, number, string, number, number], LeasedRaw>(
-        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'retrying' AND next_at <= ? ORDER BY next_at, id LIMIT ?) RETURNING ${LEASED_COLUMNS}`,
+      dueRetries: db.prepare<[string, number, number], LeasedRaw>(
+        `SELECT ${LEASED_COLUMNS} FROM items WHERE flow = ? AND state = 'retrying' AND next_at <= ? ORDER BY next_at, id LIMIT ?`,
       ).raw(),
-      leaseQueued: db.prepare<[number, number, string, number], LeasedRaw>(
-        `UPDATE items SET state = 'inflight', lease_until = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (SELECT id FROM items WHERE flow = ? AND state = 'queued' ORDER BY id LIMIT ?) RETURNING ${LEASED_COLUMNS}`,
-      ).raw(),
+      firstQueued: db.prepare<[string, number], LeasedRaw>(`SELECT ${LEASED_COLUMNS} FROM items WHERE flow = ? AND state = 'queued' ORDER BY id LIMIT ?`).raw(),
       delivered: db.prepare<[{ id: number; now: number; after: number }], Moved>(
         `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = @now, updated_at = @now, last_error = NULL,
          after_pending = @after WHERE id = @id AND state = 'inflight' RETURNING flow, size`,
       ),
-      deliveredMany: db.prepare(
-        `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = ?, updated_at = ?, last_error = NULL, after_pending = ?
-         WHERE id IN (SELECT value FROM json_each(?)) AND state = 'inflight' RETURNING id, flow, size`,
+      // Plain deliveries: what moves is counted per flow first (one row per flow), its events written, then the
+      // rows updated, all three on the items still in flight; no RETURNING, which passed every row through a
+      // temporary table (about 1 µs more per item).
+      inflightOf: db.prepare<[string], [string, number, number]>(
+        `SELECT flow, count(*), total(size) FROM items WHERE id IN (SELECT value FROM json_each(?)) AND state = 'inflight' GROUP BY flow`,
       ).raw(),
       deliveredEvents: db.prepare(
         `INSERT INTO events (at, type, flow, item_id, data)
-         SELECT ?, 'delivered', flow, id, json_object('name', name, 'detail', ?, 'nextAt', NULL) FROM items WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+         SELECT ?, 'delivered', flow, id, json_object('name', name, 'detail', ?, 'nextAt', NULL) FROM items WHERE id IN (SELECT value FROM json_each(?)) AND state = 'inflight' ORDER BY id`,
+      ),
+      deliveredMany: db.prepare(
+        `UPDATE items SET state = 'delivered', lease_until = NULL, settled_at = ?, updated_at = ?, last_error = NULL, after_pending = ?
+         WHERE id IN (SELECT value FROM json_each(?)) AND state = 'inflight'`,
       ),
       retry: db.prepare<[{ id: number; now: number; nextAt: number; reason: string; status: number | null; response: string | null }], Moved>(
         `UPDATE items SET state = 'retrying', lease_until = NULL, next_at = @nextAt, last_error = @reason, last_status = @status,
@@ -356,29 +353,33 @@ export class Queue {
     if (ordering !== 'none') {
       return this.db.transaction(() => {
         const picked = (ordering === 'fifo' ? this.stmts.pickFifo : this.stmts.pickGroup).all(flow, now, limit);
-        if (picked.length === 0) return [];
-        for (const p of picked) counted.move(flow, p.state, 'inflight', p.size);
-        this.itemCounts.apply(counted);
-        return this.stmts.leaseIds
-          .all(now + leaseMs, now, JSON.stringify(picked.map((p) => p.id)))
-          .map((r) => leasedItem(r, flow, now + leaseMs))
-          .sort((a, b) => a.id - b.id);
+        return this.leaseRows(picked, flow, now, leaseMs, counted).sort((a, b) => a.id - b.id);
       }).immediate();
     }
     // A lease lost to a power cut is harmless (the item is simply still queued): no fsync of its own.
     return this.relaxed(() =>
       this.db.transaction(() => {
-        const rows = this.stmts.leaseRetries.all(now + leaseMs, now, flow, now, limit).map((r) => leasedItem(r, flow, now + leaseMs));
-        counted.moveMany(flow, 'retrying', 'inflight', rows.length, sizeOf(rows));
-        if (rows.length < limit) {
-          const queued = this.stmts.leaseQueued.all(now + leaseMs, now, flow, limit - rows.length).map((r) => leasedItem(r, flow, now + leaseMs));
-          counted.moveMany(flow, 'queued', 'inflight', queued.length, sizeOf(queued));
-          rows.push(...queued);
-        }
-        this.itemCounts.apply(counted);
-        return rows.sort((a, b) => a.next_at - b.next_at || a.id - b.id);
+        const due = this.stmts.dueRetries.all(flow, now, limit);
+        const raws = due.length < limit ? due.concat(this.stmts.firstQueued.all(flow, limit - due.length)) : due;
+        return this.leaseRows(raws, flow, now, leaseMs, counted).sort((a, b) => a.next_at - b.next_at || a.id - b.id);
       }).immediate(),
     );
+  }
+
+  /** Leases the rows read (inside the lease's transaction): one UPDATE by id, the counts moved per prior state. */
+  private leaseRows(raws: LeasedRaw[], flow: string, now: number, leaseMs: number, counted: CountChanges): LeasedItem[] {
+    if (raws.length === 0) return [];
+    this.stmts.leaseIds.run(now + leaseMs, now, JSON.stringify(raws.map((r) => r[0])));
+    const items = raws.map((r) => leasedItem(r, flow, now + leaseMs));
+    let queuedBytes = 0;
+    let queued = 0;
+    for (let i = 0; i < raws.length; i++) {
+      if (raws[i][11] === 'queued') (queued++, (queuedBytes += items[i].size));
+      else counted.move(flow, raws[i][11], 'inflight', items[i].size);
+    }
+    counted.moveMany(flow, 'queued', 'inflight', queued, queuedBytes);
+    this.itemCounts.apply(counted);
+    return items;
   }
 
   /** Applies attempt outcomes in one transaction; records failures and activity events. */
@@ -403,22 +404,12 @@ export class Queue {
         group.ids.push(s.id);
       }
       for (const { after, detail, ids } of plain.values()) {
-        const done = this.stmts.deliveredMany.all(now, now, after, JSON.stringify(ids)) as Array<[number, string, number]>;
-        if (done.length === 0) continue;
-        // summed per run of one flow (a lease is of one flow): two count changes per run, not per item
-        let flow = '';
-        let n = 0;
-        let bytes = 0;
-        for (const [, itemFlow, size] of done) {
-          if (itemFlow !== flow) {
-            counted.moveMany(flow, 'inflight', 'delivered', n, bytes);
-            (flow = itemFlow), (n = 0), (bytes = 0);
-          }
-          n++;
-          bytes += size;
-        }
-        counted.moveMany(flow, 'inflight', 'delivered', n, bytes);
-        this.stmts.deliveredEvents.run(now, detail, JSON.stringify(done.map((d) => d[0])));
+        const json = JSON.stringify(ids);
+        const moving = this.stmts.inflightOf.all(json);
+        if (moving.length === 0) continue;
+        for (const [flow, n, bytes] of moving) counted.moveMany(flow, 'inflight', 'delivered', n, bytes);
+        this.stmts.deliveredEvents.run(now, detail, json);
+        this.stmts.deliveredMany.run(now, now, after, json);
       }
       for (const given of rest) {
         const s = given.kind === 'retry' || given.kind === 'dead' ? { ...given, reason: this.redact(given.reason), response: given.response === undefined ? undefined : this.redact(given.response) } : given;

@@ -6,6 +6,7 @@
 // A prefix may name several ids (two keys sharing 52 bits): each pair has its own slot.
 
 const EMPTY = 0;
+const MAX_LOAD = 0.7;
 /** A removed pair: its slot is reused by a later add, and probing goes on past it. */
 const REMOVED = -1;
 
@@ -47,8 +48,8 @@ export class PrefixIds {
     keys[free] = prefix;
     ids[free] = id;
     this.size++;
-    // at most half the slots in use (removed ones count): probes stay short
-    if (this.used * 2 > this.mask) this.resize(this.size);
+    // at most 70% of the slots in use (removed ones count): probes stay short, and 50,000 keys take 2 MB
+    if (this.used > this.mask * MAX_LOAD) this.resize(this.size);
     return true;
   }
 
@@ -102,7 +103,7 @@ export class PrefixIds {
     const oldKeys = this.keys;
     const oldIds = this.ids;
     let slots = 1024;
-    while (slots < capacity * 4) slots *= 2;
+    while (slots < capacity * 2) slots *= 2;
     this.keys = new Float64Array(slots);
     this.ids = new Float64Array(slots);
     this.mask = slots - 1;

@@ -103,3 +103,11 @@ it('a lease returns each item as its row now stands (flow, state and lease set f
     expect(item).toMatchObject({ flow: 'f', state: 'inflight', lease_until: 62_000, attempts: 1 });
   }
 });
+
+it('a row whose attributes cannot be stored as JSON names itself too', () => {
+  const { queue } = freshQueue();
+  const rows = rowsFrom(0, 64);
+  rows[50] = { ...rows[50], attributes: { n: 10n } as unknown as NewRow['attributes'] };
+  expect(() => queue.enqueue(rows)).toThrow(/item "file50\.txt" of flow f could not be stored: .*BigInt/);
+  expect(queue.count()).toBe(0);
+});

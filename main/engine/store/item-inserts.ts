@@ -71,13 +71,13 @@ export class ItemInserts {
         this.insertOne(items[i++], now);
         continue;
       }
-      values.length = 0;
-      for (let k = i; k < i + BLOCK_ROWS; k++) {
-        const row = items[k].row;
-        values.push(row.idemKey, items[k].prefix, row.sourceKey, row.name, JSON.stringify(row.attributes), row.bodyFile ?? null, row.size, row.sha256, row.group ?? null);
-      }
       const first = items[i];
       try {
+        values.length = 0;
+        for (let k = i; k < i + BLOCK_ROWS; k++) {
+          const row = items[k].row;
+          values.push(row.idemKey, items[k].prefix, row.sourceKey, row.name, JSON.stringify(row.attributes), row.bodyFile ?? null, row.size, row.sha256, row.group ?? null);
+        }
         this.itemBlock.run(values, { id: first.id, flow: first.row.flow, state: first.state, now, leaseUntil: first.leaseUntil, attempts: first.attempts });
       } catch (err) {
         // a failed statement leaves nothing behind: the block again row by row names the bad row; a failure of

@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import Database from 'better-sqlite3';
-import { walFrames, type Db } from './db.ts';
+import type { Db } from './db.ts';
 
 /** The longest wait between looks while nothing is committed. */
 const IDLE_LOOK_MS = 1600;
@@ -106,9 +106,8 @@ export class Checkpointer {
     this.db = db;
     this.fsync = opts.fsync ?? fs.fsync;
     this.onError = opts.onError ?? (() => undefined);
-    // in bytes as they were with 4 KB pages (64 MB, 4 MB), whatever the database's page size
-    this.restartFrames = opts.restartFrames ?? walFrames(db, 64 * 1024 * 1024);
-    this.minFrames = opts.minFrames ?? walFrames(db, 4000 * 1024);
+    this.restartFrames = opts.restartFrames ?? 16_384;
+    this.minFrames = opts.minFrames ?? 1000;
     const file = db.name;
     // SQLite no longer checkpoints inside commits on this connection: the cycles below do it
     db.pragma('wal_autocheckpoint = 0');

@@ -233,15 +233,6 @@ function replaceInTableSql(db: Db, table: string, from: string, to: string): voi
 
 export const SCHEMA_VERSION = migrations.length;
 
-/** The page size of databases created from now on (existing ones keep theirs). */
-export const NEW_PAGE_SIZE = 8192;
-const MB = 1024 * 1024;
-
-/** WAL frames (one page each) that make about `bytes`: sizes are kept in bytes whatever the file's page size. */
-export function walFrames(db: Db, bytes: number): number {
-  return Math.max(1, Math.round(bytes / (db.pragma('page_size', { simple: true }) as number)));
-}
-
 export interface OpenOptions {
   readonly?: boolean;
   /** Another database's migrations (the relay's store); default: the queue's. */
@@ -252,12 +243,6 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file, { fileMustExist: opts.readonly === true });
   db.pragma('busy_timeout = 10000');
-  // A new database gets 8 KB pages (SQLite's default is 4 KB; this only takes effect before the file's first write,
-  // and a database in WAL mode keeps its page size for good). The queue's writes are runs of rows in id order, so a
-  // batch touches about as many bytes either way, in half the pages: every page costs two write calls in the WAL
-  // and a read and a write when copied back, and those calls were a fifth of the queue's CPU per item (queue bench:
-  // 17.5 → 15.2 µs of CPU per item). An existing database keeps its 4 KB pages.
-  db.pragma(`page_size = ${NEW_PAGE_SIZE}`);
   db.pragma('journal_mode = WAL');
   // better-sqlite3 leaves WAL at NORMAL, which can lose the last commits on power loss.
   db.pragma('synchronous = FULL');
@@ -275,7 +260,7 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   // engine's thread pays a tenth of the checkpoint stalls. (A checkpoint thread did this in parallel, but its
   // own isolate cost 16 MB of RSS.) The WAL file is cut back to 64 MB after a checkpoint. The engine's own
   // connection turns this off and checkpoints with its fsyncs off the thread (store/checkpointer.ts).
-  db.pragma(`wal_autocheckpoint = ${walFrames(db, 40 * MB)}`);
+  db.pragma('wal_autocheckpoint = 10000');
   db.pragma('journal_size_limit = 67108864');
   migrate(db, opts.migrations ?? migrations);
   return db;

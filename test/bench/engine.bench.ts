@@ -212,7 +212,7 @@ function machineProbeMs(): number {
   return round((cpu.user + cpu.system) / 1000, 1);
 }
 
-async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerItem: number; waitUsPerItem: number; kbWrittenPerItem?: number; longestStallMs: number; fsyncMs: number; probeMs: number }> {
+async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerItem: number; systemUsPerItem: number; waitUsPerItem: number; kbWrittenPerItem?: number; longestStallMs: number; fsyncMs: number; probeMs: number }> {
   const probeMs = machineProbeMs();
   const dir = tmp();
   const db = openDatabase(path.join(dir, 'q.db'));
@@ -267,6 +267,9 @@ async function queueAlone(n: number): Promise<{ itemsPerSec: number; cpuUsPerIte
   return {
     itemsPerSec: Math.round(n / secs),
     cpuUsPerItem: round(cpuUs / n, 1),
+    // the kernel's share (write calls, fsyncs, page faults): on this VM each system call costs more when the host
+    // is busy, so this part moves between runs more than the user time does
+    systemUsPerItem: round(cpu.system / n, 1),
     // the wall time not spent on the CPU: mostly the commits' fsyncs (the checkpointer's run on the thread pool)
     waitUsPerItem: round(Math.max(0, secs * 1e6 - cpuUs) / n, 1),
     // WAL frames and the checkpoints' copies (with the WAL's fsyncs, the disk's share of the work)
@@ -298,6 +301,7 @@ export const engineSuite: BenchSuite = {
         'CPU µs/item': low.cpuUsPerItem,
         runs: runs.map((r) => r.itemsPerSec).join('/'),
         'CPU µs/item per run': runs.map((r) => r.cpuUsPerItem).join('/'),
+        'of which system µs/item': runs.map((r) => r.systemUsPerItem).join('/'),
         // what varies between runs: the wait (fsyncs) far more than the CPU
         'wait µs/item per run': runs.map((r) => r.waitUsPerItem).join('/'),
         // the machine's speed before each run (machineProbeMs): a slow run with a slow probe was a slow machine

@@ -3,6 +3,7 @@
 import { expect, it } from 'vitest';
 import { Queue, idempotencyKey, type NewRow, type Settlement } from '../../main/engine/store/queue.ts';
 import { freshQueue } from '../helpers/queue-db.ts';
+import { watchStatements } from '../helpers/statement-calls.ts';
 
 function row(n: number): NewRow {
   const body = Buffer.from(`body ${n}`);
@@ -45,4 +46,32 @@ it('delivered outcomes with details are written per detail, each event with its 
   expect(events.get(ids[5])).toEqual({ name: 'file5.txt', detail: 'HTTP 200', nextAt: null });
   // counted as delivered: nothing waits
   expect(queue.backlog('f')).toEqual({ n: 1, bytes: row(6).size });
+});
+
+it('a batch of deliveries moves only the items still in flight: no event, no count for the others; no RETURNING pass', () => {
+  const { db } = freshQueue();
+  const calls = watchStatements(db);
+  const queue = new Queue(db);
+  const { ids } = queue.enqueue([...Array.from({ length: 6 }, (_, i) => row(i)), { ...row(6), flow: 'g', idemKey: idempotencyKey('g', 'k6', 'sha-6') }], [], 1000);
+  const leased = [...queue.lease('f', 10, 60_000, 2000), ...queue.lease('g', 10, 60_000, 2000)];
+  expect(leased).toHaveLength(7);
+  // two of them are no longer in flight: one given back, one delivered already
+  queue.settle([{ id: ids[1], kind: 'release' }], 2500);
+  queue.settle([{ id: ids[2], kind: 'delivered', afterPending: false, detail: 'HTTP 200' }], 2600);
+  calls.reset();
+  queue.settle(ids.map((id): Settlement => ({ id, kind: 'delivered', afterPending: false, detail: 'HTTP 201' })), 3000);
+  // the SQL a plain delivery batch runs reads no row back through a temporary table
+  expect(calls.sql.filter((sql) => /RETURNING/i.test(sql))).toEqual([]);
+  expect(queue.get(ids[1])!.state).toBe('queued');
+  const second = queue.events(0).filter((e) => e.type === 'delivered' && JSON.parse(e.data!).detail === 'HTTP 201');
+  expect(second.map((e) => e.item_id)).toEqual([ids[0], ids[3], ids[4], ids[5], ids[6]]);
+  expect(second.map((e) => e.flow)).toEqual(['f', 'f', 'f', 'f', 'g']);
+  expect(queue.get(ids[2])!.settled_at).toBe(2600);
+  const counts = Object.fromEntries(queue.counts().map((c) => [`${c.flow}:${c.state}`, [c.n, c.bytes]]));
+  expect(counts).toEqual({ 'f:queued': [1, row(1).size], 'f:delivered': [5, 5 * row(0).size], 'g:delivered': [1, row(6).size] });
+  // a lease reads its rows and updates them by id: no RETURNING either
+  calls.reset();
+  expect(queue.lease('f', 10, 60_000, 4000).map((r) => r.id)).toEqual([ids[1]]);
+  expect(calls.sql.filter((sql) => /RETURNING/i.test(sql))).toEqual([]);
+  expect(queue.counts().find((c) => c.flow === 'f' && c.state === 'inflight')).toEqual({ flow: 'f', state: 'inflight', n: 1, bytes: row(1).size });
 });

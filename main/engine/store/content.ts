@@ -251,7 +251,8 @@ export class ContentStore {
   }
 
   private async putBytes(bytes: Buffer): Promise<StoredBody> {
-    const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+    // crypto.hash: one call, no Hash object per body (a small file's hash is on every file's path)
+    const sha256 = crypto.hash('sha256', bytes, 'hex');
     if (bytes.length <= INLINE_MAX_BYTES) return { size: bytes.length, sha256, inline: bytes };
     const file = this.newName();
     const tmp = path.join(this.dir, 'tmp', path.basename(file));

@@ -250,6 +250,11 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   // better-sqlite3 builds SQLite with a 16 MB page cache; inline bodies fill it fast and it stays resident. The
   // queue's hot pages (indexes, recent rows) fit in 4 MB; colder pages come from the OS file cache.
   db.pragma('cache_size = -4000');
+  // A statement that writes many rows (a lease's or a batch's UPDATE, a block of new items) keeps the original of
+  // each page it changes in a statement journal, to undo itself alone on an error. SQLite spills that journal to
+  // a temporary file past 64 KB: a queue of small items wrote and read ~1 KB of it per item. In memory it is a
+  // page copy (the largest a few hundred KB, freed at the statement's end); durability does not depend on it.
+  db.pragma('temp_store = MEMORY');
   // Checkpoint (copy the WAL back into the database, fsyncing it) every ~40 MB of WAL instead of SQLite's ~4 MB:
   // a page an item touches three times (queued, leased, delivered) is then mostly copied back once, and the
   // engine's thread pays a tenth of the checkpoint stalls. (A checkpoint thread did this in parallel, but its

@@ -13,6 +13,7 @@
 // A lookup checks both levels and compares the whole key on the row the id names (item, else fingerprint).
 import type { WalPosition } from './checkpointer.ts';
 import { keyPrefix, type Db } from './db.ts';
+import { PrefixIds } from './prefix-ids.ts';
 import type { ItemState } from './queue.ts';
 import { SizedPass, SizedSteps } from './sized-steps.ts';
 
@@ -28,6 +29,12 @@ const MIN_KEYS = 200;
 const INSERT_ROWS = 100;
 const MAX_KEYS = 20_000;
 
+/** Items of a write transaction whose rows are not written yet: those from `from` on; flush() writes them. */
+export interface UnwrittenItems {
+  readonly from: number;
+  flush(): void;
+}
+
 /** What a lookup found: a stored item, or only a pruned item's fingerprint. */
 export type KeyMatch = { id: number; state: ItemState } | { id: number; state?: undefined };
 
@@ -40,8 +47,7 @@ export interface KeyMergeOptions {
 export class DedupeKeys {
   private readonly db: Db;
   /** Key prefix → id (or ids, for two keys sharing 52 bits) of every item and fingerprint above the watermark. */
-  private recent?: Map<number, number | number[]>;
-  private recentKeys = 0;
+  private recent?: PrefixIds;
   /** Ids up to here are in item_keys. */
   private mergedUpto = 0;
   /** The next item's id: above every item, fingerprint and the watermark, so an id is never used twice. */
@@ -50,8 +56,8 @@ export class DedupeKeys {
   private version = -1;
   /** Keys in the small level that make a merge due (tests lower it). */
   mergeAt = MERGE_AT;
-  /** Entries added by the write transaction under way, taken back if it fails. */
-  private added: Array<[number, number]> = [];
+  /** The first id the write transaction under way may take: its entries (ids from here on) go if it fails. */
+  private firstOfWrite = Infinity;
   private readonly stmts;
 
   constructor(db: Db) {
@@ -65,6 +71,8 @@ export class DedupeKeys {
       fingerprintsAbove: db.prepare<[number], [number, string]>('SELECT id, idem_key FROM fingerprints WHERE id > ? ORDER BY id').raw(),
       // the large level: one index step; the whole key is then compared on the row each entry names
       largeIds: db.prepare<[number], number>('SELECT id FROM item_keys WHERE key_prefix = ?').pluck(),
+      // a batch's prefixes at once: one statement instead of one per new item
+      largeIdsIn: db.prepare<[string], [number, number]>('SELECT key_prefix, id FROM item_keys WHERE key_prefix IN (SELECT value FROM json_each(?))').raw(),
       itemById: db.prepare<[number, string, string], { id: number; state: ItemState }>('SELECT id, state FROM items WHERE id = ? AND idem_key = ? AND flow = ?'),
       fingerprintById: db.prepare<[number, string, string], { id: number }>('SELECT id FROM fingerprints WHERE id = ? AND idem_key = ? AND flow = ?'),
       insertLarge: db.prepare<[number, number]>('INSERT OR IGNORE INTO item_keys (key_prefix, id) VALUES (?, ?)'),
@@ -81,38 +89,60 @@ export class DedupeKeys {
    * the first write, takes in what another connection wrote since the last one, and fixes the next id.
    */
   beginWrite(): void {
-    this.added = [];
     const version = this.stmts.dataVersion.get() as number;
     // another connection wrote (rare: one engine writes a data dir): the small level is read again whole
     if (!this.recent || version !== this.version) this.load();
     this.version = version;
+    this.firstOfWrite = this.nextId;
   }
 
   /** The transaction under way failed: its entries are taken back (its ids are skipped, never reused here). */
   abortWrite(): void {
-    for (const [prefix, id] of this.added) this.remove(prefix, id);
-    this.added = [];
+    if (this.firstOfWrite !== Infinity) this.recent?.dropFrom(this.firstOfWrite);
+    this.firstOfWrite = Infinity;
   }
 
   /** Whether the small level holds enough keys for a merge pass. */
   mergeDue(): boolean {
-    return this.recentKeys >= this.mergeAt;
+    return this.pendingKeys() >= this.mergeAt;
   }
 
   /** Keys in the small level (not yet merged). */
   get pending(): number {
-    return this.recentKeys;
+    return this.pendingKeys();
   }
 
-  /** The item or fingerprint holding this whole key, if any. Inside a write transaction (after beginWrite). */
-  find(flow: string, idemKey: string, prefix: number): KeyMatch | undefined {
-    const recent = this.recent!.get(prefix);
+  private pendingKeys(): number {
+    return this.recent?.size ?? 0;
+  }
+
+  /**
+   * The item or fingerprint holding this whole key, if any. Inside a write transaction (after beginWrite).
+   * `large`: the large level's entries for this prefix, looked up beforehand for a whole batch (largeIdsOf).
+   * `unwritten`: items of the transaction whose rows are not written yet (from its `from` id on); written first
+   * when one of them may hold the key, so the comparison on the row finds it.
+   */
+  find(flow: string, idemKey: string, prefix: number, large?: ReadonlyMap<number, number[]>, unwritten?: UnwrittenItems): KeyMatch | undefined {
+    const recent = this.recent!.idsOf(prefix);
     if (recent !== undefined) {
-      const hit = this.match(typeof recent === 'number' ? [recent] : recent, flow, idemKey);
+      if (unwritten && recent.some((id) => id >= unwritten.from)) unwritten.flush();
+      const hit = this.match(recent, flow, idemKey);
       if (hit) return hit;
     }
-    const large = this.stmts.largeIds.all(prefix);
-    return large.length === 0 ? undefined : this.match(large, flow, idemKey);
+    const ids = large ? large.get(prefix) : this.stmts.largeIds.all(prefix);
+    return ids === undefined || ids.length === 0 ? undefined : this.match(ids, flow, idemKey);
+  }
+
+  /** The large level's ids for each of these prefixes that has any, in one statement. */
+  largeIdsOf(prefixes: readonly number[]): Map<number, number[]> {
+    const found = new Map<number, number[]>();
+    if (prefixes.length === 0) return found;
+    for (const [prefix, id] of this.stmts.largeIdsIn.all(JSON.stringify(prefixes))) {
+      const had = found.get(prefix);
+      if (had) had.push(id);
+      else found.set(prefix, [id]);
+    }
+    return found;
   }
 
   /** The item (else the fingerprint) among `ids` that holds this whole key. */
@@ -132,14 +162,13 @@ export class DedupeKeys {
   /** Records a new item's key in the small level. */
   inserted(prefix: number, id: number): void {
     this.add(prefix, id);
-    this.added.push([prefix, id]);
   }
 
   /** After a committed write: a queue used without an engine merges here once the small level is very large. */
   afterWrite(): void {
-    this.added = [];
+    this.firstOfWrite = Infinity;
     // not inside a caller's transaction (together()): the merge's steps are transactions of their own
-    if (this.recentKeys >= this.mergeAt * MERGE_NOW_FACTOR && !this.db.inTransaction) {
+    if (this.pendingKeys() >= this.mergeAt * MERGE_NOW_FACTOR && !this.db.inTransaction) {
       const pass = this.mergePass();
       while (!pass.step().done);
     }
@@ -150,7 +179,7 @@ export class DedupeKeys {
     entries.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     for (const [prefix, id] of entries) {
       this.stmts.deleteLarge.run(prefix, id);
-      if (this.recent) this.remove(prefix, id);
+      this.recent?.remove(prefix, id);
     }
   }
 
@@ -160,11 +189,7 @@ export class DedupeKeys {
     const upto = this.nextId - 1;
     const from = this.mergedUpto;
     const version = this.stmts.dataVersion.get() as number;
-    const pairs: Array<[number, number]> = [];
-    for (const [prefix, ids] of this.recent!) {
-      if (typeof ids === 'number') pairs.push([prefix, ids]);
-      else for (const id of ids) pairs.push([prefix, id]);
-    }
+    const pairs = [...this.recent!.entries()];
     pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     return new KeyMergePass(this.db, pairs, opts, {
       insert: (pairs, from, to) => {
@@ -187,8 +212,7 @@ export class DedupeKeys {
 
   /** (Re)reads the small level: every item and fingerprint above the watermark. The next id never goes back. */
   private load(): void {
-    this.recent = new Map();
-    this.recentKeys = 0;
+    this.recent = new PrefixIds();
     this.mergedUpto = this.stmts.mergedUpto.get() as number;
     this.takeAbove(this.mergedUpto);
     this.nextId = Math.max(this.nextId, (this.stmts.topIds.get() as number) + 1, this.mergedUpto + 1);
@@ -202,47 +226,11 @@ export class DedupeKeys {
   /** Drops every entry up to `upto` (now in the large level). */
   private dropUpTo(upto: number): void {
     this.mergedUpto = Math.max(this.mergedUpto, upto);
-    if (!this.recent) return;
-    for (const [prefix, ids] of this.recent) {
-      if (typeof ids === 'number') {
-        if (ids <= upto) (this.recent.delete(prefix), this.recentKeys--);
-      } else {
-        const left = ids.filter((id) => id > upto);
-        this.recentKeys -= ids.length - left.length;
-        if (left.length === 0) this.recent.delete(prefix);
-        else this.recent.set(prefix, left.length === 1 ? left[0] : left);
-      }
-    }
+    this.recent?.dropUpTo(upto);
   }
 
   private add(prefix: number, id: number): void {
-    const map = this.recent!;
-    const had = map.get(prefix);
-    if (had === undefined) map.set(prefix, id);
-    else if (typeof had === 'number') {
-      if (had === id) return;
-      map.set(prefix, [had, id]);
-    } else {
-      if (had.includes(id)) return;
-      had.push(id);
-    }
-    this.recentKeys++;
-  }
-
-  private remove(prefix: number, id: number): void {
-    const map = this.recent!;
-    const had = map.get(prefix);
-    if (had === undefined) return;
-    if (typeof had === 'number') {
-      if (had !== id) return;
-      map.delete(prefix);
-    } else {
-      const i = had.indexOf(id);
-      if (i < 0) return;
-      had.splice(i, 1);
-      if (had.length === 1) map.set(prefix, had[0]);
-    }
-    this.recentKeys--;
+    this.recent!.add(prefix, id);
   }
 }
 

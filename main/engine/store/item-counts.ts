@@ -28,9 +28,14 @@ export class CountChanges {
 
   /** One item (of `bytes`) moved from one state to another. */
   move(flow: string, from: ItemState, to: ItemState, bytes: number): void {
-    if (from === to) return;
-    this.add(flow, from, -1, -bytes);
-    this.add(flow, to, 1, bytes);
+    this.moveMany(flow, from, to, 1, bytes);
+  }
+
+  /** `n` items of one flow, of `bytes` in all, moved from one state to another (a batch summed by the caller). */
+  moveMany(flow: string, from: ItemState, to: ItemState, n: number, bytes: number): void {
+    if (from === to || n === 0) return;
+    this.add(flow, from, -n, -bytes);
+    this.add(flow, to, n, bytes);
   }
 
   entries(): Iterable<StateCount> {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { createStream } from 'rotating-file-stream';
+import { LogFile } from './log-file.ts';
 import { scrubTokens } from './oauth/scrub.ts';
 
 export type { Logger };
@@ -49,7 +49,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     fs.mkdirSync(opts.logDir, { recursive: true, mode: 0o700 }); // inside the data dir, which it may create first
     streams.push({
       level: 'trace',
-      stream: createStream('ferry.log', { path: opts.logDir, size: '10M', maxFiles: 5 }),
+      stream: new LogFile(opts.logDir),
     });
   }
   // OAuth tokens are scrubbed whatever else is: no caller has to remember them

@@ -1,17 +1,21 @@
 // The log file in the data dir, kept from taking Ferry down with it. rotating-file-stream reports a failed write
 // (a full disk, the folder gone) as an 'error' event; unhandled, that ends the process, which is the last thing a
 // full disk should do to an engine that is holding files back until there is room. A failed file is dropped,
-// said once on stderr, and opened again a little later: log lines meanwhile go to stderr only.
+// said on stderr, and opened again a little later: log lines meanwhile go to stderr only. A disk that stays full
+// fails every reopen: that is said again at most every WARN_EVERY_MS, not every few seconds.
 import { createStream, type RotatingFileStream } from 'rotating-file-stream';
 
 /** How long after a failure the file is opened again. */
 export const REOPEN_AFTER_MS = 5000;
+/** The shortest time between two messages about failures. */
+export const WARN_EVERY_MS = 10 * 60_000;
 
 export class LogFile {
   private stream?: RotatingFileStream;
   private reopenAt = 0;
-  /** Failures so far (each one said on stderr). */
+  /** Failures so far. */
   failures = 0;
+  private lastWarnAt = -Infinity;
   private readonly dir: string;
   private readonly reopenAfterMs: number;
   private readonly warn: (line: string) => void;
@@ -37,7 +41,10 @@ export class LogFile {
       this.stream = undefined;
       this.failures++;
       this.reopenAt = Date.now() + this.reopenAfterMs;
-      this.warn(`ferry: cannot write the log file in ${this.dir} (${err.message}); log lines go to stderr only until it can be written again`);
+      if (Date.now() - this.lastWarnAt >= WARN_EVERY_MS) {
+        this.lastWarnAt = Date.now();
+        this.warn(`ferry: cannot write the log file in ${this.dir} (${err.message}); log lines go to stderr only until it can be written again`);
+      }
       stream.destroy();
     });
     this.stream = stream;

@@ -13,11 +13,17 @@ describe('the log file', () => {
     const file = path.join(dir, 'ferry.log');
     fs.mkdirSync(file); // the file's path is taken: every open fails (EISDIR), as a write on a full disk does
     const said: string[] = [];
-    const logFile = new LogFile(dir, { reopenAfterMs: 50, warn: (line) => said.push(line) });
+    const logFile = new LogFile(dir, { reopenAfterMs: 300, warn: (line) => said.push(line) });
     await waitFor(() => logFile.failures >= 1, 'the first failure', 5000);
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(new RegExp(`^ferry: cannot write the log file in ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(.*ferry.log \\(it is not a file\\)\\); log lines go to stderr only`));
     logFile.write('{"msg":"while broken"}\n'); // dropped, no throw
+    // still broken: the reopen fails too, and is not said again
+    await waitFor(() => {
+      logFile.write('{"msg":"retrying"}\n'); // opens the file again once 300 ms have passed
+      return logFile.failures >= 2;
+    }, 'a failed reopen', 5000);
+    expect(said).toHaveLength(1);
     fs.rmdirSync(file);
     // written again once reopened
     await waitFor(() => {

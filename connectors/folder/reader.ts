@@ -7,6 +7,7 @@ import path from 'node:path';
 import { errorMessage, networkFileSystem, type ConnectorLogger } from '../contract.ts';
 import type { FileEntry, ListOptions, OpenedFile, ReadFailure, StreamReader } from '../intake/reader.ts';
 import { afterCursor, folderReachesCursor, sortNames } from '../intake/walk.ts';
+import { bulkStat } from './bulk-stat.ts';
 import { fileOps, type FileOps } from './file-ops.ts';
 import { ListingDigest } from '../intake/listing-digest.ts';
 import { KIND_DIR, KIND_FILE, STAT_CHUNK, statWorker, type Stats, type StatWorker } from './stat-worker.ts';
@@ -20,8 +21,6 @@ const PAGE = 1000;
  * is not trusted (file systems and shares keep times as coarse as 2 s).
  */
 const STAMP_TRUST_MS = 2000;
-/** statSync's options on the listing's path: a file gone meanwhile is undefined, not an exception. */
-const NO_THROW = { throwIfNoEntry: false } as const;
 
 export class FolderReader implements StreamReader {
   readonly root: string;
@@ -206,19 +205,8 @@ export class FolderReader implements StreamReader {
     for (let k = 0; k < n; k++) paths[k] = dir + path.sep + names[from + k];
     if (!this.local) return this.bulk.stat(paths, this.log);
     const out: Stats = { size: new Float64Array(n), mtimeMs: new Float64Array(n), ino: new Float64Array(n), kind: new Uint8Array(n) };
-    for (let k = 0; k < n; k++) {
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.statSync(paths[k], NO_THROW);
-      } catch {
-        st = undefined; // unreadable: not listed, as a file removed meanwhile
-      }
-      if (!st) continue;
-      out.size[k] = st.size;
-      out.mtimeMs[k] = st.mtimeMs;
-      out.ino[k] = st.ino;
-      out.kind[k] = st.isFile() ? KIND_FILE : st.isDirectory() ? KIND_DIR : 3;
-    }
+    // unreadable or gone meanwhile: kind 0, not listed
+    bulkStat(paths, out.size, out.mtimeMs, out.ino, out.kind);
     return out;
   }
 

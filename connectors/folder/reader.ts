@@ -150,17 +150,18 @@ export class FolderReader implements StreamReader {
       // a folder on the cursor's path is read from the cursor on only: it vouches for nothing
       const whole = cursor === undefined || (relDir !== '' && !cursor.startsWith(`${relDir}/`));
       const names: string[] = [];
+      /** Their paths from the root, made once (the entries yielded carry them). */
+      const rels: string[] = [];
       for (const name of sortNames(files)) {
         const rel = relDir === '' ? name : `${relDir}/${name}`;
-        if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) names.push(name);
+        if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) (names.push(name), rels.push(rel));
       }
       const digest = whole ? new ListingDigest() : undefined;
       if (digest) for (const name of into) digest.dir(name);
       const pageOf = function* (st: Stats, from: number): Generator<FileEntry> {
         for (let k = 0; k < st.kind.length; k++) {
           if (st.kind[k] !== KIND_FILE) continue;
-          const name = names[from + k];
-          yield { rel: relDir === '' ? name : `${relDir}/${name}`, size: st.size[k], mtimeMs: st.mtimeMs[k] };
+          yield { rel: rels[from + k], size: st.size[k], mtimeMs: st.mtimeMs[k] };
         }
       };
       const known = whole ? opts.knownListing?.(relDir) : undefined;

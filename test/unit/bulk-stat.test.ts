@@ -2,6 +2,7 @@
 // reads Node's fs binding the way bulk-stat does, the binding is used, and both flavours (binding, statSync)
 // give the very same numbers for files, folders and everything that cannot be looked at, here and in the stat
 // worker.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -32,7 +33,6 @@ function paths(): { root: string; list: string[] } {
   fs.symlinkSync('loop', path.join(root, 'loop')); // ELOOP when looked at
   list.push(big, path.join(root, 'dir'), path.join(root, 'gone.csv'), path.join(root, 'f1.csv', 'below-a-file'), path.join(root, 'loop'));
   if (process.platform !== 'win32') {
-    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
     execFileSync('mkfifo', [path.join(root, 'fifo')]);
     list.push(path.join(root, 'fifo'));
   }

@@ -55,7 +55,14 @@ function makeBulkStat(fs, path, process, useBinding) {
   const viaBinding = (paths, size, mtimeMs, ino, kind, at) => {
     for (let k = 0; k < paths.length; k++) {
       let v;
-      try { v = raw(paths[k]); } catch { v = undefined; }
+      try {
+        v = raw(paths[k]);
+      } catch (err) {
+        // a system error (EACCES, ELOOP, ENOTDIR…): not listed, as with statSync; anything else is not the
+        // binding's answer about the file, so statSync is asked (a file must never read as gone by mistake)
+        if (!err || typeof err.code !== 'string' || !/^E[A-Z0-9]+$/.test(err.code)) viaStatSync([paths[k]], size, mtimeMs, ino, kind, at + k);
+        continue;
+      }
       if (v === undefined) continue;
       // the numbers of Node's Stats: [dev, mode, nlink, uid, gid, rdev, blksize, ino, size, blocks, atime s, ns, mtime s, ns, ...]
       size[at + k] = v[8]; mtimeMs[at + k] = v[12] * 1e3 + v[13] / 1e6; ino[at + k] = v[7]; kind[at + k] = kindOf(v[1]);

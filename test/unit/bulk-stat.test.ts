@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bulkStat, makeBulkStat } from '../../connectors/folder/bulk-stat.ts';
+import { BULK_STAT_JS, bulkStat, makeBulkStat } from '../../connectors/folder/bulk-stat.ts';
 import { StatWorker } from '../../connectors/folder/stat-worker.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -89,5 +89,25 @@ describe('bulk stat', () => {
     const got = await w.stat(list);
     const slow = statAll(makeBulkStat(false), list);
     expect({ size: got.size, mtimeMs: got.mtimeMs, ino: got.ino, kind: got.kind }).toEqual(slow);
+  });
+
+  it('a binding that fails in a way no file does (not a system error) is not taken for a file gone: statSync answers', () => {
+    const { list } = paths();
+    const real = (process as unknown as { binding(n: string): { stat: (...a: unknown[]) => unknown } }).binding('fs');
+    let armed = false;
+    const fakeProcess = {
+      execArgv: [],
+      env: {},
+      execPath: process.execPath,
+      binding: () => ({ stat: (...a: unknown[]) => {
+        if (armed) throw new TypeError('the binding changed');
+        return real.stat(...a);
+      } }),
+    };
+    const make = new Function(`${BULK_STAT_JS}\nreturn makeBulkStat;`)() as (...a: unknown[]) => ReturnType<typeof makeBulkStat>;
+    const stat = make(fs, path, fakeProcess, true);
+    expect(stat.viaBinding).toBe(true);
+    armed = true;
+    expect(statAll(stat, list)).toEqual(statAll(makeBulkStat(false), list));
   });
 });

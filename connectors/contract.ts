@@ -123,6 +123,11 @@ export interface SourceState {
   keys(from: string, to: string, limit: number): string[];
   /** Up to `limit` entries with from ≤ key < to, in order of their keys' code points: a range read in one query. */
   range<T = unknown>(from: string, to: string, limit: number): Array<[string, T]>;
+  /**
+   * The same entries with each value as its stored JSON text, unparsed: a reader that mostly finds values as it
+   * expects them compares the text and parses only the others. Optional: range() serves where it is missing.
+   */
+  rangeText?(from: string, to: string, limit: number): Array<[string, string]>;
   /** Sets many entries in one transaction. */
   setMany(entries: Array<[string, unknown]>): void;
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { errorMessage, networkFileSystem, type ConnectorLogger } from '../contract.ts';
 import type { FileEntry, ListOptions, OpenedFile, ReadFailure, StreamReader } from '../intake/reader.ts';
 import { afterCursor, folderReachesCursor, sortNames } from '../intake/walk.ts';
+import { bulkStat } from './bulk-stat.ts';
 import { fileOps, type FileOps } from './file-ops.ts';
 import { ListingDigest } from '../intake/listing-digest.ts';
 import { KIND_DIR, KIND_FILE, STAT_CHUNK, statWorker, type Stats, type StatWorker } from './stat-worker.ts';
@@ -20,8 +21,6 @@ const PAGE = 1000;
  * is not trusted (file systems and shares keep times as coarse as 2 s).
  */
 const STAMP_TRUST_MS = 2000;
-/** statSync's options on the listing's path: a file gone meanwhile is undefined, not an exception. */
-const NO_THROW = { throwIfNoEntry: false } as const;
 
 export class FolderReader implements StreamReader {
   readonly root: string;
@@ -151,17 +150,18 @@ export class FolderReader implements StreamReader {
       // a folder on the cursor's path is read from the cursor on only: it vouches for nothing
       const whole = cursor === undefined || (relDir !== '' && !cursor.startsWith(`${relDir}/`));
       const names: string[] = [];
+      /** Their paths from the root, made once (the entries yielded carry them). */
+      const rels: string[] = [];
       for (const name of sortNames(files)) {
         const rel = relDir === '' ? name : `${relDir}/${name}`;
-        if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) names.push(name);
+        if (opts.wants(rel) && (cursor === undefined || afterCursor(rel, cursor))) (names.push(name), rels.push(rel));
       }
       const digest = whole ? new ListingDigest() : undefined;
       if (digest) for (const name of into) digest.dir(name);
       const pageOf = function* (st: Stats, from: number): Generator<FileEntry> {
         for (let k = 0; k < st.kind.length; k++) {
           if (st.kind[k] !== KIND_FILE) continue;
-          const name = names[from + k];
-          yield { rel: relDir === '' ? name : `${relDir}/${name}`, size: st.size[k], mtimeMs: st.mtimeMs[k] };
+          yield { rel: rels[from + k], size: st.size[k], mtimeMs: st.mtimeMs[k] };
         }
       };
       const known = whole ? opts.knownListing?.(relDir) : undefined;
@@ -206,19 +206,8 @@ export class FolderReader implements StreamReader {
     for (let k = 0; k < n; k++) paths[k] = dir + path.sep + names[from + k];
     if (!this.local) return this.bulk.stat(paths, this.log);
     const out: Stats = { size: new Float64Array(n), mtimeMs: new Float64Array(n), ino: new Float64Array(n), kind: new Uint8Array(n) };
-    for (let k = 0; k < n; k++) {
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.statSync(paths[k], NO_THROW);
-      } catch {
-        st = undefined; // unreadable: not listed, as a file removed meanwhile
-      }
-      if (!st) continue;
-      out.size[k] = st.size;
-      out.mtimeMs[k] = st.mtimeMs;
-      out.ino[k] = st.ino;
-      out.kind[k] = st.isFile() ? KIND_FILE : st.isDirectory() ? KIND_DIR : 3;
-    }
+    // unreadable or gone meanwhile: kind 0, not listed
+    bulkStat(paths, out.size, out.mtimeMs, out.ino, out.kind);
     return out;
   }
 

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { ConnectorLogger } from '../contract.ts';
+import { BULK_STAT_JS } from './bulk-stat.ts';
 
 /** Paths per message: large enough to share the message's cost, small enough to answer a poll promptly. */
 export const STAT_CHUNK = 1000;
@@ -38,16 +39,12 @@ export const KIND_DIR = 2;
 const WORKER_CODE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
+${BULK_STAT_JS}
+const bulkStat = makeBulkStat(fs, require('node:path'), process, true);
 parentPort.on('message', ({ id, paths }) => {
   const n = paths.length;
   const size = new Float64Array(n), mtimeMs = new Float64Array(n), ino = new Float64Array(n), kind = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let st;
-    try { st = fs.statSync(paths[i], { throwIfNoEntry: false }); } catch { st = undefined; }
-    if (!st) continue;
-    size[i] = st.size; mtimeMs[i] = st.mtimeMs; ino[i] = st.ino;
-    kind[i] = st.isFile() ? 1 : st.isDirectory() ? 2 : 3;
-  }
+  bulkStat(paths, size, mtimeMs, ino, kind, 0);
   parentPort.postMessage({ id, size, mtimeMs, ino, kind }, [size.buffer, mtimeMs.buffer, ino.buffer, kind.buffer]);
 });
 `;

@@ -22,15 +22,52 @@ export function pastPrefix(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
+const SIZE_AT = '{"size":'.length;
+const TIME = ',"mtimeMs":';
+
+/**
+ * Whether a memo's stored text `{"size":S,"mtimeMs":M}` (the form JSON.stringify gives a memo of a local file)
+ * says this size and time; undefined when the text has another form (other fields, another order), which the
+ * caller parses. The size's digits are read in place; the time is read as JSON.parse would read it.
+ */
+export function plainMemoIs(text: string, size: number, mtimeMs: number): boolean | undefined {
+  if (!text.startsWith('{"size":')) return undefined;
+  let i = SIZE_AT;
+  let s = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    s = s * 10 + (c - 48);
+  }
+  // digits only, at most 15 (exact as numbers), then the time, then the end
+  if (i === SIZE_AT || i - SIZE_AT > 15 || !text.startsWith(TIME, i) || text.charCodeAt(text.length - 1) !== 125) return undefined;
+  const at = i + TIME.length;
+  // a JSON number starts with "-" or a digit (Number() would also take spaces, "0x", "Infinity")
+  const first = text.charCodeAt(at);
+  if (first !== 45 && (first < 48 || first > 57)) return undefined;
+  for (let k = at; k < text.length - 1; k++) {
+    const c = text.charCodeAt(k);
+    // digits, "-", "+", ".", "e", "E": anything else (a comma, a quote) means other fields
+    if (!((c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46 || c === 101 || c === 69)) return undefined;
+  }
+  const m = Number(text.slice(at, text.length - 1));
+  if (Number.isNaN(m)) return undefined;
+  return s === size && m === mtimeMs;
+}
+
 export class FolderMemos {
   private readonly state: SourceState;
   /** The folder's keys' common start: `taken:` and the folder's path with a trailing "/" (none for the root). */
   private readonly prefix: string;
   private readonly end: string;
-  /** The page read last: names (after the prefix) and memos; `at` is the next one in line. */
+  /**
+   * The page read last: names (after the prefix) and memos, each parsed or as its stored text (parsed when
+   * asked for); `at` is the next one in line, `found` the one memoOf/find found last.
+   */
   private names: string[] = [];
-  private memos: TakenMemo[] = [];
+  private memos: Array<TakenMemo | string> = [];
   private at = 0;
+  private found = -1;
   /** Where the next page starts (undefined: the folder's keys are all read), and its size. */
   private from: string | undefined;
   private limit = FIRST_PAGE;
@@ -51,18 +88,48 @@ export class FolderMemos {
    * come before it and were not asked for are passed (their files were not listed).
    */
   memoOf(name: string): TakenMemo | undefined {
+    return this.find(name) ? this.memo() : undefined;
+  }
+
+  /** As memoOf: whether the file `name` has a memo (then memo() and isVersion() speak of it). */
+  find(name: string): boolean {
+    this.found = -1;
     for (;;) {
-      if (this.at === this.names.length && !this.readPage()) return undefined;
+      if (this.at === this.names.length && !this.readPage()) return false;
       const i = this.at;
       const next = this.names[i];
       if (next === name) {
         this.at++;
-        return this.memos[i];
+        this.found = i;
+        return true;
       }
-      if (compareNames(next, name) > 0) return undefined;
+      if (compareNames(next, name) > 0) return false;
       this.at++;
       this.passed.push(this.prefix + next);
     }
+  }
+
+  /** The memo find() found. */
+  memo(): TakenMemo {
+    const m = this.memos[this.found];
+    if (typeof m !== 'string') return m;
+    const parsed = JSON.parse(m) as TakenMemo;
+    this.memos[this.found] = parsed;
+    return parsed;
+  }
+
+  /**
+   * Whether the memo find() found is of a file of this size and time with no change token (what a local
+   * listing's entry is): read from its text where it has the form memos are written in, without parsing it.
+   */
+  isVersion(size: number, mtimeMs: number): boolean {
+    const m = this.memos[this.found];
+    if (typeof m === 'string') {
+      const plain = plainMemoIs(m, size, mtimeMs);
+      if (plain !== undefined) return plain;
+    }
+    const memo = this.memo();
+    return memo.size === size && memo.rawTime === undefined && memo.mtimeMs === mtimeMs;
   }
 
   /** The listing of the folder ended: every memo not asked for is passed. */
@@ -80,7 +147,7 @@ export class FolderMemos {
     this.at = 0;
     while (this.from !== undefined && this.names.length === 0) {
       const limit = this.limit;
-      const rows = this.state.range<TakenMemo>(this.from, this.end, limit);
+      const rows: Array<[string, TakenMemo | string]> = this.state.rangeText ? this.state.rangeText(this.from, this.end, limit) : this.state.range<TakenMemo>(this.from, this.end, limit);
       const cut = this.prefix.length;
       /** The sub-folder whose memos are being passed over ("<prefix><name>/"). */
       let skipping: string | undefined;

@@ -410,13 +410,15 @@ export class FolderSweep {
       return;
     }
     // every listed file takes its memo from the merge (one skipped would read as gone)
-    const memo = this.memos.memoOf(name);
+    const memos = this.memos;
+    const found = memos.find(name);
     this.last = e;
-    this.lastTaken = memo !== undefined && sameVersion(memo, e);
+    // a local listing's entry (no change token) is compared with the memo's text, unparsed
+    this.lastTaken = found && (e.token === undefined ? memos.isVersion(e.size, e.mtimeMs) : sameVersion(memos.memo(), e));
     if (this.lastTaken) return;
     // not in this version as read: a memo this process wrote since is newer (the cache holds it); the memo is
     // asked for again when the file is taken
-    this.memory.looked(rel, memo);
+    this.memory.looked(rel, found ? memos.memo() : undefined);
     this.lastTaken = this.memory.has(e);
     // it may be taken in this pass: its memo is then safe from this sweep (see holds)
     if (!this.lastTaken) this.names.add(name);

@@ -19,6 +19,13 @@ export interface RuleOptions {
 
 const posix = path.posix;
 
+/**
+ * The include most flows keep, `**\/*`, as picomatch reads it (dot: false): every file whose path has no part
+ * starting with ".". Said without a regular expression, which a listing would run on each of a million paths.
+ */
+export const EVERY_FILE = '**/*';
+export const everyVisibleFile = (rel: string): boolean => rel.charCodeAt(0) !== 46 && !rel.includes('/.');
+
 export class FileRules {
   private readonly opts: RuleOptions;
   private readonly isIncluded: (rel: string) => boolean;
@@ -29,7 +36,7 @@ export class FileRules {
 
   constructor(opts: RuleOptions) {
     this.opts = opts;
-    this.isIncluded = picomatch(opts.include, { dot: false });
+    this.isIncluded = opts.include.length === 1 && opts.include[0] === EVERY_FILE ? everyVisibleFile : picomatch(opts.include, { dot: false });
     this.isExcluded = opts.exclude.length ? picomatch(opts.exclude, { dot: true }) : () => false;
     this.isTemp = opts.tempNames?.length ? picomatch(opts.tempNames, { dot: true }) : () => false;
     if (opts.readyMarker) {
@@ -61,9 +68,11 @@ export class FileRules {
 
   /** A file (relative, "/"-separated) this source takes once it is complete. */
   wants(rel: string): boolean {
-    const name = rel.slice(rel.lastIndexOf('/') + 1);
     if (this.archived(rel) || !this.withinDepth(rel)) return false;
-    if (this.isTemp(name) || this.isMarkerName?.(name)) return false;
+    if (this.opts.tempNames?.length || this.isMarkerName) {
+      const name = rel.slice(rel.lastIndexOf('/') + 1);
+      if (this.isTemp(name) || this.isMarkerName?.(name)) return false;
+    }
     return this.isIncluded(rel) && !this.isExcluded(rel);
   }
 

@@ -4,7 +4,7 @@
 // U+FFFF against one from U+E000 to U+FFFF) are the bad case.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FolderMemos, MEMO_RANGE_PAGE } from '../../connectors/intake/folder-memos.ts';
+import { FolderMemos, MEMO_RANGE_PAGE, plainMemoIs } from '../../connectors/intake/folder-memos.ts';
 import { afterCursor, compareNames, folderReachesCursor, sortNames } from '../../connectors/intake/walk.ts';
 import { openDatabase } from '../../main/engine/store/db.ts';
 import { sourceState } from '../../main/engine/store/state.ts';
@@ -90,6 +90,10 @@ describe('FolderMemos', () => {
         const rows = state.range<T>(from, to, limit);
         ranges.push(rows.length);
         return rows;
+      }, rangeText: (from: string, to: string, limit: number) => {
+        const rows = state.rangeText!(from, to, limit);
+        ranges.push(rows.length);
+        return rows;
       } };
       const memos = new FolderMemos(counted, 'taken:in/');
       const listed = own.filter((n) => !gone.has(n));
@@ -110,6 +114,61 @@ describe('FolderMemos', () => {
       expect(read).toBeGreaterThanOrEqual(own.length);
       expect(read).toBeLessThanOrEqual(own.length + 3 * 100 + 1 + MEMO_RANGE_PAGE);
       expect(Math.max(...ranges)).toBeLessThanOrEqual(MEMO_RANGE_PAGE);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("tells a memo's version from its text as parsing it would, and leaves the other forms to the parse", () => {
+    const times = [0, 1, 1796692910003.2063, 1733620000123.4567, 1e21, 1.5e-7, -86400000.25, 2 ** 53, Number.MIN_VALUE];
+    for (const size of [0, 7, 4096, 5 * 1024 ** 3 + 17, 2 ** 48]) {
+      for (const t of times) {
+        const text = JSON.stringify({ size, mtimeMs: t });
+        expect(plainMemoIs(text, size, t), text).toBe(true);
+        expect(plainMemoIs(text, size + 1, t), text).toBe(false);
+        expect(plainMemoIs(text, size, t + 1), text).toBe(t + 1 === t); // 1e21 + 1 is 1e21
+        const near = t === 0 ? 1e-9 : t * (1 + 2 ** -52);
+        expect(plainMemoIs(text, size, near), text).toBe(near === t); // the next double up, where there is one
+      }
+    }
+    // other fields, another order, not a plain number: undefined (parsed by the caller)
+    for (const text of [
+      JSON.stringify({ size: 1, mtimeMs: 2, sha256: 'ab' }),
+      JSON.stringify({ size: 1, mtimeMs: 2, rawTime: '2025' }),
+      JSON.stringify({ mtimeMs: 2, size: 1 }),
+      JSON.stringify({ size: 1.5, mtimeMs: 2 }),
+      JSON.stringify({ size: -1, mtimeMs: 2 }),
+      JSON.stringify({ size: 1, mtimeMs: '2' }),
+      JSON.stringify({ size: 1, mtimeMs: null }),
+      '{"size":1,"mtimeMs":0x10}',
+      '{"size":1,"mtimeMs": 2}',
+      '{"size":,"mtimeMs":2}',
+      '{"size":1,"mtimeMs":-}',
+      '{"size":1234567890123456,"mtimeMs":2}',
+    ]) {
+      expect(plainMemoIs(text, 1, 2), text).toBeUndefined();
+    }
+  });
+
+  it('isVersion: a local entry matches its memo (read unparsed) on size and time alone, never a memo with a change token', () => {
+    const db = database();
+    try {
+      const state = sourceState(db, 'f');
+      state.setMany([
+        ['taken:d/a', { size: 3, mtimeMs: 1796692910003.2063 }],
+        ['taken:d/b', { size: 3, mtimeMs: 5, sha256: 'x' }],
+        ['taken:d/c', { size: 3, mtimeMs: 5, rawTime: 't' }],
+        ['taken:d/d', { mtimeMs: 5, size: 3 }],
+      ]);
+      const memos = new FolderMemos(state, 'taken:d/');
+      expect(memos.find('a') && memos.isVersion(3, 1796692910003.2063)).toBe(true);
+      expect(memos.isVersion(3, 1796692910003.2073)).toBe(false);
+      expect(memos.isVersion(4, 1796692910003.2063)).toBe(false);
+      expect(memos.memo()).toEqual({ size: 3, mtimeMs: 1796692910003.2063 });
+      expect(memos.find('b') && memos.isVersion(3, 5)).toBe(true);
+      expect(memos.find('c') && memos.isVersion(3, 5)).toBe(false); // a change token: times do not tell
+      expect(memos.find('d') && memos.isVersion(3, 5)).toBe(true);
+      expect(memos.find('e')).toBe(false);
     } finally {
       db.close();
     }

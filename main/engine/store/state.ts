@@ -47,6 +47,9 @@ export function sourceState(db: Db, flow: string): SourceState {
       for (const r of rows) r[1] = JSON.parse(r[1] as string);
       return rows as Array<[string, T]>;
     },
+    rangeText(from: string, to: string, limit: number): Array<[string, string]> {
+      return range.all(flow, from, to, limit);
+    },
     setMany: db.transaction((entries: Array<[string, unknown]>) => {
       for (const [key, value] of entries) set.run(flow, key, JSON.stringify(value));
     }),

@@ -185,6 +185,11 @@ export class FileIntake {
    * (see storeAhead): a few at a time, for files that arrive whole while others settle.
    */
   private readonly aheadCandidates = new Map<string, FileEntry>();
+  /**
+   * Files stored ahead once already: not again until taken or gone. A writer that pauses mid-file costs one
+   * copy that goes unused, not one per pause.
+   */
+  private readonly aheadTried = new Set<string>();
 
   /**
    * Hands the engine the large fresh files that look complete, so it can copy them into its store while their
@@ -203,7 +208,11 @@ export class FileIntake {
       if (now - e.mtimeMs < STORE_AHEAD_QUIET_MS) continue;
       this.aheadCandidates.delete(rel);
       const body = this.reader.fileBody?.(e);
-      if (body) ctx.storeAhead?.(body);
+      if (!body || !ctx.storeAhead) continue;
+      // bounded: forgetting the tries only allows another one
+      if (this.aheadTried.size >= STORE_AHEAD_CANDIDATES * 4) this.aheadTried.clear();
+      this.aheadTried.add(rel);
+      ctx.storeAhead(body);
     }
   }
 
@@ -226,7 +235,7 @@ export class FileIntake {
     if (o?.listed) o.listed = false;
     this.observe(e, Date.now());
     // worth copying during its settle (markers take a file at once, without a settle)
-    if (e.size >= STORE_AHEAD_MIN_BYTES && this.opts.settleMs > STORE_AHEAD_QUIET_MS && !this.rules.readyMarker && this.reader.fileBody && (this.aheadCandidates.size < STORE_AHEAD_CANDIDATES || this.aheadCandidates.has(rel))) {
+    if (e.size >= STORE_AHEAD_MIN_BYTES && this.opts.settleMs > STORE_AHEAD_QUIET_MS && !this.rules.readyMarker && this.reader.fileBody && !this.aheadTried.has(rel) && (this.aheadCandidates.size < STORE_AHEAD_CANDIDATES || this.aheadCandidates.has(rel))) {
       this.aheadCandidates.set(rel, e);
     }
     this.activity.decided(rel, 'settling');
@@ -275,6 +284,7 @@ export class FileIntake {
   gone(rel: string): void {
     this.observed.delete(rel);
     this.aheadCandidates.delete(rel);
+    this.aheadTried.delete(rel);
     this.activity.decided(rel, 'vanished');
   }
 
@@ -689,6 +699,7 @@ export class FileIntake {
         // touched, not changed (found by the store's hash): remember this version, nothing was queued
         this.memory.refresh(rel, { ...t.memo, sha256: sha256! });
         this.observed.delete(rel);
+        this.aheadTried.delete(rel);
         this.activity.decided(rel, 'unchanged');
         continue;
       }
@@ -712,6 +723,7 @@ export class FileIntake {
       if (this.observed.get(rel)?.listed) this.backlogTaken++;
       this.observed.delete(rel);
       this.backoff.clear(rel);
+      this.aheadTried.delete(rel); // a later version may be stored ahead again
       if (sha256 !== undefined && t.memo.sha256 === undefined) {
         // hashed by the store: remember what was queued (the checkpoint written with the item could not say)
         this.memory.refresh(rel, { ...t.memo, sha256 });

@@ -232,6 +232,30 @@ describe('content store: local files', () => {
     await expect(store.put({ file: localFile(3 * 1024 * 1024).file })).rejects.toThrow(/ENOSPC/);
     expect(listFiles(path.join(dir, 'content'))).toEqual([]);
   });
+  it('a file written in place early in its copy stops the copy at the next background sync, not at its end', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const proto = await fileHandleProto();
+    const read = proto.read as unknown as PositionalIo;
+    const src = localFile(96 * 1024 * 1024);
+    let asked = 0;
+    let changed = false;
+    vi.spyOn(proto, 'read').mockImplementation(async function (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) {
+      const r = await read.call(this, buf, off, len, pos);
+      asked += len;
+      if (!changed) {
+        changed = true;
+        const fd = fs.openSync(src.file, 'r+');
+        fs.writeSync(fd, crypto.randomBytes(4096), 0, 4096, 0);
+        fs.closeSync(fd);
+      }
+      return r;
+    } as unknown as typeof proto.read);
+    await expect(store.put({ file: src.file })).rejects.toThrow(/^file changed while it was copied/);
+    // the first sync comes after 32 MB; the reads already under way then end too
+    expect(asked).toBeLessThan(48 * 1024 * 1024);
+    expect(listFiles(path.join(dir, 'content'))).toEqual([]);
+  });
 });
 
 describe('content store: files stored ahead of their put', () => {

@@ -360,7 +360,8 @@ export class ContentStore {
       let copied: { sha256: string; bytes: number };
       try {
         try {
-          copied = await copyHashing(source, handle, { syncEveryBytes: SYNC_EVERY_BYTES });
+          // a copy of a file written meanwhile cannot be used: it stops at the next sync, not at the end
+          copied = await copyHashing(source, handle, { syncEveryBytes: SYNC_EVERY_BYTES, check: unchanged });
         } catch (err) {
           await unchanged(); // a file that grew or shrank while it was read says so
           throw err;

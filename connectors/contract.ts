@@ -60,6 +60,17 @@ export interface FileVersion {
 }
 export const FILE_CHANGED = 'file changed';
 
+/** A local file a source will hand over as a body to copy into the store (see SourceContext.storeAhead). */
+export interface FileBody {
+  file: string;
+  version: FileVersion;
+}
+/**
+ * Files at least this large are worth storing ahead, during their settle: below it the copy takes less than a
+ * sweep's wait, and a guess that missed costs little either way.
+ */
+export const STORE_AHEAD_MIN_BYTES = 16 * 1024 * 1024;
+
 /** A queued item as a destination sees it. */
 export interface OutgoingItem {
   id: number;
@@ -182,6 +193,12 @@ export interface SourceContext {
   waiting?(): number;
   /** Reports a problem that is not tied to one item (a locked file, an unreadable folder). */
   problem(message: string, detail?: Record<string, unknown>): void;
+  /**
+   * A hint: this large local file looks complete (no write for a while) and will likely be emitted as this
+   * body once it settles. The engine may copy it into its store now, while the settle runs; emit() then uses
+   * that copy only if the file has not changed since it began, and copies afresh otherwise. Never required.
+   */
+  storeAhead?(body: FileBody): void;
   /**
    * A watching source's own health (a mail server it cannot reach): a reason makes the source "failing" in
    * the status until it reports undefined again. Scheduled scans are judged by the problems they report.

@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { errorMessage, networkFileSystem, type ConnectorLogger } from '../contract.ts';
+import { errorMessage, networkFileSystem, type ConnectorLogger, type FileBody } from '../contract.ts';
 import type { FileEntry, ListOptions, OpenedFile, ReadFailure, StreamReader } from '../intake/reader.ts';
 import { afterCursor, folderReachesCursor, sortNames } from '../intake/walk.ts';
 import { bulkStat } from './bulk-stat.ts';
@@ -226,8 +226,12 @@ export class FolderReader implements StreamReader {
     const file = path.join(this.root, f.rel);
     const attributes = { relativePath: f.rel, size: f.size, mtime: new Date(f.mtimeMs).toISOString(), mtimeMs: f.mtimeMs, sourcePath: file };
     // large files and files on a share: the engine reads them into its store itself
-    const body = this.bodyIsFile(f) ? { file, version: { size: f.size, mtimeMs: f.mtimeMs } } : { bytes: await this.ops.readFile(file, f.size) };
+    const body = this.fileBody(f) ?? { bytes: await this.ops.readFile(file, f.size) };
     await take({ body, mtimeMs: f.mtimeMs, attributes });
+  }
+
+  fileBody(f: FileEntry): FileBody | undefined {
+    return this.bodyIsFile(f) ? { file: path.join(this.root, f.rel), version: { size: f.size, mtimeMs: f.mtimeMs } } : undefined;
   }
 
   bodyIsFile(f: FileEntry): boolean {

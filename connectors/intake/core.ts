@@ -3,7 +3,7 @@
 // pressure, with retries for files that cannot be read), remembers what it took, and runs after-delivery
 // (after-delivery.ts). The storage supplies a StreamReader (reader.ts) and nothing else.
 import path from 'node:path';
-import { FILE_CHANGED, type EmitResult, type NewItem, type SettledItem, type SourceContext } from '../contract.ts';
+import { FILE_CHANGED, STORE_AHEAD_MIN_BYTES, type EmitResult, type NewItem, type SettledItem, type SourceContext } from '../contract.ts';
 import { IntakeActivity } from './activity.ts';
 import { AfterDelivery } from './after-delivery.ts';
 import { FileBackoff } from './backoff.ts';
@@ -64,6 +64,14 @@ interface Taking {
   file: FileEntry;
   memo: TakenMemo;
 }
+
+/**
+ * A large file whose own time shows no write for this long is likely whole (renamed into the folder, or copied
+ * with its times): it is worth storing ahead. A guess that missed costs one copy, dropped.
+ */
+const STORE_AHEAD_QUIET_MS = 200;
+/** Large fresh files watched for storing ahead, at most. */
+const STORE_AHEAD_CANDIDATES = 16;
 
 const versionOf = (e: FileEntry) => `${e.size}|${e.token ?? e.mtimeMs}`;
 
@@ -172,6 +180,42 @@ export class FileIntake {
     return now - prev.since >= this.opts.settleMs;
   }
 
+  /**
+   * Large fresh files that may be stored ahead once their own time shows no write for STORE_AHEAD_QUIET_MS
+   * (see storeAhead): a few at a time, for files that arrive whole while others settle.
+   */
+  private readonly aheadCandidates = new Map<string, FileEntry>();
+  /**
+   * Files stored ahead once already: not again until taken or gone. A writer that pauses mid-file costs one
+   * copy that goes unused, not one per pause.
+   */
+  private readonly aheadTried = new Set<string>();
+
+  /**
+   * Hands the engine the large fresh files that look complete, so it can copy them into its store while their
+   * settle runs (SourceContext.storeAhead). The settle still decides when a file is taken; the store uses its
+   * copy only if the file has not changed since the copy began.
+   */
+  storeAhead(ctx: SourceContext, now: number): void {
+    if (this.aheadCandidates.size === 0) return;
+    for (const [rel, e] of this.aheadCandidates) {
+      const o = this.observed.get(rel);
+      // taken, gone or changed meanwhile (a change noticed again replaces the entry)
+      if (!o || o.version !== versionOf(e)) {
+        this.aheadCandidates.delete(rel);
+        continue;
+      }
+      if (now - e.mtimeMs < STORE_AHEAD_QUIET_MS) continue;
+      this.aheadCandidates.delete(rel);
+      const body = this.reader.fileBody?.(e);
+      if (!body || !ctx.storeAhead) continue;
+      // bounded: forgetting the tries only allows another one
+      if (this.aheadTried.size >= STORE_AHEAD_CANDIDATES * 4) this.aheadTried.clear();
+      this.aheadTried.add(rel);
+      ctx.storeAhead(body);
+    }
+  }
+
   /** A file was noticed (an event, or a listing of a watched folder); a marker makes its file a candidate. */
   notice(rel: string, e?: FileEntry): void {
     if (this.rules.readyMarker && this.rules.isMarker(rel)) {
@@ -190,6 +234,10 @@ export class FileIntake {
     // a backlog file that changes is a fresh arrival now
     if (o?.listed) o.listed = false;
     this.observe(e, Date.now());
+    // worth copying during its settle (markers take a file at once, without a settle)
+    if (e.size >= STORE_AHEAD_MIN_BYTES && this.opts.settleMs > STORE_AHEAD_QUIET_MS && !this.rules.readyMarker && this.reader.fileBody && !this.aheadTried.has(rel) && (this.aheadCandidates.size < STORE_AHEAD_CANDIDATES || this.aheadCandidates.has(rel))) {
+      this.aheadCandidates.set(rel, e);
+    }
     this.activity.decided(rel, 'settling');
   }
 
@@ -235,6 +283,8 @@ export class FileIntake {
   /** A file (or folder) a watch saw go away. */
   gone(rel: string): void {
     this.observed.delete(rel);
+    this.aheadCandidates.delete(rel);
+    this.aheadTried.delete(rel);
     this.activity.decided(rel, 'vanished');
   }
 
@@ -649,6 +699,7 @@ export class FileIntake {
         // touched, not changed (found by the store's hash): remember this version, nothing was queued
         this.memory.refresh(rel, { ...t.memo, sha256: sha256! });
         this.observed.delete(rel);
+        this.aheadTried.delete(rel);
         this.activity.decided(rel, 'unchanged');
         continue;
       }
@@ -672,6 +723,7 @@ export class FileIntake {
       if (this.observed.get(rel)?.listed) this.backlogTaken++;
       this.observed.delete(rel);
       this.backoff.clear(rel);
+      this.aheadTried.delete(rel); // a later version may be stored ahead again
       if (sha256 !== undefined && t.memo.sha256 === undefined) {
         // hashed by the store: remember what was queued (the checkpoint written with the item could not say)
         this.memory.refresh(rel, { ...t.memo, sha256 });

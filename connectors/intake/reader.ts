@@ -1,7 +1,7 @@
 // What a storage (a local folder, an FTP or SFTP server) supplies to the file-intake core: a "stream reader"
 // that lists files, looks at one, reads one, and moves or removes it. Everything else (which files are wanted,
 // when one is complete, what was taken, retries, batching, after-delivery) is the core's (see core.ts).
-import type { ItemAttributes, NewItem } from '../contract.ts';
+import type { FileBody, ItemAttributes, NewItem } from '../contract.ts';
 import type { FolderStamp } from './walk.ts';
 
 /** One file as a listing or a look shows it. */
@@ -123,6 +123,8 @@ export interface StreamReader {
    * it copies): `keep` then asks the store whether the content changed instead of reading the file to hash it.
    */
   bodyIsFile?(f: FileEntry): boolean;
+  /** The body read() hands over for this file when it is a local file the engine copies (see bodyIsFile). */
+  fileBody?(f: FileEntry): FileBody | undefined;
   /** The SHA-256 of a file's content, where reading it to hash is cheap: `keep` then recognises touched but unchanged files. */
   contentHash?(rel: string): Promise<string>;
   /** Why a complete file cannot be taken now (another program holds it open on Windows), or undefined. */

@@ -94,6 +94,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
     // Under back pressure nothing can be taken: look again in a second instead of re-statting every file.
     if (!ctx.hasCapacity()) return armSweep(1000);
     sweeping = true;
+    core.storeAhead(ctx, Date.now());
     const due = core.due(Date.now());
     // a window at a time: the first files go out while later ones are still looked at, and little is held at once
     core
@@ -144,6 +145,7 @@ export async function watchFiles(core: FileIntake, ctx: SourceContext, opts: Wat
     matters: (rel) => core.rules.matters(rel),
     changed: (rel, entry) => {
       core.notice(rel, entry);
+      core.storeAhead(ctx, Date.now());
       armSweep();
     },
     gone: (rel) => core.gone(rel),

@@ -640,6 +640,7 @@ export class Engine {
     await this.applying; // a config change in progress finishes first
     this.log.info('stopping: intake closed, letting deliveries in flight finish');
     await Promise.all([...this.flows.values()].map((f) => f.stop(this.stopGraceMs)));
+    this.content.dropAllAhead(); // copies of files not taken yet: the next start stores them afresh
     await this.pruning; // ends after its current step
     await this.mergingKeys; // likewise; a merge cut short runs again at the next start
     await this.alerts.stop();

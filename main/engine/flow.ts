@@ -363,6 +363,8 @@ export class FlowRuntime implements DispatchHost {
       emit: (items, checkpoint) => this.emit(items, checkpoint),
       hasCapacity: () => this.hasCapacity(),
       waiting: () => this.refreshBacklog().n,
+      // a processed flow reads the file itself, record by record: nothing to store ahead
+      storeAhead: (body) => void (!this.processor && !this.stopping && this.hasCapacity() && this.deps.content.storeAhead(body)),
       problem: (message, detail) => {
         this.log.warn(detail ?? {}, message);
         this.noteSourceProblem(message);

@@ -136,7 +136,8 @@ export async function bigFileCase(quick: boolean): Promise<BenchRow[]> {
           s: round(seconds, 2),
           'MB/s': round(mb / seconds, 1),
           'MB/s after settle': round(mb / (seconds - SETTLE_MS / 1000), 1),
-          // from the settle to the first byte sent: storing (copy and hash in one pass, fsync) and queueing
+          // from the settle to the first byte sent: what is left of storing (copy and hash in one pass, fsync;
+          // a file that arrives whole is copied while it settles, see ContentStore.storeAhead) and queueing
           'store s': round(seconds - sendSeconds - SETTLE_MS / 1000, 2),
           'send s': round(sendSeconds, 2),
           'read passes': round((after.rchar - before.rchar) / size, 2),

@@ -1,11 +1,13 @@
 // A large local file, folder → HTTP through the engine: the body delivered is the file as it settled. A writer
 // that changes the file once Ferry stored it changes nothing of what goes out (retries included); one that
 // writes while Ferry copies it makes the store refuse the copy, and the file goes once it settles again, once,
-// whole, with no problem reported.
+// whole, with no problem reported. A file that arrives whole is copied while it settles; a writer changing it
+// meanwhile, even keeping its size and time, makes that copy go unused.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { STORE_AHEAD_MIN_BYTES } from '../../connectors/contract.ts';
 import { startEngine, type RunningEngine } from '../helpers/engine.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
@@ -32,7 +34,7 @@ function overwriteInPlace(file: string, bytes: Buffer): void {
 /** `bytes` as overwriteInPlace leaves them. */
 const overwritten = (bytes: Buffer, by: Buffer) => Buffer.concat([by, bytes.subarray(by.length, bytes.length - by.length), by]);
 
-async function folderToHttp(sink: Sink): Promise<{ run: RunningEngine; inbox: string }> {
+async function folderToHttp(sink: Sink, settleMs = 200): Promise<{ run: RunningEngine; inbox: string }> {
   const dir = tempDir();
   const inbox = path.join(dir, 'in');
   fs.mkdirSync(inbox);
@@ -41,7 +43,7 @@ async function folderToHttp(sink: Sink): Promise<{ run: RunningEngine; inbox: st
       name: 'big',
       flows: [{
         name: 'big',
-        source: { type: 'folder', path: inbox, settleMs: 200 },
+        source: { type: 'folder', path: inbox, settleMs },
         trigger: { on: 'change' },
         destination: { type: 'http', url: `${sink.url}/in` },
         retry: { initialDelayMs: 50, maxDelayMs: 200, maxAttempts: 10 },
@@ -52,16 +54,16 @@ async function folderToHttp(sink: Sink): Promise<{ run: RunningEngine; inbox: st
   return { run, inbox };
 }
 
-/** A file of random bytes written elsewhere, dated a minute back, then renamed into `inbox` whole. */
-function dropFile(inbox: string, size: number): { file: string; bytes: Buffer } {
+/** A file of random bytes written elsewhere, dated a minute back (or left as written), then renamed into `inbox` whole. */
+function dropFile(inbox: string, size: number, opts: { dated?: boolean } = {}): { file: string; bytes: Buffer; past: Date } {
   const bytes = crypto.randomBytes(size);
   const staged = path.join(path.dirname(inbox), 'staged.bin');
   fs.writeFileSync(staged, bytes);
   const past = new Date(Date.now() - 60_000);
-  fs.utimesSync(staged, past, past);
+  if (opts.dated !== false) fs.utimesSync(staged, past, past);
   const file = path.join(inbox, 'export.bin');
   fs.renameSync(staged, file);
-  return { file, bytes };
+  return { file, bytes, past };
 }
 
 describe('a large file delivered as it settled', () => {
@@ -125,5 +127,64 @@ describe('a large file delivered as it settled', () => {
     await waitFor(() => run.engine.queue.count({ flow: 'big', state: 'delivered' }) === 1, 'delivery recorded');
     expect(listFiles(path.join(run.dir, 'data', 'content', 'tmp'))).toEqual([]);
     expect(listFiles(path.join(run.dir, 'data', 'content')).filter((f) => !f.startsWith('tmp')).length).toBeLessThanOrEqual(1);
+  });
+
+  it('a file that arrives whole is copied while it settles: delivered once, as it settled, from that copy', async () => {
+    const sink = await startSink();
+    open.push(sink);
+    const { run, inbox } = await folderToHttp(sink, 1500);
+    // renamed in with its old time (a copy keeping times), then one written just now and renamed at once
+    const dated = dropFile(inbox, STORE_AHEAD_MIN_BYTES + 1001);
+    await waitFor(() => sink.accepted.size === 1, 'the dated file delivered');
+    expect(run.engine.content.aheadCounts).toEqual({ started: 1, used: 1, dropped: 0 });
+    fs.rmSync(dated.file, { force: true });
+    const fresh = dropFile(inbox, STORE_AHEAD_MIN_BYTES + 2002, { dated: false });
+    await waitFor(() => sink.accepted.size === 2, 'the fresh file delivered');
+    expect(sink.received.map((r) => sha(r.body))).toEqual([sha(dated.bytes), sha(fresh.bytes)]);
+    expect(run.engine.content.aheadCounts).toEqual({ started: 2, used: 2, dropped: 0 });
+    await waitFor(() => run.engine.queue.count({ flow: 'big', state: 'delivered' }) === 2, 'deliveries recorded');
+    expect(listFiles(path.join(run.dir, 'data', 'content', 'tmp'))).toEqual([]);
+  });
+
+  it('a writer changing the file during its settle, keeping its size and time: what goes is the file as it settled, not the early copy', async () => {
+    const sink = await startSink();
+    open.push(sink);
+    const { run, inbox } = await folderToHttp(sink, 1500);
+    const src = dropFile(inbox, STORE_AHEAD_MIN_BYTES + 3003);
+    // the copy has looked at the file and written some of it
+    const tmp = path.join(run.dir, 'data', 'content', 'tmp');
+    await waitFor(() => listFiles(tmp).some((f) => fs.statSync(path.join(tmp, f)).size > 0), 'the copy begun', 30_000, 5);
+    // in place, then the time set back: the watcher sees the same size and time, only the change time moved
+    const later = crypto.randomBytes(64 * 1024);
+    const settledWith = fs.statSync(src.file);
+    overwriteInPlace(src.file, later);
+    fs.utimesSync(src.file, src.past, src.past); // exactly the time it had (a Date from stat would round it)
+    const after = fs.statSync(src.file);
+    expect([after.size, after.mtimeMs]).toEqual([settledWith.size, settledWith.mtimeMs]);
+    expect(after.ctimeMs).not.toBe(settledWith.ctimeMs);
+    await waitFor(() => sink.accepted.size === 1, 'the file delivered');
+    expect(sink.received.map((r) => sha(r.body))).toEqual([sha(overwritten(src.bytes, later))]);
+    // the early copy was dropped, and none other began (once per file)
+    expect(run.engine.content.aheadCounts).toEqual({ started: 1, used: 0, dropped: 1 });
+    await waitFor(() => listFiles(path.join(run.dir, 'data', 'content', 'tmp')).length === 0, 'the early copy removed');
+  });
+
+  it('a writer that pauses mid-file costs one early copy, not one per pause, and the file goes whole', async () => {
+    const sink = await startSink();
+    open.push(sink);
+    const { run, inbox } = await folderToHttp(sink, 1500);
+    const file = path.join(inbox, 'slow.bin');
+    const parts: Buffer[] = [];
+    // 6 MB at a time, a second apart: past 16 MB, each pause looks like the end of the file
+    for (let i = 0; i < 5; i++) {
+      const part = crypto.randomBytes(6 * 1024 * 1024);
+      parts.push(part);
+      fs.appendFileSync(file, part);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await waitFor(() => sink.accepted.size === 1, 'the file delivered');
+    expect(sink.received.map((r) => sha(r.body))).toEqual([sha(Buffer.concat(parts))]);
+    expect(run.engine.content.aheadCounts).toEqual({ started: 1, used: 0, dropped: 1 });
+    await waitFor(() => listFiles(path.join(run.dir, 'data', 'content', 'tmp')).length === 0, 'the early copy removed');
   });
 });

@@ -92,6 +92,8 @@ describe('GET /metrics on the admin listener', () => {
     expect(sample(text, 'ferry_data_dir_free_bytes')).toBeGreaterThan(0);
     expect(sample(text, 'ferry_database_bytes')).toBeGreaterThan(0);
     expect(sample(text, 'ferry_database_wal_bytes')).toBeGreaterThanOrEqual(0);
+    // no large file arrived: nothing was stored ahead
+    for (const outcome of ['started', 'used', 'dropped']) expect(sample(text, 'ferry_store_ahead_total', { outcome })).toBe(0);
     expect(sample(text, 'ferry_build_info', { version: '0.1.0', config_version: configVersion(h.engine.loaded) })).toBe(1);
     expect(configVersion(h.engine.loaded)).toMatch(/^[0-9a-f]{12}$/);
   });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ContentStore } from '../../main/engine/store/content.ts';
+import { STORE_AHEAD_MIN_BYTES } from '../../connectors/contract.ts';
 import { listFiles, tempDir, waitFor } from '../helpers/tmp.ts';
 
 /** `total` random bytes cut into uneven chunks (1 KB … 70 KB), yielded with pauses like a network read. */
@@ -230,5 +231,135 @@ describe('content store: local files', () => {
     vi.spyOn(proto, 'write').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
     await expect(store.put({ file: localFile(3 * 1024 * 1024).file })).rejects.toThrow(/ENOSPC/);
     expect(listFiles(path.join(dir, 'content'))).toEqual([]);
+  });
+  it('a file written in place early in its copy stops the copy at the next background sync, not at its end', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const proto = await fileHandleProto();
+    const read = proto.read as unknown as PositionalIo;
+    const src = localFile(96 * 1024 * 1024);
+    let asked = 0;
+    let changed = false;
+    vi.spyOn(proto, 'read').mockImplementation(async function (this: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number) {
+      const r = await read.call(this, buf, off, len, pos);
+      asked += len;
+      if (!changed) {
+        changed = true;
+        const fd = fs.openSync(src.file, 'r+');
+        fs.writeSync(fd, crypto.randomBytes(4096), 0, 4096, 0);
+        fs.closeSync(fd);
+      }
+      return r;
+    } as unknown as typeof proto.read);
+    await expect(store.put({ file: src.file })).rejects.toThrow(/^file changed while it was copied/);
+    // the first sync comes after 32 MB; the reads already under way then end too
+    expect(asked).toBeLessThan(48 * 1024 * 1024);
+    expect(listFiles(path.join(dir, 'content'))).toEqual([]);
+  });
+});
+
+describe('content store: files stored ahead of their put', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** A file of `size` random bytes dated a minute back (it arrived whole), and the version it settles with. */
+  function wholeFile(size: number, name = 'export.bin'): { file: string; bytes: Buffer; sha256: string; past: Date; version: { size: number; mtimeMs: number } } {
+    const bytes = crypto.randomBytes(size);
+    const file = path.join(tempDir(), name);
+    fs.writeFileSync(file, bytes);
+    const past = new Date(Date.now() - 60_000);
+    fs.utimesSync(file, past, past);
+    const st = fs.statSync(file);
+    return { file, bytes, sha256: crypto.createHash('sha256').update(bytes).digest('hex'), past, version: { size: st.size, mtimeMs: st.mtimeMs } };
+  }
+
+  it('the put of the version stored ahead takes that copy: the file is read once, byte for byte, and no temp file is left', async () => {
+    const proto = await fileHandleProto();
+    const read = vi.spyOn(proto, 'read');
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const src = wholeFile(STORE_AHEAD_MIN_BYTES + 4321);
+    expect(store.storeAhead({ file: src.file, version: src.version })).toBe(true);
+    // asked again for the same version (another event): nothing more is started
+    expect(store.storeAhead({ file: src.file, version: src.version })).toBe(false);
+    const stored = await store.put({ file: src.file, version: src.version });
+    expect(stored).toMatchObject({ size: src.bytes.length, sha256: src.sha256 });
+    expect(fs.readFileSync(store.pathOf(stored.file!)).equals(src.bytes)).toBe(true);
+    expect(store.aheadCounts).toEqual({ started: 1, used: 1, dropped: 0 });
+    expect(store.aheadCount).toBe(0);
+    const bytesAsked = read.mock.calls.reduce((n, c) => n + ((c as unknown[])[2] as number), 0);
+    expect(bytesAsked).toBeLessThan(src.bytes.length + 5 * 1024 * 1024);
+    expect(listFiles(path.join(dir, 'content/tmp'))).toEqual([]);
+  });
+
+  it('a file written after its copy began, even at the same size and time, is copied afresh: the put stores it as it is now', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const src = wholeFile(STORE_AHEAD_MIN_BYTES + 1);
+    expect(store.storeAhead({ file: src.file, version: src.version })).toBe(true);
+    await waitFor(() => listFiles(path.join(dir, 'content/tmp')).length === 1 && store.aheadCount === 1, 'the copy under way');
+    // a writer rewrites the file in place and sets its time back (as a tool keeping times does): only the
+    // change time tells, and the copy stored ahead must not be what is queued
+    const later = crypto.randomBytes(64 * 1024);
+    const fd = fs.openSync(src.file, 'r+');
+    fs.writeSync(fd, later, 0, later.length, 1024);
+    fs.closeSync(fd);
+    fs.utimesSync(src.file, src.past, src.past);
+    expect(fs.statSync(src.file).mtimeMs).toBe(src.version.mtimeMs);
+    const now = Buffer.concat([src.bytes.subarray(0, 1024), later, src.bytes.subarray(1024 + later.length)]);
+    const stored = await store.put({ file: src.file, version: src.version });
+    expect(stored.sha256).toBe(crypto.createHash('sha256').update(now).digest('hex'));
+    expect(fs.readFileSync(store.pathOf(stored.file!)).equals(now)).toBe(true);
+    expect(store.aheadCounts).toEqual({ started: 1, used: 0, dropped: 1 });
+    await waitFor(() => listFiles(path.join(dir, 'content/tmp')).length === 0, 'the stale copy removed');
+  });
+
+  it('a file that grew after its copy began: the copy of the old version is dropped, the new version stored ahead and used', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const src = wholeFile(STORE_AHEAD_MIN_BYTES + 7);
+    expect(store.storeAhead({ file: src.file, version: src.version })).toBe(true);
+    const more = crypto.randomBytes(1000);
+    fs.appendFileSync(src.file, more);
+    const st = fs.statSync(src.file);
+    const version = { size: st.size, mtimeMs: st.mtimeMs };
+    expect(store.storeAhead({ file: src.file, version })).toBe(true);
+    const stored = await store.put({ file: src.file, version });
+    expect(fs.readFileSync(store.pathOf(stored.file!)).equals(Buffer.concat([src.bytes, more]))).toBe(true);
+    expect(store.aheadCounts).toEqual({ started: 2, used: 1, dropped: 1 });
+    await waitFor(() => listFiles(path.join(dir, 'content/tmp')).length === 0, 'the old copy removed');
+  });
+
+  it('the put of a file changed after it settled still fails as it did, and the copy stored ahead is removed', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const src = wholeFile(STORE_AHEAD_MIN_BYTES + 3);
+    expect(store.storeAhead({ file: src.file, version: src.version })).toBe(true);
+    fs.utimesSync(src.file, new Date(), new Date());
+    await expect(store.put({ file: src.file, version: src.version })).rejects.toThrow(/^file changed after it settled/);
+    const gone = wholeFile(STORE_AHEAD_MIN_BYTES + 5, 'gone.bin');
+    expect(store.storeAhead({ file: gone.file, version: gone.version })).toBe(true);
+    fs.rmSync(gone.file);
+    await expect(store.put({ file: gone.file, version: gone.version })).rejects.toThrow(/ENOENT/);
+    await waitFor(() => store.aheadCount === 0 && listFiles(path.join(dir, 'content/tmp')).length === 0, 'both copies removed');
+    expect(listFiles(path.join(dir, 'content'))).toEqual([]);
+    expect(store.aheadCounts).toMatchObject({ started: 2, used: 0 });
+  });
+
+  it('small files are not stored ahead, two large ones at most at once, and copies never taken are dropped', async () => {
+    const dir = tempDir();
+    const store = new ContentStore(dir);
+    const small = wholeFile(STORE_AHEAD_MIN_BYTES - 1, 'small.bin');
+    expect(store.storeAhead({ file: small.file, version: small.version })).toBe(false);
+    const files = [wholeFile(STORE_AHEAD_MIN_BYTES, 'a.bin'), wholeFile(STORE_AHEAD_MIN_BYTES, 'b.bin'), wholeFile(STORE_AHEAD_MIN_BYTES, 'c.bin')];
+    expect(files.map((f) => store.storeAhead({ file: f.file, version: f.version }))).toEqual([true, true, false]);
+    expect(store.aheadCount).toBe(2);
+    // the engine stops: the copies go, whether they had ended or not
+    store.dropAllAhead();
+    expect(store.aheadCount).toBe(0);
+    await waitFor(() => listFiles(path.join(dir, 'content/tmp')).length === 0, 'the copies removed');
+    // the third, not stored ahead, is copied by its put as before
+    const stored = await store.put({ file: files[2].file, version: files[2].version });
+    expect(stored.sha256).toBe(files[2].sha256);
+    expect(store.aheadCounts).toEqual({ started: 2, used: 0, dropped: 2 });
   });
 });

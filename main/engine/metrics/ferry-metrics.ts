@@ -54,7 +54,7 @@ export class FerryMetrics {
   }
 
   private constructor(engine: Engine, prom: PromClient) {
-    const { Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
     this.registry = new Registry();
     this.engine = engine;
     const registers = [this.registry];
@@ -137,6 +137,16 @@ export class FerryMetrics {
       collect() {
         this.reset();
         this.set({ version: packageVersion(), config_version: configVersion(engine.loaded) }, 1);
+      },
+    });
+    new Counter({
+      name: 'ferry_store_ahead_total',
+      help: 'Large files copied into the store while they settled: started, used by their item, dropped (the file changed, went away or was not taken).',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [outcome, n] of Object.entries(engine.content.aheadCounts)) this.inc({ outcome }, n);
       },
     });
     new Gauge({ name: 'ferry_start_time_seconds', help: 'When this engine started (Unix time).', registers, collect() { this.set(engine.startedAt / 1000); } });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
-import { FILE_CHANGED, type NewItem } from '../../../connectors/contract.ts';
+import { FILE_CHANGED, STORE_AHEAD_MIN_BYTES, type FileBody, type FileVersion, type NewItem } from '../../../connectors/contract.ts';
 import { whileStreamingLarge } from '../memory.ts';
 import { copyHashing, hashFile } from './file-blocks.ts';
 
@@ -21,6 +21,10 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 const CLONE_MIN_BYTES = 1024 * 1024;
 /** A large body is flushed to disk in the background every this many bytes, so its final fsync has little left. */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
+/** Copies stored ahead at once, at most (each holds disk until its file is taken). */
+const STORE_AHEAD_MAX = 2;
+/** A copy stored ahead that no put claimed within this long is dropped (its file was never taken). */
+const STORE_AHEAD_TTL_MS = 2 * 60_000;
 
 /**
  * Writes a body into an open file, hashing and counting it, in batched writes (while one write runs, the next
@@ -127,12 +131,46 @@ export async function sha256OfFile(file: string | fs.promises.FileHandle): Promi
   }
 }
 
+/** A body stored under a temp name, fsynced, not yet committed; `seen` is the source file as it was looked at. */
+interface TmpBody {
+  tmp: string;
+  file: string;
+  size: number;
+  sha256: string;
+  seen: fs.Stats;
+}
+
+interface AheadEntry {
+  version: FileVersion;
+  done: Promise<TmpBody | undefined>;
+  timer?: NodeJS.Timeout;
+}
+
+/** The same file, not written since: a write changes the change time, which no writer can set back. */
+function sameFile(a: fs.Stats, b: fs.Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+const sameVersion = (a: FileVersion, b: FileVersion) => a.size === b.size && a.mtimeMs === b.mtimeMs;
+
+/** Throws FILE_CHANGED when the open file is no longer as `before` saw it. */
+async function unchangedSince(handle: fs.promises.FileHandle, before: fs.Stats, file: string): Promise<void> {
+  const after = await handle.stat();
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
+    throw new Error(`${FILE_CHANGED} while it was copied: ${file} (${before.size} bytes before, ${after.size} after)`);
+  }
+}
+
 export class ContentStore {
   readonly dir: string;
   /** The content folder's file system cannot clone files (found on the first try). */
   private cannotClone = false;
   /** Temp files this store is writing now (a slow download may not touch its file for minutes). */
   private readonly writing = new Set<string>();
+  /** Copies stored ahead of their put, by source path (see storeAhead). */
+  private readonly ahead = new Map<string, AheadEntry>();
+  /** Copies stored ahead: started, used by their put, dropped (the file changed, went away or was not taken). */
+  readonly aheadCounts = { started: 0, used: 0, dropped: 0 };
   constructor(dataDir: string) {
     this.dir = path.join(dataDir, 'content');
     fs.mkdirSync(path.join(this.dir, 'tmp'), { recursive: true });
@@ -146,33 +184,129 @@ export class ContentStore {
   async put(body: NewItem['body']): Promise<StoredBody> {
     if ('bytes' in body) return this.putBytes(body.bytes);
     if ('file' in body) {
-      const handle = await fs.promises.open(body.file, 'r');
+      let ahead = this.claimAhead(body.file, body.version);
+      const handle = await fs.promises.open(body.file, 'r').catch((err: unknown) => {
+        if (ahead) this.dropClaimed(ahead);
+        throw err;
+      });
       try {
         const before = await handle.stat();
         if (body.version && (before.size !== body.version.size || before.mtimeMs !== body.version.mtimeMs)) {
           throw new Error(`${FILE_CHANGED} after it settled: ${body.file} has ${before.size} bytes, modified ${iso(before.mtimeMs)} (it settled with ${body.version.size} bytes, modified ${iso(body.version.mtimeMs)})`);
         }
-        // Whatever the copy saw must be the file as it settled: a write while it was read (in place, at the same
-        // size) would leave a copy of neither version. A write changes the change time, which no writer can set.
-        const unchanged = async () => {
-          const after = await handle.stat();
-          if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
-            throw new Error(`${FILE_CHANGED} while it was copied: ${body.file} (${before.size} bytes before, ${after.size} after)`);
+        if (ahead) {
+          const copy = await ahead;
+          ahead = undefined;
+          // the copy began after the file's last write: it is the file as it settled if nothing changed since
+          if (copy && sameFile(copy.seen, before)) {
+            this.aheadCounts.used++;
+            return await this.commitTmp(copy);
           }
-        };
+          this.aheadCounts.dropped++;
+          if (copy) await this.discardTmp(copy);
+        }
         if (before.size <= INLINE_MAX_BYTES) {
           const bytes = await handle.readFile();
-          await unchanged();
+          await unchangedSince(handle, before, body.file);
           return this.putBytes(bytes);
         }
-        const cloned = before.size >= CLONE_MIN_BYTES ? await this.putClone(body.file, before.size, unchanged) : undefined;
-        if (cloned) return cloned;
-        return await this.putCopy(handle, before.size, unchanged);
+        return await this.commitTmp(await this.storeTmp(handle, body.file, before));
       } finally {
+        if (ahead) this.dropClaimed(ahead); // the file changed after it settled: the put failed
         await handle.close();
       }
     }
     return this.putStream(body.stream, body.size, body.recycle);
+  }
+
+  /**
+   * Starts copying a large local file into the store before it is taken: a file that arrived whole (renamed
+   * into the folder, copied with its times) is copied while its settle runs, not after. The copy waits, not
+   * yet committed, for the put() of the same file and version; a file that changed, or was never taken within
+   * STORE_AHEAD_TTL_MS, loses its copy. False when nothing was started.
+   */
+  storeAhead(body: FileBody): boolean {
+    if (body.version.size < STORE_AHEAD_MIN_BYTES) return false;
+    const earlier = this.ahead.get(body.file);
+    if (earlier && sameVersion(earlier.version, body.version)) return false;
+    if (earlier) this.dropAhead(body.file, earlier); // the file changed since: that copy is of no use
+    if (this.ahead.size >= STORE_AHEAD_MAX) return false;
+    this.aheadCounts.started++;
+    const entry: AheadEntry = { version: body.version, done: this.copyAhead(body) };
+    this.ahead.set(body.file, entry);
+    entry.timer = setTimeout(() => this.dropAhead(body.file, entry), STORE_AHEAD_TTL_MS);
+    entry.timer.unref();
+    // a copy that failed (the file changed or went away while it was read) makes room at once
+    void entry.done.then((copy) => void (copy === undefined && this.dropAhead(body.file, entry)));
+    return true;
+  }
+
+  /** Copies being stored ahead (tests and the status's curious). */
+  get aheadCount(): number {
+    return this.ahead.size;
+  }
+
+  /**
+   * Drops every copy stored ahead (the engine stops). A copy still running is removed when it ends; if the
+   * process ends first, the next start removes its temp file with the other stale ones.
+   */
+  dropAllAhead(): void {
+    for (const [file, entry] of [...this.ahead]) this.dropAhead(file, entry);
+  }
+
+  /**
+   * Takes the copy stored ahead of this file's version, if one was started. A copy of another version (or a
+   * put with no version to match) is dropped: the file changed since it began.
+   */
+  private claimAhead(file: string, version: FileVersion | undefined): Promise<TmpBody | undefined> | undefined {
+    const entry = this.ahead.get(file);
+    if (!entry) return undefined;
+    if (!version || !sameVersion(entry.version, version)) {
+      this.dropAhead(file, entry);
+      return undefined;
+    }
+    this.ahead.delete(file);
+    clearTimeout(entry.timer);
+    return entry.done;
+  }
+
+  private dropAhead(file: string, entry: AheadEntry): void {
+    if (this.ahead.get(file) !== entry) return;
+    this.ahead.delete(file);
+    clearTimeout(entry.timer);
+    this.dropClaimed(entry.done);
+  }
+
+  /** Removes a copy stored ahead once it ends (the put that claimed it failed, or it was dropped). */
+  private dropClaimed(done: Promise<TmpBody | undefined>): void {
+    this.aheadCounts.dropped++;
+    void done.then((copy) => copy && this.discardTmp(copy));
+  }
+
+  private async copyAhead(body: FileBody): Promise<TmpBody | undefined> {
+    let handle: fs.promises.FileHandle | undefined;
+    try {
+      handle = await fs.promises.open(body.file, 'r');
+      const seen = await handle.stat();
+      if (seen.size !== body.version.size || seen.mtimeMs !== body.version.mtimeMs) return undefined;
+      return await this.storeTmp(handle, body.file, seen);
+    } catch {
+      return undefined; // the put copies afresh and says what is wrong, if anything still is
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  /**
+   * Stores a local file (open as `handle`, looked at as `before`) into a temp file, hashed and fsynced: a clone
+   * where the file system can, a copy otherwise. Whatever was copied must be the file as it was looked at: a
+   * write while it was read (in place, at the same size) would leave a copy of neither version, and a write
+   * changes the change time, which no writer can set. The caller commits or discards the temp file.
+   */
+  private async storeTmp(handle: fs.promises.FileHandle, source: string, before: fs.Stats): Promise<TmpBody> {
+    const unchanged = () => unchangedSince(handle, before, source);
+    const cloned = before.size >= CLONE_MIN_BYTES ? await this.cloneTmp(source, before, unchanged) : undefined;
+    return cloned ?? (await this.copyTmp(handle, before, unchanged));
   }
 
   /**
@@ -181,7 +315,7 @@ export class ContentStore {
    * then read once to hash it. Undefined when the file system cannot clone (the caller copies, hashing as it
    * goes), or when the clone failed for any reason a copy may not share.
    */
-  private async putClone(source: string, size: number, unchanged: () => Promise<void>): Promise<StoredBody | undefined> {
+  private async cloneTmp(source: string, before: fs.Stats, unchanged: () => Promise<void>): Promise<TmpBody | undefined> {
     if (this.cannotClone) return undefined;
     const file = this.newName();
     const tmp = path.join(this.dir, 'tmp', path.basename(file));
@@ -197,7 +331,7 @@ export class ContentStore {
     }
     this.writing.add(path.basename(tmp));
     try {
-      // a clone is the file at one instant: the file as it settled if it has not changed since
+      // a clone is the file at one instant: the file as it was looked at if it has not changed since
       await unchanged();
       const handle = await fs.promises.open(tmp, 'r+');
       let sha256: string;
@@ -208,19 +342,16 @@ export class ContentStore {
       } finally {
         await handle.close();
       }
-      if (got !== size) throw new Error(`body was ${got} bytes, expected ${size} (the file changed or the transfer was cut)`);
-      await this.commitFile(tmp, file);
-      return { size, sha256, file };
+      if (got !== before.size) throw new Error(`body was ${got} bytes, expected ${before.size} (the file changed or the transfer was cut)`);
+      return { tmp, file, size: before.size, sha256, seen: before };
     } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
+      await this.discardTmp({ tmp });
       throw err;
-    } finally {
-      this.writing.delete(path.basename(tmp));
     }
   }
 
   /** Copies a local file in one pass, hashing each block as it is written (see copyHashing). */
-  private async putCopy(source: fs.promises.FileHandle, size: number, unchanged: () => Promise<void>): Promise<StoredBody> {
+  private async copyTmp(source: fs.promises.FileHandle, before: fs.Stats, unchanged: () => Promise<void>): Promise<TmpBody> {
     const file = this.newName();
     const tmp = path.join(this.dir, 'tmp', path.basename(file));
     this.writing.add(path.basename(tmp));
@@ -229,24 +360,43 @@ export class ContentStore {
       let copied: { sha256: string; bytes: number };
       try {
         try {
-          copied = await copyHashing(source, handle, { syncEveryBytes: SYNC_EVERY_BYTES });
+          // a copy of a file written meanwhile cannot be used: it stops at the next sync, not at the end
+          copied = await copyHashing(source, handle, { syncEveryBytes: SYNC_EVERY_BYTES, check: unchanged });
         } catch (err) {
           await unchanged(); // a file that grew or shrank while it was read says so
           throw err;
         }
         await unchanged();
-        if (copied.bytes !== size) throw new Error(`body was ${copied.bytes} bytes, expected ${size} (the file changed or the transfer was cut)`);
+        if (copied.bytes !== before.size) throw new Error(`body was ${copied.bytes} bytes, expected ${before.size} (the file changed or the transfer was cut)`);
         await handle.sync();
       } finally {
         await handle.close();
       }
-      await this.commitFile(tmp, file);
-      return { size, sha256: copied.sha256, file };
+      return { tmp, file, size: before.size, sha256: copied.sha256, seen: before };
     } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
+      await this.discardTmp({ tmp });
+      throw err;
+    }
+  }
+
+  /** Moves a stored temp file to its name: from now on a row may point at it. */
+  private async commitTmp(t: TmpBody): Promise<StoredBody> {
+    try {
+      await this.commitFile(t.tmp, t.file);
+    } catch (err) {
+      await fs.promises.rm(t.tmp, { force: true });
       throw err;
     } finally {
-      this.writing.delete(path.basename(tmp));
+      this.writing.delete(path.basename(t.tmp));
+    }
+    return { size: t.size, sha256: t.sha256, file: t.file };
+  }
+
+  private async discardTmp(t: { tmp: string }): Promise<void> {
+    try {
+      await fs.promises.rm(t.tmp, { force: true });
+    } finally {
+      this.writing.delete(path.basename(t.tmp));
     }
   }
 

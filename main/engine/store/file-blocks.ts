@@ -33,6 +33,11 @@ async function writeBlock(handle: fs.promises.FileHandle, buf: Buffer, position:
 export interface BlockCopyOptions {
   /** Syncs written data in the background every this many bytes, so the final fsync has little left. */
   syncEveryBytes?: number;
+  /**
+   * Called at each background sync (so every syncEveryBytes): a rejection ends the copy with its error. The
+   * store checks the source did not change meanwhile, so a copy that cannot be used stops early.
+   */
+  check?: () => Promise<void>;
 }
 
 /**
@@ -115,7 +120,7 @@ export async function copyHashing(src: fs.promises.FileHandle, dst: fs.promises.
     if (unsynced >= syncEvery && !syncing) {
       unsynced = 0;
       // after a failed fsync the kernel may have dropped the pages, so a later fsync proves nothing: fail
-      syncing = written.then(() => dst.datasync()).then(
+      syncing = written.then(() => Promise.all([dst.datasync(), opts.check?.()])).then(
         () => void (syncing = undefined),
         (err: unknown) => void ((syncError ??= err), (syncing = undefined)),
       );

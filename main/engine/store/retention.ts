@@ -41,6 +41,8 @@ export interface PrunePassOptions {
   walPosition?: () => WalPosition;
   /** The frames a step aims to write (default STEP_FRAMES). */
   stepFrames?: number;
+  /** The time a step aims to take (default STEP_MS). */
+  stepMs?: number;
 }
 
 export interface PruneStep {
@@ -67,7 +69,7 @@ export class PrunePass extends SizedPass {
 
   constructor(db: Db, counts: ItemCounts, keys: DedupeKeys, horizons: PruneHorizons, opts: PrunePassOptions = {}) {
     // steps sized in rows
-    super(new SizedSteps(db, { walPosition: opts.walPosition, stepMs: STEP_MS, stepFrames: opts.stepFrames ?? STEP_FRAMES, start: 500, min: MIN_ROWS, max: MAX_ROWS }));
+    super(new SizedSteps(db, { walPosition: opts.walPosition, stepMs: opts.stepMs ?? STEP_MS, stepFrames: opts.stepFrames ?? STEP_FRAMES, start: 500, min: MIN_ROWS, max: MAX_ROWS }));
     this.db = db;
     this.counts = counts;
     this.keys = keys;

@@ -69,12 +69,17 @@ function makeBulkStat(fs, path, process, useBinding) {
     }
   };
   viaBinding.viaBinding = true;
+  // one path's numbers as the binding gives them (its shared array: read at once), undefined when gone
+  viaBinding.raw = raw;
   return viaBinding;
 }
 `;
 
 /** Stats `paths` into the arrays at `at + k` (kind 0: gone or unreadable). `viaBinding`: without Stats objects. */
-export type BulkStat = ((paths: string[], size: Float64Array, mtimeMs: Float64Array, ino: Float64Array, kind: Uint8Array, at: number) => void) & { viaBinding?: boolean };
+export type BulkStat = ((paths: string[], size: Float64Array, mtimeMs: Float64Array, ino: Float64Array, kind: Uint8Array, at: number) => void) & {
+  viaBinding?: boolean;
+  raw?: (p: string) => Float64Array | undefined;
+};
 
 type Maker = (f: typeof fs, p: typeof path, proc: NodeJS.Process, useBinding: boolean) => BulkStat;
 const make = new Function(`${BULK_STAT_JS}\nreturn makeBulkStat;`)() as Maker;
@@ -89,4 +94,53 @@ export function bulkStat(paths: string[], size: Float64Array, mtimeMs: Float64Ar
 /** @internal A bulk stat of either flavour, for tests comparing both. */
 export function makeBulkStat(useBinding: boolean): BulkStat {
   return make(fs, path, process, useBinding);
+}
+
+/** What the folder source reads of one entry's stats (the fields fs.Stats has under these names). */
+export interface EntryStats {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  readonly dev: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+}
+
+const { S_IFMT, S_IFREG, S_IFDIR } = fs.constants;
+
+class Looked implements EntryStats {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  readonly dev: number;
+  private readonly mode: number;
+  constructor(v: Float64Array) {
+    this.dev = v[0];
+    this.mode = v[1];
+    this.ino = v[7];
+    this.size = v[8];
+    this.mtimeMs = v[12] * 1e3 + v[13] / 1e6;
+  }
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === S_IFREG;
+  }
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === S_IFDIR;
+  }
+}
+
+const NO_THROW = { throwIfNoEntry: false } as const;
+
+/**
+ * One entry's stats, undefined when it does not exist (ENOENT, ENOTDIR); other errors throw, as from
+ * fs.statSync. Where bulkStat may ask the binding, five numbers instead of a Stats object of 18 fields (the
+ * folder source looks at each file three times).
+ */
+export function statEntry(file: string): EntryStats | undefined {
+  mine ??= make(fs, path, process, true);
+  const raw = mine.raw;
+  // statSync refuses a name with a NUL byte (the binding would read it up to there)
+  if (!raw || file.includes('\0')) return fs.statSync(file, NO_THROW);
+  const v = raw(file);
+  return v === undefined ? undefined : new Looked(v);
 }

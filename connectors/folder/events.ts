@@ -28,7 +28,7 @@ export function nativeFeed(reader: FolderReader, opts: FolderFeedOptions, sink: 
           batch.slice(i, i + 64).map(async (rel) => {
             // Not recursive: a name that matters to no rule needs no look.
             if (!opts.recursive && !sink.matters(rel)) return;
-            const st = await reader.fileOps.stat(path.join(reader.root, rel)).catch(() => undefined);
+            const st = await reader.fileOps.stat(reader.where(rel)).catch(() => undefined);
             if (!st) {
               sink.gone(rel);
               native.gone(rel);

@@ -4,10 +4,11 @@
 // share (or with usePolling) the same call can stall for seconds, so there it stays asynchronous.
 import fs from 'node:fs';
 import path from 'node:path';
+import { statEntry, type EntryStats } from './bulk-stat.ts';
 
 export interface FileOps {
   /** The entry's stats, or undefined when it does not exist (ENOENT, ENOTDIR). */
-  stat(file: string): Promise<fs.Stats | undefined>;
+  stat(file: string): Promise<EntryStats | undefined>;
   /** The whole file; `size` (from a look just before) saves asking for its size again. */
   readFile(file: string, size?: number): Promise<Buffer>;
   link(from: string, to: string): Promise<void>;
@@ -39,7 +40,7 @@ export function fileOps(local: boolean): FileOps {
     return {
       stat: async (file) => {
         try {
-          return fs.statSync(file, { throwIfNoEntry: false });
+          return statEntry(file);
         } catch (err) {
           if (missing(err)) return undefined;
           throw err;

@@ -39,7 +39,8 @@ export function watchNative(opts: NativeWatchOptions): NativeWatch {
   const watchers = new Map<string, { w?: fs.FSWatcher; ino: number }>();
   const treeWatch = TREE_WATCH && opts.recursive;
   let closed = false;
-  const toRel = (s: string) => s.split(path.sep).join('/');
+  const toRel = path.sep === '/' ? (s: string) => s : (s: string) => s.split(path.sep).join('/');
+  const rootName = path.basename(opts.root);
   const ignored = (rel: string) => opts.ignoredDir !== undefined && (rel === opts.ignoredDir || rel.startsWith(`${opts.ignoredDir}/`));
   const wantsDir = (rel: string) => {
     if (rel === '') return true;
@@ -74,7 +75,7 @@ export function watchNative(opts: NativeWatchOptions): NativeWatch {
     w.on('change', (_event, name) => {
       if (name === null || name === undefined) return opts.onRescan(`${abs} reported a change without a name`);
       // The watched folder itself moved or went: its watch names it like a child. A listing tells what is there now.
-      if (rel === '' && String(name) === path.basename(opts.root) && rootReplaced(ino)) return opts.onRescan(`${abs} was moved or removed`);
+      if (rel === '' && String(name) === rootName && rootReplaced(ino)) return opts.onRescan(`${abs} was moved or removed`);
       const child = rel === '' ? toRel(String(name)) : `${rel}/${toRel(String(name))}`;
       if (!ignored(child)) opts.onPath(child);
     });

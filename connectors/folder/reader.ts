@@ -22,6 +22,20 @@ const PAGE = 1000;
  */
 const STAMP_TRUST_MS = 2000;
 
+/**
+ * A relative path made of plain names ("a/b.csv": no ".", "..", empty or absolute parts) on a system whose
+ * separator is "/": appended to an absolute folder it needs no normalising (path.resolve/join would return the
+ * same string, after more work and garbage, for every file).
+ */
+function isPlainRel(rel: string): boolean {
+  return path.sep === '/' && rel.length > 0 && rel.charCodeAt(0) !== 46 /* . */ && rel.charCodeAt(0) !== 47 /* / */ && !rel.endsWith('/') && !rel.includes('/.') && !rel.includes('//');
+}
+
+/** path.join(root, rel) for an absolute, normalised root (no trailing separator but "/" itself). */
+export function joinRel(root: string, rel: string): string {
+  return isPlainRel(rel) && !root.endsWith(path.sep) ? root + path.sep + rel : path.join(root, rel);
+}
+
 export class FolderReader implements StreamReader {
   readonly root: string;
   /** Synchronous local reads: one at a time is fastest. */
@@ -68,13 +82,14 @@ export class FolderReader implements StreamReader {
 
   /** The absolute path of a relative one, which must stay inside `base` (a name never escapes its folder). */
   private inside(base: string, rel: string): string {
+    if (isPlainRel(rel) && !base.endsWith(path.sep)) return base + path.sep + rel;
     const full = path.resolve(base, rel);
     if (full !== base && !full.startsWith(base + path.sep)) throw new Error(`file name ${JSON.stringify(rel)} escapes ${base}`);
     return full;
   }
 
   where(rel?: string): string {
-    return rel === undefined ? this.root : path.join(this.root, rel);
+    return rel === undefined ? this.root : joinRel(this.root, rel);
   }
 
   relOf(abs: string): string {
@@ -223,7 +238,7 @@ export class FolderReader implements StreamReader {
   }
 
   async read(f: FileEntry, take: (opened: OpenedFile) => Promise<boolean>): Promise<void> {
-    const file = path.join(this.root, f.rel);
+    const file = joinRel(this.root, f.rel);
     const attributes = { relativePath: f.rel, size: f.size, mtime: new Date(f.mtimeMs).toISOString(), mtimeMs: f.mtimeMs, sourcePath: file };
     // large files and files on a share: the engine reads them into its store itself
     const body = this.fileBody(f) ?? { bytes: await this.ops.readFile(file, f.size) };

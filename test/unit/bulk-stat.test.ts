@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BULK_STAT_JS, bulkStat, makeBulkStat } from '../../connectors/folder/bulk-stat.ts';
+import { BULK_STAT_JS, bulkStat, makeBulkStat, statEntry } from '../../connectors/folder/bulk-stat.ts';
 import { StatWorker } from '../../connectors/folder/stat-worker.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -47,6 +47,38 @@ function statAll(stat: ReturnType<typeof makeBulkStat>, list: string[], at = 0) 
 }
 
 describe('bulk stat', () => {
+  it('one entry: what statSync gives (size, time, identity, kind), undefined where statSync gives none, its errors otherwise', () => {
+    const { root, list } = paths();
+    for (const p of list) {
+      let want: fs.Stats | undefined;
+      let wantErr: string | undefined;
+      try {
+        want = fs.statSync(p, { throwIfNoEntry: false });
+      } catch (err) {
+        wantErr = (err as NodeJS.ErrnoException).code;
+      }
+      if (wantErr !== undefined) {
+        expect(() => statEntry(p), p).toThrow(expect.objectContaining({ code: wantErr }));
+        continue;
+      }
+      const got = statEntry(p);
+      if (!want) {
+        expect(got, p).toBeUndefined();
+        continue;
+      }
+      expect({ size: got!.size, mtimeMs: got!.mtimeMs, ino: got!.ino, dev: got!.dev, file: got!.isFile(), dir: got!.isDirectory() }, p).toEqual({
+        size: want.size,
+        mtimeMs: want.mtimeMs,
+        ino: want.ino,
+        dev: want.dev,
+        file: want.isFile(),
+        dir: want.isDirectory(),
+      });
+    }
+    // a name with a NUL byte is refused as statSync refuses it, never looked up as the name before it
+    expect(() => statEntry(path.join(root, 'f1.csv') + '\0.x')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
   it('reads the fs binding where statSync reads it the same way', () => {
     const same = /binding\.stat\(\s*pathModule\.toNamespacedPath\(path\),\s*options\.bigint,\s*undefined,\s*options\.throwIfNoEntry,?\s*\)/.test(fs.statSync.toString());
     expect(makeBulkStat(true).viaBinding === true).toBe(same);

@@ -246,7 +246,7 @@ export class FolderReader implements StreamReader {
   }
 
   fileBody(f: FileEntry): FileBody | undefined {
-    return this.bodyIsFile(f) ? { file: path.join(this.root, f.rel), version: { size: f.size, mtimeMs: f.mtimeMs } } : undefined;
+    return this.bodyIsFile(f) ? { file: joinRel(this.root, f.rel), version: { size: f.size, mtimeMs: f.mtimeMs } } : undefined;
   }
 
   bodyIsFile(f: FileEntry): boolean {

@@ -7,6 +7,11 @@ import type { EmitResult, NewItem, SourceContext } from '../contract.ts';
 
 /** Items that make a batch worth a commit at once. */
 const FULL = 64;
+/**
+ * The first batch of a queue goes out at this many items, and each next one at twice as many up to FULL: the
+ * first files of a take reach the destination while the rest are read, instead of after FULL of them.
+ */
+const FIRST = 4;
 /** The longest an item waits for its batch to fill. */
 const MAX_WAIT_MS = 1000;
 
@@ -16,6 +21,8 @@ export class EmitQueue<T extends { item: NewItem }> {
   private readonly ctx: SourceContext;
   private readonly settle: (result: EmitResult, entries: T[]) => void;
   private batch: T[] = [];
+  /** Items that make the next batch go out at once (FIRST, doubling up to FULL). */
+  private full = FIRST;
   private timer?: NodeJS.Timeout;
   private soon?: NodeJS.Immediate;
   private chain: Promise<void> = Promise.resolve();
@@ -28,7 +35,7 @@ export class EmitQueue<T extends { item: NewItem }> {
 
   add(t: T): void {
     this.batch.push(t);
-    if (this.batch.length >= FULL) this.soon ??= setImmediate(() => this.flush());
+    if (this.batch.length >= this.full) this.soon ??= setImmediate(() => this.flush());
     else this.timer ??= setTimeout(() => this.flush(), MAX_WAIT_MS);
   }
 
@@ -41,6 +48,7 @@ export class EmitQueue<T extends { item: NewItem }> {
     if (this.batch.length === 0) return;
     const entries = this.batch;
     this.batch = [];
+    this.full = Math.min(FULL, this.full * 2);
     this.chain = this.chain.then(async () => {
       if (this.error !== undefined) return;
       try {

@@ -350,7 +350,7 @@ function isNoSuchFile(err: unknown): boolean {
 export class SftpFs implements RemoteFs {
   readonly label: string;
   /** Requests in flight on one SFTP channel hide the round trips of small files. */
-  readonly transfersPerConnection = 4;
+  readonly transfersPerConnection = 8;
   private readonly cfg: SftpConnectionConfig;
   private readonly log: ConnectorLogger;
   /** The fingerprint the last connection attempt saw (for the mismatch message and check's hint). */

@@ -372,7 +372,7 @@ async function smallFiles(kind: 'sftp' | 'ftp', n: number, servers: { ftp: FtpSe
       'round trips/file (waited for)': counted.filesRead ? round(counted.roundTrips / counted.filesRead, 2) : 'n/a',
       'SSH connections': counted.connections,
       // like with like: lftp mirror --parallel=2 opens 2 SSH connections, as a flow's default maxConnections: 2
-      configuration: "lftp mirror --parallel=2 (2 SSH connections, files to disk); Ferry maxConnections 2 (default), 4 files in flight per connection, durable queue, HTTP concurrency 4",
+      configuration: "lftp mirror --parallel=2 (2 SSH connections, files to disk); Ferry maxConnections 2 (default), 8 files in flight per connection, durable queue, HTTP concurrency 4",
     });
   }
   if (alone.length) {

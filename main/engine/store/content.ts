@@ -156,7 +156,7 @@ const sameVersion = (a: FileVersion, b: FileVersion) => a.size === b.size && a.m
 /** Throws FILE_CHANGED when the open file is no longer as `before` saw it. */
 async function unchangedSince(handle: fs.promises.FileHandle, before: fs.Stats, file: string): Promise<void> {
   const after = await handle.stat();
-  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
+  if (!sameFile(after, before)) {
     throw new Error(`${FILE_CHANGED} while it was copied: ${file} (${before.size} bytes before, ${after.size} after)`);
   }
 }
@@ -191,7 +191,7 @@ export class ContentStore {
       });
       try {
         const before = await handle.stat();
-        if (body.version && (before.size !== body.version.size || before.mtimeMs !== body.version.mtimeMs)) {
+        if (body.version && !sameVersion(before, body.version)) {
           throw new Error(`${FILE_CHANGED} after it settled: ${body.file} has ${before.size} bytes, modified ${iso(before.mtimeMs)} (it settled with ${body.version.size} bytes, modified ${iso(body.version.mtimeMs)})`);
         }
         if (ahead) {

@@ -79,6 +79,15 @@ const readableFile = z.string().min(1).superRefine((file, ctx) => {
   }
 });
 
+/** Whether a PEM private key file is encrypted (PKCS#8 "ENCRYPTED PRIVATE KEY", or a legacy Proc-Type header). */
+function encryptedPem(file: string): boolean {
+  try {
+    return /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(fs.readFileSync(file, 'latin1'));
+  } catch {
+    return false;
+  }
+}
+
 /** Checks a client certificate's pieces together: both halves given, the key opens with the passphrase and fits the certificate. */
 function clientCertProblems(t: { cert?: string; key?: string; pfx?: string; passphrase?: string }, ctx: z.RefinementCtx): void {
   if (t.pfx !== undefined && (t.cert !== undefined || t.key !== undefined)) {
@@ -96,10 +105,12 @@ function clientCertProblems(t: { cert?: string; key?: string; pfx?: string; pass
     );
   } catch (err) {
     const m = (err as Error).message;
-    if (/bad decrypt|mac verify failure|passphrase|interrupted or cancelled|bad password/i.test(m)) {
+    // an encrypted PEM key says so in its header: a wrong or missing passphrase then sometimes decrypts to bytes
+    // that pass the padding check (about 1 in 256) and OpenSSL names a decoder error instead of a bad decrypt
+    if (/key values mismatch/i.test(m)) ctx.addIssue({ code: 'custom', path: ['key'], message: `${t.key} is not the private key of ${t.cert}` });
+    else if (/bad decrypt|mac verify failure|passphrase|interrupted or cancelled|bad password/i.test(m) || (!t.pfx && encryptedPem(t.key!))) {
       ctx.addIssue({ code: 'custom', path: ['passphrase'], message: t.passphrase === undefined ? `${t.pfx ?? t.key} is encrypted: expected passphrase (use \${secret:NAME})` : `does not open ${t.pfx ?? t.key}` });
-    } else if (/key values mismatch/i.test(m)) ctx.addIssue({ code: 'custom', path: ['key'], message: `${t.key} is not the private key of ${t.cert}` });
-    else ctx.addIssue({ code: 'custom', path: [t.pfx ? 'pfx' : 'key'], message: `unusable client certificate: ${m.split('\n')[0]}` });
+    } else ctx.addIssue({ code: 'custom', path: [t.pfx ? 'pfx' : 'key'], message: `unusable client certificate: ${m.split('\n')[0]}` });
   }
 }
 
